@@ -1,0 +1,14 @@
+// Package store keeps rbflow's runs durably in a SQLite database, state.db,
+// inside the state folder (see SPEC §4). It implements engine.Store: the
+// engine commits a step's running record before the step's side effects
+// begin and its result when it ends, so a run survives a crash or kill -9 and
+// can be resumed. The store also holds the records of later features:
+// snapshots, services, metrics events, checklists and prompt answers.
+//
+// The database runs in WAL mode with synchronous=FULL, a busy timeout,
+// immediate transactions and foreign keys on, all set in the DSN so that
+// every pooled connection has them. The schema is versioned with
+// PRAGMA user_version and migrated at Open from embedded SQL files.
+//
+// This is the only package that imports the SQLite driver, which needs cgo.
+package store

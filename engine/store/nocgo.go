@@ -1,0 +1,8 @@
+//go:build !cgo
+
+package store
+
+// checkCgo reports whether the SQLite driver is usable. Without cgo,
+// go-sqlite3 compiles to a stub that fails on first use with a message that
+// does not say what to do, so Open fails early with ErrNoCgo instead.
+func checkCgo() error { return ErrNoCgo }

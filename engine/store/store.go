@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// DBName is the name of the database file inside the state folder.
+const DBName = "state.db"
+
+// dsnOptions are the connection settings. The driver applies them to every
+// connection it opens, which PRAGMA statements run once on the pool would
+// not: synchronous and foreign_keys are per connection.
+const dsnOptions = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on"
+
+// ErrNoCgo is returned by Open when rbflow was compiled without cgo.
+var ErrNoCgo = errors.New("rbflow was built without cgo (CGO_ENABLED=0); the SQLite store needs cgo and gcc")
+
+// ErrAmbiguous is returned by Store.Run when an id prefix matches several runs.
+var ErrAmbiguous = errors.New("store: ambiguous run id")
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the SQLite run store of one state folder. It is safe for
+// concurrent use, and several processes may open the same folder.
+type Store struct {
+	db   *sql.DB
+	dir  string
+	path string
+}
+
+// Open opens the store in dir, creating dir (mode 0700) and its database
+// (mode 0600) if needed, and migrates the schema to the version this rbflow
+// knows. It fails if the database was written by a newer rbflow.
+func Open(dir string) (*Store, error) {
+	if err := checkCgo(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", abs, err)
+	}
+	path := filepath.Join(abs, DBName)
+	// Create the file ourselves: SQLite would create it with 0644 minus umask,
+	// and it creates the -wal and -shm files with the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite3", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s := &Store{db: db, dir: abs, path: path}
+	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	if err := s.restrictModes(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// dsn builds a file: URI so that any character in the path ('?', '#', '%')
+// reaches SQLite intact.
+func dsn(path string) string {
+	u := url.URL{Path: filepath.ToSlash(path)}
+	return "file:" + u.EscapedPath() + "?" + dsnOptions
+}
+
+// restrictModes makes the database and its WAL files 0600 whatever the umask
+// and whoever created them.
+func (s *Store) restrictModes() error {
+	for _, p := range []string{s.path, s.path + "-wal", s.path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the database. The store must not be used afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close state %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Dir returns the absolute path of the state folder.
+func (s *Store) Dir() string { return s.dir }
+
+// IntegrityCheck runs SQLite's integrity check over the whole database and
+// returns an error describing the damage unless it reports "ok".
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("check state %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("check state %s: %w", s.path, err)
+		}
+		problems = append(problems, line)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check state %s: %w", s.path, err)
+	}
+	if len(problems) == 1 && problems[0] == "ok" {
+		return nil
+	}
+	return fmt.Errorf("check state %s: database is damaged: %s", s.path, strings.Join(problems, "; "))
+}
+
+// migration is one embedded schema step; applying it moves the database to
+// its version.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order. Their names
+// start with the version, counted from 1 without gaps.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, name := range names {
+		base := filepath.Base(name)
+		num, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its version number", base)
+		}
+		text, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(text)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: want version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// migrate brings the schema to the newest embedded version in one
+// transaction. The transaction is immediate, so two processes opening a new
+// state folder at once do not both apply the same migration.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var current int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if current > len(ms) {
+			return fmt.Errorf("schema version %d is newer than this rbflow knows (%d); use a newer rbflow or another state folder", current, len(ms))
+		}
+		for _, m := range ms[current:] {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
+		if current == len(ms) {
+			return nil
+		}
+		// PRAGMA takes no bound parameters; the value is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(ms))); err != nil {
+			return fmt.Errorf("set schema version: %w", err)
+		}
+		return nil
+	})
+}
+
+// tx runs f in an immediate transaction and commits if f returns nil.
+func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
