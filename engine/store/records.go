@@ -1,0 +1,332 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+)
+
+// Snapshot records a git snapshot taken before a destructive step: the ref
+// that keeps the state reachable and the commit it points to.
+type Snapshot struct {
+	RunID     string
+	StepID    string
+	Ref       string    // refs/rbflow/<run-id>/<step-id>
+	Commit    string    // the snapshot commit the ref points to
+	CreatedAt time.Time // zero means "now" when saved
+	Skipped   []string  // what was not saved: reinstallable trees, files over the size cap
+}
+
+// SaveSnapshot records a snapshot. The run must exist.
+func (s *Store) SaveSnapshot(ctx context.Context, snap Snapshot) error {
+	skipped, err := encodeList(snap.Skipped)
+	if err != nil {
+		return fmt.Errorf("save snapshot %s: %w", snap.Ref, err)
+	}
+	if snap.CreatedAt.IsZero() {
+		snap.CreatedAt = time.Now()
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO snapshots
+			(run_id, step_id, ref, commit_sha, created_at, skipped_json) VALUES (?, ?, ?, ?, ?, ?)`,
+			snap.RunID, snap.StepID, snap.Ref, snap.Commit, toNanos(snap.CreatedAt), skipped)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save snapshot %s of run %s: %w", snap.Ref, snap.RunID, err)
+	}
+	return nil
+}
+
+// Snapshots returns the snapshots of a run (of all runs when runID is ""),
+// oldest first.
+func (s *Store) Snapshots(ctx context.Context, runID string) ([]Snapshot, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, step_id, ref, commit_sha, created_at, skipped_json
+		FROM snapshots WHERE ?1 = '' OR run_id = ?1 ORDER BY id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	defer rows.Close()
+	var snaps []Snapshot
+	for rows.Next() {
+		var (
+			snap    Snapshot
+			created sql.NullInt64
+			skipped string
+		)
+		if err := rows.Scan(&snap.RunID, &snap.StepID, &snap.Ref, &snap.Commit, &created, &skipped); err != nil {
+			return nil, fmt.Errorf("list snapshots: %w", err)
+		}
+		if snap.Skipped, err = decodeList(skipped); err != nil {
+			return nil, fmt.Errorf("list snapshots: decode %s: %w", snap.Ref, err)
+		}
+		snap.CreatedAt = fromNanos(created)
+		snaps = append(snaps, snap)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	return snaps, nil
+}
+
+// Service records a background process started by a run, keyed by
+// repository and name, so that later runs can find it or stop it.
+type Service struct {
+	Repo      string
+	Name      string
+	PID       int
+	PIDStart  uint64 // process start time (clock ticks since boot), to detect pid reuse
+	BootID    string // kernel boot id; a pid from another boot is stale
+	Command   string
+	Dir       string
+	LogPath   string
+	RunID     string // run that started it
+	StartedAt time.Time
+	StoppedAt time.Time // zero while running
+}
+
+const serviceColumns = `repo, name, pid, pid_start, boot_id, command, dir, log_path, run_id, started_at, stopped_at`
+
+// SaveService inserts or replaces the record of a service.
+func (s *Store) SaveService(ctx context.Context, svc Service) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO services (`+serviceColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			svc.Repo, svc.Name, svc.PID, int64(svc.PIDStart), svc.BootID, svc.Command, svc.Dir,
+			svc.LogPath, svc.RunID, toNanos(svc.StartedAt), toNanos(svc.StoppedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save service %s: %w", svc.Name, err)
+	}
+	return nil
+}
+
+// Service returns the record of a service; an error wrapping
+// engine.ErrNotFound if there is none.
+func (s *Store) Service(ctx context.Context, repo, name string) (*Service, error) {
+	svc, err := scanService(s.db.QueryRowContext(ctx, `SELECT `+serviceColumns+`
+		FROM services WHERE repo = ? AND name = ?`, repo, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("service %q: %w", name, engine.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", name, err)
+	}
+	return svc, nil
+}
+
+// Services lists the services of a repository (of all repositories when
+// repo is ""), by repository and name.
+func (s *Store) Services(ctx context.Context, repo string) ([]*Service, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+serviceColumns+`
+		FROM services WHERE ?1 = '' OR repo = ?1 ORDER BY repo, name`, repo)
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	defer rows.Close()
+	var svcs []*Service
+	for rows.Next() {
+		svc, err := scanService(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list services: %w", err)
+		}
+		svcs = append(svcs, svc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return svcs, nil
+}
+
+func scanService(sc scanner) (*Service, error) {
+	var (
+		svc              Service
+		pidStart         int64
+		started, stopped sql.NullInt64
+	)
+	err := sc.Scan(&svc.Repo, &svc.Name, &svc.PID, &pidStart, &svc.BootID, &svc.Command, &svc.Dir,
+		&svc.LogPath, &svc.RunID, &started, &stopped)
+	if err != nil {
+		return nil, err
+	}
+	svc.PIDStart = uint64(pidStart)
+	svc.StartedAt = fromNanos(started)
+	svc.StoppedAt = fromNanos(stopped)
+	return &svc, nil
+}
+
+// MarkServiceStopped records that a service stopped at the given time; an
+// error wrapping engine.ErrNotFound if there is no such service.
+func (s *Store) MarkServiceStopped(ctx context.Context, repo, name string, at time.Time) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE services SET stopped_at = ? WHERE repo = ? AND name = ?`,
+			toNanos(at), repo, name)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return engine.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("stop service %q: %w", name, err)
+	}
+	return nil
+}
+
+// Event is a metrics record: something that happened in a run, with data.
+type Event struct {
+	ID        int64 // increases with each event
+	RunID     string
+	Kind      string
+	Data      map[string]any
+	CreatedAt time.Time
+}
+
+// AddEvent records an event now. runID may be "" for events outside a run.
+// Data round-trips as decodeMap describes: integers come back as int.
+func (s *Store) AddEvent(ctx context.Context, runID, kind string, data map[string]any) error {
+	text, err := encodeMap(data)
+	if err != nil {
+		return fmt.Errorf("add event %s: %w", kind, err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO events (run_id, kind, data_json, created_at)
+			VALUES (?, ?, ?, ?)`, runID, kind, text, toNanos(time.Now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add event %s: %w", kind, err)
+	}
+	return nil
+}
+
+// Events returns the events of a kind (all events when kind is ""), oldest
+// first.
+func (s *Store) Events(ctx context.Context, kind string) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, run_id, kind, data_json, created_at
+		FROM events WHERE ?1 = '' OR kind = ?1 ORDER BY id`, kind)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var events []Event
+	for rows.Next() {
+		var (
+			e       Event
+			data    string
+			created sql.NullInt64
+		)
+		if err := rows.Scan(&e.ID, &e.RunID, &e.Kind, &data, &created); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		if e.Data, err = decodeMap(data); err != nil {
+			return nil, fmt.Errorf("list events: decode event %d: %w", e.ID, err)
+		}
+		e.CreatedAt = fromNanos(created)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return events, nil
+}
+
+// ChecklistItem is the state of one item of a run's checklist.
+type ChecklistItem struct {
+	Item   string
+	Done   bool
+	DoneAt time.Time // zero unless done
+	Note   string
+}
+
+// SetChecklistItem marks an item of a run's checklist done (now) or not
+// done, creating it if needed. The run must exist.
+func (s *Store) SetChecklistItem(ctx context.Context, runID, item string, done bool) error {
+	var at sql.NullInt64
+	if done {
+		at = toNanos(time.Now())
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// The note survives a change of state.
+		_, err := tx.ExecContext(ctx, `INSERT INTO checklist (run_id, item, done, done_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (run_id, item) DO UPDATE SET done = excluded.done, done_at = excluded.done_at`,
+			runID, item, done, at)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set checklist item %q of run %s: %w", item, runID, err)
+	}
+	return nil
+}
+
+// Checklist returns a run's checklist items by name.
+func (s *Store) Checklist(ctx context.Context, runID string) (map[string]ChecklistItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT item, done, done_at, note FROM checklist WHERE run_id = ?`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("checklist of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	items := make(map[string]ChecklistItem)
+	for rows.Next() {
+		var (
+			it ChecklistItem
+			at sql.NullInt64
+		)
+		if err := rows.Scan(&it.Item, &it.Done, &at, &it.Note); err != nil {
+			return nil, fmt.Errorf("checklist of run %s: %w", runID, err)
+		}
+		it.DoneAt = fromNanos(at)
+		items[it.Item] = it
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checklist of run %s: %w", runID, err)
+	}
+	return items, nil
+}
+
+// SaveAnswer records the answer given on the command line to the prompt of
+// a step, replacing an earlier one. The run must exist.
+func (s *Store) SaveAnswer(ctx context.Context, runID, stepID, value string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO answers (run_id, step_id, value) VALUES (?, ?, ?)`,
+			runID, stepID, value)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save answer for step %s of run %s: %w", stepID, runID, err)
+	}
+	return nil
+}
+
+// Answers returns a run's prompt answers by step id.
+func (s *Store) Answers(ctx context.Context, runID string) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT step_id, value FROM answers WHERE run_id = ?`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("answers of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	answers := make(map[string]string)
+	for rows.Next() {
+		var step, value string
+		if err := rows.Scan(&step, &value); err != nil {
+			return nil, fmt.Errorf("answers of run %s: %w", runID, err)
+		}
+		answers[step] = value
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("answers of run %s: %w", runID, err)
+	}
+	return answers, nil
+}
