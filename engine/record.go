@@ -39,8 +39,11 @@ const (
 	StepWaiting     StepStatus = "waiting"
 )
 
-// Done reports whether a step in this state is not run again on resume.
-func (s StepStatus) Done() bool { return s == StepSucceeded || s == StepSkipped }
+// Terminal reports whether a step in this state has ended for this
+// execution (its dependents may start).
+func (s StepStatus) Terminal() bool {
+	return s == StepSucceeded || s == StepFailed || s == StepSkipped || s == StepCancelled
+}
 
 // Run is the stored record of one execution of a procedure.
 type Run struct {
@@ -83,6 +86,12 @@ type StepRecord struct {
 	PIDStart   uint64 // that process's start time
 	Tail       string // bounded tail of the step's output
 	LogPath    string
+}
+
+// Done reports whether the step is not run again on resume: it succeeded,
+// was skipped, or failed under continue_on_error.
+func (s *StepRecord) Done() bool {
+	return s.Status == StepSucceeded || s.Status == StepSkipped || (s.Status == StepFailed && s.Conclusion == StepSucceeded)
 }
 
 // Store keeps runs and steps durably. Every method commits before it returns;

@@ -1,12 +1,19 @@
-// Command rbflow runs rollback and recovery procedures.
+// Command rbflow runs rollback and recovery procedures: YAML step graphs
+// whose every state change is kept in SQLite, so that a rollback cut off by
+// Ctrl-C, kill -9 or a lost SSH session is finished with `rbflow resume`.
 package main
 
 import (
-	"fmt"
 	"os"
+
+	"github.com/rbflow/rbflow/engine/proc"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "rbflow: under construction")
-	os.Exit(2)
+	// rbflow re-executes itself as the reaper that keeps step processes
+	// from outliving it (see engine/proc).
+	if proc.IsReaper() {
+		os.Exit(proc.ReaperMain())
+	}
+	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/procedures"
+)
+
+type resumeCmd struct {
+	execFlags
+	reload bool
+	from   string
+	skip   []string
+}
+
+func (*resumeCmd) Name() string { return "resume" }
+func (*resumeCmd) Usage() string {
+	return "[RUN] [--reload] [--from STEP] [--skip STEP]... [--yes] [--answer step=value]... [--json]"
+}
+func (*resumeCmd) Summary() string {
+	return "finish an interrupted or waiting run (default: the newest unfinished run of this repository)"
+}
+func (c *resumeCmd) Flags(fs *pflag.FlagSet) {
+	fs.BoolVar(&c.reload, "reload", false, "use the edited procedure file instead of the text the run started with")
+	fs.StringVar(&c.from, "from", "", "run `STEP` and everything after it again")
+	fs.StringArrayVar(&c.skip, "skip", nil, "mark `STEP` skipped instead of running it (repeatable)")
+	c.execFlags.add(fs)
+}
+
+func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
+	if len(args) > 1 {
+		return usagef("resume takes at most one run id")
+	}
+	s, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	id := ""
+	if len(args) == 1 {
+		id = args[0]
+	}
+	run, err := s.findRun(ctx, id, true)
+	if err != nil {
+		return err
+	}
+	if run.Status.Finished() {
+		return usagef("run %s is %s; rbflow retry %s starts it again", run.ID, run.Status, run.ID)
+	}
+	plan, reloaded, err := a.runPlan(ctx, run, c.reload)
+	if err != nil {
+		return err
+	}
+	stored, err := s.store.Answers(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	r, v, err := c.runner(a, s, stored)
+	if err != nil {
+		return err
+	}
+	for _, kv := range c.answers {
+		k, val, _ := strings.Cut(kv, "=")
+		if err := s.store.SaveAnswer(ctx, run.ID, k, val); err != nil {
+			return err
+		}
+	}
+	if !a.quiet && !c.json {
+		fmt.Fprintf(a.stderr, "rbflow: resuming run %s of %s\n", run.ID, run.Procedure)
+	}
+	return drive(ctx, a, r, v, func(ctx context.Context) error {
+		return r.Resume(ctx, plan, run, engine.ResumeOptions{From: c.from, Skip: c.skip, Reloaded: reloaded})
+	})
+}
+
+// runPlan compiles the text a run started with, or with reload the file it
+// came from. It says when the file changed since.
+func (a *app) runPlan(ctx context.Context, run *engine.Run, reload bool) (*engine.Plan, bool, error) {
+	onDisk, diskErr := a.sourceOnDisk(ctx, run)
+	if reload {
+		if diskErr != nil {
+			return nil, false, fmt.Errorf("--reload: %w", diskErr)
+		}
+		plan, err := a.compile(run.SourcePath, onDisk)
+		return plan, true, err
+	}
+	if diskErr == nil && hash(onDisk) != run.Hash && !a.quiet {
+		fmt.Fprintf(a.stderr, "rbflow: %s changed since run %s started; resuming with the text it started with (use --reload to take the edited file: changed steps and what follows them run again)\n", run.SourcePath, run.ID)
+	}
+	plan, err := a.compile(run.SourcePath, []byte(run.Source))
+	return plan, false, err
+}
+
+func (a *app) sourceOnDisk(ctx context.Context, run *engine.Run) ([]byte, error) {
+	if name, ok := strings.CutPrefix(run.SourcePath, "builtin:"); ok {
+		repo, _ := a.repo(ctx)
+		src, err := procedures.Resolve(name, repo)
+		if err != nil {
+			return nil, err
+		}
+		return src.Text, nil
+	}
+	return os.ReadFile(run.SourcePath)
+}
+
+func hash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

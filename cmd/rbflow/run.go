@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/spec"
+)
+
+// execFlags are the flags shared by run, resume and retry.
+type execFlags struct {
+	yes      bool
+	answers  []string
+	parallel int
+	json     bool
+	noColor  bool
+	grace    time.Duration
+}
+
+func (f *execFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.yes, "yes", false, "answer yes to confirmations (prompts and on_resume: ask)")
+	fs.StringArrayVar(&f.answers, "answer", nil, "answer a prompt step: `STEP=VALUE` (repeatable)")
+	fs.IntVar(&f.parallel, "parallel", 4, "run at most `N` independent steps at once")
+	fs.BoolVar(&f.json, "json", false, "print one JSON event per line")
+	fs.BoolVar(&f.noColor, "no-color", false, "no colour (also: NO_COLOR)")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "after Ctrl-C, how long steps get between SIGTERM and SIGKILL")
+}
+
+// runner builds the engine runner for a session, with its observer.
+func (f *execFlags) runner(a *app, s *session, given map[string]string) (*engine.Runner, *view, error) {
+	if f.parallel < 1 {
+		return nil, nil, usagef("--parallel must be at least 1")
+	}
+	ans := answers{}
+	for k, v := range given {
+		ans[k] = v
+	}
+	for _, kv := range f.answers {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, nil, usagef("--answer takes STEP=VALUE, got %q", kv)
+		}
+		ans[k] = v
+	}
+	wd, _ := os.Getwd()
+	v := newView(a, f.json, f.noColor)
+	r := &engine.Runner{
+		Store: s.store, StateDir: s.stateDir, Repo: s.repo, WorkDir: wd,
+		Parallel: f.parallel, Grace: f.grace, Observer: v, Answers: ans, Yes: f.yes, Host: ans,
+	}
+	return r, v, nil
+}
+
+// drive runs fn with signal handling and the live view.
+func drive(ctx context.Context, a *app, r *engine.Runner, v *view, fn func(context.Context) error) error {
+	ctx, hurry, stop := signals(ctx, v.notice)
+	defer stop()
+	r.Hurry = hurry
+	v.start()
+	err := fn(ctx)
+	v.stop()
+	return err
+}
+
+type runCmd struct {
+	execFlags
+	sets       []string
+	paramsFile string
+	dryRun     bool
+}
+
+func (*runCmd) Name() string { return "run" }
+func (*runCmd) Usage() string {
+	return "PROCEDURE [--set k=v]... [--params-file f.yaml] [--dry-run] [--yes] [--answer step=value]... [--parallel N] [--json]"
+}
+func (*runCmd) Summary() string {
+	return "run a procedure (a file, or a built-in name); a run cut off by Ctrl-C or kill -9 is finished with rbflow resume"
+}
+func (c *runCmd) Flags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&c.sets, "set", nil, "set a param: `NAME=VALUE` (repeat for list items, or NAME='[a, b]')")
+	fs.StringVar(&c.paramsFile, "params-file", "", "read params from a YAML map in `FILE`")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan with every interpolated command; run nothing")
+	c.execFlags.add(fs)
+}
+
+func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
+	if len(args) != 1 {
+		return usagef("run takes one procedure (a file or a built-in name); see rbflow list")
+	}
+	plan, src, err := a.load(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	in := engine.ParamInput{Sets: c.sets}
+	if c.paramsFile != "" {
+		text, err := os.ReadFile(c.paramsFile)
+		if err != nil {
+			return usagef("--params-file: %v", err)
+		}
+		if in.File, err = spec.ParamsFile(c.paramsFile, text); err != nil {
+			return err
+		}
+	}
+	params, err := engine.ResolveParams(plan.Procedure, in)
+	if err != nil {
+		return err
+	}
+	if c.dryRun {
+		return a.printDryRun(ctx, plan, params)
+	}
+	s, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, v, err := c.runner(a, s, nil)
+	if err != nil {
+		return err
+	}
+	return drive(ctx, a, r, v, func(ctx context.Context) error {
+		_, err := r.Start(ctx, plan, params, src.Path)
+		return err
+	})
+}
+
+func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[string]any) error {
+	repo, err := a.repo(ctx)
+	if err != nil {
+		return err
+	}
+	wd, _ := os.Getwd()
+	r := &engine.Runner{Repo: repo, WorkDir: wd}
+	steps, err := r.DryRun(plan, params)
+	if err != nil {
+		return err
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "dry run of %s: nothing will be changed\n", plan.Name())
+	if plan.Procedure.Target > 0 {
+		fmt.Fprintf(w, "recovery-time target: %s\n", plan.Procedure.Target)
+	}
+	section := ""
+	for i, s := range steps {
+		if s.Section != section {
+			section = s.Section
+			fmt.Fprintf(w, "\n%s:\n", section)
+		}
+		fmt.Fprintf(w, "%2d. %s (%s) — %s", i+1, s.ID, s.Kind, s.Decision)
+		if len(s.Needs) > 0 {
+			fmt.Fprintf(w, ", after %s", strings.Join(s.Needs, ", "))
+		}
+		fmt.Fprintln(w)
+		if s.If != "" {
+			fmt.Fprintf(w, "      if: %s\n", s.If)
+		}
+		if s.Note != "" {
+			fmt.Fprintf(w, "      note: %s\n", strings.TrimPrefix(s.Note, "; "))
+		}
+		if s.Command != "" {
+			for _, line := range strings.Split(strings.TrimRight(s.Command, "\n"), "\n") {
+				fmt.Fprintf(w, "      | %s\n", line)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/proc"
+)
+
+type runsCmd struct {
+	all  bool
+	json bool
+}
+
+func (*runsCmd) Name() string    { return "runs" }
+func (*runsCmd) Usage() string   { return "[--all] [--json]" }
+func (*runsCmd) Summary() string { return "list the runs of this repository, newest first" }
+func (c *runsCmd) Flags(fs *pflag.FlagSet) {
+	fs.BoolVar(&c.all, "all", false, "runs of every repository in the state folder, and child runs")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+}
+
+// runJSON is the machine view of a run (runs --json, status --json).
+type runJSON struct {
+	ID         string         `json:"id"`
+	Procedure  string         `json:"procedure"`
+	Status     string         `json:"status"`
+	StartedAt  time.Time      `json:"started_at"`
+	EndedAt    *time.Time     `json:"ended_at"`
+	Repo       string         `json:"repo,omitempty"`
+	ParentRun  string         `json:"parent_run,omitempty"`
+	FailedStep string         `json:"failed_step,omitempty"`
+	Target     float64        `json:"target_seconds,omitempty"`
+	Params     map[string]any `json:"params,omitempty"`
+	Steps      []stepJSON     `json:"steps,omitempty"`
+}
+
+type stepJSON struct {
+	ID         string         `json:"id"`
+	Section    string         `json:"section"`
+	Status     string         `json:"status"`
+	Outcome    string         `json:"outcome,omitempty"`
+	Conclusion string         `json:"conclusion,omitempty"`
+	StartedAt  time.Time      `json:"started_at"`
+	EndedAt    *time.Time     `json:"ended_at"`
+	ExitCode   int            `json:"exit_code"`
+	Attempts   int            `json:"attempts"`
+	Outputs    map[string]any `json:"outputs,omitempty"`
+	Error      string         `json:"error,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// shownStatus is a run's status as a person should read it: a "running"
+// run whose owner is dead was interrupted.
+func shownStatus(r *engine.Run) engine.RunStatus {
+	if r.Status == engine.RunRunning && !(proc.Identity{PID: r.OwnerPID, Start: r.OwnerStart}).Alive() {
+		return engine.RunInterrupted
+	}
+	return r.Status
+}
+
+func toJSON(r *engine.Run) runJSON {
+	return runJSON{ID: r.ID, Procedure: r.Procedure, Status: string(shownStatus(r)), StartedAt: r.StartedAt,
+		EndedAt: timePtr(r.EndedAt), Repo: r.Repo, ParentRun: r.ParentRun, FailedStep: r.FailedStep, Target: r.Target.Seconds()}
+}
+
+func (c *runsCmd) Run(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 {
+		return usagef("runs takes no arguments")
+	}
+	s, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	repo := s.repo
+	if c.all {
+		repo = ""
+	}
+	runs, err := s.store.Runs(ctx, repo)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		enc := json.NewEncoder(a.stdout)
+		for _, r := range runs {
+			if r.ParentRun != "" && !c.all {
+				continue
+			}
+			if err := enc.Encode(toJSON(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(a.stdout, "no runs yet")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tPROCEDURE\tSTATUS\tSTARTED\tDURATION\tFAILED STEP")
+	for _, r := range runs {
+		if r.ParentRun != "" && !c.all {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Procedure, shownStatus(r), r.StartedAt.Local().Format("2006-01-02 15:04:05"), elapsed(r.StartedAt, r.EndedAt), orDash(r.FailedStep))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/store"
+)
+
+// session is an opened state folder for one repository.
+type session struct {
+	repo     string
+	stateDir string
+	store    *store.Store
+}
+
+// open finds the repository and opens its state folder.
+func (a *app) open(ctx context.Context) (*session, error) {
+	repo, err := a.repo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := engine.StateDir(ctx, a.stateFlag, repo)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &session{repo: repo, stateDir: dir, store: st}, nil
+}
+
+func (s *session) Close() error { return s.store.Close() }
+
+// findRun returns the run named by id, or the newest unfinished run of the
+// repository when id is "".
+func (s *session) findRun(ctx context.Context, id string, unfinished bool) (*engine.Run, error) {
+	if id != "" {
+		return s.store.Run(ctx, id)
+	}
+	runs, err := s.store.Runs(ctx, s.repo)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		if r.ParentRun != "" {
+			continue
+		}
+		if !unfinished || !r.Status.Finished() {
+			return r, nil
+		}
+	}
+	if unfinished {
+		return nil, fmt.Errorf("no unfinished run in this repository (rbflow runs lists them)")
+	}
+	return nil, fmt.Errorf("no runs in this repository yet")
+}
+
+// signals turns SIGINT, SIGTERM and SIGHUP into a cancelled context (the
+// run stops, finally runs, exit 130); a second signal closes hurry (kill at
+// once).
+func signals(ctx context.Context, notify func(string)) (context.Context, <-chan struct{}, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	hurry := make(chan struct{})
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case sig := <-ch:
+				n++
+				if n == 1 {
+					notify(fmt.Sprintf("%s: stopping the running steps (SIGTERM, then SIGKILL after the grace period); press Ctrl-C again to stop at once", sig))
+					cancel(fmt.Errorf("stopped by %s", sig))
+				} else if n == 2 {
+					notify("stopping at once")
+					close(hurry)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, hurry, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// answers is the engine.Host of a command: answers from --answer and the
+// store.
+type answers map[string]string
+
+func (h answers) Answer(step string) (string, bool) {
+	v, ok := h[step]
+	return v, ok
+}
+
+func elapsed(start, end time.Time) string {
+	if start.IsZero() {
+		return ""
+	}
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return end.Sub(start).Round(100 * time.Millisecond).String()
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rbflow/rbflow/engine"
+)
+
+type statusCmd struct{ json bool }
+
+func (*statusCmd) Name() string  { return "status" }
+func (*statusCmd) Usage() string { return "[RUN] [--json]" }
+func (*statusCmd) Summary() string {
+	return "show one run (default: the newest): steps, times, outputs, time against the target"
+}
+func (c *statusCmd) Flags(fs *pflag.FlagSet) { fs.BoolVar(&c.json, "json", false, "print JSON") }
+
+func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
+	if len(args) > 1 {
+		return usagef("status takes at most one run id")
+	}
+	s, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	id := ""
+	if len(args) == 1 {
+		id = args[0]
+	}
+	run, err := s.findRun(ctx, id, false)
+	if err != nil {
+		return err
+	}
+	steps, err := s.store.Steps(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	masked := maskedParams(a, run)
+	if c.json {
+		out := toJSON(run)
+		out.Params = masked
+		for _, st := range steps {
+			out.Steps = append(out.Steps, stepJSON{ID: st.StepID, Section: st.Section, Status: string(st.Status),
+				Outcome: string(st.Outcome), Conclusion: string(st.Conclusion), StartedAt: st.StartedAt, EndedAt: timePtr(st.EndedAt),
+				ExitCode: st.ExitCode, Attempts: st.Attempts, Outputs: st.Outputs, Error: st.Error})
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "run %s  %s  %s\n", run.ID, run.Procedure, shownStatus(run))
+	fmt.Fprintf(w, "started %s", run.StartedAt.Local().Format("2006-01-02 15:04:05"))
+	if !run.EndedAt.IsZero() {
+		fmt.Fprintf(w, ", took %s", elapsed(run.StartedAt, run.EndedAt))
+		if run.Target > 0 {
+			within := "within"
+			if run.EndedAt.Sub(run.StartedAt) > run.Target {
+				within = "OVER"
+			}
+			fmt.Fprintf(w, " (%s the %s target)", within, run.Target)
+		}
+	} else if run.Target > 0 {
+		fmt.Fprintf(w, ", target %s", run.Target)
+	}
+	fmt.Fprintln(w)
+	if len(masked) > 0 {
+		keys := make([]string, 0, len(masked))
+		for k := range masked {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s=%v", k, masked[k]))
+		}
+		fmt.Fprintf(w, "params: %s\n", strings.Join(parts, " "))
+	}
+	if run.ParentRun != "" {
+		fmt.Fprintf(w, "child of run %s (step %s)\n", run.ParentRun, run.ParentStep)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSTEP\tSTATUS\tDURATION\tEXIT\tOUTPUTS")
+	for _, st := range steps {
+		var outs []string
+		keys := make([]string, 0, len(st.Outputs))
+		for k := range st.Outputs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := fmt.Sprint(st.Outputs[k])
+			if len(v) > 40 {
+				v = v[:37] + "..."
+			}
+			outs = append(outs, k+"="+strings.ReplaceAll(v, "\n", "⏎"))
+		}
+		status := string(st.Status)
+		if st.Status == engine.StepFailed && st.Conclusion == engine.StepSucceeded {
+			status += " (continued)"
+		}
+		d := ""
+		if st.Status != engine.StepSkipped {
+			d = elapsed(st.StartedAt, st.EndedAt)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", st.StepID, status, d, st.ExitCode, strings.Join(outs, " "))
+		if st.Error != "" && st.Status != engine.StepSucceeded {
+			fmt.Fprintf(tw, "  └ %s\t\t\t\t\n", st.Error)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch shownStatus(run) {
+	case engine.RunInterrupted, engine.RunWaiting:
+		fmt.Fprintf(w, "\nfinish it with: rbflow resume %s\n", run.ID)
+	case engine.RunFailed:
+		fmt.Fprintf(w, "\nlogs: rbflow logs %s %s   retry: rbflow retry %s\n", run.ID, run.FailedStep, run.ID)
+	}
+	return nil
+}
+
+// maskedParams returns the run's params with secret ones masked.
+func maskedParams(a *app, run *engine.Run) map[string]any {
+	out := map[string]any{}
+	secret := map[string]bool{}
+	if plan, err := a.compile(run.SourcePath, []byte(run.Source)); err == nil {
+		for _, p := range plan.Procedure.Params {
+			secret[p.Name] = p.Secret
+		}
+	}
+	for k, v := range run.Params {
+		if secret[k] {
+			out[k] = "***"
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}

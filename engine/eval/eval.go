@@ -1,0 +1,563 @@
+package eval
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Param declares one typed procedure parameter to the compiler.
+type Param struct {
+	Name string
+	Type string // string, int, bool, list
+}
+
+// Decl is what expressions of one procedure may refer to.
+type Decl struct {
+	Params []Param
+	Steps  []string // every step id of the procedure
+}
+
+// StepState is what steps.<id> holds in an expression.
+type StepState struct {
+	Status     string         `expr:"status"`
+	Outcome    string         `expr:"outcome"`
+	Conclusion string         `expr:"conclusion"`
+	ExitCode   int            `expr:"exit_code"`
+	Outputs    map[string]any `expr:"outputs"`
+	Duration   float64        `expr:"duration"`
+	Attempts   int            `expr:"attempts"`
+}
+
+// RunState is what run.* holds in an expression.
+type RunState struct {
+	ID         string  `expr:"id"`
+	Procedure  string  `expr:"procedure"`
+	Dir        string  `expr:"dir"`
+	Elapsed    float64 `expr:"elapsed"` // seconds
+	Target     float64 `expr:"target"`  // seconds, 0 when the procedure has none
+	Status     string  `expr:"status"`
+	FailedStep string  `expr:"failed_step"`
+}
+
+// AttemptState is what a retry.if expression sees of the last attempt.
+type AttemptState struct {
+	ExitCode int            `expr:"exit_code"`
+	Error    string         `expr:"error"`
+	Outputs  map[string]any `expr:"outputs"`
+	Status   string         `expr:"status"`
+}
+
+// Funcs are the host functions of §2.3. The engine fills them per run.
+type Funcs struct {
+	FileExists      func(path string) bool
+	Glob            func(pattern string) []string
+	ChangedFiles    func(base string) []string
+	RefExists       func(ref string) bool
+	CurrentBranch   func() string
+	IsDirty         func() bool
+	DiskUsedPercent func(path string) float64
+	MemAvailableMB  func() float64
+	EnvOr           func(name, def string) string
+}
+
+// Status is the status-function view of one evaluation.
+type Status struct {
+	Success   bool // no dependency failed and the run is not cancelled
+	Failure   bool // a dependency (or, in on_failure and finally, the run) failed
+	Cancelled bool // the run was interrupted or cancelled
+}
+
+// Data is the runtime content of an expression environment.
+type Data struct {
+	Params  map[string]any
+	Env     map[string]string
+	Steps   map[string]StepState
+	Run     RunState
+	Status  Status
+	Funcs   Funcs
+	Attempt int          // retry.if only
+	Result  AttemptState // retry.if only
+}
+
+// statusFuncs are the functions that switch off the implicit success().
+var statusFuncs = []string{"success", "failure", "always", "cancelled"}
+
+// Compiler compiles the expressions of one procedure against its typed
+// environment. It is safe for use by one goroutine.
+type Compiler struct {
+	decl      Decl
+	stepIDs   map[string]bool
+	paramType reflect.Type
+	envType   reflect.Type // for if: and ${{ }}
+	retryType reflect.Type // for retry.if
+	cache     map[string]*vm.Program
+}
+
+// Error is an expression error. Offset is the byte offset into the source
+// string given to Condition or Template.
+type Error struct {
+	Offset int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// NewCompiler prepares the environment types for a procedure.
+func NewCompiler(d Decl) *Compiler {
+	c := &Compiler{decl: d, stepIDs: make(map[string]bool, len(d.Steps)), cache: map[string]*vm.Program{}}
+	for _, id := range d.Steps {
+		c.stepIDs[id] = true
+	}
+	var pf []reflect.StructField
+	for i, p := range d.Params {
+		pf = append(pf, reflect.StructField{
+			Name: fmt.Sprintf("P%d", i),
+			Type: paramGoType(p.Type),
+			Tag:  reflect.StructTag(fmt.Sprintf(`expr:%q`, p.Name)),
+		})
+	}
+	c.paramType = reflect.StructOf(pf)
+	base := []reflect.StructField{
+		{Name: "Params", Type: c.paramType, Tag: `expr:"params"`},
+		{Name: "Env", Type: reflect.TypeFor[map[string]string](), Tag: `expr:"env"`},
+		{Name: "Steps", Type: reflect.TypeFor[map[string]StepState](), Tag: `expr:"steps"`},
+		{Name: "Run", Type: reflect.TypeFor[RunState](), Tag: `expr:"run"`},
+		{Name: "Success", Type: reflect.TypeFor[func() bool](), Tag: `expr:"success"`},
+		{Name: "Failure", Type: reflect.TypeFor[func() bool](), Tag: `expr:"failure"`},
+		{Name: "Always", Type: reflect.TypeFor[func() bool](), Tag: `expr:"always"`},
+		{Name: "Cancelled", Type: reflect.TypeFor[func() bool](), Tag: `expr:"cancelled"`},
+		{Name: "FileExists", Type: reflect.TypeFor[func(string) bool](), Tag: `expr:"file_exists"`},
+		{Name: "Glob", Type: reflect.TypeFor[func(string) []string](), Tag: `expr:"glob"`},
+		{Name: "ChangedFiles", Type: reflect.TypeFor[func(string) []string](), Tag: `expr:"changed_files"`},
+		{Name: "RefExists", Type: reflect.TypeFor[func(string) bool](), Tag: `expr:"ref_exists"`},
+		{Name: "CurrentBranch", Type: reflect.TypeFor[func() string](), Tag: `expr:"current_branch"`},
+		{Name: "IsDirty", Type: reflect.TypeFor[func() bool](), Tag: `expr:"is_dirty"`},
+		{Name: "DiskUsedPercent", Type: reflect.TypeFor[func(string) float64](), Tag: `expr:"disk_used_percent"`},
+		{Name: "MemAvailableMB", Type: reflect.TypeFor[func() float64](), Tag: `expr:"mem_available_mb"`},
+		{Name: "EnvOr", Type: reflect.TypeFor[func(string, string) string](), Tag: `expr:"env_or"`},
+	}
+	c.envType = reflect.StructOf(base)
+	c.retryType = reflect.StructOf(append(slices.Clone(base),
+		reflect.StructField{Name: "Attempt", Type: reflect.TypeFor[int](), Tag: `expr:"attempt"`},
+		reflect.StructField{Name: "Result", Type: reflect.TypeFor[AttemptState](), Tag: `expr:"result"`},
+	))
+	return c
+}
+
+func paramGoType(t string) reflect.Type {
+	switch t {
+	case "int":
+		return reflect.TypeFor[int]()
+	case "bool":
+		return reflect.TypeFor[bool]()
+	case "list":
+		return reflect.TypeFor[[]string]()
+	}
+	return reflect.TypeFor[string]()
+}
+
+// Condition is a compiled if: expression.
+type Condition struct {
+	Source   string
+	prog     *vm.Program
+	implicit bool // no status function: evaluated as success() && (...)
+	retry    bool
+	runtime  bool
+}
+
+// Condition compiles an if: expression. It must be boolean; a ${{ }} inside
+// it is an error.
+func (c *Compiler) Condition(src string) (*Condition, error) {
+	return c.condition(src, false)
+}
+
+// RetryCondition compiles a retry.if expression, which also sees attempt and
+// result.
+func (c *Compiler) RetryCondition(src string) (*Condition, error) {
+	return c.condition(src, true)
+}
+
+func (c *Compiler) condition(src string, retry bool) (*Condition, error) {
+	if i := strings.Index(src, "${{"); i >= 0 {
+		return nil, &Error{Offset: i, Msg: "${{ }} does not belong in if: write the bare expression (inside if, ${{ }} makes a string that is always true)"}
+	}
+	if strings.TrimSpace(src) == "" {
+		return nil, &Error{Offset: 0, Msg: "empty expression"}
+	}
+	prog, err := c.compile(src, retry, true)
+	if err != nil {
+		return nil, err
+	}
+	cond := &Condition{Source: src, prog: prog, retry: retry, implicit: true, runtime: usesRuntime(prog.Node())}
+	if usesStatusFunc(prog.Node()) {
+		cond.implicit = false
+	}
+	return cond, nil
+}
+
+// Runtime reports whether the value depends on what earlier steps did
+// (steps.*, run status, status functions): a dry run cannot know it.
+func (c *Condition) Runtime() bool { return c.runtime }
+
+func usesRuntime(root ast.Node) bool {
+	return ast.Find(root, func(n ast.Node) bool {
+		switch m := n.(type) {
+		case *ast.IdentifierNode:
+			return m.Value == "steps"
+		case *ast.MemberNode:
+			if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == "run" {
+				if p, ok := m.Property.(*ast.StringNode); ok {
+					return p.Value == "status" || p.Value == "failed_step" || p.Value == "elapsed"
+				}
+			}
+		case *ast.CallNode:
+			if id, ok := m.Callee.(*ast.IdentifierNode); ok {
+				return id.Value == "failure" || id.Value == "cancelled"
+			}
+		}
+		return false
+	}) != nil
+}
+
+// Implicit reports whether the condition is evaluated as success() && (...).
+func (c *Condition) Implicit() bool { return c.implicit }
+
+// Eval evaluates the condition.
+func (c *Condition) Eval(env *Env) (bool, error) {
+	if c.implicit && !env.data.Status.Success {
+		return false, nil
+	}
+	out, err := vm.Run(c.prog, env.value(c.retry))
+	if err != nil {
+		return false, fmt.Errorf("evaluate %q: %w", c.Source, err)
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("evaluate %q: result is %T, not a boolean", c.Source, out)
+	}
+	return b, nil
+}
+
+func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) {
+	key := src
+	if retry {
+		key = "\x00r" + key
+	}
+	if asBool {
+		key = "\x00b" + key
+	}
+	if p, ok := c.cache[key]; ok {
+		return p, nil
+	}
+	typ := c.envType
+	if retry {
+		typ = c.retryType
+	}
+	opts := []expr.Option{expr.Env(reflect.New(typ).Elem().Interface())}
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil, exprError(src, err)
+	}
+	if err := c.checkRefs(src, tree.Node, retry); err != nil {
+		return nil, err
+	}
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, exprError(src, err)
+	}
+	c.cache[key] = prog
+	return prog, nil
+}
+
+// checkRefs rejects names the procedure does not have, with a hint: expr
+// would silently give nil for a missing map key (steps.<id>), and its own
+// messages for struct fields name Go types the user never wrote.
+func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
+	var params []string
+	for _, p := range c.decl.Params {
+		params = append(params, p.Name)
+	}
+	locals := map[string]bool{}
+	ast.Find(root, func(n ast.Node) bool {
+		if v, ok := n.(*ast.VariableDeclaratorNode); ok {
+			locals[v.Name] = true
+		}
+		return false
+	})
+	var found *Error
+	fail := func(n ast.Node, msg, name string, candidates []string) {
+		if s := suggest(name, candidates); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		found = &Error{Offset: locOffset(src, n.Location()), Msg: msg}
+	}
+	ast.Find(root, func(n ast.Node) bool {
+		if found != nil {
+			return true
+		}
+		switch m := n.(type) {
+		case *ast.IdentifierNode:
+			if locals[m.Value] || retry && (m.Value == "attempt" || m.Value == "result") {
+				return false
+			}
+			if !slices.Contains(globalNames, m.Value) && !slices.Contains(statusFuncs, m.Value) && !slices.Contains(funcNames, m.Value) {
+				if isBuiltin(m.Value) {
+					return false
+				}
+				names := append(slices.Clone(globalNames), funcNames...)
+				if retry {
+					names = append(names, "attempt", "result")
+				}
+				fail(m, fmt.Sprintf("unknown name %s", m.Value), m.Value, names)
+			}
+		case *ast.MemberNode:
+			prop, ok := m.Property.(*ast.StringNode)
+			if !ok {
+				return false
+			}
+			switch base := m.Node.(type) {
+			case *ast.IdentifierNode:
+				switch base.Value {
+				case "steps":
+					if !c.stepIDs[prop.Value] {
+						fail(m.Property, fmt.Sprintf("unknown step %q in steps.%s", prop.Value, prop.Value), prop.Value, c.decl.Steps)
+					}
+				case "params":
+					if !slices.Contains(params, prop.Value) {
+						fail(m.Property, fmt.Sprintf("unknown param %q in params.%s", prop.Value, prop.Value), prop.Value, params)
+					}
+				case "run":
+					if !slices.Contains(runFields, prop.Value) {
+						fail(m.Property, fmt.Sprintf("run has no field %q (it has %s)", prop.Value, strings.Join(runFields, ", ")), prop.Value, runFields)
+					}
+				}
+			case *ast.MemberNode:
+				if id, ok := base.Node.(*ast.IdentifierNode); ok && id.Value == "steps" {
+					if !slices.Contains(stepFields, prop.Value) {
+						fail(m.Property, fmt.Sprintf("a step has no field %q (it has %s)", prop.Value, strings.Join(stepFields, ", ")), prop.Value, stepFields)
+					}
+				}
+			}
+		}
+		return false
+	})
+	if found != nil {
+		return found
+	}
+	return nil
+}
+
+var (
+	globalNames = []string{"params", "env", "steps", "run"}
+	funcNames   = []string{"file_exists", "glob", "changed_files", "ref_exists", "current_branch", "is_dirty", "disk_used_percent", "mem_available_mb", "env_or"}
+	runFields   = []string{"id", "procedure", "dir", "elapsed", "target", "status", "failed_step"}
+	stepFields  = []string{"status", "outcome", "conclusion", "exit_code", "outputs", "duration", "attempts"}
+)
+
+func isBuiltin(name string) bool {
+	_, ok := builtin.Index[name]
+	return ok
+}
+
+func usesStatusFunc(root ast.Node) bool {
+	return ast.Find(root, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallNode)
+		if !ok {
+			return false
+		}
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		return ok && slices.Contains(statusFuncs, id.Value)
+	}) != nil
+}
+
+// exprError converts an expr error into an Error with a byte offset.
+func exprError(src string, err error) error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		msg := fe.Message
+		return &Error{Offset: lineColOffset(src, fe.Line, fe.Column), Msg: msg}
+	}
+	return &Error{Offset: 0, Msg: err.Error()}
+}
+
+func locOffset(src string, loc file.Location) int {
+	// Location.From counts runes.
+	return runeOffset(src, loc.From)
+}
+
+func runeOffset(src string, runes int) int {
+	off := 0
+	for i := 0; i < runes && off < len(src); i++ {
+		_, w := utf8.DecodeRuneInString(src[off:])
+		off += w
+	}
+	return off
+}
+
+// lineColOffset maps expr's 1-based line and 0-based rune column to a byte offset.
+func lineColOffset(src string, line, col int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(src[off:], '\n')
+		if i < 0 {
+			break
+		}
+		off += i + 1
+	}
+	return off + runeOffset(src[off:], col)
+}
+
+func suggest(name string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := distance(name, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func distance(a, b string) int {
+	if a == b {
+		return 0
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Env is a runtime expression environment built from Data for one compiler.
+type Env struct {
+	c     *Compiler
+	data  *Data
+	base  any
+	retry any
+}
+
+// Env binds runtime data to the compiler's environment types.
+func (c *Compiler) Env(d *Data) *Env { return &Env{c: c, data: d} }
+
+// Data returns the data the environment was built from.
+func (e *Env) Data() *Data { return e.data }
+
+func (e *Env) value(retry bool) any {
+	if retry {
+		if e.retry == nil {
+			e.retry = e.c.build(e.data, true)
+		}
+		return e.retry
+	}
+	if e.base == nil {
+		e.base = e.c.build(e.data, false)
+	}
+	return e.base
+}
+
+func (c *Compiler) build(d *Data, retry bool) any {
+	typ := c.envType
+	if retry {
+		typ = c.retryType
+	}
+	v := reflect.New(typ).Elem()
+	params := v.Field(0)
+	for i, p := range c.decl.Params {
+		if x, ok := d.Params[p.Name]; ok && x != nil {
+			xv := reflect.ValueOf(x)
+			if xv.Type().AssignableTo(params.Field(i).Type()) {
+				params.Field(i).Set(xv)
+			}
+		}
+	}
+	env := d.Env
+	if env == nil {
+		env = map[string]string{}
+	}
+	v.Field(1).Set(reflect.ValueOf(env))
+	steps := d.Steps
+	if steps == nil {
+		steps = map[string]StepState{}
+	}
+	v.Field(2).Set(reflect.ValueOf(steps))
+	v.Field(3).Set(reflect.ValueOf(d.Run))
+	st := d.Status
+	v.Field(4).Set(reflect.ValueOf(func() bool { return st.Success }))
+	v.Field(5).Set(reflect.ValueOf(func() bool { return st.Failure }))
+	v.Field(6).Set(reflect.ValueOf(func() bool { return true }))
+	v.Field(7).Set(reflect.ValueOf(func() bool { return st.Cancelled }))
+	f := d.Funcs.withDefaults()
+	v.Field(8).Set(reflect.ValueOf(f.FileExists))
+	v.Field(9).Set(reflect.ValueOf(f.Glob))
+	v.Field(10).Set(reflect.ValueOf(f.ChangedFiles))
+	v.Field(11).Set(reflect.ValueOf(f.RefExists))
+	v.Field(12).Set(reflect.ValueOf(f.CurrentBranch))
+	v.Field(13).Set(reflect.ValueOf(f.IsDirty))
+	v.Field(14).Set(reflect.ValueOf(f.DiskUsedPercent))
+	v.Field(15).Set(reflect.ValueOf(f.MemAvailableMB))
+	v.Field(16).Set(reflect.ValueOf(f.EnvOr))
+	if retry {
+		v.Field(17).SetInt(int64(d.Attempt))
+		v.Field(18).Set(reflect.ValueOf(d.Result))
+	}
+	return v.Interface()
+}
+
+// withDefaults fills missing host functions with ones that report nothing,
+// so that an environment is always callable (tests, dry runs).
+func (f Funcs) withDefaults() Funcs {
+	if f.FileExists == nil {
+		f.FileExists = func(string) bool { return false }
+	}
+	if f.Glob == nil {
+		f.Glob = func(string) []string { return nil }
+	}
+	if f.ChangedFiles == nil {
+		f.ChangedFiles = func(string) []string { return nil }
+	}
+	if f.RefExists == nil {
+		f.RefExists = func(string) bool { return false }
+	}
+	if f.CurrentBranch == nil {
+		f.CurrentBranch = func() string { return "" }
+	}
+	if f.IsDirty == nil {
+		f.IsDirty = func() bool { return false }
+	}
+	if f.DiskUsedPercent == nil {
+		f.DiskUsedPercent = func(string) float64 { return 0 }
+	}
+	if f.MemAvailableMB == nil {
+		f.MemAvailableMB = func() float64 { return 0 }
+	}
+	if f.EnvOr == nil {
+		f.EnvOr = func(_, def string) string { return def }
+	}
+	return f
+}

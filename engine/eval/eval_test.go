@@ -1,0 +1,169 @@
+package eval
+
+import (
+	"strings"
+	"testing"
+)
+
+func testCompiler() *Compiler {
+	return NewCompiler(Decl{
+		Params: []Param{{Name: "baseline", Type: "string"}, {Name: "sprint", Type: "int"}, {Name: "files", Type: "list"}, {Name: "dry", Type: "bool"}},
+		Steps:  []string{"save_state", "reset"},
+	})
+}
+
+func testData() *Data {
+	return &Data{
+		Params: map[string]any{"baseline": "main", "sprint": 3, "files": []string{"a.py", "b c.py", "$(id)"}, "dry": false},
+		Env:    map[string]string{"CI": "1"},
+		Steps: map[string]StepState{
+			"save_state": {Status: "succeeded", Conclusion: "succeeded", Outcome: "succeeded", Outputs: map[string]any{"n": 3}},
+			"reset":      {Status: "failed", Conclusion: "failed", Outcome: "failed", ExitCode: 2},
+		},
+		Run:    RunState{ID: "r1", Procedure: "p"},
+		Status: Status{Success: true},
+		Funcs:  Funcs{FileExists: func(p string) bool { return p == "yes" }},
+	}
+}
+
+func TestConditionEval(t *testing.T) {
+	c := testCompiler()
+	tests := []struct {
+		src  string
+		data func(*Data)
+		want bool
+	}{
+		{src: `params.sprint > 2`, want: true},
+		{src: `params.baseline == "main" && !params.dry`, want: true},
+		{src: `steps.reset.status == "failed"`, want: true},
+		{src: `steps.reset.exit_code == 2`, want: true},
+		{src: `steps.save_state.outputs.n == 3`, want: true},
+		{src: `file_exists("yes")`, want: true},
+		{src: `file_exists("no")`, want: false},
+		{src: `"a.py" in params.files`, want: true},
+		{src: `env.CI == "1"`, want: true},
+		{src: `true`, data: func(d *Data) { d.Status.Success = false }, want: false},
+		{src: `always()`, data: func(d *Data) { d.Status.Success = false }, want: true},
+		{src: `failure()`, data: func(d *Data) { d.Status = Status{Failure: true} }, want: true},
+		{src: `failure() && steps.reset.status == "failed"`, data: func(d *Data) { d.Status = Status{Failure: true} }, want: true},
+	}
+	for _, tt := range tests {
+		cond, err := c.Condition(tt.src)
+		if err != nil {
+			t.Fatalf("Condition(%q) error: %v", tt.src, err)
+		}
+		d := testData()
+		if tt.data != nil {
+			tt.data(d)
+		}
+		got, err := cond.Eval(c.Env(d))
+		if err != nil || got != tt.want {
+			t.Errorf("Eval(%q) = %v, %v; want %v", tt.src, got, err, tt.want)
+		}
+	}
+}
+
+func TestConditionErrors(t *testing.T) {
+	c := testCompiler()
+	tests := []struct {
+		src    string
+		msg    string
+		offset int
+	}{
+		{src: `steps.rest.status == "failed"`, msg: `unknown step "rest"`, offset: 6},
+		{src: `params.sprnt > 2`, msg: `unknown param "sprnt" in params.sprnt (did you mean "sprint"?)`, offset: 7},
+		{src: `params.sprint + 1`, msg: "expected bool", offset: 0},
+		{src: `params.baseline > 2`, msg: "invalid operation", offset: 16},
+		{src: `${{ true }}`, msg: "does not belong in if", offset: 0},
+		{src: `nosuch(1)`, msg: "unknown name nosuch", offset: 0},
+		{src: `file_exists(1)`, msg: "cannot use int", offset: 12},
+		{src: `(`, msg: "unexpected", offset: 0},
+	}
+	for _, tt := range tests {
+		_, err := c.Condition(tt.src)
+		e, ok := err.(*Error)
+		if !ok {
+			t.Errorf("Condition(%q) = %v, want *Error containing %q", tt.src, err, tt.msg)
+			continue
+		}
+		if !strings.Contains(e.Msg, tt.msg) || e.Offset != tt.offset {
+			t.Errorf("Condition(%q) = %q at %d, want %q at %d", tt.src, e.Msg, e.Offset, tt.msg, tt.offset)
+		}
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	c := testCompiler()
+	env := c.Env(testData())
+	tests := []struct {
+		src, text, shell string
+	}{
+		{src: "plain text", text: "plain text", shell: "plain text"},
+		{src: "git diff ${{ params.baseline }}", text: "git diff main", shell: "git diff main"},
+		{src: "rm ${{ params.files }}", text: "rm a.py b c.py $(id)", shell: `rm a.py 'b c.py' '$(id)'`},
+		{src: `echo ${{ "it's" }}`, text: "echo it's", shell: `echo 'it'\''s'`},
+		{src: `x${{ params.sprint }}y${{ "}}" }}`, text: "x3y}}", shell: "x3y'}}'"},
+	}
+	for _, tt := range tests {
+		tpl, err := c.Template(tt.src)
+		if err != nil {
+			t.Fatalf("Template(%q): %v", tt.src, err)
+		}
+		if got, err := tpl.Render(env); err != nil || got != tt.text {
+			t.Errorf("Render(%q) = %q, %v; want %q", tt.src, got, err, tt.text)
+		}
+		if got, err := tpl.Shell(env); err != nil || got != tt.shell {
+			t.Errorf("Shell(%q) = %q, %v; want %q", tt.src, got, err, tt.shell)
+		}
+	}
+	tpl, _ := c.Template("${{ params.files }}")
+	v, _ := tpl.Value(env)
+	if l, ok := v.([]string); !ok || len(l) != 3 {
+		t.Errorf("Value(${{ params.files }}) = %#v, want the list", v)
+	}
+}
+
+func TestTemplateErrors(t *testing.T) {
+	c := testCompiler()
+	tests := []struct {
+		src    string
+		msg    string
+		offset int
+	}{
+		{src: "a ${{ params.nope }}", msg: `unknown param "nope"`, offset: 13},
+		{src: "a ${{ params.x", msg: "unterminated", offset: 2},
+		{src: "${{ steps.zz.outputs.x }}", msg: `unknown step "zz"`, offset: 10},
+		{src: "${{ }}", msg: "empty", offset: 0},
+	}
+	for _, tt := range tests {
+		_, err := c.Template(tt.src)
+		e, ok := err.(*Error)
+		if !ok || !strings.Contains(e.Msg, tt.msg) || e.Offset != tt.offset {
+			t.Errorf("Template(%q) = %v (offset %v), want %q at %d", tt.src, err, offsetOf(e), tt.msg, tt.offset)
+		}
+	}
+}
+
+func offsetOf(e *Error) int {
+	if e == nil {
+		return -1
+	}
+	return e.Offset
+}
+
+func TestConditionLocalsAndBuiltins(t *testing.T) {
+	c := testCompiler()
+	for _, src := range []string{
+		`let n = params.sprint; n > 2`,
+		`len(params.files) == 3 && all(params.files, # != "")`,
+		`any(params.files, hasSuffix(#, ".py"))`,
+	} {
+		cond, err := c.Condition(src)
+		if err != nil {
+			t.Fatalf("Condition(%q): %v", src, err)
+		}
+		if got, err := cond.Eval(c.Env(testData())); err != nil || !got {
+			t.Errorf("Eval(%q) = %v, %v; want true", src, got, err)
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/rbflow/rbflow/engine/spec"
+)
+
+// ParamError is a bad param value from the command line or a params file.
+type ParamError struct {
+	Param string
+	Msg   string
+}
+
+func (e *ParamError) Error() string { return fmt.Sprintf("param %s: %s", e.Param, e.Msg) }
+
+// ParamInput is the raw param input of one run: --set pairs in order and the
+// decoded --params-file, if any.
+type ParamInput struct {
+	Sets []string               // NAME=VALUE
+	File map[string]*spec.Value // from spec.ParamsFile
+	// Given are params already typed (a stored run's params, a call step's).
+	Given map[string]any
+}
+
+// ResolveParams converts the input to the declared types, applies defaults
+// and checks required params and enums. Every problem is reported.
+func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
+	decl := map[string]*spec.Param{}
+	var names []string
+	for _, pm := range p.Params {
+		decl[pm.Name] = pm
+		names = append(names, pm.Name)
+	}
+	out := map[string]any{}
+	var errs []error
+	unknown := func(name string) error {
+		h := ""
+		if s := spec.Suggest(name, names); s != "" {
+			h = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		if len(names) == 0 {
+			return &ParamError{Param: name, Msg: fmt.Sprintf("procedure %s takes no params", p.Name)}
+		}
+		return &ParamError{Param: name, Msg: fmt.Sprintf("unknown param%s; %s takes %s", h, p.Name, strings.Join(names, ", "))}
+	}
+	keys := make([]string, 0, len(in.Given))
+	for k := range in.Given {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		pm, ok := decl[k]
+		if !ok {
+			errs = append(errs, unknown(k))
+			continue
+		}
+		v, err := typed(pm, in.Given[k])
+		if err != nil {
+			errs = append(errs, &ParamError{Param: k, Msg: err.Error()})
+			continue
+		}
+		out[k] = v
+	}
+	fileKeys := make([]string, 0, len(in.File))
+	for k := range in.File {
+		fileKeys = append(fileKeys, k)
+	}
+	sort.Strings(fileKeys)
+	for _, k := range fileKeys {
+		pm, ok := decl[k]
+		if !ok {
+			errs = append(errs, unknown(k))
+			continue
+		}
+		v, err := pm.FromValue(in.File[k])
+		if err != nil {
+			errs = append(errs, &ParamError{Param: k, Msg: err.Error()})
+			continue
+		}
+		out[k] = v
+	}
+	listSet := map[string]bool{}
+	for _, kv := range in.Sets {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			errs = append(errs, &ParamError{Param: kv, Msg: "--set takes NAME=VALUE"})
+			continue
+		}
+		pm, known := decl[name]
+		if !known {
+			errs = append(errs, unknown(name))
+			continue
+		}
+		v, err := pm.FromString(val)
+		if err != nil {
+			errs = append(errs, &ParamError{Param: name, Msg: err.Error()})
+			continue
+		}
+		if pm.Type == spec.TypeList && listSet[name] {
+			out[name] = append(out[name].([]string), v.([]string)...)
+		} else {
+			out[name] = v
+		}
+		listSet[name] = true
+	}
+	for _, pm := range p.Params {
+		if _, ok := out[pm.Name]; ok {
+			continue
+		}
+		switch {
+		case pm.Default != nil:
+			out[pm.Name] = pm.Default
+		case pm.Required:
+			errs = append(errs, &ParamError{Param: pm.Name, Msg: fmt.Sprintf("required: pass --set %s=VALUE", pm.Name)})
+		default:
+			out[pm.Name] = zero(pm.Type)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, joinErrs(errs)
+	}
+	return out, nil
+}
+
+// typed converts a stored or passed value (from JSON: float64, []any) to the
+// param's type.
+func typed(pm *spec.Param, v any) (any, error) {
+	switch pm.Type {
+	case spec.TypeInt:
+		switch n := v.(type) {
+		case int:
+			return n, nil
+		case int64:
+			return int(n), nil
+		case float64:
+			if n == float64(int(n)) {
+				return int(n), nil
+			}
+		case string:
+			return pm.FromString(n)
+		}
+	case spec.TypeBool:
+		switch b := v.(type) {
+		case bool:
+			return b, nil
+		case string:
+			return pm.FromString(b)
+		}
+	case spec.TypeList:
+		switch l := v.(type) {
+		case []string:
+			return slices.Clone(l), nil
+		case []any:
+			out := make([]string, len(l))
+			for i, e := range l {
+				s, ok := e.(string)
+				if !ok {
+					s = fmt.Sprint(e)
+				}
+				out[i] = s
+			}
+			return out, nil
+		case string:
+			return pm.FromString(l)
+		}
+	default:
+		switch s := v.(type) {
+		case string:
+			return pm.FromString(s)
+		case int, bool, float64:
+			return pm.FromString(fmt.Sprint(s))
+		}
+	}
+	return nil, fmt.Errorf("want %s, got %v", pm.Type, v)
+}
+
+func zero(t string) any {
+	switch t {
+	case spec.TypeInt:
+		return 0
+	case spec.TypeBool:
+		return false
+	case spec.TypeList:
+		return []string{}
+	}
+	return ""
+}
+
+// multiError joins several errors, one per line.
+type multiError []error
+
+func (m multiError) Error() string {
+	parts := make([]string, len(m))
+	for i, e := range m {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+func (m multiError) Unwrap() []error { return m }
+
+func joinErrs(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return multiError(errs)
+}

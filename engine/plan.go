@@ -1,0 +1,302 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/spec"
+)
+
+// Plan is a procedure checked in full and compiled: its graph, every
+// expression and every step's arguments. Nothing changes it after Compile.
+type Plan struct {
+	Procedure *spec.Procedure
+	Hash      string // sha256 of the procedure text
+	Env       []EnvVar
+	Main      []*Step
+	OnFailure []*Step
+	Finally   []*Step
+
+	byID map[string]*Step
+	eval *eval.Compiler
+}
+
+// EnvVar is a compiled environment entry.
+type EnvVar struct {
+	Name  string
+	Value *eval.Template
+}
+
+// Step is one compiled step of a plan.
+type Step struct {
+	Spec     *spec.Step
+	ID       string
+	Section  string
+	Kind     string
+	Needs    []*Step // direct dependencies
+	If       *eval.Condition
+	Env      []EnvVar
+	Dir      *eval.Template
+	RetryIf  *eval.Condition
+	Action   Action
+	DefHash  string
+	OnResume string // resolved policy: rerun, ask, skip or fail
+	Order    int    // position across all sections, for stable output
+}
+
+// Step returns a step by id.
+func (p *Plan) Step(id string) (*Step, bool) {
+	s, ok := p.byID[id]
+	return s, ok
+}
+
+// Steps returns every step: main, then on_failure, then finally.
+func (p *Plan) Steps() []*Step {
+	out := make([]*Step, 0, len(p.Main)+len(p.OnFailure)+len(p.Finally))
+	out = append(out, p.Main...)
+	out = append(out, p.OnFailure...)
+	return append(out, p.Finally...)
+}
+
+// Name is the procedure's name.
+func (p *Plan) Name() string { return p.Procedure.Name }
+
+// Eval returns the plan's expression compiler.
+func (p *Plan) Eval() *eval.Compiler { return p.eval }
+
+// compiler collects the errors of one Compile.
+type compiler struct {
+	proc *spec.Procedure
+	errs spec.ErrorList
+	ev   *eval.Compiler
+}
+
+func (c *compiler) errorf(pos spec.Pos, step, format string, args ...any) {
+	c.errs = append(c.errs, c.proc.Source.Errorf(pos, step, format, args...))
+}
+
+// exprErr reports an expression error at its column inside the YAML.
+func (c *compiler) exprErr(v *spec.Value, step string, err error) {
+	pos := v.Pos
+	msg := err.Error()
+	if e, ok := err.(*eval.Error); ok {
+		pos = c.proc.Source.Locate(v, e.Offset)
+		msg = e.Msg
+	}
+	c.errorf(pos, step, "%s", msg)
+}
+
+func (c *compiler) template(v *spec.Value, step string) *eval.Template {
+	if v == nil {
+		return nil
+	}
+	t, err := c.ev.Template(v.Str)
+	if err != nil {
+		c.exprErr(v, step, err)
+		return nil
+	}
+	return t
+}
+
+// Compile checks a decoded procedure against the registry and builds its
+// plan. The error is a spec.ErrorList with every problem found.
+func Compile(p *spec.Procedure, reg *Registry) (*Plan, error) {
+	decl := eval.Decl{}
+	for _, pm := range p.Params {
+		decl.Params = append(decl.Params, eval.Param{Name: pm.Name, Type: pm.Type})
+	}
+	all := append(append(append([]*spec.Step{}, p.Steps...), p.OnFailure...), p.Finally...)
+	for _, s := range all {
+		if s.ID != "" {
+			decl.Steps = append(decl.Steps, s.ID)
+		}
+	}
+	c := &compiler{proc: p, ev: eval.NewCompiler(decl)}
+	sum := sha256.Sum256(p.Text)
+	plan := &Plan{Procedure: p, Hash: hex.EncodeToString(sum[:]), byID: map[string]*Step{}, eval: c.ev}
+
+	for _, e := range p.Env {
+		if t := c.template(e.Value, ""); t != nil {
+			plan.Env = append(plan.Env, EnvVar{Name: e.Name, Value: t})
+		}
+	}
+	order := 0
+	build := func(list []*spec.Step) []*Step {
+		var out []*Step
+		for _, s := range list {
+			st := c.step(s, reg)
+			st.Order = order
+			order++
+			out = append(out, st)
+			if s.ID != "" {
+				plan.byID[s.ID] = st
+			}
+		}
+		return out
+	}
+	plan.Main = build(p.Steps)
+	plan.OnFailure = build(p.OnFailure)
+	plan.Finally = build(p.Finally)
+	for _, sec := range [][]*Step{plan.Main, plan.OnFailure, plan.Finally} {
+		c.link(sec, plan.byID)
+	}
+	c.cycles(plan.Main)
+	c.cycles(plan.OnFailure)
+	c.cycles(plan.Finally)
+	if len(c.errs) > 0 {
+		c.errs.Sort()
+		return nil, c.errs
+	}
+	return plan, nil
+}
+
+func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
+	st := &Step{Spec: s, ID: s.ID, Section: s.Section, Kind: s.Kind}
+	if s.If != nil {
+		cond, err := c.ev.Condition(s.If.Str)
+		if err != nil {
+			c.exprErr(s.If, s.ID, err)
+		}
+		st.If = cond
+	}
+	for _, e := range s.Env {
+		if t := c.template(e.Value, s.ID); t != nil {
+			st.Env = append(st.Env, EnvVar{Name: e.Name, Value: t})
+		}
+	}
+	st.Dir = c.template(s.Dir, s.ID)
+	if s.Retry != nil && s.Retry.If != nil {
+		cond, err := c.ev.RetryCondition(s.Retry.If.Str)
+		if err != nil {
+			c.exprErr(s.Retry.If, s.ID, err)
+		}
+		st.RetryIf = cond
+	}
+	if s.Kind != "" {
+		if k, ok := reg.Kind(s.Kind); !ok {
+			c.errorf(s.KindPos, s.ID, "step kind %q is not available in this build (available: %s)", s.Kind, strings.Join(reg.Keys(), ", "))
+		} else {
+			kc := &KindContext{Step: s, Procedure: c.proc, comp: c}
+			st.Action = k.Compile(kc)
+		}
+	}
+	st.DefHash = defHash(s.Def)
+	st.OnResume = s.OnResume
+	if st.OnResume == "" {
+		st.OnResume = "rerun"
+		if rp, ok := st.Action.(ResumePolicy); ok {
+			st.OnResume = rp.DefaultOnResume()
+		}
+		if s.Idempotent != nil && !*s.Idempotent {
+			st.OnResume = "ask"
+		}
+	}
+	return st
+}
+
+// defHash hashes a step's definition as data, so that reformatting the file
+// does not count as a change.
+func defHash(v *spec.Value) string {
+	b, _ := json.Marshal(v.Plain())
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// link resolves needs: explicit ids, or the previous step of the section.
+func (c *compiler) link(sec []*Step, byID map[string]*Step) {
+	for i, st := range sec {
+		s := st.Spec
+		if !s.NeedsSet {
+			if i > 0 {
+				st.Needs = []*Step{sec[i-1]}
+			}
+			continue
+		}
+		seen := map[string]bool{}
+		for _, r := range s.Needs {
+			dep, ok := byID[r.ID]
+			switch {
+			case !ok:
+				ids := make([]string, 0, len(sec))
+				for _, o := range sec {
+					ids = append(ids, o.ID)
+				}
+				h := ""
+				if sg := spec.Suggest(r.ID, ids); sg != "" {
+					h = fmt.Sprintf(" (did you mean %q?)", sg)
+				}
+				c.errorf(r.Pos, s.ID, "needs unknown step %q%s", r.ID, h)
+			case dep.Section != st.Section:
+				c.errorf(r.Pos, s.ID, "needs %q, which is in %s: needs cannot cross sections (%s runs after the main steps by itself)", r.ID, dep.Section, dep.Section)
+			case dep == st:
+				c.errorf(r.Pos, s.ID, "step needs itself")
+			case seen[r.ID]:
+				c.errorf(r.Pos, s.ID, "needs %q twice", r.ID)
+			default:
+				seen[r.ID] = true
+				st.Needs = append(st.Needs, dep)
+			}
+		}
+	}
+}
+
+// cycles reports each dependency cycle once, with its path.
+func (c *compiler) cycles(sec []*Step) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[*Step]int{}
+	var stack []*Step
+	var visit func(s *Step)
+	visit = func(s *Step) {
+		color[s] = grey
+		stack = append(stack, s)
+		for _, d := range s.Needs {
+			switch color[d] {
+			case white:
+				visit(d)
+			case grey:
+				var path []string
+				start := 0
+				for i, x := range stack {
+					if x == d {
+						start = i
+					}
+				}
+				for _, x := range stack[start:] {
+					path = append(path, x.ID)
+				}
+				path = append(path, d.ID)
+				pos := s.Spec.Pos
+				for _, r := range s.Spec.Needs {
+					if r.ID == d.ID {
+						pos = r.Pos
+					}
+				}
+				c.errorf(pos, s.ID, "dependency cycle: %s", strings.Join(reverse(path), " -> "))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[s] = black
+	}
+	for _, s := range sec {
+		if color[s] == white {
+			visit(s)
+		}
+	}
+}
+
+// reverse turns a needs chain into run order (a needs b: b -> a).
+func reverse(p []string) []string {
+	out := make([]string, len(p))
+	for i, s := range p {
+		out[len(p)-1-i] = s
+	}
+	return out
+}

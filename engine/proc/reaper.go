@@ -1,0 +1,177 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// reaperEnv marks a re-executed rbflow as a reaper; its value is the grace
+// period in milliseconds.
+const reaperEnv = "RBFLOW_REAPER_GRACE_MS"
+
+// Command is a step command to run under a reaper.
+type Command struct {
+	Path   string
+	Args   []string
+	Dir    string
+	Env    []string
+	Stdout io.Writer
+	Stderr io.Writer
+	// Grace is how long the group has between SIGTERM and SIGKILL.
+	Grace time.Duration
+}
+
+// The reaper is this very executable: main (and TestMain of packages that
+// run step commands) must start with: if proc.IsReaper() { os.Exit(proc.ReaperMain()) }.
+var (
+	exeOnce sync.Once
+	exePath string
+	exeErr  error
+)
+
+// IsReaper reports whether this process was started as a reaper.
+func IsReaper() bool { return os.Getenv(reaperEnv) != "" }
+
+// ErrKilled is returned when the command was stopped by a signal rbflow sent.
+var ErrKilled = errors.New("proc: stopped")
+
+// Run runs c under a reaper and waits for it. When ctx ends, the command's
+// whole process group gets SIGTERM, then SIGKILL after c.Grace, or at once
+// when hurry is closed. When the command exits, whatever it left running in
+// its group is killed. The exit code is -1 when it did not exit by itself.
+func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
+	exeOnce.Do(func() { exePath, exeErr = os.Executable() })
+	if exeErr != nil {
+		return -1, fmt.Errorf("find rbflow executable for the reaper: %w", exeErr)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	grace := c.Grace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	cmd := exec.Command(exePath, append([]string{c.Path}, c.Args...)...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(withoutReaper(c.Env), reaperEnv+"="+strconv.FormatInt(grace.Milliseconds(), 10))
+	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
+	cmd.ExtraFiles = []*os.File{r}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return -1, fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	r.Close()
+	defer w.Close()
+	pgid := cmd.Process.Pid
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	var stopped bool
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-ctx.Done():
+		stopped = true
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		select {
+		case waitErr = <-done:
+		case <-t.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			waitErr = <-done
+		case <-hurry:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			waitErr = <-done
+		}
+		t.Stop()
+	}
+	// Whatever the command left behind in its group ends with it.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if stopped {
+		return -1, fmt.Errorf("%w: %w", ErrKilled, context.Cause(ctx))
+	}
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		return ee.ExitCode(), nil
+	}
+	if waitErr != nil {
+		return -1, waitErr
+	}
+	return 0, nil
+}
+
+func withoutReaper(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, reaperEnv+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// ReaperMain is the reaper process: it runs its arguments as a child in its
+// own process group, passes on the child's exit status, and kills the group
+// if rbflow (the other end of fd 3) dies first. It returns the exit status.
+func ReaperMain() int {
+	ms, _ := strconv.Atoi(os.Getenv(reaperEnv))
+	grace := time.Duration(ms) * time.Millisecond
+	// Signals sent to the group are for the command; the reaper waits for it.
+	// (Notify, not Ignore: an ignored signal would stay ignored in the child.)
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		for range sigs {
+		}
+	}()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "rbflow reaper: no command")
+		return 127
+	}
+	parent := os.NewFile(3, "rbflow")
+	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	cmd.Env = withoutReaper(os.Environ())
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	// The command gets default signal handling back.
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "rbflow: %v\n", err)
+		return 127
+	}
+	var exited atomic.Bool
+	go func() {
+		// Blocks until rbflow closes the pipe: it exits only when rbflow is gone.
+		_, _ = io.Copy(io.Discard, parent)
+		if !exited.Load() {
+			_ = syscall.Kill(0, syscall.SIGTERM)
+			time.Sleep(grace)
+			_ = syscall.Kill(0, syscall.SIGKILL)
+		}
+	}()
+	err := cmd.Wait()
+	exited.Store(true)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return 127
+	}
+	return 0
+}

@@ -1,0 +1,442 @@
+package spec
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+var (
+	topKeys     = []string{"version", "name", "description", "severity", "target", "contacts", "params", "env", "steps", "on_failure", "finally"}
+	paramKeys   = []string{"type", "default", "required", "enum", "description", "secret"}
+	contactKeys = []string{"role", "name", "reach"}
+	retryKeys   = []string{"attempts", "delay", "backoff", "if"}
+	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
+	stepKeys    = append(slices.Clone(stepFields), Kinds...)
+	paramTypes  = []string{TypeString, TypeInt, TypeBool, TypeList}
+)
+
+// decoder collects every error of one file.
+type decoder struct {
+	src    *Source
+	errs   ErrorList
+	stepID string // current step id, for error context
+}
+
+func (d *decoder) errorf(pos Pos, format string, args ...any) {
+	d.errs = append(d.errs, d.src.Errorf(pos, d.stepID, format, args...))
+}
+
+// Load decodes a procedure file strictly. The error, if any, is an ErrorList
+// holding every problem found, each with its position.
+func Load(file string, text []byte) (*Procedure, error) {
+	src := NewSource(file, text)
+	root, errs := parseYAML(src, text)
+	d := &decoder{src: src, errs: errs}
+	if root == nil {
+		if len(d.errs) == 0 {
+			d.errs = append(d.errs, &Error{File: file, Msg: "file is empty"})
+		}
+		return nil, d.errs
+	}
+	p := &Procedure{File: file, Text: text, Source: src}
+	d.procedure(root, p)
+	if len(d.errs) > 0 {
+		d.errs.Sort()
+		return nil, d.errs
+	}
+	return p, nil
+}
+
+// keys checks that m is a map with only allowed keys and reports unknown ones
+// with a hint.
+func (d *decoder) keys(m *Value, what string, allowed []string) bool {
+	if m.Kind != Map {
+		d.errorf(m.Pos, "%s must be a map, not %s", what, m.TypeName())
+		return false
+	}
+	for _, e := range m.Map {
+		if !slices.Contains(allowed, e.Key) {
+			d.errorf(e.KeyPos, "unknown key %q in %s%s", e.Key, what, hint(e.Key, allowed))
+		}
+	}
+	return true
+}
+
+func (d *decoder) str(v *Value, what string) (string, bool) {
+	if v.Kind == Null {
+		return "", true
+	}
+	if v.Kind != Scalar {
+		d.errorf(v.Pos, "%s must be a string, not %s", what, v.TypeName())
+		return "", false
+	}
+	return v.Str, true
+}
+
+func (d *decoder) boolean(v *Value, what string) bool {
+	b, ok := v.Bool()
+	if !ok {
+		d.errorf(v.Pos, "%s must be true or false, not %s", what, quoteVal(v))
+	}
+	return b
+}
+
+func (d *decoder) duration(v *Value, what string) time.Duration {
+	if v.Kind != Scalar {
+		d.errorf(v.Pos, "%s must be a duration such as 30s, 5m or 1h30m, not %s", what, v.TypeName())
+		return 0
+	}
+	t, err := time.ParseDuration(v.Str)
+	if err != nil || t < 0 {
+		d.errorf(v.Pos, "%s: bad duration %q: use a Go duration such as 30s, 5m or 1h30m", what, v.Str)
+		return 0
+	}
+	return t
+}
+
+func quoteVal(v *Value) string {
+	if v.Kind == Scalar {
+		return fmt.Sprintf("%q", v.Str)
+	}
+	return v.TypeName()
+}
+
+func (d *decoder) procedure(root *Value, p *Procedure) {
+	if !d.keys(root, "the procedure", topKeys) {
+		return
+	}
+	if v := root.Get("version"); v == nil {
+		d.errorf(Pos{Line: 1, Col: 1}, "missing version: add 'version: 1' at the top")
+	} else if n, ok := v.Int(); !ok || n != 1 {
+		d.errorf(v.Pos, "unsupported version %s: this rbflow reads version 1", quoteVal(v))
+	} else {
+		p.Version = n
+	}
+	if e := root.Entry("name"); e == nil {
+		d.errorf(Pos{Line: 1, Col: 1}, "missing name: add 'name: my-procedure'")
+	} else if s, ok := d.str(e.Value, "name"); ok {
+		if !nameRE.MatchString(s) {
+			d.errorf(e.Value.Pos, "bad name %q: use lowercase letters, digits and dashes, starting with a letter", s)
+		}
+		p.Name, p.NamePos = s, e.Value.Pos
+	}
+	if v := root.Get("description"); v != nil {
+		p.Description, _ = d.str(v, "description")
+	}
+	if v := root.Get("severity"); v != nil {
+		if s, ok := d.str(v, "severity"); ok {
+			if !slices.Contains(Severities, s) {
+				d.errorf(v.Pos, "bad severity %q: use one of %s%s", s, strings.Join(Severities, ", "), hint(s, Severities))
+			}
+			p.Severity = s
+		}
+	}
+	if v := root.Get("target"); v != nil {
+		p.Target = d.duration(v, "target")
+	}
+	if v := root.Get("contacts"); v != nil {
+		d.contacts(v, p)
+	}
+	if v := root.Get("params"); v != nil {
+		d.params(v, p)
+	}
+	if v := root.Get("env"); v != nil {
+		p.Env = d.env(v, "env")
+	}
+	ids := map[string]Pos{}
+	if v := root.Get("steps"); v == nil {
+		d.errorf(Pos{Line: 1, Col: 1}, "missing steps: a procedure needs at least one step")
+	} else {
+		p.Steps = d.steps(v, SectionMain, ids)
+		if v.Kind == List && len(v.List) == 0 {
+			d.errorf(v.Pos, "steps is empty: a procedure needs at least one step")
+		}
+	}
+	if v := root.Get("on_failure"); v != nil {
+		p.OnFailure = d.steps(v, SectionOnFailure, ids)
+	}
+	if v := root.Get("finally"); v != nil {
+		p.Finally = d.steps(v, SectionFinally, ids)
+	}
+}
+
+func (d *decoder) contacts(v *Value, p *Procedure) {
+	if v.Kind != List {
+		d.errorf(v.Pos, "contacts must be a list of {role, name, reach}, not %s", v.TypeName())
+		return
+	}
+	for _, c := range v.List {
+		if !d.keys(c, "a contact", contactKeys) {
+			continue
+		}
+		var ct Contact
+		for _, e := range c.Map {
+			s, _ := d.str(e.Value, "contact "+e.Key)
+			switch e.Key {
+			case "role":
+				ct.Role = s
+			case "name":
+				ct.Name = s
+			case "reach":
+				ct.Reach = s
+			}
+		}
+		p.Contacts = append(p.Contacts, ct)
+	}
+}
+
+func (d *decoder) params(v *Value, p *Procedure) {
+	if v.Kind != Map {
+		d.errorf(v.Pos, "params must be a map of name: {type: ...}, not %s", v.TypeName())
+		return
+	}
+	for _, e := range v.Map {
+		if !idRE.MatchString(e.Key) {
+			d.errorf(e.KeyPos, "bad param name %q: use lowercase letters, digits and underscores, starting with a letter", e.Key)
+		}
+		pm := &Param{Name: e.Key, Pos: e.KeyPos, Type: TypeString}
+		p.Params = append(p.Params, pm)
+		if !d.keys(e.Value, fmt.Sprintf("param %q", e.Key), paramKeys) {
+			continue
+		}
+		m := e.Value
+		if t := m.Get("type"); t != nil {
+			if s, ok := d.str(t, "type"); ok {
+				if !slices.Contains(paramTypes, s) {
+					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, hint(s, paramTypes))
+				} else {
+					pm.Type = s
+				}
+			}
+		}
+		if t := m.Get("required"); t != nil {
+			pm.Required = d.boolean(t, "required")
+		}
+		if t := m.Get("secret"); t != nil {
+			pm.Secret = d.boolean(t, "secret")
+		}
+		if t := m.Get("description"); t != nil {
+			pm.Description, _ = d.str(t, "description")
+		}
+		if t := m.Get("enum"); t != nil {
+			if t.Kind != List || len(t.List) == 0 {
+				d.errorf(t.Pos, "param %q: enum must be a non-empty list of allowed values", e.Key)
+			} else {
+				for _, x := range t.List {
+					if x.Kind != Scalar {
+						d.errorf(x.Pos, "param %q: enum values must be scalars, not %s", e.Key, x.TypeName())
+						continue
+					}
+					pm.Enum = append(pm.Enum, x.Str)
+				}
+			}
+		}
+		if t := m.Get("default"); t != nil && t.Kind != Null {
+			val, err := pm.FromValue(t)
+			if err != nil {
+				d.errorf(t.Pos, "param %q: bad default: %v", e.Key, err)
+			} else {
+				pm.Default = val
+			}
+		}
+	}
+}
+
+func (d *decoder) env(v *Value, what string) []*EnvVar {
+	if v.Kind != Map {
+		d.errorf(v.Pos, "%s must be a map of NAME: value, not %s", what, v.TypeName())
+		return nil
+	}
+	var out []*EnvVar
+	for _, e := range v.Map {
+		if !envRE.MatchString(e.Key) {
+			d.errorf(e.KeyPos, "bad environment variable name %q", e.Key)
+			continue
+		}
+		if e.Value.Kind != Scalar && e.Value.Kind != Null {
+			d.errorf(e.Value.Pos, "%s.%s must be a string, not %s", what, e.Key, e.Value.TypeName())
+			continue
+		}
+		out = append(out, &EnvVar{Name: e.Key, Value: e.Value, Pos: e.KeyPos})
+	}
+	return out
+}
+
+func (d *decoder) steps(v *Value, section string, ids map[string]Pos) []*Step {
+	if v.Kind != List {
+		d.errorf(v.Pos, "%s must be a list of steps, not %s", section, v.TypeName())
+		return nil
+	}
+	var out []*Step
+	for i, sv := range v.List {
+		if s := d.step(sv, section, i, ids); s != nil {
+			out = append(out, s)
+		}
+	}
+	d.stepID = ""
+	return out
+}
+
+func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) *Step {
+	d.stepID = ""
+	if v.Kind != Map {
+		d.errorf(v.Pos, "a step must be a map with an id and one action (%s), not %s", strings.Join(Kinds, ", "), v.TypeName())
+		return nil
+	}
+	s := &Step{Pos: v.Pos, Section: section, Index: index, Def: v}
+	if e := v.Entry("id"); e == nil {
+		d.errorf(v.Pos, "step %d of %s has no id", index+1, section)
+	} else if id, ok := d.str(e.Value, "id"); ok {
+		s.ID = id
+		d.stepID = id
+		if !idRE.MatchString(id) {
+			d.errorf(e.Value.Pos, "bad step id %q: use lowercase letters, digits and underscores, starting with a letter", id)
+		} else if first, dup := ids[id]; dup {
+			d.errorf(e.Value.Pos, "duplicate step id %q (first at line %d)", id, first.Line)
+		} else {
+			ids[id] = e.Value.Pos
+		}
+	}
+	d.keys(v, "a step", stepKeys)
+	for _, e := range v.Map {
+		if !slices.Contains(Kinds, e.Key) {
+			continue
+		}
+		if s.Kind != "" {
+			d.errorf(e.KeyPos, "a step has exactly one action: %q and %q are both given", s.Kind, e.Key)
+			continue
+		}
+		s.Kind, s.KindPos, s.Arg = e.Key, e.KeyPos, e.Value
+		if e.Value.Kind != Scalar {
+			d.errorf(e.Value.Pos, "%s: the action's value must be a string, not %s (arguments go under with:)", e.Key, e.Value.TypeName())
+		}
+	}
+	if s.Kind == "" {
+		d.errorf(v.Pos, "step has no action: give one of %s", strings.Join(Kinds, ", "))
+	}
+	if w := v.Get("with"); w != nil && w.Kind != Null {
+		if w.Kind != Map {
+			d.errorf(w.Pos, "with must be a map of arguments, not %s", w.TypeName())
+		} else {
+			s.With = w
+		}
+	}
+	if n := v.Entry("needs"); n != nil {
+		s.NeedsSet = true
+		switch n.Value.Kind {
+		case Scalar:
+			s.Needs = []Ref{{ID: n.Value.Str, Pos: n.Value.Pos}}
+		case List:
+			for _, x := range n.Value.List {
+				if x.Kind != Scalar {
+					d.errorf(x.Pos, "needs must list step ids, not %s", x.TypeName())
+					continue
+				}
+				s.Needs = append(s.Needs, Ref{ID: x.Str, Pos: x.Pos})
+			}
+		case Null:
+		default:
+			d.errorf(n.Value.Pos, "needs must be a list of step ids, not %s", n.Value.TypeName())
+		}
+	}
+	if x := v.Get("if"); x != nil {
+		switch {
+		case x.Kind == Scalar:
+			s.If = x
+		default:
+			d.errorf(x.Pos, "if must be an expression, not %s", x.TypeName())
+		}
+	}
+	if x := v.Get("env"); x != nil {
+		s.Env = d.env(x, "env")
+	}
+	if x := v.Get("dir"); x != nil {
+		if _, ok := d.str(x, "dir"); ok && x.Kind == Scalar {
+			s.Dir = x
+		}
+	}
+	if x := v.Get("timeout"); x != nil {
+		s.Timeout = d.duration(x, "timeout")
+	}
+	if x := v.Get("retry"); x != nil {
+		s.Retry = d.retry(x)
+	}
+	if x := v.Get("continue_on_error"); x != nil {
+		s.ContinueOnError = d.boolean(x, "continue_on_error")
+	}
+	if x := v.Get("on_resume"); x != nil {
+		if p, ok := d.str(x, "on_resume"); ok {
+			if !slices.Contains(OnResumePolicies, p) {
+				d.errorf(x.Pos, "bad on_resume %q: use rerun, ask, skip or fail%s", p, hint(p, OnResumePolicies))
+			}
+			s.OnResume = p
+		}
+	}
+	if x := v.Get("description"); x != nil {
+		s.Description, _ = d.str(x, "description")
+	}
+	if x := v.Get("dry_run"); x != nil {
+		if p, ok := d.str(x, "dry_run"); ok {
+			if p != "run" && p != "skip" {
+				d.errorf(x.Pos, "bad dry_run %q: use run (the step is read-only) or skip", p)
+			}
+			s.DryRun = p
+		}
+	}
+	if x := v.Get("idempotent"); x != nil {
+		b := d.boolean(x, "idempotent")
+		s.Idempotent = &b
+	}
+	if x := v.Get("shell"); x != nil {
+		if p, ok := d.str(x, "shell"); ok {
+			if p != "bash" && p != "sh" {
+				d.errorf(x.Pos, "bad shell %q: use bash or sh", p)
+			}
+			s.Shell = p
+		}
+	}
+	return s
+}
+
+func (d *decoder) retry(v *Value) *Retry {
+	r := &Retry{Attempts: 1, Backoff: 1, Pos: v.Pos}
+	if n, ok := v.Int(); ok {
+		r.Attempts = n
+	} else if !d.keys(v, "retry", retryKeys) {
+		return nil
+	} else {
+		if x := v.Get("attempts"); x != nil {
+			n, ok := x.Int()
+			if !ok {
+				d.errorf(x.Pos, "retry.attempts must be an integer, not %s", quoteVal(x))
+			}
+			r.Attempts = n
+		}
+		if x := v.Get("delay"); x != nil {
+			r.Delay = d.duration(x, "retry.delay")
+		}
+		if x := v.Get("backoff"); x != nil {
+			f, ok := x.Plain().(float64)
+			if n, isInt := x.Int(); isInt {
+				f, ok = float64(n), true
+			}
+			if !ok || f < 1 {
+				d.errorf(x.Pos, "retry.backoff must be a number of at least 1, not %s", quoteVal(x))
+			}
+			r.Backoff = f
+		}
+		if x := v.Get("if"); x != nil {
+			if x.Kind != Scalar {
+				d.errorf(x.Pos, "retry.if must be an expression, not %s", x.TypeName())
+			} else {
+				r.If = x
+			}
+		}
+	}
+	if r.Attempts < 1 || r.Attempts > 100 {
+		d.errorf(v.Pos, "retry.attempts must be between 1 and 100, not %d", r.Attempts)
+	}
+	return r
+}

@@ -1,0 +1,128 @@
+package spec
+
+import (
+	"regexp"
+	"time"
+)
+
+// Procedure is a decoded procedure file (schema version 1). Decoding checks
+// its shape; engine.Compile checks its meaning (graph, expressions, kinds).
+type Procedure struct {
+	File        string
+	Text        []byte
+	Source      *Source
+	Version     int
+	Name        string
+	NamePos     Pos
+	Description string
+	Severity    string
+	Target      time.Duration
+	Contacts    []Contact
+	Params      []*Param
+	Env         []*EnvVar
+	Steps       []*Step
+	OnFailure   []*Step
+	Finally     []*Step
+}
+
+// Contact is one entry of the procedure's contacts, rendered into notifications.
+type Contact struct {
+	Role  string
+	Name  string
+	Reach string
+}
+
+// Param types.
+const (
+	TypeString = "string"
+	TypeInt    = "int"
+	TypeBool   = "bool"
+	TypeList   = "list"
+)
+
+// Param declares one procedure parameter.
+type Param struct {
+	Name        string
+	Pos         Pos
+	Type        string
+	Default     any // converted to Type; nil when not set
+	Required    bool
+	Enum        []string
+	Description string
+	Secret      bool
+}
+
+// EnvVar is one environment variable; Value may hold ${{ }} expressions.
+type EnvVar struct {
+	Name  string
+	Value *Value
+	Pos   Pos
+}
+
+// Section names.
+const (
+	SectionMain      = "steps"
+	SectionOnFailure = "on_failure"
+	SectionFinally   = "finally"
+)
+
+// Ref is a step id used in needs, with its position.
+type Ref struct {
+	ID  string
+	Pos Pos
+}
+
+// Retry configures repeated attempts of a failing step.
+type Retry struct {
+	Attempts int
+	Delay    time.Duration
+	Backoff  float64
+	If       *Value // expression over attempt and the last result; nil = always
+	Pos      Pos
+}
+
+// Step is one decoded step.
+type Step struct {
+	ID      string
+	Pos     Pos
+	Section string
+	Index   int // position within its section
+
+	Kind    string // action key: run, git, test, ...
+	KindPos Pos
+	Arg     *Value // the action key's value
+	With    *Value // map or nil
+
+	Needs    []Ref
+	NeedsSet bool // needs was written (needs: [] means "no dependency")
+	If       *Value
+	Env      []*EnvVar
+	Dir      *Value
+	Timeout  time.Duration
+	Retry    *Retry
+
+	ContinueOnError bool
+	OnResume        string // rerun, ask, skip, fail or "" (kind default)
+	Description     string
+	DryRun          string // "run" when the step is read-only and may run in --dry-run
+	Idempotent      *bool
+	Shell           string
+
+	// Def is the step's definition as written, used to hash it for resume --reload.
+	Def *Value
+}
+
+// Kinds lists the action keys of §2.1; a step has exactly one.
+var Kinds = []string{"run", "git", "test", "report", "prompt", "service", "wait", "call", "record"}
+
+var (
+	nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	idRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Severities allowed in the procedure header.
+var Severities = []string{"critical", "high", "medium", "low"}
+
+// OnResumePolicies allowed in on_resume.
+var OnResumePolicies = []string{"rerun", "ask", "skip", "fail"}

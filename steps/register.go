@@ -1,0 +1,8 @@
+package steps
+
+import "github.com/rbflow/rbflow/engine"
+
+// Register adds every built-in step kind to reg.
+func Register(reg *engine.Registry) {
+	reg.Register("run", runKind{})
+}

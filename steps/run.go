@@ -1,0 +1,80 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/proc"
+)
+
+// runKind is the shell step: `run: script`.
+type runKind struct{}
+
+var _ engine.Kind = runKind{}
+
+func (runKind) Compile(c *engine.KindContext) engine.Action {
+	c.With() // run takes no with: arguments
+	if c.Step.Arg == nil || strings.TrimSpace(c.Step.Arg.Str) == "" {
+		c.Errorf(c.Step.KindPos, "run needs a script")
+		return nil
+	}
+	t := c.ArgTemplate()
+	if t == nil {
+		return nil
+	}
+	shell := c.Step.Shell
+	if shell == "" {
+		shell = "bash"
+	}
+	return &runAction{script: t, shell: shell}
+}
+
+type runAction struct {
+	script *eval.Template
+	shell  string
+}
+
+// argv returns the interpreter command for a script file: bash without
+// profiles, stopping at the first failing command (as GitHub Actions does).
+func (a *runAction) argv(file string) (string, []string) {
+	if a.shell == "sh" {
+		return "sh", []string{"-e", file}
+	}
+	return "bash", []string{"--noprofile", "--norc", "-eo", "pipefail", file}
+}
+
+// Describe shows the script with every value interpolated (and quoted).
+func (a *runAction) Describe(x *engine.Exec) (string, error) {
+	s, err := x.Shell(a.script)
+	if err != nil {
+		return "", err
+	}
+	return x.Mask(s), nil
+}
+
+func (a *runAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+	script, err := x.Shell(a.script)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
+	if err := os.WriteFile(file, []byte(script), 0o600); err != nil {
+		return engine.Result{ExitCode: -1}, fmt.Errorf("write script: %w", err)
+	}
+	// The script may hold interpolated secrets: it lives only while it runs.
+	defer os.Remove(file)
+	path, args := a.argv(file)
+	code, err := proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: x.Env, Stdout: x.Log, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+	if err != nil {
+		return engine.Result{ExitCode: code}, err
+	}
+	if code != 0 {
+		return engine.Result{ExitCode: code}, fmt.Errorf("exit status %d", code)
+	}
+	return engine.Result{ExitCode: 0}, nil
+}
