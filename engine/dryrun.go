@@ -31,13 +31,7 @@ func (r *Runner) DryRun(plan *Plan, params map[string]any) ([]PlannedStep, error
 	if x.base == "" {
 		x.base = r.WorkDir
 	}
-	var secrets []string
-	for _, pm := range plan.Procedure.Params {
-		if pm.Secret {
-			secrets = append(secrets, secretStrings(params[pm.Name])...)
-		}
-	}
-	x.mask = newMasker(secrets)
+	x.mask = NewMask(plan.Procedure, params)
 	x.env = map[string]string{}
 	for _, e := range plan.Env {
 		v, err := e.Value.Render(plan.eval.Env(x.data(nil, eval.Status{Success: true})))
@@ -73,7 +67,7 @@ func (r *Runner) DryRun(plan *Plan, params map[string]any) ([]PlannedStep, error
 		case "finally":
 			ps.Note = "always, last"
 		}
-		ex, err := x.exec(st, env, nil)
+		ex, err := x.exec(st, env)
 		if err != nil {
 			ps.Command = "(" + x.mask.mask(err.Error()) + ")"
 		} else if d, ok := st.Action.(Describer); ok {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/rbflow/rbflow/engine/spec"
 	"os"
 	"sort"
 	"strings"
@@ -72,6 +73,26 @@ func validKey(k string) bool {
 	}
 	return true
 }
+
+// Mask replaces the values of a run's secret params with ***.
+type Mask = masker
+
+// NewMask returns the mask of a run: every value of its secret params.
+func NewMask(p *spec.Procedure, params map[string]any) *Mask {
+	var secrets []string
+	for _, pm := range p.Params {
+		if v, ok := params[pm.Name]; ok && pm.Secret {
+			secrets = append(secrets, secretStrings(v)...)
+		}
+	}
+	return newMasker(secrets)
+}
+
+// String masks s.
+func (m *masker) String(s string) string { return m.mask(s) }
+
+// Any masks every string inside plain data.
+func (m *masker) Any(v any) any { return m.maskAny(v) }
 
 // masker replaces secret values with ***.
 type masker struct {

@@ -102,6 +102,40 @@ func (c *compiler) template(v *spec.Value, step string) *eval.Template {
 	return t
 }
 
+// Load decodes and compiles a procedure file, reporting the errors of both
+// stages together (a spec.ErrorList in file order).
+func Load(file string, text []byte, reg *Registry) (*Plan, error) {
+	p, errs := spec.Decode(file, text)
+	if p == nil {
+		return nil, errs
+	}
+	plan, err := Compile(p, reg)
+	if len(errs) == 0 {
+		return plan, err
+	}
+	if l, ok := err.(spec.ErrorList); ok {
+		errs = append(errs, l...)
+	}
+	errs = dedupe(errs)
+	errs.Sort()
+	return nil, errs
+}
+
+// dedupe drops errors reported twice at one position (a flaw the decoder
+// saw that compiling a partial procedure sees again).
+func dedupe(l spec.ErrorList) spec.ErrorList {
+	seen := map[string]bool{}
+	out := l[:0]
+	for _, e := range l {
+		k := fmt.Sprintf("%d:%d:%s", e.Pos.Line, e.Pos.Col, e.Msg)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Compile checks a decoded procedure against the registry and builds its
 // plan. The error is a spec.ErrorList with every problem found.
 func Compile(p *spec.Procedure, reg *Registry) (*Plan, error) {

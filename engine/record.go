@@ -24,6 +24,10 @@ func (s RunStatus) Finished() bool {
 	return s == RunSucceeded || s == RunFailed || s == RunCancelled
 }
 
+// Resumable reports whether rbflow resume may go on with the run: it was
+// interrupted, waits for a person, or failed (failed steps run again).
+func (s RunStatus) Resumable() bool { return s != RunSucceeded && s != RunCancelled }
+
 // StepStatus is the state of one step attempt.
 type StepStatus string
 

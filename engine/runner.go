@@ -33,8 +33,9 @@ type Event struct {
 	Attempt  int            `json:"attempt,omitempty"`
 	Message  string         `json:"message,omitempty"`
 	// Procedure and Target are set on run_started.
-	Procedure string  `json:"procedure,omitempty"`
-	Target    float64 `json:"target_seconds,omitempty"`
+	Procedure string     `json:"procedure,omitempty"`
+	Target    float64    `json:"target_seconds,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
 }
 
 // Observer receives a run's events. Calls may come from several goroutines.
@@ -97,7 +98,7 @@ func (r *Runner) StartRun(ctx context.Context, plan *Plan, run *Run) error {
 	if err := r.Store.CreateRun(ctx, run); err != nil {
 		return fmt.Errorf("record run: %w", err)
 	}
-	return r.execute(ctx, plan, run, map[string]*StepRecord{})
+	return r.execute(ctx, plan, run, map[string]*StepRecord{}, nil, "started")
 }
 
 func (r *Runner) lock(runID string) (*Lock, error) {
@@ -130,8 +131,8 @@ func (r *Runner) Resume(ctx context.Context, plan *Plan, run *Run, opt ResumeOpt
 		return err
 	}
 	*run = *fresh
-	if run.Status.Finished() {
-		return fmt.Errorf("run %s already %s: use rbflow retry %s to run it again", run.ID, run.Status, run.ID)
+	if !run.Status.Resumable() {
+		return usageErr("run %s is %s: nothing to resume (rbflow retry %s runs it again)", run.ID, run.Status, run.ID)
 	}
 	owner := proc.Identity{PID: run.OwnerPID, Start: run.OwnerStart}
 	if run.Status == RunRunning && owner.Alive() && owner != proc.Self() {
@@ -145,7 +146,8 @@ func (r *Runner) Resume(ctx context.Context, plan *Plan, run *Run, opt ResumeOpt
 		run.Source = string(plan.Procedure.Text)
 		run.Hash = plan.Hash
 	}
-	if err := r.prepareResume(ctx, plan, run, recs, opt); err != nil {
+	interrupted, err := r.prepareResume(ctx, plan, run, recs, opt)
+	if err != nil {
 		return err
 	}
 	self := proc.Self()
@@ -156,7 +158,7 @@ func (r *Runner) Resume(ctx context.Context, plan *Plan, run *Run, opt ResumeOpt
 	if err := r.Store.UpdateRun(ctx, run); err != nil {
 		return err
 	}
-	return r.execute(ctx, plan, run, recs)
+	return r.execute(ctx, plan, run, recs, interrupted, "resumed")
 }
 
 // Retry starts a new attempt (generation) of a finished run: failed and
@@ -171,7 +173,8 @@ func (r *Runner) Retry(ctx context.Context, plan *Plan, run *Run, from string) e
 	if err != nil {
 		return err
 	}
-	if err := r.prepareResume(ctx, plan, run, recs, ResumeOptions{From: from}); err != nil {
+	interrupted, err := r.prepareResume(ctx, plan, run, recs, ResumeOptions{From: from})
+	if err != nil {
 		return err
 	}
 	self := proc.Self()
@@ -183,7 +186,7 @@ func (r *Runner) Retry(ctx context.Context, plan *Plan, run *Run, from string) e
 	if err := r.Store.UpdateRun(ctx, run); err != nil {
 		return err
 	}
-	return r.execute(ctx, plan, run, recs)
+	return r.execute(ctx, plan, run, recs, interrupted, "retried")
 }
 
 func (r *Runner) records(ctx context.Context, runID string) (map[string]*StepRecord, error) {
@@ -200,8 +203,10 @@ func (r *Runner) records(ctx context.Context, runID string) (map[string]*StepRec
 
 // prepareResume decides, before anything runs, which recorded steps stand
 // and which run again.
-func (r *Runner) prepareResume(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, opt ResumeOptions) error {
+// It returns the steps that were interrupted and run again.
+func (r *Runner) prepareResume(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, opt ResumeOptions) (map[string]bool, error) {
 	forget := map[string]bool{}
+	interrupted := map[string]bool{}
 	// Steps no longer in the plan (reload) are dropped.
 	for id := range recs {
 		if _, ok := plan.Step(id); !ok {
@@ -211,7 +216,7 @@ func (r *Runner) prepareResume(ctx context.Context, plan *Plan, run *Run, recs m
 	if opt.From != "" {
 		st, ok := plan.Step(opt.From)
 		if !ok {
-			return usageErr("--from: no step %q in %s", opt.From, plan.Name())
+			return nil, usageErr("--from: no step %q in %s", opt.From, plan.Name())
 		}
 		forget[st.ID] = true
 		for _, d := range plan.descendants(st) {
@@ -230,21 +235,61 @@ func (r *Runner) prepareResume(ctx context.Context, plan *Plan, run *Run, recs m
 	}
 	for _, id := range opt.Skip {
 		if _, ok := plan.Step(id); !ok {
-			return usageErr("--skip: no step %q in %s", id, plan.Name())
+			return nil, usageErr("--skip: no step %q in %s", id, plan.Name())
 		}
 	}
 	// A step found running belongs to a dead owner: it was interrupted.
-	for _, rec := range recs {
+	// What happens to an interrupted step is its on_resume policy.
+	var asks []string
+	for _, st := range plan.Steps() {
+		rec, ok := recs[st.ID]
+		if !ok || forget[st.ID] {
+			continue
+		}
 		if rec.Status == StepRunning {
-			rec.Status = StepInterrupted
+			rec.Status, rec.Outcome, rec.Conclusion = StepInterrupted, StepInterrupted, StepInterrupted
 			rec.Error = "rbflow stopped while the step ran"
 			if rec.EndedAt.IsZero() {
 				rec.EndedAt = time.Now()
 			}
-			if err := r.Store.SaveStep(ctx, rec); err != nil {
-				return err
-			}
 		}
+		if rec.Done() {
+			continue
+		}
+		if rec.Status != StepInterrupted {
+			// Failed, cancelled or waiting steps run again.
+			forget[st.ID] = true
+			continue
+		}
+		policy := st.OnResume
+		if policy == "ask" && r.Yes {
+			policy = "rerun"
+		}
+		switch policy {
+		case "rerun":
+			forget[st.ID] = true
+			interrupted[st.ID] = true
+		case "skip":
+			rec.Status, rec.Outcome, rec.Conclusion = StepSkipped, StepSkipped, StepSkipped
+			rec.Error = "interrupted, then skipped (on_resume: skip)"
+		case "fail":
+			rec.Status, rec.Outcome, rec.Conclusion = StepFailed, StepFailed, StepFailed
+			rec.Error = "interrupted while it ran (on_resume: fail)"
+		case "ask":
+			asks = append(asks, st.ID)
+		}
+		if err := r.Store.SaveStep(ctx, rec); err != nil {
+			return nil, err
+		}
+	}
+	if len(asks) > 0 {
+		msg := fmt.Sprintf("step %s was interrupted while it ran and may have done part of its work; check the repository, then run it again with: rbflow resume %s --yes (or skip it: rbflow resume %s --skip %s)",
+			strings.Join(asks, ", "), run.ID, run.ID, asks[0])
+		run.Status = RunWaiting
+		if err := r.Store.UpdateRun(ctx, run); err != nil {
+			return nil, err
+		}
+		return nil, &RunError{RunID: run.ID, Status: RunWaiting, Step: strings.Join(asks, ", "), Msg: msg, Err: ErrWaiting}
 	}
 	// on_failure and finally run again at the end of every execution.
 	for _, st := range append(append([]*Step{}, plan.OnFailure...), plan.Finally...) {
@@ -273,7 +318,7 @@ func (r *Runner) prepareResume(ctx context.Context, plan *Plan, run *Run, recs m
 			continue
 		}
 		if err := r.Store.DeleteStep(ctx, run.ID, id); err != nil {
-			return err
+			return nil, err
 		}
 		delete(recs, id)
 	}
@@ -282,11 +327,11 @@ func (r *Runner) prepareResume(ctx context.Context, plan *Plan, run *Run, recs m
 			Outcome: StepSkipped, Conclusion: StepSkipped, StartedAt: time.Now(), EndedAt: time.Now(),
 			DefHash: mustStep(plan, id).DefHash, Error: "skipped with --skip"}
 		if err := r.Store.SaveStep(ctx, rec); err != nil {
-			return err
+			return nil, err
 		}
 		recs[id] = rec
 	}
-	return nil
+	return interrupted, nil
 }
 
 func mustStep(p *Plan, id string) *Step {
@@ -348,6 +393,7 @@ type execution struct {
 	waitMsgs    []string
 	interrupted bool
 	fatal       error // the store could not record a transition
+	resumed     map[string]bool
 }
 
 func (r *Runner) emit(e Event) {
@@ -360,8 +406,10 @@ func (r *Runner) emit(e Event) {
 }
 
 // execute drives the run to its end, or until it is interrupted or waits.
-func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord) error {
-	x := &execution{r: r, plan: plan, run: run, recs: recs}
+// how says how the execution began: started, resumed or retried.
+// interrupted names steps that were cut off and now run again.
+func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, interrupted map[string]bool, how string) error {
+	x := &execution{r: r, plan: plan, run: run, recs: recs, resumed: interrupted}
 	x.runDir = filepath.Join(r.StateDir, "runs", run.ID)
 	if err := os.MkdirAll(x.runDir, 0o700); err != nil {
 		return fmt.Errorf("create run folder: %w", err)
@@ -370,16 +418,8 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	if x.base == "" {
 		x.base = r.WorkDir
 	}
-	var secrets []string
-	for _, pm := range plan.Procedure.Params {
-		if pm.Secret {
-			if v, ok := run.Params[pm.Name]; ok {
-				secrets = append(secrets, secretStrings(v)...)
-			}
-		}
-	}
-	x.mask = newMasker(secrets)
-	r.emit(Event{Kind: "run_started", RunID: run.ID, Procedure: run.Procedure, Target: run.Target.Seconds(), Status: string(RunRunning)})
+	x.mask = NewMask(plan.Procedure, run.Params)
+	r.emit(Event{Kind: "run_started", RunID: run.ID, Procedure: run.Procedure, Target: run.Target.Seconds(), Status: string(RunRunning), Message: how, StartedAt: &run.StartedAt})
 
 	// Procedure env may use params and host functions only.
 	x.env = map[string]string{}
@@ -658,7 +698,6 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 	rec := &StepRecord{RunID: x.run.ID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now}
 	self := proc.Self()
 	rec.PID, rec.PIDStart = self.PID, self.Start
-	prev := x.prevRecord(st.ID)
 
 	if st.If != nil {
 		ok, err := st.If.Eval(env)
@@ -689,7 +728,7 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 		return
 	}
 
-	ex, err := x.exec(st, env, prev)
+	ex, err := x.exec(st, env)
 	if err != nil {
 		x.fail(ctx, st, rec, 0, err)
 		return
@@ -805,16 +844,6 @@ var errWaiting = ErrWaiting
 // until a person answers; msg says what to run.
 func NeedPerson(msg string) error { return fmt.Errorf("%w: %s", ErrWaiting, msg) }
 
-func (x *execution) prevRecord(id string) *StepRecord {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if rec, ok := x.recs[id]; ok {
-		cp := *rec
-		return &cp
-	}
-	return nil
-}
-
 // attempt runs the action once with the step's timeout and collects outputs.
 func (x *execution) attempt(ctx context.Context, st *Step, ex *Exec) (Result, error) {
 	actx := ctx
@@ -845,7 +874,7 @@ func (x *execution) attempt(ctx context.Context, st *Step, ex *Exec) (Result, er
 }
 
 // exec prepares what the action sees.
-func (x *execution) exec(st *Step, env *eval.Env, prev *StepRecord) (*Exec, error) {
+func (x *execution) exec(st *Step, env *eval.Env) (*Exec, error) {
 	dir := x.base
 	if st.Dir != nil {
 		d, err := st.Dir.Render(env)
@@ -894,7 +923,7 @@ func (x *execution) exec(st *Step, env *eval.Env, prev *StepRecord) (*Exec, erro
 	ex := &Exec{
 		RunID: x.run.ID, StepID: st.ID, Procedure: x.run.Procedure, Repo: x.r.Repo, Dir: dir,
 		RunDir: x.runDir, StateDir: x.r.StateDir, Env: envList, Grace: x.r.grace(), Store: x.r.Store,
-		OutputFile: out, Resumed: prev != nil && prev.Status == StepInterrupted,
+		OutputFile: out, Resumed: x.resumed[st.ID],
 		env: env, mask: x.mask.mask, host: x.r.Host, hurry: x.r.Hurry,
 	}
 	return ex, nil

@@ -182,9 +182,5 @@ func (a *app) load(ctx context.Context, arg string) (*engine.Plan, *procedures.S
 }
 
 func (a *app) compile(path string, text []byte) (*engine.Plan, error) {
-	proc, err := spec.Load(path, text)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Compile(proc, a.registry)
+	return engine.Load(path, text, a.registry)
 }

@@ -26,7 +26,7 @@ func (*resumeCmd) Usage() string {
 	return "[RUN] [--reload] [--from STEP] [--skip STEP]... [--yes] [--answer step=value]... [--json]"
 }
 func (*resumeCmd) Summary() string {
-	return "finish an interrupted or waiting run (default: the newest unfinished run of this repository)"
+	return "finish an interrupted, waiting or failed run (default: the newest run of this repository)"
 }
 func (c *resumeCmd) Flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.reload, "reload", false, "use the edited procedure file instead of the text the run started with")
@@ -52,8 +52,8 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if run.Status.Finished() {
-		return usagef("run %s is %s; rbflow retry %s starts it again", run.ID, run.Status, run.ID)
+	if !run.Status.Resumable() {
+		return usagef("run %s is %s: nothing to resume (rbflow retry %s runs it again)", run.ID, run.Status, run.ID)
 	}
 	plan, reloaded, err := a.runPlan(ctx, run, c.reload)
 	if err != nil {

@@ -38,9 +38,9 @@ func (a *app) open(ctx context.Context) (*session, error) {
 
 func (s *session) Close() error { return s.store.Close() }
 
-// findRun returns the run named by id, or the newest unfinished run of the
-// repository when id is "".
-func (s *session) findRun(ctx context.Context, id string, unfinished bool) (*engine.Run, error) {
+// findRun returns the run named by id, or else the newest run of the
+// repository; with resumable, that run must be one resume can go on with.
+func (s *session) findRun(ctx context.Context, id string, resumable bool) (*engine.Run, error) {
 	if id != "" {
 		return s.store.Run(ctx, id)
 	}
@@ -52,12 +52,10 @@ func (s *session) findRun(ctx context.Context, id string, unfinished bool) (*eng
 		if r.ParentRun != "" {
 			continue
 		}
-		if !unfinished || !r.Status.Finished() {
-			return r, nil
+		if resumable && !r.Status.Resumable() {
+			return nil, fmt.Errorf("the newest run, %s of %s, %s: nothing to resume (rbflow runs lists the others)", r.ID, r.Procedure, r.Status)
 		}
-	}
-	if unfinished {
-		return nil, fmt.Errorf("no unfinished run in this repository (rbflow runs lists them)")
+		return r, nil
 	}
 	return nil, fmt.Errorf("no runs in this repository yet")
 }

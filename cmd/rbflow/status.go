@@ -43,7 +43,11 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	masked := maskedParams(a, run)
+	masked, mask := maskedParams(a, run)
+	for _, st := range steps {
+		st.Outputs, _ = mask.Any(st.Outputs).(map[string]any)
+		st.Error = mask.String(st.Error)
+	}
 	if c.json {
 		out := toJSON(run)
 		out.Params = masked
@@ -128,14 +132,17 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-// maskedParams returns the run's params with secret ones masked.
-func maskedParams(a *app, run *engine.Run) map[string]any {
+// maskedParams returns the run's params with secret ones masked, and the
+// run's mask for everything else.
+func maskedParams(a *app, run *engine.Run) (map[string]any, *engine.Mask) {
 	out := map[string]any{}
 	secret := map[string]bool{}
+	mask := &engine.Mask{}
 	if plan, err := a.compile(run.SourcePath, []byte(run.Source)); err == nil {
 		for _, p := range plan.Procedure.Params {
 			secret[p.Name] = p.Secret
 		}
+		mask = engine.NewMask(plan.Procedure, run.Params)
 	}
 	for k, v := range run.Params {
 		if secret[k] {
@@ -144,5 +151,5 @@ func maskedParams(a *app, run *engine.Run) map[string]any {
 			out[k] = v
 		}
 	}
-	return out
+	return out, mask
 }

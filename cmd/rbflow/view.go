@@ -118,9 +118,12 @@ func (v *view) Event(e engine.Event) {
 	switch e.Kind {
 	case "run_started":
 		v.runID, v.proc, v.started = e.RunID, e.Procedure, e.Time
+		if e.StartedAt != nil {
+			v.started = *e.StartedAt
+		}
 		v.target = time.Duration(e.Target * float64(time.Second))
 		if !v.live && !v.quiet {
-			v.line(e.Time, "run %s of %s started%s", e.RunID, e.Procedure, v.targetText())
+			v.line(e.Time, "run %s of %s %s%s", e.RunID, e.Procedure, e.Message, v.targetText())
 		}
 	case "step_started":
 		sv := v.stepState(e.Step)

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -151,18 +150,27 @@ func ReaperMain() int {
 		fmt.Fprintf(os.Stderr, "rbflow: %v\n", err)
 		return 127
 	}
-	var exited atomic.Bool
+	childDone := make(chan error, 1)
+	go func() { childDone <- cmd.Wait() }()
+	parentGone := make(chan struct{})
 	go func() {
-		// Blocks until rbflow closes the pipe: it exits only when rbflow is gone.
+		// Blocks until rbflow closes the pipe, which happens only when it is gone.
 		_, _ = io.Copy(io.Discard, parent)
-		if !exited.Load() {
-			_ = syscall.Kill(0, syscall.SIGTERM)
-			time.Sleep(grace)
-			_ = syscall.Kill(0, syscall.SIGKILL)
-		}
+		close(parentGone)
 	}()
-	err := cmd.Wait()
-	exited.Store(true)
+	var err error
+	select {
+	case err = <-childDone:
+	case <-parentGone:
+		// rbflow died: end the whole group, this reaper last.
+		_ = syscall.Kill(0, syscall.SIGTERM)
+		select {
+		case <-childDone:
+		case <-time.After(grace):
+		}
+		_ = syscall.Kill(0, syscall.SIGKILL)
+		return 137
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

@@ -31,6 +31,17 @@ func (d *decoder) errorf(pos Pos, format string, args ...any) {
 // Load decodes a procedure file strictly. The error, if any, is an ErrorList
 // holding every problem found, each with its position.
 func Load(file string, text []byte) (*Procedure, error) {
+	p, errs := Decode(file, text)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return p, nil
+}
+
+// Decode is Load for callers that go on checking a flawed file so that all
+// its errors are reported together: it returns what could be decoded (nil
+// only when the text is not YAML at all) with the errors found.
+func Decode(file string, text []byte) (*Procedure, ErrorList) {
 	src := NewSource(file, text)
 	root, errs := parseYAML(src, text)
 	d := &decoder{src: src, errs: errs}
@@ -42,11 +53,8 @@ func Load(file string, text []byte) (*Procedure, error) {
 	}
 	p := &Procedure{File: file, Text: text, Source: src}
 	d.procedure(root, p)
-	if len(d.errs) > 0 {
-		d.errs.Sort()
-		return nil, d.errs
-	}
-	return p, nil
+	d.errs.Sort()
+	return p, d.errs
 }
 
 // keys checks that m is a map with only allowed keys and reports unknown ones

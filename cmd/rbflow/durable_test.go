@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/store"
+)
+
+// crashProcedure has 24 steps: a sequence, a parallel fan-out and fan-in, a
+// step that fails twice and succeeds on its third attempt, and slow steps.
+// Every step marks its start and end and records its pids.
+func crashProcedure(marks, pids, counter string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\nname: crash\nenv:\n  MARKS: %q\n  PIDS: %q\n  COUNTER: %q\nsteps:\n", marks, pids, counter)
+	body := func(sleep string) string {
+		return fmt.Sprintf(`|
+      echo "$RBFLOW_STEP start" >> "$MARKS"
+      echo $$ >> "$PIDS"
+      sleep %s & echo $! >> "$PIDS"; wait
+      echo "$RBFLOW_STEP done" >> "$MARKS"
+      echo "n=$RBFLOW_STEP" >> "$RBFLOW_OUTPUT"`, sleep)
+	}
+	for i := 1; i <= 24; i++ {
+		id := fmt.Sprintf("s%02d", i)
+		fmt.Fprintf(&b, "  - id: %s\n", id)
+		switch {
+		case i >= 9 && i <= 12:
+			b.WriteString("    needs: [s08]\n")
+		case i == 13:
+			b.WriteString("    needs: [s09, s10, s11, s12]\n")
+		}
+		if i == 14 {
+			b.WriteString(`    retry: {attempts: 3, delay: 150ms}
+    run: |
+      echo "$RBFLOW_STEP start" >> "$MARKS"
+      n=$(cat "$COUNTER" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$COUNTER"
+      if [ $n -lt 3 ]; then exit 1; fi
+      echo "$RBFLOW_STEP done" >> "$MARKS"
+`)
+			continue
+		}
+		sleep := "0.08"
+		if i%5 == 0 {
+			sleep = "0.3"
+		}
+		fmt.Fprintf(&b, "    run: %s\n", body(sleep))
+	}
+	return b.String()
+}
+
+func countStarts(t *testing.T, marks string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	b, _ := os.ReadFile(marks)
+	for _, line := range strings.Split(string(b), "\n") {
+		if id, ok := strings.CutSuffix(line, " start"); ok {
+			out[id]++
+		}
+	}
+	return out
+}
+
+// stepRecords reads the store as rbflow left it.
+func stepRecords(t *testing.T, stateDir string) (*engine.Run, map[string]*engine.StepRecord) {
+	t.Helper()
+	st, err := store.Open(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	runs, err := st.Runs(ctx, "")
+	if err != nil || len(runs) == 0 {
+		return nil, nil
+	}
+	recs, err := st.Steps(ctx, runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]*engine.StepRecord{}
+	for _, r := range recs {
+		m[r.StepID] = r
+	}
+	if err := st.IntegrityCheck(ctx); err != nil {
+		t.Fatalf("integrity check after a kill: %v", err)
+	}
+	return runs[0], m
+}
+
+func pidAlive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	s := proc.State(pid)
+	return s != "" && s != "Z"
+}
+
+func assertNoOrphans(t *testing.T, pidsFile string) {
+	t.Helper()
+	var pids []int
+	for _, f := range readLines(t, pidsFile) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	waitFor(t, 5*time.Second, "step processes to end after rbflow died", func() bool {
+		for _, p := range pids {
+			if pidAlive(p) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestCrashResume kills rbflow with SIGKILL at many points and resumes each
+// time: the run finishes, no step that had succeeded runs again, a step
+// that was running runs again at most once per kill, the store stays sound,
+// and no step process outlives rbflow.
+func TestCrashResume(t *testing.T) {
+	repo := gitRepo(t)
+	aux := t.TempDir()
+	marks, pids, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "counter")
+	procFile := filepath.Join(aux, "crash.yaml")
+	writeFile(t, procFile, crashProcedure(marks, pids, counter))
+	stateDir := filepath.Join(repo, ".git", "rbflow")
+
+	delays := []time.Duration{20, 50, 90, 140, 200, 280, 380}
+	kills := 0
+	killedWhileRunning := map[string]int{}
+	var succeededAt []map[string]int // per kill: step -> starts when it was recorded succeeded
+	finished := false
+	for i := 0; i < 80 && !finished; i++ {
+		args := []string{"resume", "--grace", "1s", "--yes"}
+		if run, _ := stepRecords(t, stateDir); run == nil {
+			// Killed before the run was recorded: nothing ran, start again.
+			args = []string{"run", procFile, "--grace", "1s"}
+		}
+		cmd := rbflowCmd(t, repo, args...)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		delay := delays[i%len(delays)] * time.Millisecond
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("attempt %d (%v) ended with %v before it could be killed:\n%s", i, args, err, out.String())
+			}
+			finished = true
+			continue
+		case <-time.After(delay):
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		err := <-done
+		if err == nil {
+			finished = true // it finished just before the kill
+			continue
+		}
+		kills++
+		assertNoOrphans(t, pids)
+		_, recs := stepRecords(t, stateDir)
+		starts := countStarts(t, marks)
+		snap := map[string]int{}
+		for id, rec := range recs {
+			switch rec.Status {
+			case engine.StepSucceeded:
+				snap[id] = starts[id]
+			case engine.StepRunning:
+				killedWhileRunning[id]++
+			}
+		}
+		succeededAt = append(succeededAt, snap)
+	}
+	if !finished {
+		t.Fatalf("the run did not finish after %d kills", kills)
+	}
+	if kills < 10 {
+		t.Errorf("only %d kills landed; the test should kill rbflow at many points", kills)
+	}
+	run, recs := stepRecords(t, stateDir)
+	if run.Status != engine.RunSucceeded {
+		t.Fatalf("final run status = %s, want succeeded", run.Status)
+	}
+	starts := countStarts(t, marks)
+	for i := 1; i <= 24; i++ {
+		id := fmt.Sprintf("s%02d", i)
+		if rec := recs[id]; rec == nil || rec.Status != engine.StepSucceeded {
+			t.Errorf("step %s = %+v, want succeeded", id, rec)
+		}
+		if id != "s14" && recs[id] != nil && recs[id].Outputs["n"] != id {
+			t.Errorf("step %s outputs = %v, want n=%s (restored outputs)", id, recs[id].Outputs, id)
+		}
+		limit := 1 + killedWhileRunning[id]
+		if id == "s14" {
+			limit = 3 + 3*killedWhileRunning[id] // its retries count as starts
+		}
+		if starts[id] > limit {
+			t.Errorf("step %s started %d times; killed while running %d times, so at most %d", id, starts[id], killedWhileRunning[id], limit)
+		}
+		if starts[id] == 0 {
+			t.Errorf("step %s never ran", id)
+		}
+	}
+	for k, snap := range succeededAt {
+		for id, n := range snap {
+			if starts[id] != n {
+				t.Errorf("step %s had succeeded before kill %d (started %d times) but started %d times in the end", id, k+1, n, starts[id])
+			}
+		}
+	}
+	assertNoOrphans(t, pids)
+	t.Logf("%d kills, starts per step: %v", kills, starts)
+}
