@@ -37,7 +37,8 @@ type goPackage struct {
 	build   string // FailedBuild of the end event
 	output  []string
 	running map[string]*goTest
-	failed  int // tests counted as failed
+	done    map[string]bool // tests that ended and have not run again
+	failed  int             // tests counted as failed
 }
 
 // ParseGoJSON parses the output of go test -json.
@@ -77,7 +78,7 @@ func ParseGoJSON(r io.Reader) (Result, error) {
 	pkg := func(name string) *goPackage {
 		p := pkgs[name]
 		if p == nil {
-			p = &goPackage{name: name, order: len(pkgs), running: map[string]*goTest{}}
+			p = &goPackage{name: name, order: len(pkgs), running: map[string]*goTest{}, done: map[string]bool{}}
 			pkgs[name] = p
 		}
 		return p
@@ -136,12 +137,19 @@ func ParseGoJSON(r io.Reader) (Result, error) {
 			p.running[ev.Test] = &goTest{name: ev.Test}
 		case "output", "bench":
 			if t == nil {
+				if p.done[ev.Test] {
+					// Late output of a test that ended is not a new test.
+					p.output = append(p.output, ev.Output)
+					continue
+				}
+				// test2json lost the run event; the test still counts.
 				t = &goTest{name: ev.Test}
 				p.running[ev.Test] = t
 			}
 			t.output = append(t.output, ev.Output)
 		case "pass", "skip":
 			delete(p.running, ev.Test)
+			p.done[ev.Test] = true
 			if ev.Action == "pass" {
 				res.Passed++
 			} else {
@@ -152,6 +160,7 @@ func ParseGoJSON(r io.Reader) (Result, error) {
 				t = &goTest{name: ev.Test}
 			}
 			delete(p.running, ev.Test)
+			p.done[ev.Test] = true
 			failTest(&res, p, t, "")
 		}
 	}

@@ -10,7 +10,6 @@ import (
 )
 
 var (
-	ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
 	// The counts, " in ", the time in seconds (pytest 6+: "0.12s" with an
 	// optional " (0:01:05)"; older: "0.12 seconds"), and the rule of "="
 	// around it unless -q.
@@ -42,8 +41,8 @@ func ParsePytest(r io.Reader) (Result, error) {
 	summary := -1
 	var m []string
 	for i := len(lines) - 1; i >= 0; i-- {
-		lines[i] = strings.TrimSpace(ansiRE.ReplaceAllString(lines[i], ""))
-		if summary < 0 {
+		lines[i] = strings.TrimSpace(stripANSI(lines[i]))
+		if summary < 0 && strings.Contains(lines[i], " in ") {
 			if m = pytestSummaryRE.FindStringSubmatch(lines[i]); m != nil && (m[1] == "") == (m[4] == "") {
 				summary = i
 			}
@@ -88,7 +87,7 @@ func ParsePytest(r io.Reader) (Result, error) {
 	var stopped string
 	from := 0
 	for i := summary - 1; i >= 0; i-- {
-		if pytestSummaryRE.MatchString(lines[i]) {
+		if strings.Contains(lines[i], " in ") && pytestSummaryRE.MatchString(lines[i]) {
 			from = i + 1
 			break
 		}
@@ -137,4 +136,33 @@ func splitNodeID(s string) (id, msg string) {
 		}
 	}
 	return strings.TrimSpace(s), ""
+}
+
+// stripANSI removes the color escapes (ESC [ digits ; letter) that
+// pytest --color=yes writes.
+func stripANSI(s string) string {
+	i := strings.IndexByte(s, '\x1b')
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i >= 0 {
+		b.WriteString(s[:i])
+		j := i + 1
+		if j < len(s) && s[j] == '[' {
+			j++
+			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == ';') {
+				j++
+			}
+			if j < len(s) && (s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z') {
+				j++
+			} else {
+				j = i + 1 // not a complete escape: drop only the ESC
+			}
+		}
+		s = s[j:]
+		i = strings.IndexByte(s, '\x1b')
+	}
+	b.WriteString(s)
+	return b.String()
 }
