@@ -30,7 +30,6 @@ type goTest struct {
 
 type goPackage struct {
 	name    string
-	order   int // first appearance, for a stable order of errors
 	ended   bool
 	action  string // pass, fail or skip once ended
 	elapsed float64
@@ -78,7 +77,7 @@ func ParseGoJSON(r io.Reader) (Result, error) {
 	pkg := func(name string) *goPackage {
 		p := pkgs[name]
 		if p == nil {
-			p = &goPackage{name: name, order: len(pkgs), running: map[string]*goTest{}, done: map[string]bool{}}
+			p = &goPackage{name: name, running: map[string]*goTest{}, done: map[string]bool{}}
 			pkgs[name] = p
 		}
 		return p
