@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,7 +51,7 @@ finally:
     run: echo fin >> "$MARKS"
 `, marks, pids, counter, tc.trap))
 			cmd := rbflowCmd(t, repo, "run", procFile, "--grace", "1s")
-			var out bytes.Buffer
+			var out syncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -118,7 +117,7 @@ steps:
 	writeFile(t, quick, "version: 1\nname: quick\nsteps:\n  - id: hi\n    run: echo hi\n")
 
 	holder := rbflowCmd(t, repo, "run", procFile, "--json")
-	var hout bytes.Buffer
+	var hout syncBuffer
 	holder.Stdout, holder.Stderr = &hout, &hout
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
