@@ -16,7 +16,7 @@ type retryCmd struct {
 func (*retryCmd) Name() string  { return "retry" }
 func (*retryCmd) Usage() string { return "RUN [--from STEP] [--reload]" }
 func (*retryCmd) Summary() string {
-	return "start a new attempt of a finished run, same run id: failed steps (or --from STEP and after) run again"
+	return "start a new attempt of a finished run (default: the newest), same run id: failed steps (or --from STEP and after) run again"
 }
 func (c *retryCmd) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.from, "from", "", "run `STEP` and everything after it again")
@@ -25,15 +25,19 @@ func (c *retryCmd) Flags(fs *pflag.FlagSet) {
 }
 
 func (c *retryCmd) Run(ctx context.Context, a *app, args []string) error {
-	if len(args) != 1 {
-		return usagef("retry takes one run id")
+	if len(args) > 1 {
+		return usagef("retry takes one run id (default: the newest run)")
 	}
 	s, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	run, err := s.store.Run(ctx, args[0])
+	id := ""
+	if len(args) == 1 {
+		id = args[0]
+	}
+	run, err := s.findRun(ctx, id, false)
 	if err != nil {
 		return err
 	}
