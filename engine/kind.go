@@ -413,10 +413,13 @@ type Exec struct {
 	// OutputFile is the file named by $RBFLOW_OUTPUT.
 	OutputFile string
 
-	env   *eval.Env
-	mask  func(string) string
-	host  Host
-	hurry <-chan struct{}
+	env     *eval.Env
+	mask    func(string) string
+	maskObj *masker
+	host    Host
+	hurry   <-chan struct{}
+	runner  *Runner
+	plan    *Plan
 }
 
 // Hurry is closed when the person asked to stop at once (a second Ctrl-C):

@@ -57,6 +57,9 @@ func AcquireLock(stateDir, repo, runID string) (*Lock, error) {
 
 // SetRun records which run holds the lock, for the message others get.
 func (l *Lock) SetRun(runID string) {
+	if l == nil {
+		return
+	}
 	_ = l.f.Truncate(0)
 	_, _ = l.f.WriteAt([]byte(fmt.Sprintf("%d %s\n", os.Getpid(), runID)), 0)
 }

@@ -56,6 +56,12 @@ type Runner struct {
 	Answers  map[string]string // --answer ID=VALUE
 	Yes      bool
 	Host     Host
+	Prompter Prompter // nil when there is no terminal to ask on
+	// Load and Compile let call steps run child procedures.
+	Load    Loader
+	Compile func(path string, text []byte) (*Plan, error)
+
+	nested bool // a child run: the parent holds the lock
 }
 
 // NewRunID returns a sortable, time-ordered run id.
@@ -102,6 +108,9 @@ func (r *Runner) StartRun(ctx context.Context, plan *Plan, run *Run) error {
 }
 
 func (r *Runner) lock(runID string) (*Lock, error) {
+	if r.nested {
+		return nil, nil
+	}
 	if r.StateDir == "" {
 		return nil, errors.New("engine: runner without a state folder")
 	}
@@ -924,7 +933,7 @@ func (x *execution) exec(st *Step, env *eval.Env) (*Exec, error) {
 		RunID: x.run.ID, StepID: st.ID, Procedure: x.run.Procedure, Repo: x.r.Repo, Dir: dir,
 		RunDir: x.runDir, StateDir: x.r.StateDir, Env: envList, Grace: x.r.grace(), Store: x.r.Store,
 		OutputFile: out, Resumed: x.resumed[st.ID],
-		env: env, mask: x.mask.mask, host: x.r.Host, hurry: x.r.Hurry,
+		env: env, mask: x.mask.mask, maskObj: x.mask, host: x.r.Host, hurry: x.r.Hurry, runner: x.r, plan: x.plan,
 	}
 	return ex, nil
 }

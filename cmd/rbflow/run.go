@@ -53,6 +53,14 @@ func (f *execFlags) runner(a *app, s *session, given map[string]string) (*engine
 	r := &engine.Runner{
 		Store: s.store, StateDir: s.stateDir, Repo: s.repo, WorkDir: wd,
 		Parallel: f.parallel, Grace: f.grace, Observer: v, Answers: ans, Yes: f.yes, Host: ans,
+		Compile: a.compile,
+		Load: func(ctx context.Context, ref string) (*engine.Plan, string, error) {
+			plan, src, err := a.load(ctx, ref)
+			if err != nil {
+				return nil, "", err
+			}
+			return plan, src.Path, nil
+		},
 	}
 	return r, v, nil
 }
