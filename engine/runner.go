@@ -689,11 +689,12 @@ func (x *execution) status(ctx context.Context, st *Step, section string, runFai
 	return eval.Status{Success: !failed, Failure: failed || runFailed, Cancelled: cancelled || x.run.Status == RunInterrupted}
 }
 
-// setRec stores a record in memory and in the store.
+// setRec stores a copy of a record in memory and in the store: the step's
+// goroutine keeps changing its own, others read the copy.
 func (x *execution) setRec(ctx context.Context, rec *StepRecord) error {
-	x.mu.Lock()
-	x.recs[rec.StepID] = rec
 	cp := *rec
+	x.mu.Lock()
+	x.recs[rec.StepID] = &cp
 	x.mu.Unlock()
 	return x.r.Store.SaveStep(context.WithoutCancel(ctx), &cp)
 }
