@@ -2,8 +2,10 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Pos is a 1-based line and column in a procedure file. The zero Pos means
@@ -36,25 +38,80 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(e.Msg)
 	if e.Snippet != "" && e.Pos.Line > 0 {
-		line := strings.ReplaceAll(e.Snippet, "\t", " ")
-		fmt.Fprintf(&b, "\n%5d | %s\n      | %s^", e.Pos.Line, line, caretPad(line, e.Pos.Col))
+		line, col := snippet(e.Snippet, e.Pos.Col)
+		fmt.Fprintf(&b, "\n%5d | %s\n      | %s^", e.Pos.Line, line, strings.Repeat(" ", col-1))
 	}
 	return b.String()
 }
 
-// caretPad returns the spaces that put a caret under rune column col.
-func caretPad(line string, col int) string {
-	n := 0
-	for range line {
-		if n >= col-1 {
-			break
+// maxSnippet is how many runes of a source line an error shows.
+const maxSnippet = 100
+
+// snippet makes a source line safe and short to print: control characters
+// and invalid UTF-8 become U+FFFD, one column each so that the caret stays
+// in place (and a terminal never sees escape sequences from a hostile
+// file); a long line is cut to a window around col. It returns the line and
+// the caret's column in it.
+func snippet(src string, col int) (string, int) {
+	runes := make([]rune, 0, min(len(src), 4*maxSnippet))
+	for _, r := range src {
+		switch {
+		case r == '\t':
+			r = ' '
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			r = utf8.RuneError
 		}
-		n++
+		runes = append(runes, r)
 	}
-	if col-1 > n {
-		n = col - 1
+	col = max(col, 1)
+	if len(runes) <= maxSnippet {
+		return string(runes), col
 	}
-	return strings.Repeat(" ", n)
+	start := max(0, min(col-1-maxSnippet/2, len(runes)-maxSnippet))
+	end := min(len(runes), start+maxSnippet)
+	out := string(runes[start:end])
+	if end < len(runes) {
+		out += "…"
+	}
+	if start > 0 {
+		return "…" + out, col - start + 1
+	}
+	return out, col
+}
+
+// maxArg is the longest string argument a message takes whole; longer ones
+// keep their first keepArg runes.
+const (
+	maxArg  = 256
+	keepArg = 60
+)
+
+// shorten cuts long strings among message arguments, so that a megabyte key
+// does not make a megabyte error.
+func shorten(args []any) []any {
+	out := args
+	cloned := false
+	for i, a := range args {
+		s, ok := a.(string)
+		if !ok || len(s) <= maxArg {
+			continue
+		}
+		if !cloned {
+			out, cloned = slices.Clone(args), true
+		}
+		out[i] = fmt.Sprintf("%s…(%d bytes)", truncRunes(s, keepArg), len(s))
+	}
+	return out
+}
+
+func truncRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 // ErrorList is every error found in one or more files, in file order.
@@ -116,19 +173,71 @@ func (s *Source) Line(n int) string {
 
 // Errorf builds a positioned error with the snippet of its line.
 func (s *Source) Errorf(pos Pos, step, format string, args ...any) *Error {
-	return &Error{File: s.File, Pos: pos, Step: step, Msg: fmt.Sprintf(format, args...), Snippet: s.Line(pos.Line)}
+	return &Error{File: s.File, Pos: pos, Step: step, Msg: fmt.Sprintf(format, shorten(args)...), Snippet: s.Line(pos.Line)}
+}
+
+// synonyms maps words that people bring from other tools (GitHub Actions,
+// Taskfile, Ansible, or plain English) to this language's keys.
+var synonyms = map[string]string{
+	"environment":       "env",
+	"enviroment":        "env",
+	"environ":           "env",
+	"envs":              "env",
+	"variables":         "env",
+	"vars":              "env",
+	"depends_on":        "needs",
+	"dependencies":      "needs",
+	"deps":              "needs",
+	"after":             "needs",
+	"requires":          "needs",
+	"working_directory": "dir",
+	"working_dir":       "dir",
+	"workdir":           "dir",
+	"cwd":               "dir",
+	"chdir":             "dir",
+	"directory":         "dir",
+	"when":              "if",
+	"condition":         "if",
+	"args":              "with",
+	"arguments":         "with",
+	"inputs":            "with",
+	"timeout_minutes":   "timeout",
+	"retries":           "retry",
+	"ignore_errors":     "continue_on_error",
+	"ignore_error":      "continue_on_error",
+	"allow_failure":     "continue_on_error",
+	"script":            "run",
+	"shell_script":      "run",
+	"cmd":               "run",
+	"command":           "run",
+	"name":              "description",
+	"jobs":              "steps",
+	"tasks":             "steps",
+	"on_error":          "on_failure",
+	"on_fail":           "on_failure",
+	"always":            "finally",
+	"cleanup":           "finally",
+	"parameters":        "params",
 }
 
 // Suggest returns the candidate closest to name, or "" when none is close.
-// It is used for "did you mean" hints on unknown keys and ids.
+// It is used for "did you mean" hints on unknown keys and ids: dashes for
+// underscores, case, one transposed pair and the words of other tools
+// (environment, depends_on, working-directory) are all forgiven.
 func Suggest(name string, candidates []string) string {
+	if len(name) > 64 {
+		return "" // no key or id is that long
+	}
 	norm := strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(name))
+	if slices.Contains(candidates, norm) {
+		return norm
+	}
+	if s, ok := synonyms[norm]; ok && slices.Contains(candidates, s) {
+		return s
+	}
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
-		if c == norm {
-			return c
-		}
-		d := levenshtein(norm, c)
+		d := editDistance(norm, c)
 		if d < bestD {
 			best, bestD = c, d
 		}
@@ -143,14 +252,20 @@ func Suggest(name string, candidates []string) string {
 	return ""
 }
 
-func levenshtein(a, b string) int {
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and transpositions of neighbours each cost 1.
+func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	// Long names are never close to a key; do not spend time on them.
+	if d := len(ra) - len(rb); d > 8 || d < -8 {
+		return max(len(ra), len(rb))
+	}
+	rows := [3][]int{make([]int, len(rb)+1), make([]int, len(rb)+1), make([]int, len(rb)+1)}
+	for j := range rows[1] {
+		rows[1][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
+		pp, prev, cur := rows[0], rows[1], rows[2]
 		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
@@ -158,10 +273,13 @@ func levenshtein(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], pp[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		rows[0], rows[1], rows[2] = prev, cur, pp
 	}
-	return prev[len(rb)]
+	return rows[1][len(rb)]
 }
 
 // hint formats a "did you mean" suffix.
