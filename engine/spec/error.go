@@ -218,6 +218,13 @@ var synonyms = map[string]string{
 	"always":            "finally",
 	"cleanup":           "finally",
 	"parameters":        "params",
+	"integer":           "int",
+	"number":            "int",
+	"boolean":           "bool",
+	"str":               "string",
+	"text":              "string",
+	"array":             "list",
+	"sequence":          "list",
 }
 
 // Suggest returns the candidate closest to name, or "" when none is close.
