@@ -155,20 +155,76 @@ func (l ErrorList) Err() error {
 // Source is a procedure file's text, used to attach snippets to errors.
 type Source struct {
 	File  string
-	lines []string
+	text  string
+	lines []span // each line without its line break
 }
 
-// NewSource splits text into lines for snippets.
+type span struct{ start, end int }
+
+// NewSource splits text into lines for snippets. Lines end where YAML's do:
+// at LF, CRLF, a lone CR, NEL, LS or PS; otherwise the line numbers of the
+// YAML library and of the snippets would disagree. A byte order mark is not
+// part of the first line.
 func NewSource(file string, text []byte) *Source {
-	return &Source{File: file, lines: strings.Split(string(text), "\n")}
+	s := &Source{File: file, text: string(text)}
+	t := s.text
+	start := 0
+	if strings.HasPrefix(t, "\uFEFF") {
+		start = len("\uFEFF")
+	}
+	for i := start; i < len(t); {
+		n := breakLen(t, i)
+		if n == 0 {
+			i++
+			continue
+		}
+		s.lines = append(s.lines, span{start, i})
+		i += n
+		start = i
+	}
+	s.lines = append(s.lines, span{start, len(t)})
+	return s
 }
 
-// Line returns line n (1-based) without its newline, or "".
+// breakLen is the length of the line break at t[i], or 0.
+func breakLen(t string, i int) int {
+	switch t[i] {
+	case '\n':
+		return 1
+	case '\r':
+		if i+1 < len(t) && t[i+1] == '\n' {
+			return 2
+		}
+		return 1
+	case 0xc2:
+		if strings.HasPrefix(t[i:], "\u0085") {
+			return 2
+		}
+	case 0xe2:
+		if strings.HasPrefix(t[i:], "\u2028") || strings.HasPrefix(t[i:], "\u2029") {
+			return 3
+		}
+	}
+	return 0
+}
+
+// Line returns line n (1-based) without its line break, or "".
 func (s *Source) Line(n int) string {
 	if s == nil || n < 1 || n > len(s.lines) {
 		return ""
 	}
-	return strings.TrimRight(s.lines[n-1], "\r")
+	l := s.lines[n-1]
+	return s.text[l.start:l.end]
+}
+
+// posAt is the line and rune column of byte offset off.
+func (s *Source) posAt(off int) Pos {
+	n := sort.Search(len(s.lines), func(i int) bool { return s.lines[i].start > off }) // first line after off
+	if n == 0 {
+		return Pos{Line: 1, Col: 1}
+	}
+	l := s.lines[n-1]
+	return Pos{Line: n, Col: utf8.RuneCountInString(s.text[l.start:min(max(off, l.start), l.end)]) + 1}
 }
 
 // Errorf builds a positioned error with the snippet of its line.

@@ -366,14 +366,7 @@ func notText(src *Source, text []byte) *Error {
 	if bad < 0 {
 		return nil
 	}
-	return src.Errorf(offsetPos(text, bad), "", "%s", msg)
-}
-
-// offsetPos is the line and rune column of byte offset off.
-func offsetPos(text []byte, off int) Pos {
-	off = min(off, len(text))
-	start := bytes.LastIndexByte(text[:off], '\n') + 1
-	return Pos{Line: bytes.Count(text[:start], []byte{'\n'}) + 1, Col: utf8.RuneCount(text[start:off]) + 1}
+	return src.Errorf(src.posAt(bad), "", "%s", msg)
 }
 
 // decodeYAML decodes the first document of text and reports whether a
@@ -437,7 +430,7 @@ func yamlError(src *Source, text []byte, err error) *Error {
 		}
 		if hi > 0 {
 			_, w := utf8.DecodeLastRune(text[:hi])
-			pos = offsetPos(text, hi-w)
+			pos = src.posAt(hi - w)
 		}
 	}
 	var at rune // the character at pos
