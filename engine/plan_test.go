@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -403,6 +405,24 @@ func TestWithExpressionPosition(t *testing.T) {
 		}
 		if got := list[0].Pos; got != tt.want {
 			t.Errorf("Compile(with: %s) error at %d:%d, want %d:%d\n%v", tt.with, got.Line, got.Col, tt.want.Line, tt.want.Col, list)
+		}
+	}
+}
+
+// TestValidFiles loads the procedures of testdata/valid, which also seed
+// FuzzLoad.
+func TestValidFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/valid/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/valid/*.yaml: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := load(f, b); err != nil {
+			t.Errorf("load(%s) = %v, want a plan", f, err)
 		}
 	}
 }
