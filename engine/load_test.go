@@ -3,6 +3,7 @@ package engine_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,11 @@ var generated = map[string]func() []byte{
 	"huge_file": func() []byte {
 		return []byte("version: 1\nname: huge\n# " + strings.Repeat("x", spec.MaxFileSize) + "\nsteps: []\n")
 	},
+	// A syntax error at the end of a file just under the size up to which
+	// syntax errors are located by bisection (the slowest case of it), and
+	// of one over it, where the YAML library's line is all there is.
+	"syntax_error_120k": func() []byte { return badIndentAtEnd(120 << 10) },
+	"syntax_error_200k": func() []byte { return badIndentAtEnd(200 << 10) },
 	// 100,000 nested flow lists.
 	"deep_nesting_100k": func() []byte {
 		return []byte("version: 1\nname: deep\nsteps: " + strings.Repeat("[", 100_000) + "\n")
@@ -66,6 +72,16 @@ var generated = map[string]func() []byte{
 		}
 		return []byte(b.String())
 	},
+}
+
+func badIndentAtEnd(size int) []byte {
+	var b strings.Builder
+	b.WriteString("version: 1\nname: big\nsteps:\n")
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, "  - id: s%d\n    run: echo %d\n", i, i)
+	}
+	b.WriteString("   - id: last\n    run: echo last\n")
+	return []byte(b.String())
 }
 
 func TestInvalidGolden(t *testing.T) {

@@ -390,8 +390,10 @@ func decodeYAML(text []byte) (doc, extra *yaml.Node, err error) {
 }
 
 // maxLocate bounds the files whose syntax errors are located exactly: it
-// costs about twenty parses of the file.
-const maxLocate = 1 << 20
+// costs about twenty parses of the file (a quarter of a second at this
+// size, thousands of steps). Larger files get the line the YAML library
+// names.
+const maxLocate = 128 << 10
 
 // yamlError turns "yaml: line N: msg" into a positioned error.
 //
@@ -417,6 +419,7 @@ func yamlError(src *Source, text []byte, err error) *Error {
 		t := src.Line(line)
 		pos = Pos{Line: line, Col: utf8.RuneCountInString(t) - utf8.RuneCountInString(strings.TrimLeft(t, " ")) + 1}
 	}
+	located := false
 	if len(text) <= maxLocate {
 		want := err.Error()
 		lo, hi := 0, len(text) // text[:lo] does not fail so, text[:hi] does
@@ -430,7 +433,7 @@ func yamlError(src *Source, text []byte, err error) *Error {
 		}
 		if hi > 0 {
 			_, w := utf8.DecodeLastRune(text[:hi])
-			pos = src.posAt(hi - w)
+			pos, located = src.posAt(hi-w), true
 		}
 	}
 	var at rune // the character at pos
@@ -448,6 +451,10 @@ func yamlError(src *Source, text []byte, err error) *Error {
 		msg = fmt.Sprintf("document nests deeper than %d levels", maxDepth)
 	case strings.HasPrefix(msg, "mapping values are not allowed"):
 		msg += " (a value that holds ': ' must be quoted)"
+	case !located:
+		if pos.Line > 0 {
+			msg += " (at or after this line; the file is too large to say where exactly)"
+		}
 	case strings.HasPrefix(msg, "did not find expected key"), strings.HasPrefix(msg, "did not find expected '-' indicator"):
 		msg += " (check the indentation of this line)"
 	}
@@ -460,7 +467,7 @@ func yamlError(src *Source, text []byte, err error) *Error {
 // error inside an expression points at its column in the YAML line.
 //
 // It walks the scalar's source and its decoded text side by side: escapes
-// (\" in double quotes, ” in single quotes), folded line breaks, the
+// (\" in double quotes, a doubled quote in single quotes), folded line breaks, the
 // indentation of block scalars and blank lines all make the two differ.
 func (s *Source) Locate(v *Value, offset int) Pos {
 	if v == nil {
