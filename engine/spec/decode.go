@@ -36,7 +36,7 @@ func Load(file string, text []byte) (*Procedure, error) {
 	src := NewSource(file, text)
 	root, errs := parseYAML(src, text)
 	d := &decoder{src: src, errs: errs}
-	if root == nil {
+	if root == nil || root.Kind == Null && len(d.errs) == 0 {
 		if len(d.errs) == 0 {
 			d.errs = append(d.errs, &Error{File: file, Msg: "file is empty"})
 		}

@@ -229,6 +229,11 @@ func (s *Source) posAt(off int) Pos {
 
 // Errorf builds a positioned error with the snippet of its line.
 func (s *Source) Errorf(pos Pos, step, format string, args ...any) *Error {
+	// The YAML library places an empty value at the end of a file that
+	// lacks a final line break on a line after it.
+	if n := len(s.lines); pos.Line > n {
+		pos = Pos{Line: n, Col: utf8.RuneCountInString(s.Line(n)) + 1}
+	}
 	return &Error{File: s.File, Pos: pos, Step: step, Msg: fmt.Sprintf(format, shorten(args)...), Snippet: s.Line(pos.Line)}
 }
 
