@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -387,7 +388,7 @@ func convertScalar(t FieldType, s string, v *spec.Value) (any, error) {
 	case Duration:
 		d, err := time.ParseDuration(strings.TrimSpace(s))
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("bad duration %q: use a Go duration such as 30s, 5m or 1h30m", s)
+			return nil, errors.New(spec.DurationError(s))
 		}
 		return d, nil
 	}

@@ -265,7 +265,7 @@ func (c *compiler) link(sec []*Step, byID map[string]*Step) {
 				}
 				c.errorf(r.Pos, s.ID, "needs unknown step %q%s", r.ID, h)
 			case dep.Section != st.Section:
-				c.errorf(r.Pos, s.ID, "needs %q, which is in %s: needs cannot cross sections (%s runs after the main steps by itself)", r.ID, dep.Section, dep.Section)
+				c.errorf(r.Pos, s.ID, "needs %q, which is in %s: needs cannot cross sections; %s", r.ID, dep.Section, crossSection(st.Section, dep))
 			case dep == st:
 				c.errorf(r.Pos, s.ID, "step needs itself")
 			case seen[r.ID]:
@@ -278,7 +278,21 @@ func (c *compiler) link(sec []*Step, byID map[string]*Step) {
 	}
 }
 
-// cycles reports each dependency cycle once, with its path.
+// crossSection explains why a step of one section cannot need one of another.
+func crossSection(from string, dep *Step) string {
+	switch {
+	case dep.Section == spec.SectionMain:
+		return fmt.Sprintf("%s runs after the main steps have ended anyway (to act on how %q ended, use if: with steps.%s.status)", from, dep.ID, dep.ID)
+	case from == spec.SectionMain:
+		return fmt.Sprintf("%s runs only after the main steps have ended", dep.Section)
+	case from == spec.SectionFinally:
+		return "finally runs after on_failure anyway"
+	}
+	return "finally runs after on_failure, never before it"
+}
+
+// cycles reports each dependency cycle once, naming every link, at an
+// explicit needs entry of the cycle where there is one.
 func (c *compiler) cycles(sec []*Step) {
 	const (
 		white = iota
@@ -296,24 +310,15 @@ func (c *compiler) cycles(sec []*Step) {
 			case white:
 				visit(d)
 			case grey:
-				var path []string
 				start := 0
 				for i, x := range stack {
 					if x == d {
 						start = i
 					}
 				}
-				for _, x := range stack[start:] {
-					path = append(path, x.ID)
-				}
-				path = append(path, d.ID)
-				pos := s.Spec.Pos
-				for _, r := range s.Spec.Needs {
-					if r.ID == d.ID {
-						pos = r.Pos
-					}
-				}
-				c.errorf(pos, s.ID, "dependency cycle: %s", strings.Join(reverse(path), " -> "))
+				// ring[i] needs ring[i+1], and the last needs the first.
+				ring := append([]*Step{s}, stack[start:len(stack)-1]...)
+				c.cycle(ring)
 			}
 		}
 		stack = stack[:len(stack)-1]
@@ -326,11 +331,44 @@ func (c *compiler) cycles(sec []*Step) {
 	}
 }
 
-// reverse turns a needs chain into run order (a needs b: b -> a).
-func reverse(p []string) []string {
-	out := make([]string, len(p))
-	for i, s := range p {
-		out[len(p)-1-i] = s
+// cycle reports one dependency cycle: ring[i] needs ring[i+1], the last
+// needs the first. A link is implicit when the step has no needs: and
+// follows the step written before it.
+func (c *compiler) cycle(ring []*Step) {
+	ref := func(i int) (spec.Pos, bool) {
+		from, to := ring[i], ring[(i+1)%len(ring)]
+		if from.Spec.NeedsSet {
+			for _, r := range from.Spec.Needs {
+				if r.ID == to.ID {
+					return r.Pos, true
+				}
+			}
+		}
+		return from.Spec.Pos, false
 	}
-	return out
+	first := 0
+	for i := range ring {
+		if _, ok := ref(i); ok {
+			first = i
+			break
+		}
+	}
+	ring = append(ring[first:], ring[:first]...)
+	var links []string
+	implicit := false
+	for i, from := range ring {
+		to := ring[(i+1)%len(ring)]
+		if _, ok := ref(i); ok {
+			links = append(links, fmt.Sprintf("%s needs %s", from.ID, to.ID))
+		} else {
+			links = append(links, fmt.Sprintf("%s follows %s", from.ID, to.ID))
+			implicit = true
+		}
+	}
+	msg := "dependency cycle: " + strings.Join(links, ", ")
+	if implicit {
+		msg += " (a step without needs: runs after the step written before it)"
+	}
+	pos, _ := ref(0)
+	c.errorf(pos, ring[0].ID, "%s", msg)
 }

@@ -15,10 +15,10 @@ import (
 	"github.com/rbflow/rbflow/engine/store"
 )
 
-// fakeKind is a step kind that records its executions and does what its
+// recordingKind is a step kind that records its executions and does what its
 // argument says: "ok", "fail", "sleep:DURATION", "flaky:N" (fails N times),
 // "out:KEY=VALUE".
-type fakeKind struct {
+type recordingKind struct {
 	mu      sync.Mutex
 	ran     []string
 	running atomic.Int32
@@ -26,17 +26,17 @@ type fakeKind struct {
 	flaky   map[string]int
 }
 
-type fakeAction struct {
-	k   *fakeKind
+type fakeStep struct {
+	k   *recordingKind
 	arg string
 }
 
-func (k *fakeKind) Compile(c *engine.KindContext) engine.Action {
+func (k *recordingKind) Compile(c *engine.KindContext) engine.Action {
 	c.With()
-	return &fakeAction{k: k, arg: c.Step.Arg.Str}
+	return &fakeStep{k: k, arg: c.Step.Arg.Str}
 }
 
-func (a *fakeAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+func (a *fakeStep) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
 	k := a.k
 	n := k.running.Add(1)
 	defer k.running.Add(-1)
@@ -83,7 +83,7 @@ func (a *fakeAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 	return engine.Result{}, fmt.Errorf("unknown fake verb %q", verb)
 }
 
-func (k *fakeKind) order() []string {
+func (k *recordingKind) order() []string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return slices.Clone(k.ran)
@@ -93,12 +93,12 @@ type runResult struct {
 	run  *engine.Run
 	recs map[string]*engine.StepRecord
 	err  error
-	kind *fakeKind
+	kind *recordingKind
 }
 
 func runProc(t *testing.T, text string, parallel int, params map[string]any) runResult {
 	t.Helper()
-	k := &fakeKind{}
+	k := &recordingKind{}
 	reg := engine.NewRegistry()
 	reg.Register("run", k)
 	plan, err := engine.Load("p.yaml", []byte(text), reg)

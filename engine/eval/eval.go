@@ -270,14 +270,23 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 	}
 	tree, err := parser.Parse(src)
 	if err != nil {
-		return nil, exprError(src, err)
+		e := exprError(src, err)
+		if e.Msg == "unexpected token EOF" {
+			e.Msg = "unexpected end: an operand or a closing bracket is missing"
+		}
+		e.Msg = "bad expression: " + e.Msg
+		return nil, e
 	}
 	if err := c.checkRefs(src, tree.Node, retry); err != nil {
 		return nil, err
 	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
-		return nil, exprError(src, err)
+		e := exprError(src, err)
+		if t, ok := strings.CutPrefix(e.Msg, "expected bool, but got "); ok && asBool {
+			e.Msg = fmt.Sprintf("expected bool, but the expression gives %s: a condition must be true or false (compare the value, e.g. n > 0 or s != \"\")", t)
+		}
+		return nil, e
 	}
 	c.cache[key] = prog
 	return prog, nil
@@ -338,11 +347,23 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 					}
 				case "params":
 					if !slices.Contains(params, prop.Value) {
-						fail(m.Property, fmt.Sprintf("unknown param %q in params.%s", prop.Value, prop.Value), prop.Value, params)
+						msg := fmt.Sprintf("unknown param %q in params.%s", prop.Value, prop.Value)
+						if suggest(prop.Value, params) == "" {
+							if len(params) == 0 {
+								msg += ": the procedure declares no params (add them under params:)"
+							} else {
+								msg += fmt.Sprintf(": declare it under params: (declared: %s)", strings.Join(params, ", "))
+							}
+						}
+						fail(m.Property, msg, prop.Value, params)
 					}
 				case "run":
 					if !slices.Contains(runFields, prop.Value) {
 						fail(m.Property, fmt.Sprintf("run has no field %q (it has %s)", prop.Value, strings.Join(runFields, ", ")), prop.Value, runFields)
+					}
+				case "result":
+					if retry && !locals["result"] && !slices.Contains(resultFields, prop.Value) {
+						fail(m.Property, fmt.Sprintf("result has no field %q (it has %s)", prop.Value, strings.Join(resultFields, ", ")), prop.Value, resultFields)
 					}
 				}
 			case *ast.MemberNode:
@@ -362,10 +383,11 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 }
 
 var (
-	globalNames = []string{"params", "env", "steps", "run"}
-	funcNames   = []string{"file_exists", "glob", "changed_files", "ref_exists", "current_branch", "is_dirty", "disk_used_percent", "mem_available_mb", "env_or"}
-	runFields   = []string{"id", "procedure", "dir", "elapsed", "target", "status", "failed_step"}
-	stepFields  = []string{"status", "outcome", "conclusion", "exit_code", "outputs", "duration", "attempts"}
+	globalNames  = []string{"params", "env", "steps", "run"}
+	funcNames    = []string{"file_exists", "glob", "changed_files", "ref_exists", "current_branch", "is_dirty", "disk_used_percent", "mem_available_mb", "env_or"}
+	runFields    = []string{"id", "procedure", "dir", "elapsed", "target", "status", "failed_step"}
+	stepFields   = []string{"status", "outcome", "conclusion", "exit_code", "outputs", "duration", "attempts"}
+	resultFields = []string{"exit_code", "error", "outputs", "status"}
 )
 
 func isBuiltin(name string) bool {
@@ -385,11 +407,10 @@ func usesStatusFunc(root ast.Node) bool {
 }
 
 // exprError converts an expr error into an Error with a byte offset.
-func exprError(src string, err error) error {
+func exprError(src string, err error) *Error {
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		msg := fe.Message
-		return &Error{Offset: lineColOffset(src, fe.Line, fe.Column), Msg: msg}
+		return &Error{Offset: lineColOffset(src, fe.Line, fe.Column), Msg: fe.Message}
 	}
 	return &Error{Offset: 0, Msg: err.Error()}
 }

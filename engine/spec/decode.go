@@ -2,7 +2,9 @@ package spec
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -45,7 +47,7 @@ func Decode(file string, text []byte) (*Procedure, ErrorList) {
 	src := NewSource(file, text)
 	root, errs := parseYAML(src, text)
 	d := &decoder{src: src, errs: errs}
-	if root == nil {
+	if root == nil || root.Kind == Null && len(d.errs) == 0 {
 		if len(d.errs) == 0 {
 			d.errs = append(d.errs, &Error{File: file, Msg: "file is empty"})
 		}
@@ -98,32 +100,73 @@ func (d *decoder) duration(v *Value, what string) time.Duration {
 	}
 	t, err := time.ParseDuration(v.Str)
 	if err != nil || t < 0 {
-		d.errorf(v.Pos, "%s: bad duration %q: use a Go duration such as 30s, 5m or 1h30m", what, v.Str)
+		d.errorf(v.Pos, "%s: %s", what, DurationError(v.Str))
 		return 0
 	}
 	return t
 }
 
+var spelledDuration = regexp.MustCompile(`^\s*(\d+)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)\s*$`)
+
+// DurationError explains why s is not a duration, with the fix where it is
+// plain: a number without a unit, or a unit spelled out.
+func DurationError(s string) string {
+	if _, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+		return fmt.Sprintf("%s has no unit: write %ss, %sm or %sh", s, strings.TrimSpace(s), strings.TrimSpace(s), strings.TrimSpace(s))
+	}
+	if m := spelledDuration.FindStringSubmatch(s); m != nil {
+		return fmt.Sprintf("bad duration %q: write %s%s", s, m[1], m[2][:1])
+	}
+	if strings.HasPrefix(strings.TrimSpace(s), "-") {
+		return fmt.Sprintf("bad duration %q: it must not be negative", s)
+	}
+	return fmt.Sprintf("bad duration %q: use a Go duration such as 30s, 5m or 1h30m", s)
+}
+
+// quoteVal shows a wrong value in a message: strings quoted, numbers and
+// booleans as written, anything else by its type.
 func quoteVal(v *Value) string {
 	if v.Kind == Scalar {
+		if v.Tag != "!!str" {
+			return v.Str
+		}
 		return fmt.Sprintf("%q", v.Str)
 	}
 	return v.TypeName()
+}
+
+// hinted returns the known keys that unknown keys of m were taken for, so
+// that "missing steps" is not reported next to "stpes (did you mean steps?)".
+func hinted(m *Value, allowed []string) map[string]bool {
+	out := map[string]bool{}
+	for _, e := range m.Map {
+		if !slices.Contains(allowed, e.Key) {
+			if s := Suggest(e.Key, allowed); s != "" {
+				out[s] = true
+			}
+		}
+	}
+	return out
 }
 
 func (d *decoder) procedure(root *Value, p *Procedure) {
 	if !d.keys(root, "the procedure", topKeys) {
 		return
 	}
+	typo := hinted(root, topKeys)
 	if v := root.Get("version"); v == nil {
-		d.errorf(Pos{Line: 1, Col: 1}, "missing version: add 'version: 1' at the top")
+		if !typo["version"] {
+			d.errorf(Pos{Line: 1, Col: 1}, "missing version: add 'version: 1' at the top")
+		}
 	} else if n, ok := v.Int(); !ok || n != 1 {
 		d.errorf(v.Pos, "unsupported version %s: this rbflow reads version 1", quoteVal(v))
 	} else {
 		p.Version = n
 	}
 	if e := root.Entry("name"); e == nil {
-		d.errorf(Pos{Line: 1, Col: 1}, "missing name: add 'name: my-procedure'")
+		if !typo["name"] {
+			d.errorf(Pos{Line: 1, Col: 1}, "missing name: add 'name: my-procedure'")
+		}
 	} else if s, ok := d.str(e.Value, "name"); ok {
 		if !nameRE.MatchString(s) {
 			d.errorf(e.Value.Pos, "bad name %q: use lowercase letters, digits and dashes, starting with a letter", s)
@@ -155,12 +198,13 @@ func (d *decoder) procedure(root *Value, p *Procedure) {
 	}
 	ids := map[string]Pos{}
 	if v := root.Get("steps"); v == nil {
-		d.errorf(Pos{Line: 1, Col: 1}, "missing steps: a procedure needs at least one step")
+		if !typo["steps"] {
+			d.errorf(Pos{Line: 1, Col: 1}, "missing steps: a procedure needs at least one step")
+		}
+	} else if v.Kind == Null || v.Kind == List && len(v.List) == 0 {
+		d.errorf(v.Pos, "steps is empty: a procedure needs at least one step")
 	} else {
 		p.Steps = d.steps(v, SectionMain, ids)
-		if v.Kind == List && len(v.List) == 0 {
-			d.errorf(v.Pos, "steps is empty: a procedure needs at least one step")
-		}
 	}
 	if v := root.Get("on_failure"); v != nil {
 		p.OnFailure = d.steps(v, SectionOnFailure, ids)
@@ -206,12 +250,17 @@ func (d *decoder) params(v *Value, p *Procedure) {
 		}
 		pm := &Param{Name: e.Key, Pos: e.KeyPos, Type: TypeString}
 		p.Params = append(p.Params, pm)
-		if !d.keys(e.Value, fmt.Sprintf("param %q", e.Key), paramKeys) {
+		what := fmt.Sprintf("param %q", e.Key)
+		if e.Value.Kind != Map {
+			d.errorf(e.Value.Pos, "%s must be a map such as {type: string, default: main}, not %s", what, e.Value.TypeName())
+			continue
+		}
+		if !d.keys(e.Value, what, paramKeys) {
 			continue
 		}
 		m := e.Value
 		if t := m.Get("type"); t != nil {
-			if s, ok := d.str(t, "type"); ok {
+			if s, ok := d.str(t, what+": type"); ok {
 				if !slices.Contains(paramTypes, s) {
 					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, hint(s, paramTypes))
 				} else {
@@ -220,13 +269,13 @@ func (d *decoder) params(v *Value, p *Procedure) {
 			}
 		}
 		if t := m.Get("required"); t != nil {
-			pm.Required = d.boolean(t, "required")
+			pm.Required = d.boolean(t, what+": required")
 		}
 		if t := m.Get("secret"); t != nil {
-			pm.Secret = d.boolean(t, "secret")
+			pm.Secret = d.boolean(t, what+": secret")
 		}
 		if t := m.Get("description"); t != nil {
-			pm.Description, _ = d.str(t, "description")
+			pm.Description, _ = d.str(t, what+": description")
 		}
 		if t := m.Get("enum"); t != nil {
 			if t.Kind != List || len(t.List) == 0 {
@@ -260,7 +309,7 @@ func (d *decoder) env(v *Value, what string) []*EnvVar {
 	var out []*EnvVar
 	for _, e := range v.Map {
 		if !envRE.MatchString(e.Key) {
-			d.errorf(e.KeyPos, "bad environment variable name %q", e.Key)
+			d.errorf(e.KeyPos, "bad environment variable name %q: use letters, digits and underscores, not starting with a digit", e.Key)
 			continue
 		}
 		if e.Value.Kind != Scalar && e.Value.Kind != Null {
@@ -289,25 +338,34 @@ func (d *decoder) steps(v *Value, section string, ids map[string]Pos) []*Step {
 
 func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) *Step {
 	d.stepID = ""
+	if v.Kind == Null {
+		d.errorf(v.Pos, "empty step: a step is a map with an id and one action (%s)", strings.Join(Kinds, ", "))
+		return nil
+	}
 	if v.Kind != Map {
 		d.errorf(v.Pos, "a step must be a map with an id and one action (%s), not %s", strings.Join(Kinds, ", "), v.TypeName())
 		return nil
 	}
 	s := &Step{Pos: v.Pos, Section: section, Index: index, Def: v}
 	if e := v.Entry("id"); e == nil {
-		d.errorf(v.Pos, "step %d of %s has no id", index+1, section)
+		d.errorf(v.Pos, "step %d of %s has no id: add one such as 'id: build' (lowercase letters, digits and underscores)", index+1, section)
 	} else if id, ok := d.str(e.Value, "id"); ok {
 		s.ID = id
 		d.stepID = id
 		if !idRE.MatchString(id) {
 			d.errorf(e.Value.Pos, "bad step id %q: use lowercase letters, digits and underscores, starting with a letter", id)
 		} else if first, dup := ids[id]; dup {
-			d.errorf(e.Value.Pos, "duplicate step id %q (first at line %d)", id, first.Line)
+			pos := e.Value.Pos
+			if pos == first {
+				pos = v.Pos // the step is an alias of the first
+			}
+			d.errorf(pos, "duplicate step id %q (first at line %d): ids must be unique in the file, across steps, on_failure and finally", id, first.Line)
 		} else {
 			ids[id] = e.Value.Pos
 		}
 	}
 	d.keys(v, "a step", stepKeys)
+	typo := hinted(v, stepKeys)
 	for _, e := range v.Map {
 		if !slices.Contains(Kinds, e.Key) {
 			continue
@@ -318,10 +376,10 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 		}
 		s.Kind, s.KindPos, s.Arg = e.Key, e.KeyPos, e.Value
 		if e.Value.Kind != Scalar {
-			d.errorf(e.Value.Pos, "%s: the action's value must be a string, not %s (arguments go under with:)", e.Key, e.Value.TypeName())
+			d.errorf(e.KeyPos, "%s: the action's value must be a string, not %s (arguments go under with:)", e.Key, e.Value.TypeName())
 		}
 	}
-	if s.Kind == "" {
+	if s.Kind == "" && !slices.ContainsFunc(Kinds, func(k string) bool { return typo[k] }) {
 		d.errorf(v.Pos, "step has no action: give one of %s", strings.Join(Kinds, ", "))
 	}
 	if w := v.Get("with"); w != nil && w.Kind != Null {
@@ -410,8 +468,12 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 
 func (d *decoder) retry(v *Value) *Retry {
 	r := &Retry{Attempts: 1, Backoff: 1, Pos: v.Pos}
+	attemptsPos := v.Pos
 	if n, ok := v.Int(); ok {
 		r.Attempts = n
+	} else if v.Kind != Map {
+		d.errorf(v.Pos, "retry must be a number of attempts or a map {attempts, delay, backoff, if}, not %s", quoteVal(v))
+		return nil
 	} else if !d.keys(v, "retry", retryKeys) {
 		return nil
 	} else {
@@ -419,8 +481,9 @@ func (d *decoder) retry(v *Value) *Retry {
 			n, ok := x.Int()
 			if !ok {
 				d.errorf(x.Pos, "retry.attempts must be an integer, not %s", quoteVal(x))
+				n = 1 // reported; do not report the range as well
 			}
-			r.Attempts = n
+			r.Attempts, attemptsPos = n, x.Pos
 		}
 		if x := v.Get("delay"); x != nil {
 			r.Delay = d.duration(x, "retry.delay")
@@ -444,7 +507,7 @@ func (d *decoder) retry(v *Value) *Retry {
 		}
 	}
 	if r.Attempts < 1 || r.Attempts > 100 {
-		d.errorf(v.Pos, "retry.attempts must be between 1 and 100, not %d", r.Attempts)
+		d.errorf(attemptsPos, "retry.attempts must be between 1 and 100, not %d", r.Attempts)
 	}
 	return r
 }

@@ -1,9 +1,13 @@
 package spec
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -188,6 +192,7 @@ type converter struct {
 	nodes      int
 	aliasNodes int
 	inAlias    int
+	aliasPos   Pos // the outermost alias being expanded
 	tooBig     bool
 }
 
@@ -205,9 +210,14 @@ func (c *converter) convert(n *yaml.Node, depth int) *Value {
 	if c.inAlias > 0 {
 		c.aliasNodes++
 	}
-	if c.nodes > maxNodes || c.aliasNodes > maxAliasNodes {
+	if c.aliasNodes > maxAliasNodes {
 		c.tooBig = true
-		c.errorf(nodePos(n), "document is too large: aliases or nesting expand to more than %d values", maxAliasNodes)
+		c.errorf(c.aliasPos, "aliases expand to more than %d values: write the values out instead", maxAliasNodes)
+		return nil
+	}
+	if c.nodes > maxNodes {
+		c.tooBig = true
+		c.errorf(nodePos(n), "document is too large: more than %d values", maxNodes)
 		return nil
 	}
 	if depth > maxDepth {
@@ -225,6 +235,9 @@ func (c *converter) convert(n *yaml.Node, depth int) *Value {
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			return nil
+		}
+		if c.inAlias == 0 {
+			c.aliasPos = v.Pos
 		}
 		c.inAlias++
 		defer func() { c.inAlias-- }()
@@ -306,42 +319,90 @@ func (c *converter) convert(n *yaml.Node, depth int) *Value {
 func parseYAML(src *Source, text []byte) (*Value, ErrorList) {
 	var errs ErrorList
 	if len(text) > MaxFileSize {
-		errs = append(errs, &Error{File: src.File, Msg: fmt.Sprintf("file is %d bytes; procedures are limited to %d", len(text), MaxFileSize)})
+		errs = append(errs, &Error{File: src.File, Msg: fmt.Sprintf("file is %d bytes, over the limit of %d MiB for a procedure", len(text), MaxFileSize>>20)})
 		return nil, errs
 	}
-	if i := strings.IndexByte(string(text), 0); i >= 0 {
-		line := strings.Count(string(text[:i]), "\n") + 1
-		errs = append(errs, src.Errorf(Pos{Line: line, Col: 1}, "", "file contains a NUL byte: not a text file"))
-		return nil, errs
+	if e := notText(src, text); e != nil {
+		return nil, append(errs, e)
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(text)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if err.Error() == "EOF" {
-			errs = append(errs, &Error{File: src.File, Msg: "file is empty"})
-			return nil, errs
-		}
-		errs = append(errs, yamlError(src, err))
-		return nil, errs
+	doc, extra, err := decodeYAML(text)
+	if err != nil {
+		return nil, append(errs, yamlError(src, text, err))
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		errs = append(errs, src.Errorf(nodePos(&extra), "", "more than one YAML document in the file (remove the '---' separator)"))
-		return nil, errs
-	} else if err.Error() != "EOF" {
-		errs = append(errs, yamlError(src, err))
+	if doc == nil {
+		return nil, append(errs, &Error{File: src.File, Msg: "file is empty"})
+	}
+	if extra != nil {
+		errs = append(errs, src.Errorf(nodePos(extra), "", "more than one YAML document in the file (remove the '---' separator)"))
 		return nil, errs
 	}
 	c := &converter{src: src, errs: &errs}
-	v := c.convert(&doc, 0)
+	v := c.convert(doc, 0)
 	if c.tooBig {
 		return nil, errs
 	}
 	return v, errs
 }
 
+// notText rejects what is not UTF-8 text before the YAML library sees it,
+// with the position of the first offending byte.
+func notText(src *Source, text []byte) *Error {
+	if bytes.HasPrefix(text, []byte{0xff, 0xfe}) || bytes.HasPrefix(text, []byte{0xfe, 0xff}) {
+		return &Error{File: src.File, Msg: "file is UTF-16 text: save it as UTF-8"}
+	}
+	bad := bytes.IndexByte(text, 0)
+	msg := "file contains a NUL byte: not a text file"
+	if !utf8.Valid(text) {
+		for i := 0; i < len(text) && (bad < 0 || i < bad); {
+			r, w := utf8.DecodeRune(text[i:])
+			if r == utf8.RuneError && w == 1 {
+				bad = i
+				msg = fmt.Sprintf("file is not UTF-8 text (byte 0x%02x)", text[i])
+				break
+			}
+			i += w
+		}
+	}
+	if bad < 0 {
+		return nil
+	}
+	return src.Errorf(src.posAt(bad), "", "%s", msg)
+}
+
+// decodeYAML decodes the first document of text and reports whether a
+// second one follows. doc is nil for a file without content.
+func decodeYAML(text []byte) (doc, extra *yaml.Node, err error) {
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	var d yaml.Node
+	if err := dec.Decode(&d); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	var x yaml.Node
+	if err := dec.Decode(&x); err == nil {
+		return &d, &x, nil
+	} else if !errors.Is(err, io.EOF) {
+		return nil, nil, err
+	}
+	return &d, nil, nil
+}
+
+// maxLocate bounds the files whose syntax errors are located exactly: it
+// costs about twenty parses of the file (a quarter of a second at this
+// size, thousands of steps). Larger files get the line the YAML library
+// names.
+const maxLocate = 128 << 10
+
 // yamlError turns "yaml: line N: msg" into a positioned error.
-func yamlError(src *Source, err error) *Error {
+//
+// The YAML library names the line where the enclosing construct began (a
+// block of steps, a quoted string), not where the problem is, and no column.
+// For a file of ordinary size the problem is found by bisection instead: the
+// shortest prefix of the file that fails with the very same error ends at
+// the character that breaks it.
+func yamlError(src *Source, text []byte, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if strings.HasPrefix(msg, "line ") {
@@ -353,19 +414,61 @@ func yamlError(src *Source, err error) *Error {
 			}
 		}
 	}
-	e := &Error{File: src.File, Msg: "YAML syntax: " + msg}
+	var pos Pos
 	if line > 0 {
-		e.Pos = Pos{Line: line, Col: 1}
-		e.Snippet = src.Line(line)
-		if t := src.Line(line); t != "" {
-			e.Pos.Col = len(t) - len(strings.TrimLeft(t, " ")) + 1
+		t := src.Line(line)
+		pos = Pos{Line: line, Col: utf8.RuneCountInString(t) - utf8.RuneCountInString(strings.TrimLeft(t, " ")) + 1}
+	}
+	located := false
+	if len(text) <= maxLocate {
+		want := err.Error()
+		lo, hi := 0, len(text) // text[:lo] does not fail so, text[:hi] does
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			if _, _, e := decodeYAML(text[:mid]); e != nil && e.Error() == want {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		if hi > 0 {
+			_, w := utf8.DecodeLastRune(text[:hi])
+			pos, located = src.posAt(hi-w), true
 		}
 	}
+	var at rune // the character at pos
+	if t := []rune(src.Line(pos.Line)); pos.Line > 0 && pos.Col-1 < len(t) {
+		at = t[pos.Col-1]
+	}
+	switch {
+	case at == '\t':
+		msg = "a tab character: YAML indents with spaces, not tabs"
+	case strings.Contains(msg, "end of stream") && (at == '"' || at == '\''):
+		msg = fmt.Sprintf("the quote %c here is never closed", at)
+	case strings.HasPrefix(msg, "could not find expected ':'"):
+		msg += " (a key must be followed by ': ' on the same line, and be at most 1024 characters)"
+	case strings.HasPrefix(msg, "exceeded max depth"):
+		msg = fmt.Sprintf("document nests deeper than %d levels", maxDepth)
+	case strings.HasPrefix(msg, "mapping values are not allowed"):
+		msg += " (a value that holds ': ' must be quoted)"
+	case !located:
+		if pos.Line > 0 {
+			msg += " (at or after this line; the file is too large to say where exactly)"
+		}
+	case strings.HasPrefix(msg, "did not find expected key"), strings.HasPrefix(msg, "did not find expected '-' indicator"):
+		msg += " (check the indentation of this line)"
+	}
+	e := &Error{File: src.File, Pos: pos, Msg: "YAML syntax: " + msg}
+	e.Snippet = src.Line(pos.Line)
 	return e
 }
 
 // Locate maps a byte offset inside a scalar's text onto the file, so that an
 // error inside an expression points at its column in the YAML line.
+//
+// It walks the scalar's source and its decoded text side by side: escapes
+// (\" in double quotes, a doubled quote in single quotes), folded line breaks, the
+// indentation of block scalars and blank lines all make the two differ.
 func (s *Source) Locate(v *Value, offset int) Pos {
 	if v == nil {
 		return Pos{}
@@ -373,24 +476,127 @@ func (s *Source) Locate(v *Value, offset int) Pos {
 	if offset < 0 || offset > len(v.Str) {
 		offset = 0
 	}
+	w := &walker{src: s, style: v.Style, line: v.Pos.Line}
 	switch v.Style {
 	case Literal, Folded:
-		// Block scalars start on the line after the indicator, at a uniform
-		// indentation.
-		before := v.Str[:offset]
-		k := strings.Count(before, "\n")
-		line := v.Pos.Line + 1 + k
-		text := s.Line(line)
-		indent := len(text) - len(strings.TrimLeft(text, " "))
-		col := offset - (strings.LastIndexByte(before, '\n') + 1)
-		return Pos{Line: line, Col: indent + col + 1}
+		// The content starts on the line after the indicator, indented as
+		// its first non-blank line.
+		w.line, w.block = v.Pos.Line+1, true
+		w.indent = -1
+		for l := w.line; l <= len(s.lines); l++ {
+			if t := s.Line(l); strings.TrimSpace(t) != "" {
+				w.indent = len(t) - len(strings.TrimLeft(t, " "))
+				break
+			}
+		}
+		if w.indent < 0 {
+			return v.Pos
+		}
+		w.col = min(w.indent, len(s.Line(w.line)))
 	case SingleQuoted, DoubleQuoted:
-		return Pos{Line: v.Pos.Line, Col: v.Pos.Col + 1 + runeCount(v.Str[:offset])}
+		w.col = byteCol(s.Line(v.Pos.Line), v.Pos.Col) + 1 // after the quote
+	default:
+		w.col = byteCol(s.Line(v.Pos.Line), v.Pos.Col)
 	}
-	if i := strings.IndexByte(v.Str[:offset], '\n'); i >= 0 {
-		return v.Pos // folded plain scalar: the start is the best we know
+	if pos, ok := w.walk(v.Str[:offset], offset < len(v.Str)); ok {
+		return pos
 	}
-	return Pos{Line: v.Pos.Line, Col: v.Pos.Col + runeCount(v.Str[:offset])}
+	return v.Pos
 }
 
-func runeCount(s string) int { return len([]rune(s)) }
+// walker is a cursor in a scalar's source: line (1-based) and byte column
+// (0-based) in that line.
+type walker struct {
+	src    *Source
+	style  Style
+	block  bool
+	indent int
+	line   int
+	col    int
+}
+
+// walk advances over the source of text and returns where the next
+// character of the scalar is written (more: there is one), or where text
+// ends. It fails when the source does not
+// match the text, which would be a bug; the caller then falls back to the
+// scalar's start.
+func (w *walker) walk(text string, more bool) (Pos, bool) {
+	src := w.src.Line(w.line)
+	for i := 0; i < len(text); {
+		if w.line > len(w.src.lines) {
+			return Pos{}, false
+		}
+		if w.col >= len(src) {
+			// A line break in the source: kept ('\n') or folded (' ') in
+			// the text, or dropped (a blank line folded into '\n').
+			if text[i] == '\n' || text[i] == ' ' {
+				i++
+			}
+			src = w.next()
+			continue
+		}
+		c, f := text[i], src[w.col]
+		switch {
+		case w.style == DoubleQuoted && f == '\\':
+			if w.col+1 >= len(src) { // an escaped line break: no text
+				src = w.next()
+				continue
+			}
+			w.col += escapeLen(src[w.col+1])
+			_, size := utf8.DecodeRuneInString(text[i:])
+			i += size
+		case w.style == SingleQuoted && f == '\'' && w.col+1 < len(src) && src[w.col+1] == '\'':
+			w.col += 2
+			i++
+		case c == f:
+			w.col++
+			i++
+		case f == ' ' || f == '\t':
+			w.col++ // whitespace that folding removed
+		default:
+			return Pos{}, false
+		}
+	}
+	// Land on a character: past the end of a line means the next line.
+	for more && w.col >= len(src) && w.line < len(w.src.lines) {
+		src = w.next()
+	}
+	return Pos{Line: w.line, Col: utf8.RuneCountInString(src[:min(w.col, len(src))]) + 1}, true
+}
+
+// next moves to the start of the scalar's text on the next line.
+func (w *walker) next() string {
+	w.line++
+	src := w.src.Line(w.line)
+	if w.block {
+		w.col = min(w.indent, len(src))
+	} else {
+		w.col = len(src) - len(strings.TrimLeft(src, " \t"))
+	}
+	return src
+}
+
+// escapeLen is the length of a double-quoted escape starting with \c.
+func escapeLen(c byte) int {
+	switch c {
+	case 'x':
+		return 4
+	case 'u':
+		return 6
+	case 'U':
+		return 10
+	}
+	return 2
+}
+
+// byteCol is the byte offset of rune column col (1-based) in line.
+func byteCol(line string, col int) int {
+	n := 1
+	for i := range line {
+		if n == col {
+			return i
+		}
+		n++
+	}
+	return len(line)
+}
