@@ -25,12 +25,10 @@ func registry() *engine.Registry {
 }
 
 // load is what `rbflow validate` does: decode, then compile.
+// load is what rbflow validate does: decode and compile, every error of
+// both stages together.
 func load(file string, text []byte) (*engine.Plan, error) {
-	p, err := spec.Load(file, text)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Compile(p, registry())
+	return engine.Load(file, text, registry())
 }
 
 // generated are hostile inputs too big to keep in the repository. Each has a

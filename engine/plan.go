@@ -210,7 +210,8 @@ func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
 		}
 		st.RetryIf = cond
 	}
-	if s.Kind != "" {
+	// A non-scalar action value was reported by the decoder already.
+	if s.Kind != "" && s.Arg != nil && s.Arg.Kind == spec.Scalar {
 		if k, ok := reg.Kind(s.Kind); !ok {
 			c.errorf(s.KindPos, s.ID, "step kind %q is not available in this build (available: %s)", s.Kind, strings.Join(reg.Keys(), ", "))
 		} else {
