@@ -32,7 +32,13 @@ func TestMain(m *testing.M) {
 	} {
 		os.Setenv(k, v)
 	}
+	// No background maintenance after each of the tests' thousands of commits.
+	if err := os.WriteFile(filepath.Join(home, "gitconfig"), []byte("[maintenance]\n\tauto = false\n[gc]\n\tauto = 0\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	removeBenchDirs()
 	os.RemoveAll(home)
 	os.Exit(code)
 }
@@ -200,11 +206,12 @@ type repoState struct {
 
 func readState(t testing.TB, dir string) repoState {
 	t.Helper()
-	return repoState{
-		Index: gitT(t, dir, "ls-files", "-s", "-z"),
-		Status: gitT(t, dir, "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z",
-			"--untracked-files=all", "--no-renames"),
-	}
+	return repoState{Index: gitT(t, dir, "ls-files", "-s", "-z"), Status: readStatus(t, dir)}
+}
+
+func readStatus(t testing.TB, dir string) string {
+	t.Helper()
+	return gitT(t, dir, "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--no-renames")
 }
 
 func fileBytes(t testing.TB, p string) []byte {

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -155,6 +160,10 @@ func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) 
 	if len(conflicts) > 0 && !opt.Force {
 		return &ConflictError{Snapshot: snap.name(), Conflicts: conflicts}
 	}
+	if _, err := os.Lstat(r.indexFile + ".lock"); err == nil {
+		return fmt.Errorf("restore %s: %s exists: another git process is using the index, or one died (see Traces); nothing was changed",
+			snap.name(), r.indexFile+".lock")
+	}
 	if snap.Head != "" {
 		if _, err := r.run(ctx, runOpts{}, "cat-file", "-e", snap.Head+"^{commit}"); err != nil {
 			return fmt.Errorf("restore %s: recorded HEAD %s is missing from the repository: %w", snap.name(), snap.Head, err)
@@ -195,18 +204,63 @@ func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) 
 			return fmt.Errorf("restore %s: update work tree: %w", snap.name(), err)
 		}
 	}
-	// --reset replaces the index (conflicts included) but keeps the stat
-	// data of entries that match, so git need not rehash those files.
-	if _, err := r.run(ctx, runOpts{}, "read-tree", "--reset", snap.IndexTree); err != nil {
+	// The index is rebuilt in the temporary index too: --reset replaces it
+	// (conflicts included) but keeps the stat data of entries that match,
+	// and those are fresh, so git status afterwards rehashes nothing and
+	// cannot be fooled by stale stat data. It then replaces the real index.
+	if _, err := r.run(ctx, tmp, "read-tree", "--reset", snap.IndexTree); err != nil {
 		return fmt.Errorf("restore %s: restore index: %w", snap.name(), err)
 	}
-	if _, err := r.run(ctx, runOpts{}, "update-index", "-q", "--refresh"); err != nil && exitCode(err) != 1 {
-		return fmt.Errorf("restore %s: refresh index: %w", snap.name(), err)
+	if err := r.replaceIndex(cur.index); err != nil {
+		return fmt.Errorf("restore %s: restore index: %w", snap.name(), err)
 	}
 	if err := r.restoreHead(ctx, snap, cur); err != nil {
 		return fmt.Errorf("restore %s: %w", snap.name(), err)
 	}
 	return nil
+}
+
+// replaceIndex makes a copy of src the real index, following git's lock
+// file protocol: write index.lock (which must not exist), then rename it.
+// The copy keeps src's mtime, against which git judges racily clean entries.
+func (r *Repo) replaceIndex(src string) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	perm := os.FileMode(0o644)
+	if old, err := os.Stat(r.indexFile); err == nil {
+		perm = old.Mode().Perm()
+	}
+	lock := r.indexFile + ".lock"
+	out, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s exists: another git process is using the index", lock)
+		}
+		return err
+	}
+	in, err := os.Open(src)
+	if err == nil {
+		_, err = io.Copy(out, in)
+		in.Close()
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(lock, st.ModTime(), st.ModTime())
+	}
+	if err == nil {
+		err = os.Rename(lock, r.indexFile)
+	}
+	if err != nil {
+		os.Remove(lock)
+	}
+	return err
 }
 
 // restoreHead puts HEAD back: on the recorded branch, reset to the recorded
@@ -250,7 +304,9 @@ func (r *Repo) restoreHead(ctx context.Context, snap *Snapshot, cur *state) erro
 }
 
 // conflicts compares the current state cur with after (the state when the
-// run ended) and snap (the state to restore).
+// run ended) and snap (the state to restore). It also reports files that no
+// snapshot saved (skipped now or then) and that restoring would delete
+// because they stand where snap has a file.
 func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state) ([]Conflict, error) {
 	var out []Conflict
 	if snap.Head == "" && snap.Branch != "" {
@@ -263,6 +319,28 @@ func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state)
 				Reason: fmt.Sprintf("the branch had no commit when the snapshot was taken; restoring deletes it (it is at %s now)", short(now))})
 		}
 	}
+	var undo map[string]string // what restoring does to the work tree
+	if cur.workTree != snap.WorkTree {
+		var err error
+		if undo, err = r.diffTrees(ctx, cur.workTree, snap.WorkTree); err != nil {
+			return nil, err
+		}
+		inTheWay, err := r.unsavedInTheWay(ctx, cur, undo)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inTheWay...)
+	}
+	if snap.Branch != "" && (cur.branch != snap.Branch || cur.head != snap.Head) {
+		elsewhere, err := r.checkedOutElsewhere(ctx, "refs/heads/"+snap.Branch)
+		if err != nil {
+			return nil, err
+		}
+		if elsewhere != "" {
+			out = append(out, Conflict{Path: "refs/heads/" + snap.Branch,
+				Reason: "the branch is checked out in the worktree at " + elsewhere + "; restoring would move it under that worktree's feet (switch that worktree to another branch first)"})
+		}
+	}
 	if after == nil {
 		return out, nil
 	}
@@ -273,9 +351,10 @@ func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state)
 	}
 	for _, c := range []struct {
 		after, cur, want, what string
+		undo                   map[string]string
 	}{
-		{after.WorkTree, cur.workTree, snap.WorkTree, ""},
-		{after.IndexTree, cur.indexTree, snap.IndexTree, "staged: "},
+		{after.WorkTree, cur.workTree, snap.WorkTree, "", undo},
+		{after.IndexTree, cur.indexTree, snap.IndexTree, "staged: ", nil},
 	} {
 		if c.after == c.cur || c.cur == c.want {
 			continue
@@ -284,19 +363,130 @@ func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state)
 		if err != nil {
 			return nil, err
 		}
-		undo, err := r.diffTrees(ctx, c.cur, c.want)
-		if err != nil {
-			return nil, err
+		if c.undo == nil {
+			if c.undo, err = r.diffTrees(ctx, c.cur, c.want); err != nil {
+				return nil, err
+			}
 		}
 		var paths []string
 		for p := range later {
-			if _, ok := undo[p]; ok {
+			if _, ok := c.undo[p]; ok {
 				paths = append(paths, p)
 			}
 		}
 		sort.Strings(paths)
 		for _, p := range paths {
 			out = append(out, Conflict{Path: p, Reason: c.what + later[p] + " after the run"})
+		}
+	}
+	return out, nil
+}
+
+// checkedOutElsewhere returns the path of another worktree of the
+// repository that has branch (a full ref) checked out, or "".
+func (r *Repo) checkedOutElsewhere(ctx context.Context, branch string) (string, error) {
+	if _, err := os.Lstat(filepath.Join(r.commonDir, "worktrees")); err != nil {
+		return "", nil // no linked worktrees
+	}
+	out, err := r.run(ctx, runOpts{}, "worktree", "list", "--porcelain", "-z")
+	if err != nil {
+		return "", fmt.Errorf("list worktrees: %w", err)
+	}
+	var path string
+	for _, line := range splitZ(out) {
+		if p, ok := strings.CutPrefix(line, "worktree "); ok {
+			path = p
+		} else if line == "branch "+branch && filepath.Clean(path) != filepath.Clean(r.Dir) {
+			return path, nil
+		}
+	}
+	return "", nil
+}
+
+// unsavedInTheWay finds files that restoring would delete although they are
+// in no tree: a directory with unsaved (skipped) files where the snapshot
+// has a file, or an unsaved file where the snapshot has a directory. Git
+// itself treats ignored files as expendable there.
+func (r *Repo) unsavedInTheWay(ctx context.Context, cur *state, undo map[string]string) ([]Conflict, error) {
+	var saved map[string]bool // paths in cur.workTree, read only if needed
+	isSaved := func(p string) (bool, error) {
+		if saved == nil {
+			out, err := r.run(ctx, runOpts{}, "ls-tree", "-r", "-z", "--name-only", "--full-tree", cur.workTree)
+			if err != nil {
+				return false, fmt.Errorf("list current files: %w", err)
+			}
+			saved = map[string]bool{}
+			for _, f := range splitZ(out) {
+				saved[f] = true
+			}
+		}
+		return saved[p], nil
+	}
+	var out []Conflict
+	seen := map[string]bool{}
+	add := func(p, reason string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, Conflict{Path: p, Reason: reason})
+		}
+	}
+	paths := make([]string, 0, len(undo))
+	for p, what := range undo {
+		if what != "deleted" {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		parts := strings.Split(p, "/")
+		for i := 1; i < len(parts); i++ {
+			q := strings.Join(parts[:i], "/")
+			fi, err := os.Lstat(filepath.Join(r.Dir, q))
+			if err != nil || fi.IsDir() {
+				if err != nil {
+					break
+				}
+				continue
+			}
+			if ok, err := isSaved(q); err != nil {
+				return nil, err
+			} else if !ok {
+				add(q, "not saved by the snapshot (skipped) and in the way of "+strconv.Quote(p))
+			}
+			break
+		}
+		fi, err := os.Lstat(filepath.Join(r.Dir, p))
+		if err != nil {
+			continue
+		}
+		if !fi.IsDir() {
+			if ok, err := isSaved(p); err != nil {
+				return nil, err
+			} else if !ok {
+				add(p, "not saved by the snapshot (skipped), and restoring would overwrite it")
+			}
+			continue
+		}
+		err = filepath.WalkDir(filepath.Join(r.Dir, p), func(osPath string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(r.Dir, osPath)
+			if err != nil {
+				return err
+			}
+			ok, err := isSaved(filepath.ToSlash(rel))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				add(p+"/", "holds files not saved by the snapshot (skipped), where the snapshot has a file")
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look for unsaved files: %w", err)
 		}
 	}
 	return out, nil

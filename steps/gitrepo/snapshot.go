@@ -836,6 +836,11 @@ func parseSnapshot(raw string) (*Snapshot, error) {
 			return nil, bad(line)
 		}
 	}
+	for _, id := range []string{s.Head, s.IndexTree} {
+		if id != "" && !isObjectID(id) {
+			return nil, fmt.Errorf("%w: %q is not an object id", ErrNotSnapshot, id)
+		}
+	}
 	want := 1
 	if s.Head != "" {
 		want = 2
@@ -845,4 +850,17 @@ func parseSnapshot(raw string) (*Snapshot, error) {
 	}
 	s.IndexCommit = parents[want-1]
 	return s, nil
+}
+
+// isObjectID reports whether s is a full SHA-1 or SHA-256 object id.
+func isObjectID(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
