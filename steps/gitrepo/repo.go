@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// Repo is a git work tree that rbflow operates on.
+// Repo is a git work tree that rbflow operates on. Make one with Open, which
+// also finds the git directories and the index.
 type Repo struct {
 	// Dir is the absolute top-level directory of the work tree. Every git
 	// command runs there, so paths given to and read from git are relative
@@ -37,6 +38,7 @@ type CommandError struct {
 	Err    error    // *exec.ExitError, or the context's error
 }
 
+// Error reports the command, how it failed and what git said.
 func (e *CommandError) Error() string {
 	msg := "git " + quoteArgs(e.Args) + ": " + e.Err.Error()
 	if e.Stderr != "" {
@@ -45,6 +47,7 @@ func (e *CommandError) Error() string {
 	return msg
 }
 
+// Unwrap returns the *exec.ExitError or the context's error.
 func (e *CommandError) Unwrap() error { return e.Err }
 
 // ExitCode is git's exit status, or -1 if git did not exit normally.
@@ -165,7 +168,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 // Arguments are passed as an argv, never through a shell; values from users
 // must still be checked (CheckRef, CheckPath) or placed after "--" or
 // "--end-of-options" so that git does not read them as options. A failure is
-// a *CommandError that carries git's standard error.
+// a *CommandError that carries git's standard error. Git never prompts
+// (GIT_TERMINAL_PROMPT=0), and read-only commands such as status do not
+// rewrite the index (GIT_OPTIONAL_LOCKS=0). When ctx ends, git gets SIGTERM,
+// which lets it remove its lock files, and SIGKILL 5 seconds later.
 func (r *Repo) Git(ctx context.Context, args ...string) (string, error) {
 	out, err := r.run(ctx, runOpts{}, args...)
 	return string(out), err

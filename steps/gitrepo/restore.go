@@ -39,8 +39,10 @@ var (
 	ErrNoAfter = errors.New("gitrepo: restore needs the snapshot taken after the run (RestoreOptions.After) to protect later changes, or Force")
 )
 
-// Conflict is a path (or "HEAD") that was changed after the run and that a
-// restore would change again.
+// Conflict is something a restore would overwrite: a path changed after the
+// run (Reason says how; "staged: " marks the index), "HEAD" moved after the
+// run, a branch ref it would delete or move under another worktree, or a
+// path that no snapshot saved and that stands in the way.
 type Conflict struct {
 	Path   string
 	Reason string
@@ -53,6 +55,7 @@ type ConflictError struct {
 	Conflicts []Conflict
 }
 
+// Error lists the conflicts (the first 20) and what to do about them.
 func (e *ConflictError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "restore %s would overwrite changes made after the run; nothing was changed. Save or undo these changes first, or force the restore (the current state is saved first):", e.Snapshot)
@@ -67,6 +70,7 @@ func (e *ConflictError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns ErrLaterChanges.
 func (e *ConflictError) Unwrap() error { return ErrLaterChanges }
 
 func (s *Snapshot) name() string {
@@ -124,13 +128,18 @@ func (r *Repo) Conflicts(ctx context.Context, snap, after *Snapshot) ([]Conflict
 // exactly, and every saved file byte for byte with its executable bit and
 // symlinks; files that did not exist then are removed. What snap did not save
 // (Skipped: reinstallable trees, oversized ignored files, nested
-// repositories) is left as it is now. Empty directories are not tracked by
-// git and may remain or vanish.
+// repositories) is left as it is now. Git records files, not directories or
+// permissions: empty directories may remain or vanish, and files get the
+// executable bit they had with the other permission bits from the umask.
+// Contents pass through the repository's own clean and smudge filters and
+// line-ending rules, as with git add and git checkout; without such
+// settings (the usual case) they come back byte for byte.
 //
 // Everything is checked before anything changes: later changes (see
-// RestoreOptions) give a *ConflictError, and a work tree that git could not
-// update (for instance a file that is now in the way of a directory) an
-// error; in both cases nothing was changed. A failure after that point (a
+// RestoreOptions) and unsaved files in the way give a *ConflictError; a
+// merge, rebase or similar in progress, a held index.lock (see Traces) or a
+// work tree that git could not update give an error; in all these cases
+// nothing was changed. A failure after that point (a
 // full disk) can leave the restore half done; running it again finishes it.
 func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) error {
 	if err := snap.valid(); err != nil {
@@ -160,9 +169,14 @@ func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) 
 	if len(conflicts) > 0 && !opt.Force {
 		return &ConflictError{Snapshot: snap.name(), Conflicts: conflicts}
 	}
-	if _, err := os.Lstat(r.indexFile + ".lock"); err == nil {
-		return fmt.Errorf("restore %s: %s exists: another git process is using the index, or one died (see Traces); nothing was changed",
-			snap.name(), r.indexFile+".lock")
+	// A merge, rebase or the like in progress has state in .git that a
+	// snapshot does not hold; a held index.lock would stop git half way.
+	traces, err := r.Traces(ctx)
+	if err != nil {
+		return err
+	}
+	if len(traces) > 0 {
+		return fmt.Errorf("restore %s: %s (%s); nothing was changed", snap.name(), traces[0].Advice, traces[0].Path)
 	}
 	if snap.Head != "" {
 		if _, err := r.run(ctx, runOpts{}, "cat-file", "-e", snap.Head+"^{commit}"); err != nil {

@@ -324,6 +324,9 @@ func TestSnapshotUnmerged(t *testing.T) {
 	if got := gitT(t, dir, "show", snap.WorkTree+":c.txt"); !strings.Contains(got, "<<<<<<<") {
 		t.Errorf("work tree has c.txt = %q, want the conflict markers", got)
 	}
+	if err := r.Restore(ctx, snap, RestoreOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "git merge --abort") {
+		t.Errorf("Restore during a merge: err = %v, want a refusal that says how to end the merge", err)
+	}
 	gitT(t, dir, "merge", "--abort")
 	after, err := r.Snapshot(ctx, "refs/rbflow/m/after", snap.Options())
 	if err != nil {

@@ -24,8 +24,9 @@ func DefaultReinstallable() []string {
 	return []string{"node_modules", ".venv", "venv", "__pycache__", ".pytest_cache", ".tox", "dist", "build", "target"}
 }
 
-// SnapshotOptions say what a snapshot saves besides HEAD, the index, tracked
-// files and untracked files, which it always saves.
+// SnapshotOptions say what a snapshot saves besides HEAD, the index and
+// tracked files, which it always saves, and untracked files, which it saves
+// unless Exclude says otherwise.
 type SnapshotOptions struct {
 	// IncludeIgnored saves ignored files too (rbflow's default is true).
 	IncludeIgnored bool
@@ -395,9 +396,9 @@ func (sk *skipper) classify(top string, status []byte, s *state) ([]string, erro
 	recs := splitZ(status)
 	for i := 0; i < len(recs); i++ {
 		rec := recs[i]
-		bad := fmt.Errorf("list changes: unexpected git status record %q", rec)
+		bad := func() error { return fmt.Errorf("list changes: unexpected git status record %q", rec) }
 		if len(rec) < 3 || rec[1] != ' ' {
-			return nil, bad
+			return nil, bad()
 		}
 		var f []string
 		switch rec[0] {
@@ -436,10 +437,10 @@ func (sk *skipper) classify(top string, status []byte, s *state) ([]string, erro
 		case 'u': // u XY sub m1 m2 m3 mW h1 h2 h3 path: unmerged
 			f = strings.SplitN(rec, " ", 11)
 		default:
-			return nil, bad
+			return nil, bad()
 		}
 		if len(f) < 9 || len(f[1]) != 2 {
-			return nil, bad
+			return nil, bad()
 		}
 		p := f[len(f)-1]
 		if y := f[1][1]; f[0] == "u" || y != '.' {
