@@ -1,0 +1,310 @@
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Repo is a git work tree that rbflow operates on. Make one with Open, which
+// also finds the git directories and the index.
+type Repo struct {
+	// Dir is the absolute top-level directory of the work tree. Every git
+	// command runs there, so paths given to and read from git are relative
+	// to it.
+	Dir string
+	// Env is appended to the environment of every git command, after the
+	// process environment (later entries win).
+	Env []string
+
+	gitDir    string // per-worktree git directory
+	commonDir string // shared git directory (objects, refs)
+	indexFile string // the real index
+}
+
+// CommandError is the error of a git command that failed. Its message
+// includes git's standard error, which is usually what a person needs.
+type CommandError struct {
+	Args   []string // arguments after "git"
+	Stderr string   // git's standard error, trimmed
+	Err    error    // *exec.ExitError, or the context's error
+}
+
+// Error reports the command, how it failed and what git said.
+func (e *CommandError) Error() string {
+	msg := "git " + quoteArgs(e.Args) + ": " + e.Err.Error()
+	if e.Stderr != "" {
+		msg += ": " + e.Stderr
+	}
+	return msg
+}
+
+// Unwrap returns the *exec.ExitError or the context's error.
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// ExitCode is git's exit status, or -1 if git did not exit normally.
+func (e *CommandError) ExitCode() int {
+	var ee *exec.ExitError
+	if errors.As(e.Err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func quoteArgs(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r == '-' || r == '_' || r == '.' || r == '/' || r == '=' || r == ':' || r == '^' || r == '{' || r == '}' ||
+				'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+		}) < 0 {
+			b.WriteString(a)
+		} else {
+			b.WriteString(strconv.Quote(a))
+		}
+	}
+	return b.String()
+}
+
+// locationVars are variables that would point git at a repository, index or
+// pathspec mode other than the one this Repo was opened for. They are
+// dropped from the inherited environment (rbflow may itself run from a git
+// hook, where GIT_DIR and GIT_INDEX_FILE are set); Repo.Env can still set them.
+var locationVars = []string{
+	"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
+	"GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE", "GIT_PREFIX",
+	"GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS",
+}
+
+type runOpts struct {
+	dir   string // defaults to Repo.Dir
+	env   []string
+	stdin []byte
+}
+
+func (r *Repo) environ(extra []string) []string {
+	env := make([]string, 0, len(os.Environ())+len(r.Env)+len(extra)+2)
+outer:
+	for _, kv := range os.Environ() {
+		for _, v := range locationVars {
+			if strings.HasPrefix(kv, v+"=") {
+				continue outer
+			}
+		}
+		env = append(env, kv)
+	}
+	env = append(env, r.Env...)
+	// Never wait for a password, and never let a read-only command rewrite
+	// the real index behind the user's back (git status does that otherwise).
+	env = append(env, "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0")
+	return append(env, extra...)
+}
+
+// run runs git with args and returns its standard output.
+func (r *Repo) run(ctx context.Context, o runOpts, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = r.Dir
+	if o.dir != "" {
+		cmd.Dir = o.dir
+	}
+	cmd.Env = r.environ(o.env)
+	if o.stdin != nil {
+		cmd.Stdin = bytes.NewReader(o.stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	// SIGTERM lets git remove its lock files; SIGKILL would leave a stale
+	// index.lock behind.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return stdout.Bytes(), &CommandError{Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// exitCode reports git's exit status if err is a CommandError for a git that
+// ran and exited, else -1.
+func exitCode(err error) int {
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		return ce.ExitCode()
+	}
+	return -1
+}
+
+// Open finds the git work tree that contains dir.
+func Open(ctx context.Context, dir string) (*Repo, error) {
+	r := &Repo{}
+	out, err := r.run(ctx, runOpts{dir: dir}, "rev-parse", "--path-format=absolute",
+		"--show-toplevel", "--absolute-git-dir", "--git-common-dir", "--git-path", "index")
+	if err != nil {
+		return nil, fmt.Errorf("open git work tree at %s: %w", dir, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 4 {
+		return nil, fmt.Errorf("open git work tree at %s: unexpected rev-parse output %q", dir, out)
+	}
+	r.Dir, r.gitDir, r.commonDir, r.indexFile = lines[0], lines[1], lines[2], lines[3]
+	return r, nil
+}
+
+// Git runs git with args in the work tree and returns its standard output.
+// Arguments are passed as an argv, never through a shell; values from users
+// must still be checked (CheckRef, CheckPath) or placed after "--" or
+// "--end-of-options" so that git does not read them as options. A failure is
+// a *CommandError that carries git's standard error. Git never prompts
+// (GIT_TERMINAL_PROMPT=0), and read-only commands such as status do not
+// rewrite the index (GIT_OPTIONAL_LOCKS=0). When ctx ends, git gets SIGTERM,
+// which lets it remove its lock files, and SIGKILL 5 seconds later.
+func (r *Repo) Git(ctx context.Context, args ...string) (string, error) {
+	out, err := r.run(ctx, runOpts{}, args...)
+	return string(out), err
+}
+
+// GitDir is the absolute git directory of this work tree (for a linked
+// worktree, its own directory under the common one).
+func (r *Repo) GitDir() string { return r.gitDir }
+
+// CommonDir is the absolute git directory shared by all worktrees of the
+// repository: objects, refs and rbflow's state live there.
+func (r *Repo) CommonDir() string { return r.commonDir }
+
+// Head returns the commit HEAD points at, or "" when HEAD is unborn (a new
+// repository, or an orphan branch with no commit yet).
+func (r *Repo) Head(ctx context.Context) (string, error) {
+	out, err := r.run(ctx, runOpts{}, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", nil
+		}
+		return "", fmt.Errorf("read HEAD: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Branch returns the short name of the branch HEAD is on ("main"), or ""
+// when HEAD is detached. On an unborn branch it returns that branch.
+func (r *Repo) Branch(ctx context.Context) (string, error) {
+	out, err := r.run(ctx, runOpts{}, "symbolic-ref", "-q", "HEAD")
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", nil
+		}
+		return "", fmt.Errorf("read current branch: %w", err)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "refs/heads/"), nil
+}
+
+// RefExists reports whether ref names an existing ref: a full name such as
+// refs/rbflow/x or a short one that git resolves, such as main or v1.0.
+// Commit ids and revision expressions are not refs. A ref that fails
+// CheckRef is an error.
+func (r *Repo) RefExists(ctx context.Context, ref string) (bool, error) {
+	if err := CheckRef(ref); err != nil {
+		return false, err
+	}
+	out, err := r.run(ctx, runOpts{}, "rev-parse", "-q", "--verify", "--symbolic-full-name", "--end-of-options", ref)
+	if err != nil {
+		if exitCode(err) == 1 {
+			return false, nil
+		}
+		return false, fmt.Errorf("look up ref %s: %w", ref, err)
+	}
+	return strings.TrimSpace(string(out)) != "", nil
+}
+
+// ResolveCommit returns the commit id that rev (a ref, a commit id or an
+// expression such as HEAD~2) names. rev is checked like a user value: it
+// must not be empty, begin with '-' or contain control characters.
+func (r *Repo) ResolveCommit(ctx context.Context, rev string) (string, error) {
+	if err := checkRev(rev); err != nil {
+		return "", err
+	}
+	out, err := r.run(ctx, runOpts{}, "rev-parse", "-q", "--verify", "--end-of-options", rev+"^{commit}")
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", fmt.Errorf("resolve %q: no such commit in %s", rev, r.Dir)
+		}
+		return "", fmt.Errorf("resolve %q: %w", rev, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// IsDirty reports whether the work tree has staged or unstaged changes to
+// tracked files (submodules included) or untracked files that are not
+// ignored. It does not write the index.
+func (r *Repo) IsDirty(ctx context.Context) (bool, error) {
+	out, err := r.run(ctx, runOpts{}, "status", "--porcelain=v1", "-z", "--untracked-files=normal")
+	if err != nil {
+		return false, fmt.Errorf("check for changes: %w", err)
+	}
+	return len(out) > 0, nil
+}
+
+// ChangedFiles returns the tracked files whose content in the work tree
+// differs from base (staged or not), relative to the top of the work tree.
+// base is resolved with ResolveCommit.
+func (r *Repo) ChangedFiles(ctx context.Context, base string) ([]string, error) {
+	sha, err := r.ResolveCommit(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.run(ctx, runOpts{}, "diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", sha, "--")
+	if err != nil {
+		return nil, fmt.Errorf("list files changed since %s: %w", base, err)
+	}
+	return splitZ(out), nil
+}
+
+// splitZ splits NUL-terminated records.
+func splitZ(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+}
+
+// copyFile copies src to dst (created 0600) and gives dst src's mtime. It
+// reports false if src does not exist.
+func copyFile(src, dst string) (bool, error) {
+	in, err := os.Open(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return false, err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return false, err
+	}
+	if err := out.Close(); err != nil {
+		return false, err
+	}
+	return true, os.Chtimes(dst, st.ModTime(), st.ModTime())
+}

@@ -1,0 +1,169 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	_, dir := dirtyRepo(t)
+	top, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, filepath.Join(dir, "dir"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Dir != top || r.CommonDir() != filepath.Join(top, ".git") || r.GitDir() != r.CommonDir() {
+		t.Errorf("Open(subdir) = Dir %s, GitDir %s, CommonDir %s; want top %s", r.Dir, r.GitDir(), r.CommonDir(), top)
+	}
+	plain := t.TempDir()
+	if _, err := Open(ctx, plain); err == nil || !strings.Contains(err.Error(), plain) {
+		t.Errorf("Open(not a repository) = %v, want an error naming it", err)
+	}
+	if _, err := Open(ctx, filepath.Join(dir, ".git")); err == nil {
+		t.Error("Open(.git) succeeded; it is not a work tree")
+	}
+}
+
+// The environment of a git hook must not redirect a Repo to another repository.
+func TestOpenIgnoresInheritedGitDir(t *testing.T) {
+	ctx := context.Background()
+	_, other := newRepo(t)
+	r, dir := dirtyRepo(t)
+	t.Setenv("GIT_DIR", filepath.Join(other, ".git"))
+	t.Setenv("GIT_INDEX_FILE", filepath.Join(other, ".git", "index"))
+	if b, err := r.Branch(ctx); b != "main" || err != nil {
+		t.Errorf("Branch() = %q, %v; want main", b, err)
+	}
+	if r2, err := Open(ctx, dir); err != nil || r2.Dir != r.Dir {
+		t.Errorf("Open = %v, %v", r2, err)
+	}
+	snap, err := r.Snapshot(ctx, "refs/rbflow/hook/s", SnapshotOptions{})
+	if err != nil || snap.Branch != "main" {
+		t.Errorf("Snapshot = %+v, %v", snap, err)
+	}
+}
+
+func TestQueries(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	if h, err := r.Head(ctx); h != "" || err != nil {
+		t.Errorf("Head() on an unborn branch = %q, %v", h, err)
+	}
+	if b, err := r.Branch(ctx); b != "main" || err != nil {
+		t.Errorf("Branch() on an unborn branch = %q, %v", b, err)
+	}
+	if d, err := r.IsDirty(ctx); d || err != nil {
+		t.Errorf("IsDirty() on an empty repository = %v, %v", d, err)
+	}
+	writeFile(t, dir, "a.txt", "1\n", 0o644)
+	writeFile(t, dir, "b.txt", "1\n", 0o644)
+	if d, err := r.IsDirty(ctx); !d || err != nil {
+		t.Errorf("IsDirty() with an untracked file = %v, %v", d, err)
+	}
+	commitAll(t, dir, "one")
+	first := strings.TrimSpace(gitT(t, dir, "rev-parse", "HEAD"))
+	if h, err := r.Head(ctx); h != first || err != nil {
+		t.Errorf("Head() = %q, %v; want %s", h, err, first)
+	}
+	if d, err := r.IsDirty(ctx); d || err != nil {
+		t.Errorf("IsDirty() after commit = %v, %v", d, err)
+	}
+	writeFile(t, dir, "b.txt", "2\n", 0o644)
+	writeFile(t, dir, "-c.txt", "new\n", 0o644)
+	commitAll(t, dir, "two")
+	writeFile(t, dir, "a.txt", "unstaged\n", 0o644)
+	if got, err := r.ChangedFiles(ctx, "HEAD~1"); err != nil || !reflect.DeepEqual(got, []string{"-c.txt", "a.txt", "b.txt"}) {
+		t.Errorf("ChangedFiles(HEAD~1) = %q, %v", got, err)
+	}
+	if c, err := r.ResolveCommit(ctx, "HEAD~1"); c != first || err != nil {
+		t.Errorf("ResolveCommit(HEAD~1) = %q, %v; want %s", c, err, first)
+	}
+	for ref, want := range map[string]bool{"main": true, "refs/heads/main": true, "nope": false, "refs/rbflow/x": false} {
+		if got, err := r.RefExists(ctx, ref); got != want || err != nil {
+			t.Errorf("RefExists(%q) = %v, %v; want %v", ref, got, err, want)
+		}
+	}
+	gitT(t, dir, "checkout", "-q", "--detach")
+	if b, err := r.Branch(ctx); b != "" || err != nil {
+		t.Errorf("Branch() when detached = %q, %v", b, err)
+	}
+}
+
+func TestTraces(t *testing.T) {
+	ctx := context.Background()
+	r, dir := conflictRepo(t)
+	traces, err := r.Traces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(traces) != 1 || traces[0].Kind != TraceMerge || !reflect.DeepEqual(traces[0].Abort, []string{"merge", "--abort"}) {
+		t.Fatalf("Traces() during a merge = %+v", traces)
+	}
+	if _, err := r.Git(ctx, traces[0].Abort...); err != nil {
+		t.Fatal(err)
+	}
+	gitT(t, dir, "checkout", "-q", "other")
+	if _, err := r.Git(ctx, "cherry-pick", "main"); err == nil {
+		t.Fatal("cherry-pick did not stop on a conflict")
+	}
+	lock := filepath.Join(dir, ".git", "index.lock")
+	writeFile(t, dir, ".git/index.lock", "", 0o644)
+	traces, err = r.Traces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []TraceKind
+	for _, tr := range traces {
+		kinds = append(kinds, tr.Kind)
+		if tr.Advice == "" || tr.ModTime.IsZero() {
+			t.Errorf("trace %+v lacks advice or time", tr)
+		}
+	}
+	if !reflect.DeepEqual(kinds, []TraceKind{TraceIndexLock, TraceCherryPick}) {
+		t.Errorf("Traces() kinds = %v", kinds)
+	}
+	if !strings.Contains(traces[0].Advice, lock) {
+		t.Errorf("index.lock advice %q does not name the lock", traces[0].Advice)
+	}
+
+	if removed, err := r.RemoveStaleIndexLock(ctx, time.Hour); removed || !errors.Is(err, ErrLockTooRecent) {
+		t.Errorf("RemoveStaleIndexLock(fresh lock) = %v, %v; want ErrLockTooRecent", removed, err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(lock, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := r.RemoveStaleIndexLock(ctx, time.Hour); !removed || err != nil {
+		t.Errorf("RemoveStaleIndexLock(old lock) = %v, %v", removed, err)
+	}
+	if _, err := os.Stat(lock); err == nil {
+		t.Error("index.lock still exists")
+	}
+	if removed, err := r.RemoveStaleIndexLock(ctx, time.Hour); removed || err != nil {
+		t.Errorf("RemoveStaleIndexLock(no lock) = %v, %v", removed, err)
+	}
+	if _, err := r.Git(ctx, "cherry-pick", "--abort"); err != nil {
+		t.Fatal(err)
+	}
+	gitT(t, dir, "checkout", "-q", "main")
+	gitT(t, dir, "checkout", "-q", "-b", "topic", "HEAD~1")
+	writeFile(t, dir, "c.txt", "topic\n", 0o644)
+	commitAll(t, dir, "topic")
+	if _, err := r.Git(ctx, "rebase", "main"); err == nil {
+		t.Fatal("rebase did not stop on a conflict")
+	}
+	traces, err = r.Traces(ctx)
+	if err != nil || len(traces) != 1 || traces[0].Kind != TraceRebase || !reflect.DeepEqual(traces[0].Continue, []string{"rebase", "--continue"}) {
+		t.Errorf("Traces() during a rebase = %+v, %v", traces, err)
+	}
+}

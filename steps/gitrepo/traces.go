@@ -1,0 +1,127 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// TraceKind names a trace that git leaves while an operation is under way.
+type TraceKind string
+
+// Kinds of Trace.
+const (
+	TraceIndexLock  TraceKind = "index-lock"  // index.lock: a git process is writing the index, or died doing so
+	TraceMerge      TraceKind = "merge"       // MERGE_HEAD
+	TraceCherryPick TraceKind = "cherry-pick" // CHERRY_PICK_HEAD
+	TraceRevert     TraceKind = "revert"      // REVERT_HEAD
+	TraceRebase     TraceKind = "rebase"      // rebase-merge/ or rebase-apply/
+	TraceAm         TraceKind = "am"          // rebase-apply/applying
+	TraceBisect     TraceKind = "bisect"      // BISECT_LOG
+)
+
+// Trace is an operation that git started in this work tree and did not
+// finish, as its files in the git directory show.
+type Trace struct {
+	Kind    TraceKind
+	Path    string    // the file or directory that shows it
+	ModTime time.Time // when it was last written
+	// Continue and Abort are the git arguments that finish or abandon the
+	// operation; nil when there is no such command.
+	Continue, Abort []string
+	// Advice says, for people, what to run.
+	Advice string
+}
+
+// Traces reports unfinished git operations in this work tree: a stale or
+// live index.lock, a merge, cherry-pick, revert, rebase, am or bisect in
+// progress. rbflow checks them before resuming a git step.
+func (r *Repo) Traces(ctx context.Context) ([]Trace, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	g := func(name string) string { return filepath.Join(r.gitDir, name) }
+	lock := r.indexFile + ".lock"
+	am := false
+	if _, err := os.Lstat(g("rebase-apply/applying")); err == nil {
+		am = true
+	}
+	checks := []traceCheck{
+		{TraceIndexLock, lock, nil, nil,
+			"a git process is writing the index or died while doing so; if no git process is running in this repository, remove it: rm -f " + lock},
+		{TraceMerge, g("MERGE_HEAD"), []string{"merge", "--continue"}, []string{"merge", "--abort"},
+			"a merge is in progress: resolve the conflicts and git add the files, then git merge --continue; or git merge --abort"},
+		{TraceCherryPick, g("CHERRY_PICK_HEAD"), []string{"cherry-pick", "--continue"}, []string{"cherry-pick", "--abort"},
+			"a cherry-pick is in progress: resolve the conflicts and git add the files, then git cherry-pick --continue; or git cherry-pick --abort"},
+		{TraceRevert, g("REVERT_HEAD"), []string{"revert", "--continue"}, []string{"revert", "--abort"},
+			"a revert is in progress: resolve the conflicts and git add the files, then git revert --continue; or git revert --abort"},
+		{TraceRebase, g("rebase-merge"), []string{"rebase", "--continue"}, []string{"rebase", "--abort"},
+			"a rebase is in progress: resolve the conflicts and git add the files, then git rebase --continue; or git rebase --abort"},
+	}
+	if am {
+		checks = append(checks, traceCheck{TraceAm, g("rebase-apply"), []string{"am", "--continue"}, []string{"am", "--abort"},
+			"git am is applying patches: resolve the conflicts and git add the files, then git am --continue; or git am --abort"})
+	} else {
+		checks = append(checks, traceCheck{TraceRebase, g("rebase-apply"), []string{"rebase", "--continue"}, []string{"rebase", "--abort"},
+			"a rebase is in progress: resolve the conflicts and git add the files, then git rebase --continue; or git rebase --abort"})
+	}
+	checks = append(checks, traceCheck{TraceBisect, g("BISECT_LOG"), nil, []string{"bisect", "reset"},
+		"a bisect is in progress: finish it, or git bisect reset to return to where it started"})
+	var out []Trace
+	for _, c := range checks {
+		fi, err := os.Lstat(c.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look for git traces: %w", err)
+		}
+		out = append(out, Trace{Kind: c.kind, Path: c.path, ModTime: fi.ModTime(), Continue: c.cont, Abort: c.abort, Advice: c.advice})
+	}
+	return out, nil
+}
+
+type traceCheck struct {
+	kind        TraceKind
+	path        string
+	cont, abort []string
+	advice      string
+}
+
+// ErrLockTooRecent means RemoveStaleIndexLock found a lock younger than the
+// age it was given, which a live git process may still hold.
+var ErrLockTooRecent = errors.New("gitrepo: index.lock is too recent to be stale")
+
+// RemoveStaleIndexLock removes the index.lock of this work tree and reports
+// whether there was one. Git cannot tell whether the process that created a
+// lock is alive, so the caller must know that it is dead (rbflow records
+// the pid and start time of the git it ran); as a second guard a lock newer
+// than minAge is left alone and the error wraps ErrLockTooRecent.
+func (r *Repo) RemoveStaleIndexLock(ctx context.Context, minAge time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	lock := r.indexFile + ".lock"
+	fi, err := os.Lstat(lock)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove stale index lock: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return false, fmt.Errorf("remove stale index lock: %s is not a regular file; remove it by hand if it is stale", lock)
+	}
+	if age := time.Since(fi.ModTime()); age < minAge {
+		return false, fmt.Errorf("remove stale index lock %s: written %s ago, less than %s: %w",
+			lock, age.Round(time.Millisecond), minAge, ErrLockTooRecent)
+	}
+	if err := os.Remove(lock); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("remove stale index lock: %w", err)
+	}
+	return true, nil
+}
