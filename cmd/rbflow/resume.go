@@ -76,8 +76,8 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 	if !a.quiet && !c.json {
 		fmt.Fprintf(a.stderr, "rbflow: resuming run %s of %s\n", run.ID, run.Procedure)
 	}
-	return drive(ctx, a, r, v, func(ctx context.Context) error {
-		return r.Resume(ctx, plan, run, engine.ResumeOptions{From: c.from, Skip: c.skip, Reloaded: reloaded})
+	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
+		return run.ID, r.Resume(ctx, plan, run, engine.ResumeOptions{From: c.from, Skip: c.skip, Reloaded: reloaded})
 	})
 }
 

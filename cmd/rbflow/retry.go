@@ -59,7 +59,7 @@ func (c *retryCmd) Run(ctx context.Context, a *app, args []string) error {
 	if !a.quiet && !c.json {
 		fmt.Fprintf(a.stderr, "rbflow: retrying run %s of %s (attempt %d)\n", run.ID, run.Procedure, run.Generation+1)
 	}
-	return drive(ctx, a, r, v, func(ctx context.Context) error {
-		return r.Retry(ctx, plan, run, c.from)
+	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
+		return run.ID, r.Retry(ctx, plan, run, c.from)
 	})
 }

@@ -66,13 +66,20 @@ func (f *execFlags) runner(a *app, s *session, given map[string]string) (*engine
 }
 
 // drive runs fn with signal handling and the live view.
-func drive(ctx context.Context, a *app, r *engine.Runner, v *view, fn func(context.Context) error) error {
+// When the run changed the repository (it took snapshots), the state it
+// left is saved too, so that undo can tell later changes from the run's.
+func drive(ctx context.Context, a *app, s *session, r *engine.Runner, v *view, fn func(context.Context) (string, error)) error {
 	ctx, hurry, stop := signals(ctx, v.notice)
 	defer stop()
 	r.Hurry = hurry
 	v.start()
-	err := fn(ctx)
+	runID, err := fn(ctx)
 	v.stop()
+	if runID != "" {
+		if serr := saveAfter(context.WithoutCancel(ctx), s, runID); serr != nil {
+			fmt.Fprintf(a.stderr, "rbflow: warning: could not save the state run %s left (undo will need --force): %v\n", runID, serr)
+		}
+	}
 	return err
 }
 
@@ -131,9 +138,9 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return drive(ctx, a, r, v, func(ctx context.Context) error {
-		_, err := r.Start(ctx, plan, params, src.Path)
-		return err
+	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
+		run, err := r.Start(ctx, plan, params, src.Path)
+		return run.ID, err
 	})
 }
 

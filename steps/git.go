@@ -1,0 +1,1359 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/steps/gitrepo"
+)
+
+// gitKind is `git: ACTION`: typed git operations run as argv, never through
+// a shell. Destructive actions save a snapshot first (SPEC §5).
+type gitKind struct{}
+
+var _ engine.Kind = gitKind{}
+
+// gitAction describes one git action: its with: fields, whether it
+// destroys state (and so snapshots first), and what it does.
+type gitActionDef struct {
+	fields      []engine.Field
+	destructive func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error)
+	run         func(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error)
+	readOnly    bool
+}
+
+var snapshotField = engine.Field{Name: "snapshot", Type: engine.Bool}
+
+func always(*gitStep, *engine.Exec, *gitrepo.Repo) (bool, error) { return true, nil }
+
+var gitActions map[string]gitActionDef
+
+func init() {
+	gitActions = map[string]gitActionDef{
+		"snapshot": {
+			fields: []engine.Field{{Name: "include_ignored", Type: engine.Bool}, {Name: "exclude", Type: engine.List},
+				{Name: "reinstallable", Type: engine.List}, {Name: "max_file_size_mb", Type: engine.Int}, {Name: "message", Type: engine.String}},
+			run: gitSnapshot,
+		},
+		"checkout": {
+			fields:      []engine.Field{{Name: "ref", Type: engine.String, Required: true}, {Name: "create", Type: engine.Bool}, {Name: "discard_changes", Type: engine.Bool}, snapshotField},
+			destructive: overLocalEdits,
+			run:         gitCheckout("checkout"),
+		},
+		"switch": {
+			fields:      []engine.Field{{Name: "ref", Type: engine.String, Required: true}, {Name: "create", Type: engine.Bool}, {Name: "discard_changes", Type: engine.Bool}, snapshotField},
+			destructive: overLocalEdits,
+			run:         gitCheckout("switch"),
+		},
+		"reset": {
+			fields:      []engine.Field{{Name: "to", Type: engine.String, Required: true}, {Name: "mode", Type: engine.String, Required: true, Enum: []string{"soft", "mixed", "hard"}}, snapshotField},
+			destructive: always,
+			run:         gitReset,
+		},
+		"clean": {
+			fields:      []engine.Field{{Name: "directories", Type: engine.Bool}, {Name: "ignored", Type: engine.Bool}, {Name: "paths", Type: engine.List}, {Name: "exclude", Type: engine.List}, snapshotField},
+			destructive: always,
+			run:         gitClean,
+		},
+		"stash": {
+			fields: []engine.Field{{Name: "action", Type: engine.String, Enum: []string{"push", "apply", "drop", "list"}}, {Name: "message", Type: engine.String}, {Name: "stash", Type: engine.String}, snapshotField},
+			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+				a, err := x.String(g.args, "action")
+				return a != "list", err
+			},
+			run: gitStash,
+		},
+		"branch": {
+			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "from", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, snapshotField},
+			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+				del, err := x.Bool(g.args, "delete")
+				force, err2 := x.Bool(g.args, "force")
+				return del || force, errors.Join(err, err2)
+			},
+			run: gitBranch,
+		},
+		"tag": {
+			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "ref", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, {Name: "message", Type: engine.String}, snapshotField},
+			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+				del, err := x.Bool(g.args, "delete")
+				force, err2 := x.Bool(g.args, "force")
+				return del || force, errors.Join(err, err2)
+			},
+			run: gitTag,
+		},
+		"commit": {
+			fields: []engine.Field{{Name: "message", Type: engine.String, Required: true}, {Name: "all", Type: engine.Bool}, {Name: "allow_empty", Type: engine.Bool}},
+			run:    gitCommit,
+		},
+		"cherry_pick": {
+			fields:      []engine.Field{{Name: "commits", Type: engine.List, Required: true}, snapshotField},
+			destructive: always,
+			run:         gitCherryPick,
+		},
+		"restore_files": {
+			fields:      []engine.Field{{Name: "files", Type: engine.List, Required: true}, {Name: "from", Type: engine.String, Required: true}, snapshotField},
+			destructive: always,
+			run:         gitRestoreFiles,
+		},
+		"fetch": {
+			fields: []engine.Field{{Name: "remote", Type: engine.String}, {Name: "refs", Type: engine.List}, {Name: "prune", Type: engine.Bool}},
+			run:    gitFetch,
+		},
+		"log": {
+			fields:   []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "max", Type: engine.Int}},
+			run:      gitLog,
+			readOnly: true,
+		},
+		"diff": {
+			fields:   []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "stat", Type: engine.Bool}},
+			run:      gitDiff,
+			readOnly: true,
+		},
+		"status": {
+			run:      gitStatus,
+			readOnly: true,
+		},
+		"reflog": {
+			fields:   []engine.Field{{Name: "ref", Type: engine.String}, {Name: "max", Type: engine.Int}},
+			run:      gitReflog,
+			readOnly: true,
+		},
+		"rev_parse": {
+			fields:   []engine.Field{{Name: "ref", Type: engine.String, Required: true}},
+			run:      gitRevParse,
+			readOnly: true,
+		},
+		"exec": {
+			fields: []engine.Field{{Name: "args", Type: engine.List, Required: true}, {Name: "destructive", Type: engine.Bool}, snapshotField},
+			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+				return x.Bool(g.args, "destructive")
+			},
+			run: gitExec,
+		},
+		"restore_snapshot": {
+			fields:      []engine.Field{{Name: "run", Type: engine.String, Required: true}, {Name: "force", Type: engine.Bool}},
+			destructive: func(*gitStep, *engine.Exec, *gitrepo.Repo) (bool, error) { return false, nil }, // it saves its own backup
+			run:         gitRestoreSnapshot,
+		},
+	}
+}
+
+func gitActionNames() []string {
+	names := make([]string, 0, len(gitActions))
+	for n := range gitActions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (gitKind) Compile(c *engine.KindContext) engine.Action {
+	name := c.Step.Arg.Str
+	def, ok := gitActions[name]
+	if !ok {
+		h := ""
+		for _, n := range gitActionNames() {
+			if strings.ReplaceAll(n, "_", "-") == name || strings.ReplaceAll(name, "-", "_") == n {
+				h = fmt.Sprintf(" (did you mean %q?)", n)
+			}
+		}
+		c.Errorf(c.Step.Arg.Pos, "unknown git action %q%s; use one of %s", name, h, strings.Join(gitActionNames(), ", "))
+		return nil
+	}
+	args := c.With(def.fields...)
+	g := &gitStep{name: name, def: def, args: args}
+	// Literal refs and paths are checked now; interpolated ones when they run.
+	for _, f := range []string{"ref", "to", "from", "name", "range", "remote"} {
+		if v, ok := args.Literal(f); ok {
+			if err := checkGitValue(name, f, v.(string)); err != nil {
+				c.Errorf(args.Pos(f), "%v", err)
+			}
+		}
+	}
+	for _, f := range []string{"files", "paths"} {
+		if v, ok := args.Literal(f); ok {
+			for _, p := range v.([]string) {
+				if err := gitrepo.CheckPath(p); err != nil {
+					c.Errorf(args.Pos(f), "with.%s: %v", f, err)
+				}
+			}
+		}
+	}
+	return g
+}
+
+// gitStep is a compiled git step.
+type gitStep struct {
+	name string
+	def  gitActionDef
+	args *engine.Args
+}
+
+// DefaultOnResume: destructive git actions ask before running again.
+func (g *gitStep) DefaultOnResume() string {
+	if g.def.destructive != nil {
+		return "ask"
+	}
+	return "rerun"
+}
+
+// ReadOnly reports whether the action changes nothing.
+func (g *gitStep) ReadOnly() bool { return g.def.readOnly }
+
+// Describe says what would run, for --dry-run.
+func (g *gitStep) Describe(x *engine.Exec) (string, error) {
+	var parts []string
+	for _, f := range g.def.fields {
+		if !g.args.Has(f.Name) {
+			continue
+		}
+		v, err := x.Value(g.args, f.Name)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", f.Name, v))
+	}
+	s := "git " + g.name
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	if g.def.destructive != nil {
+		s += "\nsnapshot first: refs/rbflow/<run>/" + x.StepID
+	}
+	return s, nil
+}
+
+// checkGitValue checks a ref-like argument from a user.
+func checkGitValue(action, field, v string) error {
+	if v == "" {
+		return nil
+	}
+	switch field {
+	case "name":
+		prefix := "refs/heads/"
+		if action == "tag" {
+			prefix = "refs/tags/"
+		}
+		if err := gitrepo.CheckRef(prefix + v); err != nil || strings.HasPrefix(v, "-") {
+			if err == nil {
+				err = fmt.Errorf("invalid name %q: it begins with '-'", v)
+			}
+			return fmt.Errorf("with.name: %w", err)
+		}
+	default:
+		if strings.HasPrefix(v, "-") {
+			return fmt.Errorf("with.%s: %q begins with '-', which git would read as an option", field, v)
+		}
+		if strings.ContainsAny(v, "\x00\n\r") {
+			return fmt.Errorf("with.%s: %q holds a control character", field, v)
+		}
+	}
+	return nil
+}
+
+// snapshotStore is what the git kind needs of the store beyond engine.Store.
+type snapshotStore interface {
+	SaveSnapshot(ctx context.Context, s store.Snapshot) error
+	Snapshots(ctx context.Context, runID string) ([]store.Snapshot, error)
+}
+
+func (g *gitStep) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+	r, err := gitrepo.Open(ctx, x.Dir)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	r.Env = x.Env
+	if err := g.checkArgs(x); err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	if x.Resumed {
+		if err := clearStaleLock(ctx, x, r); err != nil {
+			return engine.Result{ExitCode: -1}, err
+		}
+	}
+	outputs := map[string]any{}
+	if g.def.destructive != nil {
+		want, err := g.def.destructive(g, x, r)
+		if err != nil {
+			return engine.Result{ExitCode: -1}, err
+		}
+		if off, _ := x.Bool(g.args, "snapshot"); g.args.Has("snapshot") && !off {
+			want = false
+		}
+		if want {
+			snap, err := protect(ctx, x, r)
+			if err != nil {
+				return engine.Result{ExitCode: -1}, fmt.Errorf("nothing was changed: the snapshot before this step failed: %w", err)
+			}
+			outputs["snapshot"] = snap.Ref
+			outputs["snapshot_commit"] = snap.Commit
+		}
+	}
+	out, err := g.def.run(ctx, g, x, r)
+	for k, v := range out {
+		outputs[k] = v
+	}
+	// Every action reports where HEAD is afterwards.
+	if head, herr := r.Head(context.WithoutCancel(ctx)); herr == nil {
+		outputs["head"] = head
+	}
+	if br, berr := r.Branch(context.WithoutCancel(ctx)); berr == nil {
+		outputs["branch"] = br
+	}
+	code := 0
+	if err != nil {
+		code = 1
+		var ce *gitrepo.CommandError
+		if errors.As(err, &ce) {
+			code = ce.ExitCode()
+		}
+	}
+	return engine.Result{ExitCode: code, Outputs: outputs}, err
+}
+
+// checkArgs checks interpolated refs and paths before anything runs.
+func (g *gitStep) checkArgs(x *engine.Exec) error {
+	for _, f := range []string{"ref", "to", "from", "name", "range", "remote"} {
+		if !g.args.Has(f) {
+			continue
+		}
+		v, err := x.String(g.args, f)
+		if err != nil {
+			return err
+		}
+		if err := checkGitValue(g.name, f, v); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"files", "paths", "commits"} {
+		if !g.args.Has(f) {
+			continue
+		}
+		l, err := x.Strings(g.args, f)
+		if err != nil {
+			return err
+		}
+		for _, p := range l {
+			if f == "commits" {
+				if err := checkGitValue(g.name, "commit", p); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := gitrepo.CheckPath(p); err != nil {
+				return fmt.Errorf("with.%s: %w", f, err)
+			}
+		}
+	}
+	return nil
+}
+
+// snapshotRef names the snapshot of a step. A step that runs again in a
+// later execution (retry, resume --from) gets a new one: the old one holds
+// the state before its first run, the new one the state before this run.
+func snapshotRef(runID, stepID string, n int) string {
+	if n <= 1 {
+		return "refs/rbflow/" + runID + "/" + stepID
+	}
+	return fmt.Sprintf("refs/rbflow/%s/%s.%d", runID, stepID, n)
+}
+
+// protect takes the snapshot before a destructive action, or reuses the one
+// this step took before it was interrupted (or before an earlier attempt):
+// taking a new one then would save a half-changed tree as "before".
+func protect(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) (*gitrepo.Snapshot, error) {
+	ss, _ := x.Store.(snapshotStore)
+	var taken []store.Snapshot
+	if ss != nil {
+		all, err := ss.Snapshots(ctx, x.RunID)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all {
+			if s.StepID == x.StepID {
+				taken = append(taken, s)
+			}
+		}
+	}
+	reuse := x.Resumed || x.Attempt > 1
+	n := len(taken) + 1
+	if reuse && len(taken) > 0 {
+		last := taken[len(taken)-1]
+		snap, err := r.ReadSnapshot(ctx, last.Ref)
+		if err == nil {
+			fmt.Fprintf(x.Log, "reusing snapshot %s taken before this step was interrupted\n", last.Ref)
+			return snap, nil
+		}
+	}
+	ref := snapshotRef(x.RunID, x.StepID, n)
+	if reuse {
+		// Killed between taking the snapshot and recording it.
+		if snap, err := r.ReadSnapshot(ctx, ref); err == nil {
+			if err := recordSnapshot(ctx, ss, x, snap); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(x.Log, "reusing snapshot %s taken before this step was interrupted\n", ref)
+			return snap, nil
+		}
+	}
+	for {
+		exists, err := r.RefExists(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			break
+		}
+		n++
+		ref = snapshotRef(x.RunID, x.StepID, n)
+	}
+	// Snapshots must finish even when Ctrl-C arrives: a half-written one is
+	// worth nothing.
+	snap, err := r.Snapshot(context.WithoutCancel(ctx), ref, gitrepo.SnapshotOptions{IncludeIgnored: true, Message: fmt.Sprintf("before step %s of run %s", x.StepID, x.RunID)})
+	if err != nil {
+		return nil, err
+	}
+	if err := recordSnapshot(ctx, ss, x, snap); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(x.Log, "saved snapshot %s (%s)%s\n", ref, snap.Commit[:12], skippedNote(snap))
+	return snap, nil
+}
+
+func recordSnapshot(ctx context.Context, ss snapshotStore, x *engine.Exec, snap *gitrepo.Snapshot) error {
+	if ss == nil {
+		return nil
+	}
+	var skipped []string
+	for _, s := range snap.Skipped {
+		skipped = append(skipped, fmt.Sprintf("%s (%s)", s.Path, s.Reason))
+	}
+	return ss.SaveSnapshot(context.WithoutCancel(ctx), store.Snapshot{RunID: x.RunID, StepID: x.StepID, Ref: snap.Ref, Commit: snap.Commit, CreatedAt: time.Now(), Skipped: skipped})
+}
+
+func skippedNote(snap *gitrepo.Snapshot) string {
+	if len(snap.Skipped) == 0 {
+		return ""
+	}
+	var parts []string
+	for i, s := range snap.Skipped {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(snap.Skipped)-5))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", s.Path, s.Reason))
+	}
+	return "; not saved: " + strings.Join(parts, ", ")
+}
+
+// clearStaleLock handles an index.lock left by a git that died with rbflow:
+// a live git gets a moment to finish; a lock that stays is removed.
+func clearStaleLock(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		traces, err := r.Traces(ctx)
+		if err != nil {
+			return err
+		}
+		locked := false
+		for _, t := range traces {
+			if t.Kind == gitrepo.TraceIndexLock {
+				locked = true
+			}
+		}
+		if !locked {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			removed, err := r.RemoveStaleIndexLock(ctx, 10*time.Second)
+			if err != nil {
+				return fmt.Errorf("a stale index.lock blocks git: %w", err)
+			}
+			if removed {
+				fmt.Fprintln(x.Log, "removed the index.lock left by a git process that died with rbflow")
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// inProgress refuses to start when git is in the middle of another
+// operation, with the command that finishes it.
+func inProgress(ctx context.Context, r *gitrepo.Repo, allow ...gitrepo.TraceKind) error {
+	traces, err := r.Traces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range traces {
+		if t.Kind == gitrepo.TraceIndexLock || slices.Contains(allow, t.Kind) {
+			continue
+		}
+		return engine.NeedPerson(t.Advice + "; then rbflow resume")
+	}
+	return nil
+}
+
+// resolve turns a user's revision into a commit id, so that destructive
+// commands only ever get a checked 40-hex id.
+func resolve(ctx context.Context, r *gitrepo.Repo, rev string) (string, error) {
+	return r.ResolveCommit(ctx, rev)
+}
+
+// finish runs a git command that changes state; it is not cancelled by
+// Ctrl-C (git would leave a lock or a half-written index behind).
+func finish(ctx context.Context, r *gitrepo.Repo, args ...string) (string, error) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
+	return r.Git(c, args...)
+}
+
+func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	opt := gitrepo.SnapshotOptions{IncludeIgnored: true}
+	if g.args.Has("include_ignored") {
+		b, err := x.Bool(g.args, "include_ignored")
+		if err != nil {
+			return nil, err
+		}
+		opt.IncludeIgnored = b
+	}
+	var err error
+	if opt.Exclude, err = x.Strings(g.args, "exclude"); err != nil {
+		return nil, err
+	}
+	if g.args.Has("reinstallable") {
+		if opt.Reinstallable, err = x.Strings(g.args, "reinstallable"); err != nil {
+			return nil, err
+		}
+		if opt.Reinstallable == nil {
+			opt.Reinstallable = []string{}
+		}
+	}
+	if g.args.Has("max_file_size_mb") {
+		mb, err := x.Int(g.args, "max_file_size_mb")
+		if err != nil {
+			return nil, err
+		}
+		opt.MaxFileSize = int64(mb) << 20
+	}
+	if opt.Message, err = x.String(g.args, "message"); err != nil {
+		return nil, err
+	}
+	ss, _ := x.Store.(snapshotStore)
+	n := 1
+	if ss != nil {
+		all, err := ss.Snapshots(ctx, x.RunID)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all {
+			if s.StepID == x.StepID {
+				if x.Resumed || x.Attempt > 1 {
+					if snap, err := r.ReadSnapshot(ctx, s.Ref); err == nil {
+						return snapshotOutputs(snap), nil
+					}
+				}
+				n++
+			}
+		}
+	}
+	ref := snapshotRef(x.RunID, x.StepID, n)
+	for {
+		exists, err := r.RefExists(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			break
+		}
+		if x.Resumed {
+			if snap, err := r.ReadSnapshot(ctx, ref); err == nil {
+				return snapshotOutputs(snap), recordSnapshot(ctx, ss, x, snap)
+			}
+		}
+		n++
+		ref = snapshotRef(x.RunID, x.StepID, n)
+	}
+	snap, err := r.Snapshot(context.WithoutCancel(ctx), ref, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := recordSnapshot(ctx, ss, x, snap); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(x.Log, "saved snapshot %s (%s)%s\n", ref, snap.Commit[:12], skippedNote(snap))
+	return snapshotOutputs(snap), nil
+}
+
+func snapshotOutputs(snap *gitrepo.Snapshot) map[string]any {
+	var skipped []any
+	for _, s := range snap.Skipped {
+		skipped = append(skipped, s.Path)
+	}
+	return map[string]any{"snapshot": snap.Ref, "snapshot_commit": snap.Commit, "skipped": skipped}
+}
+
+// overLocalEdits: a checkout or switch is destructive when it is told to
+// discard changes or the tree has any.
+func overLocalEdits(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+	discard, err := x.Bool(g.args, "discard_changes")
+	if err != nil || discard {
+		return true, err
+	}
+	return r.IsDirty(context.Background())
+}
+
+func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	return func(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+		ref, err := x.String(g.args, "ref")
+		if err != nil {
+			return nil, err
+		}
+		create, err := x.Bool(g.args, "create")
+		if err != nil {
+			return nil, err
+		}
+		discard, err := x.Bool(g.args, "discard_changes")
+		if err != nil {
+			return nil, err
+		}
+		args := []string{"switch"}
+		if discard {
+			args = append(args, "--discard-changes")
+		}
+		if create {
+			if err := gitrepo.CheckRef("refs/heads/" + ref); err != nil {
+				return nil, fmt.Errorf("with.ref: %w", err)
+			}
+			exists, err := r.RefExists(ctx, "refs/heads/"+ref)
+			if err != nil {
+				return nil, err
+			}
+			if exists && x.Resumed {
+				// Created before the interruption: switch to it.
+				args = append(args, "--end-of-options", ref)
+			} else {
+				args = append(args, "-c", ref, "--end-of-options")
+			}
+		} else if isBranch, _ := r.RefExists(ctx, "refs/heads/"+ref); isBranch && gitrepo.CheckRef("refs/heads/"+ref) == nil {
+			args = append(args, "--end-of-options", ref)
+		} else {
+			sha, err := resolve(ctx, r, ref)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, "--detach", "--end-of-options", sha)
+		}
+		_ = verb
+		_, err = finish(ctx, r, args...)
+		return nil, err
+	}
+}
+
+func gitReset(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	to, err := x.String(g.args, "to")
+	if err != nil {
+		return nil, err
+	}
+	mode, err := x.String(g.args, "mode")
+	if err != nil {
+		return nil, err
+	}
+	sha, err := resolve(ctx, r, to)
+	if err != nil {
+		return nil, err
+	}
+	before, _ := r.Head(ctx)
+	if _, err := finish(ctx, r, "reset", "--"+mode, "-q", sha, "--"); err != nil {
+		return nil, err
+	}
+	return map[string]any{"previous_head": before}, nil
+}
+
+func gitClean(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	dirs := true
+	if g.args.Has("directories") {
+		b, err := x.Bool(g.args, "directories")
+		if err != nil {
+			return nil, err
+		}
+		dirs = b
+	}
+	ignored, err := x.Bool(g.args, "ignored")
+	if err != nil {
+		return nil, err
+	}
+	paths, err := x.Strings(g.args, "paths")
+	if err != nil {
+		return nil, err
+	}
+	excludes, err := x.Strings(g.args, "exclude")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"clean", "-f"}
+	if dirs {
+		args = append(args, "-d")
+	}
+	if ignored {
+		args = append(args, "-x")
+	}
+	for _, e := range excludes {
+		args = append(args, "--exclude="+e)
+	}
+	// Two -f would also remove nested repositories; one does not: a nested
+	// repository holds history a snapshot cannot save.
+	dry := append(append([]string{}, args...), "-n", "--")
+	dry = append(dry, paths...)
+	list, err := r.Git(ctx, dry...)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, "-q", "--")
+	args = append(args, paths...)
+	if _, err := finish(ctx, r, args...); err != nil {
+		return nil, err
+	}
+	var removed []any
+	for _, l := range strings.Split(strings.TrimSpace(list), "\n") {
+		if p, ok := strings.CutPrefix(l, "Would remove "); ok {
+			removed = append(removed, p)
+		}
+	}
+	fmt.Fprintf(x.Log, "removed %d untracked paths\n", len(removed))
+	return map[string]any{"files": removed, "count": len(removed)}, nil
+}
+
+func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	action, err := x.String(g.args, "action")
+	if err != nil {
+		return nil, err
+	}
+	if action == "" {
+		action = "push"
+	}
+	msg, err := x.String(g.args, "message")
+	if err != nil {
+		return nil, err
+	}
+	which, err := x.String(g.args, "stash")
+	if err != nil {
+		return nil, err
+	}
+	if which != "" && !regexp.MustCompile(`^stash@\{[0-9]+\}$`).MatchString(which) {
+		return nil, fmt.Errorf("with.stash: %q: use stash@{N}", which)
+	}
+	switch action {
+	case "push":
+		// Always with untracked files: a stash without them is how the
+		// seed's script lost work.
+		args := []string{"stash", "push", "--include-untracked"}
+		if msg != "" {
+			args = append(args, "-m", msg)
+		}
+		_, err = finish(ctx, r, args...)
+	case "apply":
+		args := []string{"stash", "apply"}
+		if which != "" {
+			args = append(args, which)
+		}
+		_, err = finish(ctx, r, args...)
+	case "drop":
+		args := []string{"stash", "drop"}
+		if which != "" {
+			args = append(args, which)
+		}
+		_, err = finish(ctx, r, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.Git(ctx, "stash", "list")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"stashes": lines(list)}, nil
+}
+
+func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	name, err := x.String(g.args, "name")
+	if err != nil {
+		return nil, err
+	}
+	from, err := x.String(g.args, "from")
+	if err != nil {
+		return nil, err
+	}
+	del, err := x.Bool(g.args, "delete")
+	if err != nil {
+		return nil, err
+	}
+	force, err := x.Bool(g.args, "force")
+	if err != nil {
+		return nil, err
+	}
+	full := "refs/heads/" + name
+	exists, err := r.RefExists(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	if del {
+		if !exists {
+			return map[string]any{"name": name, "deleted": false}, nil
+		}
+		tip, err := resolve(ctx, r, full)
+		if err != nil {
+			return nil, err
+		}
+		// The branch's commits stay reachable from the run's refs.
+		keep := fmt.Sprintf("refs/rbflow/%s/%s.deleted/heads/%s", x.RunID, x.StepID, name)
+		if _, err := finish(ctx, r, "update-ref", keep, tip); err != nil {
+			return nil, err
+		}
+		flag := "-d"
+		if force {
+			flag = "-D"
+		}
+		_, err = finish(ctx, r, "branch", flag, "--", name)
+		return map[string]any{"name": name, "deleted": err == nil, "commit": tip, "kept_at": keep}, err
+	}
+	start := "HEAD"
+	if from != "" {
+		start = from
+	}
+	sha, err := resolve(ctx, r, start)
+	if err != nil {
+		return nil, err
+	}
+	if exists && !force {
+		cur, _ := resolve(ctx, r, full)
+		if cur == sha {
+			return map[string]any{"name": name, "commit": sha}, nil // already there (a resumed step)
+		}
+		return nil, fmt.Errorf("branch %s already exists at %s; set with.force to move it (a snapshot is taken first)", name, cur[:12])
+	}
+	args := []string{"branch"}
+	if force {
+		args = append(args, "-f")
+	}
+	args = append(args, "--", name, sha)
+	_, err = finish(ctx, r, args...)
+	return map[string]any{"name": name, "commit": sha}, err
+}
+
+func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	name, err := x.String(g.args, "name")
+	if err != nil {
+		return nil, err
+	}
+	ref, err := x.String(g.args, "ref")
+	if err != nil {
+		return nil, err
+	}
+	del, err := x.Bool(g.args, "delete")
+	if err != nil {
+		return nil, err
+	}
+	force, err := x.Bool(g.args, "force")
+	if err != nil {
+		return nil, err
+	}
+	msg, err := x.String(g.args, "message")
+	if err != nil {
+		return nil, err
+	}
+	full := "refs/tags/" + name
+	exists, err := r.RefExists(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	if del {
+		if !exists {
+			return map[string]any{"name": name, "deleted": false}, nil
+		}
+		obj, err := r.Git(ctx, "rev-parse", "--verify", "--end-of-options", full)
+		if err != nil {
+			return nil, err
+		}
+		keep := fmt.Sprintf("refs/rbflow/%s/%s.deleted/tags/%s", x.RunID, x.StepID, name)
+		if _, err := finish(ctx, r, "update-ref", keep, strings.TrimSpace(obj)); err != nil {
+			return nil, err
+		}
+		_, err = finish(ctx, r, "tag", "-d", "--", name)
+		return map[string]any{"name": name, "deleted": err == nil, "kept_at": keep}, err
+	}
+	target := "HEAD"
+	if ref != "" {
+		target = ref
+	}
+	sha, err := resolve(ctx, r, target)
+	if err != nil {
+		return nil, err
+	}
+	if exists && !force {
+		cur, _ := resolve(ctx, r, full)
+		if cur == sha {
+			return map[string]any{"name": name, "commit": sha}, nil
+		}
+		return nil, fmt.Errorf("tag %s already exists; set with.force to move it", name)
+	}
+	args := []string{"tag"}
+	if force {
+		args = append(args, "-f")
+	}
+	if msg != "" {
+		args = append(args, "-a", "-m", msg)
+	}
+	args = append(args, "--", name, sha)
+	_, err = finish(ctx, r, args...)
+	return map[string]any{"name": name, "commit": sha}, err
+}
+
+func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	if err := inProgress(ctx, r); err != nil {
+		return nil, err
+	}
+	msg, err := x.String(g.args, "message")
+	if err != nil {
+		return nil, err
+	}
+	all, err := x.Bool(g.args, "all")
+	if err != nil {
+		return nil, err
+	}
+	empty, err := x.Bool(g.args, "allow_empty")
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		// All means all: untracked files too (ignored ones stay out).
+		if _, err := finish(ctx, r, "add", "-A"); err != nil {
+			return nil, err
+		}
+	}
+	staged, err := r.Git(ctx, "diff", "--cached", "--name-only")
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(staged) == "" && !empty {
+		fmt.Fprintln(x.Log, "nothing to commit")
+		return map[string]any{"committed": false}, nil
+	}
+	args := []string{"commit", "-q", "--no-verify", "-m", msg}
+	if empty {
+		args = append(args, "--allow-empty")
+	}
+	if _, err := finish(ctx, r, args...); err != nil {
+		return nil, err
+	}
+	sha, _ := r.Head(ctx)
+	return map[string]any{"committed": true, "commit": sha, "files": lines(staged)}, nil
+}
+
+func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	commits, err := x.Strings(g.args, "commits")
+	if err != nil {
+		return nil, err
+	}
+	// A cherry-pick stopped on a conflict: go on once it is resolved.
+	traces, err := r.Traces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range traces {
+		if t.Kind != gitrepo.TraceCherryPick {
+			continue
+		}
+		unmerged, err := r.Git(ctx, "diff", "--name-only", "--diff-filter=U")
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(unmerged) != "" {
+			return nil, engine.NeedPerson(fmt.Sprintf("the cherry-pick stopped on conflicts in %s: resolve them and git add the files, then rbflow resume (or git cherry-pick --abort, then rbflow resume)", strings.Join(lines(unmerged), ", ")))
+		}
+		if _, err := finishEnv(ctx, r, []string{"GIT_EDITOR=true"}, "cherry-pick", "--continue"); err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(x.Log, "continued the cherry-pick that was stopped on a conflict")
+	}
+	if err := inProgress(ctx, r); err != nil {
+		return nil, err
+	}
+	var applied, skipped []any
+	for _, c := range commits {
+		sha, err := resolve(ctx, r, c)
+		if err != nil {
+			return nil, err
+		}
+		// git cherry marks with "-" a commit whose change HEAD already has:
+		// picking is re-runnable and never applies a commit twice.
+		out, err := r.Git(ctx, "cherry", "HEAD", sha, sha+"^")
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(strings.TrimSpace(out), "-") {
+			fmt.Fprintf(x.Log, "%s is already applied\n", sha[:12])
+			skipped = append(skipped, sha)
+			continue
+		}
+		if _, err := finishEnv(ctx, r, []string{"GIT_EDITOR=true"}, "cherry-pick", "-x", "--allow-empty", sha); err != nil {
+			unmerged, _ := r.Git(ctx, "diff", "--name-only", "--diff-filter=U")
+			if strings.TrimSpace(unmerged) != "" {
+				return map[string]any{"applied": applied, "skipped": skipped, "conflict": sha},
+					engine.NeedPerson(fmt.Sprintf("cherry-pick of %s stopped on conflicts in %s: resolve them and git add the files, then rbflow resume (rbflow continues the cherry-pick and the commits after it)", sha[:12], strings.Join(lines(unmerged), ", ")))
+			}
+			return nil, err
+		}
+		fmt.Fprintf(x.Log, "applied %s\n", sha[:12])
+		applied = append(applied, sha)
+	}
+	return map[string]any{"applied": applied, "skipped": skipped, "commits": append(append([]any{}, applied...), skipped...)}, nil
+}
+
+func finishEnv(ctx context.Context, r *gitrepo.Repo, env []string, args ...string) (string, error) {
+	cp := *r
+	cp.Env = append(append([]string{}, r.Env...), env...)
+	return finish(ctx, &cp, args...)
+}
+
+func gitRestoreFiles(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	files, err := x.Strings(g.args, "files")
+	if err != nil {
+		return nil, err
+	}
+	from, err := x.String(g.args, "from")
+	if err != nil {
+		return nil, err
+	}
+	sha, err := resolve(ctx, r, from)
+	if err != nil {
+		return nil, err
+	}
+	var restored, missing []any
+	for _, f := range files {
+		if _, err := r.Git(ctx, "cat-file", "-e", sha+":"+strings.TrimPrefix(f, "./")); err != nil {
+			missing = append(missing, f)
+			continue
+		}
+		restored = append(restored, f)
+	}
+	if len(missing) > 0 {
+		return map[string]any{"missing": missing}, fmt.Errorf("not in %s (nothing was changed): %v", from, missing)
+	}
+	args := []string{"--literal-pathspecs", "checkout", sha, "--"}
+	args = append(args, files...)
+	if _, err := finish(ctx, r, args...); err != nil {
+		return nil, err
+	}
+	return map[string]any{"files": restored, "from": sha}, nil
+}
+
+func gitFetch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	remote, err := x.String(g.args, "remote")
+	if err != nil {
+		return nil, err
+	}
+	if remote == "" {
+		remote = "origin"
+	}
+	refs, err := x.Strings(g.args, "refs")
+	if err != nil {
+		return nil, err
+	}
+	prune, err := x.Bool(g.args, "prune")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"fetch", "-q"}
+	if prune {
+		args = append(args, "--prune")
+	}
+	args = append(args, "--end-of-options", remote)
+	for _, ref := range refs {
+		if strings.HasPrefix(ref, "-") {
+			return nil, fmt.Errorf("with.refs: %q begins with '-'", ref)
+		}
+		args = append(args, ref)
+	}
+	_, err = r.Git(ctx, args...)
+	return map[string]any{"remote": remote}, err
+}
+
+// rangeArgs builds the revision part of log and diff.
+func rangeArgs(g *gitStep, x *engine.Exec) ([]string, error) {
+	rng, err := x.String(g.args, "range")
+	if err != nil {
+		return nil, err
+	}
+	ref, err := x.String(g.args, "ref")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range []string{rng, ref} {
+		if v == "" {
+			continue
+		}
+		if strings.HasPrefix(v, "-") {
+			return nil, fmt.Errorf("%q begins with '-'", v)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func pathArgs(g *gitStep, x *engine.Exec) ([]string, error) {
+	paths, err := x.Strings(g.args, "paths")
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{"--"}, paths...), nil
+}
+
+func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	revs, err := rangeArgs(g, x)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := pathArgs(g, x)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"log", "--format=%H%x09%s"}
+	if n, err := x.Int(g.args, "max"); err != nil {
+		return nil, err
+	} else if n > 0 {
+		args = append(args, "-n", strconv.Itoa(n))
+	}
+	args = append(args, "--end-of-options")
+	args = append(args, revs...)
+	args = append(args, paths...)
+	out, err := r.Git(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	var commits, subjects []any
+	for _, l := range lines(out) {
+		sha, subj, _ := strings.Cut(l, "\t")
+		commits = append(commits, sha)
+		subjects = append(subjects, subj)
+		fmt.Fprintf(x.Log, "%s %s\n", sha[:12], subj)
+	}
+	return map[string]any{"commits": commits, "subjects": subjects, "count": len(commits)}, nil
+}
+
+func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	revs, err := rangeArgs(g, x)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := pathArgs(g, x)
+	if err != nil {
+		return nil, err
+	}
+	names, err := r.Git(ctx, append(append([]string{"diff", "--name-only", "--end-of-options"}, revs...), paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	stat, err := r.Git(ctx, append(append([]string{"diff", "--stat", "--end-of-options"}, revs...), paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(x.Log, stat)
+	files := lines(names)
+	return map[string]any{"files": toAny(files), "count": len(files), "stat": strings.TrimSpace(stat)}, nil
+}
+
+func gitStatus(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	out, err := r.Git(ctx, "status", "--porcelain=v1")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(x.Log, out)
+	var files []string
+	untracked := 0
+	for _, l := range lines(out) {
+		if len(l) > 3 {
+			files = append(files, l[3:])
+			if strings.HasPrefix(l, "??") {
+				untracked++
+			}
+		}
+	}
+	return map[string]any{"files": toAny(files), "dirty": len(files) > 0, "count": len(files), "untracked": untracked}, nil
+}
+
+func gitReflog(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	ref, err := x.String(g.args, "ref")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"reflog", "show", "--format=%H%x09%gs"}
+	if n, err := x.Int(g.args, "max"); err != nil {
+		return nil, err
+	} else if n > 0 {
+		args = append(args, "-n", strconv.Itoa(n))
+	}
+	if ref != "" {
+		args = append(args, "--end-of-options", ref)
+	}
+	out, err := r.Git(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	var entries []any
+	for _, l := range lines(out) {
+		entries = append(entries, l)
+		fmt.Fprintln(x.Log, l)
+	}
+	return map[string]any{"entries": entries, "count": len(entries)}, nil
+}
+
+func gitRevParse(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	ref, err := x.String(g.args, "ref")
+	if err != nil {
+		return nil, err
+	}
+	sha, err := resolve(ctx, r, ref)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(x.Log, sha)
+	return map[string]any{"commit": sha}, nil
+}
+
+func gitExec(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	args, err := x.Strings(g.args, "args")
+	if err != nil {
+		return nil, err
+	}
+	if len(args) == 0 {
+		return nil, errors.New("with.args is empty")
+	}
+	out, err := finish(ctx, r, args...)
+	fmt.Fprint(x.Log, out)
+	return map[string]any{"stdout": strings.TrimRight(out, "\n")}, err
+}
+
+// gitRestoreSnapshot brings back the state before a run's first
+// destructive step; it is what `rbflow undo` runs.
+func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+	runID, err := x.String(g.args, "run")
+	if err != nil {
+		return nil, err
+	}
+	force, err := x.Bool(g.args, "force")
+	if err != nil {
+		return nil, err
+	}
+	ss, ok := x.Store.(snapshotStore)
+	if !ok {
+		return nil, errors.New("this store keeps no snapshots")
+	}
+	first, err := FirstSnapshot(ctx, x.Store.(snapshotLister), runID)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.ReadSnapshot(ctx, first.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", first.Ref, err)
+	}
+	opt := gitrepo.RestoreOptions{Force: force, Backup: snapshotRef(x.RunID, x.StepID, 1)}
+	if after, err := r.ReadSnapshot(ctx, AfterRef(runID)); err == nil {
+		opt.After = after
+	} else if !force {
+		return nil, fmt.Errorf("run %s has no record of the state it left (it was cut off before it ended): rbflow cannot tell your later changes from the run's; check git status, then undo with --force (the current state is saved first)", runID)
+	}
+	if err := r.Restore(context.WithoutCancel(ctx), snap, opt); err != nil {
+		if errors.Is(err, gitrepo.ErrLaterChanges) {
+			return nil, fmt.Errorf("%w\nto restore anyway (what is in the way is saved in a snapshot first): rbflow undo %s --force", err, runID)
+		}
+		return nil, err
+	}
+	if ss != nil {
+		if backup, err := r.ReadSnapshot(ctx, opt.Backup); err == nil {
+			_ = recordSnapshot(ctx, ss, x, backup)
+		}
+	}
+	fmt.Fprintf(x.Log, "restored the state saved in %s before step %s of run %s\n", first.Ref, first.StepID, runID)
+	return map[string]any{"restored": first.Ref, "from_step": first.StepID, "backup": opt.Backup}, nil
+}
+
+// AfterRef is where rbflow keeps the state a run left, taken when it ends;
+// undo compares it with the tree to protect changes made after the run.
+func AfterRef(runID string) string { return "refs/rbflow/" + runID + "/_after" }
+
+// snapshotLister is what undo needs of a store.
+type snapshotLister interface {
+	Snapshots(ctx context.Context, runID string) ([]store.Snapshot, error)
+	Runs(ctx context.Context, repo string) ([]*engine.Run, error)
+}
+
+// FirstSnapshot returns the snapshot taken before the first destructive
+// step of a run or of any run it called.
+func FirstSnapshot(ctx context.Context, ss snapshotLister, runID string) (*store.Snapshot, error) {
+	ids := map[string]bool{runID: true}
+	runs, err := ss.Runs(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, r := range runs {
+			if ids[r.ParentRun] && !ids[r.ID] {
+				ids[r.ID], grew = true, true
+			}
+		}
+	}
+	var first *store.Snapshot
+	for id := range ids {
+		all, err := ss.Snapshots(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all {
+			if strings.HasSuffix(s.Ref, "/_after") {
+				continue
+			}
+			if first == nil || s.CreatedAt.Before(first.CreatedAt) {
+				cp := s
+				first = &cp
+			}
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("run %s took no snapshot: it changed nothing that undo could bring back", runID)
+	}
+	return first, nil
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func toAny(l []string) []any {
+	out := make([]any, len(l))
+	for i, s := range l {
+		out[i] = s
+	}
+	return out
+}
