@@ -1,0 +1,458 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/steps/gitrepo"
+)
+
+// git runs git in dir for a test and returns its output.
+func git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t.invalid")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// inProcess runs rbflow's Main in this process (faster than a new process
+// for tests that run it hundreds of times).
+func inProcess(t testing.TB, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	code := Main(args, strings.NewReader(""), &out, &out)
+	return out.String(), code
+}
+
+// manifest describes a work tree: every path (but .git and the trees a
+// snapshot does not save) with its type, mode and content hash, plus the
+// index, HEAD and branch.
+func manifest(t testing.TB, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == ".git" || slices.Contains(gitrepo.DefaultReinstallable(), d.Name())) {
+			return filepath.SkipDir
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			lines = append(lines, fmt.Sprintf("L %q -> %q", rel, target))
+		case fi.IsDir():
+			// Git does not keep empty directories; files inside say enough.
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			lines = append(lines, fmt.Sprintf("F %q %o %s", rel, fi.Mode().Perm()&0o100, hex.EncodeToString(sum[:8])))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	lines = append(lines,
+		"INDEX "+git(t, dir, "diff", "--cached", "--binary", "HEAD"),
+		"HEAD "+git(t, dir, "rev-parse", "HEAD"),
+		"BRANCH "+git(t, dir, "branch", "--show-current"))
+	return strings.Join(lines, "\n")
+}
+
+// dirtyTree makes a repository with a main and an other branch, then
+// leaves main in a random dirty state: modified, staged, partly staged,
+// deleted, renamed, untracked, ignored, binary, executable, symlinked files,
+// names with spaces, unicode and leading dashes.
+func dirtyTree(t testing.TB, rnd *rand.Rand) string {
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	names := []string{"a.txt", "dir/b.py", "dir/sub/c.go", "with space.txt", "ünïcode.md", "-dash.txt", "bin.dat", "run.sh"}
+	write := func(rel string, content []byte, exec bool) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Remove(p)
+		mode := os.FileMode(0o644)
+		if exec {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, content, mode); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Chmod(p, mode)
+	}
+	content := func() []byte {
+		if rnd.Intn(4) == 0 {
+			b := make([]byte, 64+rnd.Intn(200))
+			rnd.Read(b)
+			return b
+		}
+		return []byte(fmt.Sprintf("line %d\n%d\n", rnd.Int(), rnd.Int()))
+	}
+	for _, n := range names {
+		write(n, content(), n == "run.sh")
+	}
+	write(".gitignore", []byte(".env\n*.log\nnode_modules/\nbuild/\n"), false)
+	if err := os.Symlink("a.txt", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-q", "-m", "base")
+	git(t, dir, "switch", "-q", "-c", "other")
+	write("a.txt", []byte("other branch\n"), false)
+	write("only-on-other.txt", []byte("x\n"), false)
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-q", "-m", "other")
+	git(t, dir, "switch", "-q", "main")
+
+	ops := 3 + rnd.Intn(8)
+	for i := 0; i < ops; i++ {
+		n := names[rnd.Intn(len(names))]
+		p := filepath.Join(dir, n)
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		switch rnd.Intn(10) {
+		case 0: // modified
+			write(n, content(), rnd.Intn(2) == 0)
+		case 1: // staged
+			write(n, content(), false)
+			git(t, dir, "add", "--", n)
+		case 2: // partly staged
+			write(n, content(), false)
+			git(t, dir, "add", "--", n)
+			write(n, content(), false)
+		case 3: // deleted, unstaged
+			os.Remove(p)
+		case 4: // deleted, staged
+			git(t, dir, "rm", "-q", "-f", "--", n)
+		case 5: // renamed
+			git(t, dir, "mv", "--", n, n+".renamed")
+		case 6: // untracked in new nested folders
+			write(fmt.Sprintf("new/deep/%d/file %d.txt", i, i), content(), rnd.Intn(2) == 0)
+		case 7: // ignored
+			write(".env", []byte(fmt.Sprintf("TOKEN=%d\n", rnd.Int())), false)
+			write(fmt.Sprintf("logs/out%d.log", i), content(), false)
+			write(fmt.Sprintf("build/out%d.o", i), content(), false)
+			write("node_modules/pkg/index.js", content(), false)
+		case 8: // executable bit
+			_ = os.Chmod(p, 0o755)
+		case 9: // new symlink
+			_ = os.Symlink(n, filepath.Join(dir, fmt.Sprintf("ln%d", i)))
+		}
+	}
+	return dir
+}
+
+const rollbackYAML = `version: 1
+name: rollback
+steps:
+  - id: reset
+    git: reset
+    with: {to: other, mode: hard}
+  - id: clean
+    git: clean
+    with: {ignored: true}
+`
+
+// TestUndoRestoresRandomTrees: on at least 200 random dirty trees, a
+// rollback (reset --hard to another branch, clean -fdx) followed by undo
+// gives back the same tree, index, HEAD and branch.
+func TestUndoRestoresRandomTrees(t *testing.T) {
+	n := 200
+	if testing.Short() {
+		n = 20
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rnd := rand.New(rand.NewSource(seed))
+	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
+	writeFile(t, procFile, rollbackYAML)
+	for i := 0; i < n; i++ {
+		dir := dirtyTree(t, rnd)
+		before := manifest(t, dir)
+		out, code := inProcess(t, "run", procFile, "--repo", dir, "-q")
+		if code != 0 {
+			t.Fatalf("tree %d (seed %d): run exit %d\n%s", i, seed, code, out)
+		}
+		if after := manifest(t, dir); after == before {
+			t.Fatalf("tree %d: the rollback changed nothing", i)
+		}
+		runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
+		id := between(runs, `"id":"`, `"`)
+		out, code = inProcess(t, "undo", id, "--repo", dir, "-q")
+		if code != 0 {
+			t.Fatalf("tree %d (seed %d): undo exit %d\n%s", i, seed, code, out)
+		}
+		if got := manifest(t, dir); got != before {
+			t.Fatalf("tree %d (seed %d): after undo the tree differs\n--- before\n%s\n--- after undo\n%s", i, seed, before, got)
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// TestUndoRefusesLaterChanges: undo does not overwrite what was changed
+// after the run, unless --force, which saves it first (and the forced undo
+// can itself be undone).
+func TestUndoRefusesLaterChanges(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	dir := dirtyTree(t, rnd)
+	before := manifest(t, dir)
+	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
+	writeFile(t, procFile, rollbackYAML)
+	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("run: %d\n%s", code, out)
+	}
+	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
+	id := between(runs, `"id":"`, `"`)
+	writeFile(t, filepath.Join(dir, "later.txt"), "made after the rollback\n")
+	writeFile(t, filepath.Join(dir, "a.txt"), "edited after the rollback\n")
+	edited := manifest(t, dir)
+
+	out, _ := inProcess(t, "undo", id, "--dry-run", "--repo", dir)
+	if !strings.Contains(out, "a.txt") || !strings.Contains(out, "in the way") {
+		t.Errorf("undo --dry-run does not list the later change:\n%s", out)
+	}
+	out, code := inProcess(t, "undo", id, "--repo", dir, "-q")
+	if code != 1 || !strings.Contains(out, `"a.txt": modified after the run`) || !strings.Contains(out, "--force") {
+		t.Fatalf("undo over a later change: exit %d, want 1 naming a.txt and --force\n%s", code, out)
+	}
+	if got := manifest(t, dir); got != edited {
+		t.Fatalf("a refused undo changed the tree")
+	}
+	if out, code := inProcess(t, "undo", id, "--force", "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("undo --force: %d\n%s", code, out)
+	}
+	got := manifest(t, dir)
+	// later.txt is untracked and new: the restore removes it (it is in the
+	// backup snapshot), so the tree is exactly the one before the run.
+	if got != before {
+		t.Fatalf("undo --force did not restore the state before the run\n--- want\n%s\n--- got\n%s", before, got)
+	}
+	// The forced undo saved the edits: undoing the undo brings them back.
+	runs, _ = inProcess(t, "runs", "--json", "--repo", dir)
+	undoID := between(runs, `"id":"`, `"`)
+	if out, code := inProcess(t, "undo", undoID, "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("undo of the undo: %d\n%s", code, out)
+	}
+	if got := manifest(t, dir); got != edited {
+		t.Fatalf("undoing the forced undo did not bring the later edits back\n--- want\n%s\n--- got\n%s", edited, got)
+	}
+}
+
+// TestHostileParamsAreInert: refs and paths from params that look like
+// options, shell code, newlines or escapes are rejected with a clear error
+// naming the argument, or taken literally; nothing outside the repository
+// changes.
+func TestHostileParamsAreInert(t *testing.T) {
+	dir := gitRepo(t)
+	writeFile(t, filepath.Join(dir, "f.txt"), "tracked\n")
+	git(t, dir, "add", "f.txt")
+	git(t, dir, "commit", "-q", "-m", "f")
+	git(t, dir, "branch", "baseline")
+	canary := filepath.Join(t.TempDir(), "canary")
+	procFile := filepath.Join(t.TempDir(), "p.yaml")
+	writeFile(t, procFile, `version: 1
+name: hostile
+params:
+  ref: {type: string}
+  files: {type: list}
+steps:
+  - id: show
+    run: echo ${{ params.ref }} ${{ params.files }}
+  - id: reset
+    git: reset
+    with: {to: "${{ params.ref }}", mode: hard}
+  - id: restore
+    needs: []
+    git: restore_files
+    with: {files: "${{ params.files }}", from: baseline}
+`)
+	for _, v := range []string{
+		"--upload-pack=touch " + canary, "-f", "; touch " + canary, "$(touch " + canary + ")",
+		"`touch " + canary + "`", "main\ntouch " + canary, "../../etc/passwd",
+	} {
+		out, code := inProcess(t, "run", procFile, "--repo", dir, "--set", "ref="+v, "--set", "files="+v)
+		if code == 0 {
+			t.Errorf("hostile value %q: the run succeeded\n%s", v, out)
+		}
+		if _, err := os.Stat(canary); err == nil {
+			t.Fatalf("hostile value %q ran a command", v)
+		}
+		if !strings.Contains(out, "with.to") && !strings.Contains(out, "no such commit") && !strings.Contains(out, "invalid") {
+			t.Errorf("hostile value %q: the error does not say what was wrong:\n%s", v, out)
+		}
+		if strings.Contains(out, "echo |") {
+			t.Errorf("value spliced into the shell: %s", out)
+		}
+	}
+	if got := strings.TrimSpace(git(t, dir, "status", "--porcelain")); got != "" {
+		t.Errorf("the repository changed: %s", got)
+	}
+}
+
+// TestKillDuringDestructiveGitSteps kills rbflow with SIGKILL at many
+// points of a procedure of destructive git steps and resumes (--yes) each
+// time; in the end undo gives back the tree from before the run.
+func TestKillDuringDestructiveGitSteps(t *testing.T) {
+	for _, seed := range []int64{3, 4, 5} {
+		rnd := rand.New(rand.NewSource(seed))
+		dir := dirtyTree(t, rnd)
+		before := manifest(t, dir)
+		procFile := filepath.Join(t.TempDir(), "p.yaml")
+		writeFile(t, procFile, `version: 1
+name: killed
+steps:
+  - id: save
+    git: snapshot
+  - id: reset
+    git: reset
+    with: {to: other, mode: hard}
+  - id: clean
+    git: clean
+    with: {ignored: true}
+  - id: back
+    git: switch
+    with: {ref: main, discard_changes: true}
+  - id: reset_again
+    git: reset
+    with: {to: other, mode: hard}
+`)
+		kills := 0
+		for i := 0; ; i++ {
+			args := []string{"resume", "--yes"}
+			run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
+			if run == nil {
+				args = []string{"run", procFile} // killed before the run was recorded
+			} else if run.Status == engine.RunSucceeded {
+				break // killed after the run ended
+			}
+			cmd := rbflowCmd(t, dir, args...)
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("seed %d attempt %d (%v): %v\n%s", seed, i, args, err, out.String())
+				}
+			case <-time.After(time.Duration(20+rnd.Intn(120)) * time.Millisecond):
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				if err := <-done; err != nil {
+					kills++
+					if i > 60 {
+						t.Fatalf("seed %d: the run did not finish after %d kills", seed, kills)
+					}
+					continue
+				}
+			}
+			break
+		}
+		runs, _, _ := rbflow(t, dir, "runs", "--json")
+		id := between(runs, `"id":"`, `"`)
+		if o, e, code := rbflow(t, dir, "undo", id, "--force"); code != 0 {
+			t.Fatalf("seed %d: undo: %d\n%s%s", seed, code, o, e)
+		}
+		if got := manifest(t, dir); got != before {
+			t.Fatalf("seed %d, %d kills: after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", seed, kills, before, got)
+		}
+		t.Logf("seed %d: %d kills", seed, kills)
+	}
+}
+
+// TestResumedResetReusesItsSnapshot puts the store in the state a SIGKILL
+// leaves when it lands after `git reset --hard` finished but before its
+// result was recorded: resume asks, then reuses the snapshot taken before
+// the step instead of saving the half-changed tree as "before".
+func TestResumedResetReusesItsSnapshot(t *testing.T) {
+	rnd := rand.New(rand.NewSource(11))
+	dir := dirtyTree(t, rnd)
+	before := manifest(t, dir)
+	procFile := filepath.Join(t.TempDir(), "p.yaml")
+	writeFile(t, procFile, rollbackYAML)
+	if o, e, code := rbflow(t, dir, "run", procFile); code != 0 {
+		t.Fatalf("run: %d\n%s%s", code, o, e)
+	}
+	stateDir := filepath.Join(dir, ".git", "rbflow")
+	run, recs := stepRecords(t, stateDir)
+	st, err := store.Open(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"reset", "clean"} {
+		rec := recs[id]
+		if id == "reset" {
+			rec.Status, rec.Outcome, rec.Conclusion, rec.EndedAt = engine.StepRunning, "", "", time.Time{}
+			if err := st.SaveStep(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := st.DeleteStep(ctx, run.ID, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run.Status, run.EndedAt, run.OwnerPID = engine.RunRunning, time.Time{}, 0
+	if err := st.UpdateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	refs := git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
+
+	o, e, code := rbflow(t, dir, "resume")
+	if code != 4 || !strings.Contains(e, "rbflow resume "+run.ID+" --yes") {
+		t.Fatalf("resume of an interrupted reset: exit %d, want 4 naming --yes\n%s%s", code, o, e)
+	}
+	o, e, code = rbflow(t, dir, "resume", "--yes")
+	if code != 0 || !strings.Contains(o, "reusing snapshot refs/rbflow/"+run.ID+"/reset") {
+		t.Fatalf("resume --yes: exit %d, want 0 and the reset reusing its snapshot\n%s%s", code, o, e)
+	}
+	if got := git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
+		t.Errorf("the snapshot ref changed: %q, was %q", got, refs)
+	}
+	if o, e, code := rbflow(t, dir, "undo", run.ID); code != 0 {
+		t.Fatalf("undo: %d\n%s%s", code, o, e)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Fatalf("after resume and undo the tree differs from before the run")
+	}
+}
