@@ -418,6 +418,14 @@ func (r *Runner) emit(e Event) {
 // how says how the execution began: started, resumed or retried.
 // interrupted names steps that were cut off and now run again.
 func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, interrupted map[string]bool, how string) error {
+	// Params come back from the store as JSON types ([]any, float64): give
+	// them their declared types again (and defaults to params a reloaded
+	// procedure added).
+	params, err := ResolveParams(plan.Procedure, ParamInput{Given: run.Params})
+	if err != nil {
+		return fmt.Errorf("params of run %s: %w", run.ID, err)
+	}
+	run.Params = params
 	x := &execution{r: r, plan: plan, run: run, recs: recs, resumed: interrupted}
 	x.runDir = filepath.Join(r.StateDir, "runs", run.ID)
 	if err := os.MkdirAll(x.runDir, 0o700); err != nil {

@@ -455,31 +455,35 @@ func skippedNote(snap *gitrepo.Snapshot) string {
 	return "; not saved: " + strings.Join(parts, ", ")
 }
 
+// staleLockAge is how long an index.lock must sit unchanged before a
+// resumed step takes it for the leftover of a git that died with rbflow.
+const staleLockAge = 10 * time.Second
+
 // clearStaleLock handles an index.lock left by a git that died with rbflow:
-// a live git gets a moment to finish; a lock that stays is removed.
+// a live git gets time to finish; a lock unchanged for staleLockAge is
+// removed.
 func clearStaleLock(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) error {
-	deadline := time.Now().Add(10 * time.Second)
 	for {
 		traces, err := r.Traces(ctx)
 		if err != nil {
 			return err
 		}
-		locked := false
-		for _, t := range traces {
+		var lock *gitrepo.Trace
+		for i, t := range traces {
 			if t.Kind == gitrepo.TraceIndexLock {
-				locked = true
+				lock = &traces[i]
 			}
 		}
-		if !locked {
+		if lock == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			removed, err := r.RemoveStaleIndexLock(ctx, 10*time.Second)
+		if time.Since(lock.ModTime) >= staleLockAge {
+			removed, err := r.RemoveStaleIndexLock(ctx, staleLockAge)
 			if err != nil {
 				return fmt.Errorf("a stale index.lock blocks git: %w", err)
 			}
 			if removed {
-				fmt.Fprintln(x.Log, "removed the index.lock left by a git process that died with rbflow")
+				fmt.Fprintf(x.Log, "removed %s, left by a git process that died with rbflow\n", lock.Path)
 			}
 			return nil
 		}
@@ -998,13 +1002,19 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.R
 		if err != nil {
 			return nil, err
 		}
-		// git cherry marks with "-" a commit whose change HEAD already has:
-		// picking is re-runnable and never applies a commit twice.
+		// A commit is already there when HEAD has a commit picked from it
+		// (-x leaves "cherry picked from commit SHA", also after a conflict
+		// was resolved) or git cherry finds the same change (-): picking is
+		// re-runnable and never applies a commit twice.
+		picked, err := r.Git(ctx, "log", "-n", "1", "--format=%H", "--fixed-strings", "--grep=(cherry picked from commit "+sha+")", "HEAD")
+		if err != nil {
+			return nil, err
+		}
 		out, err := r.Git(ctx, "cherry", "HEAD", sha, sha+"^")
 		if err != nil {
 			return nil, err
 		}
-		if strings.HasPrefix(strings.TrimSpace(out), "-") {
+		if strings.TrimSpace(picked) != "" || strings.HasPrefix(strings.TrimSpace(out), "-") {
 			fmt.Fprintf(x.Log, "%s is already applied\n", sha[:12])
 			skipped = append(skipped, sha)
 			continue

@@ -400,6 +400,36 @@ steps:
 	}
 }
 
+// markInterrupted rewrites a finished run's records into what a SIGKILL
+// inside step leaves: the step "running", the steps after it not started,
+// the run "running" with a dead owner.
+func markInterrupted(t *testing.T, dir, step string, later ...string) *engine.Run {
+	t.Helper()
+	stateDir := filepath.Join(dir, ".git", "rbflow")
+	run, recs := stepRecords(t, stateDir)
+	st, err := store.Open(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	rec := recs[step]
+	rec.Status, rec.Outcome, rec.Conclusion, rec.EndedAt = engine.StepRunning, "", "", time.Time{}
+	if err := st.SaveStep(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range later {
+		if err := st.DeleteStep(ctx, run.ID, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run.Status, run.EndedAt, run.OwnerPID = engine.RunRunning, time.Time{}, 0
+	if err := st.UpdateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
 // TestResumedResetReusesItsSnapshot puts the store in the state a SIGKILL
 // leaves when it lands after `git reset --hard` finished but before its
 // result was recorded: resume asks, then reuses the snapshot taken before
@@ -413,29 +443,7 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 	if o, e, code := rbflow(t, dir, "run", procFile); code != 0 {
 		t.Fatalf("run: %d\n%s%s", code, o, e)
 	}
-	stateDir := filepath.Join(dir, ".git", "rbflow")
-	run, recs := stepRecords(t, stateDir)
-	st, err := store.Open(stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for _, id := range []string{"reset", "clean"} {
-		rec := recs[id]
-		if id == "reset" {
-			rec.Status, rec.Outcome, rec.Conclusion, rec.EndedAt = engine.StepRunning, "", "", time.Time{}
-			if err := st.SaveStep(ctx, rec); err != nil {
-				t.Fatal(err)
-			}
-		} else if err := st.DeleteStep(ctx, run.ID, id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run.Status, run.EndedAt, run.OwnerPID = engine.RunRunning, time.Time{}, 0
-	if err := st.UpdateRun(ctx, run); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	run := markInterrupted(t, dir, "reset", "clean")
 	refs := git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
 
 	o, e, code := rbflow(t, dir, "resume")

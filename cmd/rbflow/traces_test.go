@@ -1,0 +1,115 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCherryPickConflictResumes: a cherry-pick that stops on a conflict
+// stops the run resumably (exit 4) with what to do; once the conflict is
+// resolved, resume continues it and picks the rest, and no commit is
+// applied twice.
+func TestCherryPickConflictResumes(t *testing.T) {
+	dir := gitRepo(t)
+	writeFile(t, filepath.Join(dir, "app.py"), "version = 1\n")
+	git(t, dir, "add", "app.py")
+	git(t, dir, "commit", "-q", "-m", "base")
+	git(t, dir, "branch", "baseline")
+	git(t, dir, "switch", "-q", "-c", "failed")
+	writeFile(t, filepath.Join(dir, "app.py"), "version = 2\n")
+	git(t, dir, "commit", "-q", "-am", "A: bump version")
+	writeFile(t, filepath.Join(dir, "feature.py"), "feature = True\n")
+	git(t, dir, "add", "feature.py")
+	git(t, dir, "commit", "-q", "-m", "B: feature")
+	a := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD~1"))
+	b := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
+	git(t, dir, "switch", "-q", "baseline")
+	writeFile(t, filepath.Join(dir, "app.py"), "version = 10\n")
+	git(t, dir, "commit", "-q", "-am", "baseline moves on")
+
+	procFile := filepath.Join(t.TempDir(), "recover.yaml")
+	writeFile(t, procFile, `version: 1
+name: recover
+params:
+  commits: {type: list}
+steps:
+  - id: branch
+    git: switch
+    with: {ref: recovery/test, create: true}
+  - id: pick
+    git: cherry_pick
+    with: {commits: "${{ params.commits }}"}
+`)
+	o, e, code := rbflow(t, dir, "run", procFile, "--set", "commits="+a, "--set", "commits="+b)
+	if code != 4 || !strings.Contains(e, "conflicts in app.py") || !strings.Contains(e, "rbflow resume") {
+		t.Fatalf("cherry-pick conflict: exit %d, want 4 naming app.py and rbflow resume\n%s%s", code, o, e)
+	}
+	// Resuming before the conflict is resolved stops again, changing nothing.
+	if _, e, code := rbflow(t, dir, "resume"); code != 4 || !strings.Contains(e, "conflicts in app.py") {
+		t.Fatalf("resume with the conflict unresolved: exit %d\n%s", code, e)
+	}
+	writeFile(t, filepath.Join(dir, "app.py"), "version = 11\n")
+	git(t, dir, "add", "app.py")
+	if o, e, code := rbflow(t, dir, "resume"); code != 0 {
+		t.Fatalf("resume after resolving: exit %d\n%s%s", code, o, e)
+	}
+	log := git(t, dir, "log", "--format=%s", "baseline..HEAD")
+	if log != "B: feature\nA: bump version\n" {
+		t.Errorf("recovery branch log = %q, want A then B, each once", log)
+	}
+	// Picking the same commits again applies nothing twice.
+	pickAgain := filepath.Join(t.TempDir(), "pick.yaml")
+	writeFile(t, pickAgain, `version: 1
+name: pick
+params:
+  commits: {type: list}
+steps:
+  - id: pick
+    git: cherry_pick
+    with: {commits: "${{ params.commits }}"}
+`)
+	if o, e, code := rbflow(t, dir, "run", pickAgain, "--set", "commits="+a, "--set", "commits="+b); code != 0 || strings.Count(o, "already applied") != 2 {
+		t.Fatalf("picking an applied commit again: exit %d, want 0 and 'already applied'\n%s%s", code, o, e)
+	}
+	if got := git(t, dir, "log", "--format=%s", "baseline..HEAD"); got != log {
+		t.Errorf("a commit was applied twice: %q", got)
+	}
+}
+
+// TestStaleIndexLockOnResume: a git step resumed after a crash finds the
+// index.lock a dead git left and removes it; a fresh one is waited for.
+func TestStaleIndexLockOnResume(t *testing.T) {
+	dir := gitRepo(t)
+	writeFile(t, filepath.Join(dir, "f.txt"), "1\n")
+	git(t, dir, "add", "f.txt")
+	git(t, dir, "commit", "-q", "-m", "f")
+	procFile := filepath.Join(t.TempDir(), "p.yaml")
+	writeFile(t, procFile, `version: 1
+name: lock
+steps:
+  - id: tag
+    git: tag
+    with: {name: checkpoint}
+`)
+	if _, e, code := rbflow(t, dir, "run", procFile); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	// Make it look as if rbflow died inside the step while git held the lock.
+	lock := filepath.Join(dir, ".git", "index.lock")
+	writeFile(t, lock, "")
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(lock, old, old); err != nil {
+		t.Fatal(err)
+	}
+	markInterrupted(t, dir, "tag")
+	o, e, code := rbflow(t, dir, "resume", "--yes")
+	if code != 0 || !strings.Contains(o, "index.lock, left by a git process that died with rbflow") {
+		t.Fatalf("resume: exit %d, want 0 and the stale lock removed\n%s%s", code, o, e)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Errorf("index.lock is still there")
+	}
+}
