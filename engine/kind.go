@@ -171,6 +171,19 @@ func (a *Args) Pos(name string) spec.Pos {
 	return spec.Pos{}
 }
 
+// ItemPos returns where item i of a List argument was written (the
+// argument's position when it is one ${{ }}).
+func (a *Args) ItemPos(name string, i int) spec.Pos {
+	x, ok := a.fields[name]
+	if !ok {
+		return spec.Pos{}
+	}
+	if x.value != nil && x.value.Kind == spec.List && i < len(x.value.List) {
+		return x.value.List[i].Pos
+	}
+	return x.pos
+}
+
 // Literal returns an argument's value when it holds no expression.
 func (a *Args) Literal(name string) (any, bool) {
 	x, ok := a.fields[name]
@@ -191,6 +204,7 @@ func (c *KindContext) With(fields ...Field) *Args {
 		names = append(names, f.Name)
 	}
 	w := c.Step.With
+	written := map[string]bool{}
 	if w != nil {
 		for _, e := range w.Map {
 			f, ok := byName[e.Key]
@@ -206,6 +220,7 @@ func (c *KindContext) With(fields ...Field) *Args {
 				}
 				continue
 			}
+			written[f.Name] = true
 			if a := c.compileArg(f, e.Value); a != nil {
 				args.fields[f.Name] = a
 				args.order = append(args.order, f.Name)
@@ -213,7 +228,7 @@ func (c *KindContext) With(fields ...Field) *Args {
 		}
 	}
 	for _, f := range fields {
-		if _, ok := args.fields[f.Name]; ok {
+		if written[f.Name] {
 			continue
 		}
 		if f.Required {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -424,5 +425,17 @@ func TestValidFiles(t *testing.T) {
 		if _, err := load(f, b); err != nil {
 			t.Errorf("load(%s) = %v, want a plan", f, err)
 		}
+	}
+}
+
+// TestUnregisteredKind: a kind of the language that this build's registry
+// lacks is a load error naming what is available.
+func TestUnregisteredKind(t *testing.T) {
+	reg := engine.NewRegistry()
+	reg.Register("run", &recordingKind{})
+	_, err := engine.Load("p.yaml", []byte("version: 1\nname: p\nsteps:\n  - id: a\n    git: snapshot\n"), reg)
+	want := `p.yaml:5:5: step "a": step kind "git" is not available in this build (available: run)`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load = %v, want %s", err, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/spec"
 	"github.com/rbflow/rbflow/engine/store"
 	"github.com/rbflow/rbflow/steps/gitrepo"
 )
@@ -161,10 +162,8 @@ func (gitKind) Compile(c *engine.KindContext) engine.Action {
 	def, ok := gitActions[name]
 	if !ok {
 		h := ""
-		for _, n := range gitActionNames() {
-			if strings.ReplaceAll(n, "_", "-") == name || strings.ReplaceAll(name, "-", "_") == n {
-				h = fmt.Sprintf(" (did you mean %q?)", n)
-			}
+		if sg := spec.Suggest(name, gitActionNames()); sg != "" {
+			h = fmt.Sprintf(" (did you mean %q?)", sg)
 		}
 		c.Errorf(c.Step.Arg.Pos, "unknown git action %q%s; use one of %s", name, h, strings.Join(gitActionNames(), ", "))
 		return nil
@@ -181,9 +180,9 @@ func (gitKind) Compile(c *engine.KindContext) engine.Action {
 	}
 	for _, f := range []string{"files", "paths"} {
 		if v, ok := args.Literal(f); ok {
-			for _, p := range v.([]string) {
+			for i, p := range v.([]string) {
 				if err := gitrepo.CheckPath(p); err != nil {
-					c.Errorf(args.Pos(f), "with.%s: %v", f, err)
+					c.Errorf(args.ItemPos(f, i), "with.%s: %v", f, err)
 				}
 			}
 		}
