@@ -5,4 +5,5 @@ import "github.com/rbflow/rbflow/engine"
 // Register adds every built-in step kind to reg.
 func Register(reg *engine.Registry) {
 	reg.Register("run", runKind{})
+	reg.Register("wait", waitKind{})
 }
