@@ -5,5 +5,6 @@ import "github.com/rbflow/rbflow/engine"
 // Register adds every built-in step kind to reg.
 func Register(reg *engine.Registry) {
 	reg.Register("run", runKind{})
+	reg.Register("service", serviceKind{})
 	reg.Register("wait", waitKind{})
 }
