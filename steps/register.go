@@ -7,4 +7,5 @@ func Register(reg *engine.Registry) {
 	reg.Register("run", runKind{})
 	reg.Register("service", serviceKind{})
 	reg.Register("wait", waitKind{})
+	reg.Register("call", callKind{})
 }

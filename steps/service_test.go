@@ -400,6 +400,7 @@ func TestServiceLoadErrors(t *testing.T) {
 		{"wait: tcp\n    with: {address: x, url: y}", "with.url is for wait: http"},
 		{"wait: tcp\n    with: {address: x, body: y}", "with.body is for wait: http only"},
 		{"wait: http\n    with: {url: x, body: '('}", "with.body: error parsing regexp"},
+		{"call: x.yaml\n    with: {params: [a]}", "with.params must be a map"},
 	}
 	for _, tt := range tests {
 		text := "version: 1\nname: p\nsteps:\n  - id: s\n    " + tt.step + "\n"
