@@ -8,4 +8,5 @@ func Register(reg *engine.Registry) {
 	reg.Register("service", serviceKind{})
 	reg.Register("wait", waitKind{})
 	reg.Register("call", callKind{})
+	reg.Register("record", recordKind{})
 }

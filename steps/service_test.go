@@ -400,6 +400,8 @@ func TestServiceLoadErrors(t *testing.T) {
 		{"wait: tcp\n    with: {address: x, url: y}", "with.url is for wait: http"},
 		{"wait: tcp\n    with: {address: x, body: y}", "with.body is for wait: http only"},
 		{"wait: http\n    with: {url: x, body: '('}", "with.body: error parsing regexp"},
+		{"record: rollback\n    with: {severity: high}", "record: rollback needs with.cause"},
+		{"record: rollback\n    with: {cause: x, severity: huge}", `"huge" is not one of critical, high, medium, low`},
 		{"call: x.yaml\n    with: {params: [a]}", "with.params must be a map"},
 	}
 	for _, tt := range tests {
