@@ -81,22 +81,37 @@ func (serviceKind) Compile(c *engine.KindContext) engine.Action {
 			}
 		}
 	}
-	if args.Has("ready") && !checkReady(c, c.Step.With.Get("ready")) {
-		good = false
+	a := &serviceAction{op: op, args: args, command: shellArg(c, args, "command"), stop: shellArg(c, args, "stop")}
+	if args.Has("ready") {
+		if a.ready = checkReady(c, c.Step.With.Get("ready")); a.ready == nil {
+			good = false
+		}
 	}
 	if !good {
 		return nil
 	}
-	return &serviceAction{op: op, args: args}
+	return a
 }
 
-// checkReady checks the shape of with.ready at load time.
-func checkReady(c *engine.KindContext, v *spec.Value) bool {
+// shellArg returns the template of a with: argument that is shell code, to
+// be evaluated with x.Shell: interpolated values are quoted as in run:
+// scripts, so no param value can change the command's syntax.
+func shellArg(c *engine.KindContext, args *engine.Args, name string) *eval.Template {
+	if !args.Has(name) {
+		return nil
+	}
+	return c.Template(c.Step.With.Get(name))
+}
+
+// checkReady checks the shape of with.ready at load time and compiles its
+// values; nil when it is wrong.
+func checkReady(c *engine.KindContext, v *spec.Value) map[string]*eval.Template {
 	if v.Kind != spec.Map {
 		c.Errorf(v.Pos, "with.ready must be a map such as {http: URL, timeout: 30s}, not %s", v.TypeName())
-		return false
+		return nil
 	}
 	ok := true
+	ts := map[string]*eval.Template{}
 	var kinds []string
 	for _, e := range v.Map {
 		known := false
@@ -118,6 +133,10 @@ func checkReady(c *engine.KindContext, v *spec.Value) bool {
 			continue
 		}
 		lit := !strings.Contains(e.Value.Str, "${{")
+		if ts[e.Key] = c.Template(e.Value); ts[e.Key] == nil {
+			ok = false
+			continue
+		}
 		switch e.Key {
 		case probeHTTP, probeTCP, probeCommand:
 			kinds = append(kinds, e.Key)
@@ -142,18 +161,23 @@ func checkReady(c *engine.KindContext, v *spec.Value) bool {
 	}
 	if len(kinds) != 1 {
 		c.Errorf(v.Pos, "with.ready needs exactly one of http, tcp or command (got %d)", len(kinds))
-		return false
+		return nil
 	}
 	if kinds[0] != probeHTTP && (v.Get("status") != nil || v.Get("body") != nil) {
 		c.Errorf(v.Pos, "with.ready: status and body are for http readiness only")
-		return false
+		return nil
 	}
-	return ok
+	if !ok {
+		return nil
+	}
+	return ts
 }
 
 type serviceAction struct {
-	op   string
-	args *engine.Args
+	op            string
+	args          *engine.Args
+	command, stop *eval.Template            // shell code
+	ready         map[string]*eval.Template // with.ready, by key
 }
 
 // DefaultOnResume: every operation checks what runs before it acts (start
@@ -181,11 +205,11 @@ func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
 	if !serviceNameRE.MatchString(cfg.name) {
 		return nil, fmt.Errorf("with.name %q: a service name is letters, digits, '.', '_' and '-'", x.Mask(cfg.name))
 	}
-	if cfg.command, err = x.String(a.args, "command"); err != nil {
-		return nil, err
+	if cfg.command, err = x.Shell(a.command); err != nil {
+		return nil, fmt.Errorf("with.command: %w", err)
 	}
-	if cfg.stop, err = x.String(a.args, "stop"); err != nil {
-		return nil, err
+	if cfg.stop, err = x.Shell(a.stop); err != nil {
+		return nil, fmt.Errorf("with.stop: %w", err)
 	}
 	dir, err := x.String(a.args, "dir")
 	if err != nil {
@@ -226,8 +250,8 @@ func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
 	if cfg.grace <= 0 {
 		cfg.grace = 10 * time.Second
 	}
-	if a.args.Has("ready") {
-		if cfg.ready, err = readySpec(x, a.args); err != nil {
+	if a.ready != nil {
+		if cfg.ready, err = readySpec(x, a.ready); err != nil {
 			return nil, err
 		}
 	}
@@ -235,28 +259,30 @@ func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
 }
 
 // readySpec evaluates with.ready into a probe.
-func readySpec(x *engine.Exec, args *engine.Args) (*probeSpec, error) {
-	v, err := x.Value(args, "ready")
-	if err != nil {
-		return nil, err
-	}
-	m, _ := v.(map[string]any)
-	text := func(k string) string {
-		if m[k] == nil {
-			return ""
+func readySpec(x *engine.Exec, ready map[string]*eval.Template) (*probeSpec, error) {
+	vals := map[string]string{}
+	for k, t := range ready {
+		render := x.Render
+		if k == probeCommand {
+			render = x.Shell
 		}
-		return eval.Text(m[k])
+		v, err := render(t)
+		if err != nil {
+			return nil, fmt.Errorf("with.ready.%s: %w", k, err)
+		}
+		vals[k] = v
 	}
-	s := &probeSpec{statuses: text("status"), body: text("body")}
+	s := &probeSpec{statuses: vals["status"], body: vals["body"]}
 	for _, k := range probeKinds {
-		if _, ok := m[k]; ok {
-			s.kind, s.target = k, text(k)
+		if t, ok := vals[k]; ok {
+			s.kind, s.target = k, t
 		}
 	}
 	for k, d := range map[string]*time.Duration{"timeout": &s.timeout, "interval": &s.interval} {
-		if t := text(k); t != "" {
+		if t := vals[k]; t != "" {
+			var err error
 			if *d, err = time.ParseDuration(t); err != nil || *d <= 0 {
-				return nil, fmt.Errorf("with.ready.%s: bad duration %q", k, t)
+				return nil, fmt.Errorf("with.ready.%s: bad duration %q", k, x.Mask(t))
 			}
 		}
 	}
@@ -331,6 +357,7 @@ func (a *serviceAction) Execute(ctx context.Context, x *engine.Exec) (engine.Res
 				return engine.Result{ExitCode: -1}, fmt.Errorf("service: restart of %s needs with.command: no service of that name was ever started in this repository", cfg.name)
 			}
 			cfg.command, cfg.dir = rec.Command, rec.Dir
+			fmt.Fprintf(x.Log, "restarting %s with the command it was started with: %s\n", cfg.name, x.Mask(cfg.command))
 		}
 		if res, err = s.stop(ctx); err == nil {
 			res, err = s.start(ctx)

@@ -412,3 +412,38 @@ func TestServiceLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// Values interpolated into service and wait commands are quoted as in run:
+// scripts: a hostile param cannot change the command.
+func TestCommandValuesInert(t *testing.T) {
+	h := newHarness(t)
+	_, recs, err := h.run("p", `version: 1
+name: p
+params:
+  msg: {type: string, default: "hi; touch pwned-$(echo x)"}
+steps:
+  - id: svc
+    service: start
+    with:
+      name: echoer
+      command: echo ${{ params.msg }} > svc.txt; sleep 60
+      ready: {command: "echo ${{ params.msg }} > ready.txt; test -s svc.txt", timeout: 10s, interval: 20ms}
+      grace: 1s
+  - id: w
+    wait: command
+    with: {command: "echo ${{ params.msg }} > wait.txt", timeout: 5s}
+  - id: stop
+    service: stop
+    with: {name: echoer, grace: 1s}
+`)
+	mustSucceed(t, recs, err)
+	for _, f := range []string{"svc.txt", "ready.txt", "wait.txt"} {
+		b, err := os.ReadFile(filepath.Join(h.repo, f))
+		if err != nil || string(b) != "hi; touch pwned-$(echo x)\n" {
+			t.Errorf("%s = %q, %v; want the value as one word", f, b, err)
+		}
+	}
+	if matches, _ := filepath.Glob(filepath.Join(h.repo, "pwned*")); len(matches) > 0 {
+		t.Errorf("a param value ran as shell code: %v", matches)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/eval"
 	"github.com/rbflow/rbflow/engine/spec"
 )
 
@@ -54,7 +55,11 @@ func (waitKind) Compile(c *engine.KindContext) engine.Action {
 	if !checkLiterals(c, args, "expect_status", "body") {
 		return nil
 	}
-	return &waitAction{kind: kind, target: want, args: args}
+	a := &waitAction{kind: kind, target: want, args: args}
+	if kind == probeCommand {
+		a.command = shellArg(c, args, "command")
+	}
+	return a
 }
 
 // literalArg checks that the step's argument is one of choices, written
@@ -106,9 +111,10 @@ func checkLiterals(c *engine.KindContext, args *engine.Args, statusName, bodyNam
 }
 
 type waitAction struct {
-	kind   string
-	target string // the with: argument holding the target
-	args   *engine.Args
+	kind    string
+	target  string // the with: argument holding the target
+	args    *engine.Args
+	command *eval.Template // wait: command, shell code
 }
 
 // ReadOnly: waiting changes nothing.
@@ -117,7 +123,11 @@ func (a *waitAction) ReadOnly() bool { return true }
 func (a *waitAction) spec(x *engine.Exec) (probeSpec, error) {
 	s := probeSpec{kind: a.kind}
 	var err error
-	if s.target, err = x.String(a.args, a.target); err != nil {
+	if a.command != nil {
+		if s.target, err = x.Shell(a.command); err != nil {
+			return s, fmt.Errorf("with.command: %w", err)
+		}
+	} else if s.target, err = x.String(a.args, a.target); err != nil {
 		return s, err
 	}
 	if s.statuses, err = x.String(a.args, "expect_status"); err != nil {
