@@ -30,7 +30,7 @@ type subcommand interface {
 func commands() []subcommand {
 	return []subcommand{
 		&runCmd{}, &resumeCmd{}, &retryCmd{}, &cancelCmd{}, &runsCmd{}, &statusCmd{}, &logsCmd{},
-		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &metricsCmd{}, &versionCmd{},
+		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &metricsCmd{}, &checklistCmd{}, &versionCmd{},
 	}
 }
 
