@@ -689,13 +689,15 @@ func (x *execution) status(ctx context.Context, st *Step, section string, runFai
 	return eval.Status{Success: !failed, Failure: failed || runFailed, Cancelled: cancelled || x.run.Status == RunInterrupted}
 }
 
-// setRec stores a record in memory and in the store.
+// setRec stores a record in memory and in the store. The map keeps a copy:
+// the step goes on filling in rec while other goroutines read the map.
 func (x *execution) setRec(ctx context.Context, rec *StepRecord) error {
-	x.mu.Lock()
-	x.recs[rec.StepID] = rec
 	cp := *rec
+	x.mu.Lock()
+	x.recs[rec.StepID] = &cp
 	x.mu.Unlock()
-	return x.r.Store.SaveStep(context.WithoutCancel(ctx), &cp)
+	saved := cp
+	return x.r.Store.SaveStep(context.WithoutCancel(ctx), &saved)
 }
 
 // step evaluates the condition and runs one step with its retries.
