@@ -2,6 +2,8 @@ package steps
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -384,14 +386,48 @@ func leader(rec *store.Service) proc.Identity {
 	return proc.Identity{PID: rec.PID, Start: rec.PIDStart}
 }
 
+// tokenEnv names the environment entry that marks every process of a
+// service rbflow started: its children inherit it.
+const tokenEnv = "RBFLOW_SERVICE_TOKEN"
+
+// serviceToken is a service's mark, derived from what the store records of
+// it: repository, name and the exact start time.
+func serviceToken(repo, name string, started time.Time) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", repo, name, started.UnixNano())))
+	return tokenEnv + "=" + hex.EncodeToString(sum[:12])
+}
+
+// marked returns the test for processes that carry rec's mark: once a
+// service's leader is gone, only processes that carry it are taken for
+// what is left of the service, never a pid reused by someone else.
+func marked(rec *store.Service) func(proc.Identity) bool {
+	token := serviceToken(rec.Repo, rec.Name, rec.StartedAt)
+	return func(id proc.Identity) bool { return proc.HasEnv(id.PID, token) }
+}
+
 // running reports whether a recorded service still has processes: its
-// leader, or members of the group the leader founded (a shell that exited
-// and left its children behind).
+// leader, or marked members of the group the leader founded (a shell that
+// exited and left its children behind).
 func running(rec *store.Service) bool {
 	if rec == nil || !rec.StoppedAt.IsZero() || rec.BootID != proc.BootID() || rec.PID <= 0 {
 		return false
 	}
-	return leader(rec).Alive() || len(proc.Group(rec.PID, rec.PIDStart)) > 0
+	return leader(rec).Alive() || len(members(rec.PID, rec.PIDStart, marked(rec))) > 0
+}
+
+// members returns the live members of group pgid that started no earlier
+// than its leader and pass trusted; none when trusted is nil.
+func members(pgid int, start uint64, trusted func(proc.Identity) bool) []proc.Identity {
+	if trusted == nil {
+		return nil
+	}
+	var out []proc.Identity
+	for _, m := range proc.Group(pgid, start) {
+		if trusted(m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *serviceRun) outputs(pid int, isRunning bool) map[string]any {
@@ -436,15 +472,15 @@ func (s *serviceRun) start(ctx context.Context) (engine.Result, error) {
 	}
 
 	logPath := filepath.Join(x.RunDir, "service-"+cfg.name+".log")
-	svc, exited, err := launch(cfg, logPath)
+	svc, exited, err := launch(cfg, x.Repo, logPath)
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
-	svc.Repo, svc.Name, svc.RunID = x.Repo, cfg.name, x.RunID
+	svc.RunID = x.RunID
 	// The record comes first: whatever happens next, a later run can find
 	// and stop what was started.
 	if err := s.st.SaveService(context.WithoutCancel(ctx), *svc); err != nil {
-		_, _ = stopGroup(leader(svc), true, cfg.grace, x.Hurry())
+		_, _ = stopGroup(leader(svc), true, marked(svc), cfg.grace, x.Hurry())
 		return engine.Result{ExitCode: -1}, fmt.Errorf("record service %s: %w (stopped it again)", cfg.name, err)
 	}
 	s.rec = svc
@@ -516,7 +552,7 @@ func (s *serviceRun) stopAfterFailure(cause error) error {
 	if tail := logTail(rec.LogPath); tail != "" {
 		fmt.Fprintf(x.Log, "last lines of %s:\n%s\n", rec.LogPath, tail)
 	}
-	if _, err := stopGroup(leader(rec), true, s.cfg.grace, x.Hurry()); err != nil {
+	if _, err := stopGroup(leader(rec), true, marked(rec), s.cfg.grace, x.Hurry()); err != nil {
 		return fmt.Errorf("%w; stopping it failed: %v", cause, err)
 	}
 	ctx := context.Background()
@@ -547,7 +583,7 @@ func (s *serviceRun) stop(ctx context.Context) (engine.Result, error) {
 	if running(s.rec) {
 		res.Outputs["pid"] = s.rec.PID
 		fmt.Fprintf(x.Log, "stopping service %s: process group %d (started by run %s)\n", cfg.name, s.rec.PID, s.rec.RunID)
-		signalled, err := stopGroup(leader(s.rec), true, cfg.grace, x.Hurry())
+		signalled, err := stopGroup(leader(s.rec), true, marked(s.rec), cfg.grace, x.Hurry())
 		if err != nil {
 			res.Outputs["running"] = true
 			return res, fmt.Errorf("stop service %s: %w", cfg.name, err)
@@ -574,7 +610,7 @@ func (s *serviceRun) stop(ctx context.Context) (engine.Result, error) {
 		if id.PID > 0 {
 			res.Outputs["pid"] = id.PID
 			fmt.Fprintf(x.Log, "stopping service %s: pid %d from %s\n", cfg.name, id.PID, cfg.pidfile)
-			if _, err := stopGroup(id, group, cfg.grace, x.Hurry()); err != nil {
+			if _, err := stopGroup(id, group, nil, cfg.grace, x.Hurry()); err != nil {
 				res.Outputs["running"] = true
 				return res, fmt.Errorf("stop service %s: %w", cfg.name, err)
 			}
@@ -667,7 +703,7 @@ func (e *exitState) result() (exitResult, bool) {
 // process group, no controlling terminal and no SIGHUP or Ctrl-C from
 // rbflow's terminal), stdin from /dev/null, output appended to logPath. It
 // is not run under rbflow's reaper: a service outlives the run.
-func launch(cfg *serviceConfig, logPath string) (*store.Service, *exitState, error) {
+func launch(cfg *serviceConfig, repo, logPath string) (*store.Service, *exitState, error) {
 	if fi, err := os.Stat(cfg.dir); err != nil || !fi.IsDir() {
 		return nil, nil, fmt.Errorf("service %s: dir %s does not exist", cfg.name, cfg.dir)
 	}
@@ -682,9 +718,10 @@ func launch(cfg *serviceConfig, logPath string) (*store.Service, *exitState, err
 	}
 	defer null.Close()
 	fmt.Fprintf(logf, "--- rbflow: starting %s at %s\n", cfg.name, time.Now().UTC().Format(time.RFC3339))
+	started := time.Now()
 	cmd := exec.Command("bash", "--noprofile", "--norc", "-c", cfg.command)
 	cmd.Dir = cfg.dir
-	cmd.Env = cfg.env
+	cmd.Env = append(append([]string{}, cfg.env...), serviceToken(repo, cfg.name, started))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -718,27 +755,29 @@ func launch(cfg *serviceConfig, logPath string) (*store.Service, *exitState, err
 		close(ex.done)
 	}()
 	svc := &store.Service{
-		PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.command, Dir: cfg.dir,
-		LogPath: logPath, StartedAt: time.Now(),
+		Repo: repo, Name: cfg.name, PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.command,
+		Dir: cfg.dir, LogPath: logPath, StartedAt: started,
 	}
 	return svc, ex, nil
 }
 
 // stopGroup ends a service: SIGTERM, then SIGKILL after grace (at once when
 // hurry is closed), to the whole process group when group is set, else to
-// the one process. It signals only id (verified by its start time) and the
-// members of the group it leads; it reports whether anything was signalled.
-func stopGroup(id proc.Identity, group bool, grace time.Duration, hurry <-chan struct{}) (bool, error) {
-	members := func() []proc.Identity {
+// the one process. While id (verified by its start time) lives, its group
+// is the one it founded and is signalled as a whole; once it is gone, only
+// the members trusted vouches for are (nil: none). It reports whether
+// anything was signalled.
+func stopGroup(id proc.Identity, group bool, trusted func(proc.Identity) bool, grace time.Duration, hurry <-chan struct{}) (bool, error) {
+	left := func() []proc.Identity {
 		if !group {
 			return nil
 		}
-		return proc.Group(id.PID, id.Start)
+		return members(id.PID, id.Start, trusted)
 	}
-	gone := func() bool { return !id.Alive() && len(members()) == 0 }
+	gone := func() bool { return !id.Alive() && len(left()) == 0 }
 	signal := func(sig syscall.Signal) {
 		if id.Alive() {
-			// Verified just now; a live session leader keeps its group id.
+			// Verified just now; a live group leader keeps its group id.
 			if group {
 				_ = syscall.Kill(-id.PID, sig)
 			} else {
@@ -746,8 +785,7 @@ func stopGroup(id proc.Identity, group bool, grace time.Duration, hurry <-chan s
 			}
 			return
 		}
-		// The leader is gone; what is left of its group.
-		for _, m := range members() {
+		for _, m := range left() {
 			if m.Alive() {
 				_ = syscall.Kill(m.PID, sig)
 			}

@@ -447,3 +447,52 @@ steps:
 		t.Errorf("a param value ran as shell code: %v", matches)
 	}
 }
+
+// A service whose shell exits and leaves its children behind is still
+// known by the mark its processes carry, and stop ends those children.
+func TestServiceLeaderGoneChildrenStopped(t *testing.T) {
+	h := newHarness(t)
+	childPid := filepath.Join(h.repo, "child.pid")
+	_, recs, err := h.run("up", fmt.Sprintf(`version: 1
+name: up
+steps:
+  - id: start
+    service: start
+    with: {name: bg, command: "sleep 300 & echo $! > %s"}
+`, childPid))
+	mustSucceed(t, recs, err)
+	leaderPid := intOutput(t, recs["start"], "pid")
+	var child int
+	waitFor(t, 5*time.Second, "the child's pid", func() bool {
+		b, _ := os.ReadFile(childPid)
+		_, err := fmt.Sscan(string(b), &child)
+		return err == nil && child > 0
+	})
+	t.Cleanup(func() {
+		if alive(child) {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+		}
+	})
+	waitFor(t, 5*time.Second, "the shell to exit", func() bool { return !alive(leaderPid) })
+	if pgid, _ := proc.Pgid(child); pgid != leaderPid {
+		t.Fatalf("child pgid = %d, want the service's group %d", pgid, leaderPid)
+	}
+	_, recs, err = h.run("down", `version: 1
+name: down
+steps:
+  - id: look
+    service: status
+    with: {name: bg}
+  - id: stop
+    service: stop
+    with: {name: bg, grace: 1s}
+`)
+	mustSucceed(t, recs, err)
+	if recs["look"].Outputs["running"] != true {
+		t.Errorf("status = %v, want running (its child still runs)", recs["look"].Outputs)
+	}
+	if recs["stop"].Outputs["stopped"] != true {
+		t.Errorf("stop = %v, want stopped", recs["stop"].Outputs)
+	}
+	waitFor(t, 5*time.Second, "the left-behind child to stop", func() bool { return !alive(child) })
+}

@@ -98,3 +98,19 @@ func StartedAt(start uint64) (time.Time, error) {
 	}
 	return boot.Add(time.Duration(start) * time.Second / ticksPerSecond), nil
 }
+
+// HasEnv reports whether a process's environment, as it was when the
+// process started, holds the entry kv ("NAME=value"). It is false when the
+// environment cannot be read (a process of another user).
+func HasEnv(pid int, kv string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return false
+	}
+	for _, e := range bytes.Split(b, []byte{0}) {
+		if string(e) == kv {
+			return true
+		}
+	}
+	return false
+}
