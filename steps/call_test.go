@@ -54,6 +54,18 @@ steps:
 		t.Errorf("child run = %+v, want a child of %s/sub with who=x", cr, run.ID)
 	}
 
+	// Run again on purpose, the step starts a new child.
+	plan, err := engine.Load(run.SourcePath, []byte(run.Source), h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.runner().Retry(context.Background(), plan, run, "sub"); err != nil {
+		t.Fatalf("retry --from sub: %v", err)
+	}
+	if again := h.steps(run.ID)["sub"].Outputs["run_id"]; again == childID || again == "" {
+		t.Errorf("retry --from sub: child run %v, want a new one (not %s)", again, childID)
+	}
+
 	_, recs, err = h.run("parent", `version: 1
 name: parent
 steps:
