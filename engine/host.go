@@ -85,7 +85,9 @@ type ChildResult struct {
 
 // RunChild runs the procedure ref as a child of this step's run, or, when
 // this step already started one (a resumed parent), finishes that child.
-// A child that already succeeded is not run again.
+// A child that already succeeded is not run again when the step was cut
+// off after it (a resumed step); a step run again on purpose (--from,
+// --reload) starts a new child.
 func (x *Exec) RunChild(ctx context.Context, ref string, params map[string]any) (*ChildResult, error) {
 	r := x.runner
 	if r.Load == nil {
@@ -105,6 +107,9 @@ func (x *Exec) RunChild(ctx context.Context, ref string, params map[string]any) 
 		}
 		switch {
 		case existing.Status == RunSucceeded:
+			if !x.Resumed {
+				existing = nil
+			}
 		case existing.Status.Resumable():
 			err = child.Resume(ctx, plan, existing, ResumeOptions{})
 		default:

@@ -704,7 +704,8 @@ func (x *execution) setRec(ctx context.Context, rec *StepRecord) error {
 	x.mu.Lock()
 	x.recs[rec.StepID] = &cp
 	x.mu.Unlock()
-	return x.r.Store.SaveStep(context.WithoutCancel(ctx), &cp)
+	saved := cp
+	return x.r.Store.SaveStep(context.WithoutCancel(ctx), &saved)
 }
 
 // step evaluates the condition and runs one step with its retries.

@@ -11,17 +11,12 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/proc"
 	"github.com/rbflow/rbflow/engine/store"
 	"github.com/rbflow/rbflow/steps"
 )
 
-func TestMain(m *testing.M) {
-	if proc.IsReaper() {
-		os.Exit(proc.ReaperMain())
-	}
-	os.Exit(m.Run())
-}
+// The package's TestMain (main_test.go) makes the test binary the reaper
+// when rbflow re-executes it.
 
 const benchSteps = 20
 

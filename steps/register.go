@@ -6,4 +6,8 @@ import "github.com/rbflow/rbflow/engine"
 func Register(reg *engine.Registry) {
 	reg.Register("run", runKind{})
 	reg.Register("git", gitKind{})
+	reg.Register("service", serviceKind{})
+	reg.Register("wait", waitKind{})
+	reg.Register("call", callKind{})
+	reg.Register("record", recordKind{})
 }

@@ -30,7 +30,7 @@ type subcommand interface {
 func commands() []subcommand {
 	return []subcommand{
 		&runCmd{}, &resumeCmd{}, &retryCmd{}, &cancelCmd{}, &runsCmd{}, &statusCmd{}, &logsCmd{},
-		&undoCmd{}, &snapshotsCmd{}, &gcCmd{},
+		&undoCmd{}, &snapshotsCmd{}, &gcCmd{}, &metricsCmd{}, &checklistCmd{},
 		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &versionCmd{},
 	}
 }

@@ -91,6 +91,13 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if run.ParentRun != "" {
 		fmt.Fprintf(w, "child of run %s (step %s)\n", run.ParentRun, run.ParentStep)
 	}
+	if all, err := s.store.Runs(ctx, ""); err == nil {
+		for i := len(all) - 1; i >= 0; i-- {
+			if c := all[i]; c.ParentRun == run.ID {
+				fmt.Fprintf(w, "step %s called run %s (%s, %s)\n", c.ParentStep, c.ID, c.Procedure, shownStatus(c))
+			}
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nSTEP\tSTATUS\tDURATION\tEXIT\tOUTPUTS")
 	for _, st := range steps {

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A parent run killed with SIGKILL while its child runs is finished by
+// rbflow resume on the parent: the child goes on where it stopped (its
+// completed steps do not run again) and the parent finishes after it.
+func TestCallResumeAfterKill(t *testing.T) {
+	repo := gitRepo(t)
+	aux := t.TempDir()
+	marks, pids, flag := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "flag")
+	env := fmt.Sprintf("{MARKS: %q, PIDS: %q, FLAG: %q}", marks, pids, flag)
+	writeFile(t, filepath.Join(aux, "child.yaml"), `version: 1
+name: child
+env: `+env+`
+params:
+  label: {type: string, required: true}
+steps:
+  - id: one
+    run: echo "one ${{ params.label }}" >> "$MARKS"
+  - id: slow
+    run: |
+      echo slow >> "$MARKS"
+      if [ ! -f "$FLAG" ]; then
+        touch "$FLAG"
+        sleep 60 & echo $! >> "$PIDS"; wait
+      fi
+      echo "done=yes" >> "$RBFLOW_OUTPUT"
+  - id: three
+    run: echo three >> "$MARKS"
+`)
+	parent := filepath.Join(aux, "parent.yaml")
+	writeFile(t, parent, `version: 1
+name: parent
+env: `+env+`
+steps:
+  - id: before
+    run: echo before >> "$MARKS"
+  - id: sub
+    call: ./child.yaml
+    with: {params: {label: "from-${{ run.procedure }}"}}
+  - id: after
+    run: echo "after ${{ steps.sub.outputs.slow.done }} ${{ steps.sub.outputs.status }}" >> "$MARKS"
+`)
+	cmd := rbflowCmd(t, repo, "run", parent)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the child's slow step to start", func() bool {
+		return len(readLines(t, pids)) > 0
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	assertNoOrphans(t, pids)
+	if got := strings.Join(readLines(t, marks), " "); got != "before one from-parent slow" {
+		t.Fatalf("marks before resume = %q\n%s", got, out.String())
+	}
+
+	stdout, stderr, code := rbflow(t, repo, "resume")
+	if code != 0 {
+		t.Fatalf("resume exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got, want := strings.Join(readLines(t, marks), " "), "before one from-parent slow slow three after yes succeeded"; got != want {
+		t.Errorf("marks after resume = %q, want %q (no completed step again, the interrupted one once more)", got, want)
+	}
+
+	// runs hides the child unless --all; status shows the relation both ways.
+	stdout, _, _ = rbflow(t, repo, "runs", "--json")
+	var parentRun runJSON
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &parentRun) != nil || parentRun.Procedure != "parent" || parentRun.Status != "succeeded" {
+		t.Fatalf("runs --json = %q, want the parent only, succeeded", stdout)
+	}
+	stdout, _, _ = rbflow(t, repo, "runs", "--all", "--json")
+	var childRun runJSON
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r runJSON
+		if json.Unmarshal([]byte(l), &r) == nil && r.Procedure == "child" {
+			childRun = r
+		}
+	}
+	if childRun.ParentRun != parentRun.ID || childRun.Status != "succeeded" {
+		t.Fatalf("runs --all: child = %+v, want a succeeded child of %s", childRun, parentRun.ID)
+	}
+	stdout, _, _ = rbflow(t, repo, "runs")
+	if strings.Contains(stdout, childRun.ID) {
+		t.Errorf("runs lists the child run:\n%s", stdout)
+	}
+	stdout, _, _ = rbflow(t, repo, "status", parentRun.ID)
+	if !strings.Contains(stdout, fmt.Sprintf("step sub called run %s (child, succeeded)", childRun.ID)) {
+		t.Errorf("parent status does not name its child run:\n%s", stdout)
+	}
+	stdout, _, _ = rbflow(t, repo, "status", childRun.ID)
+	if !strings.Contains(stdout, fmt.Sprintf("child of run %s (step sub)", parentRun.ID)) {
+		t.Errorf("child status does not name its parent:\n%s", stdout)
+	}
+}

@@ -1,0 +1,167 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/store"
+)
+
+// serveEnv makes the test binary a small HTTP server on the address it
+// holds: tests start it as a real service process.
+const serveEnv = "RBFLOW_TEST_SERVE"
+
+func TestMain(m *testing.M) {
+	if proc.IsReaper() {
+		os.Exit(proc.ReaperMain())
+	}
+	if addr := os.Getenv(serveEnv); addr != "" {
+		os.Exit(serve(addr))
+	}
+	os.Exit(m.Run())
+}
+
+// serve answers /health with 200 "healthy" until it is signalled.
+func serve(addr string) int {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "healthy") })
+	fmt.Println("serving on", addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// harness runs procedures against a real store in a temp state folder.
+type harness struct {
+	t     *testing.T
+	repo  string
+	state string
+	st    *store.Store
+	reg   *engine.Registry
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, repo: t.TempDir(), state: t.TempDir(), reg: engine.NewRegistry()}
+	Register(h.reg)
+	st, err := store.Open(h.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h.st = st
+	return h
+}
+
+func (h *harness) runner() *engine.Runner {
+	return &engine.Runner{
+		Store: h.st, StateDir: h.state, Repo: h.repo, WorkDir: h.repo, Grace: 2 * time.Second,
+		Compile: func(path string, text []byte) (*engine.Plan, error) { return engine.Load(path, text, h.reg) },
+		Load: func(ctx context.Context, ref string) (*engine.Plan, string, error) {
+			text, err := os.ReadFile(ref)
+			if err != nil {
+				return nil, "", err
+			}
+			p, err := engine.Load(ref, text, h.reg)
+			return p, ref, err
+		},
+	}
+}
+
+// run writes a procedure to a file in the repository and runs it; the
+// error is the run's.
+func (h *harness) run(name, text string) (*engine.Run, map[string]*engine.StepRecord, error) {
+	h.t.Helper()
+	path := filepath.Join(h.repo, name+".yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	plan, err := engine.Load(path, []byte(text), h.reg)
+	if err != nil {
+		h.t.Fatalf("load %s: %v", name, err)
+	}
+	params, err := engine.ResolveParams(plan.Procedure, engine.ParamInput{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	run, runErr := h.runner().Start(context.Background(), plan, params, path)
+	return run, h.steps(run.ID), runErr
+}
+
+func (h *harness) steps(runID string) map[string]*engine.StepRecord {
+	h.t.Helper()
+	recs, err := h.st.Steps(context.Background(), runID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m := map[string]*engine.StepRecord{}
+	for _, r := range recs {
+		m[r.StepID] = r
+	}
+	return m
+}
+
+// mustSucceed fails the test unless the run succeeded.
+func mustSucceed(t *testing.T, recs map[string]*engine.StepRecord, err error) {
+	t.Helper()
+	if err != nil {
+		var lines []string
+		for id, r := range recs {
+			lines = append(lines, fmt.Sprintf("  %s: %s %s", id, r.Status, r.Error))
+		}
+		t.Fatalf("run failed: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+}
+
+// freeAddr returns a 127.0.0.1 address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	s := proc.State(pid)
+	return s != "" && s != "Z"
+}
+
+func intOutput(t *testing.T, rec *engine.StepRecord, key string) int {
+	t.Helper()
+	if rec == nil {
+		t.Fatalf("no step record for output %s", key)
+	}
+	n, ok := rec.Outputs[key].(int)
+	if !ok {
+		t.Fatalf("step %s output %s = %#v, want an int", rec.StepID, key, rec.Outputs[key])
+	}
+	return n
+}

@@ -1,0 +1,153 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/engine/store"
+)
+
+// recordKind records a metrics event tied to the run: `record: rollback`
+// tags the run as a rollback (rbflow metrics counts it by cause, severity
+// and level and measures its recovery time from the run itself);
+// `record: event` keeps any other fact.
+type recordKind struct{}
+
+var _ engine.Kind = recordKind{}
+
+// Event kinds recorded by record steps.
+const (
+	EventRollback = "rollback"
+	EventOther    = "event"
+)
+
+var recordFields = []string{"cause", "severity", "level", "sprint", "note"}
+
+func (recordKind) Compile(c *engine.KindContext) engine.Action {
+	kind, ok := literalArg(c, "record", []string{EventRollback, EventOther})
+	args := c.With(
+		engine.Field{Name: "cause", Type: engine.String},
+		engine.Field{Name: "severity", Type: engine.String, Enum: spec.Severities},
+		engine.Field{Name: "level", Type: engine.String},
+		engine.Field{Name: "sprint", Type: engine.Int},
+		engine.Field{Name: "note", Type: engine.String},
+	)
+	if !ok {
+		return nil
+	}
+	if kind == EventRollback && !args.Has("cause") {
+		c.Errorf(withPos(c), "record: rollback needs with.cause (what made the rollback necessary); rbflow metrics counts rollbacks by cause")
+		return nil
+	}
+	if kind == EventOther && !args.Has("note") && !args.Has("cause") {
+		c.Errorf(withPos(c), "record: event needs with.note (what happened)")
+		return nil
+	}
+	return &recordAction{kind: kind, args: args, severity: c.Procedure.Severity}
+}
+
+type recordAction struct {
+	kind     string
+	args     *engine.Args
+	severity string // the procedure's, the default
+}
+
+// eventStore is what record steps need of the run store.
+type eventStore interface {
+	AddEvent(ctx context.Context, runID, kind string, data map[string]any) error
+	Events(ctx context.Context, kind string) ([]store.Event, error)
+}
+
+func (a *recordAction) data(x *engine.Exec) (map[string]any, error) {
+	data := map[string]any{}
+	for _, f := range recordFields {
+		if !a.args.Has(f) {
+			continue
+		}
+		if f == "sprint" {
+			n, err := x.Int(a.args, f)
+			if err != nil {
+				return nil, err
+			}
+			data[f] = n
+			continue
+		}
+		s, err := x.String(a.args, f)
+		if err != nil {
+			return nil, err
+		}
+		if s = strings.TrimSpace(x.Mask(s)); s != "" {
+			data[f] = s
+		}
+	}
+	if data["severity"] == nil && a.severity != "" {
+		data["severity"] = a.severity
+	}
+	if data["level"] == nil {
+		// A procedure is one level of the seed's decision matrix
+		// (emergency, sprint, selective).
+		data["level"] = x.Procedure
+	}
+	data["procedure"] = x.Procedure
+	data["step"] = x.StepID
+	return data, nil
+}
+
+// Describe shows the event that would be recorded.
+func (a *recordAction) Describe(x *engine.Exec) (string, error) {
+	data, err := a.data(x)
+	if err != nil {
+		return "", err
+	}
+	return "record " + a.kind + " " + formatData(data), nil
+}
+
+func formatData(data map[string]any) string {
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%v", k, data[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func (a *recordAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+	data, err := a.data(x)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	st, ok := x.Store.(eventStore)
+	if !ok {
+		return engine.Result{ExitCode: -1}, errors.New("record steps need rbflow's SQLite store, which this runner does not have")
+	}
+	out := engine.Result{Outputs: map[string]any{"kind": a.kind}}
+	for k, v := range data {
+		out.Outputs[k] = v
+	}
+	// A step run again (resume, retry) records its event once.
+	events, err := st.Events(ctx, a.kind)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	for _, e := range events {
+		if e.RunID == x.RunID && e.Data["step"] == x.StepID && reflect.DeepEqual(e.Data, data) {
+			fmt.Fprintf(x.Log, "already recorded: %s %s\n", a.kind, formatData(data))
+			return out, nil
+		}
+	}
+	if err := st.AddEvent(ctx, x.RunID, a.kind, data); err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	fmt.Fprintf(x.Log, "recorded %s: %s\n", a.kind, formatData(data))
+	return out, nil
+}

@@ -1,0 +1,908 @@
+package steps
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/engine/store"
+)
+
+// serviceKind manages a long-running process: `service: start|stop|restart|status`.
+//
+// A service is started in a session (and process group) of its own,
+// detached from rbflow so that it outlives the run, and recorded in the
+// store by repository and name with its pid, process start time and boot
+// id before anything waits for it. Whatever stops it later — another step,
+// another run, another procedure — signals only that recorded group (or a
+// pidfile's process, verified by its start time): never a pattern.
+type serviceKind struct{}
+
+var _ engine.Kind = serviceKind{}
+
+// Service operations.
+const (
+	svcStart   = "start"
+	svcStop    = "stop"
+	svcRestart = "restart"
+	svcStatus  = "status"
+)
+
+var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// readyKeys are the keys of with.ready.
+var readyKeys = []string{probeHTTP, probeTCP, probeCommand, "timeout", "interval", "status", "body"}
+
+func (serviceKind) Compile(c *engine.KindContext) engine.Action {
+	op, ok := literalArg(c, "service", []string{svcStart, svcStop, svcRestart, svcStatus})
+	args := c.With(
+		engine.Field{Name: "name", Type: engine.String, Required: true},
+		engine.Field{Name: "command", Type: engine.String},
+		engine.Field{Name: "dir", Type: engine.String},
+		engine.Field{Name: "env", Type: engine.StringMap},
+		engine.Field{Name: "pidfile", Type: engine.String},
+		engine.Field{Name: "ready", Type: engine.Any},
+		engine.Field{Name: "stop", Type: engine.String},
+		engine.Field{Name: "grace", Type: engine.Duration},
+	)
+	if !ok {
+		return nil
+	}
+	good := true
+	if v, lit := args.Literal("name"); lit && !serviceNameRE.MatchString(fmt.Sprint(v)) {
+		c.Errorf(args.Pos("name"), "with.name %q: a service name is letters, digits, '.', '_' and '-'", v)
+		good = false
+	}
+	switch op {
+	case svcStart:
+		if !args.Has("command") {
+			c.Errorf(withPos(c), "service: start needs with.command (the command that runs the service)")
+			good = false
+		}
+	case svcStop, svcStatus:
+		for _, name := range []string{"command", "ready"} {
+			if args.Has(name) {
+				c.Errorf(args.Pos(name), "with.%s is for service: start and restart, not %s", name, op)
+				good = false
+			}
+		}
+	}
+	a := &serviceAction{op: op, args: args, command: shellArg(c, args, "command"), stop: shellArg(c, args, "stop")}
+	if args.Has("ready") {
+		if a.ready = checkReady(c, c.Step.With.Get("ready")); a.ready == nil {
+			good = false
+		}
+	}
+	if !good {
+		return nil
+	}
+	return a
+}
+
+// shellArg returns the template of a with: argument that is shell code, to
+// be evaluated with x.Shell: interpolated values are quoted as in run:
+// scripts, so no param value can change the command's syntax.
+func shellArg(c *engine.KindContext, args *engine.Args, name string) *eval.Template {
+	if !args.Has(name) {
+		return nil
+	}
+	return c.Template(c.Step.With.Get(name))
+}
+
+// checkReady checks the shape of with.ready at load time and compiles its
+// values; nil when it is wrong.
+func checkReady(c *engine.KindContext, v *spec.Value) map[string]*eval.Template {
+	if v.Kind != spec.Map {
+		c.Errorf(v.Pos, "with.ready must be a map such as {http: URL, timeout: 30s}, not %s", v.TypeName())
+		return nil
+	}
+	ok := true
+	ts := map[string]*eval.Template{}
+	var kinds []string
+	for _, e := range v.Map {
+		known := false
+		for _, k := range readyKeys {
+			known = known || k == e.Key
+		}
+		if !known {
+			h := ""
+			if s := spec.Suggest(e.Key, readyKeys); s != "" {
+				h = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			c.Errorf(e.KeyPos, "unknown key %q in with.ready%s; it takes %s", e.Key, h, strings.Join(readyKeys, ", "))
+			ok = false
+			continue
+		}
+		if e.Value.Kind != spec.Scalar {
+			c.Errorf(e.Value.Pos, "with.ready.%s must be a single value, not %s", e.Key, e.Value.TypeName())
+			ok = false
+			continue
+		}
+		lit := !strings.Contains(e.Value.Str, "${{")
+		if ts[e.Key] = c.Template(e.Value); ts[e.Key] == nil {
+			ok = false
+			continue
+		}
+		switch e.Key {
+		case probeHTTP, probeTCP, probeCommand:
+			kinds = append(kinds, e.Key)
+		case "timeout", "interval":
+			if lit {
+				if d, err := time.ParseDuration(e.Value.Str); err != nil || d <= 0 {
+					c.Errorf(e.Value.Pos, "with.ready.%s: bad duration %q: use a Go duration such as 500ms, 30s or 2m", e.Key, e.Value.Str)
+					ok = false
+				}
+			}
+		case "status":
+			if _, err := parseStatuses(e.Value.Str); lit && err != nil {
+				c.Errorf(e.Value.Pos, "with.ready.status: %v", err)
+				ok = false
+			}
+		case "body":
+			if _, err := regexp.Compile(e.Value.Str); lit && err != nil {
+				c.Errorf(e.Value.Pos, "with.ready.body: %v", err)
+				ok = false
+			}
+		}
+	}
+	if len(kinds) != 1 {
+		c.Errorf(v.Pos, "with.ready needs exactly one of http, tcp or command (got %d)", len(kinds))
+		return nil
+	}
+	if kinds[0] != probeHTTP && (v.Get("status") != nil || v.Get("body") != nil) {
+		c.Errorf(v.Pos, "with.ready: status and body are for http readiness only")
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	return ts
+}
+
+type serviceAction struct {
+	op            string
+	args          *engine.Args
+	command, stop *eval.Template            // shell code
+	ready         map[string]*eval.Template // with.ready, by key
+}
+
+// DefaultOnResume: every operation checks what runs before it acts (start
+// adopts the service it started before rbflow was cut off), so running one
+// again is safe.
+func (a *serviceAction) DefaultOnResume() string { return "rerun" }
+
+// ReadOnly: status only looks.
+func (a *serviceAction) ReadOnly() bool { return a.op == svcStatus }
+
+// serviceConfig is a service step's arguments, evaluated.
+type serviceConfig struct {
+	name, command, dir, pidfile, stop string
+	env                               []string
+	ready                             *probeSpec
+	grace                             time.Duration
+}
+
+func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
+	cfg := &serviceConfig{}
+	var err error
+	if cfg.name, err = x.String(a.args, "name"); err != nil {
+		return nil, err
+	}
+	if !serviceNameRE.MatchString(cfg.name) {
+		return nil, fmt.Errorf("with.name %q: a service name is letters, digits, '.', '_' and '-'", x.Mask(cfg.name))
+	}
+	if cfg.command, err = x.Shell(a.command); err != nil {
+		return nil, fmt.Errorf("with.command: %w", err)
+	}
+	if cfg.stop, err = x.Shell(a.stop); err != nil {
+		return nil, fmt.Errorf("with.stop: %w", err)
+	}
+	dir, err := x.String(a.args, "dir")
+	if err != nil {
+		return nil, err
+	}
+	cfg.dir = x.Dir
+	if dir != "" {
+		cfg.dir = dir
+		if !filepath.IsAbs(dir) {
+			cfg.dir = filepath.Join(x.Dir, dir)
+		}
+	}
+	if cfg.pidfile, err = x.String(a.args, "pidfile"); err != nil {
+		return nil, err
+	}
+	if cfg.pidfile != "" && !filepath.IsAbs(cfg.pidfile) {
+		cfg.pidfile = filepath.Join(cfg.dir, cfg.pidfile)
+	}
+	env, err := x.StringMap(a.args, "env")
+	if err != nil {
+		return nil, err
+	}
+	cfg.env = append([]string{}, x.Env...)
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cfg.env = append(cfg.env, k+"="+env[k])
+	}
+	if cfg.grace, err = x.Duration(a.args, "grace"); err != nil {
+		return nil, err
+	}
+	if cfg.grace <= 0 {
+		cfg.grace = x.Grace
+	}
+	if cfg.grace <= 0 {
+		cfg.grace = 10 * time.Second
+	}
+	if a.ready != nil {
+		if cfg.ready, err = readySpec(x, a.ready); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// readySpec evaluates with.ready into a probe.
+func readySpec(x *engine.Exec, ready map[string]*eval.Template) (*probeSpec, error) {
+	vals := map[string]string{}
+	for k, t := range ready {
+		render := x.Render
+		if k == probeCommand {
+			render = x.Shell
+		}
+		v, err := render(t)
+		if err != nil {
+			return nil, fmt.Errorf("with.ready.%s: %w", k, err)
+		}
+		vals[k] = v
+	}
+	s := &probeSpec{statuses: vals["status"], body: vals["body"]}
+	for _, k := range probeKinds {
+		if t, ok := vals[k]; ok {
+			s.kind, s.target = k, t
+		}
+	}
+	for k, d := range map[string]*time.Duration{"timeout": &s.timeout, "interval": &s.interval} {
+		if t := vals[k]; t != "" {
+			var err error
+			if *d, err = time.ParseDuration(t); err != nil || *d <= 0 {
+				return nil, fmt.Errorf("with.ready.%s: bad duration %q", k, x.Mask(t))
+			}
+		}
+	}
+	return s, nil
+}
+
+// serviceStore is what service steps need of the run store.
+type serviceStore interface {
+	SaveService(ctx context.Context, svc store.Service) error
+	Service(ctx context.Context, repo, name string) (*store.Service, error)
+	MarkServiceStopped(ctx context.Context, repo, name string, at time.Time) error
+}
+
+func servicesOf(x *engine.Exec) (serviceStore, error) {
+	st, ok := x.Store.(serviceStore)
+	if !ok {
+		return nil, errors.New("service steps need rbflow's SQLite store, which this runner does not have")
+	}
+	return st, nil
+}
+
+// Describe says what the step would do.
+func (a *serviceAction) Describe(x *engine.Exec) (string, error) {
+	cfg, err := a.config(x)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "service %s %s", a.op, cfg.name)
+	if a.op == svcStart || a.op == svcRestart {
+		if cfg.command != "" {
+			fmt.Fprintf(&b, ": %s (in %s)", cfg.command, cfg.dir)
+		} else {
+			b.WriteString(" with the command it was started with")
+		}
+		if cfg.ready != nil {
+			fmt.Fprintf(&b, "; then %s", describeProbe(*cfg.ready))
+		}
+	}
+	if (a.op == svcStop || a.op == svcRestart) && cfg.stop != "" {
+		fmt.Fprintf(&b, "; stop command: %s", cfg.stop)
+	}
+	return x.Mask(b.String()), nil
+}
+
+func (a *serviceAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+	cfg, err := a.config(x)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	st, err := servicesOf(x)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	rec, err := st.Service(ctx, x.Repo, cfg.name)
+	if errors.Is(err, engine.ErrNotFound) {
+		rec, err = nil, nil
+	}
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	s := &serviceRun{x: x, st: st, cfg: cfg, rec: rec}
+	var res engine.Result
+	switch a.op {
+	case svcStart:
+		res, err = s.start(ctx)
+	case svcStop:
+		res, err = s.stop(ctx)
+	case svcRestart:
+		if cfg.command == "" {
+			if rec == nil {
+				return engine.Result{ExitCode: -1}, fmt.Errorf("service: restart of %s needs with.command: no service of that name was ever started in this repository", cfg.name)
+			}
+			cfg.command, cfg.dir = rec.Command, rec.Dir
+			fmt.Fprintf(x.Log, "restarting %s with the command it was started with: %s\n", cfg.name, x.Mask(cfg.command))
+		}
+		if res, err = s.stop(ctx); err == nil {
+			res, err = s.start(ctx)
+		}
+	case svcStatus:
+		res, err = s.status()
+	}
+	if err != nil && res.ExitCode == 0 {
+		res.ExitCode = 1
+	}
+	return res, err
+}
+
+// serviceRun is one service step at work.
+type serviceRun struct {
+	x   *engine.Exec
+	st  serviceStore
+	cfg *serviceConfig
+	rec *store.Service // the stored record of the name, nil if none
+}
+
+// leader is the recorded process that leads the service's group.
+func leader(rec *store.Service) proc.Identity {
+	return proc.Identity{PID: rec.PID, Start: rec.PIDStart}
+}
+
+// tokenEnv names the environment entry that marks every process of a
+// service rbflow started: its children inherit it.
+const tokenEnv = "RBFLOW_SERVICE_TOKEN"
+
+// serviceToken is a service's mark, derived from what the store records of
+// it: repository, name and the exact start time.
+func serviceToken(repo, name string, started time.Time) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", repo, name, started.UnixNano())))
+	return tokenEnv + "=" + hex.EncodeToString(sum[:12])
+}
+
+// marked returns the test for processes that carry rec's mark: once a
+// service's leader is gone, only processes that carry it are taken for
+// what is left of the service, never a pid reused by someone else.
+func marked(rec *store.Service) func(proc.Identity) bool {
+	token := serviceToken(rec.Repo, rec.Name, rec.StartedAt)
+	return func(id proc.Identity) bool { return proc.HasEnv(id.PID, token) }
+}
+
+// running reports whether a recorded service still has processes: its
+// leader, or marked members of the group the leader founded (a shell that
+// exited and left its children behind).
+func running(rec *store.Service) bool {
+	if rec == nil || !rec.StoppedAt.IsZero() || rec.BootID != proc.BootID() || rec.PID <= 0 {
+		return false
+	}
+	return leader(rec).Alive() || len(members(rec.PID, rec.PIDStart, marked(rec))) > 0
+}
+
+// members returns the live members of group pgid that started no earlier
+// than its leader and pass trusted; none when trusted is nil.
+func members(pgid int, start uint64, trusted func(proc.Identity) bool) []proc.Identity {
+	if trusted == nil {
+		return nil
+	}
+	var out []proc.Identity
+	for _, m := range proc.Group(pgid, start) {
+		if trusted(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *serviceRun) outputs(pid int, isRunning bool) map[string]any {
+	out := map[string]any{"name": s.cfg.name, "pid": pid, "running": isRunning, "log": "", "url": ""}
+	if s.rec != nil {
+		out["log"] = s.rec.LogPath
+	}
+	if s.cfg.ready != nil && s.cfg.ready.kind == probeHTTP {
+		out["url"] = s.cfg.ready.target
+	}
+	return out
+}
+
+func (s *serviceRun) start(ctx context.Context) (engine.Result, error) {
+	x, cfg := s.x, s.cfg
+	if running(s.rec) {
+		if s.rec.Command != cfg.command || s.rec.Dir != cfg.dir {
+			return engine.Result{Outputs: s.outputs(s.rec.PID, true)}, fmt.Errorf(
+				"service %s is already running with another command (pid %d, started by run %s: %s); use service: restart, or stop it first",
+				cfg.name, s.rec.PID, s.rec.RunID, x.Mask(s.rec.Command))
+		}
+		// Started before (by this step, before rbflow was cut off, or by an
+		// earlier run): it is not started twice.
+		fmt.Fprintf(x.Log, "service %s is already running (pid %d, started by run %s): not starting it again\n", cfg.name, s.rec.PID, s.rec.RunID)
+		res := engine.Result{Outputs: s.outputs(s.rec.PID, true)}
+		res.Outputs["started"] = false
+		if cfg.ready == nil {
+			return res, nil
+		}
+		id := leader(s.rec)
+		err := s.waitReady(ctx, res.Outputs, func() error {
+			if !id.Alive() {
+				return fmt.Errorf("service %s (pid %d) exited before it was ready", cfg.name, id.PID)
+			}
+			return nil
+		})
+		if err != nil && s.rec.RunID == x.RunID && stopOnFailure(ctx) {
+			err = s.stopAfterFailure(err)
+			res.Outputs["running"] = false
+		}
+		return res, err
+	}
+
+	logPath := filepath.Join(x.RunDir, "service-"+cfg.name+".log")
+	svc, exited, err := launch(cfg, x.Repo, logPath)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	svc.RunID = x.RunID
+	// The record comes first: whatever happens next, a later run can find
+	// and stop what was started.
+	if err := s.st.SaveService(context.WithoutCancel(ctx), *svc); err != nil {
+		_, _ = stopGroup(leader(svc), true, marked(svc), cfg.grace, x.Hurry())
+		return engine.Result{ExitCode: -1}, fmt.Errorf("record service %s: %w (stopped it again)", cfg.name, err)
+	}
+	s.rec = svc
+	fmt.Fprintf(x.Log, "started service %s: pid %d, log %s\n", cfg.name, svc.PID, logPath)
+	if cfg.pidfile != "" {
+		if err := writePidfile(cfg.pidfile, svc.PID); err != nil {
+			fmt.Fprintf(x.Log, "warning: %v\n", err)
+		}
+	}
+	res := engine.Result{Outputs: s.outputs(svc.PID, true)}
+	res.Outputs["started"] = true
+	if cfg.ready == nil {
+		if r, done := exited.result(); done && r.code != 0 {
+			res.Outputs["running"] = false
+			return res, fmt.Errorf("service %s exited at once with %s; log %s:\n%s", cfg.name, r, logPath, logTail(logPath))
+		}
+		return res, nil
+	}
+	err = s.waitReady(ctx, res.Outputs, func() error {
+		r, done := exited.result()
+		if !done {
+			return nil
+		}
+		// A launcher (docker compose up -d, systemctl start) exits 0 and
+		// leaves the service to someone else: readiness decides.
+		if r.code == 0 && cfg.stop != "" {
+			return nil
+		}
+		return fmt.Errorf("service %s exited with %s before it was ready", cfg.name, r)
+	})
+	if err != nil && stopOnFailure(ctx) {
+		err = s.stopAfterFailure(err)
+		res.Outputs["running"] = false
+	}
+	return res, err
+}
+
+// stopOnFailure reports whether a service that did not get ready is to be
+// stopped: yes when the step failed or timed out, no when rbflow itself
+// was stopped (the run is resumable and the resumed step adopts it).
+func stopOnFailure(ctx context.Context) bool {
+	return ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
+// waitReady polls the readiness probe and sets the probe outputs.
+func (s *serviceRun) waitReady(ctx context.Context, outputs map[string]any, check func() error) error {
+	p, err := s.cfg.ready.build(s.x)
+	if err != nil {
+		return err
+	}
+	p.dir, p.env = s.cfg.dir, s.cfg.env
+	fmt.Fprintln(s.x.Log, s.x.Mask(describeProbe(*s.cfg.ready)))
+	out, err := p.poll(ctx, s.x.Log, s.x.Hurry(), check)
+	outputs["ready_attempts"] = out.attempts
+	outputs["ready_seconds"] = out.elapsed.Seconds()
+	outputs["ready"] = err == nil
+	if err != nil {
+		return fmt.Errorf("service %s: %w", s.cfg.name, err)
+	}
+	fmt.Fprintf(s.x.Log, "service %s is ready after %s\n", s.cfg.name, out.elapsed.Round(time.Millisecond))
+	return nil
+}
+
+// stopAfterFailure stops the service that did not get ready and says so in
+// the step's error.
+func (s *serviceRun) stopAfterFailure(cause error) error {
+	x, rec := s.x, s.rec
+	fmt.Fprintf(x.Log, "%v\n", cause)
+	if tail := logTail(rec.LogPath); tail != "" {
+		fmt.Fprintf(x.Log, "last lines of %s:\n%s\n", rec.LogPath, tail)
+	}
+	if _, err := stopGroup(leader(rec), true, marked(rec), s.cfg.grace, x.Hurry()); err != nil {
+		return fmt.Errorf("%w; stopping it failed: %v", cause, err)
+	}
+	ctx := context.Background()
+	_ = s.st.MarkServiceStopped(ctx, rec.Repo, rec.Name, time.Now())
+	s.removePidfile(rec.PID)
+	return fmt.Errorf("%w; stopped it (pid %d); its log: %s", cause, rec.PID, rec.LogPath)
+}
+
+func (s *serviceRun) stop(ctx context.Context) (engine.Result, error) {
+	x, cfg := s.x, s.cfg
+	res := engine.Result{Outputs: s.outputs(0, false)}
+	res.Outputs["stopped"] = false
+	if cfg.stop != "" {
+		fmt.Fprintf(x.Log, "stopping service %s with: %s\n", cfg.name, x.Mask(cfg.stop))
+		code, err := proc.Run(ctx, proc.Command{
+			Path: "bash", Args: []string{"--noprofile", "--norc", "-c", cfg.stop},
+			Dir: cfg.dir, Env: cfg.env, Stdout: x.Log, Stderr: x.Log, Grace: cfg.grace,
+		}, x.Hurry())
+		if err != nil {
+			return res, fmt.Errorf("stop command of service %s: %w", cfg.name, err)
+		}
+		if code != 0 {
+			res.ExitCode = code
+			return res, fmt.Errorf("stop command of service %s: exit status %d", cfg.name, code)
+		}
+		res.Outputs["stopped"] = true
+	}
+	if running(s.rec) {
+		res.Outputs["pid"] = s.rec.PID
+		fmt.Fprintf(x.Log, "stopping service %s: process group %d (started by run %s)\n", cfg.name, s.rec.PID, s.rec.RunID)
+		signalled, err := stopGroup(leader(s.rec), true, marked(s.rec), cfg.grace, x.Hurry())
+		if err != nil {
+			res.Outputs["running"] = true
+			return res, fmt.Errorf("stop service %s: %w", cfg.name, err)
+		}
+		if signalled {
+			res.Outputs["stopped"] = true
+		}
+		if err := s.st.MarkServiceStopped(context.WithoutCancel(ctx), s.rec.Repo, s.rec.Name, time.Now()); err != nil {
+			return res, err
+		}
+		s.removePidfile(s.rec.PID)
+		fmt.Fprintf(x.Log, "service %s stopped\n", cfg.name)
+		return res, nil
+	}
+	if s.rec != nil && s.rec.StoppedAt.IsZero() {
+		// Recorded as running, but it is gone (it ended, or the machine rebooted).
+		_ = s.st.MarkServiceStopped(context.WithoutCancel(ctx), s.rec.Repo, s.rec.Name, time.Now())
+	}
+	if cfg.pidfile != "" {
+		id, group, err := pidfileProcess(cfg.pidfile)
+		if err != nil {
+			return res, err
+		}
+		if id.PID > 0 {
+			res.Outputs["pid"] = id.PID
+			fmt.Fprintf(x.Log, "stopping service %s: pid %d from %s\n", cfg.name, id.PID, cfg.pidfile)
+			if _, err := stopGroup(id, group, nil, cfg.grace, x.Hurry()); err != nil {
+				res.Outputs["running"] = true
+				return res, fmt.Errorf("stop service %s: %w", cfg.name, err)
+			}
+			res.Outputs["stopped"] = true
+			_ = os.Remove(cfg.pidfile)
+			fmt.Fprintf(x.Log, "service %s stopped\n", cfg.name)
+			return res, nil
+		}
+	}
+	if res.Outputs["stopped"] != true {
+		fmt.Fprintf(x.Log, "service %s is not running: nothing to stop\n", cfg.name)
+	}
+	return res, nil
+}
+
+func (s *serviceRun) status() (engine.Result, error) {
+	x, cfg := s.x, s.cfg
+	res := engine.Result{Outputs: s.outputs(0, false)}
+	res.Outputs["uptime"] = 0.0
+	if running(s.rec) {
+		res.Outputs["pid"] = s.rec.PID
+		res.Outputs["running"] = true
+		res.Outputs["run"] = s.rec.RunID
+		up := time.Since(s.rec.StartedAt)
+		res.Outputs["uptime"] = up.Seconds()
+		fmt.Fprintf(x.Log, "service %s is running: pid %d, up %s, started by run %s: %s\n", cfg.name, s.rec.PID, up.Round(time.Second), s.rec.RunID, x.Mask(s.rec.Command))
+		return res, nil
+	}
+	if cfg.pidfile != "" {
+		id, _, err := pidfileProcess(cfg.pidfile)
+		if err != nil {
+			return res, err
+		}
+		if id.PID > 0 {
+			res.Outputs["pid"] = id.PID
+			res.Outputs["running"] = true
+			if at, err := proc.StartedAt(id.Start); err == nil {
+				res.Outputs["uptime"] = time.Since(at).Seconds()
+			}
+			fmt.Fprintf(x.Log, "service %s is running: pid %d from %s\n", cfg.name, id.PID, cfg.pidfile)
+			return res, nil
+		}
+	}
+	switch {
+	case s.rec == nil:
+		fmt.Fprintf(x.Log, "service %s was never started in this repository\n", cfg.name)
+	default:
+		fmt.Fprintf(x.Log, "service %s is not running (last started by run %s, pid %d)\n", cfg.name, s.rec.RunID, s.rec.PID)
+	}
+	return res, nil
+}
+
+func (s *serviceRun) removePidfile(pid int) {
+	if s.cfg.pidfile == "" {
+		return
+	}
+	if n, err := readPidfile(s.cfg.pidfile); err == nil && n == pid {
+		_ = os.Remove(s.cfg.pidfile)
+	}
+}
+
+// exitState is how a launched service ended, once it has.
+type exitState struct {
+	done chan struct{}
+	r    exitResult
+}
+
+type exitResult struct {
+	code int
+	err  error
+}
+
+func (r exitResult) String() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", r.code)
+}
+
+func (e *exitState) result() (exitResult, bool) {
+	select {
+	case <-e.done:
+		return e.r, true
+	default:
+		return exitResult{}, false
+	}
+}
+
+// launch starts the service: bash -c COMMAND in a new session (so its own
+// process group, no controlling terminal and no SIGHUP or Ctrl-C from
+// rbflow's terminal), stdin from /dev/null, output appended to logPath. It
+// is not run under rbflow's reaper: a service outlives the run.
+func launch(cfg *serviceConfig, repo, logPath string) (*store.Service, *exitState, error) {
+	if fi, err := os.Stat(cfg.dir); err != nil || !fi.IsDir() {
+		return nil, nil, fmt.Errorf("service %s: dir %s does not exist", cfg.name, cfg.dir)
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("service %s: open log: %w", cfg.name, err)
+	}
+	defer logf.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer null.Close()
+	fmt.Fprintf(logf, "--- rbflow: starting %s at %s\n", cfg.name, time.Now().UTC().Format(time.RFC3339))
+	started := time.Now()
+	cmd := exec.Command("bash", "--noprofile", "--norc", "-c", cfg.command)
+	cmd.Dir = cfg.dir
+	cmd.Env = append(append([]string{}, cfg.env...), serviceToken(repo, cfg.name, started))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start service %s: %w", cfg.name, err)
+	}
+	pid := cmd.Process.Pid
+	// Until it is waited for, the process exists at least as a zombie, so
+	// its start time can be read even if it has already exited.
+	start, err := proc.StartTime(pid)
+	if err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return nil, nil, fmt.Errorf("start service %s: read its start time: %w", cfg.name, err)
+	}
+	ex := &exitState{done: make(chan struct{})}
+	go func() {
+		// Reap it if it ends while rbflow runs; otherwise it is handed to
+		// init when rbflow exits.
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			ex.r.code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				ex.r.err = fmt.Errorf("signal %s", ws.Signal())
+				ex.r.code = 128 + int(ws.Signal())
+			}
+		case err != nil:
+			ex.r.code, ex.r.err = -1, err
+		}
+		close(ex.done)
+	}()
+	svc := &store.Service{
+		Repo: repo, Name: cfg.name, PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.command,
+		Dir: cfg.dir, LogPath: logPath, StartedAt: started,
+	}
+	return svc, ex, nil
+}
+
+// stopGroup ends a service: SIGTERM, then SIGKILL after grace (at once when
+// hurry is closed), to the whole process group when group is set, else to
+// the one process. While id (verified by its start time) lives, its group
+// is the one it founded and is signalled as a whole; once it is gone, only
+// the members trusted vouches for are (nil: none). It reports whether
+// anything was signalled.
+func stopGroup(id proc.Identity, group bool, trusted func(proc.Identity) bool, grace time.Duration, hurry <-chan struct{}) (bool, error) {
+	left := func() []proc.Identity {
+		if !group {
+			return nil
+		}
+		return members(id.PID, id.Start, trusted)
+	}
+	gone := func() bool { return !id.Alive() && len(left()) == 0 }
+	signal := func(sig syscall.Signal) {
+		if id.Alive() {
+			// Verified just now; a live group leader keeps its group id.
+			if group {
+				_ = syscall.Kill(-id.PID, sig)
+			} else {
+				_ = syscall.Kill(id.PID, sig)
+			}
+			return
+		}
+		for _, m := range left() {
+			if m.Alive() {
+				_ = syscall.Kill(m.PID, sig)
+			}
+		}
+	}
+	if gone() {
+		return false, nil
+	}
+	signal(syscall.SIGTERM)
+	if waitGone(gone, grace, hurry) {
+		return true, nil
+	}
+	signal(syscall.SIGKILL)
+	if waitGone(gone, 5*time.Second, nil) {
+		return true, nil
+	}
+	return true, fmt.Errorf("pid %d is still running after SIGKILL", id.PID)
+}
+
+// waitGone polls gone until it holds, d passes or hurry is closed.
+func waitGone(gone func() bool, d time.Duration, hurry <-chan struct{}) bool {
+	deadline := time.Now().Add(d)
+	for !gone() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-hurry:
+			return gone()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// pidfileSlack allows for the precision of converting a process start time
+// to the wall clock when comparing it with a pidfile's time.
+const pidfileSlack = 500 * time.Millisecond
+
+// pidfileProcess reads a pidfile and returns its process if it is still the
+// one the file was written for: a process that started after the file was
+// written holds a reused pid and is never returned. group reports whether
+// the process leads its own process group. A zero identity means nothing
+// of the pidfile runs.
+func pidfileProcess(path string) (id proc.Identity, group bool, err error) {
+	pid, err := readPidfile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return proc.Identity{}, false, nil
+	}
+	if err != nil {
+		return proc.Identity{}, false, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return proc.Identity{}, false, err
+	}
+	start, err := proc.StartTime(pid)
+	if err != nil {
+		return proc.Identity{}, false, nil // not running
+	}
+	at, err := proc.StartedAt(start)
+	if err != nil {
+		return proc.Identity{}, false, err
+	}
+	if at.After(fi.ModTime().Add(pidfileSlack)) {
+		return proc.Identity{}, false, fmt.Errorf("pidfile %s names pid %d, but that process started at %s, after the pidfile was written (%s): the pid was reused by another process, which rbflow leaves alone",
+			path, pid, at.Format(time.RFC3339), fi.ModTime().Format(time.RFC3339))
+	}
+	id = proc.Identity{PID: pid, Start: start}
+	if !id.Alive() {
+		return proc.Identity{}, false, nil
+	}
+	pgid, err := proc.Pgid(pid)
+	return id, err == nil && pgid == pid, nil
+}
+
+func readPidfile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("pidfile %s: %q is not a pid", path, line)
+	}
+	return pid, nil
+}
+
+// writePidfile writes pid to path atomically.
+func writePidfile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write pidfile: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pidfile: %w", err)
+	}
+	return nil
+}
+
+// logTail returns the last lines of a service log.
+func logTail(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const keep = 2 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > keep {
+		_, _ = f.Seek(fi.Size()-keep, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,200 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/spec"
+)
+
+// waitKind polls until something is ready: `wait: http|tcp|command`.
+type waitKind struct{}
+
+var _ engine.Kind = waitKind{}
+
+// waitTargets maps each wait kind to the with: argument naming its target.
+var waitTargets = map[string]string{probeHTTP: "url", probeTCP: "address", probeCommand: "command"}
+
+func (waitKind) Compile(c *engine.KindContext) engine.Action {
+	kind, ok := literalArg(c, "wait", probeKinds)
+	args := c.With(
+		engine.Field{Name: "url", Type: engine.String},
+		engine.Field{Name: "address", Type: engine.String},
+		engine.Field{Name: "command", Type: engine.String},
+		engine.Field{Name: "expect_status", Type: engine.String},
+		engine.Field{Name: "body", Type: engine.String},
+		engine.Field{Name: "interval", Type: engine.Duration},
+		engine.Field{Name: "timeout", Type: engine.Duration},
+	)
+	if !ok {
+		return nil
+	}
+	want := waitTargets[kind]
+	if !args.Has(want) {
+		c.Errorf(withPos(c), "wait: %s needs with.%s", kind, want)
+		return nil
+	}
+	for k, name := range waitTargets {
+		if k != kind && args.Has(name) {
+			c.Errorf(args.Pos(name), "with.%s is for wait: %s; wait: %s takes with.%s", name, k, kind, want)
+			return nil
+		}
+	}
+	if kind != probeHTTP {
+		for _, name := range []string{"expect_status", "body"} {
+			if args.Has(name) {
+				c.Errorf(args.Pos(name), "with.%s is for wait: http only", name)
+				return nil
+			}
+		}
+	}
+	if !checkLiterals(c, args, "expect_status", "body") {
+		return nil
+	}
+	a := &waitAction{kind: kind, target: want, args: args}
+	if kind == probeCommand {
+		a.command = shellArg(c, args, "command")
+	}
+	return a
+}
+
+// literalArg checks that the step's argument is one of choices, written
+// literally (it decides what the step is, so it must be known at load time).
+func literalArg(c *engine.KindContext, key string, choices []string) (string, bool) {
+	a := c.Step.Arg
+	if a == nil || a.Kind != spec.Scalar || strings.TrimSpace(a.Str) == "" {
+		c.Errorf(c.Step.KindPos, "%s needs one of %s", key, strings.Join(choices, ", "))
+		return "", false
+	}
+	for _, ch := range choices {
+		if a.Str == ch {
+			return ch, true
+		}
+	}
+	h := ""
+	if s := spec.Suggest(a.Str, choices); s != "" {
+		h = fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	c.Errorf(a.Pos, "%s: %q is not one of %s%s", key, a.Str, strings.Join(choices, ", "), h)
+	return "", false
+}
+
+// withPos is where a missing with: argument should have been written.
+func withPos(c *engine.KindContext) spec.Pos {
+	if c.Step.With != nil {
+		return c.Step.With.Pos
+	}
+	return c.Step.KindPos
+}
+
+// checkLiterals checks the literal values of expect_status/status and body
+// at load time; values with ${{ }} are checked when the step runs.
+func checkLiterals(c *engine.KindContext, args *engine.Args, statusName, bodyName string) bool {
+	ok := true
+	if v, lit := args.Literal(statusName); lit {
+		if _, err := parseStatuses(fmt.Sprint(v)); err != nil {
+			c.Errorf(args.Pos(statusName), "with.%s: %v", statusName, err)
+			ok = false
+		}
+	}
+	if v, lit := args.Literal(bodyName); lit {
+		if _, err := regexp.Compile(fmt.Sprint(v)); err != nil {
+			c.Errorf(args.Pos(bodyName), "with.%s: %v", bodyName, err)
+			ok = false
+		}
+	}
+	return ok
+}
+
+type waitAction struct {
+	kind    string
+	target  string // the with: argument holding the target
+	args    *engine.Args
+	command *eval.Template // wait: command, shell code
+}
+
+// ReadOnly: waiting changes nothing.
+func (a *waitAction) ReadOnly() bool { return true }
+
+func (a *waitAction) spec(x *engine.Exec) (probeSpec, error) {
+	s := probeSpec{kind: a.kind}
+	var err error
+	if a.command != nil {
+		if s.target, err = x.Shell(a.command); err != nil {
+			return s, fmt.Errorf("with.command: %w", err)
+		}
+	} else if s.target, err = x.String(a.args, a.target); err != nil {
+		return s, err
+	}
+	if s.statuses, err = x.String(a.args, "expect_status"); err != nil {
+		return s, err
+	}
+	if s.body, err = x.String(a.args, "body"); err != nil {
+		return s, err
+	}
+	if s.interval, err = x.Duration(a.args, "interval"); err != nil {
+		return s, err
+	}
+	if s.timeout, err = x.Duration(a.args, "timeout"); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Describe says what would be polled.
+func (a *waitAction) Describe(x *engine.Exec) (string, error) {
+	s, err := a.spec(x)
+	if err != nil {
+		return "", err
+	}
+	return x.Mask(describeProbe(s)), nil
+}
+
+func describeProbe(s probeSpec) string {
+	timeout, interval := s.timeout, s.interval
+	if timeout <= 0 {
+		timeout = defaultProbeTimeout
+	}
+	if interval <= 0 {
+		interval = defaultProbeInterval
+	}
+	what := s.target
+	switch s.kind {
+	case probeHTTP:
+		st := s.statuses
+		if st == "" {
+			st = defaultStatuses.text
+		}
+		what = fmt.Sprintf("GET %s until status %s", s.target, st)
+		if s.body != "" {
+			what += fmt.Sprintf(" and body matches %q", s.body)
+		}
+	case probeTCP:
+		what = "connect to " + s.target
+	case probeCommand:
+		what = "run until it succeeds: " + s.target
+	}
+	return fmt.Sprintf("wait: %s (every %s, up to %s)", what, interval, timeout)
+}
+
+func (a *waitAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+	s, err := a.spec(x)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	p, err := s.build(x)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	fmt.Fprintln(x.Log, x.Mask(describeProbe(s)))
+	out, err := p.poll(ctx, x.Log, x.Hurry(), nil)
+	res := engine.Result{Outputs: out.outputs()}
+	if err != nil {
+		res.ExitCode = 1
+	}
+	return res, err
+}
