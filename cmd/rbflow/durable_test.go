@@ -140,11 +140,15 @@ func TestCrashResume(t *testing.T) {
 	killedWhileRunning := map[string]int{}
 	var succeededAt []map[string]int // per kill: step -> starts when it was recorded succeeded
 	finished := false
+	scale, lastDone := 1.0, 0
 	for i := 0; i < 80 && !finished; i++ {
 		args := []string{"resume", "--grace", "1s", "--yes"}
 		if run, _ := stepRecords(t, stateDir); run == nil {
 			// Killed before the run was recorded: nothing ran, start again.
 			args = []string{"run", procFile, "--grace", "1s"}
+		} else if run.Status == engine.RunSucceeded {
+			finished = true // killed after the run had ended
+			break
 		}
 		cmd := rbflowCmd(t, repo, args...)
 		var out strings.Builder
@@ -154,7 +158,9 @@ func TestCrashResume(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		delay := delays[i%len(delays)] * time.Millisecond
+		// A slow machine (or -race) may need longer between kills to make
+		// progress: the delays stretch while kills land before any step ends.
+		delay := time.Duration(float64(delays[i%len(delays)]*time.Millisecond) * scale)
 		select {
 		case err := <-done:
 			if err != nil {
@@ -184,6 +190,12 @@ func TestCrashResume(t *testing.T) {
 			}
 		}
 		succeededAt = append(succeededAt, snap)
+		if len(snap) <= lastDone {
+			scale = min(scale*1.6, 12)
+		} else {
+			scale = max(1, scale*0.8)
+		}
+		lastDone = len(snap)
 	}
 	if !finished {
 		t.Fatalf("the run did not finish after %d kills", kills)
