@@ -10,4 +10,5 @@ func Register(reg *engine.Registry) {
 	reg.Register("wait", waitKind{})
 	reg.Register("call", callKind{})
 	reg.Register("record", recordKind{})
+	reg.Register("test", testKind{})
 }
