@@ -11,4 +11,5 @@ func Register(reg *engine.Registry) {
 	reg.Register("call", callKind{})
 	reg.Register("record", recordKind{})
 	reg.Register("test", testKind{})
+	reg.Register("prompt", promptKind{})
 }
