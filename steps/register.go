@@ -11,5 +11,6 @@ func Register(reg *engine.Registry) {
 	reg.Register("call", callKind{})
 	reg.Register("record", recordKind{})
 	reg.Register("test", testKind{})
+	reg.Register("report", reportKind{})
 	reg.Register("prompt", promptKind{})
 }

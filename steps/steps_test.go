@@ -19,6 +19,7 @@ type runOpts struct {
 	answers  map[string]string
 	yes      bool
 	prompter engine.Prompter
+	ctx      context.Context // nil: not cancelled
 }
 
 // finished is a run as the store holds it after Start returned.
@@ -67,8 +68,12 @@ func runProcedure(t *testing.T, repo, text string, o runOpts) finished {
 		Store: st, StateDir: state, Repo: repo, WorkDir: repo, Grace: 2 * time.Second,
 		Host: hostAnswers(o.answers), Answers: o.answers, Yes: o.yes, Prompter: o.prompter,
 	}
-	ctx := context.Background()
+	ctx := o.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	run, runErr := r.Start(ctx, plan, params, "p.yaml")
+	ctx = context.Background()
 	if run == nil {
 		t.Fatalf("run did not start: %v", runErr)
 	}

@@ -488,6 +488,8 @@ func (t *testRun) outputs(res testresult.Result) map[string]any {
 	return out
 }
 
+const testsFailedPrefix = "tests failed:"
+
 // testsFailed is the step's error when tests failed: the counts and the
 // first names.
 func testsFailed(res testresult.Result) error {
@@ -499,7 +501,7 @@ func testsFailed(res testresult.Result) error {
 		}
 		names = append(names, f.Name)
 	}
-	msg := fmt.Sprintf("tests failed: %d failed, %d errors, %d passed, %d skipped", res.Failed, res.Errors, res.Passed, res.Skipped)
+	msg := fmt.Sprintf(testsFailedPrefix+" %d failed, %d errors, %d passed, %d skipped", res.Failed, res.Errors, res.Passed, res.Skipped)
 	if len(names) > 0 {
 		msg += " (" + strings.Join(names, ", ") + ")"
 	}
