@@ -308,9 +308,9 @@ func resumeHint(runID string, q engine.Question) string {
 	case PromptConfirm:
 		how = fmt.Sprintf("%s (or %s=no)", cmd("yes"), q.Step)
 	case PromptChoice:
-		how = fmt.Sprintf("%s, the answer one of: %s", cmd(firstOr(q.Default, q.Choices)), strings.Join(q.Choices, ", "))
+		how = fmt.Sprintf("%s (the answer one of: %s)", cmd(firstOr(q.Default, q.Choices)), strings.Join(q.Choices, ", "))
 	case PromptMulti:
-		how = fmt.Sprintf("%s, the answer a comma-separated list of: %s", cmd(firstOr(q.Default, q.Choices)), strings.Join(q.Choices, ", "))
+		how = fmt.Sprintf("%s (the answer a comma-separated list of: %s)", cmd(firstOr(q.Default, q.Choices)), strings.Join(q.Choices, ", "))
 	default:
 		how = cmd("YOUR ANSWER")
 	}

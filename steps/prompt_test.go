@@ -90,7 +90,7 @@ func TestPromptWaits(t *testing.T) {
 		t.Fatalf("target: %s, want waiting", rec.Status)
 	}
 	want := `step target asks "Roll back which environment?" and there is no terminal to ask on; answer with: rbflow resume ` +
-		f.run.ID + ` --answer target=staging, the answer one of: staging, production`
+		f.run.ID + ` --answer target=staging (the answer one of: staging, production)`
 	if !strings.Contains(rec.Error, want) || !strings.Contains(f.err.Error(), want) {
 		t.Errorf("error = %q\nrun error = %v\nwant %q", rec.Error, f.err, want)
 	}
@@ -107,7 +107,7 @@ func TestPromptHints(t *testing.T) {
 		{engine.Question{Step: "go", Text: "Reset?", Type: PromptConfirm}, "answer with: rbflow resume R --answer go=yes (or go=no)"},
 		{engine.Question{Step: "why", Text: "Why?", Type: PromptText}, "answer with: rbflow resume R --answer why='YOUR ANSWER'"},
 		{engine.Question{Step: "svc", Text: "Which?", Type: PromptMulti, Choices: []string{"api server", "web"}},
-			"answer with: rbflow resume R --answer svc='api server', the answer a comma-separated list of: api server, web"},
+			"answer with: rbflow resume R --answer svc='api server' (the answer a comma-separated list of: api server, web)"},
 	} {
 		if got := resumeHint("R", c.q); !strings.HasSuffix(got, c.want) {
 			t.Errorf("resumeHint(%+v) = %q, want it to end with %q", c.q, got, c.want)

@@ -299,7 +299,7 @@ func (a *reportAction) Describe(x *engine.Exec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dest, runCopy, err := a.targets(x, kind)
+	dest, _, err := a.targets(x, kind)
 	if err != nil {
 		return "", err
 	}
@@ -312,9 +312,9 @@ func (a *reportAction) Describe(x *engine.Exec) (string, error) {
 		}
 	}
 	if dest == "" {
-		return fmt.Sprintf("print the %s (a copy in %s)", what, runCopy), nil
+		return fmt.Sprintf("print the %s (and keep a copy in the run folder)", what), nil
 	}
-	return fmt.Sprintf("write the %s to %s (a copy in %s)", what, dest, runCopy), nil
+	return fmt.Sprintf("write the %s to %s (and a copy in the run folder)", what, dest), nil
 }
 
 func (a *reportAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {

@@ -370,23 +370,23 @@ func (a *testAction) Describe(x *engine.Exec) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString(t.script)
-	format := t.format
-	if format == testresult.FormatAuto {
-		format = fmt.Sprintf("%s (auto)", testresult.Detect(t.script, nonEmpty(t.results)))
-	}
+	format := t.resolvedFormat()
 	from := "standard output"
-	if t.results != "" {
+	switch {
+	case format == testresult.FormatExitCode:
+		from = "the exit code"
+	case t.results != "":
 		from = t.results
 	}
-	if format == testresult.FormatExitCode {
-		from = "the exit code"
+	if t.format == testresult.FormatAuto {
+		format += " (auto)"
 	}
 	fmt.Fprintf(&b, "\n# results: %s, read from %s", format, from)
 	if t.changed {
 		if len(t.selected) == 0 {
 			fmt.Fprintf(&b, "\n# select: no test affected by the %d files changed since %s: the command would not run", t.nChanged, t.base)
 		} else {
-			fmt.Fprintf(&b, "\n# select: %d of the tests affected by the %d files changed since %s", len(t.selected), t.nChanged, t.base)
+			fmt.Fprintf(&b, "\n# select: %d tests chosen by the %d files changed since %s", len(t.selected), t.nChanged, t.base)
 		}
 	}
 	return b.String(), nil
