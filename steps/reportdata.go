@@ -10,6 +10,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/steps/gitrepo"
 )
 
 // ReportData is what a report template sees as its root ("."): the run,
@@ -435,45 +436,53 @@ func str(v any) string {
 // gitFacts reads the branch, HEAD, the count of uncommitted changes and,
 // with a baseline, what changed since it. What cannot be read is said in
 // Error; a report is still written.
-func gitFacts(ctx context.Context, repo, baseline string) GitFacts {
-	g := GitFacts{Repo: repo, ChangedSinceBaseline: []string{}}
-	if repo == "" {
+func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
+	g := GitFacts{Repo: dir, ChangedSinceBaseline: []string{}}
+	if dir == "" {
 		g.Error = "not in a git repository"
 		return g
 	}
+	repo, err := gitrepo.Open(ctx, dir)
+	if err != nil {
+		g.Error = err.Error()
+		return g
+	}
 	var errs []string
-	q := func(args ...string) string {
-		out, err := gitQuery(ctx, repo, args...)
+	note := func(err error) {
 		if err != nil {
 			errs = append(errs, err.Error())
 		}
+	}
+	git := func(args ...string) string {
+		out, err := repo.Git(ctx, args...)
+		note(err)
 		return strings.TrimSpace(out)
 	}
-	g.Branch = q("branch", "--show-current")
-	if head, err := gitQuery(ctx, repo, "rev-parse", "--verify", "--quiet", "HEAD"); err == nil {
-		g.Head = strings.TrimSpace(head)
-		g.HeadShort = q("rev-parse", "--short", "HEAD")
-		g.Subject = q("log", "-1", "--format=%s", "HEAD")
-	} else {
+	g.Branch, err = repo.Branch(ctx)
+	note(err)
+	g.Head, err = repo.Head(ctx)
+	note(err)
+	if g.Head != "" {
+		g.HeadShort = git("rev-parse", "--short", g.Head)
+		g.Subject = git("log", "-1", "--format=%s", g.Head)
+	} else if err == nil {
 		errs = append(errs, "no commit yet")
 	}
-	for _, line := range strings.Split(q("status", "--porcelain"), "\n") {
+	for _, line := range strings.Split(git("status", "--porcelain"), "\n") {
 		if line != "" {
 			g.Uncommitted++
 		}
 	}
 	if baseline != "" {
-		if err := checkRef(ctx, repo, "baseline", baseline); err != nil {
-			errs = append(errs, err.Error())
+		if sha, err := repo.ResolveCommit(ctx, baseline); err != nil {
+			note(fmt.Errorf("baseline: %w", err))
 		} else {
 			g.Baseline = baseline
-			g.BaselineCommit = q("log", "-1", "--format=%h %s", "--end-of-options", baseline, "--")
-			if diff, err := gitQuery(ctx, repo, "diff", "--name-only", "-z", "--no-renames", "--end-of-options", baseline, "--"); err == nil {
-				g.ChangedSinceBaseline = splitNUL(diff)
-				sort.Strings(g.ChangedSinceBaseline)
-			} else {
-				errs = append(errs, err.Error())
-			}
+			g.BaselineCommit = git("log", "-1", "--format=%h %s", sha)
+			changed, err := repo.ChangedFiles(ctx, sha)
+			note(err)
+			g.ChangedSinceBaseline = append(g.ChangedSinceBaseline, changed...)
+			sort.Strings(g.ChangedSinceBaseline)
 		}
 	}
 	g.Error = strings.Join(errs, "; ")

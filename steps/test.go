@@ -14,6 +14,7 @@ import (
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
 	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/steps/gitrepo"
 	"github.com/rbflow/rbflow/steps/testresult"
 )
 
@@ -283,25 +284,26 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 
 // changedSince lists the paths changed in the work tree since base and the
 // untracked ones, repo-relative, as the seed's incremental validation does.
-func changedSince(ctx context.Context, repo, base string) ([]string, error) {
-	if repo == "" {
+func changedSince(ctx context.Context, dir, base string) ([]string, error) {
+	if dir == "" {
 		return nil, errors.New("select: changed needs a git repository, and this run has none")
 	}
-	if err := checkRef(ctx, repo, "with.base", base); err != nil {
-		return nil, err
-	}
-	diff, err := gitQuery(ctx, repo, "diff", "--name-only", "-z", "--no-renames", "--end-of-options", base, "--")
+	repo, err := gitrepo.Open(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	untracked, err := gitQuery(ctx, repo, "ls-files", "--others", "--exclude-standard", "-z")
+	diff, err := repo.ChangedFiles(ctx, base)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("with.base: %w", err)
+	}
+	untracked, err := repo.Git(ctx, "ls-files", "--others", "--exclude-standard", "-z")
+	if err != nil {
+		return nil, fmt.Errorf("list untracked files: %w", err)
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, p := range append(splitNUL(diff), splitNUL(untracked)...) {
-		if !seen[p] {
+	for _, p := range append(diff, strings.Split(untracked, "\x00")...) {
+		if p != "" && !seen[p] {
 			seen[p] = true
 			out = append(out, p)
 		}

@@ -431,8 +431,8 @@ steps:
     with: {select: changed, base: "--output=/tmp/x"}
 `, runOpts{})
 	for id, want := range map[string]string{
-		"a": `with.base "nosuch" is not a commit in`,
-		"b": `with.base "--output=/tmp/x" starts with '-': not a ref`,
+		"a": `with.base: resolve "nosuch": no such commit in`,
+		"b": `with.base: invalid revision "--output=/tmp/x": it begins with '-', which git would read as an option`,
 	} {
 		if rec := f.step(t, id); rec.Status != engine.StepFailed || !strings.Contains(rec.Error, want) {
 			t.Errorf("%s: %s %q, want failed with %q", id, rec.Status, rec.Error, want)
