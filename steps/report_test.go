@@ -396,3 +396,23 @@ steps:
 		t.Errorf("log = %q", log)
 	}
 }
+
+// TestReportStepErrors: a test step that failed without results (its
+// command could not run, its base did not exist) is a runtime error, not a
+// failing test.
+func TestReportStepErrors(t *testing.T) {
+	d := &ReportData{Steps: []ReportStep{
+		{ID: "red", Kind: "test", Outcome: "failed", Tests: &TestCounts{Failed: 1, Total: 1}},
+		{ID: "broken", Kind: "test", Outcome: "failed", Error: "with.base: resolve"},
+		{ID: "boom", Kind: "run", Outcome: "failed"},
+		{ID: "cut", Kind: "run", Status: "interrupted", Outcome: "interrupted"},
+		{ID: "fine", Kind: "run", Outcome: "succeeded", Status: "succeeded"},
+	}}
+	var got []string
+	for _, s := range d.StepErrors() {
+		got = append(got, s.ID)
+	}
+	if strings.Join(got, " ") != "broken boom cut" {
+		t.Errorf("StepErrors() = %v, want broken boom cut", got)
+	}
+}

@@ -144,12 +144,12 @@ func (d *ReportData) Failed() []ReportStep {
 	return out
 }
 
-// StepErrors returns the failed steps that are not test steps: errors at
-// run time rather than failing tests.
+// StepErrors returns the failed steps other than test steps that reported
+// results: errors at run time rather than failing tests.
 func (d *ReportData) StepErrors() []ReportStep {
 	var out []ReportStep
 	for _, s := range d.Failed() {
-		if s.Kind != "test" {
+		if s.Tests == nil {
 			out = append(out, s)
 		}
 	}
