@@ -416,3 +416,24 @@ func TestReportStepErrors(t *testing.T) {
 		t.Errorf("StepErrors() = %v, want broken boom cut", got)
 	}
 }
+
+func TestGanttKeywordIDs(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	d := &ReportData{Run: ReportRun{Procedure: "p", ID: "r", Status: "succeeded"}, Now: start.Add(time.Minute), Steps: []ReportStep{
+		{ID: "section", Section: "steps", Status: "succeeded", Ran: true, StartedAt: start, EndedAt: start.Add(1500 * time.Millisecond)},
+		{ID: "deploy", Section: "steps", Status: "running", Ran: true, StartedAt: start.Add(2 * time.Second)},
+		{ID: "later", Section: "steps", Status: "not run"},
+	}}
+	g := d.Gantt()
+	for _, want := range []string{
+		"    step section succeeded :done, s_section, 2026-01-02 03:04:05.000, 2026-01-02 03:04:06.500\n",
+		"    deploy running :active, s_deploy, 2026-01-02 03:04:07.000, 2026-01-02 03:05:05.000\n",
+	} {
+		if !strings.Contains(g, want) {
+			t.Errorf("Gantt() lacks %q:\n%s", want, g)
+		}
+	}
+	if strings.Contains(g, "later") {
+		t.Errorf("a step that did not run is in the timeline:\n%s", g)
+	}
+}

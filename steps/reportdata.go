@@ -237,11 +237,24 @@ func (d *ReportData) Gantt() string {
 		case engine.StepRunning, engine.StepWaiting, engine.StepInterrupted:
 			tag = "active, "
 		}
-		fmt.Fprintf(&b, "    %s %s :%ss_%s, %s, %s\n", s.ID, s.Status, tag, s.ID,
+		name := s.ID
+		if ganttKeywords[name] {
+			name = "step " + name // a task line must not start like a statement
+		}
+		fmt.Fprintf(&b, "    %s %s :%ss_%s, %s, %s\n", name, s.Status, tag, s.ID,
 			s.StartedAt.Local().Format(layout), end.Local().Format(layout))
 	}
 	b.WriteString("```")
 	return b.String()
+}
+
+// ganttKeywords start statements in Mermaid's gantt syntax (matched
+// without regard to case); a step with such an id gets a prefix.
+var ganttKeywords = map[string]bool{
+	"gantt": true, "dateformat": true, "inclusiveenddates": true, "topaxis": true, "axisformat": true,
+	"tickinterval": true, "includes": true, "excludes": true, "todaymarker": true, "weekday": true,
+	"weekend": true, "title": true, "acctitle": true, "accdescr": true, "section": true, "click": true,
+	"call": true, "href": true,
 }
 
 // JSON returns the data as indented JSON.
