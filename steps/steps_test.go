@@ -7,10 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/store"
 )
 
 // runOpts are what a command line would give a run.
@@ -45,12 +43,14 @@ func loadPlan(t *testing.T, text string) (*engine.Plan, error) {
 	return engine.Load("p.yaml", []byte(text), reg)
 }
 
-// runProcedure runs a procedure in repo with a real store in a temp state
-// folder and returns what it recorded. Step commands run under the reaper,
-// this test binary again (TestMain in bench_test.go).
+// runProcedure runs a procedure in repo through the package's harness
+// (a real store in a temp state folder) with what a command line would
+// give, and returns what the run recorded.
 func runProcedure(t *testing.T, repo, text string, o runOpts) finished {
 	t.Helper()
-	plan, err := loadPlan(t, text)
+	h := newHarness(t)
+	h.repo = repo
+	plan, err := engine.Load("p.yaml", []byte(text), h.reg)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -58,38 +58,21 @@ func runProcedure(t *testing.T, repo, text string, o runOpts) finished {
 	if err != nil {
 		t.Fatalf("params: %v", err)
 	}
-	state := t.TempDir()
-	st, err := store.Open(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r := &engine.Runner{
-		Store: st, StateDir: state, Repo: repo, WorkDir: repo, Grace: 2 * time.Second,
-		Host: hostAnswers(o.answers), Answers: o.answers, Yes: o.yes, Prompter: o.prompter,
-	}
+	r := h.runner()
+	r.Host, r.Answers, r.Yes, r.Prompter = hostAnswers(o.answers), o.answers, o.yes, o.prompter
 	ctx := o.ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	run, runErr := r.Start(ctx, plan, params, "p.yaml")
-	ctx = context.Background()
 	if run == nil {
 		t.Fatalf("run did not start: %v", runErr)
 	}
-	stored, err := st.Run(ctx, run.ID)
+	stored, err := h.st.Run(context.Background(), run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := st.Steps(ctx, run.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := finished{run: stored, steps: map[string]*engine.StepRecord{}, err: runErr, state: state}
-	for _, r := range recs {
-		f.steps[r.StepID] = r
-	}
-	return f
+	return finished{run: stored, steps: h.steps(run.ID), err: runErr, state: h.state}
 }
 
 // step returns a step's record or fails the test.

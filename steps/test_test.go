@@ -11,23 +11,10 @@ import (
 	"github.com/rbflow/rbflow/engine"
 )
 
-// outputInt reads a numeric output as the store gives it back.
-func outputInt(t *testing.T, rec *engine.StepRecord, key string) int {
-	t.Helper()
-	switch v := rec.Outputs[key].(type) {
-	case int:
-		return v
-	case float64:
-		return int(v)
-	}
-	t.Fatalf("step %s: output %s = %#v, want a number (outputs %v)", rec.StepID, key, rec.Outputs[key], rec.Outputs)
-	return 0
-}
-
 func wantCounts(t *testing.T, rec *engine.StepRecord, want map[string]int) {
 	t.Helper()
 	for k, n := range want {
-		if got := outputInt(t, rec, k); got != n {
+		if got := intOutput(t, rec, k); got != n {
 			t.Errorf("step %s: outputs.%s = %d, want %d (outputs %v)", rec.StepID, k, got, n, rec.Outputs)
 		}
 	}
