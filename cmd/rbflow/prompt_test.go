@@ -205,3 +205,38 @@ finally:
 		}
 	}
 }
+
+// TestReportsTickChecklist: the built-in analysis and notification reports
+// work with rbflow checklist: an analysis report ticks "analysis", and
+// "lessons" only once the lessons are written instead of the placeholder.
+func TestReportsTickChecklist(t *testing.T) {
+	repo := gitRepo(t)
+	writeFile(t, filepath.Join(repo, "p.yaml"), `version: 1
+name: reports
+params:
+  lessons: {type: string, default: ""}
+steps:
+  - id: analysis
+    report: rollbacks/analysis.md
+    with: {kind: analysis}
+  - id: note
+    report: rollbacks/notification.md
+    with: {kind: notification}
+`)
+	for _, tc := range []struct {
+		lessons string
+		ticked  bool
+	}{{"", false}, {"Pin the dependency versions.", true}} {
+		if out, errOut, code := rbflow(t, repo, "run", "p.yaml", "--set", "lessons="+tc.lessons); code != 0 {
+			t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+		}
+		out, errOut, code := rbflow(t, repo, "checklist")
+		if code != 0 {
+			t.Fatalf("checklist: exit %d\n%s", code, errOut)
+		}
+		marks := checkMarks(t, out)
+		if !marks["analysis"] || marks["lessons"] != tc.ticked {
+			t.Errorf("lessons %q: analysis %v, lessons %v; want true, %v\n%s", tc.lessons, marks["analysis"], marks["lessons"], tc.ticked, out)
+		}
+	}
+}
