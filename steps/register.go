@@ -10,4 +10,7 @@ func Register(reg *engine.Registry) {
 	reg.Register("wait", waitKind{})
 	reg.Register("call", callKind{})
 	reg.Register("record", recordKind{})
+	reg.Register("test", testKind{})
+	reg.Register("report", reportKind{})
+	reg.Register("prompt", promptKind{})
 }

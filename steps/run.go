@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,10 +40,11 @@ type runAction struct {
 	shell  string
 }
 
-// argv returns the interpreter command for a script file: bash without
-// profiles, stopping at the first failing command (as GitHub Actions does).
-func (a *runAction) argv(file string) (string, []string) {
-	if a.shell == "sh" {
+// shellArgv returns the interpreter command for a script file: bash
+// without profiles, stopping at the first failing command (as GitHub
+// Actions does), or sh -e.
+func shellArgv(shell, file string) (string, []string) {
+	if shell == "sh" {
 		return "sh", []string{"-e", file}
 	}
 	return "bash", []string{"--noprofile", "--norc", "-eo", "pipefail", file}
@@ -62,14 +64,7 @@ func (a *runAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result,
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
-	file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
-	if err := os.WriteFile(file, []byte(script), 0o600); err != nil {
-		return engine.Result{ExitCode: -1}, fmt.Errorf("write script: %w", err)
-	}
-	// The script may hold interpolated secrets: it lives only while it runs.
-	defer os.Remove(file)
-	path, args := a.argv(file)
-	code, err := proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: x.Env, Stdout: x.Log, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+	code, err := runScript(ctx, x, a.shell, script, x.Log)
 	if err != nil {
 		return engine.Result{ExitCode: code}, err
 	}
@@ -77,4 +72,19 @@ func (a *runAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result,
 		return engine.Result{ExitCode: code}, fmt.Errorf("exit status %d", code)
 	}
 	return engine.Result{ExitCode: 0}, nil
+}
+
+// runScript runs script with shell under the reaper in the step's folder
+// and environment; stdout goes to stdout, stderr to the step's log. It
+// returns the exit code; the error is for a command that could not run or
+// was stopped.
+func runScript(ctx context.Context, x *engine.Exec, shell, script string, stdout io.Writer) (int, error) {
+	file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
+	if err := os.WriteFile(file, []byte(script), 0o600); err != nil {
+		return -1, fmt.Errorf("write script: %w", err)
+	}
+	// The script may hold interpolated secrets: it lives only while it runs.
+	defer os.Remove(file)
+	path, args := shellArgv(shell, file)
+	return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: x.Env, Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
 }

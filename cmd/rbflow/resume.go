@@ -59,6 +59,9 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkAnswers(plan); err != nil {
+		return err
+	}
 	stored, err := s.store.Answers(ctx, run.ID)
 	if err != nil {
 		return err
@@ -67,11 +70,8 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, kv := range c.answers {
-		k, val, _ := strings.Cut(kv, "=")
-		if err := s.store.SaveAnswer(ctx, run.ID, k, val); err != nil {
-			return err
-		}
+	if err := c.saveAnswers(ctx, s, run.ID); err != nil {
+		return err
 	}
 	if !a.quiet && !c.json {
 		fmt.Fprintf(a.stderr, "rbflow: resuming run %s of %s\n", run.ID, run.Procedure)

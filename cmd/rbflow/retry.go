@@ -48,12 +48,18 @@ func (c *retryCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkAnswers(plan); err != nil {
+		return err
+	}
 	stored, err := s.store.Answers(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	r, v, err := c.runner(a, s, stored)
 	if err != nil {
+		return err
+	}
+	if err := c.saveAnswers(ctx, s, run.ID); err != nil {
 		return err
 	}
 	if !a.quiet && !c.json {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/steps"
 )
 
 // execFlags are the flags shared by run, resume and retry.
@@ -32,20 +35,69 @@ func (f *execFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "after Ctrl-C, how long steps get between SIGTERM and SIGKILL")
 }
 
-// runner builds the engine runner for a session, with its observer.
+// givenAnswers parses --answer STEP=VALUE flags.
+func (f *execFlags) givenAnswers() (map[string]string, error) {
+	ans := map[string]string{}
+	for _, kv := range f.answers {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--answer takes STEP=VALUE, got %q", kv)
+		}
+		ans[k] = v
+	}
+	return ans, nil
+}
+
+// checkAnswers refuses, before anything runs, an --answer for a step that
+// is not a prompt of plan or a value the prompt cannot take.
+func (f *execFlags) checkAnswers(plan *engine.Plan) error {
+	given, err := f.givenAnswers()
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(given))
+	for id := range given {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		st, ok := plan.Step(id)
+		if !ok {
+			var prompts []string
+			for _, s := range plan.Steps() {
+				if s.Kind == "prompt" {
+					prompts = append(prompts, s.ID)
+				}
+			}
+			hint := "it has no prompt steps"
+			if len(prompts) > 0 {
+				hint = "its prompt steps: " + strings.Join(prompts, ", ")
+			}
+			return usagef("--answer %s=%s: %s has no step %q (%s)", id, given[id], plan.Name(), id, hint)
+		}
+		if err := steps.CheckGivenAnswer(st, given[id]); err != nil {
+			return usagef("--answer %s=%s: %v", id, given[id], err)
+		}
+	}
+	return nil
+}
+
+// runner builds the engine runner for a session, with its observer. given
+// are answers stored with the run; --answer values override them. On a
+// terminal, prompts without an answer are asked there.
 func (f *execFlags) runner(a *app, s *session, given map[string]string) (*engine.Runner, *view, error) {
 	if f.parallel < 1 {
 		return nil, nil, usagef("--parallel must be at least 1")
+	}
+	flags, err := f.givenAnswers()
+	if err != nil {
+		return nil, nil, err
 	}
 	ans := answers{}
 	for k, v := range given {
 		ans[k] = v
 	}
-	for _, kv := range f.answers {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, nil, usagef("--answer takes STEP=VALUE, got %q", kv)
-		}
+	for k, v := range flags {
 		ans[k] = v
 	}
 	wd, _ := os.Getwd()
@@ -62,7 +114,53 @@ func (f *execFlags) runner(a *app, s *session, given map[string]string) (*engine
 			return plan, src.Path, nil
 		},
 	}
+	if isTerminal(a.stdin) && isTerminal(a.stdout) {
+		out := a.stdout
+		if f.json {
+			out = a.stderr // stdout is for the events
+		}
+		r.Prompter = &termPrompter{in: a.stdin, out: out, view: v}
+	}
 	return r, v, nil
+}
+
+// saveAnswers stores the --answer values with an existing run (resume,
+// retry), replacing earlier ones.
+func (f *execFlags) saveAnswers(ctx context.Context, s *session, runID string) error {
+	given, err := f.givenAnswers()
+	if err != nil {
+		return err
+	}
+	for k, v := range given {
+		if err := s.store.SaveAnswer(ctx, runID, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answerStore saves a new run's --answer values with it as soon as the run
+// is recorded, before any step runs, so that rbflow resume still has them.
+type answerStore struct {
+	*store.Store
+	answers map[string]string
+}
+
+// CreateRun records the run, then its answers; child runs of call steps
+// have none of their own.
+func (s answerStore) CreateRun(ctx context.Context, r *engine.Run) error {
+	if err := s.Store.CreateRun(ctx, r); err != nil {
+		return err
+	}
+	if r.ParentRun != "" {
+		return nil
+	}
+	for k, v := range s.answers {
+		if err := s.SaveAnswer(ctx, r.ID, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // drive runs fn with signal handling and the live view.
@@ -126,8 +224,12 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkAnswers(plan); err != nil {
+		return err
+	}
+	given, _ := c.givenAnswers()
 	if c.dryRun {
-		return a.printDryRun(ctx, plan, params)
+		return a.printDryRun(ctx, plan, params, given)
 	}
 	s, err := a.open(ctx)
 	if err != nil {
@@ -138,19 +240,20 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	r.Store = answerStore{Store: s.store, answers: given}
 	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
 		run, err := r.Start(ctx, plan, params, src.Path)
 		return run.ID, err
 	})
 }
 
-func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[string]any) error {
+func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[string]any, given answers) error {
 	repo, err := a.repo(ctx)
 	if err != nil {
 		return err
 	}
 	wd, _ := os.Getwd()
-	r := &engine.Runner{Repo: repo, WorkDir: wd}
+	r := &engine.Runner{Repo: repo, WorkDir: wd, Host: given}
 	steps, err := r.DryRun(plan, params)
 	if err != nil {
 		return err

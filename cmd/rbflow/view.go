@@ -34,6 +34,7 @@ type view struct {
 	tick     *time.Ticker
 	done     chan struct{}
 	finished bool
+	paused   bool // a prompt has the terminal
 }
 
 type stepView struct {
@@ -45,8 +46,9 @@ type stepView struct {
 	attempt int
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether a stream (stdin, stdout) is a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}
@@ -90,7 +92,9 @@ func (v *view) stop() {
 		v.tick.Stop()
 		close(v.done)
 		v.mu.Lock()
-		v.redraw()
+		if !v.finished { // run_finished drew the last view already
+			v.redraw()
+		}
 		v.mu.Unlock()
 	}
 }
@@ -229,10 +233,24 @@ func (v *view) clear() {
 	v.drawn = 0
 }
 
+// pause clears the live view and stops its redraws while a prompt has
+// the terminal; the returned func lets it draw again.
+func (v *view) pause() (resume func()) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.clear()
+	v.paused = true
+	return func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.paused = false
+	}
+}
+
 // redraw draws one line per step, the running steps' last lines, and the
 // time used against the target.
 func (v *view) redraw() {
-	if !v.live || v.runID == "" {
+	if !v.live || v.runID == "" || v.paused {
 		return
 	}
 	v.clear()

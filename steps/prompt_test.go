@@ -1,0 +1,250 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rbflow/rbflow/engine"
+)
+
+// fakePrompter answers questions from a script and records them.
+type fakePrompter struct {
+	mu      sync.Mutex
+	replies map[string]string
+	asked   []engine.Question
+}
+
+func (p *fakePrompter) Ask(ctx context.Context, q engine.Question) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.asked = append(p.asked, q)
+	r, ok := p.replies[q.Step]
+	if !ok {
+		return "", errors.New("input closed")
+	}
+	return r, nil
+}
+
+const promptProcedure = `version: 1
+name: ask
+params:
+  env: {type: string, default: staging}
+steps:
+  - id: reason
+    prompt: Reason for the rollback?
+  - id: target
+    prompt: Roll back which environment?
+    with: {choices: [staging, production], default: "${{ params.env }}"}
+  - id: services
+    prompt: Restart which services?
+    with: {type: multi, choices: [backend, frontend, worker]}
+  - id: go
+    prompt: Reset ${{ steps.target.outputs.answer }} to baseline?
+    with: {type: confirm}
+  - id: after
+    run: echo ${{ steps.reason.outputs.answer }} on ${{ steps.target.outputs.answer }}
+`
+
+func TestPromptAnswers(t *testing.T) {
+	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{
+		"reason":   "tests red since sprint 7",
+		"target":   "Production",
+		"services": "worker, backend,worker",
+		"go":       "Y",
+	}})
+	if f.err != nil {
+		t.Fatalf("run: %v", f.err)
+	}
+	want := map[string]map[string]any{
+		"reason":   {"answer": "tests red since sprint 7", "source": "answer"},
+		"target":   {"answer": "production", "source": "answer"},
+		"services": {"answer": []any{"worker", "backend"}, "source": "answer"},
+		"go":       {"answer": "yes", "confirmed": true, "source": "answer"},
+	}
+	for id, w := range want {
+		if got := f.step(t, id).Outputs; !reflect.DeepEqual(got, w) {
+			t.Errorf("%s outputs = %#v, want %#v", id, got, w)
+		}
+	}
+	if log := f.log(t, "after"); !strings.Contains(log, "tests red since sprint 7 on production") {
+		t.Errorf("after log = %q", log)
+	}
+	if log := f.log(t, "go"); !strings.Contains(log, "? Reset production to baseline?\n> yes (from --answer)") {
+		t.Errorf("go log = %q", log)
+	}
+}
+
+// TestPromptWaits: with no answer and no terminal the run stops, waiting,
+// and the step's error names the command that answers it.
+func TestPromptWaits(t *testing.T) {
+	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "r"}})
+	if !errors.Is(f.err, engine.ErrWaiting) || f.run.Status != engine.RunWaiting {
+		t.Fatalf("run %s, err %v; want waiting", f.run.Status, f.err)
+	}
+	rec := f.step(t, "target")
+	if rec.Status != engine.StepWaiting {
+		t.Fatalf("target: %s, want waiting", rec.Status)
+	}
+	want := `step target asks "Roll back which environment?" and there is no terminal to ask on; answer with: rbflow resume ` +
+		f.run.ID + ` --answer target=staging (the answer one of: staging, production)`
+	if !strings.Contains(rec.Error, want) || !strings.Contains(f.err.Error(), want) {
+		t.Errorf("error = %q\nrun error = %v\nwant %q", rec.Error, f.err, want)
+	}
+	if _, ok := f.steps["services"]; ok {
+		t.Errorf("services ran while target waited")
+	}
+}
+
+func TestPromptHints(t *testing.T) {
+	for _, c := range []struct {
+		q    engine.Question
+		want string
+	}{
+		{engine.Question{Step: "go", Text: "Reset?", Type: PromptConfirm}, "answer with: rbflow resume R --answer go=yes (or go=no)"},
+		{engine.Question{Step: "why", Text: "Why?", Type: PromptText}, "answer with: rbflow resume R --answer why='YOUR ANSWER'"},
+		{engine.Question{Step: "svc", Text: "Which?", Type: PromptMulti, Choices: []string{"api server", "web"}},
+			"answer with: rbflow resume R --answer svc='api server' (the answer a comma-separated list of: api server, web)"},
+	} {
+		if got := resumeHint("R", c.q); !strings.HasSuffix(got, c.want) {
+			t.Errorf("resumeHint(%+v) = %q, want it to end with %q", c.q, got, c.want)
+		}
+	}
+}
+
+// TestPromptYesAndTerminal: --yes answers confirms only; the rest is asked
+// on the terminal, where a reply is checked like any answer.
+func TestPromptYesAndTerminal(t *testing.T) {
+	p := &fakePrompter{replies: map[string]string{"reason": "disk full", "target": "", "services": "frontend"}}
+	f := runProcedure(t, gitRepo(t, nil), strings.Replace(promptProcedure, `default: "${{ params.env }}"`, `default: production`, 1),
+		runOpts{yes: true, prompter: p})
+	if f.err == nil || f.step(t, "target").Status != engine.StepFailed {
+		t.Fatalf("run: %v; want target failed: an empty reply is not a choice (the prompter applies defaults)", f.err)
+	}
+	p.replies["target"] = "staging"
+	f = runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{yes: true, prompter: p})
+	if f.err != nil {
+		t.Fatalf("run: %v", f.err)
+	}
+	if got := f.step(t, "go").Outputs; got["source"] != "yes" || got["confirmed"] != true {
+		t.Errorf("go outputs = %v, want confirmed by --yes", got)
+	}
+	if got := f.step(t, "services").Outputs["answer"]; !reflect.DeepEqual(got, []any{"frontend"}) {
+		t.Errorf("services answer = %#v", got)
+	}
+	var asked []string
+	for _, q := range p.asked {
+		asked = append(asked, q.Step)
+		if q.Step == "target" && (q.Default != "production" && q.Default != "staging" || !reflect.DeepEqual(q.Choices, []string{"staging", "production"}) || q.Type != PromptChoice) {
+			t.Errorf("target question = %+v", q)
+		}
+	}
+	if strings.Contains(strings.Join(asked, " "), "go") {
+		t.Errorf("asked %v: --yes should have answered the confirm", asked)
+	}
+}
+
+// TestPromptNo: a confirm answered no fails the step; with
+// continue_on_error later steps branch on confirmed.
+func TestPromptNo(t *testing.T) {
+	f := runProcedure(t, gitRepo(t, nil), `version: 1
+name: no
+steps:
+  - id: go
+    prompt: Reset?
+    with: {type: confirm}
+    continue_on_error: true
+  - id: reset
+    if: steps.go.outputs.confirmed
+    run: echo reset
+  - id: skipped
+    if: steps.go.outcome == 'failed'
+    run: echo not reset
+`, runOpts{answers: map[string]string{"go": "no"}})
+	if f.err != nil {
+		t.Fatalf("run: %v", f.err)
+	}
+	if rec := f.step(t, "go"); rec.Outcome != engine.StepFailed || rec.Error != "answered no" || rec.Outputs["confirmed"] != false {
+		t.Errorf("go: %s %q %v", rec.Outcome, rec.Error, rec.Outputs)
+	}
+	if f.step(t, "reset").Status != engine.StepSkipped || f.step(t, "skipped").Status != engine.StepSucceeded {
+		t.Errorf("reset %s, skipped %s; want skipped, succeeded", f.step(t, "reset").Status, f.step(t, "skipped").Status)
+	}
+}
+
+func TestPromptBadAnswer(t *testing.T) {
+	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "x", "target": "qa"}})
+	rec := f.step(t, "target")
+	if want := `--answer target=qa: "qa" is not one of staging, production`; rec.Status != engine.StepFailed || rec.Error != want {
+		t.Errorf("target: %s %q, want failed with %q", rec.Status, rec.Error, want)
+	}
+}
+
+func TestCheckAnswer(t *testing.T) {
+	choice := engine.Question{Type: PromptChoice, Choices: []string{"a", "B", "b"}}
+	multi := engine.Question{Type: PromptMulti, Choices: []string{"x", "y"}}
+	for _, c := range []struct {
+		q       engine.Question
+		in, out string
+		err     string
+	}{
+		{engine.Question{Type: PromptConfirm}, "TRUE", "yes", ""},
+		{engine.Question{Type: PromptConfirm}, "n", "no", ""},
+		{engine.Question{Type: PromptConfirm}, "ok", "", `"ok" is not a yes or no`},
+		{choice, "a", "a", ""},
+		{choice, "A", "a", ""},
+		{choice, "b", "b", ""},
+		{choice, "c", "", `"c" is not one of a, B, b`},
+		{multi, "y, x", "y,x", ""},
+		{multi, "", "", ""},
+		{multi, "x,z", "", `"z" is not one of x, y (separate several with commas)`},
+		{engine.Question{Type: PromptText}, " as is ", " as is ", ""},
+	} {
+		got, err := CheckAnswer(c.q, c.in)
+		if got != c.out || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("CheckAnswer(%s %v, %q) = %q, %v; want %q, %q", c.q.Type, c.q.Choices, c.in, got, err, c.out, c.err)
+		}
+	}
+}
+
+// TestPromptLoadErrors: bad with: arguments are positioned load errors.
+func TestPromptLoadErrors(t *testing.T) {
+	for _, c := range []struct{ with, want string }{
+		{`{type: choice}`, `p.yaml:5:18: step "q": type: choice needs with.choices`},
+		{`{type: confirm, choices: [a]}`, `p.yaml:5:36: step "q": with.choices applies only to type: choice or multi, not confirm`},
+		{`{choices: [a, b], default: c}`, `p.yaml:5:38: step "q": with.default: "c" is not one of a, b`},
+		{`{type: confirm, default: maybe}`, `with.default: "maybe" is not a yes or no`},
+		{`{type: multi, choices: [a, "b,c"]}`, `with.choices: "b,c" holds a comma`},
+		{`{type: pick}`, `with.type: "pick" is not one of confirm, text, choice, multi`},
+		{`{choices: [a, a]}`, `with.choices: "a" is there twice`},
+		{`{choises: [a]}`, `unknown argument "choises" for prompt (did you mean "choices"?)`},
+	} {
+		text := "version: 1\nname: p\nsteps:\n  - id: q\n    with: " + c.with + "\n    prompt: Sure?\n"
+		_, err := loadPlan(t, text)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Load(with: %s) = %v, want %q", c.with, err, c.want)
+		}
+	}
+}
+
+func TestCheckGivenAnswer(t *testing.T) {
+	plan, err := loadPlan(t, promptProcedure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ step, value, err string }{
+		{"target", "staging", ""},
+		{"target", "qa", `"qa" is not one of staging, production`},
+		{"go", "perhaps", `"perhaps" is not a yes or no`},
+		{"after", "x", "step after is a run step: only prompt steps take answers"},
+	} {
+		st, _ := plan.Step(c.step)
+		err := CheckGivenAnswer(st, c.value)
+		if (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("CheckGivenAnswer(%s, %q) = %v, want %q", c.step, c.value, err, c.err)
+		}
+	}
+}

@@ -1,0 +1,511 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/steps/gitrepo"
+	"github.com/rbflow/rbflow/steps/testresult"
+)
+
+// testKind is the test step (SPEC §6): `test: COMMAND` runs the command as
+// a run step runs its script (bash -eo pipefail, or shell: sh; under the
+// reaper, in the step's dir, its output in the step's log) and reads the
+// test results it reports.
+//
+// with:
+//   - format: go-json, junit, tap, pytest, exit-code, or auto (the
+//     default), which picks by the command and the results file
+//     (testresult.Detect).
+//   - results: the file the command writes its results to (JUnit XML,
+//     TAP), relative to the step's dir. Default: the --junitxml path in the
+//     command, else the command's standard output. The file must be written
+//     by this attempt: a file left from an earlier run is an error, never
+//     its counts.
+//   - select: all (the default) or changed. With changed only the tests
+//     affected by the files changed since base run: git diff --name-only
+//     base (the work tree against base) and the untracked files, mapped by
+//     the map rules (testresult.DefaultRules when there are none) to the
+//     test files and Go packages that exist. The selected tests are
+//     appended to the command as shell-quoted words, so the command names
+//     the test runner and its options but no tests (`go test -json
+//     -count=1`, `python3 -m pytest -q`): a command that runs go test gets
+//     the Go packages, one that runs pytest the Python test files, any
+//     other command all of them. When no test is affected, the command does
+//     not run and the step succeeds with total 0.
+//   - base: the ref to compare with; required with select: changed.
+//   - map: the selection rules, a list of {match: REGEX, tests: [TEMPLATE]}
+//     (see testresult.Rule: the regexp matches a whole repo-relative path,
+//     $1 is its first group). They are checked when the procedure loads.
+//
+// Outputs: passed, failed, skipped, errors, total, duration (seconds),
+// failures (a list of {name, file, message}), ok and format; with select:
+// changed also selected (the tests given to the command). The step fails
+// when a test failed or errored (continue_on_error applies) and when the
+// results cannot be read: cut or malformed output is an error, never a
+// smaller count.
+type testKind struct{}
+
+var _ engine.Kind = testKind{}
+
+var testFormats = []string{
+	testresult.FormatAuto, testresult.FormatGoJSON, testresult.FormatJUnit,
+	testresult.FormatTAP, testresult.FormatPytest, testresult.FormatExitCode,
+}
+
+func (testKind) Compile(c *engine.KindContext) engine.Action {
+	args := c.With(
+		engine.Field{Name: "format", Type: engine.String, Enum: testFormats},
+		engine.Field{Name: "results", Type: engine.String},
+		engine.Field{Name: "select", Type: engine.String, Enum: []string{"all", "changed"}},
+		engine.Field{Name: "base", Type: engine.String},
+		engine.Field{Name: "map", Type: engine.Any},
+	)
+	if c.Step.Arg == nil || c.Step.Arg.Kind != spec.Scalar || strings.TrimSpace(c.Step.Arg.Str) == "" {
+		c.Errorf(c.Step.KindPos, "test needs a command, e.g. test: go test -json ./...")
+		return nil
+	}
+	command := c.ArgTemplate()
+	rules, rulesOK := selectionRules(c, c.Step.With.Get("map"))
+
+	sel := ""
+	if v, ok := args.Literal("select"); ok {
+		sel = v.(string)
+	} else if !args.Has("select") {
+		sel = "all"
+	}
+	if sel == "changed" && !args.Has("base") {
+		c.Errorf(args.Pos("select"), "select: changed needs with.base, the ref to compare with (e.g. base: main)")
+	}
+	if sel == "all" {
+		for _, name := range []string{"base", "map"} {
+			if args.Has(name) {
+				c.Errorf(args.Pos(name), "with.%s applies only with select: changed", name)
+			}
+		}
+	}
+	if f, ok := args.Literal("format"); ok && f == testresult.FormatExitCode && args.Has("results") {
+		c.Errorf(args.Pos("results"), "with.results has no use with format: exit-code, which judges the command by its exit code alone")
+	}
+	if command == nil || !rulesOK {
+		return nil
+	}
+	shell := c.Step.Shell
+	if shell == "" {
+		shell = "bash"
+	}
+	return &testAction{command: command, shell: shell, args: args, rules: rules}
+}
+
+// selectionRules reads with.map, reporting every bad rule at its place.
+func selectionRules(c *engine.KindContext, v *spec.Value) ([]testresult.Rule, bool) {
+	if v == nil {
+		return nil, true
+	}
+	const example = `{match: 'backend/app/(.*)\.py', tests: ['backend/tests/unit/$1_test.py']}`
+	if v.Kind != spec.List {
+		c.Errorf(v.Pos, "with.map must be a list of rules such as %s, not %s", example, v.TypeName())
+		return nil, false
+	}
+	ok := true
+	bad := func(pos spec.Pos, format string, args ...any) {
+		c.Errorf(pos, format, args...)
+		ok = false
+	}
+	literal := func(x *spec.Value, what string) bool {
+		if x.Kind != spec.Scalar {
+			bad(x.Pos, "%s must be a string, not %s", what, x.TypeName())
+			return false
+		}
+		if strings.Contains(x.Str, "${{") {
+			bad(x.Pos, "%s is used as written: ${{ }} is not evaluated in selection rules", what)
+			return false
+		}
+		return true
+	}
+	var rules []testresult.Rule
+	for i, item := range v.List {
+		n := i + 1
+		if item.Kind != spec.Map {
+			bad(item.Pos, "with.map rule %d must be a map such as %s, not %s", n, example, item.TypeName())
+			continue
+		}
+		var (
+			r        testresult.Rule
+			matchVal *spec.Value
+			testVals []*spec.Value
+		)
+		for _, e := range item.Map {
+			switch e.Key {
+			case "match":
+				if literal(e.Value, fmt.Sprintf("with.map rule %d: match", n)) {
+					r.Match, matchVal = e.Value.Str, e.Value
+				}
+			case "tests":
+				vals := []*spec.Value{e.Value}
+				if e.Value.Kind == spec.List {
+					vals = e.Value.List
+				}
+				for _, t := range vals {
+					if literal(t, fmt.Sprintf("with.map rule %d: tests", n)) {
+						r.Tests = append(r.Tests, t.Str)
+						testVals = append(testVals, t)
+					}
+				}
+			default:
+				h := ""
+				if s := spec.Suggest(e.Key, []string{"match", "tests"}); s != "" {
+					h = fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				bad(e.KeyPos, "with.map rule %d: unknown key %q%s; a rule takes match and tests", n, e.Key, h)
+			}
+		}
+		if matchVal == nil || len(testVals) == 0 {
+			if item.Entry("match") == nil || item.Entry("tests") == nil {
+				bad(item.Pos, "with.map rule %d needs match (a regular expression) and tests (what a matching path selects)", n)
+			}
+			continue
+		}
+		// The regular expression first, then each template on its own, so
+		// that every error points at what is wrong.
+		if err := testresult.ValidateRules([]testresult.Rule{{Match: r.Match, Tests: []string{"$0"}}}); err != nil {
+			bad(matchVal.Pos, "%s", ruleError(err, n))
+			continue
+		}
+		for _, t := range testVals {
+			if err := testresult.ValidateRules([]testresult.Rule{{Match: r.Match, Tests: []string{t.Str}}}); err != nil {
+				bad(t.Pos, "%s", ruleError(err, n))
+			}
+		}
+		rules = append(rules, r)
+	}
+	return rules, ok
+}
+
+// ruleError renumbers an error of ValidateRules, which saw one rule, as
+// rule n of with.map.
+func ruleError(err error, n int) string {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "test selection rule 1 "); ok {
+		return fmt.Sprintf("with.map rule %d %s", n, rest)
+	}
+	return "with.map: " + msg
+}
+
+type testAction struct {
+	command *eval.Template
+	shell   string
+	args    *engine.Args
+	rules   []testresult.Rule
+}
+
+// testRun is one attempt's plan: the arguments evaluated and the tests
+// selected.
+type testRun struct {
+	script     string // the command, with the selected tests appended
+	format     string // as written: auto is resolved after the command ran
+	results    string // the results file as written, "" for standard output
+	resultsAbs string
+	changed    bool // select: changed
+	base       string
+	nChanged   int      // files changed since base
+	selected   []string // tests appended to the command
+}
+
+func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, error) {
+	command, err := x.Shell(a.command)
+	if err != nil {
+		return nil, err
+	}
+	t := &testRun{script: command, format: testresult.FormatAuto}
+	if f, err := x.String(a.args, "format"); err != nil {
+		return nil, err
+	} else if f != "" {
+		t.format = f
+	}
+	if t.results, err = x.String(a.args, "results"); err != nil {
+		return nil, err
+	}
+	if t.results == "" && t.format != testresult.FormatExitCode {
+		t.results = testresult.ResultsPath(command)
+	}
+	if t.results != "" {
+		t.resultsAbs = t.results
+		if !filepath.IsAbs(t.resultsAbs) {
+			t.resultsAbs = filepath.Join(x.Dir, t.resultsAbs)
+		}
+	}
+	sel, err := x.String(a.args, "select")
+	if err != nil {
+		return nil, err
+	}
+	if sel != "changed" {
+		return t, nil
+	}
+	t.changed = true
+	if t.base, err = x.String(a.args, "base"); err != nil {
+		return nil, err
+	}
+	changed, err := changedSince(ctx, x.Repo, t.base)
+	if err != nil {
+		return nil, err
+	}
+	t.nChanged = len(changed)
+	tests, err := testresult.Select(changed, a.rules, testresult.ExistsIn(x.Repo))
+	if err != nil {
+		return nil, err
+	}
+	python, goPkgs, _ := testresult.Group(tests)
+	switch testRunner(command) {
+	case "go":
+		tests = goPkgs
+	case "pytest":
+		tests = python
+	}
+	t.selected = []string{}
+	for _, s := range tests {
+		t.selected = append(t.selected, relativeTest(x.Repo, x.Dir, s))
+	}
+	if len(t.selected) > 0 {
+		t.script = strings.TrimRight(command, " \t\r\n") + " " + eval.ShellQuote(t.selected)
+	}
+	return t, nil
+}
+
+// changedSince lists the paths changed in the work tree since base and the
+// untracked ones, repo-relative, as the seed's incremental validation does.
+func changedSince(ctx context.Context, dir, base string) ([]string, error) {
+	if dir == "" {
+		return nil, errors.New("select: changed needs a git repository, and this run has none")
+	}
+	repo, err := gitrepo.Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	diff, err := repo.ChangedFiles(ctx, base)
+	if err != nil {
+		return nil, fmt.Errorf("with.base: %w", err)
+	}
+	untracked, err := repo.Git(ctx, "ls-files", "--others", "--exclude-standard", "-z")
+	if err != nil {
+		return nil, fmt.Errorf("list untracked files: %w", err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range append(diff, strings.Split(untracked, "\x00")...) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// testRunner tells which test runner a command runs: "go" for go test,
+// "pytest" for pytest in any of its spellings, "" otherwise.
+func testRunner(command string) string {
+	words := strings.Fields(command)
+	for i, w := range words {
+		w = strings.Trim(w, `'"`)
+		next := ""
+		if i+1 < len(words) {
+			next = strings.Trim(words[i+1], `'"`)
+		}
+		switch base := path.Base(w); {
+		case base == "go" && next == "test":
+			return "go"
+		case base == "pytest" || base == "py.test" || strings.HasPrefix(base, "pytest-3"),
+			w == "-m" && next == "pytest":
+			return "pytest"
+		}
+	}
+	return ""
+}
+
+// relativeTest turns a repo-relative test path or Go package pattern into
+// one relative to dir, where the command runs.
+func relativeTest(repo, dir, test string) string {
+	if filepath.Clean(repo) == filepath.Clean(dir) {
+		return test
+	}
+	pkg := strings.HasPrefix(test, "./") || test == "." || strings.HasSuffix(test, "/...")
+	p, dots := test, false
+	if pkg {
+		p, dots = strings.CutSuffix(strings.TrimPrefix(p, "./"), "...")
+		p = strings.TrimSuffix(p, "/")
+	}
+	rel, err := filepath.Rel(dir, filepath.Join(repo, filepath.FromSlash(p)))
+	if err != nil {
+		return test
+	}
+	rel = filepath.ToSlash(rel)
+	if !pkg {
+		return rel
+	}
+	if rel != "." && !strings.HasPrefix(rel, "../") {
+		rel = "./" + rel
+	}
+	if dots {
+		rel = strings.TrimSuffix(rel, "/") + "/..."
+	}
+	return rel
+}
+
+// Describe shows the command as it would run, with the selected tests,
+// and where the results would be read from.
+func (a *testAction) Describe(x *engine.Exec) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t, err := a.prepare(ctx, x)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(t.script)
+	format := t.resolvedFormat()
+	from := "standard output"
+	switch {
+	case format == testresult.FormatExitCode:
+		from = "the exit code"
+	case t.results != "":
+		from = t.results
+	}
+	if t.format == testresult.FormatAuto {
+		format += " (auto)"
+	}
+	fmt.Fprintf(&b, "\n# results: %s, read from %s", format, from)
+	if t.changed {
+		if len(t.selected) == 0 {
+			fmt.Fprintf(&b, "\n# select: no test affected by the %d files changed since %s: the command would not run", t.nChanged, t.base)
+		} else {
+			fmt.Fprintf(&b, "\n# select: %d tests chosen by the %d files changed since %s", len(t.selected), t.nChanged, t.base)
+		}
+	}
+	return b.String(), nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+func (a *testAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+	t, err := a.prepare(ctx, x)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	if t.changed && len(t.selected) == 0 {
+		fmt.Fprintf(x.Log, "no test is affected by the %d files changed since %s: the tests did not run\n", t.nChanged, t.base)
+		return engine.Result{Outputs: t.outputs(testresult.Result{Format: t.resolvedFormat()})}, nil
+	}
+	if t.changed {
+		fmt.Fprintf(x.Log, "running the %d tests affected by the %d files changed since %s: %s\n", len(t.selected), t.nChanged, t.base, strings.Join(t.selected, " "))
+	}
+	var before os.FileInfo
+	if t.resultsAbs != "" {
+		before, _ = os.Stat(t.resultsAbs)
+	}
+	// Standard output is kept for parsing; it holds secrets unmasked, so
+	// it lives only until then (the log keeps the masked copy).
+	capture := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.stdout", x.StepID, x.Attempt))
+	f, err := os.OpenFile(capture, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, fmt.Errorf("capture test output: %w", err)
+	}
+	defer os.Remove(capture)
+	code, err := runScript(ctx, x, a.shell, t.script, io.MultiWriter(x.Log, f))
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("capture test output: %w", cerr)
+	}
+	if err != nil {
+		return engine.Result{ExitCode: code}, err
+	}
+	res, err := t.read(capture, before, code)
+	if err != nil {
+		return engine.Result{ExitCode: code, Outputs: map[string]any{"ok": false}}, err
+	}
+	out := t.outputs(res)
+	if !res.OK() {
+		return engine.Result{ExitCode: code, Outputs: out}, testsFailed(res)
+	}
+	return engine.Result{ExitCode: code, Outputs: out}, nil
+}
+
+// read parses what the command reported: the results file or its standard
+// output, in the format given or detected.
+func (t *testRun) read(capture string, before os.FileInfo, code int) (testresult.Result, error) {
+	format := t.resolvedFormat()
+	if format == testresult.FormatExitCode {
+		return testresult.FromExitCode(code), nil
+	}
+	src, where := capture, "the command's output"
+	if t.results != "" {
+		src, where = t.resultsAbs, t.results
+		fi, err := os.Stat(src)
+		if err != nil {
+			return testresult.Result{}, fmt.Errorf("the command (exit status %d) did not write its results file %s", code, t.results)
+		}
+		if before != nil && os.SameFile(before, fi) && before.ModTime().Equal(fi.ModTime()) && before.Size() == fi.Size() {
+			return testresult.Result{}, fmt.Errorf("the command (exit status %d) did not write its results file %s: the file there is left from before", code, t.results)
+		}
+	}
+	fh, err := os.Open(src)
+	if err != nil {
+		return testresult.Result{}, fmt.Errorf("read test results: %w", err)
+	}
+	defer fh.Close()
+	res, err := testresult.Parse(format, fh)
+	if err != nil {
+		return testresult.Result{}, fmt.Errorf("cannot read the test results in %s (the command exited with status %d): %w", where, code, err)
+	}
+	return res.WithExitCode(code), nil
+}
+
+// resolvedFormat is the format given, or the one auto detects.
+func (t *testRun) resolvedFormat() string {
+	if t.format == testresult.FormatAuto {
+		return testresult.Detect(t.script, nonEmpty(t.results))
+	}
+	return t.format
+}
+
+func (t *testRun) outputs(res testresult.Result) map[string]any {
+	out := res.Outputs()
+	out["format"] = res.Format
+	if t.changed {
+		out["selected"] = t.selected
+	}
+	return out
+}
+
+const testsFailedPrefix = "tests failed:"
+
+// testsFailed is the step's error when tests failed: the counts and the
+// first names.
+func testsFailed(res testresult.Result) error {
+	var names []string
+	for i, f := range res.Failures {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(res.Failures)-5))
+			break
+		}
+		names = append(names, f.Name)
+	}
+	msg := fmt.Sprintf(testsFailedPrefix+" %d failed, %d errors, %d passed, %d skipped", res.Failed, res.Errors, res.Passed, res.Skipped)
+	if len(names) > 0 {
+		msg += " (" + strings.Join(names, ", ") + ")"
+	}
+	return errors.New(msg)
+}
