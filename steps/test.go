@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -220,6 +221,7 @@ type testRun struct {
 	base       string
 	nChanged   int      // files changed since base
 	selected   []string // tests appended to the command
+	env        []string // the step's environment, for detecting the format
 }
 
 func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, error) {
@@ -227,7 +229,7 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 	if err != nil {
 		return nil, err
 	}
-	t := &testRun{script: command, format: testresult.FormatAuto}
+	t := &testRun{script: command, format: testresult.FormatAuto, env: x.Env}
 	if f, err := x.String(a.args, "format"); err != nil {
 		return nil, err
 	} else if f != "" {
@@ -473,12 +475,33 @@ func (t *testRun) read(capture string, before os.FileInfo, code int) (testresult
 	return res.WithExitCode(code), nil
 }
 
-// resolvedFormat is the format given, or the one auto detects.
+// resolvedFormat is the format given, or the one auto detects. Detection
+// reads the command as the shell sees it: `eval "$TEST_COMMAND"` is the
+// test command the variable holds (the built-ins run a test_command param
+// that way).
 func (t *testRun) resolvedFormat() string {
 	if t.format == testresult.FormatAuto {
-		return testresult.Detect(t.script, nonEmpty(t.results))
+		cmd := os.Expand(t.script, envLookup(t.env))
+		if m := evalRE.FindStringSubmatch(cmd); m != nil {
+			cmd = m[1]
+		}
+		return testresult.Detect(cmd, nonEmpty(t.results))
 	}
 	return t.format
+}
+
+var evalRE = regexp.MustCompile(`^\s*eval\s+"(.*)"\s*$`)
+
+// envLookup looks names up in an environment list; the last entry wins.
+func envLookup(env []string) func(string) string {
+	return func(name string) string {
+		for i := len(env) - 1; i >= 0; i-- {
+			if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+				return v
+			}
+		}
+		return ""
+	}
 }
 
 func (t *testRun) outputs(res testresult.Result) map[string]any {
