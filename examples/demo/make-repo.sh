@@ -40,11 +40,47 @@ class TotalTest(unittest.TestCase):
 if __name__ == "__main__":
     unittest.main()
 PY
+cat > backend/pytest.ini <<'INI'
+[pytest]
+pythonpath = .
+INI
+cat > backend/app/server.py <<'PY'
+"""A tiny stand-in for the backend: serves /health on $PORT (default 8000)."""
+import http.server
+import os
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok\n" if self.path == "/health" else b"pricing service\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    port = int(os.environ.get("PORT", "8000"))
+    print(f"backend listening on 127.0.0.1:{port}", flush=True)
+    http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+PY
 cat > frontend/package.json <<'JSON'
-{ "name": "demo-frontend", "version": "1.0.0", "private": true, "scripts": { "dev": "node src/server.js" } }
+{ "name": "demo-frontend", "version": "1.0.0", "private": true,
+  "scripts": { "dev": "node src/server.js", "test": "node src/server.test.js" } }
 JSON
 cat > frontend/src/server.js <<'JS'
-console.log("frontend ready");
+// A tiny stand-in for the frontend dev server: listens on $PORT (default 5173).
+const http = require("http");
+const port = Number(process.env.PORT || 5173);
+http.createServer((req, res) => res.end("frontend\n")).listen(port, "127.0.0.1", () => {
+  console.log(`frontend listening on 127.0.0.1:${port}`);
+});
+JS
+cat > frontend/src/server.test.js <<'JS'
+console.log("1..1\nok 1 - frontend builds");
 JS
 printf '.env\nnode_modules/\n__pycache__/\n' > .gitignore
 git add -A
