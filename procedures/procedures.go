@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-//go:embed README.md
+//go:embed *.yaml README.md
 var files embed.FS
 
 // builtins is the file system the built-ins are read from; tests swap it.
