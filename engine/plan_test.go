@@ -11,7 +11,6 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
-	"github.com/rbflow/rbflow/steps"
 )
 
 // TestValidLoads checks procedures that must load, each with a fact about the
@@ -380,7 +379,6 @@ func (fakeAction) Execute(context.Context, *engine.Exec) (engine.Result, error) 
 // points at its column in the line, in every form a value can take.
 func TestWithExpressionPosition(t *testing.T) {
 	reg := engine.NewRegistry()
-	steps.Register(reg)
 	reg.Register("report", fakeReport{})
 	tests := []struct {
 		with string

@@ -19,6 +19,7 @@ type part struct {
 	lit  string
 	expr string
 	prog *vm.Program
+	ctx  shellCtx // where the value stands if the text is a shell script
 }
 
 // Template compiles every ${{ }} in src. A string without ${{ is a literal.
@@ -31,6 +32,7 @@ func (c *Compiler) Template(src string) (*Template, error) {
 			if rest != "" {
 				t.parts = append(t.parts, part{lit: rest})
 			}
+			t.shellContexts()
 			return t, nil
 		}
 		if i > 0 {
@@ -55,6 +57,20 @@ func (c *Compiler) Template(src string) (*Template, error) {
 		t.parts = append(t.parts, part{expr: code, prog: prog})
 		adv := start + end + 2
 		rest, base = rest[adv:], base+adv
+	}
+}
+
+// shellContexts works out, for a shell script, where each interpolation
+// stands: bare, in quotes, in a comment or in a here-document.
+func (t *Template) shellContexts() {
+	var sc shellScanner
+	for i := range t.parts {
+		if t.parts[i].prog == nil {
+			sc.feed(t.parts[i].lit)
+			continue
+		}
+		t.parts[i].ctx = sc.context()
+		sc.interpolated()
 	}
 }
 
@@ -121,17 +137,20 @@ func (t *Template) Value(env *Env) (any, error) {
 
 // Render evaluates the template to text. Lists become space-separated words.
 func (t *Template) Render(env *Env) (string, error) {
-	return t.render(env, Text)
+	return t.render(env, func(v any, _ shellCtx) (string, error) { return Text(v), nil })
 }
 
-// Shell evaluates the template for a shell script: every interpolated value
-// is quoted as one shell word (a list as one word per item), so no value
-// can change the script's syntax.
+// Shell evaluates the template for a bash script: every interpolated value
+// is escaped for where it stands, so no value can change the script's
+// syntax. A bare value becomes one quoted word (a list one word per item);
+// inside "...", '...', a comment or a here-document it is escaped for that
+// context ("${{ x }}" gives the value itself, without quotes). A value that
+// would end its here-document is an error.
 func (t *Template) Shell(env *Env) (string, error) {
-	return t.render(env, ShellQuote)
+	return t.render(env, shellValue)
 }
 
-func (t *Template) render(env *Env, format func(any) string) (string, error) {
+func (t *Template) render(env *Env, format func(any, shellCtx) (string, error)) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
 		return t.parts[0].lit, nil
 	}
@@ -145,7 +164,11 @@ func (t *Template) render(env *Env, format func(any) string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(format(v))
+		s, err := format(v, p.ctx)
+		if err != nil {
+			return "", fmt.Errorf("${{ %s }}: %w", strings.TrimSpace(p.expr), err)
+		}
+		b.WriteString(s)
 	}
 	return b.String(), nil
 }
