@@ -511,3 +511,12 @@ func (d *decoder) retry(v *Value) *Retry {
 	}
 	return r
 }
+
+// StepKeys lists every key a step may have: its fields and the action keys.
+func StepKeys() []string { return slices.Clone(stepKeys) }
+
+// TopKeys lists the keys of a procedure's top level.
+func TopKeys() []string { return slices.Clone(topKeys) }
+
+// ParamKeys lists the keys of a param declaration.
+func ParamKeys() []string { return slices.Clone(paramKeys) }
