@@ -69,3 +69,41 @@ func BenchmarkBashLoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*benchSteps), "µs/step")
 }
+
+// noopKind does nothing: BenchmarkEngineNoopSteps measures the engine and
+// its SQLite transitions alone, without processes.
+type noopKind struct{}
+
+func (noopKind) Compile(c *engine.KindContext) engine.Action { return noopKind{} }
+
+func (noopKind) Execute(context.Context, *engine.Exec) (engine.Result, error) {
+	return engine.Result{}, nil
+}
+
+func BenchmarkEngineNoopSteps(b *testing.B) {
+	var y strings.Builder
+	y.WriteString("version: 1\nname: bench\nsteps:\n")
+	for i := 0; i < benchSteps; i++ {
+		fmt.Fprintf(&y, "  - id: s%d\n    run: \"true\"\n", i)
+	}
+	reg := engine.NewRegistry()
+	reg.Register("run", noopKind{})
+	plan, err := engine.Load("bench.yaml", []byte(y.String()), reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	st, err := store.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	r := &engine.Runner{Store: st, StateDir: st.Dir(), WorkDir: dir, Parallel: 1, Grace: time.Second}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := r.Start(context.Background(), plan, map[string]any{}, "bench.yaml"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*benchSteps), "µs/step")
+}

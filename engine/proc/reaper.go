@@ -68,6 +68,9 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A background process the command left may hold its output open; the
+	// step is over when the command is, so Wait does not wait for it.
+	cmd.WaitDelay = 200 * time.Millisecond
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
@@ -107,10 +110,10 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 	if errors.As(waitErr, &ee) {
 		return ee.ExitCode(), nil
 	}
-	if waitErr != nil {
+	if waitErr != nil && !errors.Is(waitErr, exec.ErrWaitDelay) {
 		return -1, waitErr
 	}
-	return 0, nil
+	return cmd.ProcessState.ExitCode(), nil
 }
 
 func withoutReaper(env []string) []string {
@@ -141,6 +144,14 @@ func ReaperMain() int {
 		fmt.Fprintln(os.Stderr, "rbflow reaper: no command")
 		return 127
 	}
+	// Only rbflow starts a reaper: as the leader of a new process group,
+	// with a pipe on fd 3. Anything else (the variable set by hand) must not
+	// signal a group that is not its own.
+	var st syscall.Stat_t
+	if syscall.Getpgrp() != os.Getpid() || syscall.Fstat(3, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		fmt.Fprintf(os.Stderr, "rbflow: %s is set but this process was not started by rbflow as a reaper; unset it\n", reaperEnv)
+		return 2
+	}
 	parent := os.NewFile(3, "rbflow")
 	cmd := exec.Command(os.Args[1], os.Args[2:]...)
 	cmd.Env = withoutReaper(os.Environ())
@@ -161,14 +172,17 @@ func ReaperMain() int {
 	var err error
 	select {
 	case err = <-childDone:
+		// The step is over: what it left in the background goes too (the
+		// reaper catches SIGTERM; rbflow sends SIGKILL to the group next).
+		_ = syscall.Kill(-os.Getpid(), syscall.SIGTERM)
 	case <-parentGone:
-		// rbflow died: end the whole group, this reaper last.
-		_ = syscall.Kill(0, syscall.SIGTERM)
+		// rbflow died: end the whole group (this reaper leads it), itself last.
+		_ = syscall.Kill(-os.Getpid(), syscall.SIGTERM)
 		select {
 		case <-childDone:
 		case <-time.After(grace):
 		}
-		_ = syscall.Kill(0, syscall.SIGKILL)
+		_ = syscall.Kill(-os.Getpid(), syscall.SIGKILL)
 		return 137
 	}
 	var ee *exec.ExitError
