@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -67,9 +68,10 @@ var reportKinds = []string{ReportSummary, ReportFailure, ReportAnalysis, ReportN
 //go:embed reports/*.md.tmpl
 var reportFS embed.FS
 
-// builtinReports are the built-in templates, parsed once; a mistake in
-// them is a programming error that the tests catch.
-var builtinReports = func() map[string]*template.Template {
+// builtinReports are the built-in templates, parsed once when a report
+// first needs them (not at start-up: every step's reaper is this binary); a
+// mistake in them is a programming error that the tests catch.
+var builtinReports = sync.OnceValue(func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, k := range reportKinds {
 		if k == ReportJSON {
@@ -82,7 +84,7 @@ var builtinReports = func() map[string]*template.Template {
 		m[k] = template.Must(template.New(k).Funcs(reportFuncs).Parse(string(text)))
 	}
 	return m
-}()
+})
 
 var reportFuncs = template.FuncMap{
 	"mark": func(status string) string {
@@ -225,14 +227,14 @@ func lineOffset(s string, n int) int {
 // resolve returns the kind and, for a template, the parsed template.
 func (a *reportAction) resolve(x *engine.Exec) (string, *template.Template, error) {
 	if a.kind != "" {
-		return a.kind, builtinReports[a.kind], nil
+		return a.kind, builtinReports()[a.kind], nil
 	}
 	if a.parsed != nil {
 		return "template", a.parsed, nil
 	}
 	if a.args.Has("kind") {
 		k, err := x.String(a.args, "kind")
-		return k, builtinReports[k], err
+		return k, builtinReports()[k], err
 	}
 	if a.args.Has("template") {
 		text, err := x.String(a.args, "template")
