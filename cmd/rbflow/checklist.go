@@ -98,19 +98,11 @@ func (c *checklistCmd) Run(ctx context.Context, a *app, args []string) error {
 			return usagef("no checklist item %q%s; the items are %s", id, h, strings.Join(checklistIDs(), ", "))
 		}
 	}
-	s, err := a.open(ctx)
+	s, run, err := a.openRun(ctx, args, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	id := ""
-	if len(args) == 1 {
-		id = args[0]
-	}
-	run, err := s.findRun(ctx, id, false)
-	if err != nil {
-		return err
-	}
 	for _, item := range c.done {
 		if err := s.store.SetChecklistItem(ctx, run.ID, item, true); err != nil {
 			return err

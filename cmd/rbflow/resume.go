@@ -39,19 +39,11 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 	if len(args) > 1 {
 		return usagef("resume takes at most one run id")
 	}
-	s, err := a.open(ctx)
+	s, run, err := a.openRun(ctx, args, true)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	id := ""
-	if len(args) == 1 {
-		id = args[0]
-	}
-	run, err := s.findRun(ctx, id, true)
-	if err != nil {
-		return err
-	}
 	if !run.Status.Resumable() {
 		return usagef("run %s is %s: nothing to resume (rbflow retry %s runs it again)", run.ID, run.Status, run.ID)
 	}
@@ -59,25 +51,8 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkAnswers(plan); err != nil {
-		return err
-	}
-	stored, err := s.store.Answers(ctx, run.ID)
-	if err != nil {
-		return err
-	}
-	r, v, err := c.runner(a, s, stored)
-	if err != nil {
-		return err
-	}
-	if err := c.saveAnswers(ctx, s, run.ID); err != nil {
-		return err
-	}
-	if !a.quiet && !c.json {
-		fmt.Fprintf(a.stderr, "rbflow: resuming run %s of %s\n", run.ID, run.Procedure)
-	}
-	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
-		return run.ID, r.Resume(ctx, plan, run, engine.ResumeOptions{From: c.from, Skip: c.skip, Reloaded: reloaded})
+	return c.continueRun(ctx, a, s, run, plan, fmt.Sprintf("resuming run %s of %s", run.ID, run.Procedure), func(ctx context.Context, r *engine.Runner) error {
+		return r.Resume(ctx, plan, run, engine.ResumeOptions{From: c.from, Skip: c.skip, Reloaded: reloaded})
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rbflow/rbflow/engine"
 )
 
 type retryCmd struct {
@@ -28,19 +30,11 @@ func (c *retryCmd) Run(ctx context.Context, a *app, args []string) error {
 	if len(args) > 1 {
 		return usagef("retry takes one run id (default: the newest run)")
 	}
-	s, err := a.open(ctx)
+	s, run, err := a.openRun(ctx, args, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	id := ""
-	if len(args) == 1 {
-		id = args[0]
-	}
-	run, err := s.findRun(ctx, id, false)
-	if err != nil {
-		return err
-	}
 	if !run.Status.Finished() {
 		return usagef("run %s is %s, not finished: rbflow resume %s finishes it", run.ID, run.Status, run.ID)
 	}
@@ -48,24 +42,7 @@ func (c *retryCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkAnswers(plan); err != nil {
-		return err
-	}
-	stored, err := s.store.Answers(ctx, run.ID)
-	if err != nil {
-		return err
-	}
-	r, v, err := c.runner(a, s, stored)
-	if err != nil {
-		return err
-	}
-	if err := c.saveAnswers(ctx, s, run.ID); err != nil {
-		return err
-	}
-	if !a.quiet && !c.json {
-		fmt.Fprintf(a.stderr, "rbflow: retrying run %s of %s (attempt %d)\n", run.ID, run.Procedure, run.Generation+1)
-	}
-	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
-		return run.ID, r.Retry(ctx, plan, run, c.from)
+	return c.continueRun(ctx, a, s, run, plan, fmt.Sprintf("retrying run %s of %s (attempt %d)", run.ID, run.Procedure, run.Generation+1), func(ctx context.Context, r *engine.Runner) error {
+		return r.Retry(ctx, plan, run, c.from)
 	})
 }

@@ -60,6 +60,53 @@ func (s *session) findRun(ctx context.Context, id string, resumable bool) (*engi
 	return nil, fmt.Errorf("no runs in this repository yet")
 }
 
+// openRun opens the state folder and finds the run named by the optional
+// RUN argument, or the newest run (one resume can go on with, if resumable).
+// The caller closes the session.
+func (a *app) openRun(ctx context.Context, args []string, resumable bool) (*session, *engine.Run, error) {
+	s, err := a.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := ""
+	if len(args) == 1 {
+		id = args[0]
+	}
+	run, err := s.findRun(ctx, id, resumable)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, run, nil
+}
+
+// continueRun drives an existing run again (resume and retry): it checks
+// --answer against the plan, feeds the stored answers back, saves new ones
+// and runs fn under the live view and signal handling.
+func (f *execFlags) continueRun(ctx context.Context, a *app, s *session, run *engine.Run, plan *engine.Plan, notice string,
+	fn func(context.Context, *engine.Runner) error) error {
+	if err := f.checkAnswers(plan); err != nil {
+		return err
+	}
+	stored, err := s.store.Answers(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	r, v, err := f.runner(a, s, stored)
+	if err != nil {
+		return err
+	}
+	if err := f.saveAnswers(ctx, s, run.ID); err != nil {
+		return err
+	}
+	if !a.quiet && !f.json {
+		fmt.Fprintf(a.stderr, "rbflow: %s\n", notice)
+	}
+	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
+		return run.ID, fn(ctx, r)
+	})
+}
+
 // signals turns SIGINT, SIGTERM and SIGHUP into a cancelled context (the
 // run stops, finally runs, exit 130); a second signal closes hurry (kill at
 // once).

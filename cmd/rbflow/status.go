@@ -26,19 +26,11 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if len(args) > 1 {
 		return usagef("status takes at most one run id")
 	}
-	s, err := a.open(ctx)
+	s, run, err := a.openRun(ctx, args, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	id := ""
-	if len(args) == 1 {
-		id = args[0]
-	}
-	run, err := s.findRun(ctx, id, false)
-	if err != nil {
-		return err
-	}
 	steps, err := s.store.Steps(ctx, run.ID)
 	if err != nil {
 		return err
