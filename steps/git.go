@@ -814,24 +814,11 @@ func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 		return nil, err
 	}
 	if del {
-		if !exists {
-			return map[string]any{"name": name, "deleted": false}, nil
-		}
-		tip, err := resolve(ctx, r, full)
-		if err != nil {
-			return nil, err
-		}
-		// The branch's commits stay reachable from the run's refs.
-		keep := fmt.Sprintf("refs/rbflow/%s/%s.deleted/heads/%s", x.RunID, x.StepID, name)
-		if _, err := finish(ctx, r, "update-ref", keep, tip); err != nil {
-			return nil, err
-		}
 		flag := "-d"
 		if force {
 			flag = "-D"
 		}
-		_, err = finish(ctx, r, "branch", flag, "--", name)
-		return map[string]any{"name": name, "deleted": err == nil, "commit": tip, "kept_at": keep}, err
+		return deleteRef(ctx, x, r, "heads", name, exists, "branch", flag)
 	}
 	start := "HEAD"
 	if from != "" {
@@ -855,6 +842,26 @@ func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 	args = append(args, "--", name, sha)
 	_, err = finish(ctx, r, args...)
 	return map[string]any{"name": name, "commit": sha}, err
+}
+
+// deleteRef deletes a branch or tag (namespace heads or tags) with git
+// VERB FLAG, keeping what it pointed at under the run's refs so that
+// nothing it held becomes unreachable.
+func deleteRef(ctx context.Context, x *engine.Exec, r *gitrepo.Repo, namespace, name string, exists bool, verb, flag string) (map[string]any, error) {
+	if !exists {
+		return map[string]any{"name": name, "deleted": false}, nil
+	}
+	obj, err := r.Git(ctx, "rev-parse", "--verify", "--end-of-options", "refs/"+namespace+"/"+name)
+	if err != nil {
+		return nil, err
+	}
+	obj = strings.TrimSpace(obj)
+	keep := fmt.Sprintf("refs/rbflow/%s/%s.deleted/%s/%s", x.RunID, x.StepID, namespace, name)
+	if _, err := finish(ctx, r, "update-ref", keep, obj); err != nil {
+		return nil, err
+	}
+	_, err = finish(ctx, r, verb, flag, "--", name)
+	return map[string]any{"name": name, "deleted": err == nil, "object": obj, "kept_at": keep}, err
 }
 
 func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
@@ -884,19 +891,7 @@ func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (m
 		return nil, err
 	}
 	if del {
-		if !exists {
-			return map[string]any{"name": name, "deleted": false}, nil
-		}
-		obj, err := r.Git(ctx, "rev-parse", "--verify", "--end-of-options", full)
-		if err != nil {
-			return nil, err
-		}
-		keep := fmt.Sprintf("refs/rbflow/%s/%s.deleted/tags/%s", x.RunID, x.StepID, name)
-		if _, err := finish(ctx, r, "update-ref", keep, strings.TrimSpace(obj)); err != nil {
-			return nil, err
-		}
-		_, err = finish(ctx, r, "tag", "-d", "--", name)
-		return map[string]any{"name": name, "deleted": err == nil, "kept_at": keep}, err
+		return deleteRef(ctx, x, r, "tags", name, exists, "tag", "-d")
 	}
 	target := "HEAD"
 	if ref != "" {
