@@ -26,6 +26,17 @@ type ReportData struct {
 	Contacts []Contact      `json:"contacts"`
 	Data     map[string]any `json:"data"` // with.data
 	Now      time.Time      `json:"now"`
+	// Snapshots are the states the run saved before its destructive steps,
+	// with what each did not save (reinstallable trees, large files).
+	Snapshots []ReportSnapshot `json:"snapshots,omitempty"`
+}
+
+// ReportSnapshot is one snapshot a run took.
+type ReportSnapshot struct {
+	Step     string   `json:"step"`
+	Ref      string   `json:"ref"`
+	Commit   string   `json:"commit"`
+	NotSaved []string `json:"not_saved,omitempty"`
 }
 
 // ReportRun is the run a report describes.
@@ -285,6 +296,15 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 	}
 	for _, c := range p.Contacts {
 		d.Contacts = append(d.Contacts, Contact(c))
+	}
+	if ss, ok := x.Store.(snapshotStore); ok {
+		snaps, err := ss.Snapshots(ctx, x.RunID)
+		if err != nil {
+			return nil, fmt.Errorf("read the run's snapshots: %w", err)
+		}
+		for _, sn := range snaps {
+			d.Snapshots = append(d.Snapshots, ReportSnapshot{Step: sn.StepID, Ref: sn.Ref, Commit: sn.Commit, NotSaved: sn.Skipped})
+		}
 	}
 	recs := map[string]*engine.StepRecord{}
 	for _, r := range view.Steps {
