@@ -225,8 +225,20 @@ func (g *gitStep) Describe(x *engine.Exec) (string, error) {
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, ", ") + ")"
 	}
-	if g.def.destructive != nil {
-		s += "\nsnapshot first: refs/rbflow/<run>/" + x.StepID
+	switch {
+	case g.def.destructive == nil:
+	case g.name == "checkout" || g.name == "switch":
+		// Whether the tree has changes is known only when the step runs.
+		if discard, _ := x.Bool(g.args, "discard_changes"); discard {
+			s += "\nsnapshot first: refs/rbflow/<run>/" + x.StepID
+		} else {
+			s += "\nsnapshot first if the work tree has changes: refs/rbflow/<run>/" + x.StepID
+		}
+	default:
+		// The other actions tell from their arguments alone.
+		if want, err := g.def.destructive(g, x, nil); want || err != nil {
+			s += "\nsnapshot first: refs/rbflow/<run>/" + x.StepID
+		}
 	}
 	return s, nil
 }
@@ -340,6 +352,10 @@ func (g *gitStep) checkArgs(x *engine.Exec) error {
 		l, err := x.Strings(g.args, f)
 		if err != nil {
 			return err
+		}
+		if len(l) == 0 && g.name == "restore_files" {
+			// git checkout COMMIT -- with no paths would switch HEAD to COMMIT.
+			return errors.New("with.files is empty: there is nothing to restore")
 		}
 		for _, p := range l {
 			if f == "commits" {
