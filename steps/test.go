@@ -33,21 +33,31 @@ import (
 //     command, else the command's standard output. The file must be written
 //     by this attempt: a file left from an earlier run is an error, never
 //     its counts.
-//   - select: all (the default) or changed. With changed only the tests
-//     affected by the files changed since base run: git diff --name-only
-//     base (the work tree against base) and the untracked files, mapped by
-//     the map rules (testresult.DefaultRules when there are none) to the
-//     test files and Go packages that exist. The selected tests are
+//   - select: all (the default), changed or files. With changed only the
+//     tests affected by the files changed since base run: git diff
+//     --name-only base (the work tree against base) and the untracked
+//     files; with files, those affected by the paths in with.files (a
+//     folder stands for the files git tracks in it). The paths are mapped
+//     by the map rules (testresult.DefaultRules when there are none) to
+//     the test files and Go packages that exist. The selected tests are
 //     appended to the command as shell-quoted words, so the command names
 //     the test runner and its options but no tests (`go test -json
 //     -count=1`, `python3 -m pytest -q`): a command that runs go test gets
 //     the Go packages, one that runs pytest the Python test files, any
-//     other command all of them. When no test is affected, the command does
-//     not run and the step succeeds with total 0.
+//     other command all of them. A command `eval "$VAR"` is read as the
+//     command the variable holds, and the tests are quoted so that they
+//     are still single words once eval reads them again. When no test is
+//     affected, the command does not run and the step succeeds with total
+//     0.
 //   - base: the ref to compare with; required with select: changed.
+//   - files: repo-relative paths; required with select: files.
 //   - map: the selection rules, a list of {match: REGEX, tests: [TEMPLATE]}
 //     (see testresult.Rule: the regexp matches a whole repo-relative path,
-//     $1 is its first group). They are checked when the procedure loads.
+//     $1 is its first group), or of the same as text, 'REGEX -> TEMPLATE
+//     [TEMPLATE...]', where the word defaults stands for
+//     testresult.DefaultRules. Written out, they are checked when the
+//     procedure loads; map may also be one ${{ }} giving a list of rules as
+//     text (a list param), checked when the step runs.
 //
 // Outputs: passed, failed, skipped, errors, total, duration (seconds),
 // failures (a list of {name, file, message}), ok and format; with select:
@@ -68,8 +78,9 @@ func (testKind) Compile(c *engine.KindContext) engine.Action {
 	args := c.With(
 		engine.Field{Name: "format", Type: engine.String, Enum: testFormats},
 		engine.Field{Name: "results", Type: engine.String},
-		engine.Field{Name: "select", Type: engine.String, Enum: []string{"all", "changed"}},
+		engine.Field{Name: "select", Type: engine.String, Enum: []string{"all", "changed", "files"}},
 		engine.Field{Name: "base", Type: engine.String},
+		engine.Field{Name: "files", Type: engine.List},
 		engine.Field{Name: "map", Type: engine.Any},
 	)
 	if c.Step.Arg == nil || c.Step.Arg.Kind != spec.Scalar || strings.TrimSpace(c.Step.Arg.Str) == "" {
@@ -78,6 +89,10 @@ func (testKind) Compile(c *engine.KindContext) engine.Action {
 	}
 	command := c.ArgTemplate()
 	rules, rulesOK := selectionRules(c, c.Step.With.Get("map"))
+	mapExpr := false
+	if v := c.Step.With.Get("map"); v != nil && v.Kind == spec.Scalar {
+		mapExpr = true // one ${{ }}: the rules come when the step runs
+	}
 
 	sel := ""
 	if v, ok := args.Literal("select"); ok {
@@ -88,10 +103,13 @@ func (testKind) Compile(c *engine.KindContext) engine.Action {
 	if sel == "changed" && !args.Has("base") {
 		c.Errorf(args.Pos("select"), "select: changed needs with.base, the ref to compare with (e.g. base: main)")
 	}
-	if sel == "all" {
-		for _, name := range []string{"base", "map"} {
-			if args.Has(name) {
-				c.Errorf(args.Pos(name), "with.%s applies only with select: changed", name)
+	if sel == "files" && !args.Has("files") {
+		c.Errorf(args.Pos("select"), "select: files needs with.files, the paths whose tests to run")
+	}
+	if sel != "" {
+		for _, only := range []struct{ name, modes string }{{"base", "changed"}, {"files", "files"}, {"map", "changed or files"}} {
+			if args.Has(only.name) && !strings.Contains(only.modes, sel) {
+				c.Errorf(args.Pos(only.name), "with.%s applies only with select: %s", only.name, only.modes)
 			}
 		}
 	}
@@ -105,7 +123,7 @@ func (testKind) Compile(c *engine.KindContext) engine.Action {
 	if shell == "" {
 		shell = "bash"
 	}
-	return &testAction{command: command, shell: shell, args: args, rules: rules}
+	return &testAction{command: command, shell: shell, args: args, rules: rules, mapExpr: mapExpr}
 }
 
 // selectionRules reads with.map, reporting every bad rule at its place.
@@ -114,6 +132,9 @@ func selectionRules(c *engine.KindContext, v *spec.Value) ([]testresult.Rule, bo
 		return nil, true
 	}
 	const example = `{match: 'backend/app/(.*)\.py', tests: ['backend/tests/unit/$1_test.py']}`
+	if v.Kind == spec.Scalar && strings.Contains(v.Str, "${{") {
+		return nil, true // compiled with the other arguments, read when the step runs
+	}
 	if v.Kind != spec.List {
 		c.Errorf(v.Pos, "with.map must be a list of rules such as %s, not %s", example, v.TypeName())
 		return nil, false
@@ -137,6 +158,18 @@ func selectionRules(c *engine.KindContext, v *spec.Value) ([]testresult.Rule, bo
 	var rules []testresult.Rule
 	for i, item := range v.List {
 		n := i + 1
+		if item.Kind == spec.Scalar {
+			if !literal(item, fmt.Sprintf("with.map rule %d", n)) {
+				continue
+			}
+			rs, err := textRules(n, item.Str)
+			if err != nil {
+				bad(item.Pos, "%v", err)
+				continue
+			}
+			rules = append(rules, rs...)
+			continue
+		}
 		if item.Kind != spec.Map {
 			bad(item.Pos, "with.map rule %d must be a map such as %s, not %s", n, example, item.TypeName())
 			continue
@@ -193,6 +226,28 @@ func selectionRules(c *engine.KindContext, v *spec.Value) ([]testresult.Rule, bo
 	return rules, ok
 }
 
+// ruleArrow separates the regular expression from the tests in a rule
+// written as text.
+const ruleArrow = " -> "
+
+// textRules reads rule n of with.map written as text: 'REGEX -> TEMPLATE
+// [TEMPLATE...]', or defaults for testresult.DefaultRules.
+func textRules(n int, s string) ([]testresult.Rule, error) {
+	s = strings.TrimSpace(s)
+	if s == "defaults" {
+		return testresult.DefaultRules(), nil
+	}
+	match, tests, ok := strings.Cut(s, ruleArrow)
+	r := testresult.Rule{Match: strings.TrimSpace(match), Tests: strings.Fields(tests)}
+	if !ok || r.Match == "" || len(r.Tests) == 0 {
+		return nil, fmt.Errorf(`with.map rule %d: %q is not a rule: write 'REGEX -> TEST...', e.g. 'backend/app/(.*)\.py -> backend/tests/unit/$1_test.py', or defaults`, n, s)
+	}
+	if err := testresult.ValidateRules([]testresult.Rule{r}); err != nil {
+		return nil, errors.New(ruleError(err, n))
+	}
+	return []testresult.Rule{r}, nil
+}
+
 // ruleError renumbers an error of ValidateRules, which saw one rule, as
 // rule n of with.map.
 func ruleError(err error, n int) string {
@@ -208,6 +263,40 @@ type testAction struct {
 	shell   string
 	args    *engine.Args
 	rules   []testresult.Rule
+	mapExpr bool // with.map is one ${{ }}: the rules are read when the step runs
+}
+
+// runtimeRules reads with.map when it is one ${{ }}: a list of rules as
+// text (see textRules).
+func (a *testAction) runtimeRules(x *engine.Exec) ([]testresult.Rule, error) {
+	v, err := x.Value(a.args, "map")
+	if err != nil {
+		return nil, err
+	}
+	var texts []string
+	switch l := v.(type) {
+	case nil:
+	case []string:
+		texts = l
+	case []any:
+		for _, e := range l {
+			texts = append(texts, eval.Text(e))
+		}
+	default:
+		texts = []string{eval.Text(v)}
+	}
+	var rules []testresult.Rule
+	for i, s := range texts {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		rs, err := textRules(i+1, s)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, rs...)
+	}
+	return rules, nil
 }
 
 // testRun is one attempt's plan: the arguments evaluated and the tests
@@ -217,11 +306,12 @@ type testRun struct {
 	format     string // as written: auto is resolved after the command ran
 	results    string // the results file as written, "" for standard output
 	resultsAbs string
-	changed    bool // select: changed
+	changed    bool   // select: changed or files
+	sel        string // which of them
 	base       string
-	nChanged   int      // files changed since base
+	nChanged   int      // files changed since base, or given
 	selected   []string // tests appended to the command
-	env        []string // the step's environment, for detecting the format
+	seen       string   // the command as the shell runs it (see shellSees)
 }
 
 func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, error) {
@@ -229,7 +319,7 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 	if err != nil {
 		return nil, err
 	}
-	t := &testRun{script: command, format: testresult.FormatAuto, env: x.Env}
+	t := &testRun{script: command, format: testresult.FormatAuto, seen: shellSees(command, x.Env)}
 	if f, err := x.String(a.args, "format"); err != nil {
 		return nil, err
 	} else if f != "" {
@@ -239,7 +329,7 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 		return nil, err
 	}
 	if t.results == "" && t.format != testresult.FormatExitCode {
-		t.results = testresult.ResultsPath(command)
+		t.results = testresult.ResultsPath(t.seen)
 	}
 	if t.results != "" {
 		t.resultsAbs = t.results
@@ -251,24 +341,39 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 	if err != nil {
 		return nil, err
 	}
-	if sel != "changed" {
+	var changed []string
+	switch sel {
+	case "changed":
+		if t.base, err = x.String(a.args, "base"); err != nil {
+			return nil, err
+		}
+		if changed, err = changedSince(ctx, x.Repo, t.base); err != nil {
+			return nil, err
+		}
+	case "files":
+		files, err := x.Strings(a.args, "files")
+		if err != nil {
+			return nil, err
+		}
+		if changed, err = filesIn(ctx, x.Repo, files); err != nil {
+			return nil, err
+		}
+	default:
 		return t, nil
 	}
-	t.changed = true
-	if t.base, err = x.String(a.args, "base"); err != nil {
-		return nil, err
+	t.changed, t.sel, t.nChanged = true, sel, len(changed)
+	rules := a.rules
+	if a.mapExpr {
+		if rules, err = a.runtimeRules(x); err != nil {
+			return nil, err
+		}
 	}
-	changed, err := changedSince(ctx, x.Repo, t.base)
-	if err != nil {
-		return nil, err
-	}
-	t.nChanged = len(changed)
-	tests, err := testresult.Select(changed, a.rules, testresult.ExistsIn(x.Repo))
+	tests, err := testresult.Select(changed, rules, testresult.ExistsIn(x.Repo))
 	if err != nil {
 		return nil, err
 	}
 	python, goPkgs, _ := testresult.Group(tests)
-	switch testRunner(command) {
+	switch testRunner(t.seen) {
 	case "go":
 		tests = goPkgs
 	case "pytest":
@@ -279,9 +384,62 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 		t.selected = append(t.selected, relativeTest(x.Repo, x.Dir, s))
 	}
 	if len(t.selected) > 0 {
-		t.script = strings.TrimRight(command, " \t\r\n") + " " + eval.ShellQuote(t.selected)
+		words := eval.ShellQuote(t.selected)
+		if evalRE.MatchString(command) {
+			// eval joins its words and reads them again: quote them twice.
+			words = eval.Quote(words)
+		}
+		t.script = strings.TrimRight(command, " \t\r\n") + " " + words
 	}
 	return t, nil
+}
+
+// filesIn lists the given repo-relative paths for selection, a folder
+// standing for the files git tracks in it.
+func filesIn(ctx context.Context, dir string, paths []string) ([]string, error) {
+	if dir == "" {
+		return nil, errors.New("select: files needs a git repository, and this run has none")
+	}
+	repo, err := gitrepo.Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range paths {
+		p = strings.TrimSuffix(strings.TrimPrefix(filepath.ToSlash(p), "./"), "/")
+		if p == "" {
+			continue
+		}
+		if err := gitrepo.CheckPath(p); err != nil {
+			return nil, fmt.Errorf("with.files: %w", err)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p))); err != nil || !fi.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		list, err := repo.Git(ctx, "--literal-pathspecs", "ls-files", "-z", "--", p)
+		if err != nil {
+			return nil, fmt.Errorf("list the files in %s: %w", p, err)
+		}
+		for _, f := range strings.Split(list, "\x00") {
+			if f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// shellSees returns the command as the shell runs it, for telling the
+// test runner and the results format: `eval "$TEST_COMMAND"` is the
+// command the variable holds (the built-ins run a test_command param that
+// way).
+func shellSees(command string, env []string) string {
+	cmd := os.Expand(command, envLookup(env))
+	if m := evalRE.FindStringSubmatch(cmd); m != nil {
+		return m[1]
+	}
+	return cmd
 }
 
 // changedSince lists the paths changed in the work tree since base and the
@@ -374,6 +532,9 @@ func (a *testAction) Describe(x *engine.Exec) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString(t.script)
+	if strings.HasPrefix(strings.TrimSpace(t.script), "eval ") {
+		fmt.Fprintf(&b, "\n# the shell runs: %s", strings.TrimSpace(t.seen+" "+eval.ShellQuote(t.selected)))
+	}
 	format := t.resolvedFormat()
 	from := "standard output"
 	switch {
@@ -388,9 +549,9 @@ func (a *testAction) Describe(x *engine.Exec) (string, error) {
 	fmt.Fprintf(&b, "\n# results: %s, read from %s", format, from)
 	if t.changed {
 		if len(t.selected) == 0 {
-			fmt.Fprintf(&b, "\n# select: no test affected by the %d files changed since %s: the command would not run", t.nChanged, t.base)
+			fmt.Fprintf(&b, "\n# select: no test affected by %s: the command would not run", t.what())
 		} else {
-			fmt.Fprintf(&b, "\n# select: %d tests chosen by the %d files changed since %s", len(t.selected), t.nChanged, t.base)
+			fmt.Fprintf(&b, "\n# select: %d tests chosen by %s", len(t.selected), t.what())
 		}
 	}
 	return b.String(), nil
@@ -409,11 +570,11 @@ func (a *testAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 		return engine.Result{ExitCode: -1}, err
 	}
 	if t.changed && len(t.selected) == 0 {
-		fmt.Fprintf(x.Log, "no test is affected by the %d files changed since %s: the tests did not run\n", t.nChanged, t.base)
+		fmt.Fprintf(x.Log, "no test is affected by %s: the tests did not run\n", t.what())
 		return engine.Result{Outputs: t.outputs(testresult.Result{Format: t.resolvedFormat()})}, nil
 	}
 	if t.changed {
-		fmt.Fprintf(x.Log, "running the %d tests affected by the %d files changed since %s: %s\n", len(t.selected), t.nChanged, t.base, strings.Join(t.selected, " "))
+		fmt.Fprintf(x.Log, "running the %d tests affected by %s: %s\n", len(t.selected), t.what(), strings.Join(t.selected, " "))
 	}
 	var before os.FileInfo
 	if t.resultsAbs != "" {
@@ -475,17 +636,19 @@ func (t *testRun) read(capture string, before os.FileInfo, code int) (testresult
 	return res.WithExitCode(code), nil
 }
 
-// resolvedFormat is the format given, or the one auto detects. Detection
-// reads the command as the shell sees it: `eval "$TEST_COMMAND"` is the
-// test command the variable holds (the built-ins run a test_command param
-// that way).
+// what names the paths tests were selected for.
+func (t *testRun) what() string {
+	if t.sel == "files" {
+		return fmt.Sprintf("the %d files given", t.nChanged)
+	}
+	return fmt.Sprintf("the %d files changed since %s", t.nChanged, t.base)
+}
+
+// resolvedFormat is the format given, or the one auto detects from the
+// command as the shell sees it.
 func (t *testRun) resolvedFormat() string {
 	if t.format == testresult.FormatAuto {
-		cmd := os.Expand(t.script, envLookup(t.env))
-		if m := evalRE.FindStringSubmatch(cmd); m != nil {
-			cmd = m[1]
-		}
-		return testresult.Detect(cmd, nonEmpty(t.results))
+		return testresult.Detect(t.seen, nonEmpty(t.results))
 	}
 	return t.format
 }

@@ -457,3 +457,120 @@ func TestTestRunner(t *testing.T) {
 		}
 	}
 }
+
+// TestTestSelectFiles: select: files runs the tests of the given paths (a
+// folder standing for the files in it), with rules given as text by a
+// list param; a command run through eval "$VAR" gets the tests as single
+// words even when a path holds a space.
+func TestTestSelectFiles(t *testing.T) {
+	repo := selectionRepo(t)
+	writeFiles(t, repo, map[string]string{
+		"backend/app/odd name.py":             "X = 1\n",
+		"backend/tests/unit/odd name_test.py": "",
+	})
+	git(t, repo, "add", "-A")
+	git(t, repo, "commit", "-q", "-m", "odd name")
+	f := runProcedure(t, repo, `version: 1
+name: files
+params:
+  files: {type: list}
+  map: {type: list}
+env:
+  TEST_COMMAND: printf '<%s>\n'
+steps:
+  - id: defaults
+    test: eval "$TEST_COMMAND"
+    with: {select: files, files: "${{ params.files }}", format: exit-code}
+  - id: mapped
+    test: eval "$TEST_COMMAND"
+    with: {select: files, files: "${{ params.files }}", map: "${{ params.map }}", format: exit-code}
+  - id: folder
+    test: eval "$TEST_COMMAND"
+    with: {select: files, files: [backend/app/], format: exit-code}
+  - id: written
+    test: eval "$TEST_COMMAND"
+    with:
+      select: files
+      files: [docs/rollback.md]
+      format: exit-code
+      map: ['docs/(.*)\.md -> backend/tests/unit/test_settings.py', defaults]
+`, runOpts{sets: []string{"files=./backend/app/views.py", "files=backend/app/odd name.py", "files=backend/app/gone.py",
+		`map=backend/app/(.*)\.py -> backend/tests/unit/$1_test.py backend/tests/unit/test_$1.py`}})
+	if f.err != nil {
+		t.Fatalf("run: %v\n%s", f.err, f.log(t, "defaults"))
+	}
+	for id, want := range map[string][]string{
+		"defaults": {"backend/tests/unit/odd name_test.py", "backend/tests/unit/views_test.py"},
+		"mapped":   {"backend/tests/unit/odd name_test.py", "backend/tests/unit/views_test.py"},
+		"folder":   {"backend/tests/unit/models_test.py", "backend/tests/unit/odd name_test.py", "backend/tests/unit/views_test.py"},
+		"written":  {"backend/tests/unit/test_settings.py"},
+	} {
+		rec := f.step(t, id)
+		if got := selected(rec); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: selected %v, want %v", id, got, want)
+		}
+		// printf prints each word it got between <>: one word per test.
+		var words []string
+		for _, l := range strings.Split(f.log(t, id), "\n") {
+			if strings.HasPrefix(l, "<") {
+				words = append(words, strings.Trim(l, "<>"))
+			}
+		}
+		if !reflect.DeepEqual(words, want) {
+			t.Errorf("%s: the command got %q, want %q", id, words, want)
+		}
+	}
+	if log := f.log(t, "defaults"); !strings.Contains(log, "running the 2 tests affected by the 3 files given") {
+		t.Errorf("defaults log = %q", log)
+	}
+}
+
+// TestTestSelectErrorsAtLoad: select: files needs files; files, base and
+// map only go with the modes that use them; rules as text are checked.
+func TestTestSelectErrorsAtLoad(t *testing.T) {
+	h := newHarness(t)
+	_, err := engine.Load("p.yaml", []byte(`version: 1
+name: bad
+steps:
+  - id: a
+    test: pytest
+    with: {select: files}
+  - id: b
+    test: pytest
+    with: {select: changed, base: main, files: [x.py]}
+  - id: c
+    test: pytest
+    with: {files: [x.py], map: [defaults]}
+  - id: d
+    test: pytest
+    with: {select: files, files: [x.py], base: main, map: ['x.py', '(.* -> t.py', 'a(.*) -> t$2.py']}
+`), h.reg)
+	for _, want := range []string{
+		`p.yaml:6:20: step "a": select: files needs with.files, the paths whose tests to run`,
+		`p.yaml:9:48: step "b": with.files applies only with select: files`,
+		`p.yaml:12:19: step "c": with.files applies only with select: files`,
+		`p.yaml:12:32: step "c": with.map applies only with select: changed or files`,
+		`p.yaml:15:48: step "d": with.base applies only with select: changed`,
+		`p.yaml:15:60: step "d": with.map rule 1: "x.py" is not a rule: write 'REGEX -> TEST...'`,
+		`p.yaml:15:68: step "d": with.map rule 2 (match "(.*"): invalid regular expression`,
+		`p.yaml:15:83: step "d": with.map rule 3 (match "a(.*)"): test "t$2.py": $2 but the match has only 1 groups`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("load errors lack %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestTestShellSees(t *testing.T) {
+	env := []string{"TEST_COMMAND=go test -json", "PY=python3 -m pytest --junitxml=out.xml"}
+	for cmd, want := range map[string]string{
+		`eval "$TEST_COMMAND"`: "go test -json",
+		`eval "$PY"`:           "python3 -m pytest --junitxml=out.xml",
+		`$PY -q`:               "python3 -m pytest --junitxml=out.xml -q",
+		`pytest -q`:            "pytest -q",
+	} {
+		if got := shellSees(cmd, env); got != want {
+			t.Errorf("shellSees(%q) = %q, want %q", cmd, got, want)
+		}
+	}
+}
