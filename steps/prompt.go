@@ -234,12 +234,16 @@ func CheckGivenAnswer(st *engine.Step, value string) error {
 // Describe shows the question and what it takes.
 func (a *promptAction) Describe(x *engine.Exec) (string, error) {
 	q, err := a.ask(x)
-	if err != nil {
+	_, literal := a.args.Literal("choices")
+	runtimeChoices := a.args.Has("choices") && !literal && len(q.Choices) == 0
+	if err != nil && !runtimeChoices {
 		return "", err
 	}
 	s := fmt.Sprintf("ask (%s): %s", q.Type, q.Text)
 	if len(q.Choices) > 0 {
 		s += "\nchoices: " + strings.Join(q.Choices, ", ")
+	} else if runtimeChoices {
+		s += "\nchoices: known only at run time"
 	}
 	if q.Default != "" {
 		s += "\ndefault: " + q.Default
