@@ -39,10 +39,11 @@ const (
 // step's output instead.
 //
 // with (one of kind, template and template_file; kind summary when none):
-//   - kind: summary (Markdown: the run, its steps and a Mermaid gantt
-//     timeline), failure (the seed's sprint failure report), analysis (the
-//     seed's failure analysis), notification (the seed's team notification,
-//     with the procedure's contacts) or json (ReportData as JSON).
+//   - kind: summary (Markdown: the run, with.data as its outcome, its
+//     steps and a Mermaid gantt timeline), failure (the seed's sprint
+//     failure report), analysis (the seed's failure analysis),
+//     notification (the seed's team notification, with the procedure's
+//     contacts) or json (ReportData as JSON).
 //   - template: the template text; checked when the procedure loads,
 //     unless it holds ${{ }}.
 //   - template_file: a file holding the template, relative to the step's
