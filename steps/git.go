@@ -199,10 +199,16 @@ type gitStep struct {
 
 // DefaultOnResume: destructive git actions ask before running again.
 func (g *gitStep) DefaultOnResume() string {
-	if g.def.destructive != nil {
-		return "ask"
+	if g.def.destructive == nil {
+		return "rerun"
 	}
-	return "rerun"
+	if g.name == "exec" {
+		// exec is destructive only when it says so.
+		if v, ok := g.args.Literal("destructive"); !g.args.Has("destructive") || ok && v == false {
+			return "rerun"
+		}
+	}
+	return "ask"
 }
 
 // ReadOnly reports whether the action changes nothing.
