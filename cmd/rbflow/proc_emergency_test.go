@@ -1,0 +1,356 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The built-in emergency procedure (the seed's Level 1) on a seed-shaped
+// repository, with the demo's backend and frontend started as services.
+
+// freePort returns a TCP port nothing listens on just now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// httpGet returns the body of url, or "" when it does not answer 200.
+func httpGet(url string) string {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(b)
+}
+
+// servicePID returns the pid a service step recorded.
+func servicePID(t *testing.T, st runJSON, step string) int {
+	t.Helper()
+	pid, _ := stepOf(t, st, step).Outputs["pid"].(float64)
+	if pid <= 0 {
+		t.Fatalf("step %s recorded no pid: %v", step, stepOf(t, st, step).Outputs)
+	}
+	return int(pid)
+}
+
+// stopAtEnd stops the services rbflow started in dir when the test ends,
+// by what rbflow recorded of them, whatever became of the test.
+func stopAtEnd(t *testing.T, dir string) {
+	t.Helper()
+	down := stopProcedure(t)
+	t.Cleanup(func() { _, _, _ = rbflow(t, dir, "run", down, "-q") })
+}
+
+// stopServices stops the backend and frontend by their names, as any later
+// run of this repository can.
+func stopServices(t *testing.T, dir string) {
+	t.Helper()
+	if o, e, code := rbflow(t, dir, "run", stopProcedure(t), "-q"); code != 0 {
+		t.Fatalf("stopping the services: exit %d\n%s%s", code, o, e)
+	}
+}
+
+// stopProcedure writes a procedure that stops the backend and frontend.
+func stopProcedure(t *testing.T) string {
+	t.Helper()
+	down := filepath.Join(t.TempDir(), "down.yaml")
+	writeFile(t, down, `version: 1
+name: down
+steps:
+  - id: backend
+    service: stop
+    with: {name: backend, grace: 2s}
+  - id: frontend
+    service: stop
+    with: {name: frontend, grace: 2s}
+`)
+	return down
+}
+
+func needNode(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed: the demo frontend needs it")
+	}
+}
+
+// emergencyArgs are the params of an emergency run on a seed repository
+// with both services on the given ports; the backend is checked by HTTP,
+// the frontend by TCP (the default).
+func emergencyArgs(backendStart string, backend, frontend int) []string {
+	return []string{"run", "emergency",
+		"--set", "backend_start=" + backendStart,
+		"--set", fmt.Sprintf("backend_port=%d", backend),
+		"--set", fmt.Sprintf("backend_ready=http://127.0.0.1:%d/health", backend),
+		"--set", "frontend_start=node src/server.js",
+		"--set", fmt.Sprintf("frontend_port=%d", frontend),
+		"--set", "reason=checkout is down",
+		"--set", "test_command=true",
+	}
+}
+
+func TestEmergencyRollbackRestartsServices(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	dir := seedRepo(t)
+	stopAtEnd(t, dir)
+	baseline := strings.TrimSpace(git(t, dir, "rev-parse", "baseline"))
+	// Leftovers the clean removes: stale bytecode (ignored) and a build
+	// folder (untracked).
+	stale := filepath.Join("backend", "app", "__pycache__", "pricing.cpython-311.pyc")
+	writeFile(t, filepath.Join(dir, stale), "stale")
+	writeFile(t, filepath.Join(dir, "frontend", "dist", "bundle.js"), "stale")
+	before := manifest(t, dir)
+	backend, frontend := freePort(t), freePort(t)
+
+	out, errOut, code := rbflow(t, dir, emergencyArgs("python3 -m app.server", backend, frontend)...)
+	if code != 0 {
+		t.Fatalf("run emergency: exit %d\n%s%s", code, out, errOut)
+	}
+	id := lastRunID(t, dir)
+	st := statusOf(t, dir, id)
+	backendPID := servicePID(t, st, "start_backend_http")
+	frontendPID := servicePID(t, st, "start_frontend")
+
+	// Git and disk: the baseline, clean, the kept .env still there.
+	if br := strings.TrimSpace(git(t, dir, "branch", "--show-current")); br != "baseline" {
+		t.Errorf("on branch %q, want baseline", br)
+	}
+	if head := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD")); head != baseline {
+		t.Errorf("HEAD %s, want the baseline %s", head, baseline)
+	}
+	var left []string
+	for _, l := range strings.Split(strings.TrimSpace(git(t, dir, "status", "--porcelain", "--ignored")), "\n") {
+		if !strings.Contains(l, "__pycache__") { // the backend running now writes its own
+			left = append(left, l)
+		}
+	}
+	if strings.Join(left, "\n") != "!! .env" {
+		t.Errorf("git status --ignored after the rollback: %q, want only the kept .env", left)
+	}
+	if got := git(t, dir, "diff", "baseline", "--stat"); got != "" {
+		t.Errorf("the tree differs from the baseline:\n%s", got)
+	}
+	for _, gone := range []string{"backend/app/notes.py", stale, "frontend/dist"} {
+		if _, err := os.Stat(filepath.Join(dir, gone)); err == nil {
+			t.Errorf("%s is still there after the clean", gone)
+		}
+	}
+	for _, s := range []string{"stop_backend", "stop_frontend", "deps_backend", "deps_frontend", "verify", "record"} {
+		if got := stepOf(t, st, s).Status; got != "succeeded" {
+			t.Errorf("step %s %s, want succeeded", s, got)
+		}
+	}
+	if got := stepOf(t, st, "deps_go").Status; got != "skipped" {
+		t.Errorf("deps_go %s without a go.mod, want skipped", got)
+	}
+
+	// The services answer, started from the baseline's code.
+	if got := httpGet(fmt.Sprintf("http://127.0.0.1:%d/health", backend)); got != "ok\n" {
+		t.Errorf("backend /health answered %q, want ok", got)
+	}
+	if got := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", frontend)); got != "frontend\n" {
+		t.Errorf("frontend answered %q", got)
+	}
+	if m := metricsOf(t, dir); m.ByLevel["emergency"] != 1 || m.BySeverity["critical"] != 1 || m.ByCause["checkout is down"] != 1 {
+		t.Errorf("metrics: %+v, want the critical emergency rollback counted with its cause", m)
+	}
+	summary, err := os.ReadFile(filepath.Join(dir, ".git", "rbflow", "runs", id, "summary.md"))
+	if err != nil || !strings.Contains(string(summary), "against a target of 5m0s: within it") {
+		t.Errorf("summary (%v) does not give the time against the 5m target:\n%s", err, summary)
+	}
+
+	// A second emergency run stops what the first started, by name, and
+	// starts it again.
+	out, errOut, code = rbflow(t, dir, emergencyArgs("python3 -m app.server", backend, frontend)...)
+	if code != 0 {
+		t.Fatalf("second emergency run: exit %d\n%s%s", code, out, errOut)
+	}
+	id2 := lastRunID(t, dir)
+	st2 := statusOf(t, dir, id2)
+	if stepOf(t, st2, "stop_backend").Outputs["stopped"] != true || pidAlive(backendPID) || pidAlive(frontendPID) {
+		t.Errorf("the second run did not stop the services the first started: %v", stepOf(t, st2, "stop_backend").Outputs)
+	}
+	servicePID(t, st2, "start_backend_http")
+	servicePID(t, st2, "start_frontend")
+	if got := httpGet(fmt.Sprintf("http://127.0.0.1:%d/health", backend)); got != "ok\n" {
+		t.Errorf("backend after the second run answered %q", got)
+	}
+	stopServices(t, dir)
+	if got := httpGet(fmt.Sprintf("http://127.0.0.1:%d/health", backend)); got != "" {
+		t.Errorf("backend still answers after service: stop: %q", got)
+	}
+
+	// Undo the second run (nothing to bring back but its own state), then
+	// the first: the tree from before the rollback, byte for byte.
+	if o, e, code := rbflow(t, dir, "undo", id2); code != 0 {
+		t.Fatalf("undo %s: exit %d\n%s%s", id2, code, o, e)
+	}
+	if o, e, code := rbflow(t, dir, "undo", id); code != 0 {
+		t.Fatalf("undo %s: exit %d\n%s%s", id, code, o, e)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Errorf("after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", before, got)
+	}
+}
+
+// REMOTE/BASELINE wins over the local baseline when it exists; the
+// baseline branch itself is required.
+func TestEmergencyPrefersTheRemoteBaseline(t *testing.T) {
+	t.Parallel()
+	dir := seedRepo(t)
+	origin := filepath.Join(t.TempDir(), "origin.git")
+	git(t, dir, "clone", "-q", "--bare", dir, origin)
+	work := filepath.Join(t.TempDir(), "work")
+	git(t, dir, "clone", "-q", "-b", "baseline", origin, work)
+	writeFile(t, filepath.Join(work, "backend", "app", "hotfix.py"), "FIXED = True\n")
+	git(t, work, "add", "-A")
+	git(t, work, "commit", "-q", "-m", "Hotfix on the remote baseline")
+	git(t, work, "push", "-q", "origin", "baseline")
+	git(t, dir, "remote", "add", "origin", origin)
+	git(t, dir, "fetch", "-q", "origin")
+	remote := strings.TrimSpace(git(t, dir, "rev-parse", "origin/baseline"))
+
+	out, errOut, code := rbflow(t, dir, "run", "emergency", "--set", "verify_tests=false")
+	if code != 0 {
+		t.Fatalf("run emergency: exit %d\n%s%s", code, out, errOut)
+	}
+	if head := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD")); head != remote {
+		t.Errorf("HEAD %s, want origin/baseline %s", head, remote)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "backend", "app", "hotfix.py")); err != nil {
+		t.Errorf("the remote baseline's file is missing: %v", err)
+	}
+
+	before := manifest(t, dir)
+	out, errOut, code = rbflow(t, dir, "run", "emergency", "--set", "baseline=nosuch")
+	if code != 1 || !strings.Contains(out+errOut, "there is no branch nosuch") || !strings.Contains(out+errOut, "nothing was stopped or changed") {
+		t.Errorf("emergency to a missing baseline: exit %d, want 1 and a clear refusal\n%s%s", code, out, errOut)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Errorf("the refused run changed the tree")
+	}
+}
+
+// An emergency rollback killed with SIGKILL while it waits for the
+// restarted backend is finished by rbflow resume --yes: the backend it
+// started is adopted, not started twice, and the end state is that of an
+// uninterrupted run.
+func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	aux := t.TempDir()
+	gate := filepath.Join(aux, "gate")
+	gated := fmt.Sprintf("while [ ! -f %q ]; do sleep 0.1; done; exec python3 -m app.server", gate)
+
+	want := seedRepo(t)
+	stopAtEnd(t, want)
+	writeFile(t, gate, "")
+	wb, wf := freePort(t), freePort(t)
+	if o, e, code := rbflow(t, want, emergencyArgs(gated, wb, wf)...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
+	}
+	wst := statusOf(t, want, lastRunID(t, want))
+	servicePID(t, wst, "start_backend_http")
+	servicePID(t, wst, "start_frontend")
+	stopServices(t, want)
+	if err := os.Remove(gate); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := seedRepo(t)
+	stopAtEnd(t, dir)
+	backend, frontend := freePort(t), freePort(t)
+	cmd := rbflowCmd(t, dir, emergencyArgs(gated, backend, frontend)...)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitFor(t, 60*time.Second, "the backend's readiness probe", func() bool {
+		o := out.String()
+		return strings.Contains(o, "start_backend_http | probe 1") && strings.Contains(o, "start_frontend: succeeded")
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
+	var started int
+	if _, err := fmt.Sscanf(between(out.String(), "started service backend: pid ", ","), "%d", &started); err != nil || started <= 0 {
+		t.Fatalf("no backend pid in the output (%v):\n%s", err, out.String())
+	}
+	if !pidAlive(started) {
+		t.Fatalf("the backend (pid %d) died with rbflow", started)
+	}
+
+	writeFile(t, gate, "")
+	if o, e, code := rbflow(t, dir, "resume", "--yes"); code != 0 {
+		t.Fatalf("resume --yes: exit %d\n%s%s", code, o, e)
+	}
+	st := statusOf(t, dir, run.ID)
+	svc := stepOf(t, st, "start_backend_http")
+	if st.Status != "succeeded" || svc.Outputs["pid"] != float64(started) || svc.Outputs["started"] != false {
+		t.Errorf("resumed run %s, backend %v; want the backend started before the kill (pid %d) adopted", st.Status, svc.Outputs, started)
+	}
+	servicePID(t, st, "start_frontend")
+	if got := httpGet(fmt.Sprintf("http://127.0.0.1:%d/health", backend)); got != "ok\n" {
+		t.Errorf("backend answered %q after the resume", got)
+	}
+	stopServices(t, dir)
+	if got, want := treeState(t, dir), treeState(t, want); got != want {
+		t.Errorf("killed and resumed, the tree differs from an uninterrupted run\n--- want\n%s\n--- got\n%s", want, got)
+	}
+}
+
+// On a Go module the emergency rollback downloads the modules instead of
+// pip and npm installs, and verifies the baseline with go test -json.
+func TestEmergencyRollbackGoRepo(t *testing.T) {
+	t.Parallel()
+	dir := goSprintRepo(t)
+	before := manifest(t, dir)
+	out, errOut, code := rbflow(t, dir, "run", "emergency")
+	if code != 0 {
+		t.Fatalf("run emergency: exit %d\n%s%s", code, out, errOut)
+	}
+	id := lastRunID(t, dir)
+	st := statusOf(t, dir, id)
+	for step, want := range map[string]string{"deps_go": "succeeded", "deps_backend": "skipped", "deps_frontend": "skipped", "start_backend": "skipped", "verify": "succeeded"} {
+		if got := stepOf(t, st, step).Status; got != want {
+			t.Errorf("step %s %s, want %s", step, got, want)
+		}
+	}
+	if v := stepOf(t, st, "verify").Outputs; v["format"] != "go-json" || v["passed"] != 3.0 {
+		t.Errorf("verify %v, want go test -json with 3 passed", v)
+	}
+	if status := git(t, dir, "status", "--porcelain", "--ignored"); status != "" {
+		t.Errorf("after the rollback git status --ignored is %q, want a clean tree (cover.out and div.go removed)", status)
+	}
+	if o, e, code := rbflow(t, dir, "undo", id); code != 0 {
+		t.Fatalf("undo: exit %d\n%s%s", code, o, e)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Errorf("after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", before, got)
+	}
+}
