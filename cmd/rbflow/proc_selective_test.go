@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -176,26 +177,17 @@ func treeFiles(t *testing.T, dir string) map[string]string {
 func sameExcept(before, after map[string]string, except ...string) []string {
 	var diff []string
 	for p, l := range before {
-		if after[p] != l && !contains(except, p) {
+		if after[p] != l && !slices.Contains(except, p) {
 			diff = append(diff, p)
 		}
 	}
 	for p := range after {
-		if _, ok := before[p]; !ok && !contains(except, p) {
+		if _, ok := before[p]; !ok && !slices.Contains(except, p) {
 			diff = append(diff, p)
 		}
 	}
 	sort.Strings(diff)
 	return diff
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // gitShow returns a file as a commit holds it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,23 +23,14 @@ func symptoms(yes, ask []string) []string {
 	var out []string
 	for _, s := range []string{"production_down", "data_at_risk", "major_broken", "tests_failing", "perf_degraded", "users_affected", "fixable_in_30m"} {
 		switch {
-		case contains(ask, s):
-		case contains(yes, s):
+		case slices.Contains(ask, s):
+		case slices.Contains(yes, s):
 			out = append(out, "--set", s+"=yes")
 		default:
 			out = append(out, "--set", s+"=no")
 		}
 	}
 	return out
-}
-
-func contains(l []string, s string) bool {
-	for _, e := range l {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // childRuns returns the runs called by run id.
