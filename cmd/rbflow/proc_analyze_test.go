@@ -140,6 +140,9 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 	if npm := readFile(t, filepath.Join(runDir, "npm_list.txt")); !strings.Contains(npm, "demo-frontend@1.0.0") && !strings.Contains(npm, "exited with status") {
 		t.Errorf("npm_list.txt is neither npm list's tree nor its failure:\n%s", npm)
 	}
+	if summary := readFile(t, filepath.Join(runDir, "summary.md")); !strings.Contains(summary, "- Analysis report: "+filepath.Join(outDir, "analysis.md")+"\n") {
+		t.Errorf("summary.md does not name the analysis report:\n%s", summary)
+	}
 	// The user's work in progress is as it was.
 	if st := git(t, repo, "status", "--porcelain"); !strings.Contains(st, " M backend/app/pricing.py") || !strings.Contains(st, "?? backend/app/notes.py") {
 		t.Errorf("git status after analyze =\n%s\nwant the edit and the untracked file still there", st)

@@ -81,8 +81,10 @@ func TestPrecheckSeedRepo(t *testing.T) {
 		t.Errorf("precheck changed the work tree, index or branch:\n%s\nwant:\n%s", after, before)
 	}
 	summary := readFile(t, filepath.Join(repo, ".git", "rbflow", "runs", id, "summary.md"))
-	if !strings.Contains(summary, "| Tests | 2 passed, 0 failed, 0 skipped, 0 errors |") {
-		t.Errorf("summary.md lacks the baseline's test counts:\n%s", summary)
+	for _, want := range []string{"| Tests | 2 passed, 0 failed, 0 skipped, 0 errors |", "- Baseline tests passing: 2\n", "- Checkpoint: checkpoint-" + id[:15] + "\n"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, summary)
+		}
 	}
 }
 
@@ -105,9 +107,13 @@ func TestPrecheckDirtyTree(t *testing.T) {
 	if tags := checkpoints(t, repo); len(tags) != 0 {
 		t.Errorf("a failed precheck made checkpoint tags %v", tags)
 	}
-	checkNoWorktree(t, repo, lastRunID(t, repo))
+	id := lastRunID(t, repo)
+	checkNoWorktree(t, repo, id)
 	if after := manifest(t, repo); after != before {
 		t.Errorf("precheck changed the work tree:\n%s\nwant:\n%s", after, before)
+	}
+	if summary := readFile(t, filepath.Join(repo, ".git", "rbflow", "runs", id, "summary.md")); !strings.Contains(summary, "- Checkpoint: none: not every check passed\n") {
+		t.Errorf("summary.md does not say there is no checkpoint:\n%s", summary)
 	}
 }
 
