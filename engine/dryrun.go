@@ -26,7 +26,7 @@ type PlannedStep struct {
 // interpolated command. Steps run in dependency order.
 func (r *Runner) DryRun(plan *Plan, params map[string]any) ([]PlannedStep, error) {
 	run := &Run{ID: "dry-run", Procedure: plan.Name(), Params: params, Status: RunRunning, Target: plan.Procedure.Target}
-	x := &execution{r: r, plan: plan, run: run, recs: map[string]*StepRecord{}, runDir: filepath.Join(os.TempDir(), "rbflow-dry-run")}
+	x := &execution{r: r, plan: plan, run: run, recs: map[string]*StepRecord{}, runDir: filepath.Join(os.TempDir(), "rbflow-dry-run"), dry: true}
 	x.base = r.Repo
 	if x.base == "" {
 		x.base = r.WorkDir
@@ -76,6 +76,11 @@ func (r *Runner) DryRun(plan *Plan, params map[string]any) ([]PlannedStep, error
 				cmd = "(" + err.Error() + ")"
 			}
 			ps.Command = x.mask.mask(cmd)
+		}
+		if err == nil && st.Dir != nil {
+			if fi, serr := os.Stat(ex.Dir); serr != nil || !fi.IsDir() {
+				ps.Note = strings.TrimSpace(ps.Note + "; in " + ex.Dir + ", which does not exist now (an earlier step may make it)")
+			}
 		}
 		if st.Dir != nil && st.Dir.Runtime() || hasRuntimeTemplates(st) {
 			ps.Note = strings.TrimSpace(ps.Note + "; values from earlier steps are known only at run time")

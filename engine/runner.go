@@ -395,6 +395,7 @@ type execution struct {
 	mask   *masker
 	env    map[string]string // procedure env, rendered
 	base   string            // working directory base
+	dry    bool              // a dry run: a step's dir may be made by an earlier step
 
 	mu          sync.Mutex
 	recs        map[string]*StepRecord
@@ -905,7 +906,7 @@ func (x *execution) exec(st *Step, env *eval.Env) (*Exec, error) {
 		}
 		dir = d
 	}
-	if st.Dir != nil {
+	if st.Dir != nil && !x.dry {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("dir %s does not exist", dir)
 		}

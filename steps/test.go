@@ -653,7 +653,8 @@ func (t *testRun) resolvedFormat() string {
 	return t.format
 }
 
-var evalRE = regexp.MustCompile(`^\s*eval\s+"(.*)"\s*$`)
+// (?s): the variable may hold a command of several lines.
+var evalRE = regexp.MustCompile(`(?s)^\s*eval\s+"(.*)"\s*$`)
 
 // envLookup looks names up in an environment list; the last entry wins.
 func envLookup(env []string) func(string) string {

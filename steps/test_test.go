@@ -574,3 +574,13 @@ func TestTestShellSees(t *testing.T) {
 		}
 	}
 }
+
+// TestTestShellSeesMultiLineEval: a variable run through eval may hold a
+// command of several lines (analyze wraps the test command to keep its
+// output).
+func TestTestShellSeesMultiLineEval(t *testing.T) {
+	cmd := "{ python3 -m pytest -v # the whole suite\n} 2>&1 | tee \"$RBFLOW_RUN_DIR/out.txt\""
+	if got := shellSees(`eval "$TEST_COMMAND"`, []string{"TEST_COMMAND=" + cmd}); got != cmd {
+		t.Errorf("shellSees(eval \"$TEST_COMMAND\") with TEST_COMMAND=%q = %q, want the command", cmd, got)
+	}
+}
