@@ -676,3 +676,48 @@ func (x *Exec) plain(v *spec.Value, ts map[*spec.Value]*eval.Template) (any, err
 	}
 	return nil, nil
 }
+
+// ArgReader evaluates several arguments of a step, keeping the first
+// error: read them all, then check Err once.
+type ArgReader struct {
+	x   *Exec
+	a   *Args
+	Err error
+}
+
+// Read returns a reader of a's arguments.
+func (x *Exec) Read(a *Args) *ArgReader { return &ArgReader{x: x, a: a} }
+
+func (r *ArgReader) keep(err error) {
+	if r.Err == nil {
+		r.Err = err
+	}
+}
+
+// String evaluates a String argument ("" after an error).
+func (r *ArgReader) String(name string) string {
+	v, err := r.x.String(r.a, name)
+	r.keep(err)
+	return v
+}
+
+// Bool evaluates a Bool argument.
+func (r *ArgReader) Bool(name string) bool {
+	v, err := r.x.Bool(r.a, name)
+	r.keep(err)
+	return v
+}
+
+// Int evaluates an Int argument.
+func (r *ArgReader) Int(name string) int {
+	v, err := r.x.Int(r.a, name)
+	r.keep(err)
+	return v
+}
+
+// Strings evaluates a List argument.
+func (r *ArgReader) Strings(name string) []string {
+	v, err := r.x.Strings(r.a, name)
+	r.keep(err)
+	return v
+}

@@ -689,13 +689,11 @@ func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Ex
 }
 
 func gitReset(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
-	to, err := x.String(g.args, "to")
-	if err != nil {
-		return nil, err
-	}
-	mode, err := x.String(g.args, "mode")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	to := arg.String("to")
+	mode := arg.String("mode")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	sha, err := resolve(ctx, r, to)
 	if err != nil {
@@ -717,17 +715,12 @@ func gitClean(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 		}
 		dirs = b
 	}
-	ignored, err := x.Bool(g.args, "ignored")
-	if err != nil {
-		return nil, err
-	}
-	paths, err := x.Strings(g.args, "paths")
-	if err != nil {
-		return nil, err
-	}
-	excludes, err := x.Strings(g.args, "exclude")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	ignored := arg.Bool("ignored")
+	paths := arg.Strings("paths")
+	excludes := arg.Strings("exclude")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	args := []string{"clean", "-f"}
 	if dirs {
@@ -770,13 +763,11 @@ func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 	if action == "" {
 		action = "push"
 	}
-	msg, err := x.String(g.args, "message")
-	if err != nil {
-		return nil, err
-	}
-	which, err := x.String(g.args, "stash")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	msg := arg.String("message")
+	which := arg.String("stash")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	if which != "" && !regexp.MustCompile(`^stash@\{[0-9]+\}$`).MatchString(which) {
 		return nil, fmt.Errorf("with.stash: %q: use stash@{N}", which)
@@ -814,21 +805,13 @@ func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 }
 
 func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
-	name, err := x.String(g.args, "name")
-	if err != nil {
-		return nil, err
-	}
-	from, err := x.String(g.args, "from")
-	if err != nil {
-		return nil, err
-	}
-	del, err := x.Bool(g.args, "delete")
-	if err != nil {
-		return nil, err
-	}
-	force, err := x.Bool(g.args, "force")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	name := arg.String("name")
+	from := arg.String("from")
+	del := arg.Bool("delete")
+	force := arg.Bool("force")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	full := "refs/heads/" + name
 	exists, err := r.RefExists(ctx, full)
@@ -887,25 +870,14 @@ func deleteRef(ctx context.Context, x *engine.Exec, r *gitrepo.Repo, namespace, 
 }
 
 func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
-	name, err := x.String(g.args, "name")
-	if err != nil {
-		return nil, err
-	}
-	ref, err := x.String(g.args, "ref")
-	if err != nil {
-		return nil, err
-	}
-	del, err := x.Bool(g.args, "delete")
-	if err != nil {
-		return nil, err
-	}
-	force, err := x.Bool(g.args, "force")
-	if err != nil {
-		return nil, err
-	}
-	msg, err := x.String(g.args, "message")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	name := arg.String("name")
+	ref := arg.String("ref")
+	del := arg.Bool("delete")
+	force := arg.Bool("force")
+	msg := arg.String("message")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	full := "refs/tags/" + name
 	exists, err := r.RefExists(ctx, full)
@@ -946,17 +918,12 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 	if err := inProgress(ctx, r); err != nil {
 		return nil, err
 	}
-	msg, err := x.String(g.args, "message")
-	if err != nil {
-		return nil, err
-	}
-	all, err := x.Bool(g.args, "all")
-	if err != nil {
-		return nil, err
-	}
-	empty, err := x.Bool(g.args, "allow_empty")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	msg := arg.String("message")
+	all := arg.Bool("all")
+	empty := arg.Bool("allow_empty")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	if all {
 		// All means all: untracked files too (ignored ones stay out).
@@ -1056,13 +1023,11 @@ func finishEnv(ctx context.Context, r *gitrepo.Repo, env []string, args ...strin
 }
 
 func gitRestoreFiles(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
-	files, err := x.Strings(g.args, "files")
-	if err != nil {
-		return nil, err
-	}
-	from, err := x.String(g.args, "from")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	files := arg.Strings("files")
+	from := arg.String("from")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	sha, err := resolve(ctx, r, from)
 	if err != nil {
@@ -1095,13 +1060,11 @@ func gitFetch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 	if remote == "" {
 		remote = "origin"
 	}
-	refs, err := x.Strings(g.args, "refs")
-	if err != nil {
-		return nil, err
-	}
-	prune, err := x.Bool(g.args, "prune")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	refs := arg.Strings("refs")
+	prune := arg.Bool("prune")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	args := []string{"fetch", "-q"}
 	if prune {
@@ -1120,13 +1083,11 @@ func gitFetch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 
 // rangeArgs builds the revision part of log and diff.
 func rangeArgs(g *gitStep, x *engine.Exec) ([]string, error) {
-	rng, err := x.String(g.args, "range")
-	if err != nil {
-		return nil, err
-	}
-	ref, err := x.String(g.args, "ref")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	rng := arg.String("range")
+	ref := arg.String("ref")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	var out []string
 	for _, v := range []string{rng, ref} {
@@ -1277,13 +1238,11 @@ func gitExec(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (
 // gitRestoreSnapshot brings back the state before a run's first
 // destructive step; it is what `rbflow undo` runs.
 func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
-	runID, err := x.String(g.args, "run")
-	if err != nil {
-		return nil, err
-	}
-	force, err := x.Bool(g.args, "force")
-	if err != nil {
-		return nil, err
+	arg := x.Read(g.args)
+	runID := arg.String("run")
+	force := arg.Bool("force")
+	if arg.Err != nil {
+		return nil, arg.Err
 	}
 	ss, ok := x.Store.(snapshotStore)
 	if !ok {
