@@ -1,10 +1,11 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rbflow/rbflow/engine/eval"
 )
@@ -19,14 +20,23 @@ type PlannedStep struct {
 	Decision string // "runs", "skipped (if is false)", "depends on runtime", ...
 	Command  string // the interpolated command or argv
 	Note     string
+	Output   []string // what a dry_run: run step printed (its last lines)
 }
 
 // DryRun evaluates what it can of a plan without side effects: conditions
-// that depend only on params, env and the repository, and every step's
-// interpolated command. Steps run in dependency order.
-func (r *Runner) DryRun(plan *Plan, params map[string]any) ([]PlannedStep, error) {
-	run := &Run{ID: "dry-run", Procedure: plan.Name(), Params: params, Status: RunRunning, Target: plan.Procedure.Target}
-	x := &execution{r: r, plan: plan, run: run, recs: map[string]*StepRecord{}, runDir: filepath.Join(os.TempDir(), "rbflow-dry-run"), dry: true}
+// that depend only on params, env, the repository and steps that ran, and
+// every step's interpolated command. Steps that declare `dry_run: run`
+// (they are read-only) really run, in a throwaway folder, and their outputs
+// feed the conditions and commands after them. Nothing is recorded.
+func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) ([]PlannedStep, error) {
+	tmp, err := os.MkdirTemp("", "rbflow-dry-run-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	run := &Run{ID: "dry-run", Procedure: plan.Name(), Params: params, Status: RunRunning, Target: plan.Procedure.Target, StartedAt: time.Now()}
+	x := &execution{r: r, plan: plan, run: run, recs: map[string]*StepRecord{}, runDir: tmp, dry: true}
+	ran := map[string]bool{}
 	x.base = r.Repo
 	if x.base == "" {
 		x.base = r.WorkDir
@@ -51,14 +61,16 @@ func (r *Runner) DryRun(plan *Plan, params map[string]any) ([]PlannedStep, error
 			status.Failure = st.Section == "on_failure"
 		}
 		env := plan.eval.Env(x.data(st, status))
+		skipped := false
 		if st.If != nil {
 			ps.If = strings.TrimSpace(st.If.Source)
-			if st.If.Runtime() {
+			if !knowable(st.If, ran) {
 				ps.Decision = "depends on runtime"
 			} else if ok, err := st.If.Eval(env); err != nil {
 				ps.Decision = "condition fails: " + x.mask.mask(err.Error())
 			} else if !ok {
 				ps.Decision = "skipped (if is false)"
+				skipped = true
 			}
 		}
 		switch st.Section {
@@ -85,11 +97,59 @@ func (r *Runner) DryRun(plan *Plan, params map[string]any) ([]PlannedStep, error
 		if st.Dir != nil && st.Dir.Runtime() || hasRuntimeTemplates(st) {
 			ps.Note = strings.TrimSpace(ps.Note + "; values from earlier steps are known only at run time")
 		}
-		// Mark the step done so later conditions see a plausible state.
-		x.recs[st.ID] = &StepRecord{StepID: st.ID, Status: StepSucceeded, Conclusion: StepSucceeded, Outcome: StepSucceeded}
+		rec := &StepRecord{StepID: st.ID, Status: StepSucceeded, Conclusion: StepSucceeded, Outcome: StepSucceeded}
+		if st.Spec.DryRun == "run" && !skipped && ps.Decision != "depends on runtime" && ex != nil {
+			// Declared read-only: it runs now, and what it finds is known.
+			ps.Output, rec = x.dryExecute(ctx, st, ex)
+			ran[st.ID] = true
+			ps.Decision = "ran (read-only): " + string(rec.Status)
+			if rec.Error != "" {
+				ps.Decision += ": " + rec.Error
+			}
+		}
+		x.recs[st.ID] = rec
 		out = append(out, ps)
 	}
 	return out, nil
+}
+
+// knowable reports whether a condition can be evaluated in a dry run: it
+// reads no run state and only steps that really ran.
+func knowable(c *eval.Condition, ran map[string]bool) bool {
+	ids, runState := c.StepRefs()
+	if runState {
+		return false
+	}
+	for _, id := range ids {
+		if !ran[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// dryExecute runs a read-only step for a dry run and returns its last
+// output lines and its record (not stored).
+func (x *execution) dryExecute(ctx context.Context, st *Step, ex *Exec) ([]string, *StepRecord) {
+	var lines []string
+	log := &stepLog{mask: x.mask, onLine: func(l string) {
+		lines = append(lines, l)
+		if len(lines) > 20 {
+			lines = lines[len(lines)-20:]
+		}
+	}}
+	ex.Log = log
+	ex.Attempt = 1
+	rec := &StepRecord{StepID: st.ID, StartedAt: time.Now()}
+	res, err := x.attempt(ctx, st, ex)
+	log.Close()
+	rec.EndedAt, rec.ExitCode, rec.Outputs = time.Now(), res.ExitCode, res.Outputs
+	rec.Status, rec.Outcome, rec.Conclusion = StepSucceeded, StepSucceeded, StepSucceeded
+	if err != nil {
+		rec.Status, rec.Outcome, rec.Conclusion = StepFailed, StepFailed, StepFailed
+		rec.Error = x.mask.mask(err.Error())
+	}
+	return lines, rec
 }
 
 func hasRuntimeTemplates(st *Step) bool {

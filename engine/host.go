@@ -47,6 +47,9 @@ type RunView struct {
 
 // View reads the run as it stands now, for reports.
 func (x *Exec) View(ctx context.Context) (*RunView, error) {
+	if x.Store == nil {
+		return nil, errors.New("the run's record is not available here (a dry run records nothing)")
+	}
 	run, err := x.Store.Run(ctx, x.RunID)
 	if err != nil {
 		return nil, err

@@ -254,7 +254,7 @@ func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[str
 	}
 	wd, _ := os.Getwd()
 	r := &engine.Runner{Repo: repo, WorkDir: wd, Host: given}
-	steps, err := r.DryRun(plan, params)
+	steps, err := r.DryRun(ctx, plan, params)
 	if err != nil {
 		return err
 	}
@@ -284,6 +284,9 @@ func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[str
 			for _, line := range strings.Split(strings.TrimRight(s.Command, "\n"), "\n") {
 				fmt.Fprintf(w, "      | %s\n", line)
 			}
+		}
+		for _, line := range s.Output {
+			fmt.Fprintf(w, "      > %s\n", line)
 		}
 	}
 	return nil

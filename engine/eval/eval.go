@@ -174,6 +174,8 @@ type Condition struct {
 	implicit bool // no status function: evaluated as success() && (...)
 	retry    bool
 	runtime  bool
+	status   bool     // uses the run's status, elapsed time or status functions
+	steps    []string // step ids it reads; nil when none (or not literal)
 }
 
 // Condition compiles an if: expression. It must be boolean; a ${{ }} inside
@@ -199,7 +201,8 @@ func (c *Compiler) condition(src string, retry bool) (*Condition, error) {
 	if err != nil {
 		return nil, err
 	}
-	cond := &Condition{Source: src, prog: prog, retry: retry, implicit: true, runtime: usesRuntime(prog.Node())}
+	cond := &Condition{Source: src, prog: prog, retry: retry, implicit: true, runtime: usesRuntime(prog.Node()),
+		status: usesRunState(prog.Node()), steps: stepRefs(prog.Node())}
 	if usesStatusFunc(prog.Node()) {
 		cond.implicit = false
 	}
@@ -209,6 +212,52 @@ func (c *Compiler) condition(src string, retry bool) (*Condition, error) {
 // Runtime reports whether the value depends on what earlier steps did
 // (steps.*, run status, status functions): a dry run cannot know it.
 func (c *Condition) Runtime() bool { return c.runtime }
+
+// StepRefs lists the step ids the condition reads (steps.<id>), and
+// whether it also depends on the run's state (status functions, run.status,
+// run.elapsed): with neither it is known before anything runs.
+func (c *Condition) StepRefs() (ids []string, runState bool) { return c.steps, c.status }
+
+// stepRefs lists the literal steps.<id> references; a dynamic one
+// (steps[x]) gives nil with "steps" in the list, which matches no id.
+func stepRefs(root ast.Node) []string {
+	var ids []string
+	seen := map[string]bool{}
+	ast.Find(root, func(n ast.Node) bool {
+		if m, ok := n.(*ast.MemberNode); ok {
+			if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == "steps" {
+				name := "steps"
+				if p, ok := m.Property.(*ast.StringNode); ok {
+					name = p.Value
+				}
+				if !seen[name] {
+					seen[name] = true
+					ids = append(ids, name)
+				}
+			}
+		}
+		return false
+	})
+	return ids
+}
+
+func usesRunState(root ast.Node) bool {
+	return ast.Find(root, func(n ast.Node) bool {
+		switch m := n.(type) {
+		case *ast.MemberNode:
+			if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == "run" {
+				if p, ok := m.Property.(*ast.StringNode); ok {
+					return p.Value == "status" || p.Value == "failed_step" || p.Value == "elapsed"
+				}
+			}
+		case *ast.CallNode:
+			if id, ok := m.Callee.(*ast.IdentifierNode); ok {
+				return id.Value == "failure" || id.Value == "cancelled"
+			}
+		}
+		return false
+	}) != nil
+}
 
 func usesRuntime(root ast.Node) bool {
 	return ast.Find(root, func(n ast.Node) bool {
