@@ -99,12 +99,12 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		for _, k := range keys {
-			v := fmt.Sprint(st.Outputs[k])
-			if len(v) > 40 {
-				v = v[:37] + "..."
+		for i, k := range keys {
+			if i == maxShownOutputs {
+				outs = append(outs, fmt.Sprintf("(+%d more: status --json)", len(keys)-i))
+				break
 			}
-			outs = append(outs, k+"="+strings.ReplaceAll(v, "\n", "⏎"))
+			outs = append(outs, k+"="+shortValue(st.Outputs[k]))
 		}
 		status := string(st.Status)
 		if st.Status == engine.StepFailed && st.Conclusion == engine.StepSucceeded {
@@ -151,4 +151,25 @@ func maskedParams(a *app, run *engine.Run) (map[string]any, *engine.Mask) {
 		}
 	}
 	return out, mask
+}
+
+// maxShownOutputs is how many outputs of a step the table shows.
+const maxShownOutputs = 6
+
+// shortValue renders an output for the status table: nested data (a called
+// procedure's outputs, failure lists) as a count, long text cut.
+func shortValue(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		return fmt.Sprintf("{%d keys}", len(x))
+	case []any:
+		if len(x) > 3 {
+			return fmt.Sprintf("[%d items]", len(x))
+		}
+	}
+	s := strings.ReplaceAll(fmt.Sprint(v), "\n", "⏎")
+	if len([]rune(s)) > 40 {
+		s = string([]rune(s)[:37]) + "..."
+	}
+	return s
 }
