@@ -237,3 +237,52 @@ func TestCrashResume(t *testing.T) {
 	assertNoOrphans(t, pids)
 	t.Logf("%d kills, starts per step: %v", kills, starts)
 }
+
+// TestKillDuringRetryDelay: SIGKILL while a failed step waits to retry;
+// resume runs the step again (it was interrupted) and the run finishes; the
+// step before it does not run again.
+func TestKillDuringRetryDelay(t *testing.T) {
+	repo := gitRepo(t)
+	aux := t.TempDir()
+	marks, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "counter")
+	procFile := filepath.Join(aux, "p.yaml")
+	writeFile(t, procFile, fmt.Sprintf(`version: 1
+name: retry-kill
+env: {MARKS: %q, COUNTER: %q}
+steps:
+  - id: before
+    run: echo before >> "$MARKS"
+  - id: flaky
+    retry: {attempts: 3, delay: 30s}
+    run: |
+      n=$(cat "$COUNTER" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$COUNTER"
+      echo "flaky $n" >> "$MARKS"
+      [ $n -ge 2 ]
+  - id: after
+    run: echo after >> "$MARKS"
+`, marks, counter))
+	cmd := rbflowCmd(t, repo, "run", procFile, "--json")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the retry delay", func() bool { return strings.Contains(out.String(), `"event":"step_retry"`) })
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	_, recs := stepRecords(t, filepath.Join(repo, ".git", "rbflow"))
+	if recs["flaky"] == nil || recs["flaky"].Status != engine.StepRunning {
+		t.Fatalf("after a kill in the retry delay, flaky = %+v, want running", recs["flaky"])
+	}
+	start := time.Now()
+	if o, e, code := rbflow(t, repo, "resume"); code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s", code, o, e)
+	}
+	if d := time.Since(start); d > 25*time.Second {
+		t.Errorf("resume waited out the old retry delay (%s): an interrupted step runs again at once", d)
+	}
+	got := strings.Join(readLines(t, marks), " ")
+	if got != "before flaky 1 flaky 2 after" {
+		t.Errorf("marks = %q, want before, flaky twice, after", got)
+	}
+}
