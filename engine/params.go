@@ -36,6 +36,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		names = append(names, pm.Name)
 	}
 	out := map[string]any{}
+	given := map[string]bool{} // written, even if the value was wrong
 	var errs []error
 	unknown := func(name string) error {
 		h := ""
@@ -58,6 +59,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 			errs = append(errs, unknown(k))
 			continue
 		}
+		given[k] = true
 		v, err := typed(pm, in.Given[k])
 		if err != nil {
 			errs = append(errs, &ParamError{Param: k, Msg: err.Error()})
@@ -76,6 +78,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 			errs = append(errs, unknown(k))
 			continue
 		}
+		given[k] = true
 		v, err := pm.FromValue(in.File[k])
 		if err != nil {
 			errs = append(errs, &ParamError{Param: k, Msg: err.Error()})
@@ -87,6 +90,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 	for _, kv := range in.Sets {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok {
+			given[kv] = true
 			errs = append(errs, &ParamError{Param: kv, Msg: "--set takes NAME=VALUE"})
 			continue
 		}
@@ -95,6 +99,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 			errs = append(errs, unknown(name))
 			continue
 		}
+		given[name] = true
 		v, err := pm.FromString(val)
 		if err != nil {
 			errs = append(errs, &ParamError{Param: name, Msg: err.Error()})
@@ -108,7 +113,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		listSet[name] = true
 	}
 	for _, pm := range p.Params {
-		if _, ok := out[pm.Name]; ok {
+		if _, ok := out[pm.Name]; ok || given[pm.Name] {
 			continue
 		}
 		switch {
