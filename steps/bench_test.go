@@ -20,17 +20,14 @@ import (
 
 const benchSteps = 20
 
-// BenchmarkEngineSteps runs a procedure of 20 `run: "true"` steps through
-// the whole engine: plan, SQLite transitions, logs, the reaper and bash.
-// Compare with BenchmarkBashLoop, which spawns the same bash processes.
-func BenchmarkEngineSteps(b *testing.B) {
+// benchEngine runs a procedure of benchSteps `run: "true"` steps through
+// the engine with reg's kinds, b.N times, and reports the time per step.
+func benchEngine(b *testing.B, reg *engine.Registry) {
 	var y strings.Builder
 	y.WriteString("version: 1\nname: bench\nsteps:\n")
 	for i := 0; i < benchSteps; i++ {
 		fmt.Fprintf(&y, "  - id: s%d\n    run: \"true\"\n", i)
 	}
-	reg := engine.NewRegistry()
-	steps.Register(reg)
 	plan, err := engine.Load("bench.yaml", []byte(y.String()), reg)
 	if err != nil {
 		b.Fatal(err)
@@ -49,6 +46,15 @@ func BenchmarkEngineSteps(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*benchSteps), "µs/step")
+}
+
+// BenchmarkEngineSteps runs a procedure of 20 `run: "true"` steps through
+// the whole engine: plan, SQLite transitions, logs, the reaper and bash.
+// Compare with BenchmarkBashLoop, which spawns the same bash processes.
+func BenchmarkEngineSteps(b *testing.B) {
+	reg := engine.NewRegistry()
+	steps.Register(reg)
+	benchEngine(b, reg)
 }
 
 // BenchmarkBashLoop spawns the same processes rbflow does for 20 steps
@@ -80,30 +86,9 @@ func (noopKind) Execute(context.Context, *engine.Exec) (engine.Result, error) {
 	return engine.Result{}, nil
 }
 
+// BenchmarkEngineNoopSteps: the engine and its SQLite transitions alone.
 func BenchmarkEngineNoopSteps(b *testing.B) {
-	var y strings.Builder
-	y.WriteString("version: 1\nname: bench\nsteps:\n")
-	for i := 0; i < benchSteps; i++ {
-		fmt.Fprintf(&y, "  - id: s%d\n    run: \"true\"\n", i)
-	}
 	reg := engine.NewRegistry()
 	reg.Register("run", noopKind{})
-	plan, err := engine.Load("bench.yaml", []byte(y.String()), reg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	st, err := store.Open(filepath.Join(dir, "state"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	r := &engine.Runner{Store: st, StateDir: st.Dir(), WorkDir: dir, Parallel: 1, Grace: time.Second}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := r.Start(context.Background(), plan, map[string]any{}, "bench.yaml"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*benchSteps), "µs/step")
+	benchEngine(b, reg)
 }

@@ -107,11 +107,7 @@ func mermaidText(s string) string {
 
 func graphMermaid(w io.Writer, p *engine.Plan) {
 	fmt.Fprintln(w, "flowchart TD")
-	sections := []struct {
-		id, title string
-		steps     []*engine.Step
-	}{{"main", "steps", p.Main}, {"on_failure", "on_failure", p.OnFailure}, {"finally", "finally", p.Finally}}
-	for _, sec := range sections {
+	for _, sec := range sectionsOf(p) {
 		if len(sec.steps) == 0 {
 			continue
 		}
@@ -155,11 +151,7 @@ func dotText(s string) string {
 
 func graphDot(w io.Writer, p *engine.Plan) {
 	fmt.Fprintf(w, "digraph %q {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n", p.Name())
-	sections := []struct {
-		id, title string
-		steps     []*engine.Step
-	}{{"main", "steps", p.Main}, {"on_failure", "on_failure", p.OnFailure}, {"finally", "finally", p.Finally}}
-	for _, sec := range sections {
+	for _, sec := range sectionsOf(p) {
 		if len(sec.steps) == 0 {
 			continue
 		}
@@ -190,4 +182,14 @@ func graphDot(w io.Writer, p *engine.Plan) {
 		fmt.Fprintf(w, "  %q -> %q [style=dotted, label=\"always\", ltail=\"cluster_main\", lhead=\"cluster_finally\"];\n", last(p.Main), p.Finally[0].ID)
 	}
 	fmt.Fprintln(w, "}")
+}
+
+// section is one section of a plan as the graph draws it.
+type section struct {
+	id, title string
+	steps     []*engine.Step
+}
+
+func sectionsOf(p *engine.Plan) []section {
+	return []section{{"main", "steps", p.Main}, {"on_failure", "on_failure", p.OnFailure}, {"finally", "finally", p.Finally}}
 }
