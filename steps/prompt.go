@@ -40,7 +40,7 @@ const (
 // error that says what the question takes.
 //
 // Outputs: answer (yes or no for a confirm, the list of choices for multi,
-// else the text), confirmed (confirm only), and source (answer, yes or
+// else the text), confirmed (confirm only), and source (answer, yes, default or
 // terminal). A confirm answered no fails the step, so that the steps that
 // need it do not run; with continue_on_error the run goes on and later
 // steps branch on steps.ID.outputs.confirmed.
@@ -268,6 +268,12 @@ func (a *promptAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 		source = "answer"
 	} else if q.Type == PromptConfirm && x.Yes() {
 		answer, source = "yes", "yes"
+	} else if q.Default != "" && x.Yes() && x.Prompter() == nil {
+		// --yes without a terminal takes the default the procedure offers.
+		if answer, err = CheckAnswer(q, q.Default); err != nil {
+			return engine.Result{ExitCode: -1}, err
+		}
+		source = "default"
 	} else if p := x.Prompter(); p != nil {
 		got, err := p.Ask(ctx, q)
 		if ctx.Err() != nil {
@@ -283,7 +289,7 @@ func (a *promptAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 	} else {
 		return engine.Result{ExitCode: -1}, engine.NeedPerson(resumeHint(x.RunID, q))
 	}
-	fmt.Fprintf(x.Log, "> %s (from %s)\n", answer, map[string]string{"answer": "--answer", "yes": "--yes", "terminal": "the terminal"}[source])
+	fmt.Fprintf(x.Log, "> %s (from %s)\n", answer, map[string]string{"answer": "--answer", "yes": "--yes", "default": "--yes: the default", "terminal": "the terminal"}[source])
 	out := map[string]any{"answer": answer, "source": source}
 	switch q.Type {
 	case PromptMulti:
