@@ -164,19 +164,8 @@ func scanService(sc scanner) (*Service, error) {
 // error wrapping engine.ErrNotFound if there is no such service.
 func (s *Store) MarkServiceStopped(ctx context.Context, repo, name string, at time.Time) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE services SET stopped_at = ? WHERE repo = ? AND name = ?`,
+		return updateOne(ctx, tx, `UPDATE services SET stopped_at = ? WHERE repo = ? AND name = ?`,
 			toNanos(at), repo, name)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return engine.ErrNotFound
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("stop service %q: %w", name, err)

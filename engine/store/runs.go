@@ -51,23 +51,12 @@ func (s *Store) UpdateRun(ctx context.Context, r *engine.Run) error {
 		return errors.New("update run: the run has no id")
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET
+		return updateOne(ctx, tx, `UPDATE runs SET
 			status = ?, ended_at = ?, owner_pid = ?, owner_start = ?,
 			source = ?, source_path = ?, hash = ?, failed_step = ?, generation = ?
 			WHERE id = ?`,
 			string(r.Status), toNanos(r.EndedAt), r.OwnerPID, int64(r.OwnerStart),
 			r.Source, r.SourcePath, r.Hash, r.FailedStep, r.Generation, r.ID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return engine.ErrNotFound
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
@@ -300,6 +289,23 @@ func (s *Store) DeleteStep(ctx context.Context, runID, stepID string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("delete step %s of run %s: %w", stepID, runID, err)
+	}
+	return nil
+}
+
+// updateOne runs an UPDATE that must change a row: none changed is
+// engine.ErrNotFound.
+func updateOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return engine.ErrNotFound
 	}
 	return nil
 }
