@@ -825,28 +825,7 @@ func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 		}
 		return deleteRef(ctx, x, r, "heads", name, exists, "branch", flag)
 	}
-	start := "HEAD"
-	if from != "" {
-		start = from
-	}
-	sha, err := resolve(ctx, r, start)
-	if err != nil {
-		return nil, err
-	}
-	if exists && !force {
-		cur, _ := resolve(ctx, r, full)
-		if cur == sha {
-			return map[string]any{"name": name, "commit": sha}, nil // already there (a resumed step)
-		}
-		return nil, fmt.Errorf("branch %s already exists at %s; set with.force to move it (a snapshot is taken first)", name, cur[:12])
-	}
-	args := []string{"branch"}
-	if force {
-		args = append(args, "-f")
-	}
-	args = append(args, "--", name, sha)
-	_, err = finish(ctx, r, args...)
-	return map[string]any{"name": name, "commit": sha}, err
+	return createRef(ctx, r, "branch", name, from, exists, force)
 }
 
 // deleteRef deletes a branch or tag (namespace heads or tags) with git
@@ -887,31 +866,46 @@ func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (m
 	if del {
 		return deleteRef(ctx, x, r, "tags", name, exists, "tag", "-d")
 	}
-	target := "HEAD"
-	if ref != "" {
-		target = ref
+	var annotate []string
+	if msg != "" {
+		annotate = []string{"-a", "-m", msg}
+	}
+	return createRef(ctx, r, "tag", name, ref, exists, force, annotate...)
+}
+
+// createRef points a branch or tag (git VERB) at target (HEAD when empty).
+// One that already points there is left alone (a resumed step); one that
+// points elsewhere moves only with force.
+func createRef(ctx context.Context, r *gitrepo.Repo, verb, name, target string, exists, force bool, extra ...string) (map[string]any, error) {
+	if target == "" {
+		target = "HEAD"
 	}
 	sha, err := resolve(ctx, r, target)
 	if err != nil {
 		return nil, err
 	}
+	out := map[string]any{"name": name, "commit": sha}
 	if exists && !force {
-		cur, _ := resolve(ctx, r, full)
-		if cur == sha {
-			return map[string]any{"name": name, "commit": sha}, nil
+		namespace := "refs/heads/"
+		if verb == "tag" {
+			namespace = "refs/tags/"
 		}
-		return nil, fmt.Errorf("tag %s already exists; set with.force to move it", name)
+		cur, err := resolve(ctx, r, namespace+name)
+		if err != nil {
+			return nil, err
+		}
+		if cur == sha {
+			return out, nil
+		}
+		return nil, fmt.Errorf("%s %s already exists at %s; set with.force to move it (a snapshot is taken first)", verb, name, cur[:12])
 	}
-	args := []string{"tag"}
+	args := []string{verb}
 	if force {
 		args = append(args, "-f")
 	}
-	if msg != "" {
-		args = append(args, "-a", "-m", msg)
-	}
-	args = append(args, "--", name, sha)
+	args = append(append(args, extra...), "--", name, sha)
 	_, err = finish(ctx, r, args...)
-	return map[string]any{"name": name, "commit": sha}, err
+	return out, err
 }
 
 func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
