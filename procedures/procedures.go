@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/rbflow/rbflow/engine/spec"
 )
 
 //go:embed *.yaml README.md
@@ -47,8 +49,32 @@ func Builtin(name string) ([]byte, bool) {
 	return b, err == nil
 }
 
-// ErrUnknown is returned when a name is neither a file nor a built-in.
+// ErrUnknown is returned (wrapped in an *UnknownError) when a name is
+// neither a file nor a built-in.
 var ErrUnknown = errors.New("procedures: unknown procedure")
+
+// UnknownError names a procedure that is neither a file nor a built-in.
+type UnknownError struct {
+	Name     string
+	Builtins []string
+}
+
+func (e *UnknownError) Error() string {
+	if e.Name == "" {
+		return "no procedure named: give a file or a built-in name"
+	}
+	msg := fmt.Sprintf("%q is not a file or a built-in procedure", e.Name)
+	if s := spec.Suggest(e.Name, e.Builtins); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	if len(e.Builtins) > 0 {
+		msg += "; built-ins: " + strings.Join(e.Builtins, ", ")
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrUnknown) hold.
+func (e *UnknownError) Is(target error) bool { return target == ErrUnknown }
 
 // LocalDir is the folder inside a repository whose NAME.yaml files shadow
 // the built-ins.
@@ -59,7 +85,7 @@ const LocalDir = ".rbflow"
 // shadows the built-in NAME.
 func Resolve(arg, repo string) (*Source, error) {
 	if arg == "" {
-		return nil, fmt.Errorf("%w: empty name", ErrUnknown)
+		return nil, &UnknownError{}
 	}
 	if strings.ContainsRune(arg, '/') || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
 		text, err := os.ReadFile(arg)
@@ -86,10 +112,5 @@ func Resolve(arg, repo string) (*Source, error) {
 		}
 		return &Source{Name: arg, Path: arg, Text: text}, nil
 	}
-	names := Names()
-	msg := fmt.Sprintf("%q is not a file or a built-in procedure", arg)
-	if len(names) > 0 {
-		msg += " (built-ins: " + strings.Join(names, ", ") + ")"
-	}
-	return nil, fmt.Errorf("%w: %s", ErrUnknown, msg)
+	return nil, &UnknownError{Name: arg, Builtins: Names()}
 }

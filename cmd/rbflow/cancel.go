@@ -29,7 +29,7 @@ func (*cancelCmd) Run(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer s.Close()
-	run, err := s.store.Run(ctx, args[0])
+	run, err := s.findRun(ctx, args[0], false)
 	if err != nil {
 		return err
 	}

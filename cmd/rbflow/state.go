@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -42,7 +43,11 @@ func (s *session) Close() error { return s.store.Close() }
 // repository; with resumable, that run must be one resume can go on with.
 func (s *session) findRun(ctx context.Context, id string, resumable bool) (*engine.Run, error) {
 	if id != "" {
-		return s.store.Run(ctx, id)
+		run, err := s.store.Run(ctx, id)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, usagef("no run %q in %s (rbflow runs lists them)", id, s.stateDir)
+		}
+		return run, err
 	}
 	runs, err := s.store.Runs(ctx, s.repo)
 	if err != nil {

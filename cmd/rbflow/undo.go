@@ -59,7 +59,7 @@ func (c *undoCmd) Run(ctx context.Context, a *app, args []string) error {
 	if s.repo == "" {
 		return errors.New("undo works on a git repository: run it inside one, or pass --repo")
 	}
-	target, err := s.store.Run(ctx, args[0])
+	target, err := s.findRun(ctx, args[0], false)
 	if err != nil {
 		return err
 	}
