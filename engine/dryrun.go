@@ -2,12 +2,12 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/proc"
 )
 
 // PlannedStep is one line of a dry run: what a step would do.
@@ -34,22 +34,15 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	run := &Run{ID: "dry-run", Procedure: plan.Name(), Params: params, Status: RunRunning, Target: plan.Procedure.Target, StartedAt: time.Now()}
-	x := &execution{r: r, plan: plan, run: run, recs: map[string]*StepRecord{}, runDir: tmp, dry: true}
+	run := r.newRun(plan, params, "", time.Now())
+	run.ID = "dry-run"
+	run.begin(proc.Self())
+	x, err := r.newExecution(ctx, plan, run, map[string]*StepRecord{}, tmp)
+	if err != nil {
+		return nil, err
+	}
+	x.dry, x.answers = true, r.Answers
 	ran := map[string]bool{}
-	x.base = r.Repo
-	if x.base == "" {
-		x.base = r.WorkDir
-	}
-	x.mask = NewMask(plan.Procedure, params)
-	x.env = map[string]string{}
-	for _, e := range plan.Env {
-		v, err := e.Value.Render(plan.eval.Env(x.data(nil, eval.Status{Success: true})))
-		if err != nil {
-			return nil, fmt.Errorf("env %s: %w", e.Name, err)
-		}
-		x.env[e.Name] = v
-	}
 	var out []PlannedStep
 	for _, st := range plan.Steps() {
 		ps := PlannedStep{ID: st.ID, Section: st.Section, Kind: st.Kind, Decision: "runs"}
@@ -60,14 +53,14 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 		if st.Section != "steps" {
 			status.Failure = st.Section == "on_failure"
 		}
-		env := plan.eval.Env(x.data(st, status))
+		env := plan.eval.Env(x.data(ctx, st, status))
 		skipped := false
 		if st.If != nil {
 			ps.If = strings.TrimSpace(st.If.Source)
 			if !knowable(st.If, ran) {
 				ps.Decision = "depends on runtime"
 			} else if ok, err := st.If.Eval(env); err != nil {
-				ps.Decision = "condition fails: " + x.mask.mask(err.Error())
+				ps.Decision = "condition fails: " + x.mask.String(err.Error())
 			} else if !ok {
 				ps.Decision = "skipped (if is false)"
 				skipped = true
@@ -79,15 +72,15 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 		case "finally":
 			ps.Note = "always, last"
 		}
-		ex, err := x.exec(st, env)
+		ex, err := x.exec(ctx, st, env)
 		if err != nil {
-			ps.Command = "(" + x.mask.mask(err.Error()) + ")"
-		} else if d, ok := st.Action.(Describer); ok {
-			cmd, err := d.Describe(ex)
+			ps.Command = "(" + x.mask.String(err.Error()) + ")"
+		} else {
+			cmd, err := st.Action.Describe(ctx, ex)
 			if err != nil {
 				cmd = "(" + err.Error() + ")"
 			}
-			ps.Command = x.mask.mask(cmd)
+			ps.Command = x.mask.String(cmd)
 		}
 		if err == nil && st.Dir != nil {
 			if fi, serr := os.Stat(ex.Dir); serr != nil || !fi.IsDir() {
@@ -97,7 +90,10 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 		if st.Dir != nil && st.Dir.Runtime() || hasRuntimeTemplates(st) {
 			ps.Note = strings.TrimSpace(ps.Note + "; values from earlier steps are known only at run time")
 		}
-		rec := &StepRecord{StepID: st.ID, Status: StepSucceeded, Conclusion: StepSucceeded, Outcome: StepSucceeded}
+		// A step that does not really run is taken as succeeded by what follows it.
+		rec := &StepRecord{StepID: st.ID}
+		rec.start(proc.Self(), time.Now())
+		rec.succeed(time.Now())
 		if st.Spec.DryRun == "run" && !skipped && ps.Decision != "depends on runtime" && ex != nil {
 			// Declared read-only: it runs now, and what it finds is known.
 			ps.Output, rec = x.dryExecute(ctx, st, ex)
@@ -140,14 +136,15 @@ func (x *execution) dryExecute(ctx context.Context, st *Step, ex *Exec) ([]strin
 	}}
 	ex.Log = log
 	ex.Attempt = 1
-	rec := &StepRecord{StepID: st.ID, StartedAt: time.Now()}
+	rec := &StepRecord{StepID: st.ID}
+	rec.start(proc.Self(), time.Now())
 	res, err := x.attempt(ctx, st, ex)
 	log.Close()
-	rec.EndedAt, rec.ExitCode, rec.Outputs = time.Now(), res.ExitCode, res.Outputs
-	rec.Status, rec.Outcome, rec.Conclusion = StepSucceeded, StepSucceeded, StepSucceeded
+	rec.ExitCode, rec.Outputs = res.ExitCode, res.Outputs
 	if err != nil {
-		rec.Status, rec.Outcome, rec.Conclusion = StepFailed, StepFailed, StepFailed
-		rec.Error = x.mask.mask(err.Error())
+		rec.fail(x.mask.String(err.Error()), false, time.Now())
+	} else {
+		rec.succeed(time.Now())
 	}
 	return lines, rec
 }

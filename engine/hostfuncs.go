@@ -11,34 +11,27 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/git"
 )
 
-// hostFuncs returns the §2.3 functions for a repository, relative to base
-// (the repository root, or the working directory outside git).
-func hostFuncs(repo, base string, env map[string]string) eval.Funcs {
+// hostFuncs returns the §2.3 functions for a repository (nil outside git),
+// relative to base (the repository root, or the working directory outside
+// git). Git queries end with ctx, so Ctrl-C is not held up by them, and
+// after 30 seconds in any case.
+func hostFuncs(ctx context.Context, repo *git.Repo, base string, env map[string]string) eval.Funcs {
 	abs := func(p string) string {
 		if filepath.IsAbs(p) {
 			return p
 		}
 		return filepath.Join(base, p)
 	}
-	query := func(args ...string) (string, bool) {
-		if repo == "" {
-			return "", false
+	query := func(f func(ctx context.Context) error) bool {
+		if repo == nil {
+			return false
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		out, err := git(ctx, repo, args...)
-		return out, err == nil
-	}
-	lines := func(s string) []string {
-		var out []string
-		for _, l := range strings.Split(s, "\n") {
-			if l != "" {
-				out = append(out, l)
-			}
-		}
-		return out
+		return f(ctx) == nil
 	}
 	return eval.Funcs{
 		FileExists: func(p string) bool {
@@ -58,38 +51,34 @@ func hostFuncs(repo, base string, env map[string]string) eval.Funcs {
 			return out
 		},
 		ChangedFiles: func(b string) []string {
-			if strings.HasPrefix(b, "-") {
-				return nil
-			}
-			diff, ok := query("diff", "--name-only", "--end-of-options", b, "--")
-			if !ok {
-				return nil
-			}
-			untracked, _ := query("ls-files", "--others", "--exclude-standard")
-			seen := map[string]bool{}
 			var out []string
-			for _, f := range append(lines(diff), lines(untracked)...) {
-				if !seen[f] {
-					seen[f] = true
-					out = append(out, f)
-				}
-			}
+			query(func(ctx context.Context) (err error) {
+				out, err = repo.ChangedFiles(ctx, b)
+				return err
+			})
 			return out
 		},
 		RefExists: func(ref string) bool {
-			if ref == "" || strings.HasPrefix(ref, "-") {
-				return false
-			}
-			_, ok := query("rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
-			return ok
+			return ref != "" && query(func(ctx context.Context) error {
+				_, err := repo.ResolveCommit(ctx, ref)
+				return err
+			})
 		},
 		CurrentBranch: func() string {
-			b, _ := query("branch", "--show-current")
+			var b string
+			query(func(ctx context.Context) (err error) {
+				b, err = repo.Branch(ctx)
+				return err
+			})
 			return b
 		},
 		IsDirty: func() bool {
-			s, ok := query("status", "--porcelain")
-			return ok && s != ""
+			var dirty bool
+			query(func(ctx context.Context) (err error) {
+				dirty, err = repo.IsDirty(ctx)
+				return err
+			})
+			return dirty
 		},
 		DiskUsedPercent: func(p string) float64 {
 			var st syscall.Statfs_t

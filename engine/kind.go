@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -22,29 +21,21 @@ type Kind interface {
 	Compile(c *KindContext) Action
 }
 
-// Action is one compiled step, ready to execute.
+// Action is one compiled step, ready to execute. Every method is part of
+// what a kind must provide: the engine never discovers a capability by a
+// type assertion that could fail at run time.
 type Action interface {
 	// Execute runs one attempt of the step. A non-nil error fails the
 	// attempt; Result carries the exit code and outputs either way.
 	Execute(ctx context.Context, x *Exec) (Result, error)
-}
-
-// Describer is implemented by actions that can say, without side effects,
-// what they would do (the interpolated command or argv) for --dry-run.
-type Describer interface {
-	Describe(x *Exec) (string, error)
-}
-
-// ResumePolicy is implemented by actions whose default on_resume differs
-// from rerun: destructive actions ask before running again.
-type ResumePolicy interface {
+	// Describe says, without side effects, what the step would do (the
+	// interpolated command or argv), for --dry-run; an error when an
+	// argument cannot be evaluated. Git queries it makes end with ctx.
+	Describe(ctx context.Context, x *Exec) (string, error)
+	// DefaultOnResume is the step's on_resume when the procedure sets none:
+	// rerun, or ask for actions that may have done part of their work and
+	// could do harm run twice (destructive git actions).
 	DefaultOnResume() string
-}
-
-// ReadOnly is implemented by actions that change nothing and may run in
-// --dry-run.
-type ReadOnly interface {
-	ReadOnly() bool
 }
 
 // Result is what one attempt produced.
@@ -53,11 +44,24 @@ type Result struct {
 	Outputs  map[string]any
 }
 
-// Registry maps action keys to step kinds. cmd/rbflow fills it with
-// steps.Register; tests build their own.
+// Registry maps action keys to step kinds, and holds the hooks kinds run
+// when a run ends. cmd/rbflow fills it with steps.Register; tests build
+// their own.
 type Registry struct {
 	kinds map[string]Kind
+	ends  []RunEndHook
 }
+
+// RunEndHook runs when an execution of a top-level run ends (succeeded,
+// failed, interrupted or waiting), under the repository lock and before the
+// end is recorded: a kill in between leaves a run that resume ends again.
+// An error is reported as a warning of the run; it does not change how the
+// run ended. The git kind saves there the state a run left, which undo
+// compares with the tree.
+type RunEndHook func(ctx context.Context, st Store, run *Run) error
+
+// OnRunEnd adds a hook that runs when a run ends.
+func (r *Registry) OnRunEnd(h RunEndHook) { r.ends = append(r.ends, h) }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{kinds: map[string]Kind{}} }
@@ -94,6 +98,17 @@ type KindContext struct {
 	Procedure *spec.Procedure
 
 	comp *compiler
+	step *Step
+}
+
+// TakesAnswers declares that the step takes an answer given on the command
+// line (--answer STEP=VALUE), and how to check one before the run starts
+// (check nil: any value, checked when the step runs).
+func (c *KindContext) TakesAnswers(check func(value string) error) {
+	if check == nil {
+		check = func(string) error { return nil }
+	}
+	c.step.checkAnswer = check
 }
 
 // Errorf reports a load error at pos, attributed to the step.
@@ -209,10 +224,7 @@ func (c *KindContext) With(fields ...Field) *Args {
 		for _, e := range w.Map {
 			f, ok := byName[e.Key]
 			if !ok {
-				h := ""
-				if s := spec.Suggest(e.Key, names); s != "" {
-					h = fmt.Sprintf(" (did you mean %q?)", s)
-				}
+				h := spec.Hint(e.Key, names)
 				if len(names) == 0 {
 					c.Errorf(e.KeyPos, "unknown argument %q: %s steps take no with: arguments", e.Key, c.Step.Kind)
 				} else {
@@ -266,10 +278,7 @@ func (c *KindContext) compileArg(f Field, v *spec.Value) *arg {
 		}
 		if !isExpr {
 			if len(f.Enum) > 0 && !slices.Contains(f.Enum, v.Str) {
-				h := ""
-				if s := spec.Suggest(v.Str, f.Enum); s != "" {
-					h = fmt.Sprintf(" (did you mean %q?)", s)
-				}
+				h := spec.Hint(v.Str, f.Enum)
 				c.Errorf(v.Pos, "with.%s: %q is not one of %s%s", f.Name, v.Str, strings.Join(f.Enum, ", "), h)
 				return nil
 			}
@@ -408,316 +417,4 @@ func convertScalar(t FieldType, s string, v *spec.Value) (any, error) {
 		return d, nil
 	}
 	return s, nil
-}
-
-// Exec is what an action sees while it runs one attempt.
-type Exec struct {
-	RunID     string
-	StepID    string
-	Procedure string
-	Repo      string    // repository work tree root ("" outside git)
-	Dir       string    // absolute working directory of the step
-	RunDir    string    // the run's artifact folder (outside the work tree)
-	StateDir  string    // the state folder
-	Env       []string  // full environment for child processes
-	Log       io.Writer // the step's log (secrets masked)
-	Attempt   int       // 1-based attempt within this execution
-	Resumed   bool      // the step was found interrupted and runs again
-	Grace     time.Duration
-	DryRun    bool
-	Store     Store
-	// OutputFile is the file named by $RBFLOW_OUTPUT.
-	OutputFile string
-
-	env     *eval.Env
-	mask    func(string) string
-	maskObj *masker
-	host    Host
-	hurry   <-chan struct{}
-	runner  *Runner
-	plan    *Plan
-}
-
-// Hurry is closed when the person asked to stop at once (a second Ctrl-C):
-// the grace period is over.
-func (x *Exec) Hurry() <-chan struct{} { return x.hurry }
-
-// Answer returns an answer given for this step on the command line.
-func (x *Exec) Answer() (string, bool) {
-	if x.host == nil {
-		return "", false
-	}
-	return x.host.Answer(x.StepID)
-}
-
-// Host gives actions the engine services they cannot reach otherwise:
-// prompting a person and running child procedures.
-type Host interface {
-	// Answer returns a given answer for a prompt step, if any.
-	Answer(stepID string) (string, bool)
-}
-
-// Render evaluates a template to text.
-func (x *Exec) Render(t *eval.Template) (string, error) {
-	if t == nil {
-		return "", nil
-	}
-	return t.Render(x.env)
-}
-
-// Shell evaluates a template for a shell script, quoting every value.
-func (x *Exec) Shell(t *eval.Template) (string, error) {
-	if t == nil {
-		return "", nil
-	}
-	return t.Shell(x.env)
-}
-
-// Mask replaces secret values in s with ***.
-func (x *Exec) Mask(s string) string {
-	if x.mask == nil {
-		return s
-	}
-	return x.mask(s)
-}
-
-// String evaluates a String argument ("" when absent and without default).
-func (x *Exec) String(a *Args, name string) (string, error) {
-	v, err := x.Value(a, name)
-	if err != nil || v == nil {
-		return "", err
-	}
-	return eval.Text(v), nil
-}
-
-// Bool evaluates a Bool argument.
-func (x *Exec) Bool(a *Args, name string) (bool, error) {
-	v, err := x.Value(a, name)
-	if err != nil || v == nil {
-		return false, err
-	}
-	b, ok := v.(bool)
-	if !ok {
-		return false, fmt.Errorf("with.%s: want true or false, got %v", name, v)
-	}
-	return b, nil
-}
-
-// Int evaluates an Int argument.
-func (x *Exec) Int(a *Args, name string) (int, error) {
-	v, err := x.Value(a, name)
-	if err != nil || v == nil {
-		return 0, err
-	}
-	n, ok := v.(int)
-	if !ok {
-		return 0, fmt.Errorf("with.%s: want an integer, got %v", name, v)
-	}
-	return n, nil
-}
-
-// Duration evaluates a Duration argument.
-func (x *Exec) Duration(a *Args, name string) (time.Duration, error) {
-	v, err := x.Value(a, name)
-	if err != nil || v == nil {
-		return 0, err
-	}
-	d, ok := v.(time.Duration)
-	if !ok {
-		return 0, fmt.Errorf("with.%s: want a duration, got %v", name, v)
-	}
-	return d, nil
-}
-
-// Strings evaluates a List argument.
-func (x *Exec) Strings(a *Args, name string) ([]string, error) {
-	v, err := x.Value(a, name)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	l, ok := v.([]string)
-	if !ok {
-		return nil, fmt.Errorf("with.%s: want a list, got %v", name, v)
-	}
-	return l, nil
-}
-
-// StringMap evaluates a StringMap argument.
-func (x *Exec) StringMap(a *Args, name string) (map[string]string, error) {
-	v, err := x.Value(a, name)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	m, _ := v.(map[string]string)
-	return m, nil
-}
-
-// Value evaluates an argument to its typed value: string, bool, int,
-// time.Duration, []string, map[string]string, or plain data for Any. An
-// absent argument gives its default (nil when it has none).
-func (x *Exec) Value(a *Args, name string) (any, error) {
-	if a == nil {
-		return nil, nil
-	}
-	ar, ok := a.fields[name]
-	if !ok {
-		return nil, nil
-	}
-	if ar.lit != nil {
-		return ar.lit, nil
-	}
-	f := ar.field
-	wrap := func(err error) error { return fmt.Errorf("with.%s: %w", name, err) }
-	switch f.Type {
-	case String:
-		s, err := ar.tmpl.Render(x.env)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		if len(f.Enum) > 0 && !slices.Contains(f.Enum, s) {
-			return nil, wrap(fmt.Errorf("%q is not one of %s", x.Mask(s), strings.Join(f.Enum, ", ")))
-		}
-		return s, nil
-	case Bool, Int, Duration:
-		v, err := ar.tmpl.Value(x.env)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		switch t := v.(type) {
-		case bool:
-			if f.Type == Bool {
-				return t, nil
-			}
-		case int:
-			if f.Type == Int {
-				return t, nil
-			}
-		}
-		out, err := convertScalar(f.Type, eval.Text(v), nil)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		return out, nil
-	case List:
-		if ar.tmpl != nil {
-			v, err := ar.tmpl.Value(x.env)
-			if err != nil {
-				return nil, wrap(err)
-			}
-			switch l := v.(type) {
-			case []string:
-				return l, nil
-			case []any:
-				out := make([]string, len(l))
-				for i, e := range l {
-					out[i] = eval.Text(e)
-				}
-				return out, nil
-			case nil:
-				return []string{}, nil
-			default:
-				return []string{eval.Text(v)}, nil
-			}
-		}
-		out := make([]string, len(ar.list))
-		for i, t := range ar.list {
-			s, err := t.Render(x.env)
-			if err != nil {
-				return nil, wrap(err)
-			}
-			out[i] = s
-		}
-		return out, nil
-	case StringMap:
-		out := make(map[string]string, len(ar.m))
-		for k, t := range ar.m {
-			s, err := t.Render(x.env)
-			if err != nil {
-				return nil, wrap(err)
-			}
-			out[k] = s
-		}
-		return out, nil
-	case Any:
-		return x.plain(ar.value, ar.anyT)
-	}
-	return nil, nil
-}
-
-// plain evaluates every ${{ }} in a value and returns plain data.
-func (x *Exec) plain(v *spec.Value, ts map[*spec.Value]*eval.Template) (any, error) {
-	switch v.Kind {
-	case spec.Scalar:
-		t, ok := ts[v]
-		if !ok {
-			return v.Plain(), nil
-		}
-		return t.Value(x.env)
-	case spec.List:
-		out := make([]any, len(v.List))
-		for i, e := range v.List {
-			p, err := x.plain(e, ts)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = p
-		}
-		return out, nil
-	case spec.Map:
-		out := make(map[string]any, len(v.Map))
-		for _, e := range v.Map {
-			p, err := x.plain(e.Value, ts)
-			if err != nil {
-				return nil, err
-			}
-			out[e.Key] = p
-		}
-		return out, nil
-	}
-	return nil, nil
-}
-
-// ArgReader evaluates several arguments of a step, keeping the first
-// error: read them all, then check Err once.
-type ArgReader struct {
-	x   *Exec
-	a   *Args
-	Err error
-}
-
-// Read returns a reader of a's arguments.
-func (x *Exec) Read(a *Args) *ArgReader { return &ArgReader{x: x, a: a} }
-
-func (r *ArgReader) keep(err error) {
-	if r.Err == nil {
-		r.Err = err
-	}
-}
-
-// String evaluates a String argument ("" after an error).
-func (r *ArgReader) String(name string) string {
-	v, err := r.x.String(r.a, name)
-	r.keep(err)
-	return v
-}
-
-// Bool evaluates a Bool argument.
-func (r *ArgReader) Bool(name string) bool {
-	v, err := r.x.Bool(r.a, name)
-	r.keep(err)
-	return v
-}
-
-// Int evaluates an Int argument.
-func (r *ArgReader) Int(name string) int {
-	v, err := r.x.Int(r.a, name)
-	r.keep(err)
-	return v
-}
-
-// Strings evaluates a List argument.
-func (r *ArgReader) Strings(name string) []string {
-	v, err := r.x.Strings(r.a, name)
-	r.keep(err)
-	return v
 }

@@ -28,9 +28,12 @@ func lockName(repo string) string {
 	return "lock-" + hex.EncodeToString(sum[:6])
 }
 
+// lockPath is the lock file of repo in a state folder.
+func lockPath(stateDir, repo string) string { return filepath.Join(stateDir, lockName(repo)) }
+
 // AcquireLock takes the lock of repo or returns a *LockError naming the holder.
 func AcquireLock(stateDir, repo, runID string) (*Lock, error) {
-	path := filepath.Join(stateDir, lockName(repo))
+	path := lockPath(stateDir, repo)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/rbflow/rbflow/engine/spec"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -74,83 +72,6 @@ func validKey(k string) bool {
 	return true
 }
 
-// Mask replaces the values of a run's secret params with ***.
-type Mask = masker
-
-// NewMask returns the mask of a run: every value of its secret params.
-func NewMask(p *spec.Procedure, params map[string]any) *Mask {
-	var secrets []string
-	for _, pm := range p.Params {
-		if v, ok := params[pm.Name]; ok && pm.Secret {
-			secrets = append(secrets, secretStrings(v)...)
-		}
-	}
-	return newMasker(secrets)
-}
-
-// String masks s.
-func (m *masker) String(s string) string { return m.mask(s) }
-
-// Any masks every string inside plain data.
-func (m *masker) Any(v any) any { return m.maskAny(v) }
-
-// masker replaces secret values with ***.
-type masker struct {
-	r *strings.Replacer
-}
-
-func newMasker(secrets []string) *masker {
-	// Longer secrets first, so that one secret containing another is masked whole.
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	var pairs []string
-	for _, s := range secrets {
-		if s != "" {
-			pairs = append(pairs, s, "***")
-		}
-	}
-	if len(pairs) == 0 {
-		return &masker{}
-	}
-	return &masker{r: strings.NewReplacer(pairs...)}
-}
-
-func (m *masker) mask(s string) string {
-	if m == nil || m.r == nil {
-		return s
-	}
-	return m.r.Replace(s)
-}
-
-// maskAny masks every string inside plain data.
-func (m *masker) maskAny(v any) any {
-	if m == nil || m.r == nil {
-		return v
-	}
-	switch x := v.(type) {
-	case string:
-		return m.mask(x)
-	case []string:
-		out := make([]string, len(x))
-		for i, s := range x {
-			out[i] = m.mask(s)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = m.maskAny(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = m.maskAny(e)
-		}
-		return out
-	}
-	return v
-}
-
 // tailSize bounds what is kept in memory and in SQLite of a step's output.
 const (
 	tailLines = 40
@@ -164,7 +85,7 @@ const (
 type stepLog struct {
 	mu      sync.Mutex
 	file    *os.File
-	mask    *masker
+	mask    *Mask
 	partial []byte
 	tail    []string
 	onLine  func(string)
@@ -203,7 +124,7 @@ func (l *stepLog) Write(p []byte) (int, error) {
 }
 
 func (l *stepLog) flushLine(newline bool) {
-	line := l.mask.mask(string(l.partial))
+	line := l.mask.String(string(l.partial))
 	l.partial = l.partial[:0]
 	if l.file != nil {
 		if newline {

@@ -39,10 +39,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 	given := map[string]bool{} // written, even if the value was wrong
 	var errs []error
 	unknown := func(name string) error {
-		h := ""
-		if s := spec.Suggest(name, names); s != "" {
-			h = fmt.Sprintf(" (did you mean %q?)", s)
-		}
+		h := spec.Hint(name, names)
 		if len(names) == 0 {
 			return &ParamError{Param: name, Msg: fmt.Sprintf("procedure %s takes no params", p.Name)}
 		}

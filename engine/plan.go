@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/rbflow/rbflow/engine/eval"
@@ -23,6 +24,7 @@ type Plan struct {
 
 	byID map[string]*Step
 	eval *eval.Compiler
+	reg  *Registry
 }
 
 // EnvVar is a compiled environment entry.
@@ -46,6 +48,8 @@ type Step struct {
 	DefHash  string
 	OnResume string // resolved policy: rerun, ask, skip or fail
 	Order    int    // position across all sections, for stable output
+
+	checkAnswer func(string) error // nil: the step takes no answers
 }
 
 // Step returns a step by id.
@@ -64,6 +68,54 @@ func (p *Plan) Steps() []*Step {
 
 // Name is the procedure's name.
 func (p *Plan) Name() string { return p.Procedure.Name }
+
+// hooks are the run-end hooks of the kinds the plan was compiled with.
+func (p *Plan) hooks() []RunEndHook {
+	if p.reg == nil {
+		return nil
+	}
+	return p.reg.ends
+}
+
+// CheckAnswers refuses, before anything runs, an answer given for a step
+// that takes none, or a value the step cannot take.
+func (p *Plan) CheckAnswers(answers map[string]string) error {
+	ids := make([]string, 0, len(answers))
+	for id := range answers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var asking []string
+	for _, st := range p.Steps() {
+		if st.checkAnswer != nil {
+			asking = append(asking, st.ID)
+		}
+	}
+	for _, id := range ids {
+		st, ok := p.Step(id)
+		switch {
+		case !ok && len(asking) == 0:
+			return usageErr("--answer %s=%s: %s has no step %q (it has no prompt steps)", id, answers[id], p.Name(), id)
+		case !ok:
+			return usageErr("--answer %s=%s: %s has no step %q%s (its prompt steps: %s)", id, answers[id], p.Name(), id, spec.Hint(id, asking), strings.Join(asking, ", "))
+		case st.checkAnswer == nil:
+			return usageErr("--answer %s=%s: step %s is a %s step: only prompt steps take answers", id, answers[id], id, st.Kind)
+		}
+		if err := st.checkAnswer(answers[id]); err != nil {
+			return usageErr("--answer %s=%s: %v", id, answers[id], err)
+		}
+	}
+	return nil
+}
+
+// hint is a "did you mean" suffix for an unknown step id.
+func (p *Plan) hint(id string) string {
+	ids := make([]string, 0, len(p.byID))
+	for _, s := range p.Steps() {
+		ids = append(ids, s.ID)
+	}
+	return spec.Hint(id, ids)
+}
 
 // Eval returns the plan's expression compiler.
 func (p *Plan) Eval() *eval.Compiler { return p.eval }
@@ -151,7 +203,7 @@ func Compile(p *spec.Procedure, reg *Registry) (*Plan, error) {
 	}
 	c := &compiler{proc: p, ev: eval.NewCompiler(decl)}
 	sum := sha256.Sum256(p.Text)
-	plan := &Plan{Procedure: p, Hash: hex.EncodeToString(sum[:]), byID: map[string]*Step{}, eval: c.ev}
+	plan := &Plan{Procedure: p, Hash: hex.EncodeToString(sum[:]), byID: map[string]*Step{}, eval: c.ev, reg: reg}
 
 	for _, e := range p.Env {
 		if t := c.template(e.Value, ""); t != nil {
@@ -215,7 +267,7 @@ func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
 		if k, ok := reg.Kind(s.Kind); !ok {
 			c.errorf(s.KindPos, s.ID, "step kind %q is not available in this build (available: %s)", s.Kind, strings.Join(reg.Keys(), ", "))
 		} else {
-			kc := &KindContext{Step: s, Procedure: c.proc, comp: c}
+			kc := &KindContext{Step: s, Procedure: c.proc, comp: c, step: st}
 			st.Action = k.Compile(kc)
 		}
 	}
@@ -223,8 +275,8 @@ func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
 	st.OnResume = s.OnResume
 	if st.OnResume == "" {
 		st.OnResume = "rerun"
-		if rp, ok := st.Action.(ResumePolicy); ok {
-			st.OnResume = rp.DefaultOnResume()
+		if st.Action != nil {
+			st.OnResume = st.Action.DefaultOnResume()
 		}
 		if s.Idempotent != nil && !*s.Idempotent {
 			st.OnResume = "ask"
@@ -260,10 +312,7 @@ func (c *compiler) link(sec []*Step, byID map[string]*Step) {
 				for _, o := range sec {
 					ids = append(ids, o.ID)
 				}
-				h := ""
-				if sg := spec.Suggest(r.ID, ids); sg != "" {
-					h = fmt.Sprintf(" (did you mean %q?)", sg)
-				}
+				h := spec.Hint(r.ID, ids)
 				c.errorf(r.Pos, s.ID, "needs unknown step %q%s", r.ID, h)
 			case dep.Section != st.Section:
 				c.errorf(r.Pos, s.ID, "needs %q, which is in %s: needs cannot cross sections; %s", r.ID, dep.Section, crossSection(st.Section, dep))

@@ -371,6 +371,9 @@ func (fakeReport) Compile(c *engine.KindContext) engine.Action {
 
 type fakeAction struct{}
 
+func (fakeAction) Describe(context.Context, *engine.Exec) (string, error) { return "fake", nil }
+func (fakeAction) DefaultOnResume() string                                { return "rerun" }
+
 func (fakeAction) Execute(context.Context, *engine.Exec) (engine.Result, error) {
 	return engine.Result{}, nil
 }

@@ -1,9 +1,10 @@
 package engine
 
 import (
-	"context"
-	"errors"
+	"fmt"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/proc"
 )
 
 // RunStatus is the state of a whole run.
@@ -19,7 +20,8 @@ const (
 	RunCancelled   RunStatus = "cancelled"
 )
 
-// Finished reports whether the run can no longer be resumed.
+// Finished reports whether the run has ended for good: rbflow retry may
+// start a new attempt of it, rbflow resume may not go on with it.
 func (s RunStatus) Finished() bool {
 	return s == RunSucceeded || s == RunFailed || s == RunCancelled
 }
@@ -49,7 +51,9 @@ func (s StepStatus) Terminal() bool {
 	return s == StepSucceeded || s == StepFailed || s == StepSkipped || s == StepCancelled
 }
 
-// Run is the stored record of one execution of a procedure.
+// Run is the stored record of one execution of a procedure. Its Status
+// changes only through its transition methods (begin, reopen, end, cancel),
+// which refuse a move the state machine does not have.
 type Run struct {
 	ID         string         // time-ordered, sortable
 	Procedure  string         // procedure name
@@ -61,7 +65,7 @@ type Run struct {
 	StateDir   string         // state folder the run lives in
 	Status     RunStatus
 	StartedAt  time.Time
-	EndedAt    time.Time // zero while unfinished
+	EndedAt    time.Time // set when the run finished; zero while it can go on
 	ParentRun  string    // for call steps
 	ParentStep string
 	Target     time.Duration // recovery-time target, 0 if none
@@ -71,11 +75,83 @@ type Run struct {
 	OwnerStart uint64 // that process's start time (clock ticks since boot)
 }
 
-// StepRecord is the stored state of one step of a run: the latest attempt.
+// Owner is the rbflow process that drives the run, or drove it last.
+func (r *Run) Owner() proc.Identity { return proc.Identity{PID: r.OwnerPID, Start: r.OwnerStart} }
+
+// Shown is the run's status as a person should read it: a run recorded as
+// running whose owner is gone was interrupted.
+func (r *Run) Shown() RunStatus {
+	if r.Status == RunRunning && !r.Owner().Alive() {
+		return RunInterrupted
+	}
+	return r.Status
+}
+
+// runMoves are the moves of a run's status. A running run whose owner died
+// is reopened by resume (running → running).
+var runMoves = map[RunStatus][]RunStatus{
+	"":             {RunRunning},
+	RunRunning:     {RunRunning, RunSucceeded, RunFailed, RunInterrupted, RunWaiting, RunCancelled},
+	RunInterrupted: {RunRunning, RunWaiting, RunCancelled},
+	RunWaiting:     {RunRunning, RunWaiting, RunCancelled},
+	RunFailed:      {RunRunning, RunWaiting},
+	RunSucceeded:   {RunRunning},
+	RunCancelled:   {RunRunning},
+}
+
+func (r *Run) move(to RunStatus) {
+	for _, ok := range runMoves[r.Status] {
+		if ok == to {
+			r.Status = to
+			return
+		}
+	}
+	panic(fmt.Sprintf("engine: run %s cannot go from %q to %q", r.ID, r.Status, to))
+}
+
+// begin starts a new run, driven by owner.
+func (r *Run) begin(owner proc.Identity) {
+	r.move(RunRunning)
+	r.OwnerPID, r.OwnerStart = owner.PID, owner.Start
+	if r.Generation == 0 {
+		r.Generation = 1
+	}
+}
+
+// reopen drives an unfinished run again (resume), or a finished one anew
+// (retry: a new generation).
+func (r *Run) reopen(owner proc.Identity, retry bool) {
+	r.move(RunRunning)
+	r.OwnerPID, r.OwnerStart = owner.PID, owner.Start
+	r.FailedStep = ""
+	r.EndedAt = time.Time{}
+	if retry {
+		r.Generation++
+	}
+}
+
+// end records how an execution of the run ended. A run that waits or was
+// interrupted has not finished: it keeps no end time.
+func (r *Run) end(status RunStatus, failedStep string, now time.Time) {
+	r.move(status)
+	r.FailedStep = failedStep
+	if status.Finished() {
+		r.EndedAt = now
+	}
+}
+
+// cancel gives up an unfinished run.
+func (r *Run) cancel(now time.Time) {
+	r.move(RunCancelled)
+	r.EndedAt = now
+}
+
+// StepRecord is the stored state of one step of a run: its latest attempt.
+// Status, Outcome and Conclusion change only through its transition methods.
 type StepRecord struct {
 	RunID      string
 	StepID     string
-	Section    string // main, on_failure, finally
+	Section    string // the section the step is written in: steps, on_failure or finally
 	Status     StepStatus
 	Outcome    StepStatus // before continue_on_error
 	Conclusion StepStatus // after continue_on_error
@@ -98,24 +174,91 @@ func (s *StepRecord) Done() bool {
 	return s.Status == StepSucceeded || s.Status == StepSkipped || (s.Status == StepFailed && s.Conclusion == StepSucceeded)
 }
 
-// Store keeps runs and steps durably. Every method commits before it returns;
-// an error means nothing was written.
-type Store interface {
-	// CreateRun inserts a new run.
-	CreateRun(ctx context.Context, r *Run) error
-	// UpdateRun writes the run's mutable fields (status, ended, owner, source, failed step, generation).
-	UpdateRun(ctx context.Context, r *Run) error
-	// Run returns a run by id or unique id prefix; ErrNotFound if there is none.
-	Run(ctx context.Context, id string) (*Run, error)
-	// Runs lists runs of a repository (all repositories when repo is ""), newest first.
-	Runs(ctx context.Context, repo string) ([]*Run, error)
-	// SaveStep inserts or replaces the record of one step.
-	SaveStep(ctx context.Context, s *StepRecord) error
-	// Steps returns the records of a run's steps in start order.
-	Steps(ctx context.Context, runID string) ([]*StepRecord, error)
-	// DeleteStep forgets a step's record so that it runs again.
-	DeleteStep(ctx context.Context, runID, stepID string) error
+// ended reports whether the step has ended for this execution: its
+// dependents may start.
+func (s *StepRecord) ended() bool { return s.Done() || s.Status.Terminal() }
+
+// stepMoves are the moves of a step's status; "" is a step with no record
+// yet.
+var stepMoves = map[StepStatus][]StepStatus{
+	"":              {StepRunning, StepSkipped, StepFailed},
+	StepRunning:     {StepSucceeded, StepFailed, StepInterrupted, StepWaiting, StepCancelled},
+	StepInterrupted: {StepSkipped, StepFailed, StepCancelled},
+	StepWaiting:     {StepCancelled},
 }
 
-// ErrNotFound is returned by stores for unknown runs.
-var ErrNotFound = errors.New("engine: not found")
+// set moves the step to status; outcome and conclusion follow it, apart
+// from a failure under continue_on_error, whose conclusion is success.
+func (s *StepRecord) set(to StepStatus, continued bool) {
+	legal := false
+	for _, ok := range stepMoves[s.Status] {
+		legal = legal || ok == to
+	}
+	if !legal {
+		panic(fmt.Sprintf("engine: step %s of run %s cannot go from %q to %q", s.StepID, s.RunID, s.Status, to))
+	}
+	s.Status, s.Outcome, s.Conclusion = to, to, to
+	if to == StepFailed && continued {
+		s.Conclusion = StepSucceeded
+	}
+}
+
+// start records that the step begins, driven by owner. The record is
+// committed before any side effect.
+func (s *StepRecord) start(owner proc.Identity, now time.Time) {
+	s.set(StepRunning, false)
+	s.PID, s.PIDStart = owner.PID, owner.Start
+	s.StartedAt = now
+}
+
+// finish ends the step's time (once: a step interrupted earlier keeps the
+// time it was cut off) and keeps the reason, when there is one.
+func (s *StepRecord) finish(reason string, now time.Time) {
+	if reason != "" {
+		s.Error = reason
+	}
+	if s.EndedAt.IsZero() {
+		s.EndedAt = now
+	}
+}
+
+// succeed records a step that did its work.
+func (s *StepRecord) succeed(now time.Time) {
+	s.set(StepSucceeded, false)
+	s.finish("", now)
+}
+
+// fail records a step that failed; under continue_on_error the run goes on
+// as if it had succeeded (outcome failed, conclusion succeeded).
+func (s *StepRecord) fail(reason string, continueOnError bool, now time.Time) {
+	s.set(StepFailed, continueOnError)
+	s.finish(reason, now)
+}
+
+// skip records a step that did not run, and why.
+func (s *StepRecord) skip(reason string, now time.Time) {
+	s.set(StepSkipped, false)
+	if s.StartedAt.IsZero() {
+		s.StartedAt = now
+	}
+	s.finish(reason, now)
+}
+
+// interrupt records a step cut off while it ran (a signal, or an owner
+// found dead by resume).
+func (s *StepRecord) interrupt(reason string, now time.Time) {
+	s.set(StepInterrupted, false)
+	s.finish(reason, now)
+}
+
+// wait records a step that stopped for a person.
+func (s *StepRecord) wait(reason string, now time.Time) {
+	s.set(StepWaiting, false)
+	s.finish(reason, now)
+}
+
+// cancel records a step whose run was given up.
+func (s *StepRecord) cancel(now time.Time) {
+	s.set(StepCancelled, false)
+	s.finish("cancelled with rbflow cancel", now)
+}

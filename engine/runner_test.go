@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +38,9 @@ func (k *recordingKind) Compile(c *engine.KindContext) engine.Action {
 	c.With()
 	return &fakeStep{k: k, arg: c.Step.Arg.Str}
 }
+
+func (a *fakeStep) Describe(context.Context, *engine.Exec) (string, error) { return a.arg, nil }
+func (a *fakeStep) DefaultOnResume() string                                { return "rerun" }
 
 func (a *fakeStep) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
 	k := a.k
@@ -271,5 +277,198 @@ steps:
 	}
 	if got := res.recs["a"].Outputs["color"]; got != "blue" {
 		t.Errorf("stored outputs of a = %v", res.recs["a"].Outputs)
+	}
+}
+
+// newRunner is a runner of the fake kind on a real store in a temp state
+// folder; procedures are read from files.
+func newRunner(t *testing.T) (*engine.Runner, *store.Store, *recordingKind) {
+	t.Helper()
+	k := &recordingKind{}
+	reg := engine.NewRegistry()
+	reg.Register("run", k)
+	dir := t.TempDir()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	resolve := func(ref, from string) (engine.Source, error) {
+		text, err := os.ReadFile(ref)
+		return engine.Source{Path: ref, Text: text}, err
+	}
+	r := &engine.Runner{Store: st, Loader: &engine.Loader{Registry: reg, Resolve: resolve}, StateDir: dir, WorkDir: dir, Grace: time.Second}
+	return r, st, k
+}
+
+// startFile writes a procedure to a file and starts a run of it.
+func startFile(t *testing.T, r *engine.Runner, path, text string) (*engine.Run, error) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := r.Loader.Load(engine.Source{Path: path, Text: []byte(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := engine.ResolveParams(plan.Procedure, engine.ParamInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Start(context.Background(), plan, params, path)
+}
+
+// Cancel ends what a dead owner left: the run and its running step are
+// cancelled, outcome and conclusion included.
+func TestCancel(t *testing.T) {
+	r, st, _ := newRunner(t)
+	ctx := context.Background()
+	run := &engine.Run{ID: "r1", Procedure: "p", Status: engine.RunRunning, OwnerPID: 1 << 30, StartedAt: time.Now()}
+	if err := st.CreateRun(ctx, run, nil); err != nil {
+		t.Fatal(err)
+	}
+	left := &engine.StepRecord{RunID: "r1", StepID: "s", Status: engine.StepRunning, Outcome: engine.StepRunning, Conclusion: engine.StepRunning, StartedAt: time.Now()}
+	if err := st.SaveStep(ctx, left); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Cancel(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := st.Run(ctx, "r1")
+	if got.Status != engine.RunCancelled || stored.Status != engine.RunCancelled || stored.EndedAt.IsZero() {
+		t.Errorf("run after cancel = %s (stored %s, ended %v), want cancelled with an end", got.Status, stored.Status, stored.EndedAt)
+	}
+	steps, _ := st.Steps(ctx, "r1")
+	if s := steps[0]; s.Status != engine.StepCancelled || s.Outcome != engine.StepCancelled || s.Conclusion != engine.StepCancelled || s.EndedAt.IsZero() {
+		t.Errorf("step after cancel = %s/%s/%s ended %v, want cancelled throughout", s.Status, s.Outcome, s.Conclusion, s.EndedAt)
+	}
+	if _, err := r.Cancel(ctx, "r1"); err == nil || !strings.Contains(err.Error(), "already cancelled") {
+		t.Errorf("second cancel = %v, want already cancelled", err)
+	}
+	if _, err := r.Resume(ctx, "r1", engine.ResumeOptions{}); !engine.IsUsage(err) {
+		t.Errorf("resume of a cancelled run = %v, want a usage error", err)
+	}
+}
+
+// Run-end hooks run under the lock before the end is recorded, and a hook
+// that fails is a warning of a run that still succeeded.
+func TestRunEndHook(t *testing.T) {
+	r, st, _ := newRunner(t)
+	var seen []string
+	r.Loader.Registry.OnRunEnd(func(ctx context.Context, s engine.Store, run *engine.Run) error {
+		stored, err := s.Run(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		_, lockErr := engine.AcquireLock(r.StateDir, run.Repo, "probe")
+		var held *engine.LockError
+		seen = append(seen, fmt.Sprintf("stored %s, lock held %v", stored.Status, errors.As(lockErr, &held)))
+		return errors.New("disk full")
+	})
+	var events []engine.Event
+	var mu sync.Mutex
+	r.Observer = observerFunc(func(e engine.Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	run, err := startFile(t, r, filepath.Join(t.TempDir(), "p.yaml"), "version: 1\nname: p\nsteps:\n  - {id: a, run: ok}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"stored running, lock held true"}; !slices.Equal(seen, want) {
+		t.Errorf("hook saw %v, want %v", seen, want)
+	}
+	stored, _ := st.Run(context.Background(), run.ID)
+	if stored.Status != engine.RunSucceeded {
+		t.Errorf("run = %s, want succeeded despite the hook's error", stored.Status)
+	}
+	warned := false
+	for _, e := range events {
+		warned = warned || e.Kind == "run_warning" && e.Message == "disk full"
+	}
+	if !warned {
+		t.Errorf("no run_warning event for the hook's error: %+v", events)
+	}
+}
+
+type observerFunc func(engine.Event)
+
+func (f observerFunc) Event(e engine.Event) { f(e) }
+
+// Answers given for a run are stored as it starts, before any step runs,
+// and answers given on resume stand over them.
+func TestAnswersStoredWithTheRun(t *testing.T) {
+	r, st, _ := newRunner(t)
+	r.Answers = map[string]string{"a": "first"}
+	r.Loader.Registry.Register("prompt", askKind{})
+	run, err := startFile(t, r, filepath.Join(t.TempDir(), "p.yaml"), "version: 1\nname: p\nsteps:\n  - {id: a, prompt: x}\n  - {id: b, prompt: x}\n")
+	if !errors.Is(err, engine.ErrWaiting) {
+		t.Fatalf("run = %v, want it waiting at b", err)
+	}
+	ctx := context.Background()
+	if got, _ := st.Answers(ctx, run.ID); !maps.Equal(got, map[string]string{"a": "first"}) {
+		t.Errorf("stored answers = %v", got)
+	}
+	r.Answers = map[string]string{"b": "second"}
+	if _, err := r.Resume(ctx, run.ID, engine.ResumeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	steps, _ := st.Steps(ctx, run.ID)
+	for _, s := range steps {
+		want := map[string]string{"a": "first", "b": "second"}[s.StepID]
+		if s.Outputs["answer"] != want {
+			t.Errorf("step %s answered %v, want %q", s.StepID, s.Outputs["answer"], want)
+		}
+	}
+	r.Answers = map[string]string{"nosuch": "x"}
+	if _, err := r.Retry(ctx, run.ID, engine.ResumeOptions{}); !engine.IsUsage(err) || !strings.Contains(err.Error(), `has no step "nosuch"`) {
+		t.Errorf("retry with an answer for no step = %v, want a usage error", err)
+	}
+}
+
+// askKind steps take answers: without one they wait for a person.
+type askKind struct{}
+
+type askAction struct{}
+
+func (askKind) Compile(c *engine.KindContext) engine.Action {
+	c.With()
+	c.TakesAnswers(nil)
+	return askAction{}
+}
+
+func (askAction) Describe(context.Context, *engine.Exec) (string, error) { return "ask", nil }
+func (askAction) DefaultOnResume() string                                { return "rerun" }
+func (askAction) Execute(_ context.Context, x *engine.Exec) (engine.Result, error) {
+	if v, ok := x.Answer(); ok {
+		return engine.Result{Outputs: map[string]any{"answer": v}}, nil
+	}
+	return engine.Result{}, engine.NeedPerson("answer it with --answer " + x.StepID + "=VALUE")
+}
+
+// retry --reload takes the edited file, and keeps it: a later resume runs
+// the edited text too.
+func TestRetryReloadKeepsTheEditedText(t *testing.T) {
+	r, st, _ := newRunner(t)
+	r.Loader.Registry.Register("prompt", askKind{})
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	run, err := startFile(t, r, path, "version: 1\nname: p\nsteps:\n  - {id: a, run: ok}\n  - {id: b, run: fail}\n")
+	if !errors.Is(err, engine.ErrRunFailed) {
+		t.Fatalf("first run = %v, want failed", err)
+	}
+	// The edited b waits for an answer, where the old one fails.
+	edited := "version: 1\nname: p\nsteps:\n  - {id: a, run: ok}\n  - {id: b, prompt: fixed}\n"
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Retry(ctx, run.ID, engine.ResumeOptions{Reload: true}); !errors.Is(err, engine.ErrWaiting) {
+		t.Fatalf("retry --reload = %v, want it waiting at the edited b", err)
+	}
+	stored, _ := st.Run(ctx, run.ID)
+	if stored.Source != edited || stored.Generation != 2 {
+		t.Errorf("after retry --reload the run keeps %q (generation %d), want the edited text", stored.Source, stored.Generation)
+	}
+	r.Answers = map[string]string{"b": "yes"}
+	if _, err := r.Resume(ctx, run.ID, engine.ResumeOptions{}); err != nil {
+		t.Fatalf("resume after retry --reload = %v: it ran the old text", err)
 	}
 }

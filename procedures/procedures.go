@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
 )
 
@@ -22,12 +23,74 @@ var files embed.FS
 // builtins is the file system the built-ins are read from; tests swap it.
 var builtins fs.FS = files
 
+// BuiltinPrefix starts the path of a run of a built-in procedure:
+// builtin:NAME names the built-in itself, never a local copy.
+const BuiltinPrefix = "builtin:"
+
 // Source is a resolved procedure text.
 type Source struct {
 	Name    string // the name asked for
 	Path    string // file path, or "builtin:NAME"
 	Text    []byte
 	Builtin bool
+}
+
+// Undo is the procedure `rbflow undo` runs (builtin:undo): a recorded run
+// of its own, so that an undo can be undone and resumed too. It is not
+// listed with the others.
+const Undo = `version: 1
+name: undo
+description: Restore the state saved before the first destructive step of a run
+params:
+  run: {type: string, required: true, description: the run to undo}
+  force: {type: bool, default: false, description: restore over changes made after the run (they are saved first)}
+steps:
+  - id: restore
+    git: restore_snapshot
+    with:
+      run: ${{ params.run }}
+      force: ${{ params.force }}
+`
+
+// Resolver returns how the engine finds procedures in repo, for call steps
+// and for resume: as Resolve does, with builtin:NAME naming the built-in
+// itself, and a relative path looked for next to the file of the procedure
+// that names it (from) first, as includes usually work.
+func Resolver(repo string) engine.Resolver {
+	return func(ref, from string) (engine.Source, error) {
+		if name, ok := strings.CutPrefix(ref, BuiltinPrefix); ok {
+			text, ok := builtinText(name)
+			if !ok {
+				return engine.Source{}, &UnknownError{Name: name, Builtins: Names()}
+			}
+			return engine.Source{Path: ref, Text: text}, nil
+		}
+		if isPath(ref) && !filepath.IsAbs(ref) && from != "" && !strings.HasPrefix(from, BuiltinPrefix) {
+			near := filepath.Join(filepath.Dir(from), ref)
+			if _, err := os.Stat(near); err == nil {
+				ref = near
+			}
+		}
+		src, err := Resolve(ref, repo)
+		if err != nil {
+			return engine.Source{}, err
+		}
+		return engine.Source{Path: src.Path, Text: src.Text}, nil
+	}
+}
+
+// builtinText is the text of a built-in, the undo procedure included.
+func builtinText(name string) ([]byte, bool) {
+	if name == "undo" {
+		return []byte(Undo), true
+	}
+	return Builtin(name)
+}
+
+// isPath reports whether a PROCEDURE argument names a file rather than a
+// built-in: it has a slash or a .yaml/.yml suffix.
+func isPath(arg string) bool {
+	return strings.ContainsRune(arg, '/') || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml")
 }
 
 // Names lists the built-in procedures, sorted.
@@ -63,10 +126,7 @@ func (e *UnknownError) Error() string {
 	if e.Name == "" {
 		return "no procedure named: give a file or a built-in name"
 	}
-	msg := fmt.Sprintf("%q is not a file or a built-in procedure", e.Name)
-	if s := spec.Suggest(e.Name, e.Builtins); s != "" {
-		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	}
+	msg := fmt.Sprintf("%q is not a file or a built-in procedure%s", e.Name, spec.Hint(e.Name, e.Builtins))
 	if len(e.Builtins) > 0 {
 		msg += "; built-ins: " + strings.Join(e.Builtins, ", ")
 	}
@@ -87,7 +147,7 @@ func Resolve(arg, repo string) (*Source, error) {
 	if arg == "" {
 		return nil, &UnknownError{}
 	}
-	if strings.ContainsRune(arg, '/') || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
+	if isPath(arg) {
 		text, err := os.ReadFile(arg)
 		if err != nil {
 			return nil, fmt.Errorf("read procedure: %w", err)
@@ -103,7 +163,7 @@ func Resolve(arg, repo string) (*Source, error) {
 		}
 	}
 	if text, ok := Builtin(arg); ok {
-		return &Source{Name: arg, Path: "builtin:" + arg, Text: text, Builtin: true}, nil
+		return &Source{Name: arg, Path: BuiltinPrefix + arg, Text: text, Builtin: true}, nil
 	}
 	if _, err := os.Stat(arg); err == nil {
 		text, err := os.ReadFile(arg)

@@ -82,6 +82,9 @@ type noopKind struct{}
 
 func (noopKind) Compile(c *engine.KindContext) engine.Action { return noopKind{} }
 
+func (noopKind) Describe(context.Context, *engine.Exec) (string, error) { return "nothing", nil }
+func (noopKind) DefaultOnResume() string                                { return "rerun" }
+
 func (noopKind) Execute(context.Context, *engine.Exec) (engine.Result, error) {
 	return engine.Result{}, nil
 }

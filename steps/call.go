@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -64,7 +62,7 @@ func (a *callAction) eval(x *engine.Exec) (string, map[string]any, error) {
 }
 
 // Describe names the procedure and its params.
-func (a *callAction) Describe(x *engine.Exec) (string, error) {
+func (a *callAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	ref, params, err := a.eval(x)
 	if err != nil {
 		return "", err
@@ -90,7 +88,6 @@ func (a *callAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
-	ref = a.resolve(ctx, x, ref)
 	fmt.Fprintf(x.Log, "calling %s\n", ref)
 	child, err := x.RunChild(ctx, ref, params)
 	if child == nil {
@@ -117,23 +114,4 @@ func (a *callAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 		return res, fmt.Errorf("called procedure %s (child run %s): %w", child.Run.Procedure, child.Run.ID, err)
 	}
 	return res, nil
-}
-
-// resolve finds a relative procedure path next to the calling procedure's
-// file first, as includes usually work; otherwise the path stands as given
-// (relative to where rbflow runs) and names resolve as built-ins do.
-func (a *callAction) resolve(ctx context.Context, x *engine.Exec, ref string) string {
-	isPath := strings.ContainsRune(ref, '/') || strings.HasSuffix(ref, ".yaml") || strings.HasSuffix(ref, ".yml")
-	if !isPath || filepath.IsAbs(ref) {
-		return ref
-	}
-	run, err := x.Store.Run(ctx, x.RunID)
-	if err != nil || run.SourcePath == "" || strings.HasPrefix(run.SourcePath, "builtin:") {
-		return ref
-	}
-	near := filepath.Join(filepath.Dir(run.SourcePath), ref)
-	if _, err := os.Stat(near); err == nil {
-		return near
-	}
-	return ref
 }

@@ -55,11 +55,7 @@ steps:
 	}
 
 	// Run again on purpose, the step starts a new child.
-	plan, err := engine.Load(run.SourcePath, []byte(run.Source), h.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.runner().Retry(context.Background(), plan, run, "sub"); err != nil {
+	if _, err := h.runner().Retry(context.Background(), run.ID, engine.ResumeOptions{From: "sub"}); err != nil {
 		t.Fatalf("retry --from sub: %v", err)
 	}
 	if again := h.steps(run.ID)["sub"].Outputs["run_id"]; again == childID || again == "" {

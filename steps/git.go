@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/spec"
-	"github.com/rbflow/rbflow/engine/store"
-	"github.com/rbflow/rbflow/steps/gitrepo"
 )
 
 // gitKind is `git: ACTION`: typed git operations run as argv, never through
@@ -27,14 +26,13 @@ var _ engine.Kind = gitKind{}
 // destroys state (and so snapshots first), and what it does.
 type gitActionDef struct {
 	fields      []engine.Field
-	destructive func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error)
-	run         func(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error)
-	readOnly    bool
+	destructive func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error)
+	run         func(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error)
 }
 
 var snapshotField = engine.Field{Name: "snapshot", Type: engine.Bool}
 
-func always(*gitStep, *engine.Exec, *gitrepo.Repo) (bool, error) { return true, nil }
+func always(*gitStep, *engine.Exec, *git.Repo) (bool, error) { return true, nil }
 
 var gitActions map[string]gitActionDef
 
@@ -67,7 +65,7 @@ func init() {
 		},
 		"stash": {
 			fields: []engine.Field{{Name: "action", Type: engine.String, Enum: []string{"push", "apply", "drop", "list"}}, {Name: "message", Type: engine.String}, {Name: "stash", Type: engine.String}, snapshotField},
-			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				a, err := x.String(g.args, "action")
 				return a != "list", err
 			},
@@ -75,7 +73,7 @@ func init() {
 		},
 		"branch": {
 			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "from", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, snapshotField},
-			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				del, err := x.Bool(g.args, "delete")
 				force, err2 := x.Bool(g.args, "force")
 				return del || force, errors.Join(err, err2)
@@ -84,7 +82,7 @@ func init() {
 		},
 		"tag": {
 			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "ref", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, {Name: "message", Type: engine.String}, snapshotField},
-			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				del, err := x.Bool(g.args, "delete")
 				force, err2 := x.Bool(g.args, "force")
 				return del || force, errors.Join(err, err2)
@@ -110,39 +108,34 @@ func init() {
 			run:    gitFetch,
 		},
 		"log": {
-			fields:   []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "max", Type: engine.Int}},
-			run:      gitLog,
-			readOnly: true,
+			fields: []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "max", Type: engine.Int}},
+			run:    gitLog,
 		},
 		"diff": {
-			fields:   []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "stat", Type: engine.Bool}},
-			run:      gitDiff,
-			readOnly: true,
+			fields: []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "stat", Type: engine.Bool}},
+			run:    gitDiff,
 		},
 		"status": {
-			run:      gitStatus,
-			readOnly: true,
+			run: gitStatus,
 		},
 		"reflog": {
-			fields:   []engine.Field{{Name: "ref", Type: engine.String}, {Name: "max", Type: engine.Int}},
-			run:      gitReflog,
-			readOnly: true,
+			fields: []engine.Field{{Name: "ref", Type: engine.String}, {Name: "max", Type: engine.Int}},
+			run:    gitReflog,
 		},
 		"rev_parse": {
-			fields:   []engine.Field{{Name: "ref", Type: engine.String, Required: true}},
-			run:      gitRevParse,
-			readOnly: true,
+			fields: []engine.Field{{Name: "ref", Type: engine.String, Required: true}},
+			run:    gitRevParse,
 		},
 		"exec": {
 			fields: []engine.Field{{Name: "args", Type: engine.List, Required: true}, {Name: "destructive", Type: engine.Bool}, snapshotField},
-			destructive: func(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				return x.Bool(g.args, "destructive")
 			},
 			run: gitExec,
 		},
 		"restore_snapshot": {
 			fields:      []engine.Field{{Name: "run", Type: engine.String, Required: true}, {Name: "force", Type: engine.Bool}},
-			destructive: func(*gitStep, *engine.Exec, *gitrepo.Repo) (bool, error) { return false, nil }, // it saves its own backup
+			destructive: func(*gitStep, *engine.Exec, *git.Repo) (bool, error) { return false, nil }, // it saves its own backup
 			run:         gitRestoreSnapshot,
 		},
 	}
@@ -161,10 +154,7 @@ func (gitKind) Compile(c *engine.KindContext) engine.Action {
 	name := c.Step.Arg.Str
 	def, ok := gitActions[name]
 	if !ok {
-		h := ""
-		if sg := spec.Suggest(name, gitActionNames()); sg != "" {
-			h = fmt.Sprintf(" (did you mean %q?)", sg)
-		}
+		h := spec.Hint(name, gitActionNames())
 		c.Errorf(c.Step.Arg.Pos, "unknown git action %q%s; use one of %s", name, h, strings.Join(gitActionNames(), ", "))
 		return nil
 	}
@@ -181,7 +171,7 @@ func (gitKind) Compile(c *engine.KindContext) engine.Action {
 	for _, f := range []string{"files", "paths"} {
 		if v, ok := args.Literal(f); ok {
 			for i, p := range v.([]string) {
-				if err := gitrepo.CheckPath(p); err != nil {
+				if err := git.CheckPath(p); err != nil {
 					c.Errorf(args.ItemPos(f, i), "with.%s: %v", f, err)
 				}
 			}
@@ -211,11 +201,8 @@ func (g *gitStep) DefaultOnResume() string {
 	return "ask"
 }
 
-// ReadOnly reports whether the action changes nothing.
-func (g *gitStep) ReadOnly() bool { return g.def.readOnly }
-
 // Describe says what would run, for --dry-run.
-func (g *gitStep) Describe(x *engine.Exec) (string, error) {
+func (g *gitStep) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	var parts []string
 	for _, f := range g.def.fields {
 		if !g.args.Has(f.Name) {
@@ -260,7 +247,7 @@ func checkGitValue(action, field, v string) error {
 		if action == "tag" {
 			prefix = "refs/tags/"
 		}
-		if err := gitrepo.CheckRef(prefix + v); err != nil || strings.HasPrefix(v, "-") {
+		if err := git.CheckRef(prefix + v); err != nil || strings.HasPrefix(v, "-") {
 			if err == nil {
 				err = fmt.Errorf("invalid name %q: it begins with '-'", v)
 			}
@@ -277,14 +264,8 @@ func checkGitValue(action, field, v string) error {
 	return nil
 }
 
-// snapshotStore is what the git kind needs of the store beyond engine.Store.
-type snapshotStore interface {
-	SaveSnapshot(ctx context.Context, s store.Snapshot) error
-	Snapshots(ctx context.Context, runID string) ([]store.Snapshot, error)
-}
-
 func (g *gitStep) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
-	r, err := gitrepo.Open(ctx, x.Dir)
+	r, err := git.Open(ctx, x.Dir)
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
@@ -329,7 +310,7 @@ func (g *gitStep) Execute(ctx context.Context, x *engine.Exec) (engine.Result, e
 	code := 0
 	if err != nil {
 		code = 1
-		var ce *gitrepo.CommandError
+		var ce *git.CommandError
 		if errors.As(err, &ce) {
 			code = ce.ExitCode()
 		}
@@ -370,7 +351,7 @@ func (g *gitStep) checkArgs(x *engine.Exec) error {
 				}
 				continue
 			}
-			if err := gitrepo.CheckPath(p); err != nil {
+			if err := git.CheckPath(p); err != nil {
 				return fmt.Errorf("with.%s: %w", f, err)
 			}
 		}
@@ -391,19 +372,10 @@ func snapshotRef(runID, stepID string, n int) string {
 // protect takes the snapshot before a destructive action, or reuses the one
 // this step took before it was interrupted (or before an earlier attempt):
 // taking a new one then would save a half-changed tree as "before".
-func protect(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) (*gitrepo.Snapshot, error) {
-	ss, _ := x.Store.(snapshotStore)
-	var taken []store.Snapshot
-	if ss != nil {
-		all, err := ss.Snapshots(ctx, x.RunID)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range all {
-			if s.StepID == x.StepID {
-				taken = append(taken, s)
-			}
-		}
+func protect(ctx context.Context, x *engine.Exec, r *git.Repo) (*git.Snapshot, error) {
+	taken, err := stepSnapshots(ctx, x)
+	if err != nil {
+		return nil, err
 	}
 	reuse := x.Resumed || x.Attempt > 1
 	n := len(taken) + 1
@@ -419,7 +391,7 @@ func protect(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) (*gitrepo.Sna
 	if reuse {
 		// Killed between taking the snapshot and recording it.
 		if snap, err := r.ReadSnapshot(ctx, ref); err == nil {
-			if err := recordSnapshot(ctx, ss, x, snap); err != nil {
+			if err := recordSnapshot(ctx, x, snap); err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(x.Log, "reusing snapshot %s taken before this step was interrupted\n", ref)
@@ -439,29 +411,48 @@ func protect(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) (*gitrepo.Sna
 	}
 	// Snapshots must finish even when Ctrl-C arrives: a half-written one is
 	// worth nothing.
-	snap, err := r.Snapshot(context.WithoutCancel(ctx), ref, gitrepo.SnapshotOptions{IncludeIgnored: true, Message: fmt.Sprintf("before step %s of run %s", x.StepID, x.RunID)})
+	snap, err := r.Snapshot(context.WithoutCancel(ctx), ref, git.SnapshotOptions{IncludeIgnored: true, Message: fmt.Sprintf("before step %s of run %s", x.StepID, x.RunID)})
 	if err != nil {
 		return nil, err
 	}
-	if err := recordSnapshot(ctx, ss, x, snap); err != nil {
+	if err := recordSnapshot(ctx, x, snap); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(x.Log, "saved snapshot %s (%s)%s\n", ref, snap.Commit[:12], skippedNote(snap))
 	return snap, nil
 }
 
-func recordSnapshot(ctx context.Context, ss snapshotStore, x *engine.Exec, snap *gitrepo.Snapshot) error {
-	if ss == nil {
-		return nil
+// stepSnapshots returns the snapshots this step recorded before, oldest
+// first.
+func stepSnapshots(ctx context.Context, x *engine.Exec) ([]engine.Snapshot, error) {
+	all, err := x.Snapshots().Snapshots(ctx, x.RunID)
+	if err != nil {
+		return nil, err
 	}
+	var mine []engine.Snapshot
+	for _, s := range all {
+		if s.StepID == x.StepID {
+			mine = append(mine, s)
+		}
+	}
+	return mine, nil
+}
+
+// recordSnapshot records a snapshot the step took. A destructive step whose
+// snapshot cannot be recorded does not go ahead.
+func recordSnapshot(ctx context.Context, x *engine.Exec, snap *git.Snapshot) error {
 	var skipped []string
 	for _, s := range snap.Skipped {
 		skipped = append(skipped, fmt.Sprintf("%s (%s)", s.Path, s.Reason))
 	}
-	return ss.SaveSnapshot(context.WithoutCancel(ctx), store.Snapshot{RunID: x.RunID, StepID: x.StepID, Ref: snap.Ref, Commit: snap.Commit, CreatedAt: time.Now(), Skipped: skipped})
+	err := x.Snapshots().SaveSnapshot(context.WithoutCancel(ctx), engine.Snapshot{RunID: x.RunID, StepID: x.StepID, Ref: snap.Ref, Commit: snap.Commit, CreatedAt: time.Now(), Skipped: skipped})
+	if err != nil {
+		return fmt.Errorf("record snapshot %s: %w", snap.Ref, err)
+	}
+	return nil
 }
 
-func skippedNote(snap *gitrepo.Snapshot) string {
+func skippedNote(snap *git.Snapshot) string {
 	if len(snap.Skipped) == 0 {
 		return ""
 	}
@@ -483,15 +474,15 @@ const staleLockAge = 10 * time.Second
 // clearStaleLock handles an index.lock left by a git that died with rbflow:
 // a live git gets time to finish; a lock unchanged for staleLockAge is
 // removed.
-func clearStaleLock(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) error {
+func clearStaleLock(ctx context.Context, x *engine.Exec, r *git.Repo) error {
 	for {
 		traces, err := r.Traces(ctx)
 		if err != nil {
 			return err
 		}
-		var lock *gitrepo.Trace
+		var lock *git.Trace
 		for i, t := range traces {
-			if t.Kind == gitrepo.TraceIndexLock {
+			if t.Kind == git.TraceIndexLock {
 				lock = &traces[i]
 			}
 		}
@@ -518,13 +509,13 @@ func clearStaleLock(ctx context.Context, x *engine.Exec, r *gitrepo.Repo) error 
 
 // inProgress refuses to start when git is in the middle of another
 // operation, with the command that finishes it.
-func inProgress(ctx context.Context, r *gitrepo.Repo, allow ...gitrepo.TraceKind) error {
+func inProgress(ctx context.Context, r *git.Repo, allow ...git.TraceKind) error {
 	traces, err := r.Traces(ctx)
 	if err != nil {
 		return err
 	}
 	for _, t := range traces {
-		if t.Kind == gitrepo.TraceIndexLock || slices.Contains(allow, t.Kind) {
+		if t.Kind == git.TraceIndexLock || slices.Contains(allow, t.Kind) {
 			continue
 		}
 		return engine.NeedPerson(t.Advice + "; then rbflow resume")
@@ -534,20 +525,20 @@ func inProgress(ctx context.Context, r *gitrepo.Repo, allow ...gitrepo.TraceKind
 
 // resolve turns a user's revision into a commit id, so that destructive
 // commands only ever get a checked 40-hex id.
-func resolve(ctx context.Context, r *gitrepo.Repo, rev string) (string, error) {
+func resolve(ctx context.Context, r *git.Repo, rev string) (string, error) {
 	return r.ResolveCommit(ctx, rev)
 }
 
 // finish runs a git command that changes state; it is not cancelled by
 // Ctrl-C (git would leave a lock or a half-written index behind).
-func finish(ctx context.Context, r *gitrepo.Repo, args ...string) (string, error) {
+func finish(ctx context.Context, r *git.Repo, args ...string) (string, error) {
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 	defer cancel()
 	return r.Git(c, args...)
 }
 
-func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
-	opt := gitrepo.SnapshotOptions{IncludeIgnored: true}
+func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
+	opt := git.SnapshotOptions{IncludeIgnored: true}
 	if g.args.Has("include_ignored") {
 		b, err := x.Bool(g.args, "include_ignored")
 		if err != nil {
@@ -577,24 +568,18 @@ func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Rep
 	if opt.Message, err = x.String(g.args, "message"); err != nil {
 		return nil, err
 	}
-	ss, _ := x.Store.(snapshotStore)
-	n := 1
-	if ss != nil {
-		all, err := ss.Snapshots(ctx, x.RunID)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range all {
-			if s.StepID == x.StepID {
-				if x.Resumed || x.Attempt > 1 {
-					if snap, err := r.ReadSnapshot(ctx, s.Ref); err == nil {
-						return snapshotOutputs(snap), nil
-					}
-				}
-				n++
+	taken, err := stepSnapshots(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	if x.Resumed || x.Attempt > 1 {
+		for _, s := range taken {
+			if snap, err := r.ReadSnapshot(ctx, s.Ref); err == nil {
+				return snapshotOutputs(snap), nil
 			}
 		}
 	}
+	n := len(taken) + 1
 	ref := snapshotRef(x.RunID, x.StepID, n)
 	for {
 		exists, err := r.RefExists(ctx, ref)
@@ -606,7 +591,7 @@ func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Rep
 		}
 		if x.Resumed {
 			if snap, err := r.ReadSnapshot(ctx, ref); err == nil {
-				return snapshotOutputs(snap), recordSnapshot(ctx, ss, x, snap)
+				return snapshotOutputs(snap), recordSnapshot(ctx, x, snap)
 			}
 		}
 		n++
@@ -616,14 +601,14 @@ func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Rep
 	if err != nil {
 		return nil, err
 	}
-	if err := recordSnapshot(ctx, ss, x, snap); err != nil {
+	if err := recordSnapshot(ctx, x, snap); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(x.Log, "saved snapshot %s (%s)%s\n", ref, snap.Commit[:12], skippedNote(snap))
 	return snapshotOutputs(snap), nil
 }
 
-func snapshotOutputs(snap *gitrepo.Snapshot) map[string]any {
+func snapshotOutputs(snap *git.Snapshot) map[string]any {
 	var skipped []any
 	for _, s := range snap.Skipped {
 		skipped = append(skipped, s.Path)
@@ -633,7 +618,7 @@ func snapshotOutputs(snap *gitrepo.Snapshot) map[string]any {
 
 // overLocalEdits: a checkout or switch is destructive when it is told to
 // discard changes or the tree has any.
-func overLocalEdits(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
+func overLocalEdits(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 	discard, err := x.Bool(g.args, "discard_changes")
 	if err != nil || discard {
 		return true, err
@@ -641,8 +626,8 @@ func overLocalEdits(g *gitStep, x *engine.Exec, r *gitrepo.Repo) (bool, error) {
 	return r.IsDirty(context.Background())
 }
 
-func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
-	return func(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
+	return func(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 		ref, err := x.String(g.args, "ref")
 		if err != nil {
 			return nil, err
@@ -660,7 +645,7 @@ func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Ex
 			args = append(args, "--discard-changes")
 		}
 		if create {
-			if err := gitrepo.CheckRef("refs/heads/" + ref); err != nil {
+			if err := git.CheckRef("refs/heads/" + ref); err != nil {
 				return nil, fmt.Errorf("with.ref: %w", err)
 			}
 			exists, err := r.RefExists(ctx, "refs/heads/"+ref)
@@ -673,7 +658,7 @@ func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Ex
 			} else {
 				args = append(args, "-c", ref, "--end-of-options")
 			}
-		} else if isBranch, _ := r.RefExists(ctx, "refs/heads/"+ref); isBranch && gitrepo.CheckRef("refs/heads/"+ref) == nil {
+		} else if isBranch, _ := r.RefExists(ctx, "refs/heads/"+ref); isBranch && git.CheckRef("refs/heads/"+ref) == nil {
 			args = append(args, "--end-of-options", ref)
 		} else {
 			sha, err := resolve(ctx, r, ref)
@@ -688,7 +673,7 @@ func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Ex
 	}
 }
 
-func gitReset(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitReset(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	arg := x.Read(g.args)
 	to := arg.String("to")
 	mode := arg.String("mode")
@@ -706,7 +691,7 @@ func gitReset(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 	return map[string]any{"previous_head": before}, nil
 }
 
-func gitClean(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitClean(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	dirs := true
 	if g.args.Has("directories") {
 		b, err := x.Bool(g.args, "directories")
@@ -755,7 +740,7 @@ func gitClean(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 	return map[string]any{"files": removed, "count": len(removed)}, nil
 }
 
-func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	action, err := x.String(g.args, "action")
 	if err != nil {
 		return nil, err
@@ -804,7 +789,7 @@ func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) 
 	return map[string]any{"stashes": lines(list)}, nil
 }
 
-func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	arg := x.Read(g.args)
 	name := arg.String("name")
 	from := arg.String("from")
@@ -831,7 +816,7 @@ func gitBranch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 // deleteRef deletes a branch or tag (namespace heads or tags) with git
 // VERB FLAG, keeping what it pointed at under the run's refs so that
 // nothing it held becomes unreachable.
-func deleteRef(ctx context.Context, x *engine.Exec, r *gitrepo.Repo, namespace, name string, exists bool, verb, flag string) (map[string]any, error) {
+func deleteRef(ctx context.Context, x *engine.Exec, r *git.Repo, namespace, name string, exists bool, verb, flag string) (map[string]any, error) {
 	if !exists {
 		return map[string]any{"name": name, "deleted": false}, nil
 	}
@@ -848,7 +833,7 @@ func deleteRef(ctx context.Context, x *engine.Exec, r *gitrepo.Repo, namespace, 
 	return map[string]any{"name": name, "deleted": err == nil, "object": obj, "kept_at": keep}, err
 }
 
-func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	arg := x.Read(g.args)
 	name := arg.String("name")
 	ref := arg.String("ref")
@@ -876,7 +861,7 @@ func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (m
 // createRef points a branch or tag (git VERB) at target (HEAD when empty).
 // One that already points there is left alone (a resumed step); one that
 // points elsewhere moves only with force.
-func createRef(ctx context.Context, r *gitrepo.Repo, verb, name, target string, exists, force bool, extra ...string) (map[string]any, error) {
+func createRef(ctx context.Context, r *git.Repo, verb, name, target string, exists, force bool, extra ...string) (map[string]any, error) {
 	if target == "" {
 		target = "HEAD"
 	}
@@ -908,7 +893,7 @@ func createRef(ctx context.Context, r *gitrepo.Repo, verb, name, target string, 
 	return out, err
 }
 
-func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	if err := inProgress(ctx, r); err != nil {
 		return nil, err
 	}
@@ -944,7 +929,7 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 	return map[string]any{"committed": true, "commit": sha, "files": lines(staged)}, nil
 }
 
-func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	commits, err := x.Strings(g.args, "commits")
 	if err != nil {
 		return nil, err
@@ -955,7 +940,7 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.R
 		return nil, err
 	}
 	for _, t := range traces {
-		if t.Kind != gitrepo.TraceCherryPick {
+		if t.Kind != git.TraceCherryPick {
 			continue
 		}
 		unmerged, err := r.Git(ctx, "diff", "--name-only", "--diff-filter=U")
@@ -1010,13 +995,13 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.R
 	return map[string]any{"applied": applied, "skipped": skipped, "commits": append(append([]any{}, applied...), skipped...)}, nil
 }
 
-func finishEnv(ctx context.Context, r *gitrepo.Repo, env []string, args ...string) (string, error) {
+func finishEnv(ctx context.Context, r *git.Repo, env []string, args ...string) (string, error) {
 	cp := *r
 	cp.Env = append(append([]string{}, r.Env...), env...)
 	return finish(ctx, &cp, args...)
 }
 
-func gitRestoreFiles(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitRestoreFiles(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	arg := x.Read(g.args)
 	files := arg.Strings("files")
 	from := arg.String("from")
@@ -1046,7 +1031,7 @@ func gitRestoreFiles(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo
 	return map[string]any{"files": restored, "from": sha}, nil
 }
 
-func gitFetch(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitFetch(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	remote, err := x.String(g.args, "remote")
 	if err != nil {
 		return nil, err
@@ -1104,7 +1089,7 @@ func pathArgs(g *gitStep, x *engine.Exec) ([]string, error) {
 	return append([]string{"--"}, paths...), nil
 }
 
-func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	revs, err := rangeArgs(g, x)
 	if err != nil {
 		return nil, err
@@ -1136,7 +1121,7 @@ func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (m
 	return map[string]any{"commits": commits, "subjects": subjects, "count": len(commits)}, nil
 }
 
-func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	revs, err := rangeArgs(g, x)
 	if err != nil {
 		return nil, err
@@ -1158,7 +1143,7 @@ func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (
 	return map[string]any{"files": toAny(files), "count": len(files), "stat": strings.TrimSpace(stat)}, nil
 }
 
-func gitStatus(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitStatus(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	out, err := r.Git(ctx, "status", "--porcelain=v1")
 	if err != nil {
 		return nil, err
@@ -1177,7 +1162,7 @@ func gitStatus(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 	return map[string]any{"files": toAny(files), "dirty": len(files) > 0, "count": len(files), "untracked": untracked}, nil
 }
 
-func gitReflog(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitReflog(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	ref, err := x.String(g.args, "ref")
 	if err != nil {
 		return nil, err
@@ -1203,7 +1188,7 @@ func gitReflog(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo)
 	return map[string]any{"entries": entries, "count": len(entries)}, nil
 }
 
-func gitRevParse(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitRevParse(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	ref, err := x.String(g.args, "ref")
 	if err != nil {
 		return nil, err
@@ -1216,7 +1201,7 @@ func gitRevParse(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Rep
 	return map[string]any{"commit": sha}, nil
 }
 
-func gitExec(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitExec(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	args, err := x.Strings(g.args, "args")
 	if err != nil {
 		return nil, err
@@ -1231,18 +1216,14 @@ func gitExec(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (
 
 // gitRestoreSnapshot brings back the state before a run's first
 // destructive step; it is what `rbflow undo` runs.
-func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitrepo.Repo) (map[string]any, error) {
+func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	arg := x.Read(g.args)
 	runID := arg.String("run")
 	force := arg.Bool("force")
 	if arg.Err != nil {
 		return nil, arg.Err
 	}
-	ss, ok := x.Store.(snapshotStore)
-	if !ok {
-		return nil, errors.New("this store keeps no snapshots")
-	}
-	first, err := FirstSnapshot(ctx, x.Store.(snapshotLister), runID)
+	first, err := FirstSnapshot(ctx, x.Runs(), x.Snapshots(), runID)
 	if err != nil {
 		return nil, err
 	}
@@ -1250,21 +1231,21 @@ func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitr
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot %s: %w", first.Ref, err)
 	}
-	opt := gitrepo.RestoreOptions{Force: force, Backup: snapshotRef(x.RunID, x.StepID, 1)}
+	opt := git.RestoreOptions{Force: force, Backup: snapshotRef(x.RunID, x.StepID, 1)}
 	if after, err := r.ReadSnapshot(ctx, AfterRef(runID)); err == nil {
 		opt.After = after
 	} else if !force {
 		return nil, fmt.Errorf("run %s has no record of the state it left (it was cut off before it ended): rbflow cannot tell your later changes from the run's; check git status, then undo with --force (the current state is saved first)", runID)
 	}
 	if err := r.Restore(context.WithoutCancel(ctx), snap, opt); err != nil {
-		if errors.Is(err, gitrepo.ErrLaterChanges) {
+		if errors.Is(err, git.ErrLaterChanges) {
 			return nil, fmt.Errorf("%w\nto restore anyway (what is in the way is saved in a snapshot first): rbflow undo %s --force", err, runID)
 		}
 		return nil, err
 	}
-	if ss != nil {
-		if backup, err := r.ReadSnapshot(ctx, opt.Backup); err == nil {
-			_ = recordSnapshot(ctx, ss, x, backup)
+	if backup, err := r.ReadSnapshot(ctx, opt.Backup); err == nil {
+		if err := recordSnapshot(ctx, x, backup); err != nil {
+			fmt.Fprintf(x.Log, "warning: %v\n", err)
 		}
 	}
 	fmt.Fprintf(x.Log, "restored the state saved in %s before step %s of run %s\n", first.Ref, first.StepID, runID)
@@ -1275,31 +1256,16 @@ func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *gitr
 // undo compares it with the tree to protect changes made after the run.
 func AfterRef(runID string) string { return "refs/rbflow/" + runID + "/_after" }
 
-// snapshotLister is what undo needs of a store.
-type snapshotLister interface {
-	Snapshots(ctx context.Context, runID string) ([]store.Snapshot, error)
-	Runs(ctx context.Context, repo string) ([]*engine.Run, error)
-}
-
 // FirstSnapshot returns the snapshot taken before the first destructive
 // step of a run or of any run it called.
-func FirstSnapshot(ctx context.Context, ss snapshotLister, runID string) (*store.Snapshot, error) {
-	ids := map[string]bool{runID: true}
-	runs, err := ss.Runs(ctx, "")
+func FirstSnapshot(ctx context.Context, runs engine.RunStore, snaps engine.SnapshotStore, runID string) (*engine.Snapshot, error) {
+	family, err := engine.RunFamily(ctx, runs, runID)
 	if err != nil {
 		return nil, err
 	}
-	for grew := true; grew; {
-		grew = false
-		for _, r := range runs {
-			if ids[r.ParentRun] && !ids[r.ID] {
-				ids[r.ID], grew = true, true
-			}
-		}
-	}
-	var first *store.Snapshot
-	for id := range ids {
-		all, err := ss.Snapshots(ctx, id)
+	var first *engine.Snapshot
+	for _, run := range family {
+		all, err := snaps.Snapshots(ctx, run.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -1317,6 +1283,41 @@ func FirstSnapshot(ctx context.Context, ss snapshotLister, runID string) (*store
 		return nil, fmt.Errorf("run %s took no snapshot: it changed nothing that undo could bring back", runID)
 	}
 	return first, nil
+}
+
+// saveAfter is the git kind's run-end hook: when a run (or a run it called)
+// took snapshots, it saves the state the run left, which undo compares with
+// the tree to tell changes made after the run from the run's own.
+func saveAfter(ctx context.Context, st engine.Store, run *engine.Run) error {
+	if run.Repo == "" {
+		return nil
+	}
+	if _, err := FirstSnapshot(ctx, st, st, run.ID); err != nil {
+		return nil // the run changed nothing undo could restore
+	}
+	if err := snapshotAfter(ctx, run); err != nil {
+		return fmt.Errorf("save the state run %s left (undo will need --force): %w", run.ID, err)
+	}
+	return nil
+}
+
+// snapshotAfter takes the after-state snapshot of run, replacing an earlier
+// one (the run was resumed since).
+func snapshotAfter(ctx context.Context, run *engine.Run) error {
+	repo, err := git.Open(ctx, run.Repo)
+	if err != nil {
+		return err
+	}
+	ref := AfterRef(run.ID)
+	if exists, err := repo.RefExists(ctx, ref); err != nil {
+		return err
+	} else if exists {
+		if _, err := repo.Git(ctx, "update-ref", "-d", ref); err != nil {
+			return err
+		}
+	}
+	_, err = repo.Snapshot(ctx, ref, git.SnapshotOptions{IncludeIgnored: true, Message: "state after run " + run.ID})
+	return err
 }
 
 func lines(s string) []string {

@@ -14,6 +14,7 @@ import (
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/proc"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/procedures"
 )
 
 // serveEnv makes the test binary a small HTTP server on the address it
@@ -67,15 +68,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) runner() *engine.Runner {
 	return &engine.Runner{
 		Store: h.st, StateDir: h.state, Repo: h.repo, WorkDir: h.repo, Grace: 2 * time.Second,
-		Compile: func(path string, text []byte) (*engine.Plan, error) { return engine.Load(path, text, h.reg) },
-		Load: func(ctx context.Context, ref string) (*engine.Plan, string, error) {
-			text, err := os.ReadFile(ref)
-			if err != nil {
-				return nil, "", err
-			}
-			p, err := engine.Load(ref, text, h.reg)
-			return p, ref, err
-		},
+		Loader: &engine.Loader{Registry: h.reg, Resolve: procedures.Resolver(h.repo)},
 	}
 }
 

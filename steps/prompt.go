@@ -60,6 +60,14 @@ func (promptKind) Compile(c *engine.KindContext) engine.Action {
 	}
 	question := c.ArgTemplate()
 	a := &promptAction{question: question, args: args}
+	c.TakesAnswers(func(value string) error {
+		q, ok := a.literal()
+		if !ok {
+			return nil // the question is known only at run time
+		}
+		_, err := CheckAnswer(q, value)
+		return err
+	})
 
 	typ, typeKnown := PromptText, true
 	if v, ok := args.Literal("type"); ok {
@@ -109,6 +117,9 @@ type promptAction struct {
 	question *eval.Template
 	args     *engine.Args
 }
+
+// DefaultOnResume: rerun; a prompt asks again: its answer is its output, and nothing was done before it.
+func (*promptAction) DefaultOnResume() string { return "rerun" }
 
 // literal returns the question's type and choices when they are written
 // without expressions (the text is left out), for checks before a run.
@@ -214,25 +225,8 @@ func matchChoice(choices []string, answer string) (string, error) {
 	return "", fmt.Errorf("%q is not one of %s", answer, strings.Join(choices, ", "))
 }
 
-// CheckGivenAnswer checks an --answer value for step st of a plan before
-// the run starts: the step must be a prompt, and the value must fit the
-// type and choices written in it. Choices that depend on the run are
-// checked when the step runs.
-func CheckGivenAnswer(st *engine.Step, value string) error {
-	a, ok := st.Action.(*promptAction)
-	if !ok {
-		return fmt.Errorf("step %s is a %s step: only prompt steps take answers", st.ID, st.Kind)
-	}
-	q, ok := a.literal()
-	if !ok {
-		return nil
-	}
-	_, err := CheckAnswer(q, value)
-	return err
-}
-
 // Describe shows the question and what it takes.
-func (a *promptAction) Describe(x *engine.Exec) (string, error) {
+func (a *promptAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	q, err := a.ask(x)
 	_, literal := a.args.Literal("choices")
 	runtimeChoices := a.args.Has("choices") && !literal && len(q.Choices) == 0

@@ -175,11 +175,27 @@ steps:
 	}
 }
 
+// A bad answer is refused before the run starts: nothing runs, nothing is
+// recorded.
 func TestPromptBadAnswer(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "x", "target": "qa"}})
-	rec := f.step(t, "target")
-	if want := `--answer target=qa: "qa" is not one of staging, production`; rec.Status != engine.StepFailed || rec.Error != want {
-		t.Errorf("target: %s %q, want failed with %q", rec.Status, rec.Error, want)
+	h := newHarness(t)
+	h.repo = gitRepo(t, nil)
+	plan, err := loadPlan(t, promptProcedure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.runner()
+	r.Answers = map[string]string{"reason": "x", "target": "qa"}
+	params, err := engine.ResolveParams(plan.Procedure, engine.ParamInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := r.Start(context.Background(), plan, params, "p.yaml")
+	if want := `--answer target=qa: "qa" is not one of staging, production`; run != nil || err == nil || err.Error() != want || !engine.IsUsage(err) {
+		t.Errorf("Start = %v, %v; want no run and the usage error %q", run, err, want)
+	}
+	if runs, _ := h.st.Runs(context.Background(), ""); len(runs) != 0 {
+		t.Errorf("a refused run was recorded: %v", runs)
 	}
 }
 
@@ -230,7 +246,7 @@ func TestPromptLoadErrors(t *testing.T) {
 	}
 }
 
-func TestCheckGivenAnswer(t *testing.T) {
+func TestPlanCheckAnswers(t *testing.T) {
 	plan, err := loadPlan(t, promptProcedure)
 	if err != nil {
 		t.Fatal(err)
@@ -240,11 +256,11 @@ func TestCheckGivenAnswer(t *testing.T) {
 		{"target", "qa", `"qa" is not one of staging, production`},
 		{"go", "perhaps", `"perhaps" is not a yes or no`},
 		{"after", "x", "step after is a run step: only prompt steps take answers"},
+		{"taget", "x", `has no step "taget" (did you mean "target"?) (its prompt steps: reason, target, services, go)`},
 	} {
-		st, _ := plan.Step(c.step)
-		err := CheckGivenAnswer(st, c.value)
+		err := plan.CheckAnswers(map[string]string{c.step: c.value})
 		if (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
-			t.Errorf("CheckGivenAnswer(%s, %q) = %v, want %q", c.step, c.value, err, c.err)
+			t.Errorf("CheckAnswers(%s=%q) = %v, want %q", c.step, c.value, err, c.err)
 		}
 	}
 }

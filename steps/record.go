@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
-	"github.com/rbflow/rbflow/engine/store"
 )
 
 // recordKind records a metrics event tied to the run: `record: rollback`
@@ -58,11 +56,8 @@ type recordAction struct {
 	severity string // the procedure's, the default
 }
 
-// eventStore is what record steps need of the run store.
-type eventStore interface {
-	AddEvent(ctx context.Context, runID, kind string, data map[string]any) error
-	Events(ctx context.Context, kind string) ([]store.Event, error)
-}
+// DefaultOnResume: rerun; a record step records its event once (it looks for it first).
+func (*recordAction) DefaultOnResume() string { return "rerun" }
 
 func (a *recordAction) data(x *engine.Exec) (map[string]any, error) {
 	data := map[string]any{}
@@ -100,7 +95,7 @@ func (a *recordAction) data(x *engine.Exec) (map[string]any, error) {
 }
 
 // Describe shows the event that would be recorded.
-func (a *recordAction) Describe(x *engine.Exec) (string, error) {
+func (a *recordAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	data, err := a.data(x)
 	if err != nil {
 		return "", err
@@ -126,10 +121,7 @@ func (a *recordAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
-	st, ok := x.Store.(eventStore)
-	if !ok {
-		return engine.Result{ExitCode: -1}, errors.New("record steps need rbflow's SQLite store, which this runner does not have")
-	}
+	st := x.Events()
 	out := engine.Result{Outputs: map[string]any{"kind": a.kind}}
 	for k, v := range data {
 		out.Outputs[k] = v

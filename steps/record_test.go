@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine"
 )
 
 func TestRecord(t *testing.T) {
@@ -36,7 +36,7 @@ steps:
 	checkEvent(t, events[1], run.ID, "event", map[string]any{"note": "services restarted", "severity": "critical", "level": "emergency", "procedure": "emergency", "step": "note"})
 }
 
-func checkEvent(t *testing.T, e store.Event, runID, kind string, want map[string]any) {
+func checkEvent(t *testing.T, e engine.RecordedEvent, runID, kind string, want map[string]any) {
 	t.Helper()
 	if e.RunID != runID || e.Kind != kind {
 		t.Errorf("event = %+v, want run %s kind %s", e, runID, kind)

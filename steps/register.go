@@ -13,4 +13,5 @@ func Register(reg *engine.Registry) {
 	reg.Register("test", testKind{})
 	reg.Register("report", reportKind{})
 	reg.Register("prompt", promptKind{})
+	reg.OnRunEnd(saveAfter)
 }

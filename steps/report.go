@@ -195,6 +195,9 @@ type reportAction struct {
 	parsed *template.Template // a literal with.template, parsed at load
 }
 
+// DefaultOnResume: rerun; a report is written again from the run as it stands.
+func (*reportAction) DefaultOnResume() string { return "rerun" }
+
 func parseReport(name, text string) (*template.Template, error) {
 	return template.New(name).Funcs(reportFuncs).Option("missingkey=zero").Parse(text)
 }
@@ -297,7 +300,7 @@ func (a *reportAction) targets(x *engine.Exec, kind string) (dest, runCopy strin
 }
 
 // Describe says what would be rendered and where it would go.
-func (a *reportAction) Describe(x *engine.Exec) (string, error) {
+func (a *reportAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	kind, _, err := a.resolve(x)
 	if err != nil {
 		return "", err

@@ -68,10 +68,10 @@ finally:
 func reportRepo(t *testing.T) string {
 	t.Helper()
 	repo := gitRepo(t, map[string]string{"app.py": "v = 1\n", "README.md": "x\n"})
-	git(t, repo, "switch", "-q", "-c", "sprint-7")
+	runGit(t, repo, "switch", "-q", "-c", "sprint-7")
 	writeFiles(t, repo, map[string]string{"app.py": "v = 2\n", "new.py": "n = 1\n"})
-	git(t, repo, "add", "app.py")
-	git(t, repo, "commit", "-q", "-m", "sprint 7")
+	runGit(t, repo, "add", "app.py")
+	runGit(t, repo, "commit", "-q", "-m", "sprint 7")
 	return repo
 }
 
@@ -192,8 +192,8 @@ func TestReportSucceeded(t *testing.T) {
 		"- [ ] Build errors\n",
 		"- [ ] Runtime errors\n",
 		"- `health`: returned 503",
-		"1 files modified since `main` (",
-		"\n- app.py\n",
+		"3 files changed since `main` (",
+		"\n- app.py\n- new.py\n",
 		"uncommitted changes in the work tree",
 		"[EXPLAIN WHY ROLLBACK WAS NECESSARY]",
 	} {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/spec"
-	"github.com/rbflow/rbflow/steps/gitrepo"
 )
 
 // ReportData is what a report template sees as its root ("."): the run,
@@ -297,14 +297,12 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 	for _, c := range p.Contacts {
 		d.Contacts = append(d.Contacts, Contact(c))
 	}
-	if ss, ok := x.Store.(snapshotStore); ok {
-		snaps, err := ss.Snapshots(ctx, x.RunID)
-		if err != nil {
-			return nil, fmt.Errorf("read the run's snapshots: %w", err)
-		}
-		for _, sn := range snaps {
-			d.Snapshots = append(d.Snapshots, ReportSnapshot{Step: sn.StepID, Ref: sn.Ref, Commit: sn.Commit, NotSaved: sn.Skipped})
-		}
+	snaps, err := x.Snapshots().Snapshots(ctx, x.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("read the run's snapshots: %w", err)
+	}
+	for _, sn := range snaps {
+		d.Snapshots = append(d.Snapshots, ReportSnapshot{Step: sn.StepID, Ref: sn.Ref, Commit: sn.Commit, NotSaved: sn.Skipped})
 	}
 	recs := map[string]*engine.StepRecord{}
 	for _, r := range view.Steps {
@@ -475,7 +473,7 @@ func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
 		g.Error = "not in a git repository"
 		return g
 	}
-	repo, err := gitrepo.Open(ctx, dir)
+	repo, err := git.Open(ctx, dir)
 	if err != nil {
 		g.Error = err.Error()
 		return g
@@ -486,7 +484,7 @@ func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
 			errs = append(errs, err.Error())
 		}
 	}
-	git := func(args ...string) string {
+	q := func(args ...string) string {
 		out, err := repo.Git(ctx, args...)
 		note(err)
 		return strings.TrimSpace(out)
@@ -496,12 +494,12 @@ func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
 	g.Head, err = repo.Head(ctx)
 	note(err)
 	if g.Head != "" {
-		g.HeadShort = git("rev-parse", "--short", g.Head)
-		g.Subject = git("log", "-1", "--format=%s", g.Head)
+		g.HeadShort = q("rev-parse", "--short", g.Head)
+		g.Subject = q("log", "-1", "--format=%s", g.Head)
 	} else if err == nil {
 		errs = append(errs, "no commit yet")
 	}
-	for _, line := range strings.Split(git("status", "--porcelain"), "\n") {
+	for _, line := range strings.Split(q("status", "--porcelain"), "\n") {
 		if line != "" {
 			g.Uncommitted++
 		}
@@ -511,7 +509,7 @@ func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
 			note(fmt.Errorf("baseline: %w", err))
 		} else {
 			g.Baseline = baseline
-			g.BaselineCommit = git("log", "-1", "--format=%h %s", sha)
+			g.BaselineCommit = q("log", "-1", "--format=%h %s", sha)
 			changed, err := repo.ChangedFiles(ctx, sha)
 			note(err)
 			g.ChangedSinceBaseline = append(g.ChangedSinceBaseline, changed...)

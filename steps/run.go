@@ -40,6 +40,9 @@ type runAction struct {
 	shell  string
 }
 
+// DefaultOnResume: rerun; a script runs again unless the step declares idempotent: false.
+func (*runAction) DefaultOnResume() string { return "rerun" }
+
 // shellArgv returns the interpreter command for a script file: bash
 // without profiles, stopping at the first failing command (as GitHub
 // Actions does), or sh -e.
@@ -51,7 +54,7 @@ func shellArgv(shell, file string) (string, []string) {
 }
 
 // Describe shows the script with every value interpolated (and quoted).
-func (a *runAction) Describe(x *engine.Exec) (string, error) {
+func (a *runAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	s, err := x.Shell(a.script)
 	if err != nil {
 		return "", err

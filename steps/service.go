@@ -21,7 +21,6 @@ import (
 	"github.com/rbflow/rbflow/engine/eval"
 	"github.com/rbflow/rbflow/engine/proc"
 	"github.com/rbflow/rbflow/engine/spec"
-	"github.com/rbflow/rbflow/engine/store"
 )
 
 // serviceKind manages a long-running process: `service: start|stop|restart|status`.
@@ -121,10 +120,7 @@ func checkReady(c *engine.KindContext, v *spec.Value) map[string]*eval.Template 
 			known = known || k == e.Key
 		}
 		if !known {
-			h := ""
-			if s := spec.Suggest(e.Key, readyKeys); s != "" {
-				h = fmt.Sprintf(" (did you mean %q?)", s)
-			}
+			h := spec.Hint(e.Key, readyKeys)
 			c.Errorf(e.KeyPos, "unknown key %q in with.ready%s; it takes %s", e.Key, h, strings.Join(readyKeys, ", "))
 			ok = false
 			continue
@@ -186,9 +182,6 @@ type serviceAction struct {
 // adopts the service it started before rbflow was cut off), so running one
 // again is safe.
 func (a *serviceAction) DefaultOnResume() string { return "rerun" }
-
-// ReadOnly: status only looks.
-func (a *serviceAction) ReadOnly() bool { return a.op == svcStatus }
 
 // serviceConfig is a service step's arguments, evaluated.
 type serviceConfig struct {
@@ -291,23 +284,8 @@ func readySpec(x *engine.Exec, ready map[string]*eval.Template) (*probeSpec, err
 	return s, nil
 }
 
-// serviceStore is what service steps need of the run store.
-type serviceStore interface {
-	SaveService(ctx context.Context, svc store.Service) error
-	Service(ctx context.Context, repo, name string) (*store.Service, error)
-	MarkServiceStopped(ctx context.Context, repo, name string, at time.Time) error
-}
-
-func servicesOf(x *engine.Exec) (serviceStore, error) {
-	st, ok := x.Store.(serviceStore)
-	if !ok {
-		return nil, errors.New("service steps need rbflow's SQLite store, which this runner does not have")
-	}
-	return st, nil
-}
-
 // Describe says what the step would do.
-func (a *serviceAction) Describe(x *engine.Exec) (string, error) {
+func (a *serviceAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	cfg, err := a.config(x)
 	if err != nil {
 		return "", err
@@ -335,10 +313,7 @@ func (a *serviceAction) Execute(ctx context.Context, x *engine.Exec) (engine.Res
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
-	st, err := servicesOf(x)
-	if err != nil {
-		return engine.Result{ExitCode: -1}, err
-	}
+	st := x.Services()
 	rec, err := st.Service(ctx, x.Repo, cfg.name)
 	if errors.Is(err, engine.ErrNotFound) {
 		rec, err = nil, nil
@@ -376,13 +351,13 @@ func (a *serviceAction) Execute(ctx context.Context, x *engine.Exec) (engine.Res
 // serviceRun is one service step at work.
 type serviceRun struct {
 	x   *engine.Exec
-	st  serviceStore
+	st  engine.ServiceStore
 	cfg *serviceConfig
-	rec *store.Service // the stored record of the name, nil if none
+	rec *engine.Service // the stored record of the name, nil if none
 }
 
 // leader is the recorded process that leads the service's group.
-func leader(rec *store.Service) proc.Identity {
+func leader(rec *engine.Service) proc.Identity {
 	return proc.Identity{PID: rec.PID, Start: rec.PIDStart}
 }
 
@@ -400,7 +375,7 @@ func serviceToken(repo, name string, started time.Time) string {
 // marked returns the test for processes that carry rec's mark: once a
 // service's leader is gone, only processes that carry it are taken for
 // what is left of the service, never a pid reused by someone else.
-func marked(rec *store.Service) func(proc.Identity) bool {
+func marked(rec *engine.Service) func(proc.Identity) bool {
 	token := serviceToken(rec.Repo, rec.Name, rec.StartedAt)
 	return func(id proc.Identity) bool { return proc.HasEnv(id.PID, token) }
 }
@@ -408,7 +383,7 @@ func marked(rec *store.Service) func(proc.Identity) bool {
 // running reports whether a recorded service still has processes: its
 // leader, or marked members of the group the leader founded (a shell that
 // exited and left its children behind).
-func running(rec *store.Service) bool {
+func running(rec *engine.Service) bool {
 	if rec == nil || !rec.StoppedAt.IsZero() || rec.BootID != proc.BootID() || rec.PID <= 0 {
 		return false
 	}
@@ -703,7 +678,7 @@ func (e *exitState) result() (exitResult, bool) {
 // process group, no controlling terminal and no SIGHUP or Ctrl-C from
 // rbflow's terminal), stdin from /dev/null, output appended to logPath. It
 // is not run under rbflow's reaper: a service outlives the run.
-func launch(cfg *serviceConfig, repo, logPath string) (*store.Service, *exitState, error) {
+func launch(cfg *serviceConfig, repo, logPath string) (*engine.Service, *exitState, error) {
 	if fi, err := os.Stat(cfg.dir); err != nil || !fi.IsDir() {
 		return nil, nil, fmt.Errorf("service %s: dir %s does not exist", cfg.name, cfg.dir)
 	}
@@ -754,7 +729,7 @@ func launch(cfg *serviceConfig, repo, logPath string) (*store.Service, *exitStat
 		}
 		close(ex.done)
 	}()
-	svc := &store.Service{
+	svc := &engine.Service{
 		Repo: repo, Name: cfg.name, PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.command,
 		Dir: cfg.dir, LogPath: logPath, StartedAt: started,
 	}

@@ -28,13 +28,6 @@ type finished struct {
 	state string
 }
 
-type hostAnswers map[string]string
-
-func (h hostAnswers) Answer(step string) (string, bool) {
-	v, ok := h[step]
-	return v, ok
-}
-
 // loadPlan compiles a procedure with the built-in kinds.
 func loadPlan(t *testing.T, text string) (*engine.Plan, error) {
 	t.Helper()
@@ -59,7 +52,7 @@ func runProcedure(t *testing.T, repo, text string, o runOpts) finished {
 		t.Fatalf("params: %v", err)
 	}
 	r := h.runner()
-	r.Host, r.Answers, r.Yes, r.Prompter = hostAnswers(o.answers), o.answers, o.yes, o.prompter
+	r.Answers, r.Yes, r.Prompter = o.answers, o.yes, o.prompter
 	ctx := o.ctx
 	if ctx == nil {
 		ctx = context.Background()
@@ -109,7 +102,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 }
 
 // git runs git in dir and returns its trimmed output.
-func git(t *testing.T, dir string, args ...string) string {
+func runGit(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -126,10 +119,10 @@ func git(t *testing.T, dir string, args ...string) string {
 func gitRepo(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	git(t, dir, "init", "-q", "-b", "main")
+	runGit(t, dir, "init", "-q", "-b", "main")
 	writeFiles(t, dir, files)
-	git(t, dir, "add", "-A")
-	git(t, dir, "commit", "-q", "--allow-empty", "-m", "init")
+	runGit(t, dir, "add", "-A")
+	runGit(t, dir, "commit", "-q", "--allow-empty", "-m", "init")
 	return dir
 }
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/spec"
-	"github.com/rbflow/rbflow/steps/gitrepo"
 	"github.com/rbflow/rbflow/steps/testresult"
 )
 
@@ -197,10 +197,7 @@ func selectionRules(c *engine.KindContext, v *spec.Value) ([]testresult.Rule, bo
 					}
 				}
 			default:
-				h := ""
-				if s := spec.Suggest(e.Key, []string{"match", "tests"}); s != "" {
-					h = fmt.Sprintf(" (did you mean %q?)", s)
-				}
+				h := spec.Hint(e.Key, []string{"match", "tests"})
 				bad(e.KeyPos, "with.map rule %d: unknown key %q%s; a rule takes match and tests", n, e.Key, h)
 			}
 		}
@@ -265,6 +262,9 @@ type testAction struct {
 	rules   []testresult.Rule
 	mapExpr bool // with.map is one ${{ }}: the rules are read when the step runs
 }
+
+// DefaultOnResume: rerun; tests run again.
+func (*testAction) DefaultOnResume() string { return "rerun" }
 
 // runtimeRules reads with.map when it is one ${{ }}: a list of rules as
 // text (see textRules).
@@ -400,7 +400,7 @@ func filesIn(ctx context.Context, dir string, paths []string) ([]string, error) 
 	if dir == "" {
 		return nil, errors.New("select: files needs a git repository, and this run has none")
 	}
-	repo, err := gitrepo.Open(ctx, dir)
+	repo, err := git.Open(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +410,7 @@ func filesIn(ctx context.Context, dir string, paths []string) ([]string, error) 
 		if p == "" {
 			continue
 		}
-		if err := gitrepo.CheckPath(p); err != nil {
+		if err := git.CheckPath(p); err != nil {
 			return nil, fmt.Errorf("with.files: %w", err)
 		}
 		if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p))); err != nil || !fi.IsDir() {
@@ -442,33 +442,21 @@ func shellSees(command string, env []string) string {
 	return cmd
 }
 
-// changedSince lists the paths changed in the work tree since base and the
-// untracked ones, repo-relative, as the seed's incremental validation does.
+// changedSince lists the paths changed since base, committed, uncommitted
+// and untracked, as the seed's incremental validation does.
 func changedSince(ctx context.Context, dir, base string) ([]string, error) {
 	if dir == "" {
 		return nil, errors.New("select: changed needs a git repository, and this run has none")
 	}
-	repo, err := gitrepo.Open(ctx, dir)
+	repo, err := git.Open(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	diff, err := repo.ChangedFiles(ctx, base)
+	changed, err := repo.ChangedFiles(ctx, base)
 	if err != nil {
 		return nil, fmt.Errorf("with.base: %w", err)
 	}
-	untracked, err := repo.Git(ctx, "ls-files", "--others", "--exclude-standard", "-z")
-	if err != nil {
-		return nil, fmt.Errorf("list untracked files: %w", err)
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, p := range append(diff, strings.Split(untracked, "\x00")...) {
-		if p != "" && !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return changed, nil
 }
 
 // testRunner tells which test runner a command runs: "go" for go test,
@@ -523,7 +511,7 @@ func relativeTest(repo, dir, test string) string {
 
 // Describe shows the command as it would run, with the selected tests,
 // and where the results would be read from.
-func (a *testAction) Describe(x *engine.Exec) (string, error) {
+func (a *testAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	t, err := a.prepare(ctx, x)

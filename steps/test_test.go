@@ -309,12 +309,12 @@ func TestTestSelectChanged(t *testing.T) {
 	needGo(t)
 	py := pythonWithPytest(t)
 	repo := selectionRepo(t)
-	git(t, repo, "switch", "-q", "-c", "sprint-7")
+	runGit(t, repo, "switch", "-q", "-c", "sprint-7")
 	writeFiles(t, repo, map[string]string{
 		"core/core.go":          "package core\n\nfunc Version() int { return 2 }\n",
 		"backend/app/models.py": "VERSION = 2\n",
 	})
-	git(t, repo, "commit", "-q", "-am", "sprint work")
+	runGit(t, repo, "commit", "-q", "-am", "sprint work")
 	// An untracked new test counts as changed too (it selects itself).
 	writeFiles(t, repo, map[string]string{"backend/tests/unit/test_new.py": strings.ReplaceAll(
 		"import os\n\n\ndef test_mark():\n    open(os.path.join(os.environ['MARKS'], 'py-new'), 'w').close()\n", "'", `"`)})
@@ -468,8 +468,8 @@ func TestTestSelectFiles(t *testing.T) {
 		"backend/app/odd name.py":             "X = 1\n",
 		"backend/tests/unit/odd name_test.py": "",
 	})
-	git(t, repo, "add", "-A")
-	git(t, repo, "commit", "-q", "-m", "odd name")
+	runGit(t, repo, "add", "-A")
+	runGit(t, repo, "commit", "-q", "-m", "odd name")
 	f := runProcedure(t, repo, `version: 1
 name: files
 params:

@@ -75,10 +75,7 @@ func literalArg(c *engine.KindContext, key string, choices []string) (string, bo
 			return ch, true
 		}
 	}
-	h := ""
-	if s := spec.Suggest(a.Str, choices); s != "" {
-		h = fmt.Sprintf(" (did you mean %q?)", s)
-	}
+	h := spec.Hint(a.Str, choices)
 	c.Errorf(a.Pos, "%s: %q is not one of %s%s", key, a.Str, strings.Join(choices, ", "), h)
 	return "", false
 }
@@ -117,8 +114,8 @@ type waitAction struct {
 	command *eval.Template // wait: command, shell code
 }
 
-// ReadOnly: waiting changes nothing.
-func (a *waitAction) ReadOnly() bool { return true }
+// DefaultOnResume: rerun; a wait polls again.
+func (*waitAction) DefaultOnResume() string { return "rerun" }
 
 func (a *waitAction) spec(x *engine.Exec) (probeSpec, error) {
 	s := probeSpec{kind: a.kind}
@@ -146,7 +143,7 @@ func (a *waitAction) spec(x *engine.Exec) (probeSpec, error) {
 }
 
 // Describe says what would be polled.
-func (a *waitAction) Describe(x *engine.Exec) (string, error) {
+func (a *waitAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	s, err := a.spec(x)
 	if err != nil {
 		return "", err

@@ -121,10 +121,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		}
 	}
 	if cmd == nil {
-		h := ""
-		if s := spec.Suggest(name, names); s != "" {
-			h = fmt.Sprintf(" (did you mean %q?)", s)
-		}
+		h := spec.Hint(name, names)
 		return usagef("unknown command %q%s; run 'rbflow --help' for the list", name, h)
 	}
 	fs := pflag.NewFlagSet("rbflow "+cmd.Name(), pflag.ContinueOnError)
@@ -168,6 +165,12 @@ func (a *app) repo(ctx context.Context) (string, error) {
 	return engine.RepoRoot(ctx, dir, a.repoFlag != "")
 }
 
+// loader is how this command compiles procedures: against the registry,
+// finding what call steps name (and a resumed run's file) in repo.
+func (a *app) loader(repo string) *engine.Loader {
+	return &engine.Loader{Registry: a.registry, Resolve: procedures.Resolver(repo)}
+}
+
 // load resolves, decodes and compiles a procedure.
 func (a *app) load(ctx context.Context, arg string) (*engine.Plan, *procedures.Source, error) {
 	repo, err := a.repo(ctx)
@@ -178,10 +181,6 @@ func (a *app) load(ctx context.Context, arg string) (*engine.Plan, *procedures.S
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := a.compile(src.Path, src.Text)
+	plan, err := a.loader(repo).Load(engine.Source{Path: src.Path, Text: src.Text})
 	return plan, src, err
-}
-
-func (a *app) compile(path string, text []byte) (*engine.Plan, error) {
-	return engine.Load(path, text, a.registry)
 }

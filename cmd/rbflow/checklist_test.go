@@ -14,6 +14,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/steps"
 )
 
 // checkMarks reads the items' marks from rbflow checklist's output.
@@ -23,8 +24,8 @@ func checkMarks(t *testing.T, out string) map[string]bool {
 	for _, m := range regexp.MustCompile(`(?m)^\[([ x])\] (\w+)`).FindAllStringSubmatch(out, -1) {
 		marks[m[2]] = m[1] == "x"
 	}
-	if len(marks) != len(checklistItems) {
-		t.Fatalf("checklist shows %d items, want %d:\n%s", len(marks), len(checklistItems), out)
+	if len(marks) != len(steps.ChecklistItems) {
+		t.Fatalf("checklist shows %d items, want %d:\n%s", len(marks), len(steps.ChecklistItems), out)
 	}
 	return marks
 }
@@ -85,8 +86,8 @@ steps:
 	}
 	stdout, _, _ := rbflow(t, repo, "checklist", runID[1], "--json")
 	var js struct {
-		RunID string       `json:"run_id"`
-		Items []checkState `json:"items"`
+		RunID string             `json:"run_id"`
+		Items []steps.CheckState `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &js); err != nil {
 		t.Fatal(err)
@@ -143,7 +144,8 @@ steps:
 	ctx := context.Background()
 	now := time.Now()
 	for _, rec := range []*engine.StepRecord{
-		{RunID: "r1", StepID: "analysis", Section: "steps", Status: engine.StepSucceeded, Outcome: engine.StepSucceeded, Conclusion: engine.StepSucceeded, StartedAt: now, EndedAt: now},
+		{RunID: "r1", StepID: "analysis", Section: "steps", Status: engine.StepSucceeded, Outcome: engine.StepSucceeded, Conclusion: engine.StepSucceeded, StartedAt: now, EndedAt: now,
+			Outputs: map[string]any{"path": "rollbacks/analysis.md"}},
 		{RunID: "r1", StepID: "svc", Section: "steps", Status: engine.StepSucceeded, Outcome: engine.StepSucceeded, Conclusion: engine.StepSucceeded, StartedAt: now, EndedAt: now,
 			Outputs: map[string]any{"name": "web", "ready": true}},
 	} {
@@ -158,7 +160,9 @@ steps:
 	report := filepath.Join(repoRoot(t, repo), "rollbacks", "analysis.md")
 	items := func() map[string]string {
 		t.Helper()
-		got, err := checklist(ctx, st, run)
+		reg := engine.NewRegistry()
+		steps.Register(reg)
+		got, err := steps.Checklist(ctx, st, &engine.Loader{Registry: reg}, run)
 		if err != nil {
 			t.Fatal(err)
 		}

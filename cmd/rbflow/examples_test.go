@@ -38,7 +38,7 @@ func TestBuiltinsAndExamplesValidate(t *testing.T) {
 			t.Errorf("run %s --dry-run: exit %d\n%s", name, code, out)
 		}
 	}
-	if got := git(t, dir, "status", "--porcelain"); got != "" {
+	if got := runGit(t, dir, "status", "--porcelain"); got != "" {
 		t.Errorf("a dry run changed the repository: %s", got)
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/rbflow/rbflow/steps/gitrepo"
+	"github.com/rbflow/rbflow/engine/git"
 )
 
 type gcCmd struct {
@@ -57,7 +57,7 @@ func (c *gcCmd) Run(ctx context.Context, a *app, args []string) error {
 	if s.repo == "" {
 		return usagef("gc works on a git repository")
 	}
-	repo, err := gitrepo.Open(ctx, s.repo)
+	repo, err := git.Open(ctx, s.repo)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (c *logsCmd) Run(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer s.Close()
-	run, err := s.findRun(ctx, args[0], false)
+	run, err := s.findRun(ctx, args[0])
 	if err != nil {
 		return err
 	}

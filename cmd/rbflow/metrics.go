@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rbflow/rbflow/steps"
 	"github.com/spf13/pflag"
-
-	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/store"
 )
 
 // metricsCmd is the seed's rollback-metrics script, computed from the runs
@@ -35,177 +32,6 @@ func (c *metricsCmd) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.since, "since", "", "only runs started in the last `D` (7d, 2w, 36h) or since a date (2025-06-01)")
 	fs.BoolVar(&c.json, "json", false, "print JSON")
 	fs.BoolVar(&c.markdown, "markdown", false, "print Markdown with a Mermaid chart of the causes")
-}
-
-// severityTargets are the recovery times of the seed's decision matrix, the
-// target of a tagged run whose procedure sets none.
-var severityTargets = map[string]time.Duration{
-	"critical": 5 * time.Minute,
-	"high":     15 * time.Minute,
-	"medium":   30 * time.Minute,
-}
-
-// unspecified counts tags without a value.
-const unspecified = "unspecified"
-
-// metrics are the figures rbflow metrics prints.
-type metrics struct {
-	Since             *time.Time     `json:"since,omitempty"`
-	Runs              int            `json:"runs"`      // finished top-level runs
-	Succeeded         int            `json:"succeeded"` // of those
-	Failed            int            `json:"failed"`
-	Cancelled         int            `json:"cancelled"`
-	Rollbacks         int            `json:"rollbacks"` // runs tagged by record: rollback
-	Untagged          int            `json:"untagged"`
-	ByCause           map[string]int `json:"by_cause"`
-	BySeverity        map[string]int `json:"by_severity"`
-	ByLevel           map[string]int `json:"by_level"`
-	Measured          int            `json:"measured"` // rollbacks with a recovery time
-	MeanRecovery      float64        `json:"mean_recovery_seconds"`
-	MedianRecovery    float64        `json:"median_recovery_seconds"`
-	WithTarget        int            `json:"with_target"`
-	WithinTarget      int            `json:"within_target"`
-	WithinTargetShare float64        `json:"within_target_share"`
-	MostCommonCause   string         `json:"most_common_cause"`
-}
-
-// tag is what record: rollback said about a run.
-type tag struct {
-	cause, severity, level string
-	target                 time.Duration // of the run that recorded it
-}
-
-// computeMetrics counts the finished top-level runs that started at or
-// after since. A rollback recorded in a child run (a call step) tags the
-// top-level run that called it; a run tagged twice keeps its last tag.
-// Recovery time is measured on tagged runs that ended succeeded or failed
-// (a cancelled run was given up, not recovered). A run is within its
-// target when it succeeded no later than its target: the procedure's, or
-// else the decision matrix's for its severity.
-func computeMetrics(runs []*engine.Run, events []store.Event, since time.Time) metrics {
-	byID := make(map[string]*engine.Run, len(runs))
-	for _, r := range runs {
-		byID[r.ID] = r
-	}
-	root := func(r *engine.Run) *engine.Run {
-		for i := 0; r.ParentRun != "" && i < 100; i++ {
-			p, ok := byID[r.ParentRun]
-			if !ok {
-				break
-			}
-			r = p
-		}
-		return r
-	}
-	tags := map[string]tag{}
-	for _, e := range events {
-		if e.Kind != "rollback" {
-			continue
-		}
-		r, ok := byID[e.RunID]
-		if !ok {
-			continue
-		}
-		text := func(k string) string {
-			if v, ok := e.Data[k]; ok && v != nil && fmt.Sprint(v) != "" {
-				return fmt.Sprint(v)
-			}
-			return unspecified
-		}
-		tags[root(r).ID] = tag{cause: text("cause"), severity: text("severity"), level: text("level"), target: r.Target}
-	}
-
-	m := metrics{ByCause: map[string]int{}, BySeverity: map[string]int{}, ByLevel: map[string]int{}}
-	if !since.IsZero() {
-		m.Since = &since
-	}
-	var times []time.Duration
-	for _, r := range runs {
-		if r.ParentRun != "" || !r.Status.Finished() || r.StartedAt.Before(since) {
-			continue
-		}
-		m.Runs++
-		switch r.Status {
-		case engine.RunSucceeded:
-			m.Succeeded++
-		case engine.RunFailed:
-			m.Failed++
-		case engine.RunCancelled:
-			m.Cancelled++
-		}
-		t, ok := tags[r.ID]
-		if !ok {
-			m.Untagged++
-			continue
-		}
-		m.Rollbacks++
-		m.ByCause[t.cause]++
-		m.BySeverity[t.severity]++
-		m.ByLevel[t.level]++
-		if r.Status == engine.RunCancelled || r.EndedAt.IsZero() {
-			continue
-		}
-		d := r.EndedAt.Sub(r.StartedAt)
-		times = append(times, d)
-		target := r.Target
-		if target <= 0 {
-			target = t.target
-		}
-		if target <= 0 {
-			target = severityTargets[t.severity]
-		}
-		if target > 0 {
-			m.WithTarget++
-			if r.Status == engine.RunSucceeded && d <= target {
-				m.WithinTarget++
-			}
-		}
-	}
-	m.Measured = len(times)
-	if len(times) > 0 {
-		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-		var sum time.Duration
-		for _, d := range times {
-			sum += d
-		}
-		m.MeanRecovery = (sum / time.Duration(len(times))).Seconds()
-		mid := len(times) / 2
-		if len(times)%2 == 1 {
-			m.MedianRecovery = times[mid].Seconds()
-		} else {
-			m.MedianRecovery = ((times[mid-1] + times[mid]) / 2).Seconds()
-		}
-	}
-	if m.WithTarget > 0 {
-		m.WithinTargetShare = float64(m.WithinTarget) / float64(m.WithTarget)
-	}
-	for _, kv := range ranked(m.ByCause) {
-		if kv.key != unspecified {
-			m.MostCommonCause = kv.key
-			break
-		}
-	}
-	return m
-}
-
-type count struct {
-	key string
-	n   int
-}
-
-// ranked orders counts by size, then by name.
-func ranked(counts map[string]int) []count {
-	out := make([]count, 0, len(counts))
-	for k, n := range counts {
-		out = append(out, count{k, n})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].n != out[j].n {
-			return out[i].n > out[j].n
-		}
-		return out[i].key < out[j].key
-	})
-	return out
 }
 
 // parseSince reads --since: a number of days (7d) or weeks (2w), a Go
@@ -253,21 +79,24 @@ func (c *metricsCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	events, err := s.store.Events(ctx, "rollback")
+	events, err := s.store.Events(ctx, steps.EventRollback)
 	if err != nil {
 		return err
 	}
-	m := computeMetrics(runs, events, since)
+	m := metricsView{steps.ComputeMetrics(runs, events, since)}
 	switch {
 	case c.json:
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(m)
+		return enc.Encode(m.Metrics)
 	case c.markdown:
 		return m.markdown(a.stdout)
 	}
 	return m.text(a.stdout)
 }
+
+// metricsView renders the figures.
+type metricsView struct{ steps.Metrics }
 
 // seconds shows a recovery time: to the second, or to a tenth of one when
 // it is short.
@@ -279,28 +108,28 @@ func seconds(s float64) string {
 	return d.Round(time.Second).String()
 }
 
-func (m metrics) withinText() string {
+func (m metricsView) withinText() string {
 	if m.WithTarget == 0 {
 		return "no rollback with a target"
 	}
 	return fmt.Sprintf("%d of %d (%.0f%%)", m.WithinTarget, m.WithTarget, 100*m.WithinTargetShare)
 }
 
-func (m metrics) recoveryText() (mean, median string) {
+func (m metricsView) recoveryText() (mean, median string) {
 	if m.Measured == 0 {
 		return "-", "-"
 	}
 	return seconds(m.MeanRecovery), seconds(m.MedianRecovery)
 }
 
-func (m metrics) mostCommonText() string {
+func (m metricsView) mostCommonText() string {
 	if m.MostCommonCause == "" {
 		return "-"
 	}
 	return fmt.Sprintf("%s (%d)", m.MostCommonCause, m.ByCause[m.MostCommonCause])
 }
 
-func (m metrics) text(w io.Writer) error {
+func (m metricsView) text(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if m.Since != nil {
 		fmt.Fprintf(tw, "since\t%s\n", m.Since.Local().Format("2006-01-02 15:04"))
@@ -315,8 +144,8 @@ func (m metrics) text(w io.Writer) error {
 	fmt.Fprintf(tw, "most common cause\t%s\n", m.mostCommonText())
 	for _, g := range m.groups() {
 		var parts []string
-		for _, kv := range ranked(g.counts) {
-			parts = append(parts, fmt.Sprintf("%s %d", kv.key, kv.n))
+		for _, kv := range steps.Ranked(g.counts) {
+			parts = append(parts, fmt.Sprintf("%s %d", kv.Key, kv.N))
 		}
 		if len(parts) == 0 {
 			parts = []string{"-"}
@@ -337,13 +166,13 @@ type group struct {
 	counts map[string]int
 }
 
-func (m metrics) groups() []group {
+func (m metricsView) groups() []group {
 	return []group{{"cause", m.ByCause}, {"severity", m.BySeverity}, {"level", m.ByLevel}}
 }
 
 // markdown prints the figures as Markdown tables and the causes as a
 // Mermaid pie chart.
-func (m metrics) markdown(w io.Writer) error {
+func (m metricsView) markdown(w io.Writer) error {
 	cell := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 	mean, median := m.recoveryText()
 	fmt.Fprintf(w, "# Rollback metrics\n\n")
@@ -361,15 +190,15 @@ func (m metrics) markdown(w io.Writer) error {
 	for _, g := range m.groups() {
 		title := strings.ToUpper(g.name[:1]) + g.name[1:]
 		fmt.Fprintf(w, "\n## By %s\n\n| %s | Rollbacks |\n|---|---|\n", g.name, title)
-		for _, kv := range ranked(g.counts) {
-			fmt.Fprintf(w, "| %s | %d |\n", cell(kv.key), kv.n)
+		for _, kv := range steps.Ranked(g.counts) {
+			fmt.Fprintf(w, "| %s | %d |\n", cell(kv.Key), kv.N)
 		}
 	}
 	if len(m.ByCause) > 0 {
 		fmt.Fprintf(w, "\n```mermaid\npie title Rollbacks by cause\n")
-		for _, kv := range ranked(m.ByCause) {
-			label := strings.NewReplacer(`"`, "'", "\n", " ", "\r", " ").Replace(kv.key)
-			fmt.Fprintf(w, "    \"%s\" : %d\n", label, kv.n)
+		for _, kv := range steps.Ranked(m.ByCause) {
+			label := strings.NewReplacer(`"`, "'", "\n", " ", "\r", " ").Replace(kv.Key)
+			fmt.Fprintf(w, "    \"%s\" : %d\n", label, kv.N)
 		}
 		fmt.Fprintf(w, "```\n")
 	}

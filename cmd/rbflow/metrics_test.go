@@ -12,6 +12,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/steps"
 )
 
 // seeded is a run put straight into the store, with the rollback tags
@@ -65,7 +66,7 @@ func seedStore(t *testing.T, repo string, runs []seeded) {
 		if r.Status.Finished() {
 			r.EndedAt = r.StartedAt.Add(s.took)
 		}
-		if err := st.CreateRun(ctx, r); err != nil {
+		if err := st.CreateRun(ctx, r, nil); err != nil {
 			t.Fatal(err)
 		}
 		for _, tag := range s.tags {
@@ -115,12 +116,12 @@ func TestMetrics(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("metrics exit %d: %s", code, stderr)
 	}
-	var got metrics
+	var got steps.Metrics
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("metrics --json: %v\n%s", err, stdout)
 	}
 	got.Since = nil
-	want := metrics{
+	want := steps.Metrics{
 		Runs: 7, Succeeded: 5, Failed: 1, Cancelled: 1, Rollbacks: 6, Untagged: 1,
 		ByCause:    map[string]int{"dependency": 3, "import": 2, "tests": 1},
 		BySeverity: map[string]int{"critical": 2, "high": 2, "medium": 1, "low": 1},
@@ -136,7 +137,7 @@ func TestMetrics(t *testing.T) {
 
 	// Without --since, r0 counts: 1m joins the recovery times.
 	stdout, _, _ = rbflow(t, repo, "metrics", "--json")
-	got = metrics{}
+	got = steps.Metrics{}
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatal(err)
 	}

@@ -42,12 +42,12 @@ func TestZero(t *testing.T) {
 	}
 }
 `)
-	git(t, dir, "init", "-q", "-b", "baseline")
-	git(t, dir, "add", "-A")
-	git(t, dir, "commit", "-q", "-m", "calc: Add and Mul")
-	git(t, dir, "switch", "-q", "-c", "sprint")
+	runGit(t, dir, "init", "-q", "-b", "baseline")
+	runGit(t, dir, "add", "-A")
+	runGit(t, dir, "commit", "-q", "-m", "calc: Add and Mul")
+	runGit(t, dir, "switch", "-q", "-c", "sprint")
 	writeFile(t, filepath.Join(dir, "calc.go"), "package calc\n\n// Add adds.\nfunc Add(a, b int) int { return a + b }\n\n// Mul multiplies, faster.\nfunc Mul(a, b int) int { return a + b }\n")
-	git(t, dir, "commit", "-q", "-am", "sprint: a faster Mul")
+	runGit(t, dir, "commit", "-q", "-am", "sprint: a faster Mul")
 	return dir
 }
 
@@ -92,10 +92,10 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 	}
 
 	// Real figures: the repository's own history and the real test counts.
-	if got, want := readFile(t, filepath.Join(runDir, "git_reflog.txt")), git(t, repo, "reflog"); got != want {
+	if got, want := readFile(t, filepath.Join(runDir, "git_reflog.txt")), runGit(t, repo, "reflog"); got != want {
 		t.Errorf("git_reflog.txt =\n%s\nwant git reflog:\n%s", got, want)
 	}
-	if got, want := readFile(t, filepath.Join(runDir, "git_graph.txt")), git(t, repo, "log", "--graph", "--oneline", "--decorate", "-20"); got != want {
+	if got, want := readFile(t, filepath.Join(runDir, "git_graph.txt")), runGit(t, repo, "log", "--graph", "--oneline", "--decorate", "-20"); got != want {
 		t.Errorf("git_graph.txt =\n%s\nwant:\n%s", got, want)
 	}
 	summary := readFile(t, filepath.Join(runDir, "test_summary.txt"))
@@ -108,7 +108,7 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 		t.Errorf("test_results.txt is not pytest -v's output:\n%s", results)
 	}
 	report := readFile(t, filepath.Join(runDir, "analysis.md"))
-	lastGood := strings.TrimSpace(git(t, repo, "log", "baseline", "-1", "--format=%h %s"))
+	lastGood := strings.TrimSpace(runGit(t, repo, "log", "baseline", "-1", "--format=%h %s"))
 	for _, want := range []string{
 		"# Failure Analysis Report",
 		"- Last successful commit: " + lastGood,
@@ -144,7 +144,7 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 		t.Errorf("summary.md does not name the analysis report:\n%s", summary)
 	}
 	// The user's work in progress is as it was.
-	if st := git(t, repo, "status", "--porcelain"); !strings.Contains(st, " M backend/app/pricing.py") || !strings.Contains(st, "?? backend/app/notes.py") {
+	if st := runGit(t, repo, "status", "--porcelain"); !strings.Contains(st, " M backend/app/pricing.py") || !strings.Contains(st, "?? backend/app/notes.py") {
 		t.Errorf("git status after analyze =\n%s\nwant the edit and the untracked file still there", st)
 	}
 }

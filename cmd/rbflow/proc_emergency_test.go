@@ -114,7 +114,7 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	needNode(t)
 	dir := seedRepo(t)
 	stopAtEnd(t, dir)
-	baseline := strings.TrimSpace(git(t, dir, "rev-parse", "baseline"))
+	baseline := strings.TrimSpace(runGit(t, dir, "rev-parse", "baseline"))
 	// Leftovers the clean removes: stale bytecode (ignored) and a build
 	// folder (untracked).
 	stale := filepath.Join("backend", "app", "__pycache__", "pricing.cpython-311.pyc")
@@ -133,14 +133,14 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	frontendPID := servicePID(t, st, "start_frontend")
 
 	// Git and disk: the baseline, clean, the kept .env still there.
-	if br := strings.TrimSpace(git(t, dir, "branch", "--show-current")); br != "baseline" {
+	if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "baseline" {
 		t.Errorf("on branch %q, want baseline", br)
 	}
-	if head := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD")); head != baseline {
+	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != baseline {
 		t.Errorf("HEAD %s, want the baseline %s", head, baseline)
 	}
 	var left []string
-	for _, l := range strings.Split(strings.TrimSpace(git(t, dir, "status", "--porcelain", "--ignored")), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(runGit(t, dir, "status", "--porcelain", "--ignored")), "\n") {
 		if !strings.Contains(l, "__pycache__") { // the backend running now writes its own
 			left = append(left, l)
 		}
@@ -148,7 +148,7 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	if strings.Join(left, "\n") != "!! .env" {
 		t.Errorf("git status --ignored after the rollback: %q, want only the kept .env", left)
 	}
-	if got := git(t, dir, "diff", "baseline", "--stat"); got != "" {
+	if got := runGit(t, dir, "diff", "baseline", "--stat"); got != "" {
 		t.Errorf("the tree differs from the baseline:\n%s", got)
 	}
 	for _, gone := range []string{"backend/app/notes.py", stale, "frontend/dist"} {
@@ -220,22 +220,22 @@ func TestEmergencyPrefersTheRemoteBaseline(t *testing.T) {
 	t.Parallel()
 	dir := seedRepo(t)
 	origin := filepath.Join(t.TempDir(), "origin.git")
-	git(t, dir, "clone", "-q", "--bare", dir, origin)
+	runGit(t, dir, "clone", "-q", "--bare", dir, origin)
 	work := filepath.Join(t.TempDir(), "work")
-	git(t, dir, "clone", "-q", "-b", "baseline", origin, work)
+	runGit(t, dir, "clone", "-q", "-b", "baseline", origin, work)
 	writeFile(t, filepath.Join(work, "backend", "app", "hotfix.py"), "FIXED = True\n")
-	git(t, work, "add", "-A")
-	git(t, work, "commit", "-q", "-m", "Hotfix on the remote baseline")
-	git(t, work, "push", "-q", "origin", "baseline")
-	git(t, dir, "remote", "add", "origin", origin)
-	git(t, dir, "fetch", "-q", "origin")
-	remote := strings.TrimSpace(git(t, dir, "rev-parse", "origin/baseline"))
+	runGit(t, work, "add", "-A")
+	runGit(t, work, "commit", "-q", "-m", "Hotfix on the remote baseline")
+	runGit(t, work, "push", "-q", "origin", "baseline")
+	runGit(t, dir, "remote", "add", "origin", origin)
+	runGit(t, dir, "fetch", "-q", "origin")
+	remote := strings.TrimSpace(runGit(t, dir, "rev-parse", "origin/baseline"))
 
 	out, errOut, code := rbflow(t, dir, "run", "emergency", "--set", "verify_tests=false")
 	if code != 0 {
 		t.Fatalf("run emergency: exit %d\n%s%s", code, out, errOut)
 	}
-	if head := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD")); head != remote {
+	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != remote {
 		t.Errorf("HEAD %s, want origin/baseline %s", head, remote)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "backend", "app", "hotfix.py")); err != nil {
@@ -344,7 +344,7 @@ func TestEmergencyRollbackGoRepo(t *testing.T) {
 	if v := stepOf(t, st, "verify").Outputs; v["format"] != "go-json" || v["passed"] != 3.0 {
 		t.Errorf("verify %v, want go test -json with 3 passed", v)
 	}
-	if status := git(t, dir, "status", "--porcelain", "--ignored"); status != "" {
+	if status := runGit(t, dir, "status", "--porcelain", "--ignored"); status != "" {
 		t.Errorf("after the rollback git status --ignored is %q, want a clean tree (cover.out and div.go removed)", status)
 	}
 	if o, e, code := rbflow(t, dir, "undo", id); code != 0 {

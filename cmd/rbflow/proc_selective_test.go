@@ -54,7 +54,7 @@ func goShop(t *testing.T) string {
 		t.Skip("go is not on PATH")
 	}
 	dir := filepath.Join(t.TempDir(), "shop")
-	git(t, t.TempDir(), "init", "-q", "-b", "baseline", dir)
+	runGit(t, t.TempDir(), "init", "-q", "-b", "baseline", dir)
 	files := map[string]string{
 		"go.mod":       "module example.com/shop\n\ngo 1.21\n",
 		".gitignore":   ".env\n",
@@ -75,14 +75,14 @@ func goShop(t *testing.T) string {
 	for name, body := range files {
 		writeFile(t, filepath.Join(dir, name), body)
 	}
-	git(t, dir, "add", "-A")
-	git(t, dir, "commit", "-q", "-m", "Baseline: the shop")
-	git(t, dir, "switch", "-q", "-c", "sprint")
+	runGit(t, dir, "add", "-A")
+	runGit(t, dir, "commit", "-q", "-m", "Baseline: the shop")
+	runGit(t, dir, "switch", "-q", "-c", "sprint")
 	writeFile(t, filepath.Join(dir, "calc/calc.go"), "package calc\n\n// Add returns a + b (rewritten).\nfunc Add(a, b int) int { return a - b }\n")
-	git(t, dir, "commit", "-q", "-am", "Sprint: calc rewritten")
+	runGit(t, dir, "commit", "-q", "-am", "Sprint: calc rewritten")
 	writeFile(t, filepath.Join(dir, "api/v2.go"), "package api\n\n// RouteV2 is the new API's path.\nfunc RouteV2() string { return \"/v2\" }\n")
-	git(t, dir, "add", "api/v2.go")
-	git(t, dir, "commit", "-q", "-m", "Sprint: api v2")
+	runGit(t, dir, "add", "api/v2.go")
+	runGit(t, dir, "commit", "-q", "-m", "Sprint: api v2")
 	writeFile(t, filepath.Join(dir, "store/store.go"), "package store\n\n// Name is the store's name.\nconst Name = \"shop\"\n\n// TODO: a second store\n")
 	writeFile(t, filepath.Join(dir, "notes.txt"), "untracked work in progress\n")
 	writeFile(t, filepath.Join(dir, ".env"), "TOKEN=not-a-secret\n")
@@ -193,7 +193,7 @@ func sameExcept(before, after map[string]string, except ...string) []string {
 // gitShow returns a file as a commit holds it.
 func gitShow(t *testing.T, dir, rev, path string) string {
 	t.Helper()
-	return git(t, dir, "show", rev+":"+path)
+	return runGit(t, dir, "show", rev+":"+path)
 }
 
 func readFile(t *testing.T, path string) string {
@@ -308,7 +308,7 @@ func TestSelectiveSeed(t *testing.T) {
 	if diff := sameExcept(beforeFiles, treeFiles(t, dir), "backend/app/pricing.py"); len(diff) > 0 {
 		t.Errorf("files other than the restored one changed: %v", diff)
 	}
-	if b := strings.TrimSpace(git(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
+	if b := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
 		t.Errorf("branch %q, want refactor/sprint-3 (selective changes files, not branches)", b)
 	}
 	run, recs := newestRun(t, dir)
@@ -394,7 +394,7 @@ func TestSelectiveNoneInBaseline(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Errorf("a failed selective rollback changed the tree")
 	}
-	if refs := git(t, dir, "for-each-ref", "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
+	if refs := runGit(t, dir, "for-each-ref", "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
 		t.Errorf("a snapshot was taken for a restore that never ran: %s", refs)
 	}
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
@@ -412,7 +412,7 @@ steps:
 		t.Fatalf("restore_files with no files: exit %d\n%s%s", code, o, e)
 	}
 	if got := manifest(t, dir); got != before {
-		t.Errorf("restore_files with no files changed the tree (HEAD %s)", git(t, dir, "rev-parse", "--abbrev-ref", "HEAD"))
+		t.Errorf("restore_files with no files changed the tree (HEAD %s)", runGit(t, dir, "rev-parse", "--abbrev-ref", "HEAD"))
 	}
 }
 

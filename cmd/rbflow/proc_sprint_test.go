@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/steps"
 )
 
 // The built-in sprint procedure (the seed's Level 2) on real repositories:
@@ -68,13 +69,13 @@ func allRuns(t *testing.T, dir string) []runJSON {
 }
 
 // metricsOf returns rbflow metrics --json.
-func metricsOf(t *testing.T, dir string) metrics {
+func metricsOf(t *testing.T, dir string) steps.Metrics {
 	t.Helper()
 	out, errOut, code := rbflow(t, dir, "metrics", "--json")
 	if code != 0 {
 		t.Fatalf("metrics: exit %d\n%s%s", code, out, errOut)
 	}
-	var m metrics
+	var m steps.Metrics
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("metrics --json: %v\n%s", err, out)
 	}
@@ -89,7 +90,7 @@ func treeState(t *testing.T, dir string, skip ...string) string {
 	var out []string
 	for _, l := range strings.Split(manifest(t, dir), "\n") {
 		if strings.HasPrefix(l, "HEAD ") {
-			l = "TREE " + strings.TrimSpace(git(t, dir, "rev-parse", "HEAD^{tree}"))
+			l = "TREE " + strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD^{tree}"))
 		}
 		keep := true
 		for _, s := range skip {
@@ -112,10 +113,10 @@ var backupTimeRE = regexp.MustCompile(`^(backup/sprint-\d+-)(\d{8}_\d{6})$`)
 func sprintOutcome(t *testing.T, dir string, sprint int) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "on %s\n", strings.TrimSpace(git(t, dir, "branch", "--show-current")))
-	for _, l := range strings.Split(strings.TrimSpace(git(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads")), "\n") {
+	fmt.Fprintf(&b, "on %s\n", strings.TrimSpace(runGit(t, dir, "branch", "--show-current")))
+	for _, l := range strings.Split(strings.TrimSpace(runGit(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads")), "\n") {
 		name := backupTimeRE.ReplaceAllString(l, "${1}TIME")
-		fmt.Fprintf(&b, "branch %s tree %s: %s", name, strings.TrimSpace(git(t, dir, "rev-parse", l+"^{tree}")), git(t, dir, "log", "-1", "--format=%s", l))
+		fmt.Fprintf(&b, "branch %s tree %s: %s", name, strings.TrimSpace(runGit(t, dir, "rev-parse", l+"^{tree}")), runGit(t, dir, "log", "-1", "--format=%s", l))
 	}
 	b.WriteString(treeState(t, dir, "rollbacks/"))
 	reports := filepath.Join(dir, "rollbacks", fmt.Sprintf("sprint-%d", sprint))
@@ -160,9 +161,9 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 	pytest := needPytest(t)
 	dir := seedRepo(t)
 	before := manifest(t, dir)
-	oldHead := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
-	baseline := strings.TrimSpace(git(t, dir, "rev-parse", "baseline"))
-	changed := len(strings.Fields(git(t, dir, "diff", "--name-only", "baseline")))
+	oldHead := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD"))
+	baseline := strings.TrimSpace(runGit(t, dir, "rev-parse", "baseline"))
+	changed := len(strings.Fields(runGit(t, dir, "diff", "--name-only", "baseline")))
 	failed, passed := pytestCounts(t, dir, pytest)
 
 	out, errOut, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=3", "--set", "reason=discounts in percent broke pricing",
@@ -176,26 +177,26 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 
 	// Git: on the retry branch at the baseline; the failed branch and the
 	// backup hold the work in progress, untracked files too, .env not.
-	if br := strings.TrimSpace(git(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
+	if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
 		t.Errorf("on branch %q, want refactor/sprint-3-retry", br)
 	}
-	if head := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD")); head != baseline {
+	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != baseline {
 		t.Errorf("HEAD %s, want the baseline %s", head, baseline)
 	}
-	wip := strings.TrimSpace(git(t, dir, "rev-parse", backup))
-	if tip := strings.TrimSpace(git(t, dir, "rev-parse", "refactor/sprint-3")); tip != wip {
+	wip := strings.TrimSpace(runGit(t, dir, "rev-parse", backup))
+	if tip := strings.TrimSpace(runGit(t, dir, "rev-parse", "refactor/sprint-3")); tip != wip {
 		t.Errorf("refactor/sprint-3 at %s, backup %s at %s: want both at the WIP commit", tip, backup, wip)
 	}
-	if msg := strings.TrimSpace(git(t, dir, "log", "-1", "--format=%s%n%P", wip)); msg != "WIP: Sprint 3 before rollback\n"+oldHead {
+	if msg := strings.TrimSpace(runGit(t, dir, "log", "-1", "--format=%s%n%P", wip)); msg != "WIP: Sprint 3 before rollback\n"+oldHead {
 		t.Errorf("WIP commit %q, want the WIP message on top of %s", msg, oldHead)
 	}
-	if got := git(t, dir, "show", wip+":backend/app/notes.py"); !strings.Contains(got, "untracked work in progress") {
+	if got := runGit(t, dir, "show", wip+":backend/app/notes.py"); !strings.Contains(got, "untracked work in progress") {
 		t.Errorf("the untracked notes.py is not in the WIP commit: %q", got)
 	}
-	if got := git(t, dir, "show", wip+":backend/app/pricing.py"); !strings.Contains(got, "TODO: migrate callers") {
+	if got := runGit(t, dir, "show", wip+":backend/app/pricing.py"); !strings.Contains(got, "TODO: migrate callers") {
 		t.Errorf("the uncommitted edit of pricing.py is not in the WIP commit: %q", got)
 	}
-	if files := git(t, dir, "ls-tree", "-r", "--name-only", wip); strings.Contains(files, ".env") {
+	if files := runGit(t, dir, "ls-tree", "-r", "--name-only", wip); strings.Contains(files, ".env") {
 		t.Errorf("the ignored .env was committed:\n%s", files)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".env")); err != nil {
@@ -219,7 +220,7 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 		"Branch: refactor/sprint-3\n",
 		"Reason: discounts in percent broke pricing",
 		fmt.Sprintf("- [x] Tests failing: %d of %d", failed, failed+passed),
-		fmt.Sprintf("%d files modified since `baseline`", changed),
+		fmt.Sprintf("%d files changed since `baseline`", changed),
 		"test_discount",
 		"kept on " + backup,
 	} {
@@ -241,7 +242,7 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 	if n := len(readLines(t, filepath.Join(dir, "rollbacks", "sprint-3", "git_log.txt"))); n == 0 {
 		t.Errorf("git_log.txt is empty")
 	}
-	if status := strings.TrimSpace(git(t, dir, "status", "--porcelain")); status != "?? rollbacks/" {
+	if status := strings.TrimSpace(runGit(t, dir, "status", "--porcelain")); status != "?? rollbacks/" {
 		t.Errorf("git status after the rollback: %q, want only the reports untracked", status)
 	}
 	if out := stepOf(t, st, "retry_tests").Outputs; out["failed"] != 0.0 || out["passed"] != float64(failed+passed) {
@@ -272,7 +273,7 @@ func goSprintRepo(t *testing.T) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	git(t, dir, "init", "-q", "-b", "baseline")
+	runGit(t, dir, "init", "-q", "-b", "baseline")
 	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/calc\n\ngo 1.21\n")
 	writeFile(t, filepath.Join(dir, ".gitignore"), "*.out\n")
 	writeFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Mul(a, b int) int { return a * b }\n")
@@ -298,11 +299,11 @@ func TestMulZero(t *testing.T) {
 	}
 }
 `)
-	git(t, dir, "add", "-A")
-	git(t, dir, "commit", "-q", "-m", "Baseline: calc")
-	git(t, dir, "switch", "-q", "-c", "refactor/sprint-7")
+	runGit(t, dir, "add", "-A")
+	runGit(t, dir, "commit", "-q", "-m", "Baseline: calc")
+	runGit(t, dir, "switch", "-q", "-c", "refactor/sprint-7")
 	writeFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\n// Mul is faster now.\nfunc Mul(a, b int) int { return a*b + 1 }\n")
-	git(t, dir, "commit", "-q", "-am", "Sprint 7: faster Mul")
+	runGit(t, dir, "commit", "-q", "-am", "Sprint 7: faster Mul")
 	writeFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\n// Mul is faster now.\nfunc Mul(a, b int) int { return a*b + 1 } // TODO: fix\n")
 	writeFile(t, filepath.Join(dir, "calc", "div.go"), "package calc\n\n// Div is work in progress.\nfunc Div(a, b int) int { return a / b }\n")
 	writeFile(t, filepath.Join(dir, "cover.out"), "mode: set\n")
@@ -313,7 +314,7 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 	t.Parallel()
 	dir := goSprintRepo(t)
 	before := manifest(t, dir)
-	baseline := strings.TrimSpace(git(t, dir, "rev-parse", "baseline"))
+	baseline := strings.TrimSpace(runGit(t, dir, "rev-parse", "baseline"))
 
 	// No test_command: go.mod makes it go test -json ./..., read per test.
 	out, errOut, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=7")
@@ -322,14 +323,14 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 	}
 	id := lastRunID(t, dir)
 	st := statusOf(t, dir, id)
-	if br := strings.TrimSpace(git(t, dir, "branch", "--show-current")); br != "refactor/sprint-7-retry" {
+	if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "refactor/sprint-7-retry" {
 		t.Errorf("on branch %q, want refactor/sprint-7-retry", br)
 	}
-	if head := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD")); head != baseline {
+	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != baseline {
 		t.Errorf("HEAD %s, want the baseline %s", head, baseline)
 	}
 	backup := "backup/sprint-7-" + strings.ReplaceAll(id[:15], "-", "_")
-	if got := git(t, dir, "show", backup+":calc/div.go"); !strings.Contains(got, "work in progress") {
+	if got := runGit(t, dir, "show", backup+":calc/div.go"); !strings.Contains(got, "work in progress") {
 		t.Errorf("%s lacks the untracked div.go: %q", backup, got)
 	}
 	tests := stepOf(t, st, "tests")
@@ -344,7 +345,7 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"- [x] Tests failing: 2 of 3", "1 files modified since `baseline`", "- calc/calc.go", "TestMulZero", "Reason: [FILL IN]"} {
+	for _, want := range []string{"- [x] Tests failing: 2 of 3", "2 files changed since `baseline`", "- calc/calc.go\n- calc/div.go\n", "TestMulZero", "Reason: [FILL IN]"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, text)
 		}
@@ -362,8 +363,8 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 func TestSprintRefusesTheBaseline(t *testing.T) {
 	t.Parallel()
 	dir := goSprintRepo(t)
-	git(t, dir, "stash", "-q", "-u")
-	git(t, dir, "switch", "-q", "baseline")
+	runGit(t, dir, "stash", "-q", "-u")
+	runGit(t, dir, "switch", "-q", "baseline")
 	before := manifest(t, dir)
 	out, errOut, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=7")
 	if code != 1 || !strings.Contains(out+errOut, "never to the baseline") {
@@ -372,7 +373,7 @@ func TestSprintRefusesTheBaseline(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Errorf("the refused run changed the tree")
 	}
-	if refs := git(t, dir, "for-each-ref", "refs/heads", "refs/rbflow"); strings.Contains(refs, "backup/") || strings.Contains(refs, "retry") || strings.Contains(refs, "refs/rbflow/") {
+	if refs := runGit(t, dir, "for-each-ref", "refs/heads", "refs/rbflow"); strings.Contains(refs, "backup/") || strings.Contains(refs, "retry") || strings.Contains(refs, "refs/rbflow/") {
 		t.Errorf("the refused run left refs:\n%s", refs)
 	}
 	if _, errOut, code := rbflow(t, dir, "run", "sprint"); code != 2 || !strings.Contains(errOut, "sprint") {
@@ -476,7 +477,7 @@ func TestSprintKilledAtRandomResumes(t *testing.T) {
 	if got, want := sprintOutcome(t, dir, 7), sprintOutcome(t, want, 7); got != want {
 		t.Errorf("after %d kills the outcome differs from an uninterrupted run\n--- want\n%s\n--- got\n%s", kills, want, got)
 	}
-	branches := strings.Fields(git(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads/backup"))
+	branches := strings.Fields(runGit(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads/backup"))
 	sort.Strings(branches)
 	if len(branches) != 1 {
 		t.Errorf("backup branches %v, want one", branches)

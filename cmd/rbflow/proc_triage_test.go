@@ -165,7 +165,7 @@ func TestTriageDecisions(t *testing.T) {
 			}
 			switch c.level {
 			case "emergency":
-				if br := strings.TrimSpace(git(t, dir, "branch", "--show-current")); br != "baseline" {
+				if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "baseline" {
 					t.Errorf("after the emergency level on branch %q, want baseline", br)
 				}
 				if o, e, code := rbflow(t, dir, "undo", id); code != 0 {
@@ -175,7 +175,7 @@ func TestTriageDecisions(t *testing.T) {
 					t.Errorf("after undo of the triage run the tree differs from before it\n--- want\n%s\n--- got\n%s", before, got)
 				}
 			case "sprint":
-				if br := strings.TrimSpace(git(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
+				if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
 					t.Errorf("after the sprint level on branch %q, want refactor/sprint-3-retry", br)
 				}
 				if p := statusOf(t, dir, children[0].ID).Params; p["sprint"] != 3.0 || p["reason"] != "tests are failing" || p["test_command"] != "true" {

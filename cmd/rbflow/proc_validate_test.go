@@ -73,8 +73,8 @@ func TestValidateGo(t *testing.T) {
 	}
 
 	// Only docs changed: no test is affected.
-	git(t, dir, "stash", "-q", "-u")
-	git(t, dir, "switch", "-q", "-c", "docs", "baseline")
+	runGit(t, dir, "stash", "-q", "-u")
+	runGit(t, dir, "switch", "-q", "-c", "docs", "baseline")
 	writeFile(t, filepath.Join(dir, "docs/rollback-notes.md"), "validate before merging\n")
 	o, e, code = rbflow(t, dir, "run", "validate")
 	if code != 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -12,8 +11,6 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
-	"github.com/rbflow/rbflow/engine/store"
-	"github.com/rbflow/rbflow/steps"
 )
 
 // execFlags are the flags shared by run, resume and retry.
@@ -48,71 +45,21 @@ func (f *execFlags) givenAnswers() (map[string]string, error) {
 	return ans, nil
 }
 
-// checkAnswers refuses, before anything runs, an --answer for a step that
-// is not a prompt of plan or a value the prompt cannot take.
-func (f *execFlags) checkAnswers(plan *engine.Plan) error {
-	given, err := f.givenAnswers()
-	if err != nil {
-		return err
-	}
-	ids := make([]string, 0, len(given))
-	for id := range given {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		st, ok := plan.Step(id)
-		if !ok {
-			var prompts []string
-			for _, s := range plan.Steps() {
-				if s.Kind == "prompt" {
-					prompts = append(prompts, s.ID)
-				}
-			}
-			hint := "it has no prompt steps"
-			if len(prompts) > 0 {
-				hint = "its prompt steps: " + strings.Join(prompts, ", ")
-			}
-			return usagef("--answer %s=%s: %s has no step %q (%s)", id, given[id], plan.Name(), id, hint)
-		}
-		if err := steps.CheckGivenAnswer(st, given[id]); err != nil {
-			return usagef("--answer %s=%s: %v", id, given[id], err)
-		}
-	}
-	return nil
-}
-
-// runner builds the engine runner for a session, with its observer. given
-// are answers stored with the run; --answer values override them. On a
+// runner builds the engine runner for a session, with its observer. On a
 // terminal, prompts without an answer are asked there.
-func (f *execFlags) runner(a *app, s *session, given map[string]string) (*engine.Runner, *view, error) {
+func (f *execFlags) runner(a *app, s *session) (*engine.Runner, *view, error) {
 	if f.parallel < 1 {
 		return nil, nil, usagef("--parallel must be at least 1")
 	}
-	flags, err := f.givenAnswers()
+	answers, err := f.givenAnswers()
 	if err != nil {
 		return nil, nil, err
-	}
-	ans := answers{}
-	for k, v := range given {
-		ans[k] = v
-	}
-	for k, v := range flags {
-		ans[k] = v
 	}
 	wd, _ := os.Getwd()
 	v := newView(a, f.json, f.noColor)
 	r := &engine.Runner{
-		Store: s.store, StateDir: s.stateDir, Repo: s.repo, WorkDir: wd,
-		Parallel: f.parallel, Grace: f.grace, Observer: v, Answers: ans, Yes: f.yes, Host: ans,
-		Compile: a.compile,
-		Load: func(ctx context.Context, ref string) (*engine.Plan, string, error) {
-			plan, src, err := a.load(ctx, ref)
-			if err != nil {
-				return nil, "", err
-			}
-			return plan, src.Path, nil
-		},
+		Store: s.store, Loader: a.loader(s.repo), StateDir: s.stateDir, Repo: s.repo, WorkDir: wd,
+		Parallel: f.parallel, Grace: f.grace, Observer: v, Answers: answers, Yes: f.yes,
 	}
 	if isTerminal(a.stdin) && isTerminal(a.stdout) {
 		out := a.stdout
@@ -124,61 +71,14 @@ func (f *execFlags) runner(a *app, s *session, given map[string]string) (*engine
 	return r, v, nil
 }
 
-// saveAnswers stores the --answer values with an existing run (resume,
-// retry), replacing earlier ones.
-func (f *execFlags) saveAnswers(ctx context.Context, s *session, runID string) error {
-	given, err := f.givenAnswers()
-	if err != nil {
-		return err
-	}
-	for k, v := range given {
-		if err := s.store.SaveAnswer(ctx, runID, k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// answerStore saves a new run's --answer values with it as soon as the run
-// is recorded, before any step runs, so that rbflow resume still has them.
-type answerStore struct {
-	*store.Store
-	answers map[string]string
-}
-
-// CreateRun records the run, then its answers; child runs of call steps
-// have none of their own.
-func (s answerStore) CreateRun(ctx context.Context, r *engine.Run) error {
-	if err := s.Store.CreateRun(ctx, r); err != nil {
-		return err
-	}
-	if r.ParentRun != "" {
-		return nil
-	}
-	for k, v := range s.answers {
-		if err := s.SaveAnswer(ctx, r.ID, k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // drive runs fn with signal handling and the live view.
-// When the run changed the repository (it took snapshots), the state it
-// left is saved too, so that undo can tell later changes from the run's.
-func drive(ctx context.Context, a *app, s *session, r *engine.Runner, v *view, fn func(context.Context) (string, error)) error {
+func drive(ctx context.Context, r *engine.Runner, v *view, fn func(context.Context) error) error {
 	ctx, hurry, stop := signals(ctx, v.notice)
 	defer stop()
 	r.Hurry = hurry
 	v.start()
-	runID, err := fn(ctx)
-	v.stop()
-	if runID != "" {
-		if serr := saveAfter(context.WithoutCancel(ctx), s, runID); serr != nil {
-			fmt.Fprintf(a.stderr, "rbflow: warning: could not save the state run %s left (undo will need --force): %v\n", runID, serr)
-		}
-	}
-	return err
+	defer v.stop()
+	return fn(ctx)
 }
 
 type runCmd struct {
@@ -224,11 +124,14 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkAnswers(plan); err != nil {
-		return err
-	}
-	given, _ := c.givenAnswers()
 	if c.dryRun {
+		given, err := c.givenAnswers()
+		if err != nil {
+			return err
+		}
+		if err := plan.CheckAnswers(given); err != nil {
+			return err
+		}
 		return a.printDryRun(ctx, plan, params, given)
 	}
 	s, err := a.open(ctx)
@@ -236,24 +139,23 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer s.Close()
-	r, v, err := c.runner(a, s, nil)
+	r, v, err := c.runner(a, s)
 	if err != nil {
 		return err
 	}
-	r.Store = answerStore{Store: s.store, answers: given}
-	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
-		run, err := r.Start(ctx, plan, params, src.Path)
-		return run.ID, err
+	return drive(ctx, r, v, func(ctx context.Context) error {
+		_, err := r.Start(ctx, plan, params, src.Path)
+		return err
 	})
 }
 
-func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[string]any, given answers) error {
+func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[string]any, given map[string]string) error {
 	repo, err := a.repo(ctx)
 	if err != nil {
 		return err
 	}
 	wd, _ := os.Getwd()
-	r := &engine.Runner{Repo: repo, WorkDir: wd, Host: given}
+	r := &engine.Runner{Loader: a.loader(repo), Repo: repo, WorkDir: wd, Answers: given}
 	steps, err := r.DryRun(ctx, plan, params)
 	if err != nil {
 		return err

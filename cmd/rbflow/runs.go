@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/proc"
 )
 
 type runsCmd struct {
@@ -62,17 +61,8 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// shownStatus is a run's status as a person should read it: a "running"
-// run whose owner is dead was interrupted.
-func shownStatus(r *engine.Run) engine.RunStatus {
-	if r.Status == engine.RunRunning && !(proc.Identity{PID: r.OwnerPID, Start: r.OwnerStart}).Alive() {
-		return engine.RunInterrupted
-	}
-	return r.Status
-}
-
 func toJSON(r *engine.Run) runJSON {
-	return runJSON{ID: r.ID, Procedure: r.Procedure, Status: string(shownStatus(r)), StartedAt: r.StartedAt,
+	return runJSON{ID: r.ID, Procedure: r.Procedure, Status: string(r.Shown()), StartedAt: r.StartedAt,
 		EndedAt: timePtr(r.EndedAt), Repo: r.Repo, ParentRun: r.ParentRun, FailedStep: r.FailedStep, Target: r.Target.Seconds()}
 }
 
@@ -115,7 +105,7 @@ func (c *runsCmd) Run(ctx context.Context, a *app, args []string) error {
 		if r.ParentRun != "" && !c.all {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Procedure, shownStatus(r), r.StartedAt.Local().Format("2006-01-02 15:04:05"), elapsed(r.StartedAt, r.EndedAt), orDash(r.FailedStep))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Procedure, r.Shown(), r.StartedAt.Local().Format("2006-01-02 15:04:05"), elapsed(r.StartedAt, r.EndedAt), orDash(r.FailedStep))
 	}
 	return tw.Flush()
 }

@@ -29,7 +29,7 @@ func (*snapshotsCmd) Run(ctx context.Context, a *app, args []string) error {
 	defer s.Close()
 	runID := ""
 	if len(args) == 1 {
-		run, err := s.findRun(ctx, args[0], false)
+		run, err := s.findRun(ctx, args[0])
 		if err != nil {
 			return err
 		}

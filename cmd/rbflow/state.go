@@ -39,9 +39,9 @@ func (a *app) open(ctx context.Context) (*session, error) {
 
 func (s *session) Close() error { return s.store.Close() }
 
-// findRun returns the run named by id, or else the newest run of the
-// repository; with resumable, that run must be one resume can go on with.
-func (s *session) findRun(ctx context.Context, id string, resumable bool) (*engine.Run, error) {
+// findRun returns the run named by id, or else the newest top-level run of
+// the repository.
+func (s *session) findRun(ctx context.Context, id string) (*engine.Run, error) {
 	if id != "" {
 		run, err := s.store.Run(ctx, id)
 		if errors.Is(err, engine.ErrNotFound) {
@@ -54,21 +54,16 @@ func (s *session) findRun(ctx context.Context, id string, resumable bool) (*engi
 		return nil, err
 	}
 	for _, r := range runs {
-		if r.ParentRun != "" {
-			continue
+		if r.ParentRun == "" {
+			return r, nil
 		}
-		if resumable && !r.Status.Resumable() {
-			return nil, fmt.Errorf("the newest run, %s of %s, %s: nothing to resume (rbflow runs lists the others)", r.ID, r.Procedure, r.Status)
-		}
-		return r, nil
 	}
 	return nil, fmt.Errorf("no runs in this repository yet")
 }
 
 // openRun opens the state folder and finds the run named by the optional
-// RUN argument, or the newest run (one resume can go on with, if resumable).
-// The caller closes the session.
-func (a *app) openRun(ctx context.Context, args []string, resumable bool) (*session, *engine.Run, error) {
+// RUN argument, or the newest run. The caller closes the session.
+func (a *app) openRun(ctx context.Context, args []string) (*session, *engine.Run, error) {
 	s, err := a.open(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -77,39 +72,12 @@ func (a *app) openRun(ctx context.Context, args []string, resumable bool) (*sess
 	if len(args) == 1 {
 		id = args[0]
 	}
-	run, err := s.findRun(ctx, id, resumable)
+	run, err := s.findRun(ctx, id)
 	if err != nil {
 		s.Close()
 		return nil, nil, err
 	}
 	return s, run, nil
-}
-
-// continueRun drives an existing run again (resume and retry): it checks
-// --answer against the plan, feeds the stored answers back, saves new ones
-// and runs fn under the live view and signal handling.
-func (f *execFlags) continueRun(ctx context.Context, a *app, s *session, run *engine.Run, plan *engine.Plan, notice string,
-	fn func(context.Context, *engine.Runner) error) error {
-	if err := f.checkAnswers(plan); err != nil {
-		return err
-	}
-	stored, err := s.store.Answers(ctx, run.ID)
-	if err != nil {
-		return err
-	}
-	r, v, err := f.runner(a, s, stored)
-	if err != nil {
-		return err
-	}
-	if err := f.saveAnswers(ctx, s, run.ID); err != nil {
-		return err
-	}
-	if !a.quiet && !f.json {
-		fmt.Fprintf(a.stderr, "rbflow: %s\n", notice)
-	}
-	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
-		return run.ID, fn(ctx, r)
-	})
 }
 
 // signals turns SIGINT, SIGTERM and SIGHUP into a cancelled context (the
@@ -144,15 +112,6 @@ func signals(ctx context.Context, notify func(string)) (context.Context, <-chan 
 		close(done)
 		cancel(nil)
 	}
-}
-
-// answers is the engine.Host of a command: answers from --answer and the
-// store.
-type answers map[string]string
-
-func (h answers) Answer(step string) (string, bool) {
-	v, ok := h[step]
-	return v, ok
 }
 
 func elapsed(start, end time.Time) string {

@@ -26,7 +26,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if len(args) > 1 {
 		return usagef("status takes at most one run id")
 	}
-	s, run, err := a.openRun(ctx, args, false)
+	s, run, err := a.openRun(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	masked, mask := maskedParams(a, run)
+	masked, mask := engine.RunMask(run)
 	for _, st := range steps {
 		st.Outputs, _ = mask.Any(st.Outputs).(map[string]any)
 		st.Error = mask.String(st.Error)
@@ -53,7 +53,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		return enc.Encode(out)
 	}
 	w := a.stdout
-	fmt.Fprintf(w, "run %s  %s  %s\n", run.ID, run.Procedure, shownStatus(run))
+	fmt.Fprintf(w, "run %s  %s  %s\n", run.ID, run.Procedure, run.Shown())
 	fmt.Fprintf(w, "started %s", run.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	if !run.EndedAt.IsZero() {
 		fmt.Fprintf(w, ", took %s", elapsed(run.StartedAt, run.EndedAt))
@@ -86,7 +86,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if all, err := s.store.Runs(ctx, ""); err == nil {
 		for i := len(all) - 1; i >= 0; i-- {
 			if c := all[i]; c.ParentRun == run.ID {
-				fmt.Fprintf(w, "step %s called run %s (%s, %s)\n", c.ParentStep, c.ID, c.Procedure, shownStatus(c))
+				fmt.Fprintf(w, "step %s called run %s (%s, %s)\n", c.ParentStep, c.ID, c.Procedure, c.Shown())
 			}
 		}
 	}
@@ -122,35 +122,13 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	switch shownStatus(run) {
+	switch run.Shown() {
 	case engine.RunInterrupted, engine.RunWaiting:
 		fmt.Fprintf(w, "\nfinish it with: rbflow resume %s\n", run.ID)
 	case engine.RunFailed:
 		fmt.Fprintf(w, "\nlogs: rbflow logs %s %s   retry: rbflow retry %s\n", run.ID, run.FailedStep, run.ID)
 	}
 	return nil
-}
-
-// maskedParams returns the run's params with secret ones masked, and the
-// run's mask for everything else.
-func maskedParams(a *app, run *engine.Run) (map[string]any, *engine.Mask) {
-	out := map[string]any{}
-	secret := map[string]bool{}
-	mask := &engine.Mask{}
-	if plan, err := a.compile(run.SourcePath, []byte(run.Source)); err == nil {
-		for _, p := range plan.Procedure.Params {
-			secret[p.Name] = p.Secret
-		}
-		mask = engine.NewMask(plan.Procedure, run.Params)
-	}
-	for k, v := range run.Params {
-		if secret[k] {
-			out[k] = "***"
-		} else {
-			out[k] = v
-		}
-	}
-	return out, mask
 }
 
 // maxShownOutputs is how many outputs of a step the table shows.

@@ -15,20 +15,20 @@ import (
 func TestCherryPickConflictResumes(t *testing.T) {
 	dir := gitRepo(t)
 	writeFile(t, filepath.Join(dir, "app.py"), "version = 1\n")
-	git(t, dir, "add", "app.py")
-	git(t, dir, "commit", "-q", "-m", "base")
-	git(t, dir, "branch", "baseline")
-	git(t, dir, "switch", "-q", "-c", "failed")
+	runGit(t, dir, "add", "app.py")
+	runGit(t, dir, "commit", "-q", "-m", "base")
+	runGit(t, dir, "branch", "baseline")
+	runGit(t, dir, "switch", "-q", "-c", "failed")
 	writeFile(t, filepath.Join(dir, "app.py"), "version = 2\n")
-	git(t, dir, "commit", "-q", "-am", "A: bump version")
+	runGit(t, dir, "commit", "-q", "-am", "A: bump version")
 	writeFile(t, filepath.Join(dir, "feature.py"), "feature = True\n")
-	git(t, dir, "add", "feature.py")
-	git(t, dir, "commit", "-q", "-m", "B: feature")
-	a := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD~1"))
-	b := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
-	git(t, dir, "switch", "-q", "baseline")
+	runGit(t, dir, "add", "feature.py")
+	runGit(t, dir, "commit", "-q", "-m", "B: feature")
+	a := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD~1"))
+	b := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD"))
+	runGit(t, dir, "switch", "-q", "baseline")
 	writeFile(t, filepath.Join(dir, "app.py"), "version = 10\n")
-	git(t, dir, "commit", "-q", "-am", "baseline moves on")
+	runGit(t, dir, "commit", "-q", "-am", "baseline moves on")
 
 	procFile := filepath.Join(t.TempDir(), "recover.yaml")
 	writeFile(t, procFile, `version: 1
@@ -52,11 +52,11 @@ steps:
 		t.Fatalf("resume with the conflict unresolved: exit %d\n%s", code, e)
 	}
 	writeFile(t, filepath.Join(dir, "app.py"), "version = 11\n")
-	git(t, dir, "add", "app.py")
+	runGit(t, dir, "add", "app.py")
 	if o, e, code := rbflow(t, dir, "resume"); code != 0 {
 		t.Fatalf("resume after resolving: exit %d\n%s%s", code, o, e)
 	}
-	log := git(t, dir, "log", "--format=%s", "baseline..HEAD")
+	log := runGit(t, dir, "log", "--format=%s", "baseline..HEAD")
 	if log != "B: feature\nA: bump version\n" {
 		t.Errorf("recovery branch log = %q, want A then B, each once", log)
 	}
@@ -74,7 +74,7 @@ steps:
 	if o, e, code := rbflow(t, dir, "run", pickAgain, "--set", "commits="+a, "--set", "commits="+b); code != 0 || strings.Count(o, "already applied") != 2 {
 		t.Fatalf("picking an applied commit again: exit %d, want 0 and 'already applied'\n%s%s", code, o, e)
 	}
-	if got := git(t, dir, "log", "--format=%s", "baseline..HEAD"); got != log {
+	if got := runGit(t, dir, "log", "--format=%s", "baseline..HEAD"); got != log {
 		t.Errorf("a commit was applied twice: %q", got)
 	}
 }
@@ -84,8 +84,8 @@ steps:
 func TestStaleIndexLockOnResume(t *testing.T) {
 	dir := gitRepo(t)
 	writeFile(t, filepath.Join(dir, "f.txt"), "1\n")
-	git(t, dir, "add", "f.txt")
-	git(t, dir, "commit", "-q", "-m", "f")
+	runGit(t, dir, "add", "f.txt")
+	runGit(t, dir, "commit", "-q", "-m", "f")
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
 	writeFile(t, procFile, `version: 1
 name: lock

@@ -9,26 +9,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine/git"
+	"github.com/rbflow/rbflow/procedures"
 	"github.com/rbflow/rbflow/steps"
-	"github.com/rbflow/rbflow/steps/gitrepo"
 )
-
-// undoProcedure is what `rbflow undo` runs: a recorded run of its own, so
-// that an undo can be undone too.
-const undoProcedure = `version: 1
-name: undo
-description: Restore the state saved before the first destructive step of a run
-params:
-  run: {type: string, required: true, description: the run to undo}
-  force: {type: bool, default: false, description: restore over changes made after the run (they are saved first)}
-steps:
-  - id: restore
-    git: restore_snapshot
-    with:
-      run: ${{ params.run }}
-      force: ${{ params.force }}
-`
 
 type undoCmd struct {
 	execFlags
@@ -59,35 +43,36 @@ func (c *undoCmd) Run(ctx context.Context, a *app, args []string) error {
 	if s.repo == "" {
 		return errors.New("undo works on a git repository: run it inside one, or pass --repo")
 	}
-	target, err := s.findRun(ctx, args[0], false)
+	target, err := s.findRun(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	first, err := steps.FirstSnapshot(ctx, s.store, target.ID)
+	first, err := steps.FirstSnapshot(ctx, s.store, s.store, target.ID)
 	if err != nil {
 		return err
 	}
 	if c.dryRun {
 		return c.describe(ctx, a, s, target, first)
 	}
-	plan, err := a.compile("builtin:undo", []byte(undoProcedure))
+	src := engine.Source{Path: procedures.BuiltinPrefix + "undo", Text: []byte(procedures.Undo)}
+	plan, err := a.loader(s.repo).Load(src)
 	if err != nil {
 		return err
 	}
 	params := map[string]any{"run": target.ID, "force": c.force}
-	r, v, err := c.runner(a, s, nil)
+	r, v, err := c.runner(a, s)
 	if err != nil {
 		return err
 	}
-	return drive(ctx, a, s, r, v, func(ctx context.Context) (string, error) {
-		run, err := r.Start(ctx, plan, params, "builtin:undo")
-		return run.ID, err
+	return drive(ctx, r, v, func(ctx context.Context) error {
+		_, err := r.Start(ctx, plan, params, src.Path)
+		return err
 	})
 }
 
 // describe prints what an undo would do, changing nothing.
-func (c *undoCmd) describe(ctx context.Context, a *app, s *session, target *engine.Run, first *store.Snapshot) error {
-	repo, err := gitrepo.Open(ctx, s.repo)
+func (c *undoCmd) describe(ctx context.Context, a *app, s *session, target *engine.Run, first *engine.Snapshot) error {
+	repo, err := git.Open(ctx, s.repo)
 	if err != nil {
 		return err
 	}
@@ -143,29 +128,4 @@ func short(sha string) string {
 		return "(no commit)"
 	}
 	return sha
-}
-
-// saveAfter snapshots the state a run left when the run (or a child) took
-// snapshots; undo compares it with the tree to protect later changes.
-func saveAfter(ctx context.Context, s *session, runID string) error {
-	if s.repo == "" {
-		return nil
-	}
-	if _, err := steps.FirstSnapshot(ctx, s.store, runID); err != nil {
-		return nil // the run changed nothing undo could restore
-	}
-	repo, err := gitrepo.Open(ctx, s.repo)
-	if err != nil {
-		return err
-	}
-	ref := steps.AfterRef(runID)
-	if exists, err := repo.RefExists(ctx, ref); err != nil {
-		return err
-	} else if exists {
-		if _, err := repo.Git(ctx, "update-ref", "-d", ref); err != nil {
-			return err
-		}
-	}
-	_, err = repo.Snapshot(ctx, ref, gitrepo.SnapshotOptions{IncludeIgnored: true, Message: "state after run " + runID})
-	return err
 }

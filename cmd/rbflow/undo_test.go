@@ -19,12 +19,12 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/store"
-	"github.com/rbflow/rbflow/steps/gitrepo"
 )
 
 // git runs git in dir for a test and returns its output.
-func git(t testing.TB, dir string, args ...string) string {
+func runGit(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -60,7 +60,7 @@ func manifest(t testing.TB, dir string) string {
 		if rel == "." {
 			return nil
 		}
-		if d.IsDir() && (d.Name() == ".git" || slices.Contains(gitrepo.DefaultReinstallable(), d.Name())) {
+		if d.IsDir() && (d.Name() == ".git" || slices.Contains(git.DefaultReinstallable(), d.Name())) {
 			return filepath.SkipDir
 		}
 		fi, err := os.Lstat(p)
@@ -88,9 +88,9 @@ func manifest(t testing.TB, dir string) string {
 	}
 	sort.Strings(lines)
 	lines = append(lines,
-		"INDEX "+git(t, dir, "diff", "--cached", "--binary", "HEAD"),
-		"HEAD "+git(t, dir, "rev-parse", "HEAD"),
-		"BRANCH "+git(t, dir, "branch", "--show-current"))
+		"INDEX "+runGit(t, dir, "diff", "--cached", "--binary", "HEAD"),
+		"HEAD "+runGit(t, dir, "rev-parse", "HEAD"),
+		"BRANCH "+runGit(t, dir, "branch", "--show-current"))
 	return strings.Join(lines, "\n")
 }
 
@@ -100,7 +100,7 @@ func manifest(t testing.TB, dir string) string {
 // names with spaces, unicode and leading dashes.
 func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 	dir := t.TempDir()
-	git(t, dir, "init", "-q", "-b", "main")
+	runGit(t, dir, "init", "-q", "-b", "main")
 	names := []string{"a.txt", "dir/b.py", "dir/sub/c.go", "with space.txt", "ünïcode.md", "-dash.txt", "bin.dat", "run.sh"}
 	write := func(rel string, content []byte, exec bool) {
 		p := filepath.Join(dir, rel)
@@ -132,14 +132,14 @@ func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 	if err := os.Symlink("a.txt", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	git(t, dir, "add", "-A")
-	git(t, dir, "commit", "-q", "-m", "base")
-	git(t, dir, "switch", "-q", "-c", "other")
+	runGit(t, dir, "add", "-A")
+	runGit(t, dir, "commit", "-q", "-m", "base")
+	runGit(t, dir, "switch", "-q", "-c", "other")
 	write("a.txt", []byte("other branch\n"), false)
 	write("only-on-other.txt", []byte("x\n"), false)
-	git(t, dir, "add", "-A")
-	git(t, dir, "commit", "-q", "-m", "other")
-	git(t, dir, "switch", "-q", "main")
+	runGit(t, dir, "add", "-A")
+	runGit(t, dir, "commit", "-q", "-m", "other")
+	runGit(t, dir, "switch", "-q", "main")
 
 	ops := 3 + rnd.Intn(8)
 	for i := 0; i < ops; i++ {
@@ -153,17 +153,17 @@ func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 			write(n, content(), rnd.Intn(2) == 0)
 		case 1: // staged
 			write(n, content(), false)
-			git(t, dir, "add", "--", n)
+			runGit(t, dir, "add", "--", n)
 		case 2: // partly staged
 			write(n, content(), false)
-			git(t, dir, "add", "--", n)
+			runGit(t, dir, "add", "--", n)
 			write(n, content(), false)
 		case 3: // deleted, unstaged
 			os.Remove(p)
 		case 4: // deleted, staged
-			git(t, dir, "rm", "-q", "-f", "--", n)
+			runGit(t, dir, "rm", "-q", "-f", "--", n)
 		case 5: // renamed
-			git(t, dir, "mv", "--", n, n+".renamed")
+			runGit(t, dir, "mv", "--", n, n+".renamed")
 		case 6: // untracked in new nested folders
 			write(fmt.Sprintf("new/deep/%d/file %d.txt", i, i), content(), rnd.Intn(2) == 0)
 		case 7: // ignored
@@ -283,9 +283,9 @@ func TestUndoRefusesLaterChanges(t *testing.T) {
 func TestHostileParamsAreInert(t *testing.T) {
 	dir := gitRepo(t)
 	writeFile(t, filepath.Join(dir, "f.txt"), "tracked\n")
-	git(t, dir, "add", "f.txt")
-	git(t, dir, "commit", "-q", "-m", "f")
-	git(t, dir, "branch", "baseline")
+	runGit(t, dir, "add", "f.txt")
+	runGit(t, dir, "commit", "-q", "-m", "f")
+	runGit(t, dir, "branch", "baseline")
 	canary := filepath.Join(t.TempDir(), "canary")
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
 	writeFile(t, procFile, `version: 1
@@ -322,7 +322,7 @@ steps:
 			t.Errorf("value spliced into the shell: %s", out)
 		}
 	}
-	if got := strings.TrimSpace(git(t, dir, "status", "--porcelain")); got != "" {
+	if got := strings.TrimSpace(runGit(t, dir, "status", "--porcelain")); got != "" {
 		t.Errorf("the repository changed: %s", got)
 	}
 }
@@ -444,7 +444,7 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 		t.Fatalf("run: %d\n%s%s", code, o, e)
 	}
 	run := markInterrupted(t, dir, "reset", "clean")
-	refs := git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
+	refs := runGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
 
 	o, e, code := rbflow(t, dir, "resume")
 	if code != 4 || !strings.Contains(e, "rbflow resume "+run.ID+" --yes") {
@@ -454,7 +454,7 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 	if code != 0 || !strings.Contains(o, "reusing snapshot refs/rbflow/"+run.ID+"/reset") {
 		t.Fatalf("resume --yes: exit %d, want 0 and the reset reusing its snapshot\n%s%s", code, o, e)
 	}
-	if got := git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
+	if got := runGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
 		t.Errorf("the snapshot ref changed: %q, was %q", got, refs)
 	}
 	if o, e, code := rbflow(t, dir, "undo", run.ID); code != 0 {

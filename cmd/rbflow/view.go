@@ -166,6 +166,16 @@ func (v *view) Event(e engine.Event) {
 			}
 			v.line(e.Time, "%s", msg)
 		}
+	case "run_notice", "run_warning":
+		if v.quiet && e.Kind == "run_notice" {
+			return
+		}
+		prefix := "rbflow: "
+		if e.Kind == "run_warning" {
+			prefix += "warning: "
+		}
+		v.clear()
+		fmt.Fprintln(v.a.stderr, prefix+e.Message)
 	case "run_finished":
 		v.finished = true
 		if v.live {

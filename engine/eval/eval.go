@@ -14,6 +14,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/rbflow/rbflow/engine/spec"
 )
 
 // Param declares one typed procedure parameter to the compiler.
@@ -358,9 +360,7 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 	})
 	var found *Error
 	fail := func(n ast.Node, msg, name string, candidates []string) {
-		if s := suggest(name, candidates); s != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", s)
-		}
+		msg += spec.Hint(name, candidates)
 		found = &Error{Offset: locOffset(src, n.Location()), Msg: msg}
 	}
 	ast.Find(root, func(n ast.Node) bool {
@@ -397,7 +397,7 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 				case "params":
 					if !slices.Contains(params, prop.Value) {
 						msg := fmt.Sprintf("unknown param %q in params.%s", prop.Value, prop.Value)
-						if suggest(prop.Value, params) == "" {
+						if spec.Suggest(prop.Value, params) == "" {
 							if len(params) == 0 {
 								msg += ": the procedure declares no params (add them under params:)"
 							} else {
@@ -489,39 +489,6 @@ func lineColOffset(src string, line, col int) int {
 		off += i + 1
 	}
 	return off + runeOffset(src[off:], col)
-}
-
-func suggest(name string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := distance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func distance(a, b string) int {
-	if a == b {
-		return 0
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Env is a runtime expression environment built from Data for one compiler.

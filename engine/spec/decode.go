@@ -68,7 +68,7 @@ func (d *decoder) keys(m *Value, what string, allowed []string) bool {
 	}
 	for _, e := range m.Map {
 		if !slices.Contains(allowed, e.Key) {
-			d.errorf(e.KeyPos, "unknown key %q in %s%s", e.Key, what, hint(e.Key, allowed))
+			d.errorf(e.KeyPos, "unknown key %q in %s%s", e.Key, what, Hint(e.Key, allowed))
 		}
 	}
 	return true
@@ -179,7 +179,7 @@ func (d *decoder) procedure(root *Value, p *Procedure) {
 	if v := root.Get("severity"); v != nil {
 		if s, ok := d.str(v, "severity"); ok {
 			if !slices.Contains(Severities, s) {
-				d.errorf(v.Pos, "bad severity %q: use one of %s%s", s, strings.Join(Severities, ", "), hint(s, Severities))
+				d.errorf(v.Pos, "bad severity %q: use one of %s%s", s, strings.Join(Severities, ", "), Hint(s, Severities))
 			}
 			p.Severity = s
 		}
@@ -262,7 +262,7 @@ func (d *decoder) params(v *Value, p *Procedure) {
 		if t := m.Get("type"); t != nil {
 			if s, ok := d.str(t, what+": type"); ok {
 				if !slices.Contains(paramTypes, s) {
-					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, hint(s, paramTypes))
+					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, Hint(s, paramTypes))
 				} else {
 					pm.Type = s
 				}
@@ -435,7 +435,7 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 	if x := v.Get("on_resume"); x != nil {
 		if p, ok := d.str(x, "on_resume"); ok {
 			if !slices.Contains(OnResumePolicies, p) {
-				d.errorf(x.Pos, "bad on_resume %q: use rerun, ask, skip or fail%s", p, hint(p, OnResumePolicies))
+				d.errorf(x.Pos, "bad on_resume %q: use rerun, ask, skip or fail%s", p, Hint(p, OnResumePolicies))
 			}
 			s.OnResume = p
 		}

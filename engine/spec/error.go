@@ -350,8 +350,9 @@ func editDistance(a, b string) int {
 	return rows[1][len(rb)]
 }
 
-// hint formats a "did you mean" suffix.
-func hint(name string, candidates []string) string {
+// Hint formats a "did you mean" suffix for name among candidates: ` (did
+// you mean "x"?)`, or "" when none is close.
+func Hint(name string, candidates []string) string {
 	if s := Suggest(name, candidates); s != "" && s != name {
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}

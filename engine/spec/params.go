@@ -94,7 +94,7 @@ func (p *Param) checkEnum(v any) error {
 	}
 	check := func(s string) error {
 		if !slices.Contains(p.Enum, s) {
-			return fmt.Errorf("%q is not one of %s%s", s, strings.Join(p.Enum, ", "), hint(s, p.Enum))
+			return fmt.Errorf("%q is not one of %s%s", s, strings.Join(p.Enum, ", "), Hint(s, p.Enum))
 		}
 		return nil
 	}

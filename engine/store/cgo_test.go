@@ -28,7 +28,7 @@ func TestCgo(t *testing.T) {
 		t.Fatalf("Open = %v, want a store", err)
 	}
 	defer s.Close()
-	if err := s.CreateRun(ctx, &engine.Run{ID: "r1", Status: engine.RunRunning}); err != nil {
+	if err := s.CreateRun(ctx, &engine.Run{ID: "r1", Status: engine.RunRunning}, nil); err != nil {
 		t.Fatalf("CreateRun = %v, want nil", err)
 	}
 	if _, err := s.Run(ctx, "r1"); err != nil {

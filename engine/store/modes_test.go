@@ -43,7 +43,7 @@ func TestModes(t *testing.T) {
 			}
 			s := openStoreIn(t, dir)
 			// Write something so that the WAL holds data.
-			if err := s.CreateRun(ctx, &engine.Run{ID: "r", Params: map[string]any{"token": "secret"}}); err != nil {
+			if err := s.CreateRun(ctx, &engine.Run{ID: "r", Params: map[string]any{"token": "secret"}}, nil); err != nil {
 				t.Fatal(err)
 			}
 			want := map[string]os.FileMode{

@@ -10,19 +10,8 @@ import (
 	"github.com/rbflow/rbflow/engine"
 )
 
-// Snapshot records a git snapshot taken before a destructive step: the ref
-// that keeps the state reachable and the commit it points to.
-type Snapshot struct {
-	RunID     string
-	StepID    string
-	Ref       string    // refs/rbflow/<run-id>/<step-id>
-	Commit    string    // the snapshot commit the ref points to
-	CreatedAt time.Time // zero means "now" when saved
-	Skipped   []string  // what was not saved: reinstallable trees, files over the size cap
-}
-
 // SaveSnapshot records a snapshot. The run must exist.
-func (s *Store) SaveSnapshot(ctx context.Context, snap Snapshot) error {
+func (s *Store) SaveSnapshot(ctx context.Context, snap engine.Snapshot) error {
 	skipped, err := encodeList(snap.Skipped)
 	if err != nil {
 		return fmt.Errorf("save snapshot %s: %w", snap.Ref, err)
@@ -44,17 +33,17 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap Snapshot) error {
 
 // Snapshots returns the snapshots of a run (of all runs when runID is ""),
 // oldest first.
-func (s *Store) Snapshots(ctx context.Context, runID string) ([]Snapshot, error) {
+func (s *Store) Snapshots(ctx context.Context, runID string) ([]engine.Snapshot, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT run_id, step_id, ref, commit_sha, created_at, skipped_json
 		FROM snapshots WHERE ?1 = '' OR run_id = ?1 ORDER BY id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
 	defer rows.Close()
-	var snaps []Snapshot
+	var snaps []engine.Snapshot
 	for rows.Next() {
 		var (
-			snap    Snapshot
+			snap    engine.Snapshot
 			created sql.NullInt64
 			skipped string
 		)
@@ -73,26 +62,10 @@ func (s *Store) Snapshots(ctx context.Context, runID string) ([]Snapshot, error)
 	return snaps, nil
 }
 
-// Service records a background process started by a run, keyed by
-// repository and name, so that later runs can find it or stop it.
-type Service struct {
-	Repo      string
-	Name      string
-	PID       int
-	PIDStart  uint64 // process start time (clock ticks since boot), to detect pid reuse
-	BootID    string // kernel boot id; a pid from another boot is stale
-	Command   string
-	Dir       string
-	LogPath   string
-	RunID     string // run that started it
-	StartedAt time.Time
-	StoppedAt time.Time // zero while running
-}
-
 const serviceColumns = `repo, name, pid, pid_start, boot_id, command, dir, log_path, run_id, started_at, stopped_at`
 
 // SaveService inserts or replaces the record of a service.
-func (s *Store) SaveService(ctx context.Context, svc Service) error {
+func (s *Store) SaveService(ctx context.Context, svc engine.Service) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO services (`+serviceColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -108,7 +81,7 @@ func (s *Store) SaveService(ctx context.Context, svc Service) error {
 
 // Service returns the record of a service; an error wrapping
 // engine.ErrNotFound if there is none.
-func (s *Store) Service(ctx context.Context, repo, name string) (*Service, error) {
+func (s *Store) Service(ctx context.Context, repo, name string) (*engine.Service, error) {
 	svc, err := scanService(s.db.QueryRowContext(ctx, `SELECT `+serviceColumns+`
 		FROM services WHERE repo = ? AND name = ?`, repo, name))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -122,14 +95,14 @@ func (s *Store) Service(ctx context.Context, repo, name string) (*Service, error
 
 // Services lists the services of a repository (of all repositories when
 // repo is ""), by repository and name.
-func (s *Store) Services(ctx context.Context, repo string) ([]*Service, error) {
+func (s *Store) Services(ctx context.Context, repo string) ([]*engine.Service, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+serviceColumns+`
 		FROM services WHERE ?1 = '' OR repo = ?1 ORDER BY repo, name`, repo)
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	defer rows.Close()
-	var svcs []*Service
+	var svcs []*engine.Service
 	for rows.Next() {
 		svc, err := scanService(rows)
 		if err != nil {
@@ -143,9 +116,9 @@ func (s *Store) Services(ctx context.Context, repo string) ([]*Service, error) {
 	return svcs, nil
 }
 
-func scanService(sc scanner) (*Service, error) {
+func scanService(sc scanner) (*engine.Service, error) {
 	var (
-		svc              Service
+		svc              engine.Service
 		pidStart         int64
 		started, stopped sql.NullInt64
 	)
@@ -173,15 +146,6 @@ func (s *Store) MarkServiceStopped(ctx context.Context, repo, name string, at ti
 	return nil
 }
 
-// Event is a metrics record: something that happened in a run, with data.
-type Event struct {
-	ID        int64 // increases with each event
-	RunID     string
-	Kind      string
-	Data      map[string]any
-	CreatedAt time.Time
-}
-
 // AddEvent records an event now. runID may be "" for events outside a run.
 // Data round-trips as decodeMap describes: integers come back as int.
 func (s *Store) AddEvent(ctx context.Context, runID, kind string, data map[string]any) error {
@@ -202,17 +166,17 @@ func (s *Store) AddEvent(ctx context.Context, runID, kind string, data map[strin
 
 // Events returns the events of a kind (all events when kind is ""), oldest
 // first.
-func (s *Store) Events(ctx context.Context, kind string) ([]Event, error) {
+func (s *Store) Events(ctx context.Context, kind string) ([]engine.RecordedEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, run_id, kind, data_json, created_at
 		FROM events WHERE ?1 = '' OR kind = ?1 ORDER BY id`, kind)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	defer rows.Close()
-	var events []Event
+	var events []engine.RecordedEvent
 	for rows.Next() {
 		var (
-			e       Event
+			e       engine.RecordedEvent
 			data    string
 			created sql.NullInt64
 		)
@@ -229,14 +193,6 @@ func (s *Store) Events(ctx context.Context, kind string) ([]Event, error) {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return events, nil
-}
-
-// ChecklistItem is the state of one item of a run's checklist.
-type ChecklistItem struct {
-	Item   string
-	Done   bool
-	DoneAt time.Time // zero unless done
-	Note   string
 }
 
 // SetChecklistItem marks an item of a run's checklist done (now) or not
@@ -261,16 +217,16 @@ func (s *Store) SetChecklistItem(ctx context.Context, runID, item string, done b
 }
 
 // Checklist returns a run's checklist items by name.
-func (s *Store) Checklist(ctx context.Context, runID string) (map[string]ChecklistItem, error) {
+func (s *Store) Checklist(ctx context.Context, runID string) (map[string]engine.ChecklistItem, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT item, done, done_at, note FROM checklist WHERE run_id = ?`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("checklist of run %s: %w", runID, err)
 	}
 	defer rows.Close()
-	items := make(map[string]ChecklistItem)
+	items := make(map[string]engine.ChecklistItem)
 	for rows.Next() {
 		var (
-			it ChecklistItem
+			it engine.ChecklistItem
 			at sql.NullInt64
 		)
 		if err := rows.Scan(&it.Item, &it.Done, &at, &it.Note); err != nil {
@@ -288,15 +244,17 @@ func (s *Store) Checklist(ctx context.Context, runID string) (map[string]Checkli
 // SaveAnswer records the answer given on the command line to the prompt of
 // a step, replacing an earlier one. The run must exist.
 func (s *Store) SaveAnswer(ctx context.Context, runID, stepID, value string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO answers (run_id, step_id, value) VALUES (?, ?, ?)`,
-			runID, stepID, value)
-		return err
-	})
+	err := s.tx(ctx, func(tx *sql.Tx) error { return saveAnswer(ctx, tx, runID, stepID, value) })
 	if err != nil {
 		return fmt.Errorf("save answer for step %s of run %s: %w", stepID, runID, err)
 	}
 	return nil
+}
+
+func saveAnswer(ctx context.Context, tx *sql.Tx, runID, stepID, value string) error {
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO answers (run_id, step_id, value) VALUES (?, ?, ?)`,
+		runID, stepID, value)
+	return err
 }
 
 // Answers returns a run's prompt answers by step id.

@@ -14,11 +14,11 @@ func TestSnapshots(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	for _, id := range []string{"r1", "r2"} {
-		if err := s.CreateRun(ctx, &engine.Run{ID: id}); err != nil {
+		if err := s.CreateRun(ctx, &engine.Run{ID: id}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	snaps := []Snapshot{
+	snaps := []engine.Snapshot{
 		{RunID: "r1", StepID: "reset", Ref: "refs/rbflow/r1/reset", Commit: "c1", CreatedAt: at(10),
 			Skipped: []string{"node_modules", "big.bin (over 50 MB)"}},
 		{RunID: "r2", StepID: "clean", Ref: "refs/rbflow/r2/clean", Commit: "c2", CreatedAt: at(20)},
@@ -31,11 +31,11 @@ func TestSnapshots(t *testing.T) {
 	}
 	tests := []struct {
 		runID string
-		want  []Snapshot
+		want  []engine.Snapshot
 	}{
 		{"", snaps},
-		{"r1", []Snapshot{snaps[0], snaps[2]}},
-		{"r2", []Snapshot{snaps[1]}},
+		{"r1", []engine.Snapshot{snaps[0], snaps[2]}},
+		{"r2", []engine.Snapshot{snaps[1]}},
 		{"r3", nil},
 	}
 	for _, tt := range tests {
@@ -49,14 +49,14 @@ func TestSnapshots(t *testing.T) {
 	}
 
 	before := time.Now()
-	if err := s.SaveSnapshot(ctx, Snapshot{RunID: "r2", Ref: "refs/rbflow/r2/x"}); err != nil {
+	if err := s.SaveSnapshot(ctx, engine.Snapshot{RunID: "r2", Ref: "refs/rbflow/r2/x"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.Snapshots(ctx, "r2")
 	if last := got[len(got)-1]; last.CreatedAt.Before(before.Truncate(time.Second)) {
 		t.Errorf("CreatedAt of a snapshot saved without one = %v, want about now", last.CreatedAt)
 	}
-	if err := s.SaveSnapshot(ctx, Snapshot{RunID: "missing", Ref: "x"}); err == nil {
+	if err := s.SaveSnapshot(ctx, engine.Snapshot{RunID: "missing", Ref: "x"}); err == nil {
 		t.Errorf("SaveSnapshot for an unknown run = nil, want an error")
 	}
 }
@@ -64,11 +64,11 @@ func TestSnapshots(t *testing.T) {
 func TestServices(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	web := Service{Repo: "/app", Name: "web", PID: 100, PIDStart: 5555, BootID: "boot-1",
+	web := engine.Service{Repo: "/app", Name: "web", PID: 100, PIDStart: 5555, BootID: "boot-1",
 		Command: "npm start", Dir: "/app/frontend", LogPath: "/logs/web.log", RunID: "r1", StartedAt: at(10)}
-	api := Service{Repo: "/app", Name: "api", PID: 101, Command: "go run .", StartedAt: at(11)}
-	other := Service{Repo: "/other", Name: "web", PID: 200}
-	for _, svc := range []Service{web, api, other} {
+	api := engine.Service{Repo: "/app", Name: "api", PID: 101, Command: "go run .", StartedAt: at(11)}
+	other := engine.Service{Repo: "/other", Name: "web", PID: 200}
+	for _, svc := range []engine.Service{web, api, other} {
 		if err := s.SaveService(ctx, svc); err != nil {
 			t.Fatalf("SaveService(%s) = %v", svc.Name, err)
 		}
@@ -84,10 +84,10 @@ func TestServices(t *testing.T) {
 
 	tests := []struct {
 		repo string
-		want []*Service
+		want []*engine.Service
 	}{
-		{"/app", []*Service{&api, &web}},
-		{"", []*Service{&api, &web, &other}},
+		{"/app", []*engine.Service{&api, &web}},
+		{"", []*engine.Service{&api, &web, &other}},
 		{"/none", nil},
 	}
 	for _, tt := range tests {
@@ -156,7 +156,7 @@ func TestEvents(t *testing.T) {
 func TestChecklist(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	if err := s.CreateRun(ctx, &engine.Run{ID: "r1"}); err != nil {
+	if err := s.CreateRun(ctx, &engine.Run{ID: "r1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	before := time.Now().Add(-time.Second)
@@ -198,7 +198,7 @@ func TestChecklist(t *testing.T) {
 func TestAnswers(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	if err := s.CreateRun(ctx, &engine.Run{ID: "r1"}); err != nil {
+	if err := s.CreateRun(ctx, &engine.Run{ID: "r1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range [][2]string{{"confirm", "no"}, {"pick", "b"}, {"confirm", "yes"}} {

@@ -11,7 +11,16 @@ import (
 	"github.com/rbflow/rbflow/engine"
 )
 
-var _ engine.Store = (*Store)(nil)
+// The store has every capability the engine declares.
+var (
+	_ engine.Store          = (*Store)(nil)
+	_ engine.RunStore       = (*Store)(nil)
+	_ engine.AnswerStore    = (*Store)(nil)
+	_ engine.SnapshotStore  = (*Store)(nil)
+	_ engine.ServiceStore   = (*Store)(nil)
+	_ engine.EventStore     = (*Store)(nil)
+	_ engine.ChecklistStore = (*Store)(nil)
+)
 
 // maxCandidates bounds the ids an ambiguous-prefix error lists.
 const maxCandidates = 5
@@ -20,8 +29,9 @@ const runColumns = `id, procedure, source, source_path, hash, params_json, repo,
 	status, started_at, ended_at, parent_run, parent_step, target_ns, generation,
 	failed_step, owner_pid, owner_start`
 
-// CreateRun inserts a new run. It fails if a run with the same id exists.
-func (s *Store) CreateRun(ctx context.Context, r *engine.Run) error {
+// CreateRun inserts a new run and the answers given for its prompts, in one
+// transaction. It fails if a run with the same id exists.
+func (s *Store) CreateRun(ctx context.Context, r *engine.Run, answers map[string]string) error {
 	if r == nil || r.ID == "" {
 		return errors.New("create run: the run has no id")
 	}
@@ -35,7 +45,15 @@ func (s *Store) CreateRun(ctx context.Context, r *engine.Run) error {
 			r.ID, r.Procedure, r.Source, r.SourcePath, r.Hash, params, r.Repo, r.StateDir,
 			string(r.Status), toNanos(r.StartedAt), toNanos(r.EndedAt), r.ParentRun, r.ParentStep,
 			int64(r.Target), r.Generation, r.FailedStep, r.OwnerPID, int64(r.OwnerStart))
-		return err
+		if err != nil {
+			return err
+		}
+		for step, value := range answers {
+			if err := saveAnswer(ctx, tx, r.ID, step, value); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("create run %s: %w", r.ID, err)

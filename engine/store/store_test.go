@@ -111,7 +111,7 @@ func TestRunRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.CreateRun(ctx, tt.run); err != nil {
+			if err := s.CreateRun(ctx, tt.run, nil); err != nil {
 				t.Fatalf("CreateRun(%q) = %v, want nil", tt.run.ID, err)
 			}
 			got, err := s.Run(ctx, tt.run.ID)
@@ -123,7 +123,7 @@ func TestRunRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if err := s.CreateRun(ctx, fullRun("01full")); err == nil {
+	if err := s.CreateRun(ctx, fullRun("01full"), nil); err == nil {
 		t.Errorf("CreateRun of an existing id = nil, want an error")
 	}
 }
@@ -134,7 +134,7 @@ func TestUpdateRun(t *testing.T) {
 	orig := fullRun("01upd")
 	orig.Status = engine.RunRunning
 	orig.EndedAt = time.Time{}
-	if err := s.CreateRun(ctx, orig); err != nil {
+	if err := s.CreateRun(ctx, orig, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -178,7 +178,7 @@ func TestRunPrefix(t *testing.T) {
 	s := openStore(t)
 	for i, id := range []string{"01HAAA", "01HAAB", "01HB00", "02X_1", "02XA1"} {
 		r := &engine.Run{ID: id, StartedAt: at(int64(100 + i))}
-		if err := s.CreateRun(ctx, r); err != nil {
+		if err := s.CreateRun(ctx, r, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestRunPrefixManyCandidates(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	for i := range 8 {
-		if err := s.CreateRun(ctx, &engine.Run{ID: fmt.Sprintf("r%d", i), StartedAt: at(int64(i))}); err != nil {
+		if err := s.CreateRun(ctx, &engine.Run{ID: fmt.Sprintf("r%d", i), StartedAt: at(int64(i))}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -245,7 +245,7 @@ func TestRunsOrder(t *testing.T) {
 		{ID: "e", Repo: "/two", StartedAt: at(5)},
 	}
 	for _, r := range runs {
-		if err := s.CreateRun(ctx, r); err != nil {
+		if err := s.CreateRun(ctx, r, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,7 +276,7 @@ func TestRunsOrder(t *testing.T) {
 func TestStepRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	if err := s.CreateRun(ctx, &engine.Run{ID: "run"}); err != nil {
+	if err := s.CreateRun(ctx, &engine.Run{ID: "run"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	full := fullStep("run", "full")
@@ -313,7 +313,7 @@ func TestStepOrder(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	for _, id := range []string{"run", "other"} {
-		if err := s.CreateRun(ctx, &engine.Run{ID: id}); err != nil {
+		if err := s.CreateRun(ctx, &engine.Run{ID: id}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -359,7 +359,7 @@ func TestStepOrder(t *testing.T) {
 func TestSaveStepsAtomic(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	if err := s.CreateRun(ctx, &engine.Run{ID: "run"}); err != nil {
+	if err := s.CreateRun(ctx, &engine.Run{ID: "run"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	first := &engine.StepRecord{RunID: "run", StepID: "a", Status: engine.StepRunning}
@@ -429,7 +429,7 @@ func TestMigrations(t *testing.T) {
 		if v != len(ms) {
 			t.Errorf("user_version after Open #%d = %d, want %d", i+1, v, len(ms))
 		}
-		if err := s.CreateRun(ctx, &engine.Run{ID: fmt.Sprint(i)}); err != nil {
+		if err := s.CreateRun(ctx, &engine.Run{ID: fmt.Sprint(i)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		runs, err := s.Runs(ctx, "")
@@ -472,7 +472,7 @@ func TestOpenSpecialPath(t *testing.T) {
 	if len(entries) != 1 || entries[0].Name() != "we?ird #dir%20" {
 		t.Errorf("entries of the parent folder = %v, want only the state folder's parent", entries)
 	}
-	if err := s.CreateRun(context.Background(), &engine.Run{ID: "x"}); err != nil {
+	if err := s.CreateRun(context.Background(), &engine.Run{ID: "x"}, nil); err != nil {
 		t.Errorf("CreateRun = %v", err)
 	}
 }
@@ -554,7 +554,7 @@ func TestConcurrentWriters(t *testing.T) {
 			for i := range perStore {
 				id := fmt.Sprintf("w%d-%02d", w, i)
 				r := &engine.Run{ID: id, Status: engine.RunRunning, StartedAt: time.Now()}
-				if err := s.CreateRun(ctx, r); err != nil {
+				if err := s.CreateRun(ctx, r, nil); err != nil {
 					errs <- err
 					return
 				}
@@ -634,7 +634,7 @@ func TestIntegrityCheck(t *testing.T) {
 			s := openStoreIn(t, dir)
 			source := strings.Repeat("step: x\n", 300)
 			for i := range 200 {
-				if err := s.CreateRun(ctx, &engine.Run{ID: fmt.Sprintf("r%03d", i), Source: source}); err != nil {
+				if err := s.CreateRun(ctx, &engine.Run{ID: fmt.Sprintf("r%03d", i), Source: source}, nil); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package gitrepo
+package git
 
 import (
 	"context"
@@ -27,7 +27,7 @@ var (
 // benchRepo generates a benchmark repository in a new temporary directory.
 func benchRepo(b *testing.B) string {
 	b.Helper()
-	dir, err := os.MkdirTemp("", "gitrepo-bench-")
+	dir, err := os.MkdirTemp("", "rbflow-git-bench-")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gitrepo
+package git
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 
 // TestMain makes git independent of the machine's configuration.
 func TestMain(m *testing.M) {
-	home, err := os.MkdirTemp("", "gitrepo-home-")
+	home, err := os.MkdirTemp("", "rbflow-git-home-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -1,4 +1,4 @@
-package gitrepo
+package git
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -257,19 +258,37 @@ func (r *Repo) IsDirty(ctx context.Context) (bool, error) {
 	return len(out) > 0, nil
 }
 
-// ChangedFiles returns the tracked files whose content in the work tree
-// differs from base (staged or not), relative to the top of the work tree.
-// base is resolved with ResolveCommit.
+// ChangedFiles returns, relative to the top of the work tree and sorted,
+// every path that differs from base: tracked files whose content in the
+// work tree differs from base (committed since, staged or not), and
+// untracked files that are not ignored. Renames count as a deletion and an
+// addition, and names are read NUL-separated, so a non-ASCII or odd name
+// comes back as it is on disk. base is resolved with ResolveCommit. It is
+// what changed_files(), `select: changed` and the reports all mean by
+// "changed since the baseline".
 func (r *Repo) ChangedFiles(ctx context.Context, base string) ([]string, error) {
 	sha, err := r.ResolveCommit(ctx, base)
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.run(ctx, runOpts{}, "diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", sha, "--")
+	diff, err := r.run(ctx, runOpts{}, "diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", sha, "--")
 	if err != nil {
 		return nil, fmt.Errorf("list files changed since %s: %w", base, err)
 	}
-	return splitZ(out), nil
+	untracked, err := r.run(ctx, runOpts{}, "ls-files", "--others", "--exclude-standard", "-z")
+	if err != nil {
+		return nil, fmt.Errorf("list untracked files: %w", err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range append(splitZ(diff), splitZ(untracked)...) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // splitZ splits NUL-terminated records.

@@ -1,4 +1,4 @@
-package gitrepo
+package git
 
 import (
 	"context"
@@ -128,9 +128,9 @@ var (
 	// ErrRefExists means a snapshot was asked to overwrite an existing ref.
 	// Snapshots never replace one another: the older one may be the only
 	// copy of someone's work.
-	ErrRefExists = errors.New("gitrepo: ref already exists")
+	ErrRefExists = errors.New("git: ref already exists")
 	// ErrNotSnapshot means a commit is not an rbflow snapshot.
-	ErrNotSnapshot = errors.New("gitrepo: not an rbflow snapshot")
+	ErrNotSnapshot = errors.New("git: not an rbflow snapshot")
 )
 
 // snapshotIdentity is the author and committer of snapshot commits, so that

@@ -1,4 +1,4 @@
-package gitrepo
+package git
 
 import (
 	"context"
@@ -94,7 +94,7 @@ type traceCheck struct {
 
 // ErrLockTooRecent means RemoveStaleIndexLock found a lock younger than the
 // age it was given, which a live git process may still hold.
-var ErrLockTooRecent = errors.New("gitrepo: index.lock is too recent to be stale")
+var ErrLockTooRecent = errors.New("git: index.lock is too recent to be stale")
 
 // RemoveStaleIndexLock removes the index.lock of this work tree and reports
 // whether there was one. Git cannot tell whether the process that created a

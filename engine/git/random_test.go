@@ -1,4 +1,4 @@
-package gitrepo
+package git
 
 import (
 	"context"
@@ -64,7 +64,7 @@ func TestSnapshotRestoreRandom(t *testing.T) {
 			t.Parallel()
 			t.Cleanup(func() {
 				if t.Failed() {
-					t.Logf("reproduce: go test -run 'TestSnapshotRestoreRandom/tree%03d$' -seed %d ./steps/gitrepo", i, seed)
+					t.Logf("reproduce: go test -run 'TestSnapshotRestoreRandom/tree%03d$' -seed %d ./engine/git", i, seed)
 				}
 			})
 			randomRoundTrip(t, rand.New(rand.NewSource(seed+int64(i))))

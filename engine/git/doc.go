@@ -1,4 +1,4 @@
-// Package gitrepo is rbflow's safe git plumbing: the layer under the git step
+// Package git is rbflow's safe git plumbing: the layer under the git step
 // kind and `rbflow undo`, and the code behind the "nothing lost" promise.
 //
 // Git always runs as an argv (exec.CommandContext), never through a shell, and
@@ -22,4 +22,4 @@
 //
 // By hand, without rbflow: `git read-tree I` brings back the index and
 // `git restore --source=S --worktree -- .` the files.
-package gitrepo
+package git

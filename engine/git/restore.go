@@ -1,4 +1,4 @@
-package gitrepo
+package git
 
 import (
 	"context"
@@ -34,9 +34,9 @@ type RestoreOptions struct {
 
 var (
 	// ErrLaterChanges is wrapped by *ConflictError.
-	ErrLaterChanges = errors.New("gitrepo: restore would overwrite changes made after the run")
+	ErrLaterChanges = errors.New("git: restore would overwrite changes made after the run")
 	// ErrNoAfter means Restore was called with neither After nor Force.
-	ErrNoAfter = errors.New("gitrepo: restore needs the snapshot taken after the run (RestoreOptions.After) to protect later changes, or Force")
+	ErrNoAfter = errors.New("git: restore needs the snapshot taken after the run (RestoreOptions.After) to protect later changes, or Force")
 )
 
 // Conflict is something a restore would overwrite: a path changed after the

@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/proc"
+)
+
+// NeedPerson returns the error an action returns to stop the run resumably
+// until a person answers; msg says what to run.
+func NeedPerson(msg string) error { return fmt.Errorf("%w: %s", ErrWaiting, msg) }
+
+// setRec stores a copy of a record in memory and in the store: the step's
+// goroutine keeps changing its own, others read the copy.
+func (x *execution) setRec(ctx context.Context, rec *StepRecord) error {
+	cp := *rec
+	x.mu.Lock()
+	x.recs[rec.StepID] = &cp
+	x.mu.Unlock()
+	saved := cp
+	return x.r.Store.SaveStep(context.WithoutCancel(ctx), &saved)
+}
+
+// record stores a step's record; a store that cannot stops the run.
+func (x *execution) record(ctx context.Context, st *Step, rec *StepRecord) bool {
+	if err := x.setRec(ctx, rec); err != nil {
+		x.storeFailed(st, err)
+		return false
+	}
+	return true
+}
+
+// step evaluates the condition and runs one step with its retries.
+func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
+	data := x.data(ctx, st, status)
+	env := x.plan.eval.Env(data)
+	now := time.Now()
+	rec := &StepRecord{RunID: x.run.ID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now}
+
+	if reason, skip, err := x.skipReason(st, env, status); err != nil {
+		x.fail(ctx, st, rec, fmt.Errorf("if: %w", err))
+		return
+	} else if skip {
+		rec.skip(reason, now)
+		x.record(ctx, st, rec)
+		x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(StepSkipped)})
+		return
+	}
+	ex, err := x.exec(ctx, st, env)
+	if err != nil {
+		x.fail(ctx, st, rec, err)
+		return
+	}
+	// The running record is committed before any side effect.
+	rec.start(proc.Self(), now)
+	rec.LogPath = filepath.Join(x.runDir, st.ID+".log")
+	if !x.record(ctx, st, rec) {
+		return
+	}
+	x.r.emit(Event{Kind: "step_started", RunID: x.run.ID, Step: st.ID, Status: string(StepRunning)})
+
+	lf, err := os.OpenFile(rec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		x.fail(ctx, st, rec, fmt.Errorf("open log: %w", err))
+		return
+	}
+	log := &stepLog{file: lf, mask: x.mask, onLine: func(line string) {
+		x.r.emit(Event{Kind: "step_output", RunID: x.run.ID, Step: st.ID, Line: line})
+	}}
+	defer log.Close()
+	ex.Log = log
+
+	res, runErr := x.attempts(ctx, st, ex, rec, data, log)
+	rec.ExitCode = res.ExitCode
+	rec.Outputs = res.Outputs
+	rec.Tail = log.Tail()
+	end := time.Now()
+	switch {
+	case errors.Is(runErr, ErrWaiting):
+		rec.wait(x.mask.String(runErr.Error()), end)
+		x.mu.Lock()
+		x.waiting = append(x.waiting, st.ID)
+		x.waitMsgs = append(x.waitMsgs, rec.Error)
+		x.mu.Unlock()
+	case runErr != nil && ctx.Err() != nil:
+		rec.interrupt("interrupted", end)
+		x.mu.Lock()
+		x.interrupted = true
+		x.mu.Unlock()
+	case runErr != nil:
+		rec.fail(x.mask.String(runErr.Error()), st.Spec.ContinueOnError, end)
+	default:
+		rec.succeed(end)
+	}
+	x.record(ctx, st, rec)
+	code := rec.ExitCode
+	outputs, _ := x.mask.Any(rec.Outputs).(map[string]any)
+	x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(rec.Status), ExitCode: &code,
+		Outputs: outputs, Error: rec.Error, Attempt: rec.Attempts})
+}
+
+// skipReason decides whether a step runs: its if: (implicitly success()),
+// or without one, whether every step before it ended well.
+func (x *execution) skipReason(st *Step, env *eval.Env, status eval.Status) (string, bool, error) {
+	if st.If != nil {
+		ok, err := st.If.Eval(env)
+		return "", !ok && err == nil, err
+	}
+	switch {
+	case status.Success:
+		return "", false, nil
+	case status.Cancelled:
+		return "skipped: the run was interrupted", true, nil
+	}
+	return "skipped: an earlier step failed", true, nil
+}
+
+// attempts runs the step's attempts: one, or as many as retry allows while
+// they fail and retry.if holds, with the delay and backoff between them.
+func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepRecord, data *eval.Data, log *stepLog) (Result, error) {
+	attempts, delay, backoff := 1, time.Duration(0), 1.0
+	if r := st.Spec.Retry; r != nil {
+		attempts, delay, backoff = r.Attempts, r.Delay, r.Backoff
+	}
+	for attempt := 1; ; attempt++ {
+		ex.Attempt = attempt
+		log.Note("attempt %d started %s", attempt, time.Now().UTC().Format(time.RFC3339))
+		res, err := x.attempt(ctx, st, ex)
+		rec.Attempts = attempt
+		if err == nil || ctx.Err() != nil || attempt >= attempts {
+			return res, err
+		}
+		if st.RetryIf != nil {
+			rd := *data
+			rd.Attempt = attempt
+			rd.Result = eval.AttemptState{ExitCode: res.ExitCode, Error: err.Error(), Outputs: res.Outputs, Status: string(StepFailed)}
+			again, ierr := st.RetryIf.Eval(x.plan.eval.Env(&rd))
+			if ierr != nil {
+				return res, fmt.Errorf("%w (and retry.if: %v)", err, ierr)
+			}
+			if !again {
+				return res, err
+			}
+		}
+		wait := time.Duration(float64(delay) * math.Pow(backoff, float64(attempt-1)))
+		msg := x.mask.String(err.Error())
+		log.Note("attempt %d failed: %v; retrying in %s", attempt, msg, wait)
+		x.r.emit(Event{Kind: "step_retry", RunID: x.run.ID, Step: st.ID, Attempt: attempt + 1, Error: msg, Message: fmt.Sprintf("retrying in %s", wait)})
+		_ = x.setRec(ctx, rec)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return res, err
+		}
+	}
+}
+
+// attempt runs the action once with the step's timeout and collects its
+// outputs: the action's own and what it wrote to $RBFLOW_OUTPUT.
+func (x *execution) attempt(ctx context.Context, st *Step, ex *Exec) (Result, error) {
+	_ = os.Remove(ex.OutputFile)
+	if f, err := os.OpenFile(ex.OutputFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
+		f.Close()
+	}
+	actx := ctx
+	if st.Spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeoutCause(ctx, st.Spec.Timeout, fmt.Errorf("timed out after %s", st.Spec.Timeout))
+		defer cancel()
+	}
+	res, err := st.Action.Execute(actx, ex)
+	if res.Outputs == nil {
+		res.Outputs = map[string]any{}
+	}
+	fileOut, perr := ParseOutputs(ex.OutputFile)
+	// Outputs live on in the store; the file may hold secrets.
+	_ = os.Remove(ex.OutputFile)
+	if perr != nil && err == nil {
+		err = perr
+	}
+	for k, v := range fileOut {
+		res.Outputs[k] = v
+	}
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		err = context.Cause(actx)
+	}
+	return res, err
+}
+
+// fail records a step that failed before it could start.
+func (x *execution) fail(ctx context.Context, st *Step, rec *StepRecord, err error) {
+	rec.fail(x.mask.String(err.Error()), st.Spec.ContinueOnError, time.Now())
+	x.record(ctx, st, rec)
+	x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(StepFailed), Error: rec.Error})
+}
+
+// storeFailed stops the run: without its records it could not be resumed.
+func (x *execution) storeFailed(st *Step, err error) {
+	x.mu.Lock()
+	if x.fatal == nil {
+		x.fatal = &StepError{Step: st.ID, Err: fmt.Errorf("cannot record step state: %w", err)}
+	}
+	x.mu.Unlock()
+}

@@ -1,0 +1,48 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+)
+
+// Source is a procedure's text and where it came from: a file path, or
+// builtin:NAME for a procedure built into rbflow.
+type Source struct {
+	Path string
+	Text []byte
+}
+
+// Resolver finds the procedure ref names: a built-in name, builtin:NAME
+// (the built-in itself, never a local copy) or a file path. from is the
+// path of the procedure that names it ("" on the command line): a relative
+// path is looked for next to it first.
+type Resolver func(ref, from string) (Source, error)
+
+// Loader decodes and compiles procedures against a registry of step kinds.
+// Resolve finds the procedures that call steps name, and the file a run came
+// from when it is resumed; cmd/rbflow gives the one in package procedures.
+type Loader struct {
+	Registry *Registry
+	Resolve  Resolver
+}
+
+// Load decodes and compiles a procedure, reporting the errors of both stages
+// together (a spec.ErrorList in file order).
+func (l *Loader) Load(src Source) (*Plan, error) {
+	return Load(src.Path, src.Text, l.Registry)
+}
+
+// Reread reads the procedure src came from as it is now.
+func (l *Loader) Reread(src Source) (Source, error) {
+	if l.Resolve == nil {
+		return Source{}, errors.New("engine: no procedure resolver")
+	}
+	return l.Resolve(src.Path, "")
+}
+
+// hashText is the hash a run keeps of its procedure text.
+func hashText(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

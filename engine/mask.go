@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rbflow/rbflow/engine/spec"
+)
+
+// Mask replaces the values of a run's secret params with ***.
+type Mask struct {
+	r *strings.Replacer
+}
+
+// NewMask returns the mask of a run of p: every value of its secret params.
+func NewMask(p *spec.Procedure, params map[string]any) *Mask {
+	var secrets []string
+	for _, pm := range p.Params {
+		if v, ok := params[pm.Name]; ok && pm.Secret {
+			secrets = append(secrets, secretStrings(v)...)
+		}
+	}
+	return newMask(secrets)
+}
+
+// RunMask returns the mask of a stored run and its params as a person may
+// see them, secret ones as ***. Which params are secret is read from the
+// procedure text the run executed; when that text cannot be read, every
+// param is taken for a secret.
+func RunMask(run *Run) (map[string]any, *Mask) {
+	p, _ := spec.Decode(run.SourcePath, []byte(run.Source))
+	if p == nil {
+		var all []string
+		shown := map[string]any{}
+		for k, v := range run.Params {
+			all = append(all, secretStrings(v)...)
+			shown[k] = "***"
+		}
+		return shown, newMask(all)
+	}
+	return maskParams(p, run.Params)
+}
+
+// maskParams returns params with the secret ones as *** and the mask of
+// their values.
+func maskParams(p *spec.Procedure, params map[string]any) (map[string]any, *Mask) {
+	m := NewMask(p, params)
+	shown, _ := m.Any(params).(map[string]any)
+	if shown == nil {
+		shown = map[string]any{}
+	}
+	for _, pm := range p.Params {
+		if _, ok := params[pm.Name]; ok && pm.Secret {
+			shown[pm.Name] = "***"
+		}
+	}
+	return shown, m
+}
+
+func secretStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []string:
+		return x
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+func newMask(secrets []string) *Mask {
+	// Longer secrets first, so that one secret containing another is masked whole.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	var pairs []string
+	for _, s := range secrets {
+		if s != "" {
+			pairs = append(pairs, s, "***")
+		}
+	}
+	if len(pairs) == 0 {
+		return &Mask{}
+	}
+	return &Mask{r: strings.NewReplacer(pairs...)}
+}
+
+// String masks s.
+func (m *Mask) String(s string) string {
+	if m == nil || m.r == nil {
+		return s
+	}
+	return m.r.Replace(s)
+}
+
+// Any masks every string inside plain data; it returns a copy when there is
+// anything to mask.
+func (m *Mask) Any(v any) any {
+	if m == nil || m.r == nil {
+		return v
+	}
+	switch x := v.(type) {
+	case string:
+		return m.String(x)
+	case []string:
+		out := make([]string, len(x))
+		for i, s := range x {
+			out[i] = m.String(s)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = m.Any(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = m.Any(e)
+		}
+		return out
+	}
+	return v
+}

@@ -1,0 +1,319 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/git"
+	"github.com/rbflow/rbflow/engine/spec"
+)
+
+// execution is the state of one run while rbflow drives it.
+type execution struct {
+	r       *Runner
+	plan    *Plan
+	run     *Run
+	runDir  string
+	mask    *Mask
+	env     map[string]string // procedure env, rendered
+	base    string            // working directory base
+	repo    *git.Repo         // the repository, for expression functions (nil outside git)
+	answers map[string]string // prompt answers: stored with the run and given now
+	dry     bool              // a dry run: a step's dir may be made by an earlier step
+
+	mu          sync.Mutex
+	recs        map[string]*StepRecord
+	waiting     []string // steps that stopped for a person
+	waitMsgs    []string
+	interrupted bool
+	fatal       error // the store could not record a transition
+	resumed     map[string]bool
+}
+
+// newExecution prepares the state of an execution of run: params typed as
+// the plan declares them, the run folder, the mask and the procedure env.
+func (r *Runner) newExecution(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, runDir string) (*execution, error) {
+	// Params come back from the store as JSON types ([]any, float64): give
+	// them their declared types again (and defaults to params a reloaded
+	// procedure added).
+	params, err := ResolveParams(plan.Procedure, ParamInput{Given: run.Params})
+	if err != nil {
+		return nil, fmt.Errorf("params of run %s: %w", run.ID, err)
+	}
+	run.Params = params
+	x := &execution{r: r, plan: plan, run: run, recs: recs, runDir: runDir, base: r.Repo}
+	if x.base == "" {
+		x.base = r.WorkDir
+	}
+	if r.Repo != "" {
+		x.repo, _ = git.Open(ctx, r.Repo)
+	}
+	x.mask = NewMask(plan.Procedure, run.Params)
+	x.env = map[string]string{}
+	data := x.data(ctx, nil, eval.Status{Success: true})
+	for _, e := range plan.Env {
+		v, err := e.Value.Render(plan.eval.Env(data))
+		if err != nil {
+			return x, fmt.Errorf("env %s: %w", e.Name, err)
+		}
+		x.env[e.Name] = v
+	}
+	return x, nil
+}
+
+// execute drives the run to its end, or until it is interrupted or waits.
+// how says how the execution began (started, resumed, retried); interrupted
+// names steps that were cut off and now run again.
+func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, interrupted map[string]bool, how string, answers map[string]string) error {
+	runDir := filepath.Join(r.StateDir, "runs", run.ID)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return fmt.Errorf("create run folder: %w", err)
+	}
+	x, err := r.newExecution(ctx, plan, run, recs, runDir)
+	if x == nil {
+		return err
+	}
+	x.resumed, x.answers = interrupted, answers
+	r.emit(Event{Kind: "run_started", RunID: run.ID, Procedure: run.Procedure, Target: run.Target.Seconds(), Status: string(RunRunning), Message: how, StartedAt: &run.StartedAt})
+	if err != nil {
+		return x.finish(ctx, RunFailed, "", err)
+	}
+
+	x.section(ctx, plan.Main, spec.SectionMain, false)
+
+	failedStep := x.firstFailed(plan.Main)
+	if x.fatal != nil {
+		return x.finish(ctx, RunInterrupted, "", x.fatal)
+	}
+	status := RunSucceeded
+	switch {
+	case x.interrupted || ctx.Err() != nil:
+		status = RunInterrupted
+		x.interrupted = true // for cancelled() in finally
+	case len(x.waiting) > 0:
+		status = RunWaiting
+	case failedStep != "":
+		status = RunFailed
+	}
+	run.FailedStep = failedStep
+	if status == RunFailed && len(plan.OnFailure) > 0 {
+		x.section(ctx, plan.OnFailure, spec.SectionOnFailure, true)
+	}
+	if status != RunWaiting && len(plan.Finally) > 0 {
+		fctx := ctx
+		if ctx.Err() != nil {
+			// After a signal, finally gets the grace period.
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), r.grace())
+			defer cancel()
+		}
+		x.section(fctx, plan.Finally, spec.SectionFinally, status != RunSucceeded)
+		if status == RunSucceeded {
+			if f := x.firstFailed(plan.Finally); f != "" {
+				status, failedStep = RunFailed, f
+			}
+		}
+	}
+	return x.finish(ctx, status, failedStep, nil)
+}
+
+func (x *execution) firstFailed(steps []*Step) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, s := range steps {
+		if rec, ok := x.recs[s.ID]; ok && rec.Conclusion == StepFailed {
+			return s.ID
+		}
+	}
+	return ""
+}
+
+// finish runs the plan's run-end hooks, records how the run ended and turns
+// that into the caller's error.
+func (x *execution) finish(ctx context.Context, status RunStatus, step string, cause error) error {
+	run := x.run
+	// The run's end is recorded even when ctx was cancelled by a signal.
+	sctx := context.WithoutCancel(ctx)
+	if run.ParentRun == "" {
+		// Under the lock and before the run is recorded as ended: a kill in
+		// between leaves a run that resume ends again, hooks included.
+		for _, h := range x.plan.hooks() {
+			if err := h(sctx, x.r.Store, run); err != nil {
+				x.r.emit(Event{Kind: "run_warning", RunID: run.ID, Message: x.mask.String(err.Error())})
+			}
+		}
+	}
+	run.end(status, step, time.Now())
+	if err := x.r.Store.UpdateRun(sctx, run); err != nil {
+		return fmt.Errorf("record end of run %s: %w", run.ID, err)
+	}
+	ev := Event{Kind: "run_finished", RunID: run.ID, Status: string(status), Step: step}
+	var err error
+	switch status {
+	case RunSucceeded:
+	case RunFailed:
+		msg := ""
+		if cause != nil {
+			msg = x.mask.String(cause.Error())
+		} else if rec := x.recs[step]; rec != nil && rec.Error != "" {
+			msg = rec.Error
+		}
+		err = &RunError{RunID: run.ID, Status: status, Step: step, Msg: msg, Err: ErrRunFailed}
+	case RunInterrupted:
+		msg := "finish it with: rbflow resume " + run.ID
+		if cause != nil {
+			msg = x.mask.String(cause.Error()) + "; " + msg
+		}
+		err = &RunError{RunID: run.ID, Status: status, Msg: msg, Err: ErrInterrupted}
+	case RunWaiting:
+		err = &RunError{RunID: run.ID, Status: status, Step: joinIDs(x.waiting), Msg: strings.Join(x.waitMsgs, "; "), Err: ErrWaiting}
+	}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	x.r.emit(ev)
+	return err
+}
+
+// data builds the expression data for a step (nil: procedure level).
+func (x *execution) data(ctx context.Context, st *Step, status eval.Status) *eval.Data {
+	x.mu.Lock()
+	steps := make(map[string]eval.StepState, len(x.recs))
+	for id, rec := range x.recs {
+		steps[id] = stepState(rec)
+	}
+	x.mu.Unlock()
+	// Every declared step is visible, even before it ran.
+	for _, s := range x.plan.Steps() {
+		if _, ok := steps[s.ID]; !ok {
+			steps[s.ID] = eval.StepState{Status: string(StepPending), Outputs: map[string]any{}}
+		}
+	}
+	elapsed := time.Since(x.run.StartedAt).Seconds()
+	return &eval.Data{
+		Params: x.run.Params,
+		Env:    x.env,
+		Steps:  steps,
+		Run: eval.RunState{
+			ID: x.run.ID, Procedure: x.run.Procedure, Dir: x.runDir, Elapsed: elapsed,
+			Target: x.run.Target.Seconds(), Status: string(x.run.Status), FailedStep: x.run.FailedStep,
+		},
+		Status: status,
+		Funcs:  hostFuncs(ctx, x.repo, x.base, x.env),
+	}
+}
+
+func stepState(rec *StepRecord) eval.StepState {
+	out := rec.Outputs
+	if out == nil {
+		out = map[string]any{}
+	}
+	d := 0.0
+	if !rec.EndedAt.IsZero() && !rec.StartedAt.IsZero() {
+		d = rec.EndedAt.Sub(rec.StartedAt).Seconds()
+	}
+	return eval.StepState{
+		Status: string(rec.Status), Outcome: string(rec.Outcome), Conclusion: string(rec.Conclusion),
+		ExitCode: rec.ExitCode, Outputs: out, Duration: d, Attempts: rec.Attempts,
+	}
+}
+
+// section runs one section's steps as a DAG with at most Parallel at once.
+// runFailed marks on_failure and finally after a failed run (failure() is
+// true).
+func (x *execution) section(ctx context.Context, steps []*Step, section string, runFailed bool) {
+	parallel := x.r.Parallel
+	if parallel <= 0 {
+		parallel = 4
+	}
+	started := map[string]bool{}
+	done := make(chan string, len(steps))
+	running := 0
+	for {
+		if ctx.Err() == nil && !x.halted(section) {
+			for _, st := range steps {
+				if running >= parallel {
+					break
+				}
+				if started[st.ID] || x.ended(st.ID) || !x.ready(st) {
+					continue
+				}
+				started[st.ID] = true
+				running++
+				status := x.status(ctx, st, section, runFailed)
+				go func(st *Step) {
+					x.step(ctx, st, status)
+					done <- st.ID
+				}(st)
+			}
+		}
+		if running == 0 {
+			return
+		}
+		<-done
+		running--
+	}
+}
+
+// halted reports whether no new step may start: the store failed, or (in
+// the main section) a step waits for a person.
+func (x *execution) halted(section string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.fatal != nil || (section == spec.SectionMain && len(x.waiting) > 0)
+}
+
+// ended reports whether a step has ended in this execution or before it.
+func (x *execution) ended(id string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	rec, ok := x.recs[id]
+	return ok && rec.ended()
+}
+
+// ready reports whether every need of st has ended.
+func (x *execution) ready(st *Step) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, n := range st.Needs {
+		rec, ok := x.recs[n.ID]
+		if !ok || !rec.ended() {
+			return false
+		}
+	}
+	return true
+}
+
+// status computes success() / failure() / cancelled() for st from its
+// ancestors in its section (and, in on_failure and finally, the run).
+func (x *execution) status(ctx context.Context, st *Step, section string, runFailed bool) eval.Status {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	failed := false
+	seen := map[*Step]bool{}
+	var walk func(s *Step)
+	walk = func(s *Step) {
+		for _, n := range s.Needs {
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			if rec, ok := x.recs[n.ID]; ok && (rec.Conclusion == StepFailed || rec.Status == StepCancelled) {
+				failed = true
+			}
+			walk(n)
+		}
+	}
+	walk(st)
+	cancelled := ctx.Err() != nil || x.interrupted
+	if section == spec.SectionMain {
+		return eval.Status{Success: !failed && !cancelled, Failure: failed, Cancelled: cancelled}
+	}
+	return eval.Status{Success: !failed, Failure: failed || runFailed, Cancelled: cancelled}
+}

@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is everything rbflow keeps durably: runs and their steps, and what
+// steps record along the way. It is made of small capabilities; the runner
+// is given a whole Store, and a step kind reaches the part it needs through
+// an accessor on Exec (Snapshots, Services, Events, Runs), so a store that
+// lacks a capability does not compile, instead of failing a step at run
+// time. Every method commits before it returns; an error means nothing was
+// written. engine/store implements it with SQLite.
+type Store interface {
+	RunStore
+	AnswerStore
+	SnapshotStore
+	ServiceStore
+	EventStore
+	ChecklistStore
+}
+
+// RunStore keeps runs and the records of their steps.
+type RunStore interface {
+	// CreateRun inserts a new run and the answers given for its prompts,
+	// in one transaction. It fails if a run with the same id exists.
+	CreateRun(ctx context.Context, r *Run, answers map[string]string) error
+	// UpdateRun writes the run's mutable fields (status, end, owner, source,
+	// failed step, generation); an error wrapping ErrNotFound if the run
+	// does not exist.
+	UpdateRun(ctx context.Context, r *Run) error
+	// Run returns a run by id or unique id prefix; an error wrapping
+	// ErrNotFound if there is none.
+	Run(ctx context.Context, id string) (*Run, error)
+	// Runs lists runs of a repository (all repositories when repo is ""),
+	// newest first.
+	Runs(ctx context.Context, repo string) ([]*Run, error)
+	// SaveStep inserts or replaces the record of one step.
+	SaveStep(ctx context.Context, s *StepRecord) error
+	// Steps returns the records of a run's steps in start order.
+	Steps(ctx context.Context, runID string) ([]*StepRecord, error)
+	// DeleteStep forgets a step's record so that it runs again.
+	DeleteStep(ctx context.Context, runID, stepID string) error
+}
+
+// AnswerStore keeps the answers given for prompt steps on the command line
+// (rbflow run/resume --answer), so that a resumed run still has them.
+type AnswerStore interface {
+	// SaveAnswer records the answer for a step's prompt, replacing an
+	// earlier one. The run must exist.
+	SaveAnswer(ctx context.Context, runID, stepID, value string) error
+	// Answers returns a run's answers by step id.
+	Answers(ctx context.Context, runID string) (map[string]string, error)
+}
+
+// Snapshot records a git snapshot taken before a destructive step: the ref
+// that keeps the state reachable and the commit it points to.
+type Snapshot struct {
+	RunID     string
+	StepID    string
+	Ref       string    // refs/rbflow/<run-id>/<step-id>
+	Commit    string    // the snapshot commit the ref points to
+	CreatedAt time.Time // zero means "now" when saved
+	Skipped   []string  // what was not saved: reinstallable trees, files over the size cap
+}
+
+// SnapshotStore keeps the snapshots git steps take.
+type SnapshotStore interface {
+	// SaveSnapshot records a snapshot. The run must exist.
+	SaveSnapshot(ctx context.Context, s Snapshot) error
+	// Snapshots returns the snapshots of a run (of all runs when runID is
+	// ""), oldest first.
+	Snapshots(ctx context.Context, runID string) ([]Snapshot, error)
+}
+
+// Service records a background process started by a run, keyed by
+// repository and name, so that later runs can find it or stop it.
+type Service struct {
+	Repo      string
+	Name      string
+	PID       int
+	PIDStart  uint64 // process start time (clock ticks since boot), to detect pid reuse
+	BootID    string // kernel boot id; a pid from another boot is stale
+	Command   string
+	Dir       string
+	LogPath   string
+	RunID     string // run that started it
+	StartedAt time.Time
+	StoppedAt time.Time // zero while running
+}
+
+// ServiceStore keeps the services that service steps start.
+type ServiceStore interface {
+	// SaveService inserts or replaces the record of a service.
+	SaveService(ctx context.Context, svc Service) error
+	// Service returns the record of a service; an error wrapping
+	// ErrNotFound if there is none.
+	Service(ctx context.Context, repo, name string) (*Service, error)
+	// Services lists the services of a repository (of all when repo is "").
+	Services(ctx context.Context, repo string) ([]*Service, error)
+	// MarkServiceStopped records that a service stopped at the given time;
+	// an error wrapping ErrNotFound if there is no such service.
+	MarkServiceStopped(ctx context.Context, repo, name string, at time.Time) error
+}
+
+// RecordedEvent is a metrics record (record steps): something that happened
+// in a run, with data.
+type RecordedEvent struct {
+	ID        int64 // increases with each event
+	RunID     string
+	Kind      string
+	Data      map[string]any
+	CreatedAt time.Time
+}
+
+// EventStore keeps the metrics events record steps write.
+type EventStore interface {
+	// AddEvent records an event now. runID may be "" for events outside a
+	// run. Integers in data come back as int.
+	AddEvent(ctx context.Context, runID, kind string, data map[string]any) error
+	// Events returns the events of a kind (all when kind is ""), oldest first.
+	Events(ctx context.Context, kind string) ([]RecordedEvent, error)
+}
+
+// ChecklistItem is the state of one item of a run's checklist.
+type ChecklistItem struct {
+	Item   string
+	Done   bool
+	DoneAt time.Time // zero unless done
+	Note   string
+}
+
+// ChecklistStore keeps the items of post-rollback checklists a person ticks.
+type ChecklistStore interface {
+	// SetChecklistItem marks an item of a run's checklist done (now) or not
+	// done, creating it if needed. The run must exist.
+	SetChecklistItem(ctx context.Context, runID, item string, done bool) error
+	// Checklist returns a run's checklist items by name.
+	Checklist(ctx context.Context, runID string) (map[string]ChecklistItem, error)
+}
+
+// ErrNotFound is returned by stores for unknown runs, services and the like.
+var ErrNotFound = errors.New("engine: not found")
+
+// ErrDryRun is returned by every store method in a dry run, which records
+// nothing: a destructive action that cannot record its snapshot does not run.
+var ErrDryRun = errors.New("engine: a dry run records nothing")
+
+// dryStore is the store of a dry run: it keeps nothing and says so.
+type dryStore struct{}
+
+var _ Store = dryStore{}
+
+func (dryStore) CreateRun(context.Context, *Run, map[string]string) error { return ErrDryRun }
+func (dryStore) UpdateRun(context.Context, *Run) error                    { return ErrDryRun }
+func (dryStore) Run(context.Context, string) (*Run, error)                { return nil, ErrDryRun }
+func (dryStore) Runs(context.Context, string) ([]*Run, error)             { return nil, ErrDryRun }
+func (dryStore) SaveStep(context.Context, *StepRecord) error              { return ErrDryRun }
+func (dryStore) Steps(context.Context, string) ([]*StepRecord, error)     { return nil, ErrDryRun }
+func (dryStore) DeleteStep(context.Context, string, string) error         { return ErrDryRun }
+func (dryStore) SaveAnswer(context.Context, string, string, string) error { return ErrDryRun }
+func (dryStore) Answers(context.Context, string) (map[string]string, error) {
+	return nil, ErrDryRun
+}
+func (dryStore) SaveSnapshot(context.Context, Snapshot) error              { return ErrDryRun }
+func (dryStore) Snapshots(context.Context, string) ([]Snapshot, error)     { return nil, ErrDryRun }
+func (dryStore) SaveService(context.Context, Service) error                { return ErrDryRun }
+func (dryStore) Service(context.Context, string, string) (*Service, error) { return nil, ErrDryRun }
+func (dryStore) Services(context.Context, string) ([]*Service, error)      { return nil, ErrDryRun }
+func (dryStore) AddEvent(context.Context, string, string, map[string]any) error {
+	return ErrDryRun
+}
+func (dryStore) Events(context.Context, string) ([]RecordedEvent, error) { return nil, ErrDryRun }
+func (dryStore) MarkServiceStopped(context.Context, string, string, time.Time) error {
+	return ErrDryRun
+}
+func (dryStore) SetChecklistItem(context.Context, string, string, bool) error { return ErrDryRun }
+func (dryStore) Checklist(context.Context, string) (map[string]ChecklistItem, error) {
+	return nil, ErrDryRun
+}
+
+// RunFamily returns the run id names and every run it called, at any
+// depth, the run first and the others in the order they started.
+func RunFamily(ctx context.Context, st RunStore, id string) ([]*Run, error) {
+	run, err := st.Run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	all, err := st.Runs(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	family := []*Run{run}
+	for i := 0; i < len(family); i++ {
+		// Runs come newest first; children are listed oldest first.
+		for j := len(all) - 1; j >= 0; j-- {
+			if all[j].ParentRun == family[i].ID {
+				family = append(family, all[j])
+			}
+		}
+	}
+	return family, nil
+}
