@@ -174,3 +174,44 @@ func Resolve(arg, repo string) (*Source, error) {
 	}
 	return nil, &UnknownError{Name: arg, Builtins: Names()}
 }
+
+// Copied is one built-in procedure CopyTo handled.
+type Copied struct {
+	Path string // the file
+	Kept bool   // it existed and was left as it was
+}
+
+// CopyTo writes every built-in procedure into dir as NAME.yaml, where a copy
+// shadows the built-in (see Resolve). A file that exists is kept unless
+// force. It returns what it did, up to the first error.
+func CopyTo(dir string, force bool) ([]Copied, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []Copied
+	for _, name := range Names() {
+		text, _ := Builtin(name)
+		dst := filepath.Join(dir, name+".yaml")
+		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if force {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		}
+		f, err := os.OpenFile(dst, flags, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			out = append(out, Copied{Path: dst, Kept: true})
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if _, err := f.Write(text); err != nil {
+			f.Close()
+			return out, err
+		}
+		if err := f.Close(); err != nil {
+			return out, err
+		}
+		out = append(out, Copied{Path: dst})
+	}
+	return out, nil
+}

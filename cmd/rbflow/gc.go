@@ -6,9 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rbflow/rbflow/steps"
 	"github.com/spf13/pflag"
-
-	"github.com/rbflow/rbflow/engine/git"
 )
 
 type gcCmd struct {
@@ -57,33 +56,17 @@ func (c *gcCmd) Run(ctx context.Context, a *app, args []string) error {
 	if s.repo == "" {
 		return usagef("gc works on a git repository")
 	}
-	repo, err := git.Open(ctx, s.repo)
-	if err != nil {
-		return err
-	}
-	runs, err := s.store.Runs(ctx, s.repo)
-	if err != nil {
-		return err
-	}
 	cutoff := time.Now().Add(-age)
-	deleted := 0
-	for _, run := range runs {
-		if !run.Status.Finished() || run.StartedAt.After(cutoff) {
-			continue
-		}
-		out, err := repo.Git(ctx, "for-each-ref", "--format=%(refname)", "refs/rbflow/"+run.ID+"/")
-		if err != nil {
-			return err
-		}
-		for _, ref := range strings.Fields(out) {
-			if c.dryRun {
-				fmt.Fprintf(a.stdout, "would delete %s\n", ref)
-			} else if _, err := repo.Git(ctx, "update-ref", "-d", ref); err != nil {
-				return err
-			}
-			deleted++
+	refs, err := steps.ExpireSnapshots(ctx, s.store, s.repo, cutoff, c.dryRun)
+	if c.dryRun {
+		for _, ref := range refs {
+			fmt.Fprintf(a.stdout, "would delete %s\n", ref)
 		}
 	}
+	if err != nil {
+		return err
+	}
+	deleted := len(refs)
 	verb := "deleted"
 	if c.dryRun {
 		verb = "would delete"

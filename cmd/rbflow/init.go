@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
@@ -41,39 +38,25 @@ func (c *initCmd) Run(ctx context.Context, a *app, args []string) error {
 		}
 		dir = filepath.Join(repo, procedures.LocalDir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+	written, err := procedures.CopyTo(dir, c.force)
 	copied, kept := 0, 0
-	for _, name := range procedures.Names() {
-		text, _ := procedures.Builtin(name)
-		dst := filepath.Join(dir, name+".yaml")
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if c.force {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		}
-		f, err := os.OpenFile(dst, flags, 0o644)
-		if errors.Is(err, fs.ErrExist) {
+	for _, w := range written {
+		if w.Kept {
 			kept++
-			if !a.quiet {
-				fmt.Fprintf(a.stdout, "kept %s (it exists; --force overwrites)\n", dst)
-			}
+		} else {
+			copied++
+		}
+		if a.quiet {
 			continue
 		}
-		if err != nil {
-			return err
+		if w.Kept {
+			fmt.Fprintf(a.stdout, "kept %s (it exists; --force overwrites)\n", w.Path)
+		} else {
+			fmt.Fprintf(a.stdout, "wrote %s\n", w.Path)
 		}
-		if _, err := f.Write(text); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		copied++
-		if !a.quiet {
-			fmt.Fprintf(a.stdout, "wrote %s\n", dst)
-		}
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(a.stdout, "%d procedures copied to %s (%d kept). Edit them; rbflow run NAME uses the copy, no rebuild needed.\n", copied, dir, kept)
 	return nil

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/procedures"
 	"github.com/rbflow/rbflow/steps"
 )
@@ -47,12 +45,15 @@ func (c *undoCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	first, err := steps.FirstSnapshot(ctx, s.store, s.store, target.ID)
-	if err != nil {
-		return err
-	}
 	if c.dryRun {
-		return c.describe(ctx, a, s, target, first)
+		p, err := steps.PreviewUndo(ctx, s.store, s.store, s.repo, target.ID)
+		if err != nil {
+			return err
+		}
+		return c.describe(a, target, p)
+	}
+	if _, err := steps.FirstSnapshot(ctx, s.store, s.store, target.ID); err != nil {
+		return err
 	}
 	src := engine.Source{Path: procedures.BuiltinPrefix + "undo", Text: []byte(procedures.Undo)}
 	plan, err := a.loader(s.repo).Load(src)
@@ -71,51 +72,35 @@ func (c *undoCmd) Run(ctx context.Context, a *app, args []string) error {
 }
 
 // describe prints what an undo would do, changing nothing.
-func (c *undoCmd) describe(ctx context.Context, a *app, s *session, target *engine.Run, first *engine.Snapshot) error {
-	repo, err := git.Open(ctx, s.repo)
-	if err != nil {
-		return err
-	}
-	snap, err := repo.ReadSnapshot(ctx, first.Ref)
-	if err != nil {
-		return err
-	}
+func (c *undoCmd) describe(a *app, target *engine.Run, p *steps.UndoPreview) error {
 	w := a.stdout
-	fmt.Fprintf(w, "undo of run %s (%s) would restore %s, saved before step %s:\n", target.ID, target.Procedure, first.Ref, first.StepID)
-	where := "detached HEAD at " + short(snap.Head)
-	if snap.Branch != "" {
-		where = fmt.Sprintf("branch %s at %s", snap.Branch, short(snap.Head))
+	fmt.Fprintf(w, "undo of run %s (%s) would restore %s, saved before step %s:\n", target.ID, target.Procedure, p.First.Ref, p.First.StepID)
+	where := "detached HEAD at " + short(p.Head)
+	if p.Branch != "" {
+		where = fmt.Sprintf("branch %s at %s", p.Branch, short(p.Head))
 	}
 	fmt.Fprintf(w, "  HEAD: %s\n", where)
-	changed, err := repo.Git(ctx, "diff", "--name-status", "--no-renames", snap.WorkTree, "--")
-	if err == nil && strings.TrimSpace(changed) != "" {
-		fmt.Fprintf(w, "  files that would change (D: comes back, M: content restored, A: removed):\n")
-		for _, l := range strings.Split(strings.TrimSpace(changed), "\n") {
-			fmt.Fprintf(w, "    %s\n", l)
+	list := func(title string, items []string) {
+		if len(items) > 0 {
+			fmt.Fprintf(w, "  %s:\n", title)
+			for _, it := range items {
+				fmt.Fprintf(w, "    %s\n", it)
+			}
 		}
 	}
-	if len(snap.Skipped) > 0 {
-		fmt.Fprintf(w, "  not saved, left as they are:\n")
-		for _, sk := range snap.Skipped {
-			fmt.Fprintf(w, "    %s (%s)\n", sk.Path, sk.Reason)
-		}
-	}
-	after, err := repo.ReadSnapshot(ctx, steps.AfterRef(target.ID))
-	if err != nil {
+	list("files that would change (D: comes back, M: content restored, A: removed)", p.Changes)
+	list("not saved, left as they are", p.NotSaved)
+	switch {
+	case !p.AfterSaved:
 		fmt.Fprintf(w, "  the state the run left was not saved (it was cut off): undo needs --force\n")
-		return nil
-	}
-	conflicts, err := repo.Conflicts(ctx, snap, after)
-	if err != nil {
-		return err
-	}
-	if len(conflicts) == 0 {
+	case len(p.InTheWay) == 0:
 		fmt.Fprintf(w, "  nothing changed since the run is in the way\n")
-		return nil
-	}
-	fmt.Fprintf(w, "  changed after the run, in the way (undo refuses without --force, which saves them first):\n")
-	for _, cf := range conflicts {
-		fmt.Fprintf(w, "    %s: %s\n", cf.Path, cf.Reason)
+	default:
+		var way []string
+		for _, cf := range p.InTheWay {
+			way = append(way, fmt.Sprintf("%s: %s", cf.Path, cf.Reason))
+		}
+		list("changed after the run, in the way (undo refuses without --force, which saves them first)", way)
 	}
 	return nil
 }
