@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -89,7 +90,7 @@ func procKey(path string) string {
 // procedures: a literal call target is a load error there.
 func (c *KindContext) Callee(ref, params *spec.Value) *Callee {
 	s, name := c.comp.calls, strings.TrimSpace(ref.Str)
-	if s == nil || s.resolve == nil {
+	if s.resolve == nil {
 		c.Errorf(ref.Pos, "cannot resolve procedure %q: this loader finds no procedures (load with an engine.Loader that has Resolve)", name)
 		return nil
 	}
@@ -105,7 +106,7 @@ func (c *KindContext) Callee(ref, params *spec.Value) *Callee {
 	key := procKey(src.Path)
 	for i, p := range s.stack {
 		if procKey(p) == key {
-			c.Errorf(ref.Pos, "call cycle: %s", callChain(append(s.stack[i:], src.Path)))
+			c.Errorf(ref.Pos, "call cycle: %s", callChain(slices.Concat(s.stack[i:], []string{src.Path})))
 			return nil
 		}
 	}
