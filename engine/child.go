@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -54,12 +55,18 @@ type ChildResult struct {
 	Outputs map[string]any // step id -> that step's outputs
 }
 
-// RunChild runs the procedure ref names (see LoadProcedure) as a child of
-// this step's run, or, when this step already started one (a resumed
-// parent), finishes that child, compiled from the text it started with. A child that already succeeded is not run again when the step
-// was cut off after it (a resumed step); a step run again on purpose
-// (--from, --reload) starts a new child.
-func (x *Exec) RunChild(ctx context.Context, ref string, params map[string]any) (*ChildResult, error) {
+// RunChild runs a call step's procedure as a child of this step's run.
+// callee is the procedure compiled with the calling one (a literal
+// target); nil means ref is resolved and compiled now (a target built with
+// ${{ }}, see LoadProcedure), before anything of the child runs. params
+// are checked against the callee's declarations first.
+//
+// When this step already started a child (a resumed parent), RunChild
+// finishes that child, compiled from the text it started with. A child
+// that already succeeded is not run again when the step was cut off after
+// it (a resumed step); a step run again on purpose (--from, --reload)
+// starts a new child.
+func (x *Exec) RunChild(ctx context.Context, ref string, callee *Callee, params map[string]any) (*ChildResult, error) {
 	r := x.x.r
 	existing, err := x.childRun(ctx)
 	if err != nil {
@@ -81,18 +88,43 @@ func (x *Exec) RunChild(ctx context.Context, ref string, params map[string]any) 
 			return x.childResult(ctx, run, err)
 		}
 	}
-	plan, src, err := x.LoadProcedure(ref)
-	if err != nil {
+	if callee == nil {
+		if callee, err = x.LoadProcedure(ref); err != nil {
+			return nil, err
+		}
+	}
+	if err := x.checkCallCycle(ctx, callee.Source.Path); err != nil {
 		return nil, err
 	}
+	plan := callee.Plan
 	resolved, err := ResolveParams(plan.Procedure, ParamInput{Given: params})
 	if err != nil {
 		return nil, fmt.Errorf("params for %s: %w", plan.Name(), err)
 	}
-	run := child.newRun(plan, resolved, src.Path, time.Now())
+	run := child.newRun(plan, resolved, callee.Source.Path, time.Now())
 	run.ParentRun, run.ParentStep = x.RunID, x.StepID
 	err = child.start(ctx, plan, run)
 	return x.childResult(ctx, run, err)
+}
+
+// checkCallCycle refuses to start a child of path when path is this run's
+// procedure or that of a run that called it: compiling finds the cycles of
+// literal targets, this the ones a target built with ${{ }} closes.
+func (x *Exec) checkCallCycle(ctx context.Context, path string) error {
+	chain := []string{path}
+	for id := x.RunID; id != ""; {
+		run, err := x.store.Run(ctx, id)
+		if err != nil {
+			return fmt.Errorf("check call cycle: %w", err)
+		}
+		chain = append(chain, run.SourcePath)
+		if procKey(run.SourcePath) == procKey(path) {
+			slices.Reverse(chain)
+			return fmt.Errorf("call cycle: %s", callChain(chain))
+		}
+		id = run.ParentRun
+	}
+	return nil
 }
 
 func (x *Exec) childRun(ctx context.Context) (*Run, error) {
@@ -124,19 +156,23 @@ func (x *Exec) childResult(ctx context.Context, run *Run, runErr error) (*ChildR
 	return res, runErr
 }
 
-// LoadProcedure compiles the procedure a call step names: a built-in name
-// or a path, relative to the calling procedure's file first.
-func (x *Exec) LoadProcedure(ref string) (*Plan, Source, error) {
+// LoadProcedure resolves and compiles, when its step starts, the procedure
+// a call step names with a target built with ${{ }}: a built-in name or a
+// path, relative to the calling procedure's file first.
+func (x *Exec) LoadProcedure(ref string) (*Callee, error) {
 	l := x.x.r.Loader
 	if l == nil || l.Resolve == nil {
-		return nil, Source{}, errors.New("call steps are not available here")
+		return nil, errors.New("call steps are not available here")
 	}
 	src, err := l.Resolve(ref, x.SourcePath)
 	if err != nil {
-		return nil, Source{}, err
+		return nil, err
 	}
 	plan, err := l.Load(src)
-	return plan, src, err
+	if err != nil {
+		return nil, fmt.Errorf("%s does not load: %w", src.Path, err)
+	}
+	return &Callee{Plan: plan, Source: src}, nil
 }
 
 // prefixObserver shows a child run's events under the calling step.

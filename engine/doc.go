@@ -5,6 +5,7 @@
 //	load     loader.go    Loader.Load: engine/spec decodes the YAML into positioned types
 //	compile  plan.go      Compile: every expression (engine/eval), need and step argument
 //	                      (each Kind, kind.go) is checked into an immutable Plan
+//	         callee.go    KindContext.Callee: what a call step names, compiled with its caller
 //	plan     dryrun.go    Runner.DryRun: what the plan would do, with nothing changed
 //	execute  runner.go    Runner.Start, Resume, Retry, Cancel: the API, under the repository lock
 //	         resume.go    decideResume: which recorded steps stand when a run goes on

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+
+	"github.com/rbflow/rbflow/engine/spec"
 )
 
 // Source is a procedure's text and where it came from: a file path, or
@@ -28,9 +30,18 @@ type Loader struct {
 }
 
 // Load decodes and compiles a procedure, reporting the errors of both stages
-// together (a spec.ErrorList in file order).
+// together (a spec.ErrorList: src's errors in file order, then those of the
+// procedures it calls). The procedures its call steps name with a literal
+// target are resolved and compiled with it, once each, and a call cycle is
+// a load error; without Resolve such a step is a load error.
 func (l *Loader) Load(src Source) (*Plan, error) {
-	return Load(src.Path, src.Text, l.Registry)
+	return l.compilation().load(src)
+}
+
+// Compile checks a decoded procedure, and what its call steps name, into a
+// plan, as Load does after decoding.
+func (l *Loader) Compile(p *spec.Procedure) (*Plan, error) {
+	return l.compilation().compile(p)
 }
 
 // Reread reads the procedure src came from as it is now.

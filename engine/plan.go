@@ -125,6 +125,9 @@ type compiler struct {
 	proc *spec.Procedure
 	errs spec.ErrorList
 	ev   *eval.Compiler
+	// calls is the Load this compile is part of: call steps compile
+	// their callees there.
+	calls *compilation
 }
 
 func (c *compiler) errorf(pos spec.Pos, step, format string, args ...any) {
@@ -155,22 +158,11 @@ func (c *compiler) template(v *spec.Value, step string) *eval.Template {
 }
 
 // Load decodes and compiles a procedure file, reporting the errors of both
-// stages together (a spec.ErrorList in file order).
+// stages together (a spec.ErrorList in file order). It has no resolver: a
+// call step with a literal target is a load error (see KindContext.Callee);
+// a Loader with Resolve compiles what it calls.
 func Load(file string, text []byte, reg *Registry) (*Plan, error) {
-	p, errs := spec.Decode(file, text)
-	if p == nil {
-		return nil, errs
-	}
-	plan, err := Compile(p, reg)
-	if len(errs) == 0 {
-		return plan, err
-	}
-	if l, ok := err.(spec.ErrorList); ok {
-		errs = append(errs, l...)
-	}
-	errs = dedupe(errs)
-	errs.Sort()
-	return nil, errs
+	return (&Loader{Registry: reg}).Load(Source{Path: file, Text: text})
 }
 
 // dedupe drops errors reported twice at one position (a flaw the decoder
@@ -179,7 +171,7 @@ func dedupe(l spec.ErrorList) spec.ErrorList {
 	seen := map[string]bool{}
 	out := l[:0]
 	for _, e := range l {
-		k := fmt.Sprintf("%d:%d:%s", e.Pos.Line, e.Pos.Col, e.Msg)
+		k := fmt.Sprintf("%s:%d:%d:%s", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, e)
@@ -189,8 +181,15 @@ func dedupe(l spec.ErrorList) spec.ErrorList {
 }
 
 // Compile checks a decoded procedure against the registry and builds its
-// plan. The error is a spec.ErrorList with every problem found.
+// plan. The error is a spec.ErrorList with every problem found. Like Load,
+// it has no resolver for call steps.
 func Compile(p *spec.Procedure, reg *Registry) (*Plan, error) {
+	return (&Loader{Registry: reg}).Compile(p)
+}
+
+// compile builds p's plan within calls, the Load it is part of.
+func compile(p *spec.Procedure, calls *compilation) (*Plan, error) {
+	reg := calls.reg
 	decl := eval.Decl{}
 	for _, pm := range p.Params {
 		decl.Params = append(decl.Params, eval.Param{Name: pm.Name, Type: pm.Type})
@@ -201,7 +200,7 @@ func Compile(p *spec.Procedure, reg *Registry) (*Plan, error) {
 			decl.Steps = append(decl.Steps, s.ID)
 		}
 	}
-	c := &compiler{proc: p, ev: eval.NewCompiler(decl)}
+	c := &compiler{proc: p, ev: eval.NewCompiler(decl), calls: calls}
 	sum := sha256.Sum256(p.Text)
 	plan := &Plan{Procedure: p, Hash: hex.EncodeToString(sum[:]), byID: map[string]*Step{}, eval: c.ev, reg: reg}
 
@@ -234,8 +233,7 @@ func Compile(p *spec.Procedure, reg *Registry) (*Plan, error) {
 	c.cycles(plan.OnFailure)
 	c.cycles(plan.Finally)
 	if len(c.errs) > 0 {
-		c.errs.Sort()
-		return nil, c.errs
+		return nil, sortErrors(dedupe(c.errs), c.proc.Source.File)
 	}
 	return plan, nil
 }

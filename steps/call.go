@@ -13,8 +13,11 @@ import (
 )
 
 // callKind runs another procedure as a child run: `call: NAME_OR_PATH`.
-// The child is recorded with its parent run and step; resuming the parent
-// resumes an unfinished child instead of starting a new one.
+// A literal target is resolved and compiled, and with.params checked
+// against it, when the calling procedure is loaded; a target built with
+// ${{ }} when the step starts. The child is recorded with its parent run
+// and step; resuming the parent resumes an unfinished child instead of
+// starting a new one.
 type callKind struct{}
 
 var _ engine.Kind = callKind{}
@@ -29,16 +32,26 @@ func (callKind) Compile(c *engine.KindContext) engine.Action {
 	if ref == nil {
 		return nil
 	}
-	if p := c.Step.With.Get("params"); p != nil && p.Kind != spec.Map {
+	p := c.Step.With.Get("params")
+	if p != nil && p.Kind != spec.Map {
 		c.Errorf(p.Pos, "with.params must be a map of param names to values, not %s", p.TypeName())
 		return nil
 	}
-	return &callAction{ref: ref, args: args}
+	a := &callAction{ref: ref, args: args}
+	if ref.IsLiteral() {
+		if a.callee = c.Callee(c.Step.Arg, p); a.callee == nil {
+			return nil
+		}
+	}
+	return a
 }
 
 type callAction struct {
 	ref  *eval.Template
 	args *engine.Args
+	// callee is the procedure a literal target names, compiled at load;
+	// nil when the target is built with ${{ }}.
+	callee *engine.Callee
 }
 
 // DefaultOnResume: the step is run again, and RunChild goes on with the
@@ -89,7 +102,7 @@ func (a *callAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 		return engine.Result{ExitCode: -1}, err
 	}
 	fmt.Fprintf(x.Log, "calling %s\n", ref)
-	child, err := x.RunChild(ctx, ref, params)
+	child, err := x.RunChild(ctx, ref, a.callee, params)
 	if child == nil {
 		if err == nil {
 			err = errors.New("no child run")

@@ -80,14 +80,78 @@ steps:
 		t.Errorf("outputs = %v, want status failed", rec.Outputs)
 	}
 
-	_, recs, err = h.run("parent", `version: 1
+	// A param the child does not declare is an error when the parent loads.
+	text := "version: 1\nname: parent\nsteps:\n  - id: sub\n    call: child.yaml\n    with: {params: {whom: y}}\n"
+	path := filepath.Join(h.repo, "parent.yaml")
+	_, err = h.runner().Loader.Load(engine.Source{Path: path, Text: []byte(text)})
+	want := path + `:6:21: step "sub": unknown param "whom" (did you mean "who"?): child takes who, fail`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load(bad child param) = %v, want %s", err, want)
+	}
+}
+
+// TestCallLoadErrors: with the real call kind and the procedures resolver,
+// what a literal target names is checked when the caller loads.
+func TestCallLoadErrors(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		call string // the step's call: and with:
+		want string // "line:col: message"; "" when it loads
+	}{
+		{"call: sprint\n    with: {params: {sprint: 3}}", ""},
+		{"call: builtin:selective\n    with: {params: {files: [a.py]}}", ""},
+		{"call: ${{ 'sprint' }}", ""}, // resolved when the step starts
+		{"call: sprnt", `5:11: step "s": cannot call "sprnt": "sprnt" is not a file or a built-in procedure (did you mean "sprint"?)`},
+		{"call: ./nope.yaml", `5:11: step "s": cannot call "./nope.yaml": read procedure: open ./nope.yaml: no such file or directory`},
+		{"call: sprint", `5:11: step "s": sprint requires param sprint (it has no default): give it in with.params`},
+		{"call: sprint\n    with: {params: {sprint: three}}", `6:29: step "s": param sprint of sprint: want an integer, got "three"`},
+		{"call: sprint\n    with: {params: {sprint: 3, baseline: main, sprnt: 4}}", `6:48: step "s": unknown param "sprnt" (did you mean "sprint"?): sprint takes`},
+		{"call: p.yaml", `5:11: step "s": call cycle: ` + filepath.Join(h.repo, "p.yaml") + ` calls itself`},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(h.repo, "p.yaml")
+		text := "version: 1\nname: p\nsteps:\n  - id: s\n    " + tt.call + "\n"
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := h.runner().Loader.Load(engine.Source{Path: path, Text: []byte(text)})
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Load(%q) = %v, want a plan", tt.call, err)
+		case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), path+":"+tt.want)):
+			t.Errorf("Load(%q) = %v, want %s:%s", tt.call, err, path, tt.want)
+		}
+	}
+}
+
+// TestCallBuiltAtRunTime: a target built with ${{ }} is compiled, and the
+// params checked, when the step starts: a bad one fails the step before
+// anything of the child runs.
+func TestCallBuiltAtRunTime(t *testing.T) {
+	h := newHarness(t)
+	child := "version: 1\nname: child\nparams:\n  n: {type: int, required: true}\nsteps:\n  - id: touch\n    run: touch touched\n"
+	if err := os.WriteFile(filepath.Join(h.repo, "child.yaml"), []byte(child), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run, recs, err := h.run("parent", `version: 1
 name: parent
+params:
+  which: {type: string, default: child}
 steps:
   - id: sub
-    call: child.yaml
-    with: {params: {whom: y}}
+    call: ${{ params.which }}.yaml
+    with: {params: {n: many}}
 `)
-	if err == nil || !strings.Contains(recs["sub"].Error, `unknown param (did you mean "who"?)`) {
-		t.Errorf("bad child param: err %v, step error %q", err, recs["sub"].Error)
+	if err == nil || !strings.Contains(recs["sub"].Error, `params for child: param n: want an integer, got "many"`) {
+		t.Errorf("run = %v, step sub error %q, want the param n refused", err, recs["sub"].Error)
+	}
+	runs, _ := h.st.Runs(context.Background(), "")
+	for _, r := range runs {
+		if r.ParentRun == run.ID {
+			t.Errorf("a child run %s was started", r.ID)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.repo, "touched")); err == nil {
+		t.Errorf("the child's step ran")
 	}
 }

@@ -80,7 +80,7 @@ func (h *harness) run(name, text string) (*engine.Run, map[string]*engine.StepRe
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
-	plan, err := engine.Load(path, []byte(text), h.reg)
+	plan, err := h.runner().Loader.Load(engine.Source{Path: path, Text: []byte(text)})
 	if err != nil {
 		h.t.Fatalf("load %s: %v", name, err)
 	}

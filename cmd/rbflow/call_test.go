@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -105,5 +106,52 @@ steps:
 	stdout, _, _ = rbflow(t, repo, "status", childRun.ID)
 	if !strings.Contains(stdout, fmt.Sprintf("child of run %s (step sub)", parentRun.ID)) {
 		t.Errorf("child status does not name its parent:\n%s", stdout)
+	}
+}
+
+// A call: target that names nothing, or a callee that would refuse its
+// params, is a validation error at the call: exit 2, positioned, with a
+// hint; run of it runs nothing (not even the step before the call) and
+// records nothing.
+func TestCallCheckedAtLoad(t *testing.T) {
+	repo := gitRepo(t)
+	aux := t.TempDir()
+	mark := filepath.Join(aux, "ran")
+	tests := []struct {
+		call string // the call step's call: and with:
+		want string // stderr after the file name
+	}{
+		{"call: sprnt", `:8:11: step "sub": cannot call "sprnt": "sprnt" is not a file or a built-in procedure (did you mean "sprint"?)`},
+		{"call: sprint\n    with: {params: {sprnt: 4}}", `:9:21: step "sub": unknown param "sprnt" (did you mean "sprint"?): sprint takes sprint, baseline`},
+		{"call: ./p.yaml", `:8:11: step "sub": call cycle: ` + filepath.Join(aux, "p.yaml") + ` calls itself`},
+	}
+	for _, tt := range tests {
+		p := filepath.Join(aux, "p.yaml")
+		writeFile(t, p, fmt.Sprintf(`version: 1
+name: p
+env: {MARK: %q}
+steps:
+  - id: first
+    run: touch "$MARK"
+  - id: sub
+    %s
+`, mark, tt.call))
+		stdout, stderr, code := rbflow(t, repo, "validate", p)
+		if code != 2 || !strings.Contains(stderr, p+tt.want) {
+			t.Errorf("validate with %q: exit %d, stderr\n%s\nwant exit 2 and %s%s", tt.call, code, stderr, p, tt.want)
+		}
+		if strings.Contains(stdout, "ok") {
+			t.Errorf("validate with %q: stdout %q", tt.call, stdout)
+		}
+		_, stderr, code = rbflow(t, repo, "run", p)
+		if code != 2 || !strings.Contains(stderr, p+tt.want) {
+			t.Errorf("run with %q: exit %d, stderr\n%s\nwant exit 2 and %s%s", tt.call, code, stderr, p, tt.want)
+		}
+		if _, err := os.Stat(mark); err == nil {
+			t.Fatalf("run with %q: the step before the call ran", tt.call)
+		}
+		if stdout, _, _ := rbflow(t, repo, "runs", "--all", "--json"); strings.TrimSpace(stdout) != "" {
+			t.Fatalf("run with %q recorded a run: %s", tt.call, stdout)
+		}
 	}
 }
