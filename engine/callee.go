@@ -28,6 +28,11 @@ type compilation struct {
 	resolve Resolver
 	stack   []string // paths being compiled, outermost first
 	done    map[string]*compiledCallee
+	// stored compiles the text a run started with: a callee that no longer
+	// loads as written (deleted or edited since, by the rollback itself
+	// perhaps) is left to be resolved when its step starts, so that a
+	// resumed run can go on with the child it started.
+	stored bool
 }
 
 // compiledCallee is a callee's plan, or the errors it failed with.
@@ -83,12 +88,28 @@ func procKey(path string) string {
 // written), against the params the procedure declares: unknown names,
 // required params left out, and literal values of the wrong type or not
 // in the enum. Values built with ${{ }} are checked when the step starts.
-// Each problem is reported at ref or at the param, and Callee returns nil.
-// A call cycle is reported, naming the chain, instead of followed.
+// Each problem is reported at ref or at the param, and Callee returns
+// false. A call cycle is reported, naming the chain, instead of followed.
+// When a stored run's text is compiled (Loader.LoadStored), a callee that
+// no longer loads is no error: Callee returns nil and true, and the step
+// resolves its target when it starts (or goes on with the child it
+// started).
 //
 // A loader without a resolver (engine.Load, engine.Compile) cannot find
 // procedures: a literal call target is a load error there.
-func (c *KindContext) Callee(ref, params *spec.Value) *Callee {
+func (c *KindContext) Callee(ref, params *spec.Value) (*Callee, bool) {
+	if !c.comp.calls.stored {
+		callee := c.callee(ref, params)
+		return callee, callee != nil
+	}
+	// Check on a scratch compiler: what it finds is not an error here.
+	saved := c.comp.errs
+	callee := c.callee(ref, params)
+	c.comp.errs = saved
+	return callee, true
+}
+
+func (c *KindContext) callee(ref, params *spec.Value) *Callee {
 	s, name := c.comp.calls, strings.TrimSpace(ref.Str)
 	if s.resolve == nil {
 		c.Errorf(ref.Pos, "cannot resolve procedure %q: this loader finds no procedures (load with an engine.Loader that has Resolve)", name)

@@ -33,9 +33,11 @@ func (fakeCall) Compile(c *engine.KindContext) engine.Action {
 		return nil
 	}
 	if a.ref.IsLiteral() {
-		if a.callee = c.Callee(c.Step.Arg, c.Step.With.Get("params")); a.callee == nil {
+		callee, ok := c.Callee(c.Step.Arg, c.Step.With.Get("params"))
+		if !ok {
 			return nil
 		}
+		a.callee = callee
 	}
 	return a
 }
@@ -342,5 +344,40 @@ func TestCallRuns(t *testing.T) {
 				t.Errorf("child steps = %+v, want x with v=%s", out, want)
 			}
 		})
+	}
+}
+
+// A resumed run goes on with the child it started even when the file the
+// call names is gone since (the rollback itself may have removed it): the
+// stored text is compiled leniently, and the child resumes from its own.
+func TestResumeWhenCalleeIsGone(t *testing.T) {
+	writeProcs(t, map[string]string{
+		"a.yaml": calling("b.yaml", "{n: 1}"),
+		"b.yaml": "version: 1\nname: b\nparams:\n  n: {type: int, required: true}\nsteps:\n  - id: x\n    run: \"flaky:1\"\n",
+	})
+	r, st := callRunner(t)
+	plan, err := loadFile(t, r.Loader, "a.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	run, err := r.Start(ctx, plan, map[string]any{}, "a.yaml")
+	if !errors.Is(err, engine.ErrRunFailed) {
+		t.Fatalf("first run = %v, want it failed in the child", err)
+	}
+	first := children(t, st, run.ID)
+	if err := os.Remove("b.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Resume(ctx, run.ID, engine.ResumeOptions{}); err != nil {
+		t.Fatalf("resume with the callee gone = %v, want it to go on with the child it started", err)
+	}
+	if kids := children(t, st, run.ID); len(kids) != 1 || len(first) != 1 || kids[0].ID != first[0].ID || kids[0].Status != engine.RunSucceeded {
+		t.Errorf("children after resume = %+v, want the first child (%v) resumed and succeeded", kids, first)
+	}
+	// A new run of the stored text cannot start a child it cannot find,
+	// and says why when the step starts.
+	if _, err := r.Retry(ctx, run.ID, engine.ResumeOptions{From: "sub"}); err == nil || !strings.Contains(err.Error(), "b.yaml") {
+		t.Errorf("retry --from sub with the callee gone = %v, want the step to fail naming b.yaml", err)
 	}
 }

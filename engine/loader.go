@@ -38,6 +38,15 @@ func (l *Loader) Load(src Source) (*Plan, error) {
 	return l.compilation().load(src)
 }
 
+// LoadStored compiles the text a run started with, for resume: a literal
+// call target that no longer loads as written is resolved when its step
+// starts instead of failing the whole plan (see KindContext.Callee).
+func (l *Loader) LoadStored(src Source) (*Plan, error) {
+	c := l.compilation()
+	c.stored = true
+	return c.load(src)
+}
+
 // Compile checks a decoded procedure, and what its call steps name, into a
 // plan, as Load does after decoding.
 func (l *Loader) Compile(p *spec.Procedure) (*Plan, error) {

@@ -27,7 +27,7 @@ func (r *Runner) runPlan(run *Run, reload bool) (*Plan, error) {
 			"%s changed since run %s started; going on with the text it started with (--reload takes the edited file: changed steps and what follows them run again)",
 			run.SourcePath, run.ID)})
 	}
-	return r.Loader.Load(stored)
+	return r.Loader.LoadStored(stored)
 }
 
 // resumeDecision is what a resume or retry does with the steps a run has

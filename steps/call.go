@@ -39,9 +39,11 @@ func (callKind) Compile(c *engine.KindContext) engine.Action {
 	}
 	a := &callAction{ref: ref, args: args}
 	if ref.IsLiteral() {
-		if a.callee = c.Callee(c.Step.Arg, p); a.callee == nil {
+		callee, ok := c.Callee(c.Step.Arg, p)
+		if !ok {
 			return nil
 		}
+		a.callee = callee // nil in a stored run whose callee no longer loads: resolved when the step starts
 	}
 	return a
 }
@@ -50,7 +52,8 @@ type callAction struct {
 	ref  *eval.Template
 	args *engine.Args
 	// callee is the procedure a literal target names, compiled at load;
-	// nil when the target is built with ${{ }}.
+	// nil when the target is built with ${{ }} (or, in a resumed run, no
+	// longer loads as written): it is resolved when the step starts.
 	callee *engine.Callee
 }
 

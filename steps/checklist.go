@@ -166,7 +166,7 @@ func succeededSteps(ctx context.Context, st engine.RunStore, l *engine.Loader, r
 	if err != nil {
 		return nil, err
 	}
-	plan, err := l.Load(engine.Source{Path: r.SourcePath, Text: []byte(r.Source)})
+	plan, err := l.LoadStored(engine.Source{Path: r.SourcePath, Text: []byte(r.Source)})
 	if err != nil {
 		return nil, nil // written for another rbflow: nothing to read from it
 	}
