@@ -157,7 +157,7 @@ func (c *compiler) template(v *spec.Value, step string) *eval.Template {
 // Load decodes and compiles a procedure file, reporting the errors of both
 // stages together (a spec.ErrorList in file order).
 func Load(file string, text []byte, reg *Registry) (*Plan, error) {
-	p, errs := spec.Decode(file, text)
+	p, errs := spec.Decode(file, text, reg.Keys())
 	if p == nil {
 		return nil, errs
 	}
@@ -264,11 +264,12 @@ func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
 	}
 	// A non-scalar action value was reported by the decoder already.
 	if s.Kind != "" && s.Arg != nil && s.Arg.Kind == spec.Scalar {
-		if k, ok := reg.Kind(s.Kind); !ok {
+		if k, ok := reg.kinds[s.Kind]; !ok {
+			// Load decodes with the registry's keys; a procedure decoded
+			// with others may still name a kind this build lacks.
 			c.errorf(s.KindPos, s.ID, "step kind %q is not available in this build (available: %s)", s.Kind, strings.Join(reg.Keys(), ", "))
 		} else {
-			kc := &KindContext{Step: s, Procedure: c.proc, comp: c, step: st}
-			st.Action = k.Compile(kc)
+			st.Action = c.compileStep(k, s, st)
 		}
 	}
 	st.DefHash = defHash(s.Def)

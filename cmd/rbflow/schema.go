@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
 )
 
@@ -29,7 +30,7 @@ func enum(desc string, values ...string) obj {
 // procedureSchema describes schema version 1 (SPEC §2). Editors use it for
 // completion and checks; rbflow validate stays the authority (expressions,
 // the graph and step arguments are checked there).
-func procedureSchema() obj {
+func procedureSchema(reg *engine.Registry) obj {
 	duration := obj{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a Go duration: 30s, 5m, 1h30m"}
 	id := obj{"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
 	env := obj{"type": "object", "propertyNames": obj{"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
@@ -63,7 +64,7 @@ func procedureSchema() obj {
 			"shell":             enum("the shell of a run step", "bash", "sh"),
 		},
 		"additionalProperties": false,
-		"oneOf":                oneAction(),
+		"oneOf":                oneAction(reg),
 	}
 	steps := obj{"type": "array", "items": obj{"$ref": "#/$defs/step"}}
 	return obj{
@@ -100,9 +101,9 @@ func procedureSchema() obj {
 }
 
 // oneAction requires exactly one action key per step.
-func oneAction() []any {
+func oneAction(reg *engine.Registry) []any {
 	var out []any
-	for _, k := range spec.Kinds {
+	for _, k := range reg.Keys() {
 		out = append(out, obj{"required": []string{k}})
 	}
 	return out
@@ -114,5 +115,5 @@ func (*schemaCmd) Run(_ context.Context, a *app, args []string) error {
 	}
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(procedureSchema())
+	return enc.Encode(procedureSchema(a.registry))
 }

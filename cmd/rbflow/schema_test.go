@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/steps"
 )
 
 // TestSchemaMatchesLoader: the JSON Schema names exactly the keys the
@@ -40,7 +42,9 @@ func TestSchemaMatchesLoader(t *testing.T) {
 		sort.Strings(k)
 		return k
 	}
-	sorted := func(l []string) []string { l = slices.Clone(l); sort.Strings(l); return l }
+	sorted := func(l ...[]string) []string { out := slices.Concat(l...); sort.Strings(out); return out }
+	reg := engine.NewRegistry()
+	steps.Register(reg)
 	var top []string
 	for n := range s.Properties {
 		top = append(top, n)
@@ -51,7 +55,7 @@ func TestSchemaMatchesLoader(t *testing.T) {
 		got, want []string
 	}{
 		{"top-level keys", top, sorted(spec.TopKeys())},
-		{"step keys", keys(s.Defs.Step.Properties), sorted(spec.StepKeys())},
+		{"step keys", keys(s.Defs.Step.Properties), sorted(spec.StepFields(), reg.Keys())},
 		{"param keys", keys(s.Properties["params"].AdditionalProperties.Properties), sorted(spec.ParamKeys())},
 	} {
 		if !slices.Equal(c.got, c.want) {
