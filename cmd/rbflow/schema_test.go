@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -12,27 +13,36 @@ import (
 	"github.com/rbflow/rbflow/steps"
 )
 
-// TestSchemaMatchesLoader: the JSON Schema names exactly the keys the
-// loader accepts, so editors and rbflow validate agree.
+// schemaApp is the app `rbflow validate` and `rbflow schema` run with.
+func schemaApp() *app {
+	reg := engine.NewRegistry()
+	steps.Register(reg)
+	return &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, registry: reg}
+}
+
+// TestSchemaMatchesLoader: the schema names exactly the keys the loader
+// accepts, and the registry's action keys.
 func TestSchemaMatchesLoader(t *testing.T) {
 	var out strings.Builder
 	if code := Main([]string{"schema"}, strings.NewReader(""), &out, &out); code != 0 {
 		t.Fatalf("schema: exit %d: %s", code, out.String())
 	}
-	var s struct {
-		Properties map[string]struct {
-			AdditionalProperties struct {
-				Properties map[string]any `json:"properties"`
-			} `json:"additionalProperties"`
-		} `json:"properties"`
-		Defs struct {
-			Step struct {
-				Properties map[string]any `json:"properties"`
-			} `json:"step"`
-		} `json:"$defs"`
-	}
+	var s map[string]any
 	if err := json.Unmarshal([]byte(out.String()), &s); err != nil {
 		t.Fatalf("schema is not JSON: %v", err)
+	}
+	get := func(path ...any) map[string]any {
+		var v any = s
+		for _, p := range path {
+			switch p := p.(type) {
+			case string:
+				v = v.(map[string]any)[p]
+			case int:
+				v = v.([]any)[p]
+			}
+		}
+		m, _ := v.(map[string]any)
+		return m
 	}
 	keys := func(m map[string]any) []string {
 		var k []string
@@ -42,21 +52,21 @@ func TestSchemaMatchesLoader(t *testing.T) {
 		sort.Strings(k)
 		return k
 	}
-	sorted := func(l ...[]string) []string { out := slices.Concat(l...); sort.Strings(out); return out }
-	reg := engine.NewRegistry()
-	steps.Register(reg)
-	var top []string
-	for n := range s.Properties {
-		top = append(top, n)
+	sorted := func(l ...[]string) []string {
+		out := slices.Concat(l...)
+		sort.Strings(out)
+		return out
 	}
-	sort.Strings(top)
+	step := []any{"$defs", "step", "properties"}
 	for _, c := range []struct {
 		what      string
 		got, want []string
 	}{
-		{"top-level keys", top, sorted(spec.TopKeys())},
-		{"step keys", keys(s.Defs.Step.Properties), sorted(spec.StepFields(), reg.Keys())},
-		{"param keys", keys(s.Properties["params"].AdditionalProperties.Properties), sorted(spec.ParamKeys())},
+		{"top-level keys", keys(get("properties")), sorted(spec.TopKeys())},
+		{"step keys", keys(get(step...)), sorted(spec.StepFields(), schemaApp().registry.Keys())},
+		{"param keys", keys(get("properties", "params", "patternProperties", spec.IDPattern, "properties")), sorted(spec.ParamKeys())},
+		{"retry keys", keys(get(append(step, "retry", "anyOf", 1, "properties")...)), sorted(spec.RetryKeys())},
+		{"contact keys", keys(get("properties", "contacts", "items", "properties")), sorted(spec.ContactKeys())},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("schema %s = %v, loader accepts %v", c.what, c.got, c.want)
