@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -505,6 +506,39 @@ steps:
 		found, why := schemaErrors(sch, y)
 		if !y.flagged(list[i], found) {
 			t.Errorf("%s: the loader finds %v; the schema does not, there: %s", c.name, list[i], orNone(why))
+		}
+	}
+}
+
+// TestSchemaValueTexts: for text where the loader takes a duration, an
+// integer or a boolean, the schema's patterns accept exactly what the
+// loader accepts.
+func TestSchemaValueTexts(t *testing.T) {
+	sch := compiledSchema(t)
+	a := schemaApp()
+	dir := t.TempDir()
+	where := map[string]string{
+		"a step's timeout":    "  - id: s\n    timeout: %s\n    run: echo\n",
+		"a duration argument": "  - id: s\n    wait: tcp\n    with: {address: x, interval: %s}\n",
+		"an integer argument": "  - id: s\n    git: log\n    with: {max: %s}\n",
+		"a boolean argument":  "  - id: s\n    git: checkout\n    with: {ref: main, create: %s}\n",
+	}
+	texts := []string{"5m", " 5m ", "1h30m", "+5s", ".5s", "5.s", "1.5h", "1μs", "1µs", "0", "-0s", "-5s", "5", "5 minutes", "5M", ".s",
+		"-3", "05", "+5", "007", "12", "-0", "1.0", "true", " TRUE ", "False", "yes", "on"}
+	i := 0
+	for what, step := range where {
+		for _, text := range texts {
+			i++
+			f := filepath.Join(dir, fmt.Sprintf("t%d.yaml", i))
+			yaml := fmt.Sprintf("version: 1\nname: t\nsteps:\n"+step, strconv.Quote(text))
+			if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			loader := validate(a, f) == nil
+			_, why := schemaErrors(sch, asJSON(t, f, []byte(yaml)))
+			if schema := why == ""; schema != loader {
+				t.Errorf("%s %q: rbflow validate accepts it: %v, the schema: %v", what, text, loader, schema)
+			}
 		}
 	}
 }
