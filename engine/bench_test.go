@@ -54,7 +54,7 @@ func BenchmarkLoadCompile10k(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := spec.Load("big.yaml", text)
+		p, err := spec.Load("big.yaml", text, reg.Keys())
 		if err != nil {
 			b.Fatal(err)
 		}

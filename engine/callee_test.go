@@ -27,8 +27,12 @@ type fakeCallStep struct {
 	callee *engine.Callee
 }
 
+func (fakeCall) Signature() engine.Signature {
+	return engine.Signature{Arg: "a procedure", With: []engine.Field{{Name: "params", Type: engine.Map}}}
+}
+
 func (fakeCall) Compile(c *engine.KindContext) engine.Action {
-	a := &fakeCallStep{args: c.With(engine.Field{Name: "params", Type: engine.Any})}
+	a := &fakeCallStep{args: c.With()}
 	if a.ref = c.ArgTemplate(); a.ref == nil {
 		return nil
 	}

@@ -2,9 +2,10 @@
 //
 // The flow, and the file that holds each part:
 //
-//	load     loader.go    Loader.Load: engine/spec decodes the YAML into positioned types
+//	load     loader.go    Loader.Load: engine/spec decodes the YAML into positioned types,
+//	                      taking the action keys of the Registry (kind.go)
 //	compile  plan.go      Compile: every expression (engine/eval), need and step argument
-//	                      (each Kind, kind.go) is checked into an immutable Plan
+//	                      (each Kind's Signature, then its Compile) is checked into an immutable Plan
 //	         callee.go    KindContext.Callee: what a call step names, compiled with its caller
 //	plan     dryrun.go    Runner.DryRun: what the plan would do, with nothing changed
 //	execute  runner.go    Runner.Start, Resume, Retry, Cancel: the API, under the repository lock

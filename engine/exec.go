@@ -178,8 +178,8 @@ func (x *Exec) StringMap(a *Args, name string) (map[string]string, error) {
 }
 
 // Value evaluates an argument to its typed value: string, bool, int,
-// time.Duration, []string, map[string]string, or plain data for Any. An
-// absent argument gives its default (nil when it has none).
+// time.Duration, []string, map[string]string, or plain data for Any and
+// Map. An absent argument gives nil.
 func (x *Exec) Value(a *Args, name string) (any, error) {
 	if a == nil {
 		return nil, nil
@@ -263,7 +263,7 @@ func (x *Exec) Value(a *Args, name string) (any, error) {
 			out[k] = s
 		}
 		return out, nil
-	case Any:
+	case Any, Map:
 		return x.plain(ar.value, ar.anyT)
 	}
 	return nil, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -13,12 +12,104 @@ import (
 	"github.com/rbflow/rbflow/engine/spec"
 )
 
-// Kind is a step kind (run, git, test, ...). It checks a step when the
-// procedure is loaded and returns the Action that runs it.
+// Kind is a step kind (run, git, test, ...). It declares what a step of it
+// takes, checks a step when the procedure is loaded and returns the Action
+// that runs it.
 type Kind interface {
-	// Compile checks the step's argument and with: and returns its action.
-	// Problems are reported with c.Errorf; Compile returns nil only then.
+	// Signature declares what the step's action key and with: take. The
+	// registry reads it once, when the kind is registered; the engine
+	// checks every step against it before Compile (an action name the
+	// kind does not declare never reaches Compile), and rbflow schema is
+	// generated from it.
+	Signature() Signature
+	// Compile checks what the signature cannot say (rules between
+	// arguments, values of refs, paths and templates) and returns the
+	// step's action. Problems are reported with c.Errorf; Compile returns
+	// nil only then.
 	Compile(c *KindContext) Action
+}
+
+// Signature is what a step kind takes: the value of its action key and its
+// with: arguments.
+type Signature struct {
+	// Arg says what the action key's value is, for people ("a bash
+	// script", "a git action").
+	Arg string
+	// Actions, when the kind has any, are the values its action key takes
+	// (git: reset, service: start): the value names one of them, written
+	// out, since it decides what the step is. A kind without actions takes
+	// free text (a script, a path, a question), never blank.
+	Actions []ActionSig
+	// With are the with: arguments of every step of the kind; a step that
+	// names an action also takes that action's.
+	With []Field
+}
+
+// ActionSig is one action of a kind whose value names an action.
+type ActionSig struct {
+	Name        string
+	Description string
+	With        []Field // taken after the kind's own
+}
+
+// Action returns the action called name.
+func (s *Signature) Action(name string) (*ActionSig, bool) {
+	for i := range s.Actions {
+		if s.Actions[i].Name == name {
+			return &s.Actions[i], true
+		}
+	}
+	return nil, false
+}
+
+// ActionNames lists the actions in the order they are declared.
+func (s *Signature) ActionNames() []string {
+	names := make([]string, len(s.Actions))
+	for i, a := range s.Actions {
+		names[i] = a.Name
+	}
+	return names
+}
+
+// Fields returns the with: arguments of a step that names action ("" for a
+// kind without actions): the kind's, then the action's.
+func (s *Signature) Fields(action string) []Field {
+	out := slices.Clone(s.With)
+	if a, ok := s.Action(action); ok {
+		out = append(out, a.With...)
+	}
+	return out
+}
+
+// check panics on a signature that contradicts itself: it is a programming
+// error of the kind, found when it is registered.
+func (s *Signature) check(key string) {
+	bad := func(format string, args ...any) {
+		panic(fmt.Sprintf("engine: step kind %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	fields := func(where string, fs []Field) {
+		seen := map[string]bool{}
+		for _, f := range fs {
+			switch {
+			case f.Name == "":
+				bad("%s: a with: argument has no name", where)
+			case seen[f.Name]:
+				bad("%s: with.%s is declared twice", where, f.Name)
+			case len(f.Enum) > 0 && f.Type != String:
+				bad("%s: with.%s has an enum but is not a String", where, f.Name)
+			}
+			seen[f.Name] = true
+		}
+	}
+	fields(key, s.With)
+	names := map[string]bool{}
+	for _, a := range s.Actions {
+		if a.Name == "" || names[a.Name] {
+			bad("action %q is empty or declared twice", a.Name)
+		}
+		names[a.Name] = true
+		fields(key+": "+a.Name, s.Fields(a.Name))
+	}
 }
 
 // Action is one compiled step, ready to execute. Every method is part of
@@ -46,10 +137,18 @@ type Result struct {
 
 // Registry maps action keys to step kinds, and holds the hooks kinds run
 // when a run ends. cmd/rbflow fills it with steps.Register; tests build
-// their own.
+// their own. It is the one list of step kinds: the decoder accepts its keys
+// and rbflow schema is generated from their signatures.
 type Registry struct {
-	kinds map[string]Kind
+	kinds map[string]*registered
+	keys  []string // in the order of registration
 	ends  []RunEndHook
+}
+
+// registered is a kind with the signature it declared.
+type registered struct {
+	kind Kind
+	sig  Signature
 }
 
 // RunEndHook runs when an execution of a top-level run ends (succeeded,
@@ -64,31 +163,47 @@ type RunEndHook func(ctx context.Context, st Store, run *Run) error
 func (r *Registry) OnRunEnd(h RunEndHook) { r.ends = append(r.ends, h) }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{kinds: map[string]Kind{}} }
+func NewRegistry() *Registry { return &Registry{kinds: map[string]*registered{}} }
 
-// Register adds a kind under its action key. Registering a key twice panics:
+// Register adds a kind under its action key and reads its signature.
+// Registering a key twice, or a signature that contradicts itself (an
+// argument declared twice, an enum on a field that is not a String), panics:
 // it is a programming error.
 func (r *Registry) Register(key string, k Kind) {
 	if _, dup := r.kinds[key]; dup {
 		panic("engine: step kind registered twice: " + key)
 	}
-	r.kinds[key] = k
+	sig := k.Signature()
+	sig.check(key)
+	r.kinds[key] = &registered{kind: k, sig: sig}
+	r.keys = append(r.keys, key)
 }
 
 // Kind returns the kind of an action key.
 func (r *Registry) Kind(key string) (Kind, bool) {
 	k, ok := r.kinds[key]
-	return k, ok
+	if !ok {
+		return nil, false
+	}
+	return k.kind, true
 }
 
-// Keys lists the registered action keys.
-func (r *Registry) Keys() []string {
-	keys := make([]string, 0, len(r.kinds))
-	for k := range r.kinds {
-		keys = append(keys, k)
+// Signature returns the signature of an action key's kind.
+func (r *Registry) Signature(key string) (Signature, bool) {
+	k, ok := r.kinds[key]
+	if !ok {
+		return Signature{}, false
 	}
-	sort.Strings(keys)
-	return keys
+	return k.sig, true
+}
+
+// Keys lists the registered action keys in the order they were registered
+// (the order messages list them in).
+func (r *Registry) Keys() []string {
+	if r == nil {
+		return nil
+	}
+	return slices.Clone(r.keys)
 }
 
 // KindContext is what a kind sees while compiling one step.
@@ -97,8 +212,52 @@ type KindContext struct {
 	// Procedure-wide facts a kind may check against.
 	Procedure *spec.Procedure
 
-	comp *compiler
-	step *Step
+	comp   *compiler
+	step   *Step
+	sig    *Signature
+	action *ActionSig // the action the step names; nil for a kind without actions
+	args   *Args
+}
+
+// compileStep checks a step against its kind's signature, then lets the kind
+// compile it. A step naming an action the kind does not declare is reported
+// here and never reaches the kind.
+func (c *compiler) compileStep(k *registered, s *spec.Step, st *Step) Action {
+	kc := &KindContext{Step: s, Procedure: c.proc, comp: c, step: st, sig: &k.sig}
+	if !kc.resolveAction() {
+		return nil
+	}
+	kc.args = kc.compileWith()
+	return k.kind.Compile(kc)
+}
+
+// resolveAction finds the action a step names, for a kind that has actions.
+func (c *KindContext) resolveAction() bool {
+	if len(c.sig.Actions) == 0 {
+		return true
+	}
+	names := c.sig.ActionNames()
+	a := c.Step.Arg
+	if strings.TrimSpace(a.Str) == "" {
+		c.Errorf(c.Step.KindPos, "%s needs one of %s", c.Step.Kind, strings.Join(names, ", "))
+		return false
+	}
+	act, ok := c.sig.Action(a.Str)
+	if !ok {
+		c.Errorf(a.Pos, "unknown %s action %q%s; use one of %s", c.Step.Kind, a.Str, spec.Hint(a.Str, names), strings.Join(names, ", "))
+		return false
+	}
+	c.action = act
+	return true
+}
+
+// Action returns the action the step names (reset for git: reset), "" for
+// a kind without actions. It is always one the kind declared.
+func (c *KindContext) Action() string {
+	if c.action == nil {
+		return ""
+	}
+	return c.action.Name
 }
 
 // TakesAnswers declares that the step takes an answer given on the command
@@ -137,19 +296,20 @@ const (
 	List                       // list of strings (each with ${{ }}), or one ${{ }} giving a list
 	StringMap                  // map of string to string
 	Any                        // any YAML value, strings interpolated
+	Map                        // map of names to any values, strings interpolated
 )
 
 func (t FieldType) String() string {
-	return [...]string{"a string", "true or false", "an integer", "a duration", "a list", "a map", "a value"}[t]
+	return [...]string{"a string", "true or false", "an integer", "a duration", "a list", "a map", "a value", "a map"}[t]
 }
 
 // Field declares one with: argument.
 type Field struct {
-	Name     string
-	Type     FieldType
-	Required bool
-	Enum     []string // for String: allowed literal values
-	Default  any
+	Name        string
+	Type        FieldType
+	Required    bool
+	Enum        []string // for String: allowed literal values
+	Description string   // for people: rbflow schema, and the error when a required one is missing
 }
 
 // Args are compiled with: arguments; Exec.Args evaluates them.
@@ -208,9 +368,18 @@ func (a *Args) Literal(name string) (any, bool) {
 	return x.lit, true
 }
 
-// With checks the step's with: against fields and compiles it. Unknown keys
-// get a "did you mean" hint; required fields must be present.
-func (c *KindContext) With(fields ...Field) *Args {
+// With returns the step's with: arguments, compiled. The engine checked
+// them against the signature before Compile: every argument is one the kind
+// (or the step's action) declares, of its type, and the required ones are
+// there. An argument that failed those checks is absent.
+func (c *KindContext) With() *Args { return c.args }
+
+// compileWith checks the step's with: against the fields its signature
+// declares for the step's action and compiles it. Unknown keys get a "did
+// you mean" hint, or the actions they belong to; required fields must be
+// present.
+func (c *KindContext) compileWith() *Args {
+	fields := c.sig.Fields(c.Action())
 	args := &Args{fields: map[string]*arg{}}
 	byName := map[string]Field{}
 	var names []string
@@ -224,12 +393,7 @@ func (c *KindContext) With(fields ...Field) *Args {
 		for _, e := range w.Map {
 			f, ok := byName[e.Key]
 			if !ok {
-				h := spec.Hint(e.Key, names)
-				if len(names) == 0 {
-					c.Errorf(e.KeyPos, "unknown argument %q: %s steps take no with: arguments", e.Key, c.Step.Kind)
-				} else {
-					c.Errorf(e.KeyPos, "unknown argument %q for %s%s; it takes %s", e.Key, c.kindLabel(), h, strings.Join(names, ", "))
-				}
+				c.unknownArg(e, names)
 				continue
 			}
 			written[f.Name] = true
@@ -248,15 +412,50 @@ func (c *KindContext) With(fields ...Field) *Args {
 			if w != nil {
 				pos = w.Pos
 			}
-			c.Errorf(pos, "%s needs with.%s", c.kindLabel(), f.Name)
+			why := ""
+			if f.Description != "" {
+				why = " (" + f.Description + ")"
+			}
+			c.Errorf(pos, "%s needs with.%s%s", c.kindLabel(), f.Name, why)
 		}
 	}
 	return args
 }
 
+// unknownArg reports a with: key the step's action does not take: with the
+// actions that take it, or a "did you mean" hint.
+func (c *KindContext) unknownArg(e *spec.Entry, names []string) {
+	var takers []string
+	for _, a := range c.sig.Actions {
+		if slices.ContainsFunc(a.With, func(f Field) bool { return f.Name == e.Key }) {
+			takers = append(takers, a.Name)
+		}
+	}
+	switch {
+	case len(takers) > 0:
+		c.Errorf(e.KeyPos, "with.%s is for %s: %s, not %s", e.Key, c.Step.Kind, joinAnd(takers), c.action.Name)
+	case len(names) == 0 && c.action == nil:
+		c.Errorf(e.KeyPos, "unknown argument %q: %s steps take no with: arguments", e.Key, c.Step.Kind)
+	case len(names) == 0:
+		c.Errorf(e.KeyPos, "unknown argument %q: %s takes no with: arguments", e.Key, c.kindLabel())
+	default:
+		c.Errorf(e.KeyPos, "unknown argument %q for %s%s; it takes %s", e.Key, c.kindLabel(), spec.Hint(e.Key, names), strings.Join(names, ", "))
+	}
+}
+
+// joinAnd joins a, b and c as "a, b and c".
+func joinAnd(l []string) string {
+	if len(l) < 2 {
+		return strings.Join(l, "")
+	}
+	return strings.Join(l[:len(l)-1], ", ") + " and " + l[len(l)-1]
+}
+
+// kindLabel names the step's kind in messages: "git: reset" for a kind
+// with actions, "report" for one without.
 func (c *KindContext) kindLabel() string {
-	if c.Step.Arg != nil && c.Step.Arg.Kind == spec.Scalar && (c.Step.Kind == "git" || c.Step.Kind == "service" || c.Step.Kind == "wait" || c.Step.Kind == "record") {
-		return fmt.Sprintf("%s: %s", c.Step.Kind, c.Step.Arg.Str)
+	if c.action != nil {
+		return c.Step.Kind + ": " + c.action.Name
 	}
 	return c.Step.Kind
 }
@@ -349,7 +548,10 @@ func (c *KindContext) compileArg(f Field, v *spec.Value) *arg {
 			}
 			a.m[e.Key] = t
 		}
-	case Any:
+	case Any, Map:
+		if f.Type == Map && v.Kind != spec.Map {
+			return wrongType()
+		}
 		a.anyT = map[*spec.Value]*eval.Template{}
 		if !c.compileAny(v, a.anyT) {
 			return nil

@@ -29,7 +29,7 @@ func NewMask(p *spec.Procedure, params map[string]any) *Mask {
 // procedure text the run executed; when that text cannot be read, every
 // param is taken for a secret.
 func RunMask(run *Run) (map[string]any, *Mask) {
-	p, _ := spec.Decode(run.SourcePath, []byte(run.Source))
+	p, _ := spec.Decode(run.SourcePath, []byte(run.Source), nil) // only the params are read
 	if p == nil {
 		var all []string
 		shown := map[string]any{}

@@ -19,7 +19,7 @@ params:
   level: {type: string, default: low, enum: [low, high]}
 steps:
   - {id: a, run: "true"}
-`))
+`), []string{"run"})
 	if err != nil {
 		t.Fatal(err)
 	}

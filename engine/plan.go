@@ -262,11 +262,12 @@ func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
 	}
 	// A non-scalar action value was reported by the decoder already.
 	if s.Kind != "" && s.Arg != nil && s.Arg.Kind == spec.Scalar {
-		if k, ok := reg.Kind(s.Kind); !ok {
+		if k, ok := reg.kinds[s.Kind]; !ok {
+			// Load decodes with the registry's keys; a procedure decoded
+			// with others may still name a kind this build lacks.
 			c.errorf(s.KindPos, s.ID, "step kind %q is not available in this build (available: %s)", s.Kind, strings.Join(reg.Keys(), ", "))
 		} else {
-			kc := &KindContext{Step: s, Procedure: c.proc, comp: c, step: st}
-			st.Action = k.Compile(kc)
+			st.Action = c.compileStep(k, s, st)
 		}
 	}
 	st.DefHash = defHash(s.Def)

@@ -358,16 +358,17 @@ func TestDefHashIgnoresFormatting(t *testing.T) {
 // fakeReport is a kind with typed with: arguments, to check their positions.
 type fakeReport struct{}
 
-func (fakeReport) Compile(c *engine.KindContext) engine.Action {
-	c.With(
-		engine.Field{Name: "template", Type: engine.String},
-		engine.Field{Name: "paths", Type: engine.List},
-		engine.Field{Name: "vars", Type: engine.StringMap},
-		engine.Field{Name: "data", Type: engine.Any},
-		engine.Field{Name: "every", Type: engine.Duration},
-	)
-	return fakeAction{}
+func (fakeReport) Signature() engine.Signature {
+	return engine.Signature{Arg: "a path", With: []engine.Field{
+		{Name: "template", Type: engine.String},
+		{Name: "paths", Type: engine.List},
+		{Name: "vars", Type: engine.StringMap},
+		{Name: "data", Type: engine.Any},
+		{Name: "every", Type: engine.Duration},
+	}}
 }
+
+func (fakeReport) Compile(c *engine.KindContext) engine.Action { return fakeAction{} }
 
 type fakeAction struct{}
 
@@ -396,7 +397,7 @@ func TestWithExpressionPosition(t *testing.T) {
 	}
 	for _, tt := range tests {
 		text := "version: 1\nname: w\nparams: {name: {type: string}}\nsteps:\n  - id: r\n    report: out.md\n    with: " + tt.with + "\n"
-		p, err := spec.Load("w.yaml", []byte(text))
+		p, err := spec.Load("w.yaml", []byte(text), reg.Keys())
 		if err != nil {
 			t.Fatalf("spec.Load(%q) = %v", tt.with, err)
 		}
@@ -430,13 +431,28 @@ func TestValidFiles(t *testing.T) {
 }
 
 // TestUnregisteredKind: a kind of the language that this build's registry
-// lacks is a load error naming what is available.
+// lacks is a load error naming what is available: the decoder takes the
+// registry's keys only, and Compile refuses a procedure decoded with others.
 func TestUnregisteredKind(t *testing.T) {
 	reg := engine.NewRegistry()
 	reg.Register("run", &recordingKind{})
-	_, err := engine.Load("p.yaml", []byte("version: 1\nname: p\nsteps:\n  - id: a\n    git: snapshot\n"), reg)
+	text := []byte("version: 1\nname: p\nsteps:\n  - id: a\n    git: snapshot\n")
+	_, err := engine.Load("p.yaml", text, reg)
+	for _, want := range []string{
+		`p.yaml:4:5: step "a": step has no action: give one of run`,
+		`p.yaml:5:5: step "a": unknown key "git" in a step`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load = %v, want %s", err, want)
+		}
+	}
+	p, err := spec.Load("p.yaml", text, []string{"run", "git"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Compile(p, reg)
 	want := `p.yaml:5:5: step "a": step kind "git" is not available in this build (available: run)`
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("Load = %v, want %s", err, want)
+		t.Errorf("Compile = %v, want %s", err, want)
 	}
 }

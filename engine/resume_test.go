@@ -17,8 +17,9 @@ type policyKind struct{}
 
 type policyAction struct{ onResume string }
 
+func (policyKind) Signature() Signature { return Signature{Arg: "rerun or ask"} }
+
 func (policyKind) Compile(c *KindContext) Action {
-	c.With()
 	return policyAction{onResume: c.Step.Arg.Str}
 }
 

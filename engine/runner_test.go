@@ -34,8 +34,9 @@ type fakeStep struct {
 	arg string
 }
 
+func (k *recordingKind) Signature() engine.Signature { return engine.Signature{Arg: "a word"} }
+
 func (k *recordingKind) Compile(c *engine.KindContext) engine.Action {
-	c.With()
 	return &fakeStep{k: k, arg: c.Step.Arg.Str}
 }
 
@@ -429,8 +430,9 @@ type askKind struct{}
 
 type askAction struct{}
 
+func (askKind) Signature() engine.Signature { return engine.Signature{Arg: "a question"} }
+
 func (askKind) Compile(c *engine.KindContext) engine.Action {
-	c.With()
 	c.TakesAnswers(nil)
 	return askAction{}
 }

@@ -80,6 +80,7 @@ func BenchmarkBashLoop(b *testing.B) {
 // its SQLite transitions alone, without processes.
 type noopKind struct{}
 
+func (noopKind) Signature() engine.Signature                 { return engine.Signature{Arg: "anything"} }
 func (noopKind) Compile(c *engine.KindContext) engine.Action { return noopKind{} }
 
 func (noopKind) Describe(context.Context, *engine.Exec) (string, error) { return "nothing", nil }

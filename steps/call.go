@@ -22,8 +22,16 @@ type callKind struct{}
 
 var _ engine.Kind = callKind{}
 
+// Signature: a procedure, and the child's params.
+func (callKind) Signature() engine.Signature {
+	return engine.Signature{
+		Arg:  "a built-in procedure name or a path: it runs as a child run",
+		With: []engine.Field{{Name: "params", Type: engine.Map, Description: "the child's params: a map of names to values"}},
+	}
+}
+
 func (callKind) Compile(c *engine.KindContext) engine.Action {
-	args := c.With(engine.Field{Name: "params", Type: engine.Any})
+	args := c.With()
 	if c.Step.Arg == nil || c.Step.Arg.Kind != spec.Scalar || strings.TrimSpace(c.Step.Arg.Str) == "" {
 		c.Errorf(c.Step.KindPos, "call needs a procedure: a built-in name (sprint) or a file path (./rollback.yaml)")
 		return nil
@@ -34,8 +42,7 @@ func (callKind) Compile(c *engine.KindContext) engine.Action {
 	}
 	p := c.Step.With.Get("params")
 	if p != nil && p.Kind != spec.Map {
-		c.Errorf(p.Pos, "with.params must be a map of param names to values, not %s", p.TypeName())
-		return nil
+		return nil // with: reported it
 	}
 	a := &callAction{ref: ref, args: args}
 	if ref.IsLiteral() {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/git"
-	"github.com/rbflow/rbflow/engine/spec"
 )
 
 // gitKind is `git: ACTION`: typed git operations run as argv, never through
@@ -22,9 +21,10 @@ type gitKind struct{}
 
 var _ engine.Kind = gitKind{}
 
-// gitAction describes one git action: its with: fields, whether it
-// destroys state (and so snapshots first), and what it does.
+// gitActionDef describes one git action: what it is for, its with: fields,
+// whether it destroys state (and so snapshots first), and what it does.
 type gitActionDef struct {
+	doc         string
 	fields      []engine.Field
 	destructive func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error)
 	run         func(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error)
@@ -39,31 +39,37 @@ var gitActions map[string]gitActionDef
 func init() {
 	gitActions = map[string]gitActionDef{
 		"snapshot": {
+			doc: "save HEAD, the index, the work tree, untracked and ignored files in a snapshot that undo restores",
 			fields: []engine.Field{{Name: "include_ignored", Type: engine.Bool}, {Name: "exclude", Type: engine.List},
 				{Name: "reinstallable", Type: engine.List}, {Name: "max_file_size_mb", Type: engine.Int}, {Name: "message", Type: engine.String}},
 			run: gitSnapshot,
 		},
 		"checkout": {
+			doc:         "check out a ref (a snapshot first, over local edits)",
 			fields:      []engine.Field{{Name: "ref", Type: engine.String, Required: true}, {Name: "create", Type: engine.Bool}, {Name: "discard_changes", Type: engine.Bool}, snapshotField},
 			destructive: overLocalEdits,
 			run:         gitCheckout("checkout"),
 		},
 		"switch": {
+			doc:         "switch to a branch (a snapshot first, over local edits)",
 			fields:      []engine.Field{{Name: "ref", Type: engine.String, Required: true}, {Name: "create", Type: engine.Bool}, {Name: "discard_changes", Type: engine.Bool}, snapshotField},
 			destructive: overLocalEdits,
 			run:         gitCheckout("switch"),
 		},
 		"reset": {
+			doc:         "move HEAD to a ref (mode: hard also the index and work tree); a snapshot first",
 			fields:      []engine.Field{{Name: "to", Type: engine.String, Required: true}, {Name: "mode", Type: engine.String, Required: true, Enum: []string{"soft", "mixed", "hard"}}, snapshotField},
 			destructive: always,
 			run:         gitReset,
 		},
 		"clean": {
+			doc:         "remove untracked files (ignored: true also ignored ones); a snapshot first",
 			fields:      []engine.Field{{Name: "directories", Type: engine.Bool}, {Name: "ignored", Type: engine.Bool}, {Name: "paths", Type: engine.List}, {Name: "exclude", Type: engine.List}, snapshotField},
 			destructive: always,
 			run:         gitClean,
 		},
 		"stash": {
+			doc:    "push (untracked files included), apply, drop or list stashes",
 			fields: []engine.Field{{Name: "action", Type: engine.String, Enum: []string{"push", "apply", "drop", "list"}}, {Name: "message", Type: engine.String}, {Name: "stash", Type: engine.String}, snapshotField},
 			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				a, err := x.String(g.args, "action")
@@ -72,6 +78,7 @@ func init() {
 			run: gitStash,
 		},
 		"branch": {
+			doc:    "create, move or delete a branch",
 			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "from", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, snapshotField},
 			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				del, err := x.Bool(g.args, "delete")
@@ -81,6 +88,7 @@ func init() {
 			run: gitBranch,
 		},
 		"tag": {
+			doc:    "create or delete a tag",
 			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "ref", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, {Name: "message", Type: engine.String}, snapshotField},
 			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				del, err := x.Bool(g.args, "delete")
@@ -90,43 +98,53 @@ func init() {
 			run: gitTag,
 		},
 		"commit": {
+			doc:    "commit what is staged (all: true every tracked change)",
 			fields: []engine.Field{{Name: "message", Type: engine.String, Required: true}, {Name: "all", Type: engine.Bool}, {Name: "allow_empty", Type: engine.Bool}},
 			run:    gitCommit,
 		},
 		"cherry_pick": {
+			doc:         "apply commits onto HEAD; a snapshot first",
 			fields:      []engine.Field{{Name: "commits", Type: engine.List, Required: true}, snapshotField},
 			destructive: always,
 			run:         gitCherryPick,
 		},
 		"restore_files": {
+			doc:         "bring files back as they are in a ref; a snapshot first",
 			fields:      []engine.Field{{Name: "files", Type: engine.List, Required: true}, {Name: "from", Type: engine.String, Required: true}, snapshotField},
 			destructive: always,
 			run:         gitRestoreFiles,
 		},
 		"fetch": {
+			doc:    "fetch from a remote",
 			fields: []engine.Field{{Name: "remote", Type: engine.String}, {Name: "refs", Type: engine.List}, {Name: "prune", Type: engine.Bool}},
 			run:    gitFetch,
 		},
 		"log": {
+			doc:    "list commits",
 			fields: []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "max", Type: engine.Int}},
 			run:    gitLog,
 		},
 		"diff": {
+			doc:    "list the files changed between refs",
 			fields: []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "stat", Type: engine.Bool}},
 			run:    gitDiff,
 		},
 		"status": {
+			doc: "the branch, HEAD and the work tree's changes",
 			run: gitStatus,
 		},
 		"reflog": {
+			doc:    "where HEAD has been",
 			fields: []engine.Field{{Name: "ref", Type: engine.String}, {Name: "max", Type: engine.Int}},
 			run:    gitReflog,
 		},
 		"rev_parse": {
+			doc:    "resolve a ref to a commit",
 			fields: []engine.Field{{Name: "ref", Type: engine.String, Required: true}},
 			run:    gitRevParse,
 		},
 		"exec": {
+			doc:    "run git with raw arguments (destructive: true takes a snapshot first)",
 			fields: []engine.Field{{Name: "args", Type: engine.List, Required: true}, {Name: "destructive", Type: engine.Bool}, snapshotField},
 			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
 				return x.Bool(g.args, "destructive")
@@ -134,6 +152,7 @@ func init() {
 			run: gitExec,
 		},
 		"restore_snapshot": {
+			doc:         "bring back a snapshot a run saved (it saves its own backup first)",
 			fields:      []engine.Field{{Name: "run", Type: engine.String, Required: true}, {Name: "force", Type: engine.Bool}},
 			destructive: func(*gitStep, *engine.Exec, *git.Repo) (bool, error) { return false, nil }, // it saves its own backup
 			run:         gitRestoreSnapshot,
@@ -150,15 +169,20 @@ func gitActionNames() []string {
 	return names
 }
 
-func (gitKind) Compile(c *engine.KindContext) engine.Action {
-	name := c.Step.Arg.Str
-	def, ok := gitActions[name]
-	if !ok {
-		h := spec.Hint(name, gitActionNames())
-		c.Errorf(c.Step.Arg.Pos, "unknown git action %q%s; use one of %s", name, h, strings.Join(gitActionNames(), ", "))
-		return nil
+// Signature: the actions of gitActions, each with its fields.
+func (gitKind) Signature() engine.Signature {
+	sig := engine.Signature{Arg: "a git action, run as argv, never through a shell (arguments under with:)"}
+	for _, name := range gitActionNames() {
+		def := gitActions[name]
+		sig.Actions = append(sig.Actions, engine.ActionSig{Name: name, Description: def.doc, With: def.fields})
 	}
-	args := c.With(def.fields...)
+	return sig
+}
+
+func (gitKind) Compile(c *engine.KindContext) engine.Action {
+	name := c.Action()
+	def := gitActions[name]
+	args := c.With()
 	g := &gitStep{name: name, def: def, args: args}
 	// Literal refs and paths are checked now; interpolated ones when they run.
 	for _, f := range []string{"ref", "to", "from", "name", "range", "remote"} {

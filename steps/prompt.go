@@ -48,12 +48,20 @@ type promptKind struct{}
 
 var _ engine.Kind = promptKind{}
 
+// Signature: a question, its type, choices and default.
+func (promptKind) Signature() engine.Signature {
+	return engine.Signature{
+		Arg: "the question to ask",
+		With: []engine.Field{
+			{Name: "type", Type: engine.String, Enum: []string{PromptConfirm, PromptText, PromptChoice, PromptMulti}, Description: "choice when choices are given, else text"},
+			{Name: "choices", Type: engine.List, Description: "the answers a choice or multi question takes"},
+			{Name: "default", Type: engine.String, Description: "what an empty reply on the terminal gives"},
+		},
+	}
+}
+
 func (promptKind) Compile(c *engine.KindContext) engine.Action {
-	args := c.With(
-		engine.Field{Name: "type", Type: engine.String, Enum: []string{PromptConfirm, PromptText, PromptChoice, PromptMulti}},
-		engine.Field{Name: "choices", Type: engine.List},
-		engine.Field{Name: "default", Type: engine.String},
-	)
+	args := c.With()
 	if c.Step.Arg == nil || c.Step.Arg.Kind != spec.Scalar || strings.TrimSpace(c.Step.Arg.Str) == "" {
 		c.Errorf(c.Step.KindPos, "prompt needs a question, e.g. prompt: Reason for the rollback?")
 		return nil

@@ -27,21 +27,32 @@ const (
 
 var recordFields = []string{"cause", "severity", "level", "sprint", "note"}
 
-func (recordKind) Compile(c *engine.KindContext) engine.Action {
-	kind, ok := literalArg(c, "record", []string{EventRollback, EventOther})
-	args := c.With(
-		engine.Field{Name: "cause", Type: engine.String},
-		engine.Field{Name: "severity", Type: engine.String, Enum: spec.Severities},
-		engine.Field{Name: "level", Type: engine.String},
-		engine.Field{Name: "sprint", Type: engine.Int},
-		engine.Field{Name: "note", Type: engine.String},
-	)
-	if !ok {
-		return nil
+// Signature: the event kind and its facts; a rollback needs its cause.
+func (recordKind) Signature() engine.Signature {
+	facts := func(cause engine.Field) []engine.Field {
+		return []engine.Field{
+			cause,
+			{Name: "severity", Type: engine.String, Enum: spec.Severities, Description: "default: the procedure's severity"},
+			{Name: "level", Type: engine.String},
+			{Name: "sprint", Type: engine.Int},
+			{Name: "note", Type: engine.String},
+		}
 	}
+	return engine.Signature{
+		Arg: "the metrics event to record",
+		Actions: []engine.ActionSig{
+			{Name: EventRollback, Description: "tag the run as a rollback; rbflow metrics counts it", With: facts(engine.Field{
+				Name: "cause", Type: engine.String, Required: true, Description: "what made the rollback necessary; rbflow metrics counts rollbacks by cause"})},
+			{Name: EventOther, Description: "keep any other fact (with.note or with.cause)", With: facts(engine.Field{Name: "cause", Type: engine.String})},
+		},
+	}
+}
+
+func (recordKind) Compile(c *engine.KindContext) engine.Action {
+	kind := c.Action()
+	args := c.With()
 	if kind == EventRollback && !args.Has("cause") {
-		c.Errorf(withPos(c), "record: rollback needs with.cause (what made the rollback necessary); rbflow metrics counts rollbacks by cause")
-		return nil
+		return nil // reported: the signature requires it
 	}
 	if kind == EventOther && !args.Has("note") && !args.Has("cause") {
 		c.Errorf(withPos(c), "record: event needs with.note (what happened)")

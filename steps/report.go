@@ -140,13 +140,21 @@ var reportFuncs = template.FuncMap{
 	"add": func(a, b int) int { return a + b },
 }
 
+// Signature: a path, and what to render.
+func (reportKind) Signature() engine.Signature {
+	return engine.Signature{
+		Arg: `the file to write, or "-" for the step's output`,
+		With: []engine.Field{
+			{Name: "kind", Type: engine.String, Enum: reportKinds, Description: "a built-in report (the default: summary)"},
+			{Name: "template", Type: engine.String, Description: "a Go text/template over the run's data"},
+			{Name: "template_file", Type: engine.String, Description: "a file holding the template"},
+			{Name: "data", Type: engine.Map, Description: "more values for the template"},
+		},
+	}
+}
+
 func (reportKind) Compile(c *engine.KindContext) engine.Action {
-	args := c.With(
-		engine.Field{Name: "kind", Type: engine.String, Enum: reportKinds},
-		engine.Field{Name: "template", Type: engine.String},
-		engine.Field{Name: "template_file", Type: engine.String},
-		engine.Field{Name: "data", Type: engine.Any},
-	)
+	args := c.With()
 	if c.Step.Arg == nil || c.Step.Arg.Kind != spec.Scalar || strings.TrimSpace(c.Step.Arg.Str) == "" {
 		c.Errorf(c.Step.KindPos, `report needs a path to write to, or "-" to print it`)
 		return nil
@@ -166,9 +174,6 @@ func (reportKind) Compile(c *engine.KindContext) engine.Action {
 		a.kind = k.(string)
 	} else if args.Has("kind") || len(given) > 0 {
 		a.kind = ""
-	}
-	if d := c.Step.With.Get("data"); d != nil && d.Kind != spec.Map {
-		c.Errorf(d.Pos, "with.data must be a map of values for the template, not %s", d.TypeName())
 	}
 	if v := c.Step.With.Get("template"); v != nil && v.Kind == spec.Scalar && !strings.Contains(v.Str, "${{") {
 		t, err := parseReport("with.template", v.Str)

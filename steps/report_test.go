@@ -336,7 +336,7 @@ func TestReportLoadErrors(t *testing.T) {
 			`step "r": with.kind and with.template: give one of kind, template and template_file`},
 		{"report: out.md\n    with: {kind: weekly}\n",
 			`with.kind: "weekly" is not one of summary, failure, analysis, notification, json`},
-		{"report: out.md\n    with: {data: [a]}\n", `with.data must be a map of values for the template, not a list`},
+		{"report: out.md\n    with: {data: [a]}\n", `with.data must be a map, not a list`},
 		{"report: \"\"\n", `report needs a path to write to, or "-" to print it`},
 		{"report: out.md\n    with: {templte: x}\n", `unknown argument "templte" for report (did you mean "template"?)`},
 	} {

@@ -18,8 +18,12 @@ type runKind struct{}
 
 var _ engine.Kind = runKind{}
 
+// Signature: a script, and no with: arguments.
+func (runKind) Signature() engine.Signature {
+	return engine.Signature{Arg: "a bash script (sh with shell: sh); a ${{ }} value reaches it as a quoted variable, never as script text"}
+}
+
 func (runKind) Compile(c *engine.KindContext) engine.Action {
-	c.With() // run takes no with: arguments
 	if c.Step.Arg == nil || strings.TrimSpace(c.Step.Arg.Str) == "" {
 		c.Errorf(c.Step.KindPos, "run needs a script")
 		return nil

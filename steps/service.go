@@ -48,39 +48,38 @@ var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // readyKeys are the keys of with.ready.
 var readyKeys = []string{probeHTTP, probeTCP, probeCommand, "timeout", "interval", "status", "body"}
 
-func (serviceKind) Compile(c *engine.KindContext) engine.Action {
-	op, ok := literalArg(c, "service", []string{svcStart, svcStop, svcRestart, svcStatus})
-	args := c.With(
-		engine.Field{Name: "name", Type: engine.String, Required: true},
-		engine.Field{Name: "command", Type: engine.String},
-		engine.Field{Name: "dir", Type: engine.String},
-		engine.Field{Name: "env", Type: engine.StringMap},
-		engine.Field{Name: "pidfile", Type: engine.String},
-		engine.Field{Name: "ready", Type: engine.Any},
-		engine.Field{Name: "stop", Type: engine.String},
-		engine.Field{Name: "grace", Type: engine.Duration},
-	)
-	if !ok {
-		return nil
+// Signature: the operation; every one takes the service's name, start and
+// restart also the command and its readiness.
+func (serviceKind) Signature() engine.Signature {
+	ready := engine.Field{Name: "ready", Type: engine.Map, Description: "when it is ready: {http: URL | tcp: ADDRESS | command: CMD, timeout, interval, status, body}"}
+	return engine.Signature{
+		Arg: "what to do with the service (with.name)",
+		Actions: []engine.ActionSig{
+			{Name: svcStart, Description: "start it detached, in its own process group, and wait until it is ready", With: []engine.Field{
+				{Name: "command", Type: engine.String, Required: true, Description: "the command that runs the service"}, ready}},
+			{Name: svcStop, Description: "stop what was recorded (or the pidfile's process): TERM, then KILL after the grace period"},
+			{Name: svcRestart, Description: "stop it, then start it again", With: []engine.Field{
+				{Name: "command", Type: engine.String, Description: "the command that runs the service (default: the recorded one)"}, ready}},
+			{Name: svcStatus, Description: "report whether it runs"},
+		},
+		With: []engine.Field{
+			{Name: "name", Type: engine.String, Required: true, Description: "the service's name in this repository"},
+			{Name: "dir", Type: engine.String},
+			{Name: "env", Type: engine.StringMap},
+			{Name: "pidfile", Type: engine.String},
+			{Name: "stop", Type: engine.String, Description: "a command that stops a service managed elsewhere"},
+			{Name: "grace", Type: engine.Duration, Description: "how long TERM has before KILL"},
+		},
 	}
+}
+
+func (serviceKind) Compile(c *engine.KindContext) engine.Action {
+	op := c.Action()
+	args := c.With()
 	good := true
 	if v, lit := args.Literal("name"); lit && !serviceNameRE.MatchString(fmt.Sprint(v)) {
 		c.Errorf(args.Pos("name"), "with.name %q: a service name is letters, digits, '.', '_' and '-'", v)
 		good = false
-	}
-	switch op {
-	case svcStart:
-		if !args.Has("command") {
-			c.Errorf(withPos(c), "service: start needs with.command (the command that runs the service)")
-			good = false
-		}
-	case svcStop, svcStatus:
-		for _, name := range []string{"command", "ready"} {
-			if args.Has(name) {
-				c.Errorf(args.Pos(name), "with.%s is for service: start and restart, not %s", name, op)
-				good = false
-			}
-		}
 	}
 	a := &serviceAction{op: op, args: args, command: shellArg(c, args, "command"), stop: shellArg(c, args, "stop")}
 	if args.Has("ready") {
@@ -104,13 +103,9 @@ func shellArg(c *engine.KindContext, args *engine.Args, name string) *eval.Templ
 	return c.Template(c.Step.With.Get(name))
 }
 
-// checkReady checks the shape of with.ready at load time and compiles its
-// values; nil when it is wrong.
+// checkReady checks the keys of with.ready (a map: the signature says so)
+// at load time and compiles its values; nil when it is wrong.
 func checkReady(c *engine.KindContext, v *spec.Value) map[string]*eval.Template {
-	if v.Kind != spec.Map {
-		c.Errorf(v.Pos, "with.ready must be a map such as {http: URL, timeout: 30s}, not %s", v.TypeName())
-		return nil
-	}
 	ok := true
 	ts := map[string]*eval.Template{}
 	var kinds []string

@@ -385,7 +385,7 @@ func TestServiceLoadErrors(t *testing.T) {
 	reg := engine.NewRegistry()
 	Register(reg)
 	tests := []struct{ step, want string }{
-		{"service: begin\n    with: {name: a}", `"begin" is not one of start, stop, restart, status`},
+		{"service: begin\n    with: {name: a}", `unknown service action "begin"; use one of start, stop, restart, status`},
 		{"service: start\n    with: {name: a}", "service: start needs with.command"},
 		{"service: stop\n    with: {name: a, command: x}", "with.command is for service: start and restart"},
 		{"service: start\n    with: {name: 'a b', command: x}", "a service name is letters"},
@@ -398,7 +398,7 @@ func TestServiceLoadErrors(t *testing.T) {
 		{"wait: htp\n    with: {url: x}", `(did you mean "http"?)`},
 		{"wait: http\n    with: {address: x}", "wait: http needs with.url"},
 		{"wait: tcp\n    with: {address: x, url: y}", "with.url is for wait: http"},
-		{"wait: tcp\n    with: {address: x, body: y}", "with.body is for wait: http only"},
+		{"wait: tcp\n    with: {address: x, body: y}", "with.body is for wait: http, not tcp"},
 		{"wait: http\n    with: {url: x, body: '('}", "with.body: error parsing regexp"},
 		{"record: rollback\n    with: {severity: high}", "record: rollback needs with.cause"},
 		{"record: rollback\n    with: {cause: x, severity: huge}", `"huge" is not one of critical, high, medium, low`},

@@ -74,15 +74,23 @@ var testFormats = []string{
 	testresult.FormatTAP, testresult.FormatPytest, testresult.FormatExitCode,
 }
 
+// Signature: a test command, how to read its results and which tests to run.
+func (testKind) Signature() engine.Signature {
+	return engine.Signature{
+		Arg: "the test command; its results are parsed",
+		With: []engine.Field{
+			{Name: "format", Type: engine.String, Enum: testFormats, Description: "how to read the results (auto picks by the command)"},
+			{Name: "results", Type: engine.String, Description: "the results file the command writes (JUnit XML, TAP)"},
+			{Name: "select", Type: engine.String, Enum: []string{"all", "changed", "files"}, Description: "which tests to run"},
+			{Name: "base", Type: engine.String, Description: "the ref to compare with, for select: changed"},
+			{Name: "files", Type: engine.List, Description: "the paths whose tests to run, for select: files"},
+			{Name: "map", Type: engine.Any, Description: "rules from changed paths to tests: {match: REGEX, tests: [...]} or 'REGEX -> TEST...'"},
+		},
+	}
+}
+
 func (testKind) Compile(c *engine.KindContext) engine.Action {
-	args := c.With(
-		engine.Field{Name: "format", Type: engine.String, Enum: testFormats},
-		engine.Field{Name: "results", Type: engine.String},
-		engine.Field{Name: "select", Type: engine.String, Enum: []string{"all", "changed", "files"}},
-		engine.Field{Name: "base", Type: engine.String},
-		engine.Field{Name: "files", Type: engine.List},
-		engine.Field{Name: "map", Type: engine.Any},
-	)
+	args := c.With()
 	if c.Step.Arg == nil || c.Step.Arg.Kind != spec.Scalar || strings.TrimSpace(c.Step.Arg.Str) == "" {
 		c.Errorf(c.Step.KindPos, "test needs a command, e.g. test: go test -json ./...")
 		return nil

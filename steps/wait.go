@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
@@ -19,38 +18,36 @@ var _ engine.Kind = waitKind{}
 // waitTargets maps each wait kind to the with: argument naming its target.
 var waitTargets = map[string]string{probeHTTP: "url", probeTCP: "address", probeCommand: "command"}
 
-func (waitKind) Compile(c *engine.KindContext) engine.Action {
-	kind, ok := literalArg(c, "wait", probeKinds)
-	args := c.With(
-		engine.Field{Name: "url", Type: engine.String},
-		engine.Field{Name: "address", Type: engine.String},
-		engine.Field{Name: "command", Type: engine.String},
-		engine.Field{Name: "expect_status", Type: engine.String},
-		engine.Field{Name: "body", Type: engine.String},
-		engine.Field{Name: "interval", Type: engine.Duration},
-		engine.Field{Name: "timeout", Type: engine.Duration},
-	)
-	if !ok {
-		return nil
+// Signature: what to poll, its target, how often and how long.
+func (waitKind) Signature() engine.Signature {
+	return engine.Signature{
+		Arg: "what to poll until it is ready",
+		Actions: []engine.ActionSig{
+			{Name: probeHTTP, Description: "until a URL answers with an expected status (and body)", With: []engine.Field{
+				{Name: "url", Type: engine.String, Required: true},
+				{Name: "expect_status", Type: engine.String, Description: "the statuses that count as ready, e.g. 200 or 200-299,301 (default: 2xx)"},
+				{Name: "body", Type: engine.String, Description: "a regular expression the body must match"},
+			}},
+			{Name: probeTCP, Description: "until an address accepts a connection", With: []engine.Field{
+				{Name: "address", Type: engine.String, Required: true, Description: "host:port"},
+			}},
+			{Name: probeCommand, Description: "until a command succeeds", With: []engine.Field{
+				{Name: "command", Type: engine.String, Required: true},
+			}},
+		},
+		With: []engine.Field{
+			{Name: "interval", Type: engine.Duration, Description: "between probes"},
+			{Name: "timeout", Type: engine.Duration, Description: "how long to poll before the step fails"},
+		},
 	}
+}
+
+func (waitKind) Compile(c *engine.KindContext) engine.Action {
+	kind := c.Action()
+	args := c.With()
 	want := waitTargets[kind]
 	if !args.Has(want) {
-		c.Errorf(withPos(c), "wait: %s needs with.%s", kind, want)
-		return nil
-	}
-	for k, name := range waitTargets {
-		if k != kind && args.Has(name) {
-			c.Errorf(args.Pos(name), "with.%s is for wait: %s; wait: %s takes with.%s", name, k, kind, want)
-			return nil
-		}
-	}
-	if kind != probeHTTP {
-		for _, name := range []string{"expect_status", "body"} {
-			if args.Has(name) {
-				c.Errorf(args.Pos(name), "with.%s is for wait: http only", name)
-				return nil
-			}
-		}
+		return nil // reported: the signature requires it
 	}
 	if !checkLiterals(c, args, "expect_status", "body") {
 		return nil
@@ -60,24 +57,6 @@ func (waitKind) Compile(c *engine.KindContext) engine.Action {
 		a.command = shellArg(c, args, "command")
 	}
 	return a
-}
-
-// literalArg checks that the step's argument is one of choices, written
-// literally (it decides what the step is, so it must be known at load time).
-func literalArg(c *engine.KindContext, key string, choices []string) (string, bool) {
-	a := c.Step.Arg
-	if a == nil || a.Kind != spec.Scalar || strings.TrimSpace(a.Str) == "" {
-		c.Errorf(c.Step.KindPos, "%s needs one of %s", key, strings.Join(choices, ", "))
-		return "", false
-	}
-	for _, ch := range choices {
-		if a.Str == ch {
-			return ch, true
-		}
-	}
-	h := spec.Hint(a.Str, choices)
-	c.Errorf(a.Pos, "%s: %q is not one of %s%s", key, a.Str, strings.Join(choices, ", "), h)
-	return "", false
 }
 
 // withPos is where a missing with: argument should have been written.

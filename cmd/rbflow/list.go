@@ -30,7 +30,7 @@ func (*listCmd) Run(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		p, err := spec.Load(src.Path, src.Text)
+		p, err := spec.Load(src.Path, src.Text, a.registry.Keys())
 		if err != nil {
 			fmt.Fprintf(tw, "%s\t\t\t(does not load: run rbflow validate %s)\n", name, name)
 			continue

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
 )
 
@@ -18,52 +19,139 @@ func (*schemaCmd) Summary() string {
 }
 func (*schemaCmd) Flags(*pflag.FlagSet) {}
 
+func (*schemaCmd) Run(_ context.Context, a *app, args []string) error {
+	if len(args) > 0 {
+		return usagef("schema takes no arguments")
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(procedureSchema(a.registry))
+}
+
 type obj = map[string]any
 
-func str(desc string) obj { return obj{"type": "string", "description": desc} }
+// Value patterns, written for both RE2 (Go validators) and ECMA-262 (the
+// editors'): no look-around, no inline flags.
+const (
+	// exprPattern: the loader takes a string holding ${{ as an expression,
+	// checked against its type when the procedure is compiled.
+	exprPattern = `\$\{\{`
+	// durationBody is what time.ParseDuration takes, less negative
+	// durations, which the loader refuses ("-0s" is zero, so it is in).
+	durationBody = `([-+]?0|\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|-((0+(\.0*)?|\.0+)(ns|us|µs|μs|ms|s|m|h))+)`
+	// boolText and intText are the texts a with: argument of those types
+	// takes when it is written as a string (the loader reads the text).
+	boolText = `^\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\s*$`
+	intText  = `^\s*(0|-?[1-9][0-9]*)\s*$`
+)
+
+// Building blocks. The loader reads most values as text, whatever YAML
+// made of them: `run: 5` is the script "5", `description: 2024` the text
+// "2024". So where it takes text the schema takes numbers and booleans too.
+var (
+	scalar = obj{"type": []string{"string", "number", "boolean"}}
+	expr   = obj{"type": "string", "pattern": exprPattern, "description": "a ${{ }} expression"}
+)
+
+// text is free text; an empty value (null) is no text.
+func text(desc string) obj {
+	s := obj{"type": []string{"string", "number", "boolean", "null"}}
+	if desc != "" {
+		s["description"] = desc
+	}
+	return s
+}
+
+// argText is the value of an action key that takes free text: never blank.
+func argText(desc string) obj {
+	return obj{"anyOf": []any{obj{"type": "string", "pattern": `\S`}, obj{"type": []string{"number", "boolean"}}}, "description": desc}
+}
 
 func enum(desc string, values ...string) obj {
 	return obj{"type": "string", "enum": values, "description": desc}
 }
 
-// procedureSchema describes schema version 1 (SPEC §2). Editors use it for
-// completion and checks; rbflow validate stays the authority (expressions,
-// the graph and step arguments are checked there).
-func procedureSchema() obj {
-	duration := obj{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a Go duration: 30s, 5m, 1h30m"}
-	id := obj{"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
-	env := obj{"type": "object", "propertyNames": obj{"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-		"additionalProperties": obj{"type": []string{"string", "number", "boolean", "null"}}, "description": "environment variables; values may use ${{ }}"}
+// named is a name matching pattern. YAML reads true and false as booleans;
+// the loader takes their text, which the name patterns accept.
+func named(pattern, desc string) obj {
+	return obj{"anyOf": []any{obj{"type": "string", "pattern": pattern}, obj{"type": "boolean"}}, "description": desc}
+}
+
+// procedureSchema describes schema version 1 (SPEC §2) for editors. The
+// step kinds, the actions they name and their with: arguments come from
+// reg, the keys and enums from engine/spec. It accepts every form rbflow
+// validate accepts; what a schema cannot say (expressions, the ids needs
+// and expressions name, cycles, duplicate ids, refs and paths, rules
+// between arguments) rbflow validate checks, and TestSchemaAgreesWithLoader
+// lists it.
+func procedureSchema(reg *engine.Registry) obj {
+	// The loader reads a procedure's durations as written: a Go duration,
+	// or 0 (YAML makes that a number).
+	duration := obj{"anyOf": []any{
+		obj{"type": "string", "pattern": "^" + durationBody + "$"},
+		obj{"const": 0},
+	}, "description": "a Go duration: 30s, 5m, 1h30m"}
+	id := named(spec.IDPattern, "a step id: lowercase letters, digits and underscores")
+	// Names are checked with patternProperties rather than propertyNames,
+	// so that validators and editors point at the map that holds a bad one.
+	env := obj{"type": "object", "patternProperties": obj{spec.EnvNamePattern: text("")}, "additionalProperties": false,
+		"description": "environment variables; values may use ${{ }}"}
+	// An if: is an expression, bare: a ${{ }} there is the always-true trap
+	// the loader refuses, and so is an empty one.
+	cond := func(desc string) obj {
+		return obj{"anyOf": []any{obj{"type": "boolean"}, obj{"type": "string", "pattern": `\S`, "not": obj{"pattern": exprPattern}}}, "description": desc}
+	}
+	attempts := obj{"type": "integer", "minimum": 1, "maximum": 100}
+
+	props := obj{
+		"id":   obj{"$ref": "#/$defs/id"},
+		"with": obj{"type": []string{"object", "null"}, "description": "the action's typed arguments"},
+		"needs": obj{"anyOf": []any{
+			obj{"type": "array", "items": obj{"$ref": "#/$defs/id"}},
+			obj{"$ref": "#/$defs/id"},
+			obj{"type": "null"},
+		}, "description": "ids this step waits for; [] starts at once; without it, the step before"},
+		"if":      cond("a boolean expr-lang expression (no ${{ }}); implicitly success() && (...)"),
+		"env":     obj{"$ref": "#/$defs/env"},
+		"dir":     text("working directory, relative to the repository; may use ${{ }}"),
+		"timeout": obj{"$ref": "#/$defs/duration"},
+		"retry": obj{"anyOf": []any{attempts, obj{"type": "object", "additionalProperties": false, "properties": obj{
+			"attempts": attempts,
+			"delay":    obj{"$ref": "#/$defs/duration"},
+			"backoff":  obj{"type": "number", "minimum": 1},
+			"if":       cond("an expression over attempt and the last result"),
+		}}}},
+		"continue_on_error": obj{"type": "boolean"},
+		"on_resume":         enum("what resume does with the step if it was cut off while running", spec.OnResumePolicies...),
+		"description":       text("what the step does, for people"),
+		"dry_run":           enum("run: the step is read-only and runs in --dry-run", spec.DryRunModes...),
+		"idempotent":        obj{"type": "boolean", "description": "false: resume asks before running it again"},
+		"shell":             enum("the shell of a run or test step", spec.Shells...),
+	}
+	var oneAction, kinds []any
+	for _, key := range reg.Keys() {
+		sig, _ := reg.Signature(key)
+		oneAction = append(oneAction, obj{"required": []string{key}})
+		kinds = append(kinds, obj{"if": obj{"required": []string{key}}, "then": kindSchema(key, sig)})
+		if len(sig.Actions) > 0 {
+			actions := enum(sig.Arg, sig.ActionNames()...)
+			var docs []string
+			for _, a := range sig.Actions {
+				docs = append(docs, a.Description)
+			}
+			actions["enumDescriptions"] = docs // editors show them next to each action
+			props[key] = actions
+		} else {
+			props[key] = argText(sig.Arg)
+		}
+	}
 	step := obj{
-		"type":     "object",
-		"required": []string{"id"},
-		"properties": obj{
-			"id":                obj{"$ref": "#/$defs/id"},
-			"run":               str("a bash script; ${{ }} values are escaped for where they stand"),
-			"git":               enum("a git action (arguments under with:)", "snapshot", "checkout", "switch", "reset", "clean", "stash", "branch", "tag", "commit", "cherry_pick", "restore_files", "fetch", "log", "diff", "status", "reflog", "rev_parse", "exec", "restore_snapshot"),
-			"test":              str("a test command; its results are parsed (with.format)"),
-			"report":            str("output path, or - for the step's output"),
-			"prompt":            str("the question to ask"),
-			"service":           enum("a service operation (with.name)", "start", "stop", "restart", "status"),
-			"wait":              enum("what to poll", "http", "tcp", "command"),
-			"call":              str("a built-in procedure name or a path: a child run"),
-			"record":            enum("a metrics event", "rollback", "event"),
-			"with":              obj{"type": "object", "description": "the action's typed arguments"},
-			"needs":             obj{"type": "array", "items": obj{"$ref": "#/$defs/id"}, "description": "ids this step waits for; [] starts at once; without it, the step before"},
-			"if":                str("a boolean expr-lang expression (no ${{ }}); implicitly success() && (...)"),
-			"env":               obj{"$ref": "#/$defs/env"},
-			"dir":               str("working directory, relative to the repository"),
-			"timeout":           obj{"$ref": "#/$defs/duration"},
-			"retry":             obj{"oneOf": []any{obj{"type": "integer", "minimum": 1, "maximum": 100}, obj{"type": "object", "additionalProperties": false, "properties": obj{"attempts": obj{"type": "integer", "minimum": 1, "maximum": 100}, "delay": obj{"$ref": "#/$defs/duration"}, "backoff": obj{"type": "number", "minimum": 1}, "if": str("expression over attempt and result")}}}},
-			"continue_on_error": obj{"type": "boolean"},
-			"on_resume":         enum("what resume does with the step if it was cut off while running", spec.OnResumePolicies...),
-			"description":       str("what the step does, for people"),
-			"dry_run":           enum("run: the step is read-only and runs in --dry-run", "run", "skip"),
-			"idempotent":        obj{"type": "boolean", "description": "false: resume asks before running it again"},
-			"shell":             enum("the shell of a run step", "bash", "sh"),
-		},
+		"type":                 "object",
+		"required":             []string{"id"},
+		"properties":           props,
 		"additionalProperties": false,
-		"oneOf":                oneAction(),
+		"oneOf":                oneAction,
+		"allOf":                kinds,
 	}
 	steps := obj{"type": "array", "items": obj{"$ref": "#/$defs/step"}}
 	return obj{
@@ -75,44 +163,123 @@ func procedureSchema() obj {
 		"additionalProperties": false,
 		"properties": obj{
 			"version":     obj{"const": 1},
-			"name":        obj{"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
-			"description": str("what the procedure is for"),
+			"name":        named(spec.NamePattern, "lowercase letters, digits and dashes"),
+			"description": text("what the procedure is for"),
 			"severity":    enum("how severe the situation it answers is", spec.Severities...),
 			"target":      obj{"$ref": "#/$defs/duration"},
 			"contacts": obj{"type": "array", "items": obj{"type": "object", "additionalProperties": false,
-				"properties": obj{"role": str("role"), "name": str("who"), "reach": str("how to reach them")}}},
-			"params": obj{"type": "object", "propertyNames": obj{"pattern": "^[a-z][a-z0-9_]*$"},
-				"additionalProperties": obj{"type": "object", "additionalProperties": false, "properties": obj{
-					"type":        enum("the param's type", spec.TypeString, spec.TypeInt, spec.TypeBool, spec.TypeList),
-					"default":     obj{},
-					"required":    obj{"type": "boolean"},
-					"enum":        obj{"type": "array", "minItems": 1},
-					"description": str("what the param is"),
-					"secret":      obj{"type": "boolean", "description": "masked as *** in logs, reports and events"},
-				}}},
+				"properties": obj{"role": text("role"), "name": text("who"), "reach": text("how to reach them")}}},
+			"params":     obj{"type": "object", "patternProperties": obj{spec.IDPattern: paramSchema()}, "additionalProperties": false},
 			"env":        obj{"$ref": "#/$defs/env"},
-			"steps":      steps,
+			"steps":      obj{"type": "array", "minItems": 1, "items": obj{"$ref": "#/$defs/step"}},
 			"on_failure": steps,
 			"finally":    steps,
 		},
-		"$defs": obj{"id": id, "duration": duration, "env": env, "step": step},
+		"$defs": obj{"id": id, "duration": duration, "env": env, "step": step,
+			// The types of with: arguments (fieldSchema).
+			"bool_arg":     obj{"anyOf": []any{obj{"type": "boolean"}, obj{"type": "string", "pattern": boolText}, expr}},
+			"int_arg":      obj{"anyOf": []any{obj{"type": "integer"}, obj{"type": "string", "pattern": intText}, expr}},
+			"duration_arg": obj{"anyOf": []any{obj{"type": "string", "pattern": `^\s*` + durationBody + `\s*$`}, obj{"const": 0}, expr}},
+			// One item may be written without the list; an expression gives
+			// the whole list.
+			"list_arg": obj{"anyOf": []any{obj{"type": "array", "items": scalar}, scalar}},
+		},
 	}
 }
 
-// oneAction requires exactly one action key per step.
-func oneAction() []any {
-	var out []any
-	for _, k := range spec.Kinds {
-		out = append(out, obj{"required": []string{k}})
+// paramSchema describes a param declaration; its default has the param's
+// type (string when none is given).
+func paramSchema() obj {
+	typed := func(typ string, dflt obj) obj {
+		cond := obj{"properties": obj{"type": obj{"const": typ}}}
+		if typ != spec.TypeString {
+			cond["required"] = []string{"type"}
+		}
+		return obj{"if": cond, "then": obj{"properties": obj{"default": dflt}}}
+	}
+	return obj{"type": "object", "additionalProperties": false,
+		"properties": obj{
+			"type":        enum("the param's type (default: string)", spec.ParamTypes...),
+			"default":     obj{"description": "the value when none is given"},
+			"required":    obj{"type": "boolean"},
+			"enum":        obj{"type": "array", "minItems": 1, "items": scalar, "description": "the values the param takes"},
+			"description": text("what the param is"),
+			"secret":      obj{"type": "boolean", "description": "masked as *** in logs, reports and events"},
+		},
+		"allOf": []any{
+			typed(spec.TypeString, text("")),
+			typed(spec.TypeInt, obj{"type": []string{"integer", "null"}}),
+			typed(spec.TypeBool, obj{"type": []string{"boolean", "null"}}),
+			typed(spec.TypeList, obj{"anyOf": []any{obj{"type": "array", "items": scalar}, text("")}}),
+		},
+	}
+}
+
+// kindSchema is what a step with action key key must hold besides the
+// key itself: for a kind with actions, the with: of the action it names.
+func kindSchema(key string, sig engine.Signature) obj {
+	if len(sig.Actions) == 0 {
+		return withSchema(sig.Fields(""), "the arguments of "+key)
+	}
+	var each []any
+	for _, a := range sig.Actions {
+		each = append(each, obj{
+			"if":   obj{"properties": obj{key: obj{"const": a.Name}}},
+			"then": withSchema(sig.Fields(a.Name), key+": "+a.Name+": "+a.Description),
+		})
+	}
+	return obj{"allOf": each}
+}
+
+// withSchema constrains a step's with: to fields: no other key, each of its
+// type, the required ones present.
+func withSchema(fields []engine.Field, desc string) obj {
+	props := obj{}
+	var required []string
+	for _, f := range fields {
+		props[f.Name] = fieldSchema(f)
+		if f.Required {
+			required = append(required, f.Name)
+		}
+	}
+	with := obj{"type": []string{"object", "null"}, "properties": props, "additionalProperties": false, "description": desc}
+	out := obj{"properties": obj{"with": with}}
+	if len(required) > 0 {
+		with["type"] = "object"
+		with["required"] = required
+		out["required"] = []string{"with"}
 	}
 	return out
 }
 
-func (*schemaCmd) Run(_ context.Context, a *app, args []string) error {
-	if len(args) > 0 {
-		return usagef("schema takes no arguments")
+// fieldSchema is what the loader takes for one with: argument. Wherever
+// the type is not text, one ${{ }} is taken too: it is checked when the
+// procedure is compiled, or when the step runs.
+func fieldSchema(f engine.Field) obj {
+	var s obj
+	switch f.Type {
+	case engine.String:
+		s = obj{"type": scalar["type"]}
+		if len(f.Enum) > 0 {
+			s = obj{"anyOf": []any{obj{"enum": f.Enum}, expr}}
+		}
+	case engine.Bool:
+		s = obj{"$ref": "#/$defs/bool_arg"}
+	case engine.Int:
+		s = obj{"$ref": "#/$defs/int_arg"}
+	case engine.Duration:
+		s = obj{"$ref": "#/$defs/duration_arg"}
+	case engine.List:
+		s = obj{"$ref": "#/$defs/list_arg"}
+	case engine.StringMap:
+		s = obj{"type": "object", "additionalProperties": text("")}
+	case engine.Map:
+		s = obj{"type": "object"}
+	default: // engine.Any
+		s = obj{}
 	}
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(procedureSchema())
+	if f.Description != "" {
+		s["description"] = f.Description
+	}
+	return s
 }

@@ -15,25 +15,27 @@ var (
 	contactKeys = []string{"role", "name", "reach"}
 	retryKeys   = []string{"attempts", "delay", "backoff", "if"}
 	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
-	stepKeys    = append(slices.Clone(stepFields), Kinds...)
-	paramTypes  = []string{TypeString, TypeInt, TypeBool, TypeList}
 )
 
 // decoder collects every error of one file.
 type decoder struct {
-	src    *Source
-	errs   ErrorList
-	stepID string // current step id, for error context
+	src      *Source
+	errs     ErrorList
+	stepID   string   // current step id, for error context
+	kinds    []string // the action keys a step may have
+	stepKeys []string // stepFields and kinds
 }
 
 func (d *decoder) errorf(pos Pos, format string, args ...any) {
 	d.errs = append(d.errs, d.src.Errorf(pos, d.stepID, format, args...))
 }
 
-// Load decodes a procedure file strictly. The error, if any, is an ErrorList
+// Load decodes a procedure file strictly. kinds are the action keys a step
+// may have (run, git, ...): the step kinds registered in the engine, in the
+// order error messages list them. The error, if any, is an ErrorList
 // holding every problem found, each with its position.
-func Load(file string, text []byte) (*Procedure, error) {
-	p, errs := Decode(file, text)
+func Load(file string, text []byte, kinds []string) (*Procedure, error) {
+	p, errs := Decode(file, text, kinds)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -42,11 +44,13 @@ func Load(file string, text []byte) (*Procedure, error) {
 
 // Decode is Load for callers that go on checking a flawed file so that all
 // its errors are reported together: it returns what could be decoded (nil
-// only when the text is not YAML at all) with the errors found.
-func Decode(file string, text []byte) (*Procedure, ErrorList) {
+// only when the text is not YAML at all) with the errors found. With no
+// kinds every action key is an unknown key, and the rest of the file (its
+// params, say) still decodes.
+func Decode(file string, text []byte, kinds []string) (*Procedure, ErrorList) {
 	src := NewSource(file, text)
 	root, errs := parseYAML(src, text)
-	d := &decoder{src: src, errs: errs}
+	d := &decoder{src: src, errs: errs, kinds: kinds, stepKeys: append(slices.Clone(stepFields), kinds...)}
 	if root == nil || root.Kind == Null && len(d.errs) == 0 {
 		if len(d.errs) == 0 {
 			d.errs = append(d.errs, &Error{File: file, Msg: "file is empty"})
@@ -261,8 +265,8 @@ func (d *decoder) params(v *Value, p *Procedure) {
 		m := e.Value
 		if t := m.Get("type"); t != nil {
 			if s, ok := d.str(t, what+": type"); ok {
-				if !slices.Contains(paramTypes, s) {
-					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, Hint(s, paramTypes))
+				if !slices.Contains(ParamTypes, s) {
+					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, Hint(s, ParamTypes))
 				} else {
 					pm.Type = s
 				}
@@ -339,11 +343,11 @@ func (d *decoder) steps(v *Value, section string, ids map[string]Pos) []*Step {
 func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) *Step {
 	d.stepID = ""
 	if v.Kind == Null {
-		d.errorf(v.Pos, "empty step: a step is a map with an id and one action (%s)", strings.Join(Kinds, ", "))
+		d.errorf(v.Pos, "empty step: a step is a map with an id and one action (%s)", strings.Join(d.kinds, ", "))
 		return nil
 	}
 	if v.Kind != Map {
-		d.errorf(v.Pos, "a step must be a map with an id and one action (%s), not %s", strings.Join(Kinds, ", "), v.TypeName())
+		d.errorf(v.Pos, "a step must be a map with an id and one action (%s), not %s", strings.Join(d.kinds, ", "), v.TypeName())
 		return nil
 	}
 	s := &Step{Pos: v.Pos, Section: section, Index: index, Def: v}
@@ -364,10 +368,10 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 			ids[id] = e.Value.Pos
 		}
 	}
-	d.keys(v, "a step", stepKeys)
-	typo := hinted(v, stepKeys)
+	d.keys(v, "a step", d.stepKeys)
+	typo := hinted(v, d.stepKeys)
 	for _, e := range v.Map {
-		if !slices.Contains(Kinds, e.Key) {
+		if !slices.Contains(d.kinds, e.Key) {
 			continue
 		}
 		if s.Kind != "" {
@@ -379,8 +383,8 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 			d.errorf(e.KeyPos, "%s: the action's value must be a string, not %s (arguments go under with:)", e.Key, e.Value.TypeName())
 		}
 	}
-	if s.Kind == "" && !slices.ContainsFunc(Kinds, func(k string) bool { return typo[k] }) {
-		d.errorf(v.Pos, "step has no action: give one of %s", strings.Join(Kinds, ", "))
+	if s.Kind == "" && !slices.ContainsFunc(d.kinds, func(k string) bool { return typo[k] }) {
+		d.errorf(v.Pos, "step has no action: give one of %s", strings.Join(d.kinds, ", "))
 	}
 	if w := v.Get("with"); w != nil && w.Kind != Null {
 		if w.Kind != Map {
@@ -445,7 +449,7 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 	}
 	if x := v.Get("dry_run"); x != nil {
 		if p, ok := d.str(x, "dry_run"); ok {
-			if p != "run" && p != "skip" {
+			if !slices.Contains(DryRunModes, p) {
 				d.errorf(x.Pos, "bad dry_run %q: use run (the step is read-only) or skip", p)
 			}
 			s.DryRun = p
@@ -457,7 +461,7 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 	}
 	if x := v.Get("shell"); x != nil {
 		if p, ok := d.str(x, "shell"); ok {
-			if p != "bash" && p != "sh" {
+			if !slices.Contains(Shells, p) {
 				d.errorf(x.Pos, "bad shell %q: use bash or sh", p)
 			}
 			s.Shell = p
@@ -512,8 +516,14 @@ func (d *decoder) retry(v *Value) *Retry {
 	return r
 }
 
-// StepKeys lists every key a step may have: its fields and the action keys.
-func StepKeys() []string { return slices.Clone(stepKeys) }
+// StepFields lists the keys a step may have besides its action key.
+func StepFields() []string { return slices.Clone(stepFields) }
+
+// RetryKeys lists the keys of a step's retry map.
+func RetryKeys() []string { return slices.Clone(retryKeys) }
+
+// ContactKeys lists the keys of a contact.
+func ContactKeys() []string { return slices.Clone(contactKeys) }
 
 // TopKeys lists the keys of a procedure's top level.
 func TopKeys() []string { return slices.Clone(topKeys) }

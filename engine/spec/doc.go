@@ -4,6 +4,7 @@
 //
 // Decoding is strict (unknown keys with hints, duplicate keys, one document,
 // bounded aliases and nesting) and collects every error of a file. The
-// meaning of a procedure — its graph, expressions and step arguments — is
-// checked by engine.Compile.
+// action keys a step may have are the caller's: the step kinds registered in
+// the engine. The meaning of a procedure — its graph, expressions and step
+// arguments — is checked by engine.Compile.
 package spec

@@ -35,7 +35,7 @@ func FuzzLoad(f *testing.F) {
 	reg := engine.NewRegistry()
 	steps.Register(reg)
 	f.Fuzz(func(t *testing.T, text []byte) {
-		p, err := spec.Load("f.yaml", text)
+		p, err := spec.Load("f.yaml", text, reg.Keys())
 		if err != nil {
 			checkErrors(t, text, err)
 			return

@@ -112,13 +112,18 @@ type Step struct {
 	Def *Value
 }
 
-// Kinds lists the action keys of §2.1; a step has exactly one.
-var Kinds = []string{"run", "git", "test", "report", "prompt", "service", "wait", "call", "record"}
+// Patterns of the names a procedure gives: its own name, step and param
+// ids, environment variable names. rbflow schema writes them out too.
+const (
+	NamePattern    = `^[a-z][a-z0-9-]*$`
+	IDPattern      = `^[a-z][a-z0-9_]*$`
+	EnvNamePattern = `^[A-Za-z_][A-Za-z0-9_]*$`
+)
 
 var (
-	nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-	idRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	nameRE = regexp.MustCompile(NamePattern)
+	idRE   = regexp.MustCompile(IDPattern)
+	envRE  = regexp.MustCompile(EnvNamePattern)
 )
 
 // Severities allowed in the procedure header.
@@ -126,3 +131,13 @@ var Severities = []string{"critical", "high", "medium", "low"}
 
 // OnResumePolicies allowed in on_resume.
 var OnResumePolicies = []string{"rerun", "ask", "skip", "fail"}
+
+// DryRunModes allowed in dry_run: run (the step is read-only and runs in
+// --dry-run) or skip.
+var DryRunModes = []string{"run", "skip"}
+
+// Shells allowed in shell.
+var Shells = []string{"bash", "sh"}
+
+// ParamTypes allowed in a param's type.
+var ParamTypes = []string{TypeString, TypeInt, TypeBool, TypeList}

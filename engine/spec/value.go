@@ -314,6 +314,16 @@ func (c *converter) convert(n *yaml.Node, depth int) *Value {
 	return v
 }
 
+// Parse reads YAML text into a Value tree with the limits and checks every
+// procedure file gets: one document, UTF-8, no custom tags, merge keys or
+// duplicate keys, bounded aliases and nesting. The tree is what could be
+// read (nil when the text is not YAML at all); the errors are positioned.
+// Load decodes a procedure from such a tree; tools that look at a file as
+// plain data (a JSON Schema check, say) start here.
+func Parse(file string, text []byte) (*Value, ErrorList) {
+	return parseYAML(NewSource(file, text), text)
+}
+
 // parseYAML parses text into a Value tree. It rejects multiple documents and
 // converts the YAML library's errors into positioned ones.
 func parseYAML(src *Source, text []byte) (*Value, ErrorList) {
