@@ -106,7 +106,7 @@ func (x *Exec) Mask(s string) string {
 	return x.mask.String(s)
 }
 
-// String evaluates a String argument ("" when absent and without default).
+// String evaluates a String argument ("" when absent).
 func (x *Exec) String(a *Args, name string) (string, error) {
 	v, err := x.Value(a, name)
 	if err != nil || v == nil {
