@@ -117,11 +117,12 @@ func (c *KindContext) callee(ref, params *spec.Value) *Callee {
 	}
 	src, err := s.resolve(name, c.Procedure.File)
 	if err != nil {
-		msg := fmt.Sprintf("cannot call %q: %v", name, err)
+		// err goes in whole: only string arguments are shortened.
+		note := ""
 		if errors.Is(err, fs.ErrNotExist) && !filepath.IsAbs(name) {
-			msg += " (a relative path is looked for next to the calling file, then from the current directory)"
+			note = " (a relative path is looked for next to the calling file, then from the current directory)"
 		}
-		c.Errorf(ref.Pos, "%s", msg)
+		c.Errorf(ref.Pos, "cannot call %q: %v%s", name, err, note)
 		return nil
 	}
 	key := procKey(src.Path)

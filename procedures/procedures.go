@@ -4,7 +4,10 @@
 package procedures
 
 import (
+	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,6 +36,21 @@ type Source struct {
 	Path    string // file path, or "builtin:NAME"
 	Text    []byte
 	Builtin bool
+	// Local is set for a file inside the repository's work tree (.rbflow/
+	// or any other path there): it came with the repository, so it runs
+	// only once approved on this machine (Trusted).
+	Local bool
+	// Shadows names the built-in a .rbflow/NAME.yaml copy takes the place of.
+	Shadows string
+}
+
+// Hash is the sha256 of the text, as approvals record it.
+func (s *Source) Hash() string { return HashText(s.Text) }
+
+// HashText is the sha256 of a procedure text, as approvals record it.
+func HashText(text []byte) string {
+	sum := sha256.Sum256(text)
+	return hex.EncodeToString(sum[:])
 }
 
 // Undo is the procedure `rbflow undo` runs (builtin:undo): a recorded run
@@ -53,18 +71,12 @@ steps:
 `
 
 // Resolver returns how the engine finds procedures in repo, for call steps
-// and for resume: as Resolve does, with builtin:NAME naming the built-in
-// itself, and a relative path looked for next to the file of the procedure
-// that names it (from) first, as includes usually work.
-func Resolver(repo string) engine.Resolver {
+// and for resume: as Resolve does, with a relative path looked for next to
+// the file of the procedure that names it (from) first, as includes usually
+// work. With approvals, a procedure from the repository must be approved
+// (see Trusted); without, any is taken (validate, graph).
+func Resolver(repo string, approvals Approvals) engine.Resolver {
 	return func(ref, from string) (engine.Source, error) {
-		if name, ok := strings.CutPrefix(ref, BuiltinPrefix); ok {
-			text, ok := builtinText(name)
-			if !ok {
-				return engine.Source{}, &UnknownError{Name: name, Builtins: Names()}
-			}
-			return engine.Source{Path: ref, Text: text}, nil
-		}
 		if isPath(ref) && !filepath.IsAbs(ref) && from != "" && !strings.HasPrefix(from, BuiltinPrefix) {
 			near := filepath.Join(filepath.Dir(from), ref)
 			if _, err := os.Stat(near); err == nil {
@@ -75,8 +87,77 @@ func Resolver(repo string) engine.Resolver {
 		if err != nil {
 			return engine.Source{}, err
 		}
+		if approvals != nil {
+			if err := src.Trusted(context.Background(), approvals); err != nil {
+				return engine.Source{}, err
+			}
+		}
 		return engine.Source{Path: src.Path, Text: src.Text}, nil
 	}
+}
+
+// Approvals are the procedures from repositories approved on this machine,
+// kept in the state folder (engine/store implements it).
+type Approvals interface {
+	// Approved reports whether the text with hash of the file at path (an
+	// absolute path) was approved.
+	Approved(ctx context.Context, path, hash string) (bool, error)
+}
+
+// UntrustedError is a procedure from the repository that is not approved
+// on this machine (in this version of its text).
+type UntrustedError struct {
+	Source *Source
+}
+
+func (e *UntrustedError) Error() string {
+	s := e.Source
+	msg := fmt.Sprintf("%s comes with the repository (sha256 %s)", s.Path, s.Hash()[:12])
+	if s.Shadows != "" {
+		msg += fmt.Sprintf(" and takes the place of the built-in %s", s.Shadows)
+	}
+	msg += fmt.Sprintf("; it runs only once approved on this machine, and this text is not: read it, then rbflow approve %s (rbflow run ... --approve shows it and runs)", s.Path)
+	if s.Shadows != "" {
+		msg += fmt.Sprintf("; rbflow run %s%s runs the built-in", BuiltinPrefix, s.Shadows)
+	}
+	return msg
+}
+
+// Trusted returns an *UntrustedError for a procedure from the repository
+// whose text is not approved; built-ins and files outside the work tree
+// are the user's own and need no approval.
+func (s *Source) Trusted(ctx context.Context, approvals Approvals) error {
+	if !s.Local {
+		return nil
+	}
+	ok, err := approvals.Approved(ctx, ApprovalPath(s.Path), s.Hash())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &UntrustedError{Source: s}
+	}
+	return nil
+}
+
+// ApprovalPath is the key an approval is kept under: the file's absolute,
+// symlink-free path.
+func ApprovalPath(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
+}
+
+// inside reports whether path is in the work tree at repo.
+func inside(repo, path string) bool {
+	root := ApprovalPath(repo)
+	rel, err := filepath.Rel(root, ApprovalPath(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // builtinText is the text of a built-in, the undo procedure included.
@@ -141,11 +222,29 @@ func (e *UnknownError) Is(target error) bool { return target == ErrUnknown }
 const LocalDir = ".rbflow"
 
 // Resolve finds the procedure named by arg. A path (anything with a slash or
-// a .yaml/.yml suffix) is read as a file; otherwise repo/.rbflow/NAME.yaml
-// shadows the built-in NAME.
+// a .yaml/.yml suffix) is read as a file; builtin:NAME is the built-in NAME
+// itself; otherwise repo/.rbflow/NAME.yaml shadows the built-in NAME.
 func Resolve(arg, repo string) (*Source, error) {
+	src, err := resolve(arg, repo)
+	if err != nil {
+		return nil, err
+	}
+	if !src.Builtin && repo != "" {
+		src.Local = inside(repo, src.Path)
+	}
+	return src, nil
+}
+
+func resolve(arg, repo string) (*Source, error) {
 	if arg == "" {
 		return nil, &UnknownError{}
+	}
+	if name, ok := strings.CutPrefix(arg, BuiltinPrefix); ok {
+		text, ok := builtinText(name)
+		if !ok {
+			return nil, &UnknownError{Name: name, Builtins: Names()}
+		}
+		return &Source{Name: name, Path: arg, Text: text, Builtin: true}, nil
 	}
 	if isPath(arg) {
 		text, err := os.ReadFile(arg)
@@ -157,7 +256,11 @@ func Resolve(arg, repo string) (*Source, error) {
 	if repo != "" {
 		local := filepath.Join(repo, LocalDir, arg+".yaml")
 		if text, err := os.ReadFile(local); err == nil {
-			return &Source{Name: arg, Path: local, Text: text}, nil
+			src := &Source{Name: arg, Path: local, Text: text}
+			if _, ok := Builtin(arg); ok {
+				src.Shadows = arg
+			}
+			return src, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("read procedure: %w", err)
 		}

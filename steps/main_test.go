@@ -68,7 +68,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) runner() *engine.Runner {
 	return &engine.Runner{
 		Store: h.st, StateDir: h.state, Repo: h.repo, WorkDir: h.repo, Grace: 2 * time.Second,
-		Loader: &engine.Loader{Registry: h.reg, Resolve: procedures.Resolver(h.repo)},
+		Loader: &engine.Loader{Registry: h.reg, Resolve: procedures.Resolver(h.repo, nil)},
 	}
 }
 

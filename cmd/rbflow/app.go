@@ -30,7 +30,7 @@ type subcommand interface {
 func commands() []subcommand {
 	return []subcommand{
 		&runCmd{}, &resumeCmd{}, &retryCmd{}, &cancelCmd{}, &runsCmd{}, &statusCmd{}, &logsCmd{},
-		&undoCmd{}, &snapshotsCmd{}, &gcCmd{}, &metricsCmd{}, &checklistCmd{},
+		&undoCmd{}, &snapshotsCmd{}, &gcCmd{}, &metricsCmd{}, &checklistCmd{}, &approveCmd{},
 		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &initCmd{}, &schemaCmd{}, &versionCmd{},
 	}
 }
@@ -55,15 +55,17 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 // exitCode maps errors to rbflow's exit statuses (SPEC §3).
 func exitCode(err error) int {
 	var (
-		usage  *usageError
-		list   spec.ErrorList
-		param  *engine.ParamError
-		locked *engine.LockError
+		usage     *usageError
+		list      spec.ErrorList
+		param     *engine.ParamError
+		locked    *engine.LockError
+		untrusted *procedures.UntrustedError
 	)
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &usage), errors.As(err, &list), errors.As(err, &param), errors.Is(err, procedures.ErrUnknown), engine.IsUsage(err):
+	case errors.As(err, &usage), errors.As(err, &list), errors.As(err, &param), errors.As(err, &untrusted),
+		errors.Is(err, procedures.ErrUnknown), errors.Is(err, errNotApproved), engine.IsUsage(err):
 		return 2
 	case errors.As(err, &locked):
 		return 3
@@ -166,13 +168,17 @@ func (a *app) repo(ctx context.Context) (string, error) {
 }
 
 // loader is how this command compiles procedures: against the registry,
-// finding what call steps name (and a resumed run's file) in repo.
-func (a *app) loader(repo string) *engine.Loader {
-	return &engine.Loader{Registry: a.registry, Resolve: procedures.Resolver(repo)}
+// finding what call steps name (and a resumed run's file) in repo. With
+// approvals, a procedure from the repository must be approved to be taken
+// (commands that run something); without, any is (validate, graph).
+func (a *app) loader(repo string, approvals procedures.Approvals) *engine.Loader {
+	return &engine.Loader{Registry: a.registry, Resolve: procedures.Resolver(repo, approvals)}
 }
 
-// load resolves, decodes and compiles a procedure.
-func (a *app) load(ctx context.Context, arg string) (*engine.Plan, *procedures.Source, error) {
+// load resolves, decodes and compiles a procedure; with approvals, one from
+// the repository must be approved (an *procedures.UntrustedError names it).
+// It says when a local copy takes the place of a built-in.
+func (a *app) load(ctx context.Context, arg string, approvals procedures.Approvals) (*engine.Plan, *procedures.Source, error) {
 	repo, err := a.repo(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -181,6 +187,14 @@ func (a *app) load(ctx context.Context, arg string) (*engine.Plan, *procedures.S
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := a.loader(repo).Load(engine.Source{Path: src.Path, Text: src.Text})
+	if src.Shadows != "" && !a.quiet {
+		fmt.Fprintf(a.stderr, "rbflow: using %s, the repository's copy of the built-in %s (rbflow run %s%s runs the built-in)\n", src.Path, src.Shadows, procedures.BuiltinPrefix, src.Shadows)
+	}
+	if approvals != nil {
+		if err := src.Trusted(ctx, approvals); err != nil {
+			return nil, src, err
+		}
+	}
+	plan, err := a.loader(repo, approvals).Load(engine.Source{Path: src.Path, Text: src.Text})
 	return plan, src, err
 }

@@ -58,7 +58,7 @@ func (c *checklistCmd) Run(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	items, err := steps.Checklist(ctx, s.store, a.loader(s.repo), run)
+	items, err := steps.Checklist(ctx, s.store, a.loader(s.repo, nil), run)
 	if err != nil {
 		return err
 	}

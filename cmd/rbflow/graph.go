@@ -37,7 +37,7 @@ func (c *graphCmd) Run(ctx context.Context, a *app, args []string) error {
 	default:
 		return usagef("graph: unknown format %q: use text, mermaid or dot", c.format)
 	}
-	plan, _, err := a.load(ctx, args[0])
+	plan, _, err := a.load(ctx, args[0], nil)
 	if err != nil {
 		return err
 	}

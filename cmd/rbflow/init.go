@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -38,6 +39,11 @@ func (c *initCmd) Run(ctx context.Context, a *app, args []string) error {
 		}
 		dir = filepath.Join(repo, procedures.LocalDir)
 	}
+	s, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
 	written, err := procedures.CopyTo(dir, c.force)
 	copied, kept := 0, 0
 	for _, w := range written {
@@ -45,6 +51,11 @@ func (c *initCmd) Run(ctx context.Context, a *app, args []string) error {
 			kept++
 		} else {
 			copied++
+			// Written by rbflow itself: approved by being written (SPEC §14).
+			text, _ := procedures.Builtin(strings.TrimSuffix(filepath.Base(w.Path), ".yaml"))
+			if aerr := s.store.Approve(ctx, procedures.ApprovalPath(w.Path), procedures.HashText(text), text); aerr != nil && err == nil {
+				err = aerr
+			}
 		}
 		if a.quiet {
 			continue
@@ -58,6 +69,6 @@ func (c *initCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "%d procedures copied to %s (%d kept). Edit them; rbflow run NAME uses the copy, no rebuild needed.\n", copied, dir, kept)
+	fmt.Fprintf(a.stdout, "%d procedures copied to %s (%d kept). Edit them; rbflow run NAME uses the copy, no rebuild needed (after an edit, rbflow approve NAME, or rbflow run NAME --approve).\n", copied, dir, kept)
 	return nil
 }

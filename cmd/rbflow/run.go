@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/procedures"
 )
 
 // execFlags are the flags shared by run, resume and retry.
@@ -58,7 +60,7 @@ func (f *execFlags) runner(a *app, s *session) (*engine.Runner, *view, error) {
 	wd, _ := os.Getwd()
 	v := newView(a, f.json, f.noColor)
 	r := &engine.Runner{
-		Store: s.store, Loader: a.loader(s.repo), StateDir: s.stateDir, Repo: s.repo, WorkDir: wd,
+		Store: s.store, Loader: a.loader(s.repo, s.store), StateDir: s.stateDir, Repo: s.repo, WorkDir: wd,
 		Parallel: f.parallel, Grace: f.grace, Observer: v, Answers: answers, Yes: f.yes,
 	}
 	if isTerminal(a.stdin) && isTerminal(a.stdout) {
@@ -86,6 +88,7 @@ type runCmd struct {
 	sets       []string
 	paramsFile string
 	dryRun     bool
+	approve    bool
 }
 
 func (*runCmd) Name() string { return "run" }
@@ -99,6 +102,7 @@ func (c *runCmd) Flags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&c.sets, "set", nil, "set a param: `NAME=VALUE` (repeat for list items, or NAME='[a, b]')")
 	fs.StringVar(&c.paramsFile, "params-file", "", "read params from a YAML map in `FILE`")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan with every interpolated command; run nothing")
+	fs.BoolVar(&c.approve, "approve", false, "a procedure from the repository: show what changed since it was last approved, approve it, and run")
 	c.execFlags.add(fs)
 }
 
@@ -106,7 +110,18 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	if len(args) != 1 {
 		return usagef("run takes one procedure (a file or a built-in name); see rbflow list")
 	}
-	plan, src, err := a.load(ctx, args[0])
+	approvals, err := a.approvals(ctx)
+	if err != nil {
+		return err
+	}
+	plan, src, err := a.load(ctx, args[0], approvals)
+	var untrusted *procedures.UntrustedError
+	if errors.As(err, &untrusted) && c.approve {
+		if err := a.approveIn(ctx, untrusted.Source, c.yes); err != nil {
+			return err
+		}
+		plan, src, err = a.load(ctx, args[0], approvals)
+	}
 	if err != nil {
 		return err
 	}
@@ -132,7 +147,7 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 		if err := plan.CheckAnswers(given); err != nil {
 			return err
 		}
-		return a.printDryRun(ctx, plan, params, given)
+		return a.printDryRun(ctx, plan, params, given, approvals)
 	}
 	s, err := a.open(ctx)
 	if err != nil {
@@ -149,13 +164,13 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	})
 }
 
-func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[string]any, given map[string]string) error {
+func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[string]any, given map[string]string, approvals procedures.Approvals) error {
 	repo, err := a.repo(ctx)
 	if err != nil {
 		return err
 	}
 	wd, _ := os.Getwd()
-	r := &engine.Runner{Loader: a.loader(repo), Repo: repo, WorkDir: wd, Answers: given}
+	r := &engine.Runner{Loader: a.loader(repo, approvals), Repo: repo, WorkDir: wd, Answers: given}
 	steps, err := r.DryRun(ctx, plan, params)
 	if err != nil {
 		return err

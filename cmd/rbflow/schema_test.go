@@ -245,7 +245,7 @@ func matches(re string) func(*spec.Error, *yamlJSON) bool {
 
 // validate is what rbflow validate does with one argument.
 func validate(a *app, arg string) error {
-	_, _, err := a.load(context.Background(), arg)
+	_, _, err := a.load(context.Background(), arg, nil)
 	return err
 }
 

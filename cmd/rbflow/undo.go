@@ -56,7 +56,7 @@ func (c *undoCmd) Run(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	src := engine.Source{Path: procedures.BuiltinPrefix + "undo", Text: []byte(procedures.Undo)}
-	plan, err := a.loader(s.repo).Load(src)
+	plan, err := a.loader(s.repo, nil).Load(src)
 	if err != nil {
 		return err
 	}

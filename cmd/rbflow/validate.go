@@ -25,7 +25,7 @@ func (*validateCmd) Run(ctx context.Context, a *app, args []string) error {
 	var all spec.ErrorList
 	var other error
 	for _, arg := range args {
-		plan, _, err := a.load(ctx, arg)
+		plan, _, err := a.load(ctx, arg, nil)
 		if err != nil {
 			if l, ok := err.(spec.ErrorList); ok {
 				all = append(all, l...)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -326,4 +327,35 @@ func copyFile(src, dst string) (bool, error) {
 		return false, err
 	}
 	return true, os.Chtimes(dst, st.ModTime(), st.ModTime())
+}
+
+// DiffText returns a unified diff from old to new text, labelled with
+// name, as git diff --no-index shows it ("" when they are equal). It needs
+// no repository.
+func DiffText(ctx context.Context, name string, old, new []byte) (string, error) {
+	dir, err := os.MkdirTemp("", "rbflow-diff-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if err := os.WriteFile(a, old, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(b, new, 0o600); err != nil {
+		return "", err
+	}
+	r := &Repo{Dir: dir}
+	out, err := r.run(ctx, runOpts{}, "diff", "--no-index", "--no-color", "--no-ext-diff", "--", "a", "b")
+	if err != nil && exitCode(err) != 1 { // 1: they differ
+		return "", fmt.Errorf("diff %s: %w", name, err)
+	}
+	text := string(out)
+	// Name the file, not the temporary copies.
+	text = strings.Replace(text, "--- a/a\n", "--- "+name+" (approved)\n", 1)
+	text = strings.Replace(text, "+++ b/b\n", "+++ "+name+" (now)\n", 1)
+	if i := strings.Index(text, "--- "); i > 0 {
+		text = text[i:]
+	}
+	return text, nil
 }

@@ -277,3 +277,42 @@ func (s *Store) Answers(ctx context.Context, runID string) (map[string]string, e
 	}
 	return answers, nil
 }
+
+// Approve records that the procedure text at path (an absolute path inside
+// a repository) is approved on this machine. hash is the sha256 of text.
+func (s *Store) Approve(ctx context.Context, path, hash string, text []byte) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO approvals (path, hash, text, approved_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (path, hash) DO UPDATE SET approved_at = excluded.approved_at`,
+			path, hash, string(text), toNanos(time.Now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("approve %s: %w", path, err)
+	}
+	return nil
+}
+
+// Approved reports whether the text of path with this hash was approved.
+func (s *Store) Approved(ctx context.Context, path, hash string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM approvals WHERE path = ? AND hash = ?`, path, hash).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("approval of %s: %w", path, err)
+	}
+	return n > 0, nil
+}
+
+// LastApproved returns the text of path approved last, or nil when none
+// was.
+func (s *Store) LastApproved(ctx context.Context, path string) ([]byte, error) {
+	var text string
+	err := s.db.QueryRowContext(ctx, `SELECT text FROM approvals WHERE path = ? ORDER BY approved_at DESC LIMIT 1`, path).Scan(&text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("approval of %s: %w", path, err)
+	}
+	return []byte(text), nil
+}
