@@ -115,6 +115,24 @@ func (x *Exec) String(a *Args, name string) (string, error) {
 	return eval.Text(v), nil
 }
 
+// StringEach evaluates a String argument with the text of each ${{ }}
+// value passed through each, for values that must stay data inside another
+// language: a report template quotes them as its own string literals.
+func (x *Exec) StringEach(a *Args, name string, each func(string) string) (string, error) {
+	ar, ok := a.fields[name]
+	if !ok || ar.field.Type != String {
+		return x.String(a, name)
+	}
+	if ar.lit != nil {
+		return eval.Text(ar.lit), nil
+	}
+	s, err := ar.tmpl.RenderEach(x.env, each)
+	if err != nil {
+		return "", fmt.Errorf("with.%s: %w", name, err)
+	}
+	return s, nil
+}
+
 // Bool evaluates a Bool argument.
 func (x *Exec) Bool(a *Args, name string) (bool, error) {
 	v, err := x.Value(a, name)

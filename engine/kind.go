@@ -359,6 +359,23 @@ func (a *Args) ItemPos(name string, i int) spec.Pos {
 	return x.pos
 }
 
+// WrittenPrefix returns what item i of a List argument (or a String
+// argument, i 0) begins with as written in the procedure, before any
+// ${{ }} value: "" when a value gives its start, or the whole list.
+func (a *Args) WrittenPrefix(name string, i int) string {
+	x, ok := a.fields[name]
+	if !ok {
+		return ""
+	}
+	switch {
+	case x.list != nil && i < len(x.list):
+		return x.list[i].LiteralPrefix()
+	case x.list == nil && x.tmpl != nil && i == 0:
+		return x.tmpl.LiteralPrefix()
+	}
+	return ""
+}
+
 // Literal returns an argument's value when it holds no expression.
 func (a *Args) Literal(name string) (any, bool) {
 	x, ok := a.fields[name]

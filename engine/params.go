@@ -109,6 +109,12 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		}
 		listSet[name] = true
 	}
+	for name, v := range out {
+		if err := checkControl(decl[name], v); err != nil {
+			errs = append(errs, &ParamError{Param: name, Msg: err.Error()})
+			delete(out, name)
+		}
+	}
 	for _, pm := range p.Params {
 		if _, ok := out[pm.Name]; ok || given[pm.Name] {
 			continue
@@ -126,6 +132,41 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		return nil, joinErrs(errs)
 	}
 	return out, nil
+}
+
+// checkControl refuses NUL and control characters in a value: no process
+// can take a NUL in its environment or arguments, and an escape sequence
+// or carriage return in a param would rewrite what an operator reads. A
+// string (or command) may hold tabs and newlines; a list item is one line.
+func checkControl(pm *spec.Param, v any) error {
+	check := func(s string, newline bool) error {
+		for i := 0; i < len(s); i++ {
+			b := s[i]
+			if b == '\t' || b == '\n' && newline || b >= 0x20 && b != 0x7f {
+				continue
+			}
+			what := fmt.Sprintf("control character %q", b)
+			switch b {
+			case 0:
+				what = "NUL byte"
+			case '\n':
+				what = "newline"
+			}
+			return fmt.Errorf("value holds a %s at byte %d: refused (a list item is one line; only tabs and newlines are taken in text)", what, i)
+		}
+		return nil
+	}
+	switch x := v.(type) {
+	case string:
+		return check(x, true)
+	case []string:
+		for _, item := range x {
+			if err := check(item, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // typed converts a stored or passed value (from JSON: float64, []any) to the

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -50,3 +51,36 @@ steps:
 }
 
 func fmtMap(m map[string]any) string { return fmt.Sprint(m) }
+
+// NUL and control characters are refused when params are given, with the
+// param named; a string may hold tabs and newlines, a list item is one line.
+func TestParamsRefuseControlCharacters(t *testing.T) {
+	p, err := spec.Load("p.yaml", []byte("version: 1\nname: p\nparams:\n  note: {type: string}\n  files: {type: list}\nsteps:\n  - {id: a, run: \"true\"}\n"), []string{"run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		in   engine.ParamInput
+		want string
+	}{
+		{engine.ParamInput{Sets: []string{"note=a\x00b"}}, "param note: value holds a NUL byte at byte 1"},
+		{engine.ParamInput{Sets: []string{"note=red\x1b[31m"}}, `param note: value holds a control character '\x1b' at byte 3`},
+		{engine.ParamInput{Sets: []string{"note=line\r"}}, `param note: value holds a control character '\r'`},
+		{engine.ParamInput{Sets: []string{"files=a.py\nrm -rf ~"}}, "param files: value holds a newline at byte 4"},
+		{engine.ParamInput{Given: map[string]any{"files": []any{"ok", "b\x00"}}}, "param files: value holds a NUL byte"},
+		{engine.ParamInput{Sets: []string{"note=two\nlines\tand a tab", "files=a\tb"}}, ""},
+	} {
+		got, err := engine.ResolveParams(p, tt.in)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("ResolveParams(%+v) = %v, want it taken", tt.in, err)
+		case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+			t.Errorf("ResolveParams(%+v) = %v, %v; want %q", tt.in, got, err, tt.want)
+		case tt.want != "":
+			var pe *engine.ParamError
+			if !errors.As(err, &pe) {
+				t.Errorf("ResolveParams(%+v) = %T, want a *ParamError (exit 2)", tt.in, err)
+			}
+		}
+	}
+}

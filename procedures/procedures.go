@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -247,7 +248,7 @@ func resolve(arg, repo string) (*Source, error) {
 		return &Source{Name: name, Path: arg, Text: text, Builtin: true}, nil
 	}
 	if isPath(arg) {
-		text, err := os.ReadFile(arg)
+		text, err := readFile(arg)
 		if err != nil {
 			return nil, fmt.Errorf("read procedure: %w", err)
 		}
@@ -255,7 +256,7 @@ func resolve(arg, repo string) (*Source, error) {
 	}
 	if repo != "" {
 		local := filepath.Join(repo, LocalDir, arg+".yaml")
-		if text, err := os.ReadFile(local); err == nil {
+		if text, err := readFile(local); err == nil {
 			src := &Source{Name: arg, Path: local, Text: text}
 			if _, ok := Builtin(arg); ok {
 				src.Shadows = arg
@@ -269,7 +270,7 @@ func resolve(arg, repo string) (*Source, error) {
 		return &Source{Name: arg, Path: BuiltinPrefix + arg, Text: text, Builtin: true}, nil
 	}
 	if _, err := os.Stat(arg); err == nil {
-		text, err := os.ReadFile(arg)
+		text, err := readFile(arg)
 		if err != nil {
 			return nil, fmt.Errorf("read procedure: %w", err)
 		}
@@ -317,4 +318,18 @@ func CopyTo(dir string, force bool) ([]Copied, error) {
 		out = append(out, Copied{Path: dst})
 	}
 	return out, nil
+}
+
+// readFile reads a procedure file, refusing at once one over the size a
+// procedure may have, before reading any of it.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > spec.MaxFileSize {
+		return nil, fmt.Errorf("%s is %d bytes, over the limit of %d MiB for a procedure", path, fi.Size(), spec.MaxFileSize>>20)
+	}
+	return io.ReadAll(io.LimitReader(f, spec.MaxFileSize+1))
 }

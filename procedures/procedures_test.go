@@ -53,3 +53,21 @@ func TestResolve(t *testing.T) {
 		t.Errorf("Resolve(missing path) = %v, want a read error", err)
 	}
 }
+
+// A file over the size a procedure may have is refused from its size,
+// without reading it.
+func TestResolveRefusesHugeFiles(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.yaml")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 40); err != nil { // a sparse terabyte: reading it would take hours
+		t.Skip("no sparse files here:", err)
+	}
+	f.Close()
+	_, err = Resolve(p, "")
+	if err == nil || !strings.Contains(err.Error(), "over the limit of 16 MiB") {
+		t.Errorf("Resolve(1 TiB file) = %v, want it refused for its size", err)
+	}
+}

@@ -1233,9 +1233,32 @@ func gitExec(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[
 	if len(args) == 0 {
 		return nil, errors.New("with.args is empty")
 	}
+	if err := checkExecArgs(g.args, args); err != nil {
+		return nil, err
+	}
 	out, err := finish(ctx, r, args...)
 	fmt.Fprint(x.Log, out)
 	return map[string]any{"stdout": strings.TrimRight(out, "\n")}, err
+}
+
+// checkExecArgs refuses an option that a value gave: an argument that
+// begins with '-' reaches git only when the procedure's author wrote that
+// '-' (--upload-pack=... or --output=FILE from a param would run a command
+// or write a file). After a literal "--" every argument is a path.
+func checkExecArgs(a *engine.Args, args []string) error {
+	for i, v := range args {
+		written := a.WrittenPrefix("args", i)
+		if written == "--" && v == "--" {
+			return nil
+		}
+		if strings.HasPrefix(v, "-") && !strings.HasPrefix(written, "-") {
+			return fmt.Errorf("with.args item %d is %q, an option that comes from a value: git exec takes options only as written in the procedure (put values that may begin with '-' after a literal \"--\")", i+1, v)
+		}
+		if strings.ContainsAny(v, "\x00") {
+			return fmt.Errorf("with.args item %d holds a NUL byte", i+1)
+		}
+	}
+	return nil
 }
 
 // gitRestoreSnapshot brings back the state before a run's first

@@ -246,7 +246,9 @@ func (a *reportAction) resolve(x *engine.Exec) (string, *template.Template, erro
 		return k, builtinReports()[k], err
 	}
 	if a.args.Has("template") {
-		text, err := x.String(a.args, "template")
+		// A value in the template is data: it reaches the report as a
+		// string literal, never as template code.
+		text, err := x.StringEach(a.args, "template", func(v string) string { return "{{" + strconv.Quote(v) + "}}" })
 		if err != nil {
 			return "", nil, err
 		}
@@ -297,11 +299,53 @@ func (a *reportAction) targets(x *engine.Exec, kind string) (dest, runCopy strin
 		if !filepath.IsAbs(dest) {
 			dest = filepath.Join(x.Dir, dest)
 		}
+		if !a.path.IsLiteral() {
+			base := x.Repo
+			if base == "" {
+				base = x.Dir
+			}
+			if err := confined(dest, base, x.RunDir); err != nil {
+				return "", "", err
+			}
+		}
 		if e := filepath.Ext(dest); e != "" && kind != ReportJSON {
 			ext = e
 		}
 	}
 	return dest, filepath.Join(x.RunDir, x.StepID+ext), nil
+}
+
+// confined refuses a report path a value gave that leads out of the
+// repository and the run folder (../../etc/...): only a path the author
+// wrote may go elsewhere.
+func confined(dest string, roots ...string) error {
+	real := realPath(dest)
+	for _, root := range roots {
+		if root == "" {
+			continue
+		}
+		if rel, err := filepath.Rel(realPath(root), real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the report path %s, built from a value, leads out of the repository and the run folder: write such a path literally in the procedure", dest)
+}
+
+// realPath resolves the symlinks of the longest part of p that exists.
+func realPath(p string) string {
+	p = filepath.Clean(p)
+	rest := ""
+	for {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(p, rest)
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
 }
 
 // Describe says what would be rendered and where it would go.

@@ -300,6 +300,44 @@ func (c *Condition) Eval(env *Env) (bool, error) {
 	return b, nil
 }
 
+// Limits on one expression: expr-lang's parser and checker recurse once per
+// level of nesting, and a hostile procedure must not exhaust the stack or
+// the memory of rbflow validate.
+const (
+	maxExprBytes = 64 << 10
+	maxExprDepth = 64
+)
+
+// checkSize refuses an expression too long or too deeply nested, at the
+// offset where it goes over, before any parser sees it.
+func checkSize(src string) *Error {
+	if len(src) > maxExprBytes {
+		return &Error{Offset: maxExprBytes, Msg: fmt.Sprintf("expression is %d bytes, over the limit of %d KiB", len(src), maxExprBytes>>10)}
+	}
+	depth := 0
+	var quote byte
+	for i := 0; i < len(src); i++ {
+		b := src[i]
+		switch {
+		case quote != 0:
+			if b == '\\' {
+				i++
+			} else if b == quote {
+				quote = 0
+			}
+		case b == '"' || b == '\'' || b == '`':
+			quote = b
+		case b == '(' || b == '[' || b == '{':
+			if depth++; depth > maxExprDepth {
+				return &Error{Offset: i, Msg: fmt.Sprintf("expression nests brackets more than %d deep", maxExprDepth)}
+			}
+		case b == ')' || b == ']' || b == '}':
+			depth--
+		}
+	}
+	return nil
+}
+
 func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) {
 	key := src
 	if retry {
@@ -318,6 +356,9 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 	opts := []expr.Option{expr.Env(reflect.New(typ).Elem().Interface())}
 	if asBool {
 		opts = append(opts, expr.AsBool())
+	}
+	if err := checkSize(src); err != nil {
+		return nil, err
 	}
 	tree, err := parser.Parse(src)
 	if err != nil {

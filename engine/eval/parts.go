@@ -1,0 +1,32 @@
+package eval
+
+import "strings"
+
+// LiteralPrefix returns the text the template begins with, as written, up
+// to its first ${{ }} ("" when it begins with one): what of a value the
+// procedure's author wrote rather than a param or an output gave.
+func (t *Template) LiteralPrefix() string {
+	if len(t.parts) > 0 && t.parts[0].prog == nil {
+		return t.parts[0].lit
+	}
+	return ""
+}
+
+// RenderEach renders the template with the text of each ${{ }} value
+// passed through each, and the literal text as written: for values that
+// must stay data inside another language (a report template's {{ }}).
+func (t *Template) RenderEach(env *Env, each func(string) string) (string, error) {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.prog == nil {
+			b.WriteString(p.lit)
+			continue
+		}
+		v, err := t.run(env, p)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(each(Text(v)))
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,58 @@
+package steps
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rbflow/rbflow/engine"
+)
+
+// git exec passes values from params to git, but never as options: a '-'
+// that a value gives is refused (--upload-pack ran a command and --output
+// wrote a file); options the author wrote, and any value after a literal
+// "--", go through.
+func TestGitExecValuesAreNotOptions(t *testing.T) {
+	repo := gitRepo(t, map[string]string{"a.txt": "a\n"})
+	out := filepath.Join(t.TempDir(), "written")
+	canary := filepath.Join(t.TempDir(), "canary")
+	const proc = `version: 1
+name: p
+params:
+  v: {type: string}
+  l: {type: list}
+steps:
+  - id: x
+    git: exec
+    with: {args: ARGS}
+`
+	for _, tt := range []struct {
+		args string
+		sets []string
+		want string // the step's error; "" when it succeeds
+	}{
+		{`[log, "${{ params.v }}"]`, []string{"v=--output=" + out}, `an option that comes from a value`},
+		{`[fetch, ., "${{ params.v }}"]`, []string{"v=--upload-pack=touch " + canary}, `an option that comes from a value`},
+		{`"${{ params.l }}"`, []string{"l=log", "l=--output=" + out}, `with.args item 2 is "--output=`},
+		{`[log, "${{ params.v }}", "--", a.txt]`, []string{"v=-p"}, `item 2 is "-p"`},
+		{`[log, --oneline, -n, "${{ params.v }}"]`, []string{"v=1"}, ""},
+		{`[log, "--format=${{ params.v }}", -n, "1"]`, []string{"v=%H"}, ""},
+		{`[log, --oneline, --, "${{ params.v }}"]`, []string{"v=-not-a-file"}, ""},
+	} {
+		f := runProcedure(t, repo, strings.Replace(proc, "ARGS", tt.args, 1), runOpts{sets: tt.sets})
+		rec := f.step(t, "x")
+		if tt.want == "" {
+			if rec.Status != engine.StepSucceeded {
+				t.Errorf("args %s with %q: %s %q, want it run", tt.args, tt.sets, rec.Status, rec.Error)
+			}
+		} else if rec.Status != engine.StepFailed || !strings.Contains(rec.Error, tt.want) {
+			t.Errorf("args %s with %q: %s %q, want refused: %s", tt.args, tt.sets, rec.Status, rec.Error, tt.want)
+		}
+		for _, p := range []string{out, canary} {
+			if _, err := os.Stat(p); err == nil {
+				t.Fatalf("args %s with %q: %s exists: a value became a git option", tt.args, tt.sets, p)
+			}
+		}
+	}
+}
