@@ -83,7 +83,7 @@ func procedureSchema() obj {
 				"properties": obj{"role": str("role"), "name": str("who"), "reach": str("how to reach them")}}},
 			"params": obj{"type": "object", "propertyNames": obj{"pattern": "^[a-z][a-z0-9_]*$"},
 				"additionalProperties": obj{"type": "object", "additionalProperties": false, "properties": obj{
-					"type":        enum("the param's type", spec.TypeString, spec.TypeInt, spec.TypeBool, spec.TypeList),
+					"type":        enum("the param's type", spec.TypeString, spec.TypeInt, spec.TypeBool, spec.TypeList, spec.TypeCommand),
 					"default":     obj{},
 					"required":    obj{"type": "boolean"},
 					"enum":        obj{"type": "array", "minItems": 1},

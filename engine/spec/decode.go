@@ -16,7 +16,7 @@ var (
 	retryKeys   = []string{"attempts", "delay", "backoff", "if"}
 	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
 	stepKeys    = append(slices.Clone(stepFields), Kinds...)
-	paramTypes  = []string{TypeString, TypeInt, TypeBool, TypeList}
+	paramTypes  = []string{TypeString, TypeInt, TypeBool, TypeList, TypeCommand}
 )
 
 // decoder collects every error of one file.
@@ -262,7 +262,7 @@ func (d *decoder) params(v *Value, p *Procedure) {
 		if t := m.Get("type"); t != nil {
 			if s, ok := d.str(t, what+": type"); ok {
 				if !slices.Contains(paramTypes, s) {
-					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, Hint(s, paramTypes))
+					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool, list or command%s", e.Key, s, Hint(s, paramTypes))
 				} else {
 					pm.Type = s
 				}
