@@ -154,6 +154,18 @@ func (c *compiler) template(v *spec.Value, step string) *eval.Template {
 	return t
 }
 
+func (c *compiler) shellTemplate(v *spec.Value, step string, d eval.Dialect) *eval.Template {
+	if v == nil {
+		return nil
+	}
+	t, err := c.ev.ShellTemplate(v.Str, d)
+	if err != nil {
+		c.exprErr(v, step, err)
+		return nil
+	}
+	return t
+}
+
 // Load decodes and compiles a procedure file, reporting the errors of both
 // stages together (a spec.ErrorList in file order).
 func Load(file string, text []byte, reg *Registry) (*Plan, error) {

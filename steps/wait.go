@@ -57,7 +57,9 @@ func (waitKind) Compile(c *engine.KindContext) engine.Action {
 	}
 	a := &waitAction{kind: kind, target: want, args: args}
 	if kind == probeCommand {
-		a.command = shellArg(c, args, "command")
+		if a.command = shellArg(c, args, "command"); a.command == nil {
+			return nil
+		}
 	}
 	return a
 }
@@ -121,9 +123,10 @@ func (a *waitAction) spec(x *engine.Exec) (probeSpec, error) {
 	s := probeSpec{kind: a.kind}
 	var err error
 	if a.command != nil {
-		if s.target, err = x.Shell(a.command); err != nil {
+		if s.script, err = x.Shell(a.command); err != nil {
 			return s, fmt.Errorf("with.command: %w", err)
 		}
+		s.target = s.script.Text
 	} else if s.target, err = x.String(a.args, a.target); err != nil {
 		return s, err
 	}
@@ -173,7 +176,7 @@ func describeProbe(s probeSpec) string {
 	case probeTCP:
 		what = "connect to " + s.target
 	case probeCommand:
-		what = "run until it succeeds: " + s.target
+		what = "run until it succeeds: " + s.script.String()
 	}
 	return fmt.Sprintf("wait: %s (every %s, up to %s)", what, interval, timeout)
 }
