@@ -274,6 +274,7 @@ func (s statusSet) String() string { return s.text }
 type probeSpec struct {
 	kind, target, statuses, body string
 	script                       eval.Script // command: target is its text
+	shown                        string      // command: the script as people see it (Script.Display)
 	interval, timeout            time.Duration
 }
 

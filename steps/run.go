@@ -60,7 +60,7 @@ func (a *runAction) Describe(ctx context.Context, x *engine.Exec) (string, error
 	if err != nil {
 		return "", err
 	}
-	return x.Mask(s.String()), nil
+	return s.Display(x.Mask), nil
 }
 
 func (a *runAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {

@@ -281,7 +281,7 @@ func readySpec(x *engine.Exec, ready map[string]*eval.Template) (*probeSpec, err
 			return nil, fmt.Errorf("with.ready.%s: %w", k, err)
 		}
 	}
-	s := &probeSpec{statuses: vals["status"], body: vals["body"], script: script}
+	s := &probeSpec{statuses: vals["status"], body: vals["body"], script: script, shown: script.Display(x.Mask)}
 	for _, k := range probeKinds {
 		if t, ok := vals[k]; ok {
 			s.kind, s.target = k, t
@@ -308,7 +308,7 @@ func (a *serviceAction) Describe(ctx context.Context, x *engine.Exec) (string, e
 	fmt.Fprintf(&b, "service %s %s", a.op, cfg.name)
 	if a.op == svcStart || a.op == svcRestart {
 		if cfg.command.Text != "" {
-			fmt.Fprintf(&b, ": %s (in %s)", cfg.command.String(), cfg.dir)
+			fmt.Fprintf(&b, ": %s (in %s)", cfg.command.Display(x.Mask), cfg.dir)
 		} else {
 			b.WriteString(" with the command it was started with")
 		}
@@ -317,7 +317,7 @@ func (a *serviceAction) Describe(ctx context.Context, x *engine.Exec) (string, e
 		}
 	}
 	if (a.op == svcStop || a.op == svcRestart) && cfg.stop.Text != "" {
-		fmt.Fprintf(&b, "; stop command: %s", cfg.stop.String())
+		fmt.Fprintf(&b, "; stop command: %s", cfg.stop.Display(x.Mask))
 	}
 	return x.Mask(b.String()), nil
 }
@@ -556,7 +556,7 @@ func (s *serviceRun) stop(ctx context.Context) (engine.Result, error) {
 	res := engine.Result{Outputs: s.outputs(0, false)}
 	res.Outputs["stopped"] = false
 	if cfg.stop.Text != "" {
-		fmt.Fprintf(x.Log, "stopping service %s with: %s\n", cfg.name, x.Mask(cfg.stop.String()))
+		fmt.Fprintf(x.Log, "stopping service %s with: %s\n", cfg.name, cfg.stop.Display(x.Mask))
 		code, err := proc.Run(ctx, proc.Command{
 			Path: "bash", Args: []string{"--noprofile", "--norc", "-c", cfg.stop.Text},
 			Dir: cfg.dir, Env: withScript(cfg.env, cfg.stop), Stdout: x.Log, Stderr: x.Log, Grace: cfg.grace,

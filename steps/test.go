@@ -519,7 +519,7 @@ func (a *testAction) Describe(ctx context.Context, x *engine.Exec) (string, erro
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString(t.script.String())
+	b.WriteString(t.script.Display(x.Mask))
 	if strings.HasPrefix(strings.TrimSpace(t.script.Text), "eval ") {
 		fmt.Fprintf(&b, "\n# the shell runs: %s", strings.TrimSpace(t.seen+" "+eval.ShellQuote(t.selected)))
 	}

@@ -126,7 +126,7 @@ func (a *waitAction) spec(x *engine.Exec) (probeSpec, error) {
 		if s.script, err = x.Shell(a.command); err != nil {
 			return s, fmt.Errorf("with.command: %w", err)
 		}
-		s.target = s.script.Text
+		s.target, s.shown = s.script.Text, s.script.Display(x.Mask)
 	} else if s.target, err = x.String(a.args, a.target); err != nil {
 		return s, err
 	}
@@ -176,7 +176,7 @@ func describeProbe(s probeSpec) string {
 	case probeTCP:
 		what = "connect to " + s.target
 	case probeCommand:
-		what = "run until it succeeds: " + s.script.String()
+		what = "run until it succeeds: " + s.shown
 	}
 	return fmt.Sprintf("wait: %s (every %s, up to %s)", what, interval, timeout)
 }

@@ -53,19 +53,27 @@ func (s Script) Env() []string {
 	return out
 }
 
-// String returns the script as one self-contained text, for people (dry
-// runs, logs) and for records that must be run again later without the
-// environment (a service's start command): a line assigning each variable
-// its single-quoted value, then Text. It runs as Text does.
-func (s Script) String() string {
+// String returns the script as one self-contained text, for records that
+// must be run again later without the environment (a service's start
+// command) and for people: a line assigning each variable its
+// single-quoted value, then Text. It runs as Text does.
+func (s Script) String() string { return s.Display(nil) }
+
+// Display is String with each value passed through mask (nil: none)
+// before it is quoted, so that a secret is masked whatever quotes it holds.
+func (s Script) Display(mask func(string) string) string {
 	if len(s.Vars) == 0 {
 		return s.Text
 	}
 	var b strings.Builder
 	for _, v := range s.Vars {
+		value := v.Value
+		if mask != nil {
+			value = mask(value)
+		}
 		b.WriteString(v.Name)
 		b.WriteByte('=')
-		b.WriteString(Quote(v.Value))
+		b.WriteString(Quote(value))
 		b.WriteByte('\n')
 	}
 	b.WriteString(s.Text)
@@ -362,7 +370,8 @@ type where struct {
 	split bool // the word is one of a command's arguments (or for items, array elements)
 	check valueCheck
 	decl  *declWord
-	code  string // the command that runs values here as code
+	code  string       // the command that runs values here as code
+	word  *syntax.Word // the word the walk is in
 }
 
 // values returns the context of placeholders inside w's quoted strings
@@ -731,6 +740,7 @@ func (a *shellAnalysis) word(wd *syntax.Word, w where) {
 	if wd == nil {
 		return
 	}
+	w.word = wd
 	for _, p := range wd.Parts {
 		a.wordPart(p, w)
 	}
@@ -849,8 +859,8 @@ func (a *shellAnalysis) place(k int, w where, form refForm) {
 		return
 	}
 	check := w.check
-	if w.arith {
-		check = checkInt
+	if w.arith || check == checkName && a.inSubscript(w.word, k) {
+		check = checkInt // a[${{ i }}] where bash takes a name: the subscript is arithmetic
 	}
 	if check == checkInt || check == checkName {
 		switch kindOf(p) {
@@ -887,6 +897,19 @@ func codeHint(code, expr string) string {
 		return "to pass data, set a variable and trap a command that reads it"
 	}
 	return "source a file the procedure names itself"
+}
+
+// inSubscript reports whether placeholder k stands inside [...] in word.
+func (a *shellAnalysis) inSubscript(word *syntax.Word, k int) bool {
+	if word == nil {
+		return false
+	}
+	start := int(word.Pos().Offset())
+	if start > a.marks[k].srcStart {
+		return false
+	}
+	pre := a.src[start:a.marks[k].srcStart]
+	return strings.Count(pre, "[") > strings.Count(pre, "]")
 }
 
 func checkWhat(c valueCheck) string {

@@ -377,3 +377,34 @@ func TestShellTemplateErrors(t *testing.T) {
 		}
 	}
 }
+
+// Script.String, which a service's record keeps and restart runs without
+// the environment, runs as Text does with its variables; Display masks
+// each value before quoting it.
+func TestScriptStringRunsAsText(t *testing.T) {
+	c := NewCompiler(Decl{Params: []Param{{Name: "v", Type: "string"}, {Name: "l", Type: "list"}}})
+	tpl, err := c.ShellTemplate("printf '<%s>' ${{ params.l }} \"${{ params.v }}\" '${{ params.v }}' $'\\t${{ params.v }}'\ncat <<EOF\n${{ params.v }}\nEOF", Bash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, v := range []string{"$(touch CANARY)", "it's \"x\" `touch CANARY`", "", "a\nb", strings.Repeat("'", 70<<10)} {
+		s, err := tpl.Shell(c.Env(&Data{Params: map[string]any{"v": v, "l": []string{v, "-n", "x y"}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		withEnv, err1 := runScript(t, "bash", dir, s)
+		standalone, err2 := runScript(t, "bash", dir, Script{Text: s.String()})
+		if _, serr := os.Stat(filepath.Join(dir, "CANARY")); serr == nil {
+			t.Fatalf("value %q ran a command", clip(v))
+		}
+		if err1 != nil || err2 != nil || string(withEnv) != string(standalone) {
+			t.Errorf("value %q: Text with Vars printed %q (%v), String printed %q (%v)", clip(v), clip(string(withEnv)), err1, clip(string(standalone)), err2)
+		}
+		secret := "it's \"x\""
+		shown := s.Display(func(x string) string { return strings.ReplaceAll(x, secret, "***") })
+		if strings.Contains(v, secret) && (strings.Contains(shown, "it'\\''s") || !strings.Contains(shown, "***")) {
+			t.Errorf("Display did not mask %q:\n%s", secret, shown)
+		}
+	}
+}
