@@ -303,8 +303,8 @@ func (a *testAction) runtimeRules(x *engine.Exec) ([]testresult.Rule, error) {
 // selected.
 type testRun struct {
 	script     eval.Script // the command, with the selected tests appended
-	format     string // as written: auto is resolved after the command ran
-	results    string // the results file as written, "" for standard output
+	format     string      // as written: auto is resolved after the command ran
+	results    string      // the results file as written, "" for standard output
 	resultsAbs string
 	changed    bool   // select: changed or files
 	sel        string // which of them

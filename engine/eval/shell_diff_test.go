@@ -259,7 +259,7 @@ var attackValues = []string{
 
 // shapeValues are the other values: quotes, newlines, globs, options,
 // numbers in all spellings, bytes that are not UTF-8, long values. Each
-// context gets every fifth in turn (all of them with -shell.full).
+// context gets every eighth in turn (all of them with -shell.full).
 var shapeValues = []string{
 	"two words", " ", "EOF", "\nEOF\n", "A", "B", `\\`, "\\\n", "$HOME", "${PATH}", "!x", "!!",
 	"line1\nline2", "x\n", "\n", "ünïcödé ✓", "\xff\xfe", "'", `"`, "$'", `$"x"`, "$((1+1))", "$[1+1]",
@@ -518,7 +518,7 @@ var posixPrefixes = []string{
 // comment at the top of this file. -short runs a few values per context,
 // -shell.full all of them everywhere.
 func TestShellDifferential(t *testing.T) {
-	attacks, shapes, share := attackValues, shapeValues, 5
+	attacks, shapes, share := attackValues, shapeValues, 8
 	switch {
 	case *fullDiff:
 		share = 1
