@@ -20,6 +20,7 @@ bench:
 fuzz:
 	$(GO) test ./engine/spec -run '^$$' -fuzz FuzzLoad -fuzztime 60s
 	$(GO) test ./engine/eval -run '^$$' -fuzz FuzzCompile -fuzztime 60s
+	$(GO) test ./engine/eval -run '^$$' -fuzz FuzzShell -fuzztime 60s
 	$(GO) test ./steps/testresult -run '^$$' -fuzz FuzzParse -fuzztime 60s
 
 demo: build

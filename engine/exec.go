@@ -93,10 +93,14 @@ func (x *Exec) Render(t *eval.Template) (string, error) {
 	return t.Render(x.env)
 }
 
-// Shell evaluates a template for a shell script, quoting every value.
-func (x *Exec) Shell(t *eval.Template) (string, error) {
+// Shell evaluates a template compiled by KindContext.ShellTemplate for a
+// shell: the script's text refers to environment variables that carry the
+// values. Whatever runs script.Text must add script.Env() to its
+// environment (after x.Env); script.String() is the self-contained form
+// for people and records.
+func (x *Exec) Shell(t *eval.Template) (eval.Script, error) {
 	if t == nil {
-		return "", nil
+		return eval.Script{}, nil
 	}
 	return t.Shell(x.env)
 }

@@ -284,6 +284,14 @@ func (c *KindContext) Template(v *spec.Value) *eval.Template {
 // ArgTemplate compiles the action's argument.
 func (c *KindContext) ArgTemplate() *eval.Template { return c.Template(c.Step.Arg) }
 
+// ShellTemplate compiles a value that a shell runs (run:, test:, service
+// and wait commands) in the dialect of shell ("" or bash, or sh): the
+// script is parsed and each ${{ }} is checked for where it stands, for
+// Exec.Shell. Errors are reported and nil is returned.
+func (c *KindContext) ShellTemplate(v *spec.Value, shell string) *eval.Template {
+	return c.comp.shellTemplate(v, c.Step.ID, eval.DialectOf(shell))
+}
+
 // FieldType is the type of a with: argument.
 type FieldType int
 

@@ -157,6 +157,18 @@ func (c *compiler) template(v *spec.Value, step string) *eval.Template {
 	return t
 }
 
+func (c *compiler) shellTemplate(v *spec.Value, step string, d eval.Dialect) *eval.Template {
+	if v == nil {
+		return nil
+	}
+	t, err := c.ev.ShellTemplate(v.Str, d)
+	if err != nil {
+		c.exprErr(v, step, err)
+		return nil
+	}
+	return t
+}
+
 // Load decodes and compiles a procedure file, reporting the errors of both
 // stages together (a spec.ErrorList in file order). It has no resolver: a
 // call step with a literal target is a load error (see KindContext.Callee);

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/eval"
 	"github.com/rbflow/rbflow/engine/proc"
 )
 
@@ -39,8 +40,9 @@ const (
 // probe is one readiness check, polled until it passes or its time is up.
 // wait steps and service: start share it.
 type probe struct {
-	kind     string // http, tcp, command
-	target   string // URL, address or shell command
+	kind     string      // http, tcp, command
+	target   string      // URL, address or the command's text
+	script   eval.Script // command: what bash runs
 	statuses statusSet
 	body     *regexp.Regexp // http: the body must match; nil: any body
 	interval time.Duration
@@ -189,8 +191,8 @@ func (p *probe) tcpAttempt(ctx context.Context) probeResult {
 func (p *probe) commandAttempt(ctx context.Context, hurry <-chan struct{}) probeResult {
 	var out tailBuffer
 	code, err := proc.Run(ctx, proc.Command{
-		Path: "bash", Args: []string{"--noprofile", "--norc", "-c", p.target},
-		Dir: p.dir, Env: p.env, Stdout: &out, Stderr: &out, Grace: time.Second,
+		Path: "bash", Args: []string{"--noprofile", "--norc", "-c", p.script.Text},
+		Dir: p.dir, Env: withScript(p.env, p.script), Stdout: &out, Stderr: &out, Grace: time.Second,
 	}, hurry)
 	text := fmt.Sprintf("%s: exit status %d", p.target, code)
 	if err != nil {
@@ -271,12 +273,14 @@ func (s statusSet) String() string { return s.text }
 // steps write it as typed with: arguments, service steps inside ready:.
 type probeSpec struct {
 	kind, target, statuses, body string
+	script                       eval.Script // command: target is its text
+	shown                        string      // command: the script as people see it (Script.Display)
 	interval, timeout            time.Duration
 }
 
 // build checks the written values and makes the probe.
 func (s probeSpec) build(x *engine.Exec) (*probe, error) {
-	p := &probe{kind: s.kind, target: s.target, interval: s.interval, timeout: s.timeout, dir: x.Dir, env: x.Env}
+	p := &probe{kind: s.kind, target: s.target, script: s.script, interval: s.interval, timeout: s.timeout, dir: x.Dir, env: x.Env}
 	if p.interval <= 0 {
 		p.interval = defaultProbeInterval
 	}

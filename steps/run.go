@@ -28,7 +28,7 @@ func (runKind) Compile(c *engine.KindContext) engine.Action {
 		c.Errorf(c.Step.KindPos, "run needs a script")
 		return nil
 	}
-	t := c.ArgTemplate()
+	t := c.ShellTemplate(c.Step.Arg, c.Step.Shell)
 	if t == nil {
 		return nil
 	}
@@ -57,13 +57,14 @@ func shellArgv(shell, file string) (string, []string) {
 	return "bash", []string{"--noprofile", "--norc", "-eo", "pipefail", file}
 }
 
-// Describe shows the script with every value interpolated (and quoted).
+// Describe shows the script as it would run: a line assigning each
+// interpolated value to the variable that carries it, then the script.
 func (a *runAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
 	s, err := x.Shell(a.script)
 	if err != nil {
 		return "", err
 	}
-	return x.Mask(s), nil
+	return s.Display(x.Mask), nil
 }
 
 func (a *runAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
@@ -82,16 +83,20 @@ func (a *runAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result,
 }
 
 // runScript runs script with shell under the reaper in the step's folder
-// and environment; stdout goes to stdout, stderr to the step's log. It
-// returns the exit code; the error is for a command that could not run or
-// was stopped.
-func runScript(ctx context.Context, x *engine.Exec, shell, script string, stdout io.Writer) (int, error) {
+// and environment, with the variables that carry its values; stdout goes
+// to stdout, stderr to the step's log. It returns the exit code; the error
+// is for a command that could not run or was stopped.
+func runScript(ctx context.Context, x *engine.Exec, shell string, script eval.Script, stdout io.Writer) (int, error) {
 	file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
-	if err := os.WriteFile(file, []byte(script), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(script.Text), 0o600); err != nil {
 		return -1, fmt.Errorf("write script: %w", err)
 	}
-	// The script may hold interpolated secrets: it lives only while it runs.
 	defer os.Remove(file)
 	path, args := shellArgv(shell, file)
-	return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: x.Env, Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+	return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: withScript(x.Env, script), Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+}
+
+// withScript returns env with the variables that carry script's values.
+func withScript(env []string, script eval.Script) []string {
+	return append(append([]string{}, env...), script.Env()...)
 }

@@ -82,6 +82,9 @@ func (serviceKind) Compile(c *engine.KindContext) engine.Action {
 		good = false
 	}
 	a := &serviceAction{op: op, args: args, command: shellArg(c, args, "command"), stop: shellArg(c, args, "stop")}
+	if args.Has("command") && a.command == nil || args.Has("stop") && a.stop == nil {
+		good = false
+	}
 	if args.Has("ready") {
 		if a.ready = checkReady(c, c.Step.With.Get("ready")); a.ready == nil {
 			good = false
@@ -93,14 +96,15 @@ func (serviceKind) Compile(c *engine.KindContext) engine.Action {
 	return a
 }
 
-// shellArg returns the template of a with: argument that is shell code, to
-// be evaluated with x.Shell: interpolated values are quoted as in run:
-// scripts, so no param value can change the command's syntax.
+// shellArg returns the template of a with: argument that is shell code
+// (bash -c runs it), to be evaluated with x.Shell: as in run: scripts, the
+// values reach bash in environment variables, so no param value can change
+// the command's syntax.
 func shellArg(c *engine.KindContext, args *engine.Args, name string) *eval.Template {
 	if !args.Has(name) {
 		return nil
 	}
-	return c.Template(c.Step.With.Get(name))
+	return c.ShellTemplate(c.Step.With.Get(name), "bash")
 }
 
 // checkReady checks the keys of with.ready (a map: the signature says so)
@@ -126,13 +130,20 @@ func checkReady(c *engine.KindContext, v *spec.Value) map[string]*eval.Template 
 			continue
 		}
 		lit := !strings.Contains(e.Value.Str, "${{")
-		if ts[e.Key] = c.Template(e.Value); ts[e.Key] == nil {
+		switch e.Key {
+		case probeHTTP, probeTCP, probeCommand:
+			kinds = append(kinds, e.Key) // written, even if its value is wrong
+		}
+		if e.Key == probeCommand {
+			ts[e.Key] = c.ShellTemplate(e.Value, "bash")
+		} else {
+			ts[e.Key] = c.Template(e.Value)
+		}
+		if ts[e.Key] == nil {
 			ok = false
 			continue
 		}
 		switch e.Key {
-		case probeHTTP, probeTCP, probeCommand:
-			kinds = append(kinds, e.Key)
 		case "timeout", "interval":
 			if lit {
 				if d, err := time.ParseDuration(e.Value.Str); err != nil || d <= 0 {
@@ -180,10 +191,11 @@ func (a *serviceAction) DefaultOnResume() string { return "rerun" }
 
 // serviceConfig is a service step's arguments, evaluated.
 type serviceConfig struct {
-	name, command, dir, pidfile, stop string
-	env                               []string
-	ready                             *probeSpec
-	grace                             time.Duration
+	name, dir, pidfile string
+	command, stop      eval.Script
+	env                []string
+	ready              *probeSpec
+	grace              time.Duration
 }
 
 func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
@@ -251,18 +263,20 @@ func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
 // readySpec evaluates with.ready into a probe.
 func readySpec(x *engine.Exec, ready map[string]*eval.Template) (*probeSpec, error) {
 	vals := map[string]string{}
+	var script eval.Script
 	for k, t := range ready {
-		render := x.Render
+		var err error
 		if k == probeCommand {
-			render = x.Shell
+			script, err = x.Shell(t)
+			vals[k] = script.Text
+		} else {
+			vals[k], err = x.Render(t)
 		}
-		v, err := render(t)
 		if err != nil {
 			return nil, fmt.Errorf("with.ready.%s: %w", k, err)
 		}
-		vals[k] = v
 	}
-	s := &probeSpec{statuses: vals["status"], body: vals["body"]}
+	s := &probeSpec{statuses: vals["status"], body: vals["body"], script: script, shown: script.Display(x.Mask)}
 	for _, k := range probeKinds {
 		if t, ok := vals[k]; ok {
 			s.kind, s.target = k, t
@@ -288,8 +302,8 @@ func (a *serviceAction) Describe(ctx context.Context, x *engine.Exec) (string, e
 	var b strings.Builder
 	fmt.Fprintf(&b, "service %s %s", a.op, cfg.name)
 	if a.op == svcStart || a.op == svcRestart {
-		if cfg.command != "" {
-			fmt.Fprintf(&b, ": %s (in %s)", cfg.command, cfg.dir)
+		if cfg.command.Text != "" {
+			fmt.Fprintf(&b, ": %s (in %s)", cfg.command.Display(x.Mask), cfg.dir)
 		} else {
 			b.WriteString(" with the command it was started with")
 		}
@@ -297,8 +311,8 @@ func (a *serviceAction) Describe(ctx context.Context, x *engine.Exec) (string, e
 			fmt.Fprintf(&b, "; then %s", describeProbe(*cfg.ready))
 		}
 	}
-	if (a.op == svcStop || a.op == svcRestart) && cfg.stop != "" {
-		fmt.Fprintf(&b, "; stop command: %s", cfg.stop)
+	if (a.op == svcStop || a.op == svcRestart) && cfg.stop.Text != "" {
+		fmt.Fprintf(&b, "; stop command: %s", cfg.stop.Display(x.Mask))
 	}
 	return x.Mask(b.String()), nil
 }
@@ -324,12 +338,13 @@ func (a *serviceAction) Execute(ctx context.Context, x *engine.Exec) (engine.Res
 	case svcStop:
 		res, err = s.stop(ctx)
 	case svcRestart:
-		if cfg.command == "" {
+		if cfg.command.Text == "" {
 			if rec == nil {
 				return engine.Result{ExitCode: -1}, fmt.Errorf("service: restart of %s needs with.command: no service of that name was ever started in this repository", cfg.name)
 			}
-			cfg.command, cfg.dir = rec.Command, rec.Dir
-			fmt.Fprintf(x.Log, "restarting %s with the command it was started with: %s\n", cfg.name, x.Mask(cfg.command))
+			// The record holds the command self-contained (Script.String).
+			cfg.command, cfg.dir = eval.Script{Text: rec.Command}, rec.Dir
+			fmt.Fprintf(x.Log, "restarting %s with the command it was started with: %s\n", cfg.name, x.Mask(rec.Command))
 		}
 		if res, err = s.stop(ctx); err == nil {
 			res, err = s.start(ctx)
@@ -414,7 +429,7 @@ func (s *serviceRun) outputs(pid int, isRunning bool) map[string]any {
 func (s *serviceRun) start(ctx context.Context) (engine.Result, error) {
 	x, cfg := s.x, s.cfg
 	if running(s.rec) {
-		if s.rec.Command != cfg.command || s.rec.Dir != cfg.dir {
+		if s.rec.Command != cfg.command.String() || s.rec.Dir != cfg.dir {
 			return engine.Result{Outputs: s.outputs(s.rec.PID, true)}, fmt.Errorf(
 				"service %s is already running with another command (pid %d, started by run %s: %s); use service: restart, or stop it first",
 				cfg.name, s.rec.PID, s.rec.RunID, x.Mask(s.rec.Command))
@@ -476,7 +491,7 @@ func (s *serviceRun) start(ctx context.Context) (engine.Result, error) {
 		}
 		// A launcher (docker compose up -d, systemctl start) exits 0 and
 		// leaves the service to someone else: readiness decides.
-		if r.code == 0 && cfg.stop != "" {
+		if r.code == 0 && cfg.stop.Text != "" {
 			return nil
 		}
 		return fmt.Errorf("service %s exited with %s before it was ready", cfg.name, r)
@@ -535,11 +550,11 @@ func (s *serviceRun) stop(ctx context.Context) (engine.Result, error) {
 	x, cfg := s.x, s.cfg
 	res := engine.Result{Outputs: s.outputs(0, false)}
 	res.Outputs["stopped"] = false
-	if cfg.stop != "" {
-		fmt.Fprintf(x.Log, "stopping service %s with: %s\n", cfg.name, x.Mask(cfg.stop))
+	if cfg.stop.Text != "" {
+		fmt.Fprintf(x.Log, "stopping service %s with: %s\n", cfg.name, cfg.stop.Display(x.Mask))
 		code, err := proc.Run(ctx, proc.Command{
-			Path: "bash", Args: []string{"--noprofile", "--norc", "-c", cfg.stop},
-			Dir: cfg.dir, Env: cfg.env, Stdout: x.Log, Stderr: x.Log, Grace: cfg.grace,
+			Path: "bash", Args: []string{"--noprofile", "--norc", "-c", cfg.stop.Text},
+			Dir: cfg.dir, Env: withScript(cfg.env, cfg.stop), Stdout: x.Log, Stderr: x.Log, Grace: cfg.grace,
 		}, x.Hurry())
 		if err != nil {
 			return res, fmt.Errorf("stop command of service %s: %w", cfg.name, err)
@@ -689,9 +704,9 @@ func launch(cfg *serviceConfig, repo, logPath string) (*engine.Service, *exitSta
 	defer null.Close()
 	fmt.Fprintf(logf, "--- rbflow: starting %s at %s\n", cfg.name, time.Now().UTC().Format(time.RFC3339))
 	started := time.Now()
-	cmd := exec.Command("bash", "--noprofile", "--norc", "-c", cfg.command)
+	cmd := exec.Command("bash", "--noprofile", "--norc", "-c", cfg.command.Text)
 	cmd.Dir = cfg.dir
-	cmd.Env = append(append([]string{}, cfg.env...), serviceToken(repo, cfg.name, started))
+	cmd.Env = append(withScript(cfg.env, cfg.command), serviceToken(repo, cfg.name, started))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -725,7 +740,7 @@ func launch(cfg *serviceConfig, repo, logPath string) (*engine.Service, *exitSta
 		close(ex.done)
 	}()
 	svc := &engine.Service{
-		Repo: repo, Name: cfg.name, PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.command,
+		Repo: repo, Name: cfg.name, PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.command.String(),
 		Dir: cfg.dir, LogPath: logPath, StartedAt: started,
 	}
 	return svc, ex, nil

@@ -95,7 +95,7 @@ func (testKind) Compile(c *engine.KindContext) engine.Action {
 		c.Errorf(c.Step.KindPos, "test needs a command, e.g. test: go test -json ./...")
 		return nil
 	}
-	command := c.ArgTemplate()
+	command := c.ShellTemplate(c.Step.Arg, c.Step.Shell)
 	rules, rulesOK := selectionRules(c, c.Step.With.Get("map"))
 	mapExpr := false
 	if v := c.Step.With.Get("map"); v != nil && v.Kind == spec.Scalar {
@@ -310,9 +310,9 @@ func (a *testAction) runtimeRules(x *engine.Exec) ([]testresult.Rule, error) {
 // testRun is one attempt's plan: the arguments evaluated and the tests
 // selected.
 type testRun struct {
-	script     string // the command, with the selected tests appended
-	format     string // as written: auto is resolved after the command ran
-	results    string // the results file as written, "" for standard output
+	script     eval.Script // the command, with the selected tests appended
+	format     string      // as written: auto is resolved after the command ran
+	results    string      // the results file as written, "" for standard output
 	resultsAbs string
 	changed    bool   // select: changed or files
 	sel        string // which of them
@@ -327,7 +327,7 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 	if err != nil {
 		return nil, err
 	}
-	t := &testRun{script: command, format: testresult.FormatAuto, seen: shellSees(command, x.Env)}
+	t := &testRun{script: command, format: testresult.FormatAuto, seen: shellSees(command.Text, withScript(x.Env, command))}
 	if f, err := x.String(a.args, "format"); err != nil {
 		return nil, err
 	} else if f != "" {
@@ -393,11 +393,11 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 	}
 	if len(t.selected) > 0 {
 		words := eval.ShellQuote(t.selected)
-		if evalRE.MatchString(command) {
+		if evalRE.MatchString(command.Text) {
 			// eval joins its words and reads them again: quote them twice.
 			words = eval.Quote(words)
 		}
-		t.script = strings.TrimRight(command, " \t\r\n") + " " + words
+		t.script.Text = strings.TrimRight(command.Text, " \t\r\n") + " " + words
 	}
 	return t, nil
 }
@@ -527,8 +527,8 @@ func (a *testAction) Describe(ctx context.Context, x *engine.Exec) (string, erro
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString(t.script)
-	if strings.HasPrefix(strings.TrimSpace(t.script), "eval ") {
+	b.WriteString(t.script.Display(x.Mask))
+	if strings.HasPrefix(strings.TrimSpace(t.script.Text), "eval ") {
 		fmt.Fprintf(&b, "\n# the shell runs: %s", strings.TrimSpace(t.seen+" "+eval.ShellQuote(t.selected)))
 	}
 	format := t.resolvedFormat()

@@ -54,7 +54,9 @@ func (waitKind) Compile(c *engine.KindContext) engine.Action {
 	}
 	a := &waitAction{kind: kind, target: want, args: args}
 	if kind == probeCommand {
-		a.command = shellArg(c, args, "command")
+		if a.command = shellArg(c, args, "command"); a.command == nil {
+			return nil
+		}
 	}
 	return a
 }
@@ -100,9 +102,10 @@ func (a *waitAction) spec(x *engine.Exec) (probeSpec, error) {
 	s := probeSpec{kind: a.kind}
 	var err error
 	if a.command != nil {
-		if s.target, err = x.Shell(a.command); err != nil {
+		if s.script, err = x.Shell(a.command); err != nil {
 			return s, fmt.Errorf("with.command: %w", err)
 		}
+		s.target, s.shown = s.script.Text, s.script.Display(x.Mask)
 	} else if s.target, err = x.String(a.args, a.target); err != nil {
 		return s, err
 	}
@@ -152,7 +155,7 @@ func describeProbe(s probeSpec) string {
 	case probeTCP:
 		what = "connect to " + s.target
 	case probeCommand:
-		what = "run until it succeeds: " + s.target
+		what = "run until it succeeds: " + s.shown
 	}
 	return fmt.Sprintf("wait: %s (every %s, up to %s)", what, interval, timeout)
 }

@@ -209,7 +209,8 @@ func TestPrecheckValidateAndDryRun(t *testing.T) {
 	for _, want := range []string{
 		"dry run of precheck: nothing will be changed",
 		"1. baseline_tree (run) — runs",
-		"| ref=baseline",
+		"| RBFLOW_V_1=baseline", // the value, given to the script in a variable
+		`| ref="${RBFLOW_V_1}"`,
 		`| git worktree add --detach "$BASELINE_TREE" "$commit"`,
 		"2. baseline_tests (test) — runs, after baseline_tree",
 		"baseline-tree/backend, which does not exist now (an earlier step may make it)",

@@ -21,7 +21,7 @@ import (
 // Param declares one typed procedure parameter to the compiler.
 type Param struct {
 	Name string
-	Type string // string, int, bool, list
+	Type string // string, int, bool, list or command (a string that is code)
 }
 
 // Decl is what expressions of one procedure may refer to.

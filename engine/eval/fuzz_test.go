@@ -44,12 +44,19 @@ func FuzzCompile(f *testing.F) {
 		if err == nil {
 			_, _ = retry.Eval(env)
 		}
+		sh, err := c.ShellTemplate(src, Bash)
+		check("ShellTemplate", err)
+		if err == nil {
+			_, _ = sh.Shell(env)
+		}
 		tpl, err := c.Template(src)
 		check("Template", err)
 		if err == nil {
 			_, _ = tpl.Render(env)
-			_, _ = tpl.Shell(env)
 			_, _ = tpl.Value(env)
+			if _, err := tpl.Shell(env); err == nil {
+				t.Fatalf("Template(%q).Shell succeeded: only ShellTemplate compiles for a shell", src)
+			}
 			_ = tpl.Runtime()
 			if tpl.IsLiteral() && utf8.ValidString(src) {
 				if got, _ := tpl.Render(env); got != src {

@@ -1,278 +1,407 @@
 package eval
 
 import (
-	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"mvdan.cc/sh/v3/syntax"
 )
 
-// Shell contexts an interpolation can stand in. The value is escaped for
-// the context the script's own text puts it in, so that
-// `echo "${{ params.who }}"` prints the value (not the value in quotes) and
-// a value in a here-document cannot run a command.
-type shellMode int
+// Dialect is the shell language a script is parsed in.
+type Dialect int
+
+// Dialects.
+const (
+	Bash  Dialect = iota // bash (run: and test: by default, service and wait commands)
+	POSIX                // POSIX sh (shell: sh)
+)
+
+// DialectOf returns the dialect of a step's shell: field ("", bash or sh).
+func DialectOf(shell string) Dialect {
+	if shell == "sh" {
+		return POSIX
+	}
+	return Bash
+}
+
+// Script is a shell template rendered for one run of a shell. Text is what
+// the shell runs: every interpolated value in it is a reference to one of
+// Vars, which the caller sets in the shell's environment. No value is ever
+// part of Text.
+type Script struct {
+	Text string
+	Vars []Var
+}
+
+// Var is one environment variable of a Script.
+type Var struct {
+	Name, Value string
+}
+
+// Env returns the script's variables as NAME=value entries, to append to
+// the environment of the process that runs Text.
+func (s Script) Env() []string {
+	out := make([]string, len(s.Vars))
+	for i, v := range s.Vars {
+		out[i] = v.Name + "=" + v.Value
+	}
+	return out
+}
+
+// String returns the script as one self-contained text, for records that
+// must be run again later without the environment (a service's start
+// command) and for people: a line assigning each variable its
+// single-quoted value, then Text. It runs as Text does.
+func (s Script) String() string { return s.Display(nil) }
+
+// Display is String with each value passed through mask (nil: none)
+// before it is quoted, so that a secret is masked whatever quotes it holds.
+func (s Script) Display(mask func(string) string) string {
+	if len(s.Vars) == 0 {
+		return s.Text
+	}
+	var b strings.Builder
+	for _, v := range s.Vars {
+		value := v.Value
+		if mask != nil {
+			value = mask(value)
+		}
+		b.WriteString(v.Name)
+		b.WriteByte('=')
+		b.WriteString(Quote(value))
+		b.WriteByte('\n')
+	}
+	b.WriteString(s.Text)
+	return b.String()
+}
+
+// VarPrefix starts the name of every variable that carries a value into a
+// script.
+const VarPrefix = "RBFLOW_V_"
+
+// chunkSize bounds one environment variable: Linux refuses a single
+// environment string over 128 KiB, so a longer value is carried by several
+// variables whose references are written side by side.
+const chunkSize = 64 << 10
+
+// refForm is how a reference is written where the value stands.
+type refForm int
 
 const (
-	modePlain         shellMode = iota // a bare word: the value becomes one quoted word
-	modeSingle                         // inside '...'
-	modeDouble                         // inside "..."
-	modeComment                        // after # to the end of the line
-	modeHeredoc                        // a here-document body with an unquoted delimiter (expands $)
-	modeHeredocQuoted                  // a here-document body with a quoted delimiter (literal)
+	formWord         refForm = iota // an unquoted word: "${V}"
+	formBare                        // inside "...", an unquoted here-document or arithmetic: ${V}
+	formSingle                      // inside '...': '"${V}"'
+	formDollarSingle                // inside $'...': '"${V}"$'
+	formComment                     // in a comment: ${V}, read by nobody
 )
 
-type heredoc struct {
-	delim  string
-	quoted bool
-	strip  bool // <<-: leading tabs are removed from lines
-}
+// valueCheck is what a value must be where it stands, checked before the
+// script starts.
+type valueCheck int
 
-// shellCtx is where one interpolation stands.
+const (
+	checkNone     valueCheck = iota
+	checkInt                 // arithmetic: bash evaluates the text, so only an integer is data
+	checkName                // a variable name (unset, read, printf -v, [[ -v ]], declare -n): bash evaluates a[...] in it
+	checkCompound            // a declaration's value: bash runs a value of the form (...) as an array assignment
+)
+
+// shellCtx is where one ${{ }} stands in a shell script, as the parser
+// found it.
 type shellCtx struct {
-	mode  shellMode
-	delim string // for here-documents
+	form  refForm
+	split bool // a list becomes one word per item; otherwise its items joined by spaces
+	check valueCheck
+	decl  *declWord // for checkCompound: the assigned text the value is part of
 }
 
-// shellScanner follows a bash script's quoting as its text is fed in. It is
-// an approximation of bash's grammar that errs on the side of quoting: what
-// it does not understand is treated as a bare word.
-type shellScanner struct {
-	stack   []shellMode // nesting of $( ... ) and ` ... ` inside quotes
-	mode    shellMode
-	depth   []int // parentheses open in each $( ) level
-	pending []heredoc
-	cur     heredoc
-	line    strings.Builder // the current line of a here-document body
-	word    bool            // inside a word (a # here does not start a comment)
-	escape  bool            // the previous character was an unquoted backslash
+// declWord is the text assigned by a declaration (declare x=..., local,
+// export, readonly, typeset), as segments: what the script writes
+// literally, the values of ${{ }} parts, and what only bash knows.
+type declWord struct {
+	segs []declSeg
 }
 
-func (s *shellScanner) context() shellCtx {
-	return shellCtx{mode: s.mode, delim: s.cur.delim}
+type declSeg struct {
+	kind int // segLit, segValue, segUnknown
+	lit  string
+	part int // for segValue: index into Template.parts
 }
 
-// interpolated tells the scanner a value was written at this point: it is
-// part of the current word and line.
-func (s *shellScanner) interpolated() {
-	s.word = true
-	if s.mode == modeHeredoc || s.mode == modeHeredocQuoted {
-		s.line.WriteString("\x00")
-	}
-}
+const (
+	segLit = iota
+	segValue
+	segUnknown
+)
 
-func (s *shellScanner) feed(text string) {
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if s.escape {
-			s.escape = false
-			s.word = true
-			continue
-		}
-		switch s.mode {
-		case modeSingle:
-			if c == '\'' {
-				s.mode = modePlain
+// compound reports whether the assigned text starts with ( and ends with )
+// given the values of the parts, and a value is part of it: bash would read
+// it as an array assignment and run what it holds. What only bash knows is
+// taken to be neither parenthesis.
+func (d *declWord) compound(text func(part int) string) bool {
+	edge := func(first bool) byte {
+		n := len(d.segs)
+		for i := range n {
+			s := d.segs[i]
+			if !first {
+				s = d.segs[n-1-i]
 			}
-		case modeDouble:
-			switch c {
-			case '\\':
-				s.escape = true
-			case '"':
-				s.mode = modePlain
-			case '$':
-				if i+1 < len(text) && text[i+1] == '(' {
-					s.push(modeDouble, false)
-					i++
-				}
-			case '`':
-				s.push(modeDouble, true)
+			t := s.lit
+			switch s.kind {
+			case segUnknown:
+				return 0
+			case segValue:
+				t = text(s.part)
 			}
-		case modeComment:
-			if c == '\n' {
-				s.mode = modePlain
-				s.newline()
-			}
-		case modeHeredoc, modeHeredocQuoted:
-			if c == '\n' {
-				l := s.line.String()
-				s.line.Reset()
-				if s.cur.strip {
-					l = strings.TrimLeft(l, "\t")
-				}
-				if l == s.cur.delim {
-					s.nextHeredoc()
-				}
+			if t == "" {
 				continue
 			}
-			s.line.WriteByte(c)
-		default: // plain
-			i = s.plain(text, i)
-		}
-	}
-}
-
-// plain handles one character of a bare context and returns the index of
-// the last character it consumed.
-func (s *shellScanner) plain(text string, i int) int {
-	c := text[i]
-	switch c {
-	case '\\':
-		s.escape = true
-	case '\'':
-		s.mode = modeSingle
-		s.word = true
-	case '"':
-		s.mode = modeDouble
-		s.word = true
-	case '#':
-		if !s.word {
-			s.mode = modeComment
-		}
-	case '\n':
-		s.word = false
-		s.newline()
-	case ' ', '\t', ';', '&', '|', '(', '>':
-		s.word = false
-		if c == '(' && len(s.depth) > 0 && s.depth[len(s.depth)-1] >= 0 {
-			s.depth[len(s.depth)-1]++
-		}
-	case ')':
-		s.word = true
-		if n := len(s.depth); n > 0 && s.depth[n-1] >= 0 {
-			if s.depth[n-1] > 0 {
-				s.depth[n-1]--
-			} else {
-				s.pop()
+			if first {
+				return t[0]
 			}
+			return t[len(t)-1]
 		}
-	case '`':
-		if n := len(s.depth); n > 0 && s.depth[n-1] == backtick {
-			s.pop()
-		} else {
-			s.push(modePlain, true)
-		}
-	case '$':
-		s.word = true
-		if i+1 < len(text) && text[i+1] == '(' {
-			s.push(modePlain, false)
-			return i + 1
-		}
-	case '<':
-		s.word = false
-		if i+1 < len(text) && text[i+1] == '<' && !(i+2 < len(text) && text[i+2] == '<') {
-			return s.heredocStart(text, i+2)
-		}
-	default:
-		s.word = true
+		return 0
 	}
-	return i
+	if edge(true) != '(' || edge(false) != ')' {
+		return false
+	}
+	for _, s := range d.segs {
+		if s.kind == segValue && text(s.part) != "" {
+			return true
+		}
+	}
+	return false
 }
 
-// backtick marks a `...` level in depth (it ends at a backtick, not at ")").
-const backtick = -1
+// placeholder is what stands for the k-th ${{ }} while the script is
+// parsed: a parameter expansion wherever bash expands one, plain text in
+// quotes and comments.
+func placeholder(k int) string { return fmt.Sprintf("${_rbflow_ph%d_}", k) }
 
-// push enters a command substitution, remembering where it returns to.
-func (s *shellScanner) push(back shellMode, tick bool) {
-	s.stack = append(s.stack, back)
-	d := 0
-	if tick {
-		d = backtick
-	}
-	s.depth = append(s.depth, d)
-	s.mode = modePlain
-	s.word = false
-}
+var placeholderRE = regexp.MustCompile(`\$\{_rbflow_ph([0-9]+)_\}`)
 
-func (s *shellScanner) pop() {
-	if len(s.stack) == 0 {
-		return
+// ShellTemplate compiles src, a script that bash (or sh, for POSIX) runs,
+// with ${{ }} values. The script is parsed with every ${{ }} replaced by a
+// placeholder, and each value's context is decided by the parser: a script
+// the parser rejects, a ${{ }} where bash would not read a value (after a
+// backslash, in a here-document delimiter or a quoted here-document), a
+// value run as code (eval, bash -c, sh -c, source, trap) that is not a
+// param of type command, and a list or bool where bash reads an integer
+// are errors with the offset of the ${{ }} in src.
+func (c *Compiler) ShellTemplate(src string, d Dialect) (*Template, error) {
+	t, err := c.Template(src)
+	if err != nil {
+		return nil, err
 	}
-	s.mode = s.stack[len(s.stack)-1]
-	s.stack = s.stack[:len(s.stack)-1]
-	s.depth = s.depth[:len(s.depth)-1]
-}
-
-// heredocStart reads the delimiter after << and queues the here-document;
-// its body starts at the next newline.
-func (s *shellScanner) heredocStart(text string, i int) int {
-	h := heredoc{}
-	if i < len(text) && text[i] == '-' {
-		h.strip = true
-		i++
-	}
-	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
-		i++
-	}
-	var d strings.Builder
-	for ; i < len(text); i++ {
-		c := text[i]
-		if strings.IndexByte(" \t\n;&|<>()", c) >= 0 {
-			break
+	t.shell = true
+	if t.IsLiteral() {
+		if _, err := parseShell(src, d); err != nil {
+			return nil, shellParseError(err, src, nil, d)
 		}
-		if c == '\'' || c == '"' || c == '\\' {
-			h.quoted = true
+		return t, nil
+	}
+	a := &shellAnalysis{c: c, t: t, intVars: map[string]bool{}}
+	if err := a.run(d); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func parseShell(src string, d Dialect) (*syntax.File, error) {
+	lang := syntax.LangBash
+	if d == POSIX {
+		lang = syntax.LangPOSIX
+	}
+	p := syntax.NewParser(syntax.KeepComments(true), syntax.Variant(lang))
+	return p.Parse(strings.NewReader(src), "")
+}
+
+// Shell evaluates a template compiled by ShellTemplate into a Script: each
+// value is carried by environment variables, and the script refers to them
+// as where each value stands requires (a list one word per item where bash
+// splits words). A value that is not what its place requires (an integer
+// in arithmetic, a variable name, no array assignment in a declaration)
+// and a value holding a NUL byte, which no environment variable can carry,
+// are errors that name the ${{ }}.
+func (t *Template) Shell(env *Env) (Script, error) {
+	if !t.shell {
+		return Script{}, fmt.Errorf("eval: template %q was not compiled by ShellTemplate", t.Source)
+	}
+	vals := make([]any, len(t.parts))
+	for i, p := range t.parts {
+		if p.prog == nil {
 			continue
 		}
-		d.WriteByte(c)
+		v, err := t.run(env, p)
+		if err != nil {
+			return Script{}, err
+		}
+		vals[i] = v
 	}
-	h.delim = d.String()
-	if h.delim != "" {
-		s.pending = append(s.pending, h)
-	}
-	return i - 1
-}
-
-func (s *shellScanner) newline() {
-	if len(s.pending) > 0 {
-		s.nextHeredoc()
-	}
-}
-
-func (s *shellScanner) nextHeredoc() {
-	if len(s.pending) == 0 {
-		s.mode = modePlain
-		s.cur = heredoc{}
-		return
-	}
-	s.cur = s.pending[0]
-	s.pending = s.pending[1:]
-	s.mode = modeHeredoc
-	if s.cur.quoted {
-		s.mode = modeHeredocQuoted
-	}
-	s.line.Reset()
-}
-
-// errUnsafe is returned when a value cannot be written where it stands.
-var errUnsafe = errors.New("unsafe value")
-
-// shellValue writes v for its context.
-func shellValue(v any, ctx shellCtx) (string, error) {
-	switch ctx.mode {
-	case modePlain:
-		return ShellQuote(v), nil
-	case modeComment:
-		return strings.NewReplacer("\n", " ", "\r", " ").Replace(Text(v)), nil
-	case modeSingle:
-		return strings.ReplaceAll(Text(v), "'", `'\''`), nil
-	case modeDouble:
-		return doubleEscaper.Replace(Text(v)), nil
-	case modeHeredoc, modeHeredocQuoted:
-		s := Text(v)
-		for _, l := range strings.Split(s, "\n") {
-			if l == ctx.delim || strings.TrimLeft(l, "\t") == ctx.delim {
-				return "", fmt.Errorf("%w: it holds a line %q, which would end the here-document", errUnsafe, ctx.delim)
+	text := func(i int) string { return Text(vals[i]) }
+	var w scriptWriter
+	for i, p := range t.parts {
+		if p.prog == nil {
+			w.b.WriteString(p.lit)
+			continue
+		}
+		fail := func(format string, args ...any) error {
+			return fmt.Errorf("${{ %s }}: %s", strings.TrimSpace(p.expr), fmt.Sprintf(format, args...))
+		}
+		if p.ctx.check == checkCompound && p.ctx.decl != nil && p.ctx.decl.compound(text) {
+			return Script{}, fail("bash would read the assigned text (...) as an array assignment and run what it holds: a value in declare, local, export, readonly or typeset cannot make it start with ( and end with )")
+		}
+		words, list := []string{text(i)}, isList(vals[i])
+		if p.ctx.split {
+			words = items(vals[i])
+		}
+		for j, s := range words {
+			if strings.IndexByte(s, 0) >= 0 {
+				return Script{}, fail("the value holds a NUL byte, which no environment variable can carry")
+			}
+			switch p.ctx.check {
+			case checkInt:
+				v := vals[i]
+				if list {
+					v = s
+				}
+				n, ok := integer(v)
+				if !ok {
+					return Script{}, fail("the shell evaluates this value as arithmetic, so it must be an integer, not %q", clip(s))
+				}
+				words[j] = n
+			case checkName:
+				if !nameRE.MatchString(s) {
+					return Script{}, fail("the shell takes this value as a variable name, so it must be one (letters, digits and _), not %q", clip(s))
+				}
 			}
 		}
-		if ctx.mode == modeHeredoc {
-			return heredocEscaper.Replace(s), nil
-		}
-		return s, nil
+		w.write(words, p.ctx.form)
 	}
-	return ShellQuote(v), nil
+	return Script{Text: w.b.String(), Vars: w.vars}, nil
 }
 
-var (
-	doubleEscaper  = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")
-	heredocEscaper = strings.NewReplacer(`\`, `\\`, "$", `\$`, "`", "\\`")
-)
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func isList(v any) bool {
+	switch v.(type) {
+	case []string, []any:
+		return true
+	}
+	return false
+}
+
+// items are the words a value becomes where bash splits words: a list
+// one per item, anything else one.
+func items(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case []any:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = Text(e)
+		}
+		return out
+	}
+	return []string{Text(v)}
+}
+
+// integer returns v as a decimal integer: an int, a whole float, or text
+// of decimal digits with an optional sign (010 is ten, as people read it,
+// not bash's octal eight).
+func integer(v any) (string, bool) {
+	switch x := v.(type) {
+	case int:
+		return strconv.Itoa(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case float64:
+		if x == float64(int64(x)) {
+			return strconv.FormatInt(int64(x), 10), true
+		}
+		return "", false
+	case string:
+		if !intRE.MatchString(x) {
+			return "", false
+		}
+		n, err := strconv.ParseInt(strings.TrimPrefix(x, "+"), 10, 64)
+		if err != nil {
+			return "", false
+		}
+		return strconv.FormatInt(n, 10), true
+	}
+	return "", false
+}
+
+var intRE = regexp.MustCompile(`^[+-]?[0-9]+$`)
+
+// clip shortens a value quoted in an error.
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}
+
+// scriptWriter writes a script's text and allocates its variables.
+type scriptWriter struct {
+	b    strings.Builder
+	vars []Var
+	refs map[string]string // value -> its expansion, to carry a value once
+}
+
+// ref allocates the variables that carry s and returns the expansion that
+// gives s back: ${RBFLOW_V_1}, or several side by side for a long value.
+// A value written twice is carried once.
+func (w *scriptWriter) ref(s string) string {
+	if r, ok := w.refs[s]; ok {
+		return r
+	}
+	var r strings.Builder
+	for rest, first := s, true; first || rest != ""; first = false {
+		n := len(rest)
+		if n > chunkSize {
+			n = chunkSize
+			for n > 0 && !utf8.RuneStart(rest[n]) {
+				n--
+			}
+			if n == 0 {
+				n = chunkSize
+			}
+		}
+		name := VarPrefix + strconv.Itoa(len(w.vars)+1)
+		w.vars = append(w.vars, Var{Name: name, Value: rest[:n]})
+		r.WriteString("${" + name + "}")
+		rest = rest[n:]
+	}
+	if w.refs == nil {
+		w.refs = map[string]string{}
+	}
+	w.refs[s] = r.String()
+	return w.refs[s]
+}
+
+// write writes the references to words as form requires.
+func (w *scriptWriter) write(words []string, form refForm) {
+	for j, s := range words {
+		if j > 0 {
+			w.b.WriteByte(' ')
+		}
+		r := w.ref(s)
+		switch form {
+		case formWord:
+			w.b.WriteString(`"` + r + `"`)
+		case formSingle:
+			w.b.WriteString(`'"` + r + `"'`)
+		case formDollarSingle:
+			w.b.WriteString(`'"` + r + `"$'`)
+		default: // formBare, formComment
+			w.b.WriteString(r)
+		}
+	}
+}

@@ -9,17 +9,20 @@ import (
 	"github.com/expr-lang/expr/vm"
 )
 
-// Template is a string with ${{ expr }} parts, compiled.
+// Template is a string with ${{ expr }} parts, compiled. A template
+// compiled by ShellTemplate also knows, for each part, where bash reads it.
 type Template struct {
 	Source string
 	parts  []part
+	shell  bool // compiled by ShellTemplate: Shell may render it
 }
 
 type part struct {
-	lit  string
-	expr string
-	prog *vm.Program
-	ctx  shellCtx // where the value stands if the text is a shell script
+	lit    string
+	expr   string
+	offset int // byte offset of the ${{ in Source
+	prog   *vm.Program
+	ctx    shellCtx // where the value stands in a shell script
 }
 
 // Template compiles every ${{ }} in src. A string without ${{ is a literal.
@@ -32,7 +35,6 @@ func (c *Compiler) Template(src string) (*Template, error) {
 			if rest != "" {
 				t.parts = append(t.parts, part{lit: rest})
 			}
-			t.shellContexts()
 			return t, nil
 		}
 		if i > 0 {
@@ -54,23 +56,9 @@ func (c *Compiler) Template(src string) (*Template, error) {
 			}
 			return nil, err
 		}
-		t.parts = append(t.parts, part{expr: code, prog: prog})
+		t.parts = append(t.parts, part{expr: code, prog: prog, offset: base + i})
 		adv := start + end + 2
 		rest, base = rest[adv:], base+adv
-	}
-}
-
-// shellContexts works out, for a shell script, where each interpolation
-// stands: bare, in quotes, in a comment or in a here-document.
-func (t *Template) shellContexts() {
-	var sc shellScanner
-	for i := range t.parts {
-		if t.parts[i].prog == nil {
-			sc.feed(t.parts[i].lit)
-			continue
-		}
-		t.parts[i].ctx = sc.context()
-		sc.interpolated()
 	}
 }
 
@@ -135,22 +123,9 @@ func (t *Template) Value(env *Env) (any, error) {
 	return t.Render(env)
 }
 
-// Render evaluates the template to text. Lists become space-separated words.
+// Render evaluates the template to plain text (with: values, env values,
+// dir, prompts, report paths). Lists become space-separated words.
 func (t *Template) Render(env *Env) (string, error) {
-	return t.render(env, func(v any, _ shellCtx) (string, error) { return Text(v), nil })
-}
-
-// Shell evaluates the template for a bash script: every interpolated value
-// is escaped for where it stands, so no value can change the script's
-// syntax. A bare value becomes one quoted word (a list one word per item);
-// inside "...", '...', a comment or a here-document it is escaped for that
-// context ("${{ x }}" gives the value itself, without quotes). A value that
-// would end its here-document is an error.
-func (t *Template) Shell(env *Env) (string, error) {
-	return t.render(env, shellValue)
-}
-
-func (t *Template) render(env *Env, format func(any, shellCtx) (string, error)) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
 		return t.parts[0].lit, nil
 	}
@@ -164,11 +139,7 @@ func (t *Template) render(env *Env, format func(any, shellCtx) (string, error)) 
 		if err != nil {
 			return "", err
 		}
-		s, err := format(v, p.ctx)
-		if err != nil {
-			return "", fmt.Errorf("${{ %s }}: %w", strings.TrimSpace(p.expr), err)
-		}
-		b.WriteString(s)
+		b.WriteString(Text(v))
 	}
 	return b.String(), nil
 }
@@ -206,7 +177,9 @@ func Text(v any) string {
 }
 
 // ShellQuote formats a value as shell words: each scalar is one single-quoted
-// word, each list item its own word.
+// word, each list item its own word. It is for words rbflow itself writes
+// (test files it selected, a command to copy); a ${{ }} value reaches a
+// script through Template.Shell, never as quoted text.
 func ShellQuote(v any) string {
 	switch x := v.(type) {
 	case []string:

@@ -266,7 +266,7 @@ func (d *decoder) params(v *Value, p *Procedure) {
 		if t := m.Get("type"); t != nil {
 			if s, ok := d.str(t, what+": type"); ok {
 				if !slices.Contains(ParamTypes, s) {
-					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool or list%s", e.Key, s, Hint(s, ParamTypes))
+					d.errorf(t.Pos, "param %q: unknown type %q: use string, int, bool, list or command%s", e.Key, s, Hint(s, ParamTypes))
 				} else {
 					pm.Type = s
 				}

@@ -38,6 +38,11 @@ const (
 	TypeInt    = "int"
 	TypeBool   = "bool"
 	TypeList   = "list"
+	// TypeCommand is a string that is code, such as a service's start
+	// command: only such a param may stand where a script runs a value
+	// as code (eval, bash -c, sh -c, source, trap). Otherwise it is a
+	// string.
+	TypeCommand = "command"
 )
 
 // Param declares one procedure parameter.
@@ -140,4 +145,4 @@ var DryRunModes = []string{"run", "skip"}
 var Shells = []string{"bash", "sh"}
 
 // ParamTypes allowed in a param's type.
-var ParamTypes = []string{TypeString, TypeInt, TypeBool, TypeList}
+var ParamTypes = []string{TypeString, TypeInt, TypeBool, TypeList, TypeCommand}
