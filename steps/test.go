@@ -389,7 +389,12 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 	}
 	t.selected = []string{}
 	for _, s := range tests {
-		t.selected = append(t.selected, relativeTest(x.Repo, x.Dir, s))
+		s = relativeTest(x.Repo, x.Dir, s)
+		if strings.HasPrefix(s, "-") {
+			// A file named -x reaches the runner as a path, not an option.
+			s = "./" + s
+		}
+		t.selected = append(t.selected, s)
 	}
 	if len(t.selected) > 0 {
 		words := eval.ShellQuote(t.selected)
