@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // fakePrompter answers questions from a script and records them.
@@ -50,7 +51,7 @@ steps:
 `
 
 func TestPromptAnswers(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{
+	f := runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{
 		"reason":   "tests red since sprint 7",
 		"target":   "Production",
 		"services": "worker, backend,worker",
@@ -81,7 +82,7 @@ func TestPromptAnswers(t *testing.T) {
 // TestPromptWaits: with no answer and no terminal the run stops, waiting,
 // and the step's error names the command that answers it.
 func TestPromptWaits(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "r"}})
+	f := runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "r"}})
 	if !errors.Is(f.err, engine.ErrWaiting) || f.run.Status != engine.RunWaiting {
 		t.Fatalf("run %s, err %v; want waiting", f.run.Status, f.err)
 	}
@@ -119,13 +120,13 @@ func TestPromptHints(t *testing.T) {
 // on the terminal, where a reply is checked like any answer.
 func TestPromptYesAndTerminal(t *testing.T) {
 	p := &fakePrompter{replies: map[string]string{"reason": "disk full", "target": "", "services": "frontend"}}
-	f := runProcedure(t, gitRepo(t, nil), strings.Replace(promptProcedure, `default: "${{ params.env }}"`, `default: production`, 1),
+	f := runProcedure(t, testkit.GitRepo(t, nil), strings.Replace(promptProcedure, `default: "${{ params.env }}"`, `default: production`, 1),
 		runOpts{yes: true, prompter: p})
 	if f.err == nil || f.step(t, "target").Status != engine.StepFailed {
 		t.Fatalf("run: %v; want target failed: an empty reply is not a choice (the prompter applies defaults)", f.err)
 	}
 	p.replies["target"] = "staging"
-	f = runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{yes: true, prompter: p})
+	f = runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{yes: true, prompter: p})
 	if f.err != nil {
 		t.Fatalf("run: %v", f.err)
 	}
@@ -150,7 +151,7 @@ func TestPromptYesAndTerminal(t *testing.T) {
 // TestPromptNo: a confirm answered no fails the step; with
 // continue_on_error later steps branch on confirmed.
 func TestPromptNo(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: no
 steps:
   - id: go
@@ -179,7 +180,7 @@ steps:
 // recorded.
 func TestPromptBadAnswer(t *testing.T) {
 	h := newHarness(t)
-	h.repo = gitRepo(t, nil)
+	h.repo = testkit.GitRepo(t, nil)
 	plan, err := loadPlan(t, promptProcedure)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // reportProcedure fails at boom when params.fail is set, and writes every
@@ -67,11 +68,11 @@ finally:
 // reportRepo has a main branch and two files changed since.
 func reportRepo(t *testing.T) string {
 	t.Helper()
-	repo := gitRepo(t, map[string]string{"app.py": "v = 1\n", "README.md": "x\n"})
-	runGit(t, repo, "switch", "-q", "-c", "sprint-7")
-	writeFiles(t, repo, map[string]string{"app.py": "v = 2\n", "new.py": "n = 1\n"})
-	runGit(t, repo, "add", "app.py")
-	runGit(t, repo, "commit", "-q", "-m", "sprint 7")
+	repo := testkit.GitRepo(t, map[string]string{"app.py": "v = 1\n", "README.md": "x\n"})
+	testkit.Git(t, repo, "switch", "-q", "-c", "sprint-7")
+	testkit.WriteFiles(t, repo, map[string]string{"app.py": "v = 2\n", "new.py": "n = 1\n"})
+	testkit.Git(t, repo, "add", "app.py")
+	testkit.Git(t, repo, "commit", "-q", "-m", "sprint 7")
 	return repo
 }
 
@@ -351,7 +352,7 @@ func TestReportLoadErrors(t *testing.T) {
 // TestReportRunErrors: a template that fails when it runs, or a missing
 // template file, is a step error that says which.
 func TestReportRunErrors(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: p
 steps:
   - id: field
@@ -379,7 +380,7 @@ steps:
 }
 
 func TestReportTemplateFile(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"tmpl/short.tmpl": "{{ .Run.Procedure }} {{ .Run.Status }} {{ .Value \"who\" }} {{ len .Steps }}\n"})
+	repo := testkit.GitRepo(t, map[string]string{"tmpl/short.tmpl": "{{ .Run.Procedure }} {{ .Run.Status }} {{ .Value \"who\" }} {{ len .Steps }}\n"})
 	f := runProcedure(t, repo, `version: 1
 name: short
 params:

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 func wantCounts(t *testing.T, rec *engine.StepRecord, want map[string]int) {
@@ -26,7 +27,7 @@ const goModule = "module example.com/m\n\ngo 1.21\n"
 // and a skipped test; the counts are outputs that a later if: reads.
 func TestTestGoJSON(t *testing.T) {
 	needGo(t)
-	repo := gitRepo(t, map[string]string{
+	repo := testkit.GitRepo(t, map[string]string{
 		"go.mod": goModule,
 		"pkg/pkg_test.go": `package pkg
 
@@ -81,7 +82,7 @@ steps:
 
 // TestTestFailsRun: without continue_on_error a failing test fails the run.
 func TestTestFailsRun(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: tap
 steps:
   - id: tap
@@ -102,7 +103,7 @@ steps:
 // TestTestTAPFile reads TAP from the results file the command writes, the
 // format picked by its extension.
 func TestTestTAPFile(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: tap
 steps:
   - id: tap
@@ -125,8 +126,8 @@ steps:
 // TestTestPytestJUnit runs pytest with --junitxml: the results come from
 // the XML file named in the command, with its errors and skips.
 func TestTestPytestJUnit(t *testing.T) {
-	py := pythonWithPytest(t)
-	repo := gitRepo(t, map[string]string{
+	py := testkit.Python(t)
+	repo := testkit.GitRepo(t, map[string]string{
 		"tests/test_rollback.py": `import pytest
 
 
@@ -178,7 +179,7 @@ steps:
 // format, and a results file left from before are step errors that say
 // so, with no counts.
 func TestTestUnreadableResults(t *testing.T) {
-	repo := gitRepo(t, map[string]string{
+	repo := testkit.GitRepo(t, map[string]string{
 		"stale.xml": `<testsuite tests="1"><testcase name="old"/></testsuite>` + "\n",
 	})
 	f := runProcedure(t, repo, `version: 1
@@ -261,7 +262,7 @@ def test_mark():
     open(os.path.join(os.environ["MARKS"], "py-%s"), "w").close()
 `, name)
 	}
-	return gitRepo(t, map[string]string{
+	return testkit.GitRepo(t, map[string]string{
 		".gitignore":                          "__pycache__/\n.pytest_cache/\n",
 		"go.mod":                              goModule,
 		"core/core.go":                        "package core\n\nfunc Version() int { return 1 }\n",
@@ -307,16 +308,16 @@ func selected(rec *engine.StepRecord) []string {
 // total 0 and the command not run.
 func TestTestSelectChanged(t *testing.T) {
 	needGo(t)
-	py := pythonWithPytest(t)
+	py := testkit.Python(t)
 	repo := selectionRepo(t)
-	runGit(t, repo, "switch", "-q", "-c", "sprint-7")
-	writeFiles(t, repo, map[string]string{
+	testkit.Git(t, repo, "switch", "-q", "-c", "sprint-7")
+	testkit.WriteFiles(t, repo, map[string]string{
 		"core/core.go":          "package core\n\nfunc Version() int { return 2 }\n",
 		"backend/app/models.py": "VERSION = 2\n",
 	})
-	runGit(t, repo, "commit", "-q", "-am", "sprint work")
+	testkit.Git(t, repo, "commit", "-q", "-am", "sprint work")
 	// An untracked new test counts as changed too (it selects itself).
-	writeFiles(t, repo, map[string]string{"backend/tests/unit/test_new.py": strings.ReplaceAll(
+	testkit.WriteFiles(t, repo, map[string]string{"backend/tests/unit/test_new.py": strings.ReplaceAll(
 		"import os\n\n\ndef test_mark():\n    open(os.path.join(os.environ['MARKS'], 'py-new'), 'w').close()\n", "'", `"`)})
 	markDir := t.TempDir()
 	f := runProcedure(t, repo, `version: 1
@@ -379,7 +380,7 @@ steps:
 // folder.
 func TestTestSelectInDir(t *testing.T) {
 	repo := selectionRepo(t)
-	writeFiles(t, repo, map[string]string{"backend/app/views.py": "ROUTE = '/v2'\n"})
+	testkit.WriteFiles(t, repo, map[string]string{"backend/app/views.py": "ROUTE = '/v2'\n"})
 	f := runProcedure(t, repo, `version: 1
 name: indir
 steps:
@@ -402,7 +403,7 @@ steps:
 // TestTestSelectErrors: a base that is not a commit, or one that looks
 // like an option, is a step error.
 func TestTestSelectErrors(t *testing.T) {
-	repo := gitRepo(t, nil)
+	repo := testkit.GitRepo(t, nil)
 	f := runProcedure(t, repo, `version: 1
 name: badbase
 params:
@@ -464,12 +465,12 @@ func TestTestRunner(t *testing.T) {
 // words even when a path holds a space.
 func TestTestSelectFiles(t *testing.T) {
 	repo := selectionRepo(t)
-	writeFiles(t, repo, map[string]string{
+	testkit.WriteFiles(t, repo, map[string]string{
 		"backend/app/odd name.py":             "X = 1\n",
 		"backend/tests/unit/odd name_test.py": "",
 	})
-	runGit(t, repo, "add", "-A")
-	runGit(t, repo, "commit", "-q", "-m", "odd name")
+	testkit.Git(t, repo, "add", "-A")
+	testkit.Git(t, repo, "commit", "-q", "-m", "odd name")
 	f := runProcedure(t, repo, `version: 1
 name: files
 params:

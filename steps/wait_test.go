@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 func TestWaitHTTP(t *testing.T) {
@@ -86,7 +88,7 @@ func TestWaitTCPAndCommand(t *testing.T) {
 	}()
 	h := newHarness(t)
 	counter := filepath.Join(h.repo, "counter")
-	closed := freeAddr(t)
+	closed := testkit.FreeAddr(t)
 	_, recs, err := h.run("w", fmt.Sprintf(`version: 1
 name: w
 steps:

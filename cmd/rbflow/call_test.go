@@ -8,17 +8,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // A parent run killed with SIGKILL while its child runs is finished by
 // rbflow resume on the parent: the child goes on where it stopped (its
 // completed steps do not run again) and the parent finishes after it.
 func TestCallResumeAfterKill(t *testing.T) {
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, pids, flag := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "flag")
 	env := fmt.Sprintf("{MARKS: %q, PIDS: %q, FLAG: %q}", marks, pids, flag)
-	writeFile(t, filepath.Join(aux, "child.yaml"), `version: 1
+	testkit.WriteFile(t, filepath.Join(aux, "child.yaml"), `version: 1
 name: child
 env: `+env+`
 params:
@@ -38,7 +40,7 @@ steps:
     run: echo three >> "$MARKS"
 `)
 	parent := filepath.Join(aux, "parent.yaml")
-	writeFile(t, parent, `version: 1
+	testkit.WriteFile(t, parent, `version: 1
 name: parent
 env: `+env+`
 steps:
@@ -56,7 +58,7 @@ steps:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the child's slow step to start", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the child's slow step to start", func() bool {
 		return len(readLines(t, pids)) > 0
 	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/proc"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // crashProcedure has 24 steps: a sequence, a parallel fan-out and fan-in, a
@@ -97,14 +97,6 @@ func stepRecords(t *testing.T, stateDir string) (*engine.Run, map[string]*engine
 	return runs[0], m
 }
 
-func pidAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	s := proc.State(pid)
-	return s != "" && s != "Z"
-}
-
 func assertNoOrphans(t *testing.T, pidsFile string) {
 	t.Helper()
 	var pids []int
@@ -113,9 +105,9 @@ func assertNoOrphans(t *testing.T, pidsFile string) {
 			pids = append(pids, n)
 		}
 	}
-	waitFor(t, 5*time.Second, "step processes to end after rbflow died", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "step processes to end after rbflow died", func() bool {
 		for _, p := range pids {
-			if pidAlive(p) {
+			if testkit.Alive(p) {
 				return false
 			}
 		}
@@ -128,11 +120,11 @@ func assertNoOrphans(t *testing.T, pidsFile string) {
 // that was running runs again at most once per kill, the store stays sound,
 // and no step process outlives rbflow.
 func TestCrashResume(t *testing.T) {
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, pids, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "counter")
 	procFile := filepath.Join(aux, "crash.yaml")
-	writeFile(t, procFile, crashProcedure(marks, pids, counter))
+	testkit.WriteFile(t, procFile, crashProcedure(marks, pids, counter))
 	stateDir := filepath.Join(repo, ".git", "rbflow")
 
 	delays := []time.Duration{20, 50, 90, 140, 200, 280, 380}
@@ -242,11 +234,11 @@ func TestCrashResume(t *testing.T) {
 // resume runs the step again (it was interrupted) and the run finishes; the
 // step before it does not run again.
 func TestKillDuringRetryDelay(t *testing.T) {
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "counter")
 	procFile := filepath.Join(aux, "p.yaml")
-	writeFile(t, procFile, fmt.Sprintf(`version: 1
+	testkit.WriteFile(t, procFile, fmt.Sprintf(`version: 1
 name: retry-kill
 env: {MARKS: %q, COUNTER: %q}
 steps:
@@ -267,7 +259,7 @@ steps:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the retry delay", func() bool { return strings.Contains(out.String(), `"event":"step_retry"`) })
+	testkit.WaitFor(t, 20*time.Second, "the retry delay", func() bool { return strings.Contains(out.String(), `"event":"step_retry"`) })
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	_, recs := stepRecords(t, filepath.Join(repo, ".git", "rbflow"))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rbflow/rbflow/internal/testkit"
 	"github.com/rbflow/rbflow/procedures"
 )
 
@@ -22,7 +23,7 @@ func TestBuiltinsAndExamplesValidate(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no built-in procedures")
 	}
-	dir := gitRepo(t)
+	dir := testkit.GitRepo(t, nil)
 	for _, p := range append(names, examples...) {
 		out, code := inProcess(t, "validate", p, "--repo", dir)
 		if code != 0 {
@@ -38,7 +39,7 @@ func TestBuiltinsAndExamplesValidate(t *testing.T) {
 			t.Errorf("run %s --dry-run: exit %d\n%s", name, code, out)
 		}
 	}
-	if got := runGit(t, dir, "status", "--porcelain"); got != "" {
+	if got := testkit.Git(t, dir, "status", "--porcelain"); got != "" {
 		t.Errorf("a dry run changed the repository: %s", got)
 	}
 }

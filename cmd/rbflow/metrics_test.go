@@ -12,6 +12,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/internal/testkit"
 	"github.com/rbflow/rbflow/steps"
 )
 
@@ -109,7 +110,7 @@ var metricRuns = []seeded{
 }
 
 func TestMetrics(t *testing.T) {
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	seedStore(t, repo, metricRuns)
 
 	stdout, stderr, code := rbflow(t, repo, "metrics", "--since", "7d", "--json")

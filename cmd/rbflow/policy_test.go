@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // TestOnResumePolicies kills rbflow inside a step and checks what resume
@@ -26,11 +28,11 @@ func TestOnResumePolicies(t *testing.T) {
 		{policy: "on_resume: fail", code: 1, stderr: "on_resume: fail", marks: "step-start", thenCode: -1},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
-			repo := gitRepo(t)
+			repo := testkit.GitRepo(t, nil)
 			aux := t.TempDir()
 			marks, gate := filepath.Join(aux, "marks"), filepath.Join(aux, "gate")
 			procFile := filepath.Join(aux, "p.yaml")
-			writeFile(t, procFile, fmt.Sprintf(`version: 1
+			testkit.WriteFile(t, procFile, fmt.Sprintf(`version: 1
 name: policy
 env: {MARKS: %q, GATE: %q}
 steps:
@@ -47,7 +49,7 @@ steps:
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "the step to start", func() bool { return len(readLines(t, marks)) > 0 })
+			testkit.WaitFor(t, 10*time.Second, "the step to start", func() bool { return len(readLines(t, marks)) > 0 })
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			_ = cmd.Wait()
 
@@ -75,9 +77,9 @@ steps:
 // TestLoudStepBoundedMemory: a step printing hundreds of megabytes goes to
 // its log file; rbflow's memory and the stored tail stay small.
 func TestLoudStepBoundedMemory(t *testing.T) {
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: loud
 steps:
   - id: loud

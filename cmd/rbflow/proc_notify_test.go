@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // webhook is a local HTTP server that records the notifications posted to it.
@@ -82,7 +84,7 @@ func TestNotifyProcedure(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the post to reach the webhook", func() bool { return len(hook.received()) == 2 })
+	testkit.WaitFor(t, 20*time.Second, "the post to reach the webhook", func() bool { return len(hook.received()) == 2 })
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	hook.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // This file holds the tests of the built-in selective procedure and the
@@ -54,7 +55,7 @@ func goShop(t *testing.T) string {
 		t.Skip("go is not on PATH")
 	}
 	dir := filepath.Join(t.TempDir(), "shop")
-	runGit(t, t.TempDir(), "init", "-q", "-b", "baseline", dir)
+	testkit.Git(t, t.TempDir(), "init", "-q", "-b", "baseline", dir)
 	files := map[string]string{
 		"go.mod":       "module example.com/shop\n\ngo 1.21\n",
 		".gitignore":   ".env\n",
@@ -72,20 +73,17 @@ func goShop(t *testing.T) string {
 		"README.md":              "# shop\n",
 		"docs/rollback-notes.md": "nothing yet\n",
 	}
-	for name, body := range files {
-		writeFile(t, filepath.Join(dir, name), body)
-	}
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "Baseline: the shop")
-	runGit(t, dir, "switch", "-q", "-c", "sprint")
-	writeFile(t, filepath.Join(dir, "calc/calc.go"), "package calc\n\n// Add returns a + b (rewritten).\nfunc Add(a, b int) int { return a - b }\n")
-	runGit(t, dir, "commit", "-q", "-am", "Sprint: calc rewritten")
-	writeFile(t, filepath.Join(dir, "api/v2.go"), "package api\n\n// RouteV2 is the new API's path.\nfunc RouteV2() string { return \"/v2\" }\n")
-	runGit(t, dir, "add", "api/v2.go")
-	runGit(t, dir, "commit", "-q", "-m", "Sprint: api v2")
-	writeFile(t, filepath.Join(dir, "store/store.go"), "package store\n\n// Name is the store's name.\nconst Name = \"shop\"\n\n// TODO: a second store\n")
-	writeFile(t, filepath.Join(dir, "notes.txt"), "untracked work in progress\n")
-	writeFile(t, filepath.Join(dir, ".env"), "TOKEN=not-a-secret\n")
+	testkit.WriteFiles(t, dir, files)
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "Baseline: the shop")
+	testkit.Git(t, dir, "switch", "-q", "-c", "sprint")
+	testkit.Commit(t, dir, "Sprint: calc rewritten", map[string]string{
+		"calc/calc.go": "package calc\n\n// Add returns a + b (rewritten).\nfunc Add(a, b int) int { return a - b }\n"})
+	testkit.Commit(t, dir, "Sprint: api v2", map[string]string{
+		"api/v2.go": "package api\n\n// RouteV2 is the new API's path.\nfunc RouteV2() string { return \"/v2\" }\n"})
+	testkit.WriteFile(t, filepath.Join(dir, "store/store.go"), "package store\n\n// Name is the store's name.\nconst Name = \"shop\"\n\n// TODO: a second store\n")
+	testkit.WriteFile(t, filepath.Join(dir, "notes.txt"), "untracked work in progress\n")
+	testkit.WriteFile(t, filepath.Join(dir, ".env"), "TOKEN=not-a-secret\n")
 	return dir
 }
 
@@ -193,7 +191,7 @@ func sameExcept(before, after map[string]string, except ...string) []string {
 // gitShow returns a file as a commit holds it.
 func gitShow(t *testing.T, dir, rev, path string) string {
 	t.Helper()
-	return runGit(t, dir, "show", rev+":"+path)
+	return testkit.Git(t, dir, "show", rev+":"+path)
 }
 
 func readFile(t *testing.T, path string) string {
@@ -308,7 +306,7 @@ func TestSelectiveSeed(t *testing.T) {
 	if diff := sameExcept(beforeFiles, treeFiles(t, dir), "backend/app/pricing.py"); len(diff) > 0 {
 		t.Errorf("files other than the restored one changed: %v", diff)
 	}
-	if b := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
+	if b := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
 		t.Errorf("branch %q, want refactor/sprint-3 (selective changes files, not branches)", b)
 	}
 	run, recs := newestRun(t, dir)
@@ -394,11 +392,11 @@ func TestSelectiveNoneInBaseline(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Errorf("a failed selective rollback changed the tree")
 	}
-	if refs := runGit(t, dir, "for-each-ref", "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
+	if refs := testkit.Git(t, dir, "for-each-ref", "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
 		t.Errorf("a snapshot was taken for a restore that never ran: %s", refs)
 	}
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: empty
 params:
   files: {type: list}
@@ -412,7 +410,7 @@ steps:
 		t.Fatalf("restore_files with no files: exit %d\n%s%s", code, o, e)
 	}
 	if got := manifest(t, dir); got != before {
-		t.Errorf("restore_files with no files changed the tree (HEAD %s)", runGit(t, dir, "rev-parse", "--abbrev-ref", "HEAD"))
+		t.Errorf("restore_files with no files changed the tree (HEAD %s)", testkit.Git(t, dir, "rev-parse", "--abbrev-ref", "HEAD"))
 	}
 }
 

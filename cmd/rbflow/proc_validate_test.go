@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // TestValidateSeed runs the tests affected by the seed's sprint (committed,
@@ -73,9 +74,9 @@ func TestValidateGo(t *testing.T) {
 	}
 
 	// Only docs changed: no test is affected.
-	runGit(t, dir, "stash", "-q", "-u")
-	runGit(t, dir, "switch", "-q", "-c", "docs", "baseline")
-	writeFile(t, filepath.Join(dir, "docs/rollback-notes.md"), "validate before merging\n")
+	testkit.Git(t, dir, "stash", "-q", "-u")
+	testkit.Git(t, dir, "switch", "-q", "-c", "docs", "baseline")
+	testkit.WriteFile(t, filepath.Join(dir, "docs/rollback-notes.md"), "validate before merging\n")
 	o, e, code = rbflow(t, dir, "run", "validate")
 	if code != 0 {
 		t.Fatalf("validate with only docs changed: exit %d\n%s%s", code, o, e)

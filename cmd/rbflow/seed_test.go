@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 // seedRepo builds a repository shaped like the seed's project with the
@@ -27,28 +29,10 @@ func seedRepo(t *testing.T) string {
 	return dir
 }
 
-// pytestCommand returns a python that has pytest ("" when none has): the
-// machine's python3 may be a pyenv one without it; CI installs Debian's
-// python3-pytest for /usr/bin/python3.
-func pytestCommand(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if err := exec.Command(py, "-m", "pytest", "--version").Run(); err == nil {
-			return py + " -m pytest"
-		}
-	}
-	return ""
-}
-
-// needPytest skips a test that needs pytest when there is none, saying how
-// to get it.
+// needPytest returns the command that runs pytest, or skips the test.
 func needPytest(t *testing.T) string {
 	t.Helper()
-	cmd := pytestCommand(t)
-	if cmd == "" {
-		t.Skip("pytest is not installed: apt-get install python3-pytest (.ci/run does)")
-	}
-	return cmd
+	return testkit.Python(t) + " -m pytest"
 }
 
 func lastRunID(t *testing.T, dir string) string {

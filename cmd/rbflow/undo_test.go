@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,21 +20,8 @@ import (
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/internal/testkit"
 )
-
-// git runs git in dir for a test and returns its output.
-func runGit(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid",
-		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return string(out)
-}
 
 // inProcess runs rbflow's Main in this process (faster than a new process
 // for tests that run it hundreds of times).
@@ -88,9 +74,9 @@ func manifest(t testing.TB, dir string) string {
 	}
 	sort.Strings(lines)
 	lines = append(lines,
-		"INDEX "+runGit(t, dir, "diff", "--cached", "--binary", "HEAD"),
-		"HEAD "+runGit(t, dir, "rev-parse", "HEAD"),
-		"BRANCH "+runGit(t, dir, "branch", "--show-current"))
+		"INDEX "+testkit.Git(t, dir, "diff", "--cached", "--binary", "HEAD"),
+		"HEAD "+testkit.Git(t, dir, "rev-parse", "HEAD"),
+		"BRANCH "+testkit.Git(t, dir, "branch", "--show-current"))
 	return strings.Join(lines, "\n")
 }
 
@@ -100,7 +86,7 @@ func manifest(t testing.TB, dir string) string {
 // names with spaces, unicode and leading dashes.
 func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 	dir := t.TempDir()
-	runGit(t, dir, "init", "-q", "-b", "main")
+	testkit.Git(t, dir, "init", "-q", "-b", "main")
 	names := []string{"a.txt", "dir/b.py", "dir/sub/c.go", "with space.txt", "ünïcode.md", "-dash.txt", "bin.dat", "run.sh"}
 	write := func(rel string, content []byte, exec bool) {
 		p := filepath.Join(dir, rel)
@@ -132,14 +118,14 @@ func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 	if err := os.Symlink("a.txt", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "base")
-	runGit(t, dir, "switch", "-q", "-c", "other")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "base")
+	testkit.Git(t, dir, "switch", "-q", "-c", "other")
 	write("a.txt", []byte("other branch\n"), false)
 	write("only-on-other.txt", []byte("x\n"), false)
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "other")
-	runGit(t, dir, "switch", "-q", "main")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "other")
+	testkit.Git(t, dir, "switch", "-q", "main")
 
 	ops := 3 + rnd.Intn(8)
 	for i := 0; i < ops; i++ {
@@ -153,17 +139,17 @@ func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 			write(n, content(), rnd.Intn(2) == 0)
 		case 1: // staged
 			write(n, content(), false)
-			runGit(t, dir, "add", "--", n)
+			testkit.Git(t, dir, "add", "--", n)
 		case 2: // partly staged
 			write(n, content(), false)
-			runGit(t, dir, "add", "--", n)
+			testkit.Git(t, dir, "add", "--", n)
 			write(n, content(), false)
 		case 3: // deleted, unstaged
 			os.Remove(p)
 		case 4: // deleted, staged
-			runGit(t, dir, "rm", "-q", "-f", "--", n)
+			testkit.Git(t, dir, "rm", "-q", "-f", "--", n)
 		case 5: // renamed
-			runGit(t, dir, "mv", "--", n, n+".renamed")
+			testkit.Git(t, dir, "mv", "--", n, n+".renamed")
 		case 6: // untracked in new nested folders
 			write(fmt.Sprintf("new/deep/%d/file %d.txt", i, i), content(), rnd.Intn(2) == 0)
 		case 7: // ignored
@@ -203,7 +189,7 @@ func TestUndoRestoresRandomTrees(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewSource(seed))
 	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	writeFile(t, procFile, rollbackYAML)
+	testkit.WriteFile(t, procFile, rollbackYAML)
 	for i := 0; i < n; i++ {
 		dir := dirtyTree(t, rnd)
 		before := manifest(t, dir)
@@ -235,14 +221,14 @@ func TestUndoRefusesLaterChanges(t *testing.T) {
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
 	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	writeFile(t, procFile, rollbackYAML)
+	testkit.WriteFile(t, procFile, rollbackYAML)
 	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
 		t.Fatalf("run: %d\n%s", code, out)
 	}
 	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
 	id := between(runs, `"id":"`, `"`)
-	writeFile(t, filepath.Join(dir, "later.txt"), "made after the rollback\n")
-	writeFile(t, filepath.Join(dir, "a.txt"), "edited after the rollback\n")
+	testkit.WriteFile(t, filepath.Join(dir, "later.txt"), "made after the rollback\n")
+	testkit.WriteFile(t, filepath.Join(dir, "a.txt"), "edited after the rollback\n")
 	edited := manifest(t, dir)
 
 	out, _ := inProcess(t, "undo", id, "--dry-run", "--repo", dir)
@@ -281,14 +267,14 @@ func TestUndoRefusesLaterChanges(t *testing.T) {
 // naming the argument, or taken literally; nothing outside the repository
 // changes.
 func TestHostileParamsAreInert(t *testing.T) {
-	dir := gitRepo(t)
-	writeFile(t, filepath.Join(dir, "f.txt"), "tracked\n")
-	runGit(t, dir, "add", "f.txt")
-	runGit(t, dir, "commit", "-q", "-m", "f")
-	runGit(t, dir, "branch", "baseline")
+	dir := testkit.GitRepo(t, nil)
+	testkit.WriteFile(t, filepath.Join(dir, "f.txt"), "tracked\n")
+	testkit.Git(t, dir, "add", "f.txt")
+	testkit.Git(t, dir, "commit", "-q", "-m", "f")
+	testkit.Git(t, dir, "branch", "baseline")
 	canary := filepath.Join(t.TempDir(), "canary")
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: hostile
 params:
   ref: {type: string}
@@ -322,7 +308,7 @@ steps:
 			t.Errorf("value spliced into the shell: %s", out)
 		}
 	}
-	if got := strings.TrimSpace(runGit(t, dir, "status", "--porcelain")); got != "" {
+	if got := strings.TrimSpace(testkit.Git(t, dir, "status", "--porcelain")); got != "" {
 		t.Errorf("the repository changed: %s", got)
 	}
 }
@@ -336,7 +322,7 @@ func TestKillDuringDestructiveGitSteps(t *testing.T) {
 		dir := dirtyTree(t, rnd)
 		before := manifest(t, dir)
 		procFile := filepath.Join(t.TempDir(), "p.yaml")
-		writeFile(t, procFile, `version: 1
+		testkit.WriteFile(t, procFile, `version: 1
 name: killed
 steps:
   - id: save
@@ -439,12 +425,12 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, rollbackYAML)
+	testkit.WriteFile(t, procFile, rollbackYAML)
 	if o, e, code := rbflow(t, dir, "run", procFile); code != 0 {
 		t.Fatalf("run: %d\n%s%s", code, o, e)
 	}
 	run := markInterrupted(t, dir, "reset", "clean")
-	refs := runGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
+	refs := testkit.Git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
 
 	o, e, code := rbflow(t, dir, "resume")
 	if code != 4 || !strings.Contains(e, "rbflow resume "+run.ID+" --yes") {
@@ -454,7 +440,7 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 	if code != 0 || !strings.Contains(o, "reusing snapshot refs/rbflow/"+run.ID+"/reset") {
 		t.Fatalf("resume --yes: exit %d, want 0 and the reset reusing its snapshot\n%s%s", code, o, e)
 	}
-	if got := runGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
+	if got := testkit.Git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
 		t.Errorf("the snapshot ref changed: %q, was %q", got, refs)
 	}
 	if o, e, code := rbflow(t, dir, "undo", run.ID); code != 0 {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/internal/testkit"
 )
 
 func TestOpen(t *testing.T) {
@@ -71,7 +73,7 @@ func TestQueries(t *testing.T) {
 		t.Errorf("IsDirty() with an untracked file = %v, %v", d, err)
 	}
 	commitAll(t, dir, "one")
-	first := strings.TrimSpace(gitT(t, dir, "rev-parse", "HEAD"))
+	first := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
 	if h, err := r.Head(ctx); h != first || err != nil {
 		t.Errorf("Head() = %q, %v; want %s", h, err, first)
 	}
@@ -93,7 +95,7 @@ func TestQueries(t *testing.T) {
 			t.Errorf("RefExists(%q) = %v, %v; want %v", ref, got, err, want)
 		}
 	}
-	gitT(t, dir, "checkout", "-q", "--detach")
+	testkit.Git(t, dir, "checkout", "-q", "--detach")
 	if b, err := r.Branch(ctx); b != "" || err != nil {
 		t.Errorf("Branch() when detached = %q, %v", b, err)
 	}
@@ -112,7 +114,7 @@ func TestTraces(t *testing.T) {
 	if _, err := r.Git(ctx, traces[0].Abort...); err != nil {
 		t.Fatal(err)
 	}
-	gitT(t, dir, "checkout", "-q", "other")
+	testkit.Git(t, dir, "checkout", "-q", "other")
 	if _, err := r.Git(ctx, "cherry-pick", "main"); err == nil {
 		t.Fatal("cherry-pick did not stop on a conflict")
 	}
@@ -155,8 +157,8 @@ func TestTraces(t *testing.T) {
 	if _, err := r.Git(ctx, "cherry-pick", "--abort"); err != nil {
 		t.Fatal(err)
 	}
-	gitT(t, dir, "checkout", "-q", "main")
-	gitT(t, dir, "checkout", "-q", "-b", "topic", "HEAD~1")
+	testkit.Git(t, dir, "checkout", "-q", "main")
+	testkit.Git(t, dir, "checkout", "-q", "-b", "topic", "HEAD~1")
 	writeFile(t, dir, "c.txt", "topic\n", 0o644)
 	commitAll(t, dir, "topic")
 	if _, err := r.Git(ctx, "rebase", "main"); err == nil {
