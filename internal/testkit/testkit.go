@@ -18,10 +18,16 @@ import (
 // Main is the first call of a TestMain whose tests start rbflow's
 // processes. When rbflow started this test binary as a step's reaper
 // (engine/proc re-executes its own binary for that), Main runs the reaper
-// and exits; otherwise it returns.
+// and exits. Otherwise it returns, after setting GORACE for the processes
+// the tests start, unless it is set already: a binary built with -race
+// sleeps a second before it exits by default (atexit_sleep_ms), and every
+// rbflow process and every reaper a test starts is this binary.
 func Main() {
 	if proc.IsReaper() {
 		os.Exit(proc.ReaperMain())
+	}
+	if _, ok := os.LookupEnv("GORACE"); !ok {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
 }
 
