@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -313,16 +314,9 @@ steps:
 	}
 }
 
-// TestKillDuringDestructiveGitSteps kills rbflow with SIGKILL at many
-// points of a procedure of destructive git steps and resumes (--yes) each
-// time; in the end undo gives back the tree from before the run.
-func TestKillDuringDestructiveGitSteps(t *testing.T) {
-	for _, seed := range []int64{3, 4, 5} {
-		rnd := rand.New(rand.NewSource(seed))
-		dir := dirtyTree(t, rnd)
-		before := manifest(t, dir)
-		procFile := filepath.Join(t.TempDir(), "p.yaml")
-		testkit.WriteFile(t, procFile, `version: 1
+// killedProcedure is a procedure of destructive git steps, for
+// TestKillDuringDestructiveGitSteps.
+const killedProcedure = `version: 1
 name: killed
 steps:
   - id: save
@@ -339,51 +333,105 @@ steps:
   - id: reset_again
     git: reset
     with: {to: other, mode: hard}
-`)
-		kills := 0
-		for i := 0; ; i++ {
-			args := []string{"resume", "--yes"}
-			run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
-			if run == nil {
-				args = []string{"run", procFile} // killed before the run was recorded
-			} else if run.Status == engine.RunSucceeded {
-				break // killed after the run ended
-			}
-			cmd := rbflowCmd(t, dir, args...)
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("seed %d attempt %d (%v): %v\n%s", seed, i, args, err, out.String())
-				}
-			case <-time.After(time.Duration(20+rnd.Intn(120)) * time.Millisecond):
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				if err := <-done; err != nil {
-					kills++
-					if i > 60 {
-						t.Fatalf("seed %d: the run did not finish after %d kills", seed, kills)
-					}
-					continue
-				}
-			}
-			break
+`
+
+// TestKillDuringDestructiveGitSteps kills rbflow with SIGKILL at random
+// points of a procedure of destructive git steps and resumes (--yes) after
+// each kill, up to eight kills; a resume left alone then finishes the run,
+// and undo gives back the tree from before the run.
+//
+// The kill points are spread over the first half of the time an unkilled
+// run of the same tree takes on this machine now (a resumed attempt has
+// less left to do): fixed delays land before rbflow has even started on a
+// busy machine, and the run never gets anywhere.
+func TestKillDuringDestructiveGitSteps(t *testing.T) {
+	var inStep atomic.Int32 // kills that left a step running
+	t.Run("seeds", func(t *testing.T) {
+		for _, seed := range []int64{3, 4, 5} {
+			t.Run(fmt.Sprint(seed), func(t *testing.T) {
+				t.Parallel()
+				killAndResumeGitSteps(t, seed, &inStep)
+			})
 		}
-		runs, _, _ := rbflow(t, dir, "runs", "--json")
-		id := between(runs, `"id":"`, `"`)
-		if o, e, code := rbflow(t, dir, "undo", id, "--force"); code != 0 {
-			t.Fatalf("seed %d: undo: %d\n%s%s", seed, code, o, e)
-		}
-		if got := manifest(t, dir); got != before {
-			t.Fatalf("seed %d, %d kills: after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", seed, kills, before, got)
-		}
-		t.Logf("seed %d: %d kills", seed, kills)
+	})
+	if n := inStep.Load(); n == 0 && !t.Failed() {
+		t.Errorf("no kill landed while a step was running: the kills should reach into the git steps")
+	} else {
+		t.Logf("%d kills left a step running", n)
 	}
+}
+
+func killAndResumeGitSteps(t *testing.T, seed int64, inStep *atomic.Int32) {
+	const maxKills = 8
+	procFile := filepath.Join(t.TempDir(), "p.yaml")
+	testkit.WriteFile(t, procFile, killedProcedure)
+	twin := dirtyTree(t, rand.New(rand.NewSource(seed)))
+	began := time.Now()
+	if o, e, code := rbflow(t, twin, "run", procFile); code != 0 {
+		t.Fatalf("unkilled run: exit %d\n%s%s", code, o, e)
+	}
+	full := time.Since(began)
+
+	rnd := rand.New(rand.NewSource(seed))
+	dir := dirtyTree(t, rnd)
+	before := manifest(t, dir)
+	stateDir := filepath.Join(dir, ".git", "rbflow")
+	// next is what carries the run on: run until it is recorded, then
+	// resume; "" once it has succeeded.
+	next := func() []string {
+		run, _ := stepRecords(t, stateDir)
+		switch {
+		case run == nil:
+			return []string{"run", procFile}
+		case run.Status == engine.RunSucceeded:
+			return nil
+		}
+		return []string{"resume", "--yes"}
+	}
+	kills := 0
+	for args := next(); args != nil && kills < maxKills; args = next() {
+		cmd := rbflowCmd(t, dir, args...)
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%v after %d kills: %v\n%s", args, kills, err, out.String())
+			}
+		case <-time.After(time.Duration(rnd.Int63n(int64(full / 2)))):
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			if err := <-done; err == nil {
+				continue // it ended just before the kill
+			}
+			kills++
+			_, recs := stepRecords(t, stateDir)
+			for _, rec := range recs {
+				if rec.Status == engine.StepRunning {
+					inStep.Add(1)
+					break
+				}
+			}
+		}
+	}
+	if args := next(); args != nil {
+		if o, e, code := rbflow(t, dir, args...); code != 0 {
+			t.Fatalf("%v after %d kills: exit %d, want 0\n%s%s", args, kills, code, o, e)
+		}
+	}
+	runs, _, _ := rbflow(t, dir, "runs", "--json")
+	id := between(runs, `"id":"`, `"`)
+	if o, e, code := rbflow(t, dir, "undo", id, "--force"); code != 0 {
+		t.Fatalf("undo: %d\n%s%s", code, o, e)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Fatalf("%d kills: after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", kills, before, got)
+	}
+	t.Logf("an unkilled run took %s; %d kills", full.Round(time.Millisecond), kills)
 }
 
 // markInterrupted rewrites a finished run's records into what a SIGKILL
