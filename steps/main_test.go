@@ -64,7 +64,9 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) runner() *engine.Runner {
 	return &engine.Runner{
-		Store: h.st, StateDir: h.state, Repo: h.repo, WorkDir: h.repo, Grace: 2 * time.Second,
+		// Grace is also the time finally gets after a cancel
+		// (TestReportInterrupted renders five reports in it).
+		Store: h.st, StateDir: h.state, Repo: h.repo, WorkDir: h.repo, Grace: 10 * time.Second,
 		Loader: &engine.Loader{Registry: h.reg, Resolve: procedures.Resolver(h.repo)},
 	}
 }

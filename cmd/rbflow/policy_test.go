@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -49,7 +50,12 @@ steps:
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			testkit.WaitFor(t, 10*time.Second, "the step to start", func() bool { return len(readLines(t, marks)) > 0 })
+			// The gate is made just before the sleep: a kill before it would
+			// leave the rerun to sleep out its 30 seconds.
+			testkit.WaitFor(t, 10*time.Second, "the step to reach its sleep", func() bool {
+				_, err := os.Stat(gate)
+				return err == nil
+			})
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			_ = cmd.Wait()
 
