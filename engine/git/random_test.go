@@ -17,7 +17,7 @@ import (
 
 var (
 	seedFlag  = flag.Int64("seed", 0, "seed for TestSnapshotRestoreRandom (0: from the clock)")
-	treesFlag = flag.Int("trees", 0, "number of work trees for TestSnapshotRestoreRandom (0: 200, or 20 with -short)")
+	treesFlag = flag.Int("trees", 0, "number of work trees for TestSnapshotRestoreRandom (0: 12, or 200 with RBFLOW_TEST_LONG=1)")
 )
 
 // names that work trees are made of: spaces, unicode, leading dashes, glob
@@ -54,9 +54,9 @@ func TestSnapshotRestoreRandom(t *testing.T) {
 	}
 	n := *treesFlag
 	if n == 0 {
-		n = 200
-		if testing.Short() {
-			n = 20
+		n = 12 // from a new seed each run; make test-long checks 200
+		if testkit.Long() {
+			n = 200
 		}
 	}
 	t.Logf("seed %d, %d work trees", seed, n)

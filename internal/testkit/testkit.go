@@ -31,6 +31,13 @@ func Main() {
 	}
 }
 
+// LongEnv is the variable that makes Long true; make test-long sets it.
+const LongEnv = "RBFLOW_TEST_LONG"
+
+// Long reports whether the long sweeps run: make test runs a sample of
+// each random sweep, make test-long the whole of it.
+func Long() bool { return os.Getenv(LongEnv) != "" }
+
 // gitEnv is the identity git commits with in tests, unless the test
 // binary's environment sets one (engine/git's TestMain does).
 var gitEnv = []string{
