@@ -339,20 +339,29 @@ steps:
 
 // TestKillDuringDestructiveGitSteps kills rbflow with SIGKILL at random
 // points of a procedure of destructive git steps and resumes (--yes) after
-// each kill, up to eight kills; a resume left alone then finishes the run,
+// each kill, up to six kills; a resume left alone then finishes the run,
 // and undo gives back the tree from before the run.
 //
 // The kill points are spread over the first half of the time an unkilled
-// run of the same tree takes on this machine now (a resumed attempt has
-// less left to do): fixed delays land before rbflow has even started on a
-// busy machine, and the run never gets anywhere.
+// run of such a tree takes on this machine now (a resumed attempt has less
+// left to do): fixed delays land before rbflow has even started on a busy
+// machine, and the run never gets anywhere.
 func TestKillDuringDestructiveGitSteps(t *testing.T) {
+	procFile := filepath.Join(t.TempDir(), "p.yaml")
+	testkit.WriteFile(t, procFile, killedProcedure)
+	began := time.Now()
+	if o, e, code := rbflow(t, dirtyTree(t, rand.New(rand.NewSource(3))), "run", procFile); code != 0 {
+		t.Fatalf("unkilled run: exit %d\n%s%s", code, o, e)
+	}
+	full := time.Since(began)
+	t.Logf("an unkilled run took %s", full.Round(time.Millisecond))
+
 	var inStep atomic.Int32 // kills that left a step running
 	t.Run("seeds", func(t *testing.T) {
 		for _, seed := range []int64{3, 4, 5} {
 			t.Run(fmt.Sprint(seed), func(t *testing.T) {
 				t.Parallel()
-				killAndResumeGitSteps(t, seed, &inStep)
+				killAndResumeGitSteps(t, procFile, seed, full, &inStep)
 			})
 		}
 	})
@@ -363,17 +372,10 @@ func TestKillDuringDestructiveGitSteps(t *testing.T) {
 	}
 }
 
-func killAndResumeGitSteps(t *testing.T, seed int64, inStep *atomic.Int32) {
-	const maxKills = 8
-	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	testkit.WriteFile(t, procFile, killedProcedure)
-	twin := dirtyTree(t, rand.New(rand.NewSource(seed)))
-	began := time.Now()
-	if o, e, code := rbflow(t, twin, "run", procFile); code != 0 {
-		t.Fatalf("unkilled run: exit %d\n%s%s", code, o, e)
-	}
-	full := time.Since(began)
-
+// killAndResumeGitSteps kills the run of procFile on the tree of seed up to
+// maxKills times, at most full/2 after each start, then lets it finish.
+func killAndResumeGitSteps(t *testing.T, procFile string, seed int64, full time.Duration, inStep *atomic.Int32) {
+	const maxKills = 6
 	rnd := rand.New(rand.NewSource(seed))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
@@ -433,7 +435,7 @@ func killAndResumeGitSteps(t *testing.T, seed int64, inStep *atomic.Int32) {
 	if got := manifest(t, dir); got != before {
 		t.Fatalf("%d kills: after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", kills, before, got)
 	}
-	t.Logf("an unkilled run took %s; %d kills", full.Round(time.Millisecond), kills)
+	t.Logf("%d kills", kills)
 }
 
 // markInterrupted rewrites a finished run's records into what a SIGKILL
