@@ -6,9 +6,11 @@ BIN := bin/rbflow
 build:
 	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/rbflow
 
-# -timeout is per package. test-long runs the random sweeps whole
-# (RBFLOW_TEST_LONG); test takes a sample of each.
-TESTFLAGS := -race -count=1
+# -timeout is per package; cmd/rbflow, the longest, takes two to three
+# minutes on a busy two-core machine. Most tests wait on the processes they
+# start, so four run at once (-parallel; the default is one per core).
+# test-long runs the random sweeps whole (RBFLOW_TEST_LONG).
+TESTFLAGS := -race -count=1 -parallel 4
 
 test:
 	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 8m ./...

@@ -32,6 +32,7 @@ func checkMarks(t *testing.T, out string) map[string]bool {
 }
 
 func TestChecklist(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +127,7 @@ steps:
 // Lessons are documented when a report of the run has its lessons section
 // written: the seed's placeholder is gone.
 func TestChecklistLessonsFromReport(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	seedStore(t, repo, []seeded{{id: "r1", status: engine.RunSucceeded, took: time.Minute, source: `version: 1
 name: p

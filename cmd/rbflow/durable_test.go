@@ -120,6 +120,7 @@ func assertNoOrphans(t *testing.T, pidsFile string) {
 // that was running runs again at most once per kill, the store stays sound,
 // and no step process outlives rbflow.
 func TestCrashResume(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, pids, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "counter")
@@ -234,6 +235,7 @@ func TestCrashResume(t *testing.T) {
 // resume runs the step again (it was interrupted) and the run finishes; the
 // step before it does not run again.
 func TestKillDuringRetryDelay(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "counter")

@@ -13,6 +13,7 @@ import (
 // TestBuiltinsAndExamplesValidate: every built-in and every example loads,
 // and prints a readable plan with --dry-run, changing nothing.
 func TestBuiltinsAndExamplesValidate(t *testing.T) {
+	t.Parallel()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	examples, err := filepath.Glob(filepath.Join(root, "examples", "*", "*.yaml"))

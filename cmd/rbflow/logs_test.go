@@ -12,6 +12,7 @@ import (
 // TestLogsFollow: `rbflow logs RUN STEP --follow` prints a running step's
 // output as it comes and returns when the step ends.
 func TestLogsFollow(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
 	testkit.WriteFile(t, procFile, `version: 1

@@ -110,6 +110,7 @@ var metricRuns = []seeded{
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	seedStore(t, repo, metricRuns)
 
@@ -180,6 +181,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestParseSince(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 6, 22, 12, 0, 0, 0, time.Local)
 	for _, tt := range []struct {
 		in   string

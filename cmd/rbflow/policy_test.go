@@ -15,6 +15,7 @@ import (
 // TestOnResumePolicies kills rbflow inside a step and checks what resume
 // does with it under each on_resume policy.
 func TestOnResumePolicies(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		policy   string
 		code     int    // exit of the first resume
@@ -29,6 +30,7 @@ func TestOnResumePolicies(t *testing.T) {
 		{policy: "on_resume: fail", code: 1, stderr: "on_resume: fail", marks: "step-start", thenCode: -1},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
+			t.Parallel()
 			repo := testkit.GitRepo(t, nil)
 			aux := t.TempDir()
 			marks, gate := filepath.Join(aux, "marks"), filepath.Join(aux, "gate")
@@ -84,6 +86,7 @@ steps:
 // rbflow's memory and the stored tail stay small. rbflow's own peak is about
 // 65 MB, so keeping the output would show above the 120 MB bound.
 func TestLoudStepBoundedMemory(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
 	testkit.WriteFile(t, procFile, `version: 1

@@ -45,6 +45,7 @@ func (w *webhook) received() []string {
 // contacts, writes it to the run folder, posts it to a webhook (whose URL,
 // a secret, never shows) and survives a SIGKILL during the post.
 func TestNotifyProcedure(t *testing.T) {
+	t.Parallel()
 	dir := seedRepo(t)
 	hook := &webhook{}
 	srv := httptest.NewServer(hook)

@@ -37,6 +37,7 @@ var resumeCmdRE = regexp.MustCompile(`rbflow resume (\S+) --answer (\S+)`)
 // run stops with exit 4 and prints the command that answers; running that
 // command goes on, and --yes answers the confirm.
 func TestPromptWaitsThenResumes(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
 	_, stderr, code := rbflow(t, repo, "run", "p.yaml", "--answer", "why=disk full")
@@ -73,6 +74,7 @@ func TestPromptWaitsThenResumes(t *testing.T) {
 // TestRunStoresAnswers: --answer values given to run are stored with the
 // run at its start, so a resume after a failure still has them.
 func TestRunStoresAnswers(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
 name: stored
@@ -100,6 +102,7 @@ steps:
 // the choices are numbered, a wrong reply is asked again, Enter takes the
 // default.
 func TestPromptTerminal(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
 	cmd := rbflowCmd(t, repo, "run", "p.yaml")
@@ -157,6 +160,7 @@ func TestPromptTerminal(t *testing.T) {
 // TestReportAfterSIGINT: Ctrl-C during a step; the summary in finally
 // reports the run interrupted, the step cut off, and its timeline.
 func TestReportAfterSIGINT(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	started := filepath.Join(t.TempDir(), "started")
 	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
@@ -212,6 +216,7 @@ finally:
 // work with rbflow checklist: an analysis report ticks "analysis", and
 // "lessons" only once the lessons are written instead of the placeholder.
 func TestReportsTickChecklist(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
 name: reports

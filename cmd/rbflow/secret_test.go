@@ -13,6 +13,7 @@ import (
 // TestSecretsMasked greps every artifact of a run — its folder, stdout,
 // stderr, JSON events, status and logs — for a secret param's value.
 func TestSecretsMasked(t *testing.T) {
+	t.Parallel()
 	const secret = "hunter2-Zq9"
 	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")

@@ -17,6 +17,7 @@ import (
 // service to get ready; rbflow resume adopts the running service instead
 // of starting it twice, and a later run stops it.
 func TestServiceSurvivesKillAndResumeAdopts(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	flag, pidFile := filepath.Join(aux, "ready"), filepath.Join(aux, "svc.pid")

@@ -16,6 +16,7 @@ import (
 // stops its whole process group within the grace period, runs finally,
 // exits 130, and the run resumes.
 func TestInterruptStopsGroupRunsFinallyAndResumes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, trap string
 	}{
@@ -23,6 +24,7 @@ func TestInterruptStopsGroupRunsFinallyAndResumes(t *testing.T) {
 		{"step ignores SIGTERM", `trap '' TERM`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			repo := testkit.GitRepo(t, nil)
 			aux := t.TempDir()
 			marks, pids, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "counter")
@@ -105,6 +107,7 @@ finally:
 // TestOneRunPerRepository: a second run on the same repository exits 3 and
 // names the holder; on another repository it runs.
 func TestOneRunPerRepository(t *testing.T) {
+	t.Parallel()
 	repo, other := testkit.GitRepo(t, nil), testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	gate := filepath.Join(aux, "gate")
@@ -171,6 +174,7 @@ func between(s, start, end string) string {
 // TestEditAndResume: a run fails on a wrong command; the file is fixed and
 // resume --reload runs the fixed step and what follows, not what came before.
 func TestEditAndResume(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks := filepath.Join(aux, "marks")

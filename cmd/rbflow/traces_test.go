@@ -15,6 +15,7 @@ import (
 // resolved, resume continues it and picks the rest, and no commit is
 // applied twice.
 func TestCherryPickConflictResumes(t *testing.T) {
+	t.Parallel()
 	dir := testkit.GitRepo(t, nil)
 	testkit.Commit(t, dir, "base", map[string]string{"app.py": "version = 1\n"})
 	testkit.Git(t, dir, "branch", "baseline")
@@ -78,6 +79,7 @@ steps:
 // TestStaleIndexLockOnResume: a git step resumed after a crash finds the
 // index.lock a dead git left and removes it; a fresh one is waited for.
 func TestStaleIndexLockOnResume(t *testing.T) {
+	t.Parallel()
 	dir := testkit.GitRepo(t, nil)
 	testkit.Commit(t, dir, "f", map[string]string{"f.txt": "1\n"})
 	procFile := filepath.Join(t.TempDir(), "p.yaml")

@@ -184,6 +184,7 @@ steps:
 // seed each time, make test-long 200; engine/git's TestSnapshotRestoreRandom
 // checks the snapshot and restore underneath on more, and harder, trees.
 func TestUndoRestoresRandomTrees(t *testing.T) {
+	t.Parallel()
 	n := 4
 	if testkit.Long() {
 		n = 200
@@ -220,6 +221,7 @@ func TestUndoRestoresRandomTrees(t *testing.T) {
 // after the run, unless --force, which saves it first (and the forced undo
 // can itself be undone).
 func TestUndoRefusesLaterChanges(t *testing.T) {
+	t.Parallel()
 	rnd := rand.New(rand.NewSource(1))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
@@ -270,6 +272,7 @@ func TestUndoRefusesLaterChanges(t *testing.T) {
 // naming the argument, or taken literally; nothing outside the repository
 // changes.
 func TestHostileParamsAreInert(t *testing.T) {
+	t.Parallel()
 	dir := testkit.GitRepo(t, nil)
 	testkit.WriteFile(t, filepath.Join(dir, "f.txt"), "tracked\n")
 	testkit.Git(t, dir, "add", "f.txt")
@@ -347,6 +350,7 @@ steps:
 // left to do): fixed delays land before rbflow has even started on a busy
 // machine, and the run never gets anywhere.
 func TestKillDuringDestructiveGitSteps(t *testing.T) {
+	t.Parallel()
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
 	testkit.WriteFile(t, procFile, killedProcedure)
 	began := time.Now()
@@ -473,6 +477,7 @@ func markInterrupted(t *testing.T, dir, step string, later ...string) *engine.Ru
 // result was recorded: resume asks, then reuses the snapshot taken before
 // the step instead of saving the half-changed tree as "before".
 func TestResumedResetReusesItsSnapshot(t *testing.T) {
+	t.Parallel()
 	rnd := rand.New(rand.NewSource(11))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)

@@ -18,6 +18,7 @@ import (
 // line per step with a status mark and elapsed time, the running step's
 // output, the time against the target, and colour unless NO_COLOR.
 func TestLiveViewOnTerminal(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
 	testkit.WriteFile(t, procFile, `version: 1
