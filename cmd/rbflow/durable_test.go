@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -113,6 +115,105 @@ func assertNoOrphans(t *testing.T, pidsFile string) {
 		}
 		return true
 	})
+}
+
+// killer says when killAndResume kills rbflow.
+type killer struct {
+	kills int                  // how many times, before the run is let finish
+	first func() bool          // the first kill comes once this holds (nil: after delay)
+	delay func() time.Duration // how long after it starts an attempt is killed
+	after func()               // called after each kill (nil: nothing)
+}
+
+// randomDelay kills 30 to 430 ms after the start, as rnd says.
+func randomDelay(rnd *rand.Rand) func() time.Duration {
+	return func() time.Duration { return time.Duration(30+rnd.Intn(400)) * time.Millisecond }
+}
+
+// exists holds once path exists.
+func exists(path string) func() bool {
+	return func() bool { _, err := os.Stat(path); return err == nil }
+}
+
+// killAndResume runs rbflow with args in dir and kills it with SIGKILL as k
+// says, each time going on with rbflow resume --yes, until k.kills kills
+// are done; then it lets the run finish. It returns the last attempt's
+// output and exit code.
+func killAndResume(t *testing.T, dir string, k killer, args ...string) (string, int) {
+	t.Helper()
+	done := 0
+	for attempt := 0; ; attempt++ {
+		cmdArgs := []string{"resume", "--yes"}
+		run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
+		switch {
+		case run == nil:
+			cmdArgs = args // killed before the run was recorded
+		case run.Status.Finished():
+			t.Logf("killed %d times; the run ended before the last kill", done)
+			return "(the run ended before the last kill)", map[engine.RunStatus]int{engine.RunSucceeded: 0, engine.RunFailed: 1}[run.Status]
+		}
+		cmd := rbflowCmd(t, dir, cmdArgs...)
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		code := func(err error) int {
+			if ee, ok := err.(*exec.ExitError); ok {
+				return ee.ExitCode()
+			}
+			if err != nil {
+				t.Fatalf("rbflow %v: %v", cmdArgs, err)
+			}
+			return 0
+		}
+		if done >= k.kills {
+			t.Logf("killed %d times", done)
+			return out.String(), code(<-exited)
+		}
+		var trigger <-chan time.Time
+		if done == 0 && k.first != nil {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			deadline := time.After(2 * time.Minute)
+		wait:
+			for {
+				select {
+				case err := <-exited:
+					t.Fatalf("rbflow %v ended (exit %d) before the moment to kill it\n%s", cmdArgs, code(err), out.String())
+				case <-deadline:
+					t.Fatalf("rbflow %v: the moment to kill it did not come\n%s", cmdArgs, out.String())
+				case <-tick.C:
+					if k.first() {
+						break wait
+					}
+				}
+			}
+			trigger = time.After(0)
+		} else {
+			trigger = time.After(k.delay())
+		}
+		select {
+		case err := <-exited:
+			t.Logf("killed %d times; the run ended before the next kill", done)
+			return out.String(), code(err)
+		case <-trigger:
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			if err := <-exited; err == nil {
+				t.Logf("killed %d times; the run ended just before the next kill", done)
+				return out.String(), 0
+			}
+			done++
+			if k.after != nil {
+				k.after()
+			}
+		}
+		if attempt > 50 {
+			t.Fatalf("the run did not finish after %d attempts", attempt)
+		}
+	}
 }
 
 // TestCrashResume kills rbflow with SIGKILL at many points and resumes each

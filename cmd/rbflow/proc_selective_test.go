@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -203,85 +202,6 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// killAndResume runs rbflow with args in dir and kills it with SIGKILL:
-// first when killFirst holds (nil: after a random delay), then after
-// random delays, each time going on with rbflow resume --yes, until
-// kills kills are done; then it lets the run finish. It returns the last
-// attempt's output and exit code.
-func killAndResume(t *testing.T, dir string, rnd *rand.Rand, kills int, killFirst func() bool, args ...string) (string, int) {
-	t.Helper()
-	done := 0
-	for attempt := 0; ; attempt++ {
-		cmdArgs := []string{"resume", "--yes"}
-		run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
-		switch {
-		case run == nil:
-			cmdArgs = args // killed before the run was recorded
-		case run.Status.Finished():
-			t.Logf("killed %d times; the run ended before the last kill", done)
-			return "(the run ended before the last kill)", map[engine.RunStatus]int{engine.RunSucceeded: 0, engine.RunFailed: 1}[run.Status]
-		}
-		cmd := rbflowCmd(t, dir, cmdArgs...)
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		code := func(err error) int {
-			if ee, ok := err.(*exec.ExitError); ok {
-				return ee.ExitCode()
-			}
-			if err != nil {
-				t.Fatalf("rbflow %v: %v", cmdArgs, err)
-			}
-			return 0
-		}
-		if done >= kills {
-			t.Logf("killed %d times", done)
-			return out.String(), code(<-exited)
-		}
-		var trigger <-chan time.Time
-		if done == 0 && killFirst != nil {
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			deadline := time.After(2 * time.Minute)
-		wait:
-			for {
-				select {
-				case err := <-exited:
-					t.Fatalf("rbflow %v ended (exit %d) before the moment to kill it\n%s", cmdArgs, code(err), out.String())
-				case <-deadline:
-					t.Fatalf("rbflow %v: the moment to kill it did not come\n%s", cmdArgs, out.String())
-				case <-tick.C:
-					if killFirst() {
-						break wait
-					}
-				}
-			}
-			trigger = time.After(0)
-		} else {
-			trigger = time.After(time.Duration(30+rnd.Intn(400)) * time.Millisecond)
-		}
-		select {
-		case err := <-exited:
-			t.Logf("killed %d times; the run ended before the next kill", done)
-			return out.String(), code(err)
-		case <-trigger:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-exited; err == nil {
-				t.Logf("killed %d times; the run ended just before the next kill", done)
-				return out.String(), 0
-			}
-			done++
-		}
-		if attempt > 50 {
-			t.Fatalf("the run did not finish after %d attempts", attempt)
-		}
-	}
-}
-
 // TestSelectiveSeed rolls back a file of the seed-shaped project: the file
 // missing from the baseline is warned about and left alone, the one there
 // is restored, its tests (and only those) run, the summary lists the files
@@ -436,7 +356,7 @@ func TestSelectiveKilled(t *testing.T) {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
 	marker := filepath.Join(t.TempDir(), "started")
-	out, code := killAndResume(t, dir, rnd, 3, func() bool { _, err := os.Stat(marker); return err == nil }, args(marker)...)
+	out, code := killAndResume(t, dir, killer{kills: 3, first: exists(marker), delay: randomDelay(rnd)}, args(marker)...)
 	if code != 0 {
 		t.Fatalf("the resumed run: exit %d\n%s", code, out)
 	}

@@ -439,44 +439,12 @@ func TestSprintKilledAtRandomResumes(t *testing.T) {
 	}
 	dir := goSprintRepo(t)
 	before := manifest(t, dir)
-	rnd := rand.New(rand.NewSource(7))
-	kills := 0
-	for i := 0; ; i++ {
-		run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
-		next := args
-		if run != nil {
-			if run.Status == engine.RunSucceeded {
-				break
-			}
-			next = []string{"resume", "--yes"}
-		}
-		cmd := rbflowCmd(t, dir, next...)
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		limit := time.Duration(50+rnd.Intn(400)) * time.Millisecond
-		if kills >= 4 {
-			limit = time.Minute // enough: let it finish
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("attempt %d (%v): %v\n%s", i, next, err, out.String())
-			}
-		case <-time.After(limit):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-done; err != nil {
-				kills++
-			}
-		}
+	out, code := killAndResume(t, dir, killer{kills: 4, delay: randomDelay(rand.New(rand.NewSource(7)))}, args...)
+	if code != 0 {
+		t.Fatalf("the resumed run: exit %d, want 0\n%s", code, out)
 	}
-	t.Logf("%d kills", kills)
 	if got, want := sprintOutcome(t, dir, 7), sprintOutcome(t, want, 7); got != want {
-		t.Errorf("after %d kills the outcome differs from an uninterrupted run\n--- want\n%s\n--- got\n%s", kills, want, got)
+		t.Errorf("killed and resumed, the outcome differs from an uninterrupted run\n--- want\n%s\n--- got\n%s", want, got)
 	}
 	branches := strings.Fields(testkit.Git(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads/backup"))
 	sort.Strings(branches)
@@ -487,6 +455,6 @@ func TestSprintKilledAtRandomResumes(t *testing.T) {
 		t.Fatalf("undo: exit %d\n%s%s", code, o, e)
 	}
 	if got := manifest(t, dir); got != before {
-		t.Errorf("after %d kills and undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", kills, before, got)
+		t.Errorf("killed, resumed and undone, the tree differs from before the run\n--- want\n%s\n--- got\n%s", before, got)
 	}
 }

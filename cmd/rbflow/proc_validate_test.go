@@ -2,7 +2,6 @@ package main
 
 import (
 	"math/rand"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -109,7 +108,7 @@ func TestValidateKilled(t *testing.T) {
 	_, want := newestRun(t, twin)
 	marker := filepath.Join(t.TempDir(), "started")
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
-	out, code := killAndResume(t, dir, rnd, 1, func() bool { _, err := os.Stat(marker); return err == nil }, args(marker)...)
+	out, code := killAndResume(t, dir, killer{kills: 1, first: exists(marker), delay: randomDelay(rnd)}, args(marker)...)
 	if code != 1 {
 		t.Fatalf("the resumed run: exit %d, want 1\n%s", code, out)
 	}

@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -377,59 +376,26 @@ func TestKillDuringDestructiveGitSteps(t *testing.T) {
 }
 
 // killAndResumeGitSteps kills the run of procFile on the tree of seed up to
-// maxKills times, at most full/2 after each start, then lets it finish.
+// six times, at most full/2 after each start, then lets it finish.
 func killAndResumeGitSteps(t *testing.T, procFile string, seed int64, full time.Duration, inStep *atomic.Int32) {
-	const maxKills = 6
 	rnd := rand.New(rand.NewSource(seed))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
-	stateDir := filepath.Join(dir, ".git", "rbflow")
-	// next is what carries the run on: run until it is recorded, then
-	// resume; "" once it has succeeded.
-	next := func() []string {
-		run, _ := stepRecords(t, stateDir)
-		switch {
-		case run == nil:
-			return []string{"run", procFile}
-		case run.Status == engine.RunSucceeded:
-			return nil
-		}
-		return []string{"resume", "--yes"}
-	}
-	kills := 0
-	for args := next(); args != nil && kills < maxKills; args = next() {
-		cmd := rbflowCmd(t, dir, args...)
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("%v after %d kills: %v\n%s", args, kills, err, out.String())
-			}
-		case <-time.After(time.Duration(rnd.Int63n(int64(full / 2)))):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-done; err == nil {
-				continue // it ended just before the kill
-			}
-			kills++
-			_, recs := stepRecords(t, stateDir)
+	out, code := killAndResume(t, dir, killer{
+		kills: 6,
+		delay: func() time.Duration { return time.Duration(rnd.Int63n(int64(full / 2))) },
+		after: func() {
+			_, recs := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
 			for _, rec := range recs {
 				if rec.Status == engine.StepRunning {
 					inStep.Add(1)
-					break
+					return
 				}
 			}
-		}
-	}
-	if args := next(); args != nil {
-		if o, e, code := rbflow(t, dir, args...); code != 0 {
-			t.Fatalf("%v after %d kills: exit %d, want 0\n%s%s", args, kills, code, o, e)
-		}
+		},
+	}, "run", procFile)
+	if code != 0 {
+		t.Fatalf("the resumed run: exit %d, want 0\n%s", code, out)
 	}
 	runs, _, _ := rbflow(t, dir, "runs", "--json")
 	id := between(runs, `"id":"`, `"`)
@@ -437,9 +403,8 @@ func killAndResumeGitSteps(t *testing.T, procFile string, seed int64, full time.
 		t.Fatalf("undo: %d\n%s%s", code, o, e)
 	}
 	if got := manifest(t, dir); got != before {
-		t.Fatalf("%d kills: after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", kills, before, got)
+		t.Fatalf("after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", before, got)
 	}
-	t.Logf("%d kills", kills)
 }
 
 // markInterrupted rewrites a finished run's records into what a SIGKILL
