@@ -165,6 +165,9 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 	oldHead := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
 	baseline := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "baseline"))
 	changed := len(strings.Fields(testkit.Git(t, dir, "diff", "--name-only", "baseline")))
+	// The report counts untracked files too (git.ChangedFiles); git diff
+	// --stat, in changes.txt, does not.
+	untracked := len(strings.Fields(testkit.Git(t, dir, "ls-files", "--others", "--exclude-standard")))
 	failed, passed := pytestCounts(t, dir, pytest)
 
 	out, errOut, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=3", "--set", "reason=discounts in percent broke pricing",
@@ -221,7 +224,7 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 		"Branch: refactor/sprint-3\n",
 		"Reason: discounts in percent broke pricing",
 		fmt.Sprintf("- [x] Tests failing: %d of %d", failed, failed+passed),
-		fmt.Sprintf("%d files changed since `baseline`", changed),
+		fmt.Sprintf("%d files changed since `baseline`", changed+untracked),
 		"test_discount",
 		"kept on " + backup,
 	} {
