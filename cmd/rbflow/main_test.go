@@ -70,6 +70,16 @@ func rbflow(t *testing.T, dir string, args ...string) (stdout, stderr string, co
 	return o.String(), e.String(), code
 }
 
+// query runs a command that only reads the store (status, runs, metrics)
+// in this process, on the repository dir: a process of the race-built test
+// binary costs a good part of a CPU second.
+func query(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Main(append(args, "--repo", dir), strings.NewReader(""), &o, &e)
+	return o.String(), e.String(), code
+}
+
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -26,7 +26,7 @@ import (
 // statusOf returns rbflow status --json of a run.
 func statusOf(t *testing.T, dir, id string) runJSON {
 	t.Helper()
-	out, errOut, code := rbflow(t, dir, "status", id, "--json")
+	out, errOut, code := query(t, dir, "status", id, "--json")
 	if code != 0 {
 		t.Fatalf("status %s: exit %d\n%s%s", id, code, out, errOut)
 	}
@@ -53,7 +53,7 @@ func stepOf(t *testing.T, st runJSON, id string) stepJSON {
 // included, newest first.
 func allRuns(t *testing.T, dir string) []runJSON {
 	t.Helper()
-	out, errOut, code := rbflow(t, dir, "runs", "--all", "--json")
+	out, errOut, code := query(t, dir, "runs", "--all", "--json")
 	if code != 0 {
 		t.Fatalf("runs --all: exit %d\n%s%s", code, out, errOut)
 	}
@@ -72,7 +72,7 @@ func allRuns(t *testing.T, dir string) []runJSON {
 // metricsOf returns rbflow metrics --json.
 func metricsOf(t *testing.T, dir string) steps.Metrics {
 	t.Helper()
-	out, errOut, code := rbflow(t, dir, "metrics", "--json")
+	out, errOut, code := query(t, dir, "metrics", "--json")
 	if code != 0 {
 		t.Fatalf("metrics: exit %d\n%s%s", code, out, errOut)
 	}

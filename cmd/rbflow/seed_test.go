@@ -37,7 +37,7 @@ func needPytest(t *testing.T) string {
 
 func lastRunID(t *testing.T, dir string) string {
 	t.Helper()
-	out, _, _ := rbflow(t, dir, "runs", "--json")
+	out, _, _ := query(t, dir, "runs", "--json")
 	id := between(out, `"id":"`, `"`)
 	if strings.TrimSpace(id) == "" {
 		t.Fatalf("no run in %s", dir)

@@ -397,7 +397,7 @@ func killAndResumeGitSteps(t *testing.T, procFile string, seed int64, full time.
 	if code != 0 {
 		t.Fatalf("the resumed run: exit %d, want 0\n%s", code, out)
 	}
-	runs, _, _ := rbflow(t, dir, "runs", "--json")
+	runs, _, _ := query(t, dir, "runs", "--json")
 	id := between(runs, `"id":"`, `"`)
 	if o, e, code := rbflow(t, dir, "undo", id, "--force"); code != 0 {
 		t.Fatalf("undo: %d\n%s%s", code, o, e)
