@@ -51,6 +51,7 @@ steps:
 `
 
 func TestPromptAnswers(t *testing.T) {
+	t.Parallel()
 	f := runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{
 		"reason":   "tests red since sprint 7",
 		"target":   "Production",
@@ -82,6 +83,7 @@ func TestPromptAnswers(t *testing.T) {
 // TestPromptWaits: with no answer and no terminal the run stops, waiting,
 // and the step's error names the command that answers it.
 func TestPromptWaits(t *testing.T) {
+	t.Parallel()
 	f := runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "r"}})
 	if !errors.Is(f.err, engine.ErrWaiting) || f.run.Status != engine.RunWaiting {
 		t.Fatalf("run %s, err %v; want waiting", f.run.Status, f.err)
@@ -101,6 +103,7 @@ func TestPromptWaits(t *testing.T) {
 }
 
 func TestPromptHints(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		q    engine.Question
 		want string
@@ -119,6 +122,7 @@ func TestPromptHints(t *testing.T) {
 // TestPromptYesAndTerminal: --yes answers confirms only; the rest is asked
 // on the terminal, where a reply is checked like any answer.
 func TestPromptYesAndTerminal(t *testing.T) {
+	t.Parallel()
 	p := &fakePrompter{replies: map[string]string{"reason": "disk full", "target": "", "services": "frontend"}}
 	f := runProcedure(t, testkit.GitRepo(t, nil), strings.Replace(promptProcedure, `default: "${{ params.env }}"`, `default: production`, 1),
 		runOpts{yes: true, prompter: p})
@@ -151,6 +155,7 @@ func TestPromptYesAndTerminal(t *testing.T) {
 // TestPromptNo: a confirm answered no fails the step; with
 // continue_on_error later steps branch on confirmed.
 func TestPromptNo(t *testing.T) {
+	t.Parallel()
 	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: no
 steps:
@@ -179,6 +184,7 @@ steps:
 // A bad answer is refused before the run starts: nothing runs, nothing is
 // recorded.
 func TestPromptBadAnswer(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.repo = testkit.GitRepo(t, nil)
 	plan, err := loadPlan(t, promptProcedure)
@@ -201,6 +207,7 @@ func TestPromptBadAnswer(t *testing.T) {
 }
 
 func TestCheckAnswer(t *testing.T) {
+	t.Parallel()
 	choice := engine.Question{Type: PromptChoice, Choices: []string{"a", "B", "b"}}
 	multi := engine.Question{Type: PromptMulti, Choices: []string{"x", "y"}}
 	for _, c := range []struct {
@@ -229,6 +236,7 @@ func TestCheckAnswer(t *testing.T) {
 
 // TestPromptLoadErrors: bad with: arguments are positioned load errors.
 func TestPromptLoadErrors(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ with, want string }{
 		{`{type: choice}`, `p.yaml:5:18: step "q": type: choice needs with.choices`},
 		{`{type: confirm, choices: [a]}`, `p.yaml:5:36: step "q": with.choices applies only to type: choice or multi, not confirm`},
@@ -248,6 +256,7 @@ func TestPromptLoadErrors(t *testing.T) {
 }
 
 func TestPlanCheckAnswers(t *testing.T) {
+	t.Parallel()
 	plan, err := loadPlan(t, promptProcedure)
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,7 @@ func cmdline(t *testing.T, pid int) string {
 // later run of another procedure, by name; an unrelated process with the
 // same command line lives on.
 func TestServiceStopSparesTwin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	addr, twinAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	twin := startTwin(t, twinAddr)
@@ -167,6 +168,7 @@ steps:
 // A service whose readiness never comes fails the step after its timeout
 // with the last probe in the error, and nothing of it is left running.
 func TestServiceNeverReady(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	addr := testkit.FreeAddr(t)
 	start := time.Now()
@@ -220,6 +222,7 @@ steps:
 
 // A service that exits before it is ready fails at once with its exit status.
 func TestServiceExitsBeforeReady(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	start := time.Now()
 	_, recs, err := h.run("up", fmt.Sprintf(`version: 1
@@ -246,6 +249,7 @@ steps:
 // start of a service that runs already with the same command does not
 // start it twice; with another command it is an error; restart replaces it.
 func TestServiceStartAdoptsRestartReplaces(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	procText := func(cmd string, op string) string {
 		return fmt.Sprintf(`version: 1
@@ -301,6 +305,7 @@ steps:
 // Without a record, stop goes by the pidfile, and only when the process
 // started before the pidfile was written.
 func TestServiceStopByPidfile(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	sleeper := func() *exec.Cmd {
 		cmd := exec.Command("sleep", "60")
@@ -364,6 +369,7 @@ steps:
 
 // A stop command is used for services managed elsewhere.
 func TestServiceStopCommand(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	marker := filepath.Join(h.repo, "stopped")
 	_, recs, err := h.run("down", fmt.Sprintf(`version: 1
@@ -383,6 +389,7 @@ steps:
 }
 
 func TestServiceLoadErrors(t *testing.T) {
+	t.Parallel()
 	reg := engine.NewRegistry()
 	Register(reg)
 	tests := []struct{ step, want string }{
@@ -417,6 +424,7 @@ func TestServiceLoadErrors(t *testing.T) {
 // Values interpolated into service and wait commands are quoted as in run:
 // scripts: a hostile param cannot change the command.
 func TestCommandValuesInert(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	_, recs, err := h.run("p", `version: 1
 name: p
@@ -452,6 +460,7 @@ steps:
 // A service whose shell exits and leaves its children behind is still
 // known by the mark its processes carry, and stop ends those children.
 func TestServiceLeaderGoneChildrenStopped(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	childPid := filepath.Join(h.repo, "child.pid")
 	_, recs, err := h.run("up", fmt.Sprintf(`version: 1

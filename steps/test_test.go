@@ -26,6 +26,7 @@ const goModule = "module example.com/m\n\ngo 1.21\n"
 // TestTestGoJSON runs go test -json on a package with a passing, a failing
 // and a skipped test; the counts are outputs that a later if: reads.
 func TestTestGoJSON(t *testing.T) {
+	t.Parallel()
 	needGo(t)
 	repo := testkit.GitRepo(t, map[string]string{
 		"go.mod": goModule,
@@ -82,6 +83,7 @@ steps:
 
 // TestTestFailsRun: without continue_on_error a failing test fails the run.
 func TestTestFailsRun(t *testing.T) {
+	t.Parallel()
 	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: tap
 steps:
@@ -103,6 +105,7 @@ steps:
 // TestTestTAPFile reads TAP from the results file the command writes, the
 // format picked by its extension.
 func TestTestTAPFile(t *testing.T) {
+	t.Parallel()
 	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: tap
 steps:
@@ -126,6 +129,7 @@ steps:
 // TestTestPytestJUnit runs pytest with --junitxml: the results come from
 // the XML file named in the command, with its errors and skips.
 func TestTestPytestJUnit(t *testing.T) {
+	t.Parallel()
 	py := testkit.Python(t)
 	repo := testkit.GitRepo(t, map[string]string{
 		"tests/test_rollback.py": `import pytest
@@ -179,6 +183,7 @@ steps:
 // format, and a results file left from before are step errors that say
 // so, with no counts.
 func TestTestUnreadableResults(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, map[string]string{
 		"stale.xml": `<testsuite tests="1"><testcase name="old"/></testsuite>` + "\n",
 	})
@@ -248,6 +253,7 @@ import (
 )
 
 func TestMark(t *testing.T) {
+	t.Parallel()
 	if err := os.WriteFile(filepath.Join(os.Getenv("MARKS"), "go-%[1]s"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +313,7 @@ func selected(rec *engine.StepRecord) []string {
 // files and go test the packages; nothing affected is a success with
 // total 0 and the command not run.
 func TestTestSelectChanged(t *testing.T) {
+	t.Parallel()
 	needGo(t)
 	py := testkit.Python(t)
 	repo := selectionRepo(t)
@@ -379,6 +386,7 @@ steps:
 // TestTestSelectInDir: a step with dir: gets its tests relative to that
 // folder.
 func TestTestSelectInDir(t *testing.T) {
+	t.Parallel()
 	repo := selectionRepo(t)
 	testkit.WriteFiles(t, repo, map[string]string{"backend/app/views.py": "ROUTE = '/v2'\n"})
 	f := runProcedure(t, repo, `version: 1
@@ -403,6 +411,7 @@ steps:
 // TestTestSelectErrors: a base that is not a commit, or one that looks
 // like an option, is a step error.
 func TestTestSelectErrors(t *testing.T) {
+	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	f := runProcedure(t, repo, `version: 1
 name: badbase
@@ -429,6 +438,7 @@ steps:
 }
 
 func TestTestRelativeTest(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ repo, dir, test, want string }{
 		{"/r", "/r", "./core", "./core"},
 		{"/r", "/r/backend", "backend/tests/x_test.py", "tests/x_test.py"},
@@ -445,6 +455,7 @@ func TestTestRelativeTest(t *testing.T) {
 }
 
 func TestTestRunner(t *testing.T) {
+	t.Parallel()
 	for cmd, want := range map[string]string{
 		"go test -json -count=1":                  "go",
 		"cd backend && /usr/local/go/bin/go test": "go",
@@ -464,6 +475,7 @@ func TestTestRunner(t *testing.T) {
 // list param; a command run through eval "$VAR" gets the tests as single
 // words even when a path holds a space.
 func TestTestSelectFiles(t *testing.T) {
+	t.Parallel()
 	repo := selectionRepo(t)
 	testkit.WriteFiles(t, repo, map[string]string{
 		"backend/app/odd name.py":             "X = 1\n",
@@ -529,6 +541,7 @@ steps:
 // TestTestSelectErrorsAtLoad: select: files needs files; files, base and
 // map only go with the modes that use them; rules as text are checked.
 func TestTestSelectErrorsAtLoad(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	_, err := engine.Load("p.yaml", []byte(`version: 1
 name: bad
@@ -563,6 +576,7 @@ steps:
 }
 
 func TestTestShellSees(t *testing.T) {
+	t.Parallel()
 	env := []string{"TEST_COMMAND=go test -json", "PY=python3 -m pytest --junitxml=out.xml"}
 	for cmd, want := range map[string]string{
 		`eval "$TEST_COMMAND"`: "go test -json",
@@ -580,6 +594,7 @@ func TestTestShellSees(t *testing.T) {
 // command of several lines (analyze wraps the test command to keep its
 // output).
 func TestTestShellSeesMultiLineEval(t *testing.T) {
+	t.Parallel()
 	cmd := "{ python3 -m pytest -v # the whole suite\n} 2>&1 | tee \"$RBFLOW_RUN_DIR/out.txt\""
 	if got := shellSees(`eval "$TEST_COMMAND"`, []string{"TEST_COMMAND=" + cmd}); got != cmd {
 		t.Errorf("shellSees(eval \"$TEST_COMMAND\") with TEST_COMMAND=%q = %q, want the command", cmd, got)

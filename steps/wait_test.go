@@ -14,6 +14,7 @@ import (
 )
 
 func TestWaitHTTP(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -72,6 +73,7 @@ steps:
 }
 
 func TestWaitTCPAndCommand(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

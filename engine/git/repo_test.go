@@ -14,6 +14,7 @@ import (
 )
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, dir := dirtyRepo(t)
 	top, err := filepath.EvalSymlinks(dir)
@@ -56,6 +57,7 @@ func TestOpenIgnoresInheritedGitDir(t *testing.T) {
 }
 
 func TestQueries(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	if h, err := r.Head(ctx); h != "" || err != nil {
@@ -102,6 +104,7 @@ func TestQueries(t *testing.T) {
 }
 
 func TestTraces(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := conflictRepo(t)
 	traces, err := r.Traces(ctx)

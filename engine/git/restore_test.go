@@ -21,6 +21,7 @@ func rollback(t *testing.T, dir string) {
 }
 
 func TestRestoreRefusesLaterChanges(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	before, st := manifest(t, dir), readState(t, dir)
@@ -107,6 +108,7 @@ func TestRestoreRefusesLaterChanges(t *testing.T) {
 }
 
 func TestRestoreHeadMovedAfterRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{IncludeIgnored: true})
@@ -130,6 +132,7 @@ func TestRestoreHeadMovedAfterRun(t *testing.T) {
 }
 
 func TestRestoreNeedsAfterOrForce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, _ := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{})
@@ -147,6 +150,7 @@ func TestRestoreNeedsAfterOrForce(t *testing.T) {
 // A directory that the snapshot did not save (reinstallable) stands where the
 // snapshot has a file: git would remove it, Restore refuses.
 func TestRestoreChecksBeforeChanging(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	writeFile(t, dir, "lib", "a file in the snapshot\n", 0o644)
@@ -181,6 +185,7 @@ func TestRestoreChecksBeforeChanging(t *testing.T) {
 }
 
 func TestRestoreRefusesWhileIndexLocked(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{})
@@ -204,6 +209,7 @@ func TestRestoreRefusesWhileIndexLocked(t *testing.T) {
 }
 
 func TestSnapshotUnbornHead(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	writeFile(t, dir, "staged.txt", "staged\n", 0o644)
@@ -254,6 +260,7 @@ func TestSnapshotUnbornHead(t *testing.T) {
 }
 
 func TestSnapshotDetached(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	testkit.Git(t, dir, "stash", "-q", "-u")
@@ -306,6 +313,7 @@ func conflictRepo(t *testing.T) (*Repo, string) {
 }
 
 func TestSnapshotUnmerged(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := conflictRepo(t)
 	before := manifest(t, dir)
@@ -343,6 +351,7 @@ func TestSnapshotUnmerged(t *testing.T) {
 }
 
 func TestSnapshotSubmodule(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sub := t.TempDir()
 	testkit.Git(t, sub, "init", "-q", "-b", "main")
@@ -368,6 +377,7 @@ func TestSnapshotSubmodule(t *testing.T) {
 }
 
 func TestSnapshotLinkedWorktree(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, dir := dirtyRepo(t)
 	wt := filepath.Join(t.TempDir(), "wt")
@@ -409,6 +419,7 @@ func TestSnapshotLinkedWorktree(t *testing.T) {
 
 // An ignored file too large to save stands where the snapshot has a directory.
 func TestRestoreUnsavedFileInTheWay(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	writeFile(t, dir, "app.log/keep.txt", "saved: small and ignored\n", 0o644)
@@ -437,6 +448,7 @@ func TestRestoreUnsavedFileInTheWay(t *testing.T) {
 }
 
 func TestRestoreBranchCheckedOutElsewhere(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{})
@@ -457,6 +469,7 @@ func TestRestoreBranchCheckedOutElsewhere(t *testing.T) {
 }
 
 func TestSnapshotEmptyRepository(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	writeFile(t, dir, "only-untracked.txt", "u\n", 0o644)
@@ -482,6 +495,7 @@ func TestSnapshotEmptyRepository(t *testing.T) {
 }
 
 func TestReadSnapshotRefusesOtherCommits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	if _, err := r.ReadSnapshot(ctx, "HEAD"); !errors.Is(err, ErrNotSnapshot) {

@@ -58,6 +58,7 @@ func dirtyRepo(t *testing.T) (*Repo, string) {
 }
 
 func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	before, st := manifest(t, dir), readState(t, dir)
@@ -114,6 +115,7 @@ func TestSnapshotRestore(t *testing.T) {
 }
 
 func TestSnapshotTouchesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	testkit.Git(t, dir, "stash", "push", "-q", "--", "a.txt")
@@ -149,6 +151,7 @@ func TestSnapshotTouchesNothing(t *testing.T) {
 }
 
 func TestSnapshotRefExists(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, _ := dirtyRepo(t)
 	first, err := r.Snapshot(ctx, "refs/rbflow/x", SnapshotOptions{})
@@ -169,6 +172,7 @@ func TestSnapshotRefExists(t *testing.T) {
 }
 
 func TestSnapshotSkips(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	writeFile(t, dir, ".gitignore", "*.log\nnode_modules/\ncache/\n*.bin\n/target/\n", 0o644)

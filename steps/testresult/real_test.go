@@ -32,6 +32,7 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) []
 // passing, failing and skipped tests, subtests, a package that does not
 // build and one whose TestMain fails.
 func TestParseGoJSONReal(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not on PATH")
 	}
@@ -46,6 +47,7 @@ func TestPass(t *testing.T) {}
 func TestFail(t *testing.T) { t.Errorf("rollback left %d files", 3) }
 func TestSkip(t *testing.T) { t.Skip("needs a database") }
 func TestTable(t *testing.T) {
+	t.Parallel()
 	t.Run("up", func(t *testing.T) {})
 	t.Run("down", func(t *testing.T) { t.Fatalf("down migration is not reversible") })
 	t.Run("skip", func(t *testing.T) { t.Skip() })
@@ -151,6 +153,7 @@ def test_param(n):
 // test_tag_exists, test_param[1]), failed 2 (test_health, test_param[2]),
 // skipped 2 (the skip and the xfail), one error (the fixture).
 func TestParsePytestReal(t *testing.T) {
+	t.Parallel()
 	py := testkit.Python(t)
 	dir := t.TempDir()
 	testkit.WriteFiles(t, dir, map[string]string{"tests/test_rollback.py": pytestSample})
