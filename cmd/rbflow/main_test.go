@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +23,21 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asMainEnv) != "" {
 		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	testscript.Main(m, map[string]func(){
+	testscript.Main(removingSeed{m}, map[string]func(){
 		"rbflow": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
+}
+
+// removingSeed runs the tests, then removes the seed repository they
+// copied (seedRepo).
+type removingSeed struct{ m *testing.M }
+
+func (r removingSeed) Run() int {
+	code := r.m.Run()
+	if seedTemplate.dir != "" {
+		os.RemoveAll(filepath.Dir(seedTemplate.dir))
+	}
+	return code
 }
 
 func TestScripts(t *testing.T) {
