@@ -34,20 +34,20 @@ func load(file string, text []byte) (*engine.Plan, error) {
 // generated are hostile inputs too big to keep in the repository. Each has a
 // golden file testdata/invalid/NAME.golden like the .yaml cases.
 var generated = map[string]func() []byte{
-	// A 6 MB run: script with an unknown key next to it: the error must not
-	// echo megabytes back.
+	// A 1 MB run: script with an unknown key next to it: the error must not
+	// echo a megabyte back.
 	"huge_scalar": func() []byte {
-		return []byte("version: 1\nname: huge\nsteps:\n  - id: a\n    run: echo " + strings.Repeat("x", 6<<20) + "\n    retyr: 3\n")
+		return []byte("version: 1\nname: huge\nsteps:\n  - id: a\n    run: echo " + strings.Repeat("x", 1<<20) + "\n    retyr: 3\n")
 	},
-	// A 6 MB key, written as an explicit key (? k) because YAML limits
+	// A 1 MB key, written as an explicit key (? k) because YAML limits
 	// implicit ones to 1024 characters: the message and the snippet must
 	// stay short.
 	"huge_key": func() []byte {
-		return []byte("version: 1\nname: huge\nsteps:\n  - id: a\n    run: echo\n    ? " + strings.Repeat("k", 6<<20) + "\n    : 1\n")
+		return []byte("version: 1\nname: huge\nsteps:\n  - id: a\n    run: echo\n    ? " + strings.Repeat("k", 1<<20) + "\n    : 1\n")
 	},
 	// The same key, implicit: YAML refuses it.
 	"huge_implicit_key": func() []byte {
-		return []byte("version: 1\nname: huge\nsteps:\n  - id: a\n    run: echo\n    " + strings.Repeat("k", 6<<20) + ": 1\n")
+		return []byte("version: 1\nname: huge\nsteps:\n  - id: a\n    run: echo\n    " + strings.Repeat("k", 1<<20) + ": 1\n")
 	},
 	"huge_file": func() []byte {
 		return []byte("version: 1\nname: huge\n# " + strings.Repeat("x", spec.MaxFileSize) + "\nsteps: []\n")

@@ -10,10 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/rbflow/rbflow/engine/proc"
 )
 
 // Lock is the repository lock: an flock on a file in the state folder. The
-// kernel releases it when the holder dies, even by SIGKILL.
+// kernel releases it when the holder dies, even by SIGKILL (see lockSettle).
 type Lock struct {
 	f *os.File
 }
@@ -31,6 +34,13 @@ func lockName(repo string) string {
 // lockPath is the lock file of repo in a state folder.
 func lockPath(stateDir, repo string) string { return filepath.Join(stateDir, lockName(repo)) }
 
+// lockSettle is how long AcquireLock waits for a lock whose recorded
+// holder is gone. The kernel releases an flock when the last descriptor of
+// its open file goes, and a holder killed while starting a command (git)
+// leaves a child that shares its descriptors until that child's exec: the
+// lock outlives its holder by milliseconds, more on a busy machine.
+var lockSettle = 2 * time.Second
+
 // AcquireLock takes the lock of repo or returns a *LockError naming the holder.
 func AcquireLock(stateDir, repo, runID string) (*Lock, error) {
 	path := lockPath(stateDir, repo)
@@ -38,24 +48,53 @@ func AcquireLock(stateDir, repo, runID string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		defer f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			le := &LockError{Path: path}
-			if b, rerr := os.ReadFile(path); rerr == nil {
-				fields := strings.Fields(string(b))
-				if len(fields) >= 2 {
-					le.PID, _ = strconv.Atoi(fields[0])
-					le.RunID = fields[1]
-				}
-			}
+	deadline := time.Now().Add(lockSettle)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		holder, le := readHolder(path)
+		if holder.Alive() || time.Now().After(deadline) {
+			f.Close()
 			return nil, le
 		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		time.Sleep(10 * time.Millisecond)
 	}
 	l := &Lock{f: f}
 	l.SetRun(runID)
 	return l, nil
+}
+
+// readHolder reads who holds the lock at path, as SetRun wrote it: the
+// holder's pid, its start time and its run. A file written by an rbflow
+// that did not record start times names a holder that is alive while its
+// pid is.
+func readHolder(path string) (proc.Identity, *LockError) {
+	le := &LockError{Path: path}
+	var id proc.Identity
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return id, le
+	}
+	fields := strings.Fields(string(b))
+	switch len(fields) {
+	case 2:
+		le.PID, _ = strconv.Atoi(fields[0])
+		le.RunID = fields[1]
+		id.PID = le.PID
+		id.Start, _ = proc.StartTime(id.PID)
+	case 3:
+		le.PID, _ = strconv.Atoi(fields[0])
+		id.PID = le.PID
+		id.Start, _ = strconv.ParseUint(fields[1], 10, 64)
+		le.RunID = fields[2]
+	}
+	return id, le
 }
 
 // SetRun records which run holds the lock, for the message others get.
@@ -63,8 +102,9 @@ func (l *Lock) SetRun(runID string) {
 	if l == nil {
 		return
 	}
+	self := proc.Self()
 	_ = l.f.Truncate(0)
-	_, _ = l.f.WriteAt([]byte(fmt.Sprintf("%d %s\n", os.Getpid(), runID)), 0)
+	_, _ = l.f.WriteAt([]byte(fmt.Sprintf("%d %d %s\n", self.PID, self.Start, runID)), 0)
 }
 
 // Release gives the lock up.

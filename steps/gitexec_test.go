@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"github.com/rbflow/rbflow/engine/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // wrote a file); options the author wrote, and any value after a literal
 // "--", go through.
 func TestGitExecValuesAreNotOptions(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"a.txt": "a\n"})
+	repo := testkit.GitRepo(t, map[string]string{"a.txt": "a\n"})
 	out := filepath.Join(t.TempDir(), "written")
 	canary := filepath.Join(t.TempDir(), "canary")
 	const proc = `version: 1

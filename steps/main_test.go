@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +11,8 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/proc"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine/testkit"
 	"github.com/rbflow/rbflow/procedures"
 )
 
@@ -22,9 +21,7 @@ import (
 const serveEnv = "RBFLOW_TEST_SERVE"
 
 func TestMain(m *testing.M) {
-	if proc.IsReaper() {
-		os.Exit(proc.ReaperMain())
-	}
+	testkit.Main()
 	if addr := os.Getenv(serveEnv); addr != "" {
 		os.Exit(serve(addr))
 	}
@@ -67,7 +64,9 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) runner() *engine.Runner {
 	return &engine.Runner{
-		Store: h.st, StateDir: h.state, Repo: h.repo, WorkDir: h.repo, Grace: 2 * time.Second,
+		// Grace is also the time finally gets after a cancel
+		// (TestReportInterrupted renders five reports in it).
+		Store: h.st, StateDir: h.state, Repo: h.repo, WorkDir: h.repo, Grace: 10 * time.Second,
 		Loader: &engine.Loader{Registry: h.reg, Resolve: procedures.Resolver(h.repo, nil)},
 	}
 }
@@ -115,36 +114,6 @@ func mustSucceed(t *testing.T, recs map[string]*engine.StepRecord, err error) {
 		}
 		t.Fatalf("run failed: %v\n%s", err, strings.Join(lines, "\n"))
 	}
-}
-
-// freeAddr returns a 127.0.0.1 address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// alive reports whether pid is a live (not zombie) process.
-func alive(pid int) bool {
-	s := proc.State(pid)
-	return s != "" && s != "Z"
 }
 
 func intOutput(t *testing.T, rec *engine.StepRecord, key string) int {

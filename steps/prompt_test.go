@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // fakePrompter answers questions from a script and records them.
@@ -50,7 +51,8 @@ steps:
 `
 
 func TestPromptAnswers(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{
+	t.Parallel()
+	f := runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{
 		"reason":   "tests red since sprint 7",
 		"target":   "Production",
 		"services": "worker, backend,worker",
@@ -81,7 +83,8 @@ func TestPromptAnswers(t *testing.T) {
 // TestPromptWaits: with no answer and no terminal the run stops, waiting,
 // and the step's error names the command that answers it.
 func TestPromptWaits(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "r"}})
+	t.Parallel()
+	f := runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{answers: map[string]string{"reason": "r"}})
 	if !errors.Is(f.err, engine.ErrWaiting) || f.run.Status != engine.RunWaiting {
 		t.Fatalf("run %s, err %v; want waiting", f.run.Status, f.err)
 	}
@@ -100,6 +103,7 @@ func TestPromptWaits(t *testing.T) {
 }
 
 func TestPromptHints(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		q    engine.Question
 		want string
@@ -118,14 +122,15 @@ func TestPromptHints(t *testing.T) {
 // TestPromptYesAndTerminal: --yes answers confirms only; the rest is asked
 // on the terminal, where a reply is checked like any answer.
 func TestPromptYesAndTerminal(t *testing.T) {
+	t.Parallel()
 	p := &fakePrompter{replies: map[string]string{"reason": "disk full", "target": "", "services": "frontend"}}
-	f := runProcedure(t, gitRepo(t, nil), strings.Replace(promptProcedure, `default: "${{ params.env }}"`, `default: production`, 1),
+	f := runProcedure(t, testkit.GitRepo(t, nil), strings.Replace(promptProcedure, `default: "${{ params.env }}"`, `default: production`, 1),
 		runOpts{yes: true, prompter: p})
 	if f.err == nil || f.step(t, "target").Status != engine.StepFailed {
 		t.Fatalf("run: %v; want target failed: an empty reply is not a choice (the prompter applies defaults)", f.err)
 	}
 	p.replies["target"] = "staging"
-	f = runProcedure(t, gitRepo(t, nil), promptProcedure, runOpts{yes: true, prompter: p})
+	f = runProcedure(t, testkit.GitRepo(t, nil), promptProcedure, runOpts{yes: true, prompter: p})
 	if f.err != nil {
 		t.Fatalf("run: %v", f.err)
 	}
@@ -150,7 +155,8 @@ func TestPromptYesAndTerminal(t *testing.T) {
 // TestPromptNo: a confirm answered no fails the step; with
 // continue_on_error later steps branch on confirmed.
 func TestPromptNo(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	t.Parallel()
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: no
 steps:
   - id: go
@@ -178,8 +184,9 @@ steps:
 // A bad answer is refused before the run starts: nothing runs, nothing is
 // recorded.
 func TestPromptBadAnswer(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
-	h.repo = gitRepo(t, nil)
+	h.repo = testkit.GitRepo(t, nil)
 	plan, err := loadPlan(t, promptProcedure)
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +207,7 @@ func TestPromptBadAnswer(t *testing.T) {
 }
 
 func TestCheckAnswer(t *testing.T) {
+	t.Parallel()
 	choice := engine.Question{Type: PromptChoice, Choices: []string{"a", "B", "b"}}
 	multi := engine.Question{Type: PromptMulti, Choices: []string{"x", "y"}}
 	for _, c := range []struct {
@@ -228,6 +236,7 @@ func TestCheckAnswer(t *testing.T) {
 
 // TestPromptLoadErrors: bad with: arguments are positioned load errors.
 func TestPromptLoadErrors(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ with, want string }{
 		{`{type: choice}`, `p.yaml:5:18: step "q": type: choice needs with.choices`},
 		{`{type: confirm, choices: [a]}`, `p.yaml:5:36: step "q": with.choices applies only to type: choice or multi, not confirm`},
@@ -247,6 +256,7 @@ func TestPromptLoadErrors(t *testing.T) {
 }
 
 func TestPlanCheckAnswers(t *testing.T) {
+	t.Parallel()
 	plan, err := loadPlan(t, promptProcedure)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"github.com/rbflow/rbflow/engine/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,9 +23,9 @@ func (fullSnapshots) SaveSnapshot(context.Context, engine.Snapshot) error {
 // A destructive git step whose snapshot cannot be recorded does not go
 // ahead: nothing of the work tree is lost.
 func TestDestructiveStepNeedsItsSnapshotRecorded(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"a.txt": "committed\n"})
-	writeFiles(t, repo, map[string]string{"a.txt": "edited, not committed\n", "new.txt": "untracked\n"})
-	head := runGit(t, repo, "rev-parse", "HEAD")
+	repo := testkit.GitRepo(t, map[string]string{"a.txt": "committed\n"})
+	testkit.WriteFiles(t, repo, map[string]string{"a.txt": "edited, not committed\n", "new.txt": "untracked\n"})
+	head := testkit.Git(t, repo, "rev-parse", "HEAD")
 	h := newHarness(t)
 	h.repo = repo
 	r := h.runner()
@@ -48,7 +49,7 @@ func TestDestructiveStepNeedsItsSnapshotRecorded(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(repo, "new.txt")); err != nil {
 		t.Errorf("new.txt: %v: the clean went ahead", err)
 	}
-	if got := runGit(t, repo, "rev-parse", "HEAD"); got != head {
+	if got := testkit.Git(t, repo, "rev-parse", "HEAD"); got != head {
 		t.Errorf("HEAD moved to %s", got)
 	}
 }
@@ -56,8 +57,8 @@ func TestDestructiveStepNeedsItsSnapshotRecorded(t *testing.T) {
 // In a dry run, a destructive step declared read-only by mistake finds no
 // store to record its snapshot in, and changes nothing.
 func TestDryRunDestructiveStepChangesNothing(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"a.txt": "committed\n"})
-	writeFiles(t, repo, map[string]string{"a.txt": "edited\n"})
+	repo := testkit.GitRepo(t, map[string]string{"a.txt": "committed\n"})
+	testkit.WriteFiles(t, repo, map[string]string{"a.txt": "edited\n"})
 	h := newHarness(t)
 	h.repo = repo
 	plan, err := loadPlan(t, "version: 1\nname: p\nsteps:\n  - id: reset\n    dry_run: run\n    git: reset\n    with: {to: HEAD, mode: hard}\n")

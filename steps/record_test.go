@@ -9,6 +9,7 @@ import (
 )
 
 func TestRecord(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	run, recs, err := h.run("emergency", `version: 1
 name: emergency

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"github.com/rbflow/rbflow/engine/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 // folder, and a value inside with.template is printed, never run as
 // template code.
 func TestReportValuesAreData(t *testing.T) {
-	repo := gitRepo(t, nil)
+	repo := testkit.GitRepo(t, nil)
 	outside := filepath.Join(filepath.Dir(repo), "escaped.md")
 	f := runProcedure(t, repo, `version: 1
 name: p

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // reportProcedure fails at boom when params.fail is set, and writes every
@@ -67,11 +68,11 @@ finally:
 // reportRepo has a main branch and two files changed since.
 func reportRepo(t *testing.T) string {
 	t.Helper()
-	repo := gitRepo(t, map[string]string{"app.py": "v = 1\n", "README.md": "x\n"})
-	runGit(t, repo, "switch", "-q", "-c", "sprint-7")
-	writeFiles(t, repo, map[string]string{"app.py": "v = 2\n", "new.py": "n = 1\n"})
-	runGit(t, repo, "add", "app.py")
-	runGit(t, repo, "commit", "-q", "-m", "sprint 7")
+	repo := testkit.GitRepo(t, map[string]string{"app.py": "v = 1\n", "README.md": "x\n"})
+	testkit.Git(t, repo, "switch", "-q", "-c", "sprint-7")
+	testkit.WriteFiles(t, repo, map[string]string{"app.py": "v = 2\n", "new.py": "n = 1\n"})
+	testkit.Git(t, repo, "add", "app.py")
+	testkit.Git(t, repo, "commit", "-q", "-m", "sprint 7")
 	return repo
 }
 
@@ -152,6 +153,7 @@ func checkGantt(t *testing.T, report string, ran []string) map[string]string {
 }
 
 func TestReportSucceeded(t *testing.T) {
+	t.Parallel()
 	repo := reportRepo(t)
 	f := runProcedure(t, repo, reportProcedure, runOpts{})
 	if f.err != nil {
@@ -261,6 +263,7 @@ func TestReportSucceeded(t *testing.T) {
 }
 
 func TestReportFailed(t *testing.T) {
+	t.Parallel()
 	repo := reportRepo(t)
 	f := runProcedure(t, repo, reportProcedure, runOpts{sets: []string{"fail=true"}})
 	if f.run.Status != engine.RunFailed {
@@ -327,6 +330,7 @@ func TestReportInterrupted(t *testing.T) {
 }
 
 func TestReportLoadErrors(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ step, want string }{
 		{"report: out.md\n    with:\n      template: |\n        # Run\n        {{ .Run.ID }\n",
 			`p.yaml:9:9: step "r": with.template: line 2: unexpected "}" in operand`},
@@ -351,7 +355,8 @@ func TestReportLoadErrors(t *testing.T) {
 // TestReportRunErrors: a template that fails when it runs, or a missing
 // template file, is a step error that says which.
 func TestReportRunErrors(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	t.Parallel()
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: p
 steps:
   - id: field
@@ -379,7 +384,8 @@ steps:
 }
 
 func TestReportTemplateFile(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"tmpl/short.tmpl": "{{ .Run.Procedure }} {{ .Run.Status }} {{ .Value \"who\" }} {{ len .Steps }}\n"})
+	t.Parallel()
+	repo := testkit.GitRepo(t, map[string]string{"tmpl/short.tmpl": "{{ .Run.Procedure }} {{ .Run.Status }} {{ .Value \"who\" }} {{ len .Steps }}\n"})
 	f := runProcedure(t, repo, `version: 1
 name: short
 params:
@@ -401,6 +407,7 @@ steps:
 // command could not run, its base did not exist) is a runtime error, not a
 // failing test.
 func TestReportStepErrors(t *testing.T) {
+	t.Parallel()
 	d := &ReportData{Steps: []ReportStep{
 		{ID: "red", Kind: "test", Outcome: "failed", Tests: &TestCounts{Failed: 1, Total: 1}},
 		{ID: "broken", Kind: "test", Outcome: "failed", Error: "with.base: resolve"},
@@ -418,6 +425,7 @@ func TestReportStepErrors(t *testing.T) {
 }
 
 func TestGanttKeywordIDs(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
 	d := &ReportData{Run: ReportRun{Procedure: "p", ID: "r", Status: "succeeded"}, Now: start.Add(time.Minute), Steps: []ReportStep{
 		{ID: "section", Section: "steps", Status: "succeeded", Ran: true, StartedAt: start, EndedAt: start.Add(1500 * time.Millisecond)},

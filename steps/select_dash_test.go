@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"github.com/rbflow/rbflow/engine/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,14 +11,14 @@ import (
 // A changed file whose name begins with '-' reaches the test runner as a
 // path (./-x), never as an option.
 func TestSelectedFilesAreNotOptions(t *testing.T) {
-	repo := gitRepo(t, map[string]string{
+	repo := testkit.GitRepo(t, map[string]string{
 		"run-tests.sh": "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$ARGS_FILE\"\n",
 		"-rf":          "old\n",
 	})
 	if err := os.Chmod(filepath.Join(repo, "run-tests.sh"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, repo, map[string]string{"-rf": "changed\n", "--help": "new\n"})
+	testkit.WriteFiles(t, repo, map[string]string{"-rf": "changed\n", "--help": "new\n"})
 	argsFile := filepath.Join(t.TempDir(), "args")
 	f := runProcedure(t, repo, `version: 1
 name: p

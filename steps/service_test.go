@@ -15,6 +15,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // startTwin starts the test server as an unrelated process — the same
@@ -32,7 +33,7 @@ func startTwin(t *testing.T, addr string) *exec.Cmd {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	waitFor(t, 10*time.Second, "the twin server to answer", func() bool { return healthy(addr) })
+	testkit.WaitFor(t, 10*time.Second, "the twin server to answer", func() bool { return healthy(addr) })
 	return cmd
 }
 
@@ -60,8 +61,9 @@ func cmdline(t *testing.T, pid int) string {
 // later run of another procedure, by name; an unrelated process with the
 // same command line lives on.
 func TestServiceStopSparesTwin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
-	addr, twinAddr := freeAddr(t), freeAddr(t)
+	addr, twinAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	twin := startTwin(t, twinAddr)
 
 	_, recs, err := h.run("up", fmt.Sprintf(`version: 1
@@ -85,7 +87,7 @@ steps:
 	pid := intOutput(t, recs["web"], "pid")
 	t.Cleanup(func() {
 		// Only if the test failed before the service was stopped.
-		if alive(pid) {
+		if testkit.Alive(pid) {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 		}
 	})
@@ -135,14 +137,14 @@ steps:
 	if recs["look"].Outputs["running"] != false {
 		t.Errorf("status after stop = %v, want not running", recs["look"].Outputs)
 	}
-	waitFor(t, 5*time.Second, "the service to be gone", func() bool { return !alive(pid) })
+	testkit.WaitFor(t, 5*time.Second, "the service to be gone", func() bool { return !testkit.Alive(pid) })
 	if g := proc.Group(pid, 0); len(g) != 0 {
 		t.Errorf("processes left in the service's group: %v", g)
 	}
 	if healthy(addr) {
 		t.Errorf("the service still answers on %s", addr)
 	}
-	if !alive(twin.Process.Pid) || !healthy(twinAddr) {
+	if !testkit.Alive(twin.Process.Pid) || !healthy(twinAddr) {
 		t.Fatalf("the unrelated process with the same command line (pid %d) was stopped too", twin.Process.Pid)
 	}
 	if svc, _ := h.st.Service(context.Background(), h.repo, "web"); svc.StoppedAt.IsZero() {
@@ -166,8 +168,9 @@ steps:
 // A service whose readiness never comes fails the step after its timeout
 // with the last probe in the error, and nothing of it is left running.
 func TestServiceNeverReady(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	start := time.Now()
 	_, recs, err := h.run("up", fmt.Sprintf(`version: 1
 name: up
@@ -199,7 +202,7 @@ steps:
 	if pid <= 0 {
 		t.Fatalf("pid output = %d", pid)
 	}
-	if alive(pid) {
+	if testkit.Alive(pid) {
 		t.Errorf("service leader %d still runs", pid)
 	}
 	if g := proc.Group(pid, 0); len(g) != 0 {
@@ -219,6 +222,7 @@ steps:
 
 // A service that exits before it is ready fails at once with its exit status.
 func TestServiceExitsBeforeReady(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	start := time.Now()
 	_, recs, err := h.run("up", fmt.Sprintf(`version: 1
@@ -230,7 +234,7 @@ steps:
       name: web
       command: "echo cannot bind >&2; exit 3"
       ready: {tcp: %q, timeout: 30s, interval: 50ms}
-`, freeAddr(t)))
+`, testkit.FreeAddr(t)))
 	if err == nil {
 		t.Fatal("the run succeeded")
 	}
@@ -245,6 +249,7 @@ steps:
 // start of a service that runs already with the same command does not
 // start it twice; with another command it is an error; restart replaces it.
 func TestServiceStartAdoptsRestartReplaces(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	procText := func(cmd string, op string) string {
 		return fmt.Sprintf(`version: 1
@@ -259,7 +264,7 @@ steps:
 	mustSucceed(t, recs, err)
 	first := intOutput(t, recs["s"], "pid")
 	t.Cleanup(func() {
-		if alive(first) {
+		if testkit.Alive(first) {
 			_ = syscall.Kill(-first, syscall.SIGKILL)
 		}
 	})
@@ -279,12 +284,12 @@ steps:
 	mustSucceed(t, recs, err)
 	second := intOutput(t, recs["s"], "pid")
 	t.Cleanup(func() {
-		if alive(second) {
+		if testkit.Alive(second) {
 			_ = syscall.Kill(-second, syscall.SIGKILL)
 		}
 	})
-	if second == first || alive(first) {
-		t.Errorf("restart: new pid %d, old pid %d alive %v; want a new process and the old one gone", second, first, alive(first))
+	if second == first || testkit.Alive(first) {
+		t.Errorf("restart: new pid %d, old pid %d alive %v; want a new process and the old one gone", second, first, testkit.Alive(first))
 	}
 	_, recs, err = h.run("p", `version: 1
 name: p
@@ -294,12 +299,13 @@ steps:
     with: {name: sleeper, grace: 1s}
 `)
 	mustSucceed(t, recs, err)
-	waitFor(t, 5*time.Second, "the restarted service to stop", func() bool { return !alive(second) })
+	testkit.WaitFor(t, 5*time.Second, "the restarted service to stop", func() bool { return !testkit.Alive(second) })
 }
 
 // Without a record, stop goes by the pidfile, and only when the process
 // started before the pidfile was written.
 func TestServiceStopByPidfile(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	sleeper := func() *exec.Cmd {
 		cmd := exec.Command("sleep", "60")
@@ -335,7 +341,7 @@ steps:
 	if err == nil || !strings.Contains(recs["stop"].Error, "the pid was reused") {
 		t.Errorf("stop by a stale pidfile: err %v, step error %q; want a refusal", err, recs["stop"].Error)
 	}
-	if !alive(reused.Process.Pid) {
+	if !testkit.Alive(reused.Process.Pid) {
 		t.Fatal("the process named by a stale pidfile was signalled")
 	}
 
@@ -356,13 +362,14 @@ steps:
 	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
 		t.Errorf("pidfile still there after stop: %v", err)
 	}
-	if !alive(reused.Process.Pid) {
+	if !testkit.Alive(reused.Process.Pid) {
 		t.Error("the unrelated process died")
 	}
 }
 
 // A stop command is used for services managed elsewhere.
 func TestServiceStopCommand(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	marker := filepath.Join(h.repo, "stopped")
 	_, recs, err := h.run("down", fmt.Sprintf(`version: 1
@@ -382,6 +389,7 @@ steps:
 }
 
 func TestServiceLoadErrors(t *testing.T) {
+	t.Parallel()
 	reg := engine.NewRegistry()
 	Register(reg)
 	tests := []struct{ step, want string }{
@@ -416,6 +424,7 @@ func TestServiceLoadErrors(t *testing.T) {
 // Values interpolated into service and wait commands are quoted as in run:
 // scripts: a hostile param cannot change the command.
 func TestCommandValuesInert(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	_, recs, err := h.run("p", `version: 1
 name: p
@@ -451,6 +460,7 @@ steps:
 // A service whose shell exits and leaves its children behind is still
 // known by the mark its processes carry, and stop ends those children.
 func TestServiceLeaderGoneChildrenStopped(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	childPid := filepath.Join(h.repo, "child.pid")
 	_, recs, err := h.run("up", fmt.Sprintf(`version: 1
@@ -463,17 +473,17 @@ steps:
 	mustSucceed(t, recs, err)
 	leaderPid := intOutput(t, recs["start"], "pid")
 	var child int
-	waitFor(t, 5*time.Second, "the child's pid", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the child's pid", func() bool {
 		b, _ := os.ReadFile(childPid)
 		_, err := fmt.Sscan(string(b), &child)
 		return err == nil && child > 0
 	})
 	t.Cleanup(func() {
-		if alive(child) {
+		if testkit.Alive(child) {
 			_ = syscall.Kill(child, syscall.SIGKILL)
 		}
 	})
-	waitFor(t, 5*time.Second, "the shell to exit", func() bool { return !alive(leaderPid) })
+	testkit.WaitFor(t, 5*time.Second, "the shell to exit", func() bool { return !testkit.Alive(leaderPid) })
 	if pgid, _ := proc.Pgid(child); pgid != leaderPid {
 		t.Fatalf("child pgid = %d, want the service's group %d", pgid, leaderPid)
 	}
@@ -494,5 +504,5 @@ steps:
 	if recs["stop"].Outputs["stopped"] != true {
 		t.Errorf("stop = %v, want stopped", recs["stop"].Outputs)
 	}
-	waitFor(t, 5*time.Second, "the left-behind child to stop", func() bool { return !alive(child) })
+	testkit.WaitFor(t, 5*time.Second, "the left-behind child to stop", func() bool { return !testkit.Alive(child) })
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/rbflow/rbflow/engine"
@@ -86,58 +84,6 @@ func (f finished) log(t *testing.T, id string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// git runs git in dir and returns its trimmed output.
-func runGit(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid",
-		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// gitRepo makes a repository on branch main holding files, committed.
-func gitRepo(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	runGit(t, dir, "init", "-q", "-b", "main")
-	writeFiles(t, dir, files)
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "--allow-empty", "-m", "init")
-	return dir
-}
-
-// pythonWithPytest returns a python that has pytest, or skips the test.
-// The python3 on PATH may be one without it; Debian's /usr/bin/python3 has
-// it once python3-pytest is installed.
-func pythonWithPytest(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(py, "-m", "pytest", "--version").Run() == nil {
-			return py
-		}
-	}
-	t.Skip("pytest is not installed: apt-get install python3-pytest (CI installs it)")
-	return ""
 }
 
 func needGo(t *testing.T) {

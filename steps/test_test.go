@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 func wantCounts(t *testing.T, rec *engine.StepRecord, want map[string]int) {
@@ -25,8 +26,9 @@ const goModule = "module example.com/m\n\ngo 1.21\n"
 // TestTestGoJSON runs go test -json on a package with a passing, a failing
 // and a skipped test; the counts are outputs that a later if: reads.
 func TestTestGoJSON(t *testing.T) {
+	t.Parallel()
 	needGo(t)
-	repo := gitRepo(t, map[string]string{
+	repo := testkit.GitRepo(t, map[string]string{
 		"go.mod": goModule,
 		"pkg/pkg_test.go": `package pkg
 
@@ -81,7 +83,8 @@ steps:
 
 // TestTestFailsRun: without continue_on_error a failing test fails the run.
 func TestTestFailsRun(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	t.Parallel()
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: tap
 steps:
   - id: tap
@@ -102,7 +105,8 @@ steps:
 // TestTestTAPFile reads TAP from the results file the command writes, the
 // format picked by its extension.
 func TestTestTAPFile(t *testing.T) {
-	f := runProcedure(t, gitRepo(t, nil), `version: 1
+	t.Parallel()
+	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
 name: tap
 steps:
   - id: tap
@@ -125,8 +129,9 @@ steps:
 // TestTestPytestJUnit runs pytest with --junitxml: the results come from
 // the XML file named in the command, with its errors and skips.
 func TestTestPytestJUnit(t *testing.T) {
-	py := pythonWithPytest(t)
-	repo := gitRepo(t, map[string]string{
+	t.Parallel()
+	py := testkit.Python(t)
+	repo := testkit.GitRepo(t, map[string]string{
 		"tests/test_rollback.py": `import pytest
 
 
@@ -178,7 +183,8 @@ steps:
 // format, and a results file left from before are step errors that say
 // so, with no counts.
 func TestTestUnreadableResults(t *testing.T) {
-	repo := gitRepo(t, map[string]string{
+	t.Parallel()
+	repo := testkit.GitRepo(t, map[string]string{
 		"stale.xml": `<testsuite tests="1"><testcase name="old"/></testsuite>` + "\n",
 	})
 	f := runProcedure(t, repo, `version: 1
@@ -247,6 +253,7 @@ import (
 )
 
 func TestMark(t *testing.T) {
+	t.Parallel()
 	if err := os.WriteFile(filepath.Join(os.Getenv("MARKS"), "go-%[1]s"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +268,7 @@ def test_mark():
     open(os.path.join(os.environ["MARKS"], "py-%s"), "w").close()
 `, name)
 	}
-	return gitRepo(t, map[string]string{
+	return testkit.GitRepo(t, map[string]string{
 		".gitignore":                          "__pycache__/\n.pytest_cache/\n",
 		"go.mod":                              goModule,
 		"core/core.go":                        "package core\n\nfunc Version() int { return 1 }\n",
@@ -306,17 +313,18 @@ func selected(rec *engine.StepRecord) []string {
 // files and go test the packages; nothing affected is a success with
 // total 0 and the command not run.
 func TestTestSelectChanged(t *testing.T) {
+	t.Parallel()
 	needGo(t)
-	py := pythonWithPytest(t)
+	py := testkit.Python(t)
 	repo := selectionRepo(t)
-	runGit(t, repo, "switch", "-q", "-c", "sprint-7")
-	writeFiles(t, repo, map[string]string{
+	testkit.Git(t, repo, "switch", "-q", "-c", "sprint-7")
+	testkit.WriteFiles(t, repo, map[string]string{
 		"core/core.go":          "package core\n\nfunc Version() int { return 2 }\n",
 		"backend/app/models.py": "VERSION = 2\n",
 	})
-	runGit(t, repo, "commit", "-q", "-am", "sprint work")
+	testkit.Git(t, repo, "commit", "-q", "-am", "sprint work")
 	// An untracked new test counts as changed too (it selects itself).
-	writeFiles(t, repo, map[string]string{"backend/tests/unit/test_new.py": strings.ReplaceAll(
+	testkit.WriteFiles(t, repo, map[string]string{"backend/tests/unit/test_new.py": strings.ReplaceAll(
 		"import os\n\n\ndef test_mark():\n    open(os.path.join(os.environ['MARKS'], 'py-new'), 'w').close()\n", "'", `"`)})
 	markDir := t.TempDir()
 	f := runProcedure(t, repo, `version: 1
@@ -378,8 +386,9 @@ steps:
 // TestTestSelectInDir: a step with dir: gets its tests relative to that
 // folder.
 func TestTestSelectInDir(t *testing.T) {
+	t.Parallel()
 	repo := selectionRepo(t)
-	writeFiles(t, repo, map[string]string{"backend/app/views.py": "ROUTE = '/v2'\n"})
+	testkit.WriteFiles(t, repo, map[string]string{"backend/app/views.py": "ROUTE = '/v2'\n"})
 	f := runProcedure(t, repo, `version: 1
 name: indir
 steps:
@@ -402,7 +411,8 @@ steps:
 // TestTestSelectErrors: a base that is not a commit, or one that looks
 // like an option, is a step error.
 func TestTestSelectErrors(t *testing.T) {
-	repo := gitRepo(t, nil)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	f := runProcedure(t, repo, `version: 1
 name: badbase
 params:
@@ -428,6 +438,7 @@ steps:
 }
 
 func TestTestRelativeTest(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ repo, dir, test, want string }{
 		{"/r", "/r", "./core", "./core"},
 		{"/r", "/r/backend", "backend/tests/x_test.py", "tests/x_test.py"},
@@ -444,6 +455,7 @@ func TestTestRelativeTest(t *testing.T) {
 }
 
 func TestTestRunner(t *testing.T) {
+	t.Parallel()
 	for cmd, want := range map[string]string{
 		"go test -json -count=1":                  "go",
 		"cd backend && /usr/local/go/bin/go test": "go",
@@ -463,13 +475,14 @@ func TestTestRunner(t *testing.T) {
 // list param; a command run through eval "$VAR" gets the tests as single
 // words even when a path holds a space.
 func TestTestSelectFiles(t *testing.T) {
+	t.Parallel()
 	repo := selectionRepo(t)
-	writeFiles(t, repo, map[string]string{
+	testkit.WriteFiles(t, repo, map[string]string{
 		"backend/app/odd name.py":             "X = 1\n",
 		"backend/tests/unit/odd name_test.py": "",
 	})
-	runGit(t, repo, "add", "-A")
-	runGit(t, repo, "commit", "-q", "-m", "odd name")
+	testkit.Git(t, repo, "add", "-A")
+	testkit.Git(t, repo, "commit", "-q", "-m", "odd name")
 	f := runProcedure(t, repo, `version: 1
 name: files
 params:
@@ -528,6 +541,7 @@ steps:
 // TestTestSelectErrorsAtLoad: select: files needs files; files, base and
 // map only go with the modes that use them; rules as text are checked.
 func TestTestSelectErrorsAtLoad(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	_, err := engine.Load("p.yaml", []byte(`version: 1
 name: bad
@@ -562,6 +576,7 @@ steps:
 }
 
 func TestTestShellSees(t *testing.T) {
+	t.Parallel()
 	env := []string{"TEST_COMMAND=go test -json", "PY=python3 -m pytest --junitxml=out.xml"}
 	for cmd, want := range map[string]string{
 		`eval "$TEST_COMMAND"`: "go test -json",
@@ -579,6 +594,7 @@ func TestTestShellSees(t *testing.T) {
 // command of several lines (analyze wraps the test command to keep its
 // output).
 func TestTestShellSeesMultiLineEval(t *testing.T) {
+	t.Parallel()
 	cmd := "{ python3 -m pytest -v # the whole suite\n} 2>&1 | tee \"$RBFLOW_RUN_DIR/out.txt\""
 	if got := shellSees(`eval "$TEST_COMMAND"`, []string{"TEST_COMMAND=" + cmd}); got != cmd {
 		t.Errorf("shellSees(eval \"$TEST_COMMAND\") with TEST_COMMAND=%q = %q, want the command", cmd, got)

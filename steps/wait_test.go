@@ -9,9 +9,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 func TestWaitHTTP(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -70,6 +73,7 @@ steps:
 }
 
 func TestWaitTCPAndCommand(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +90,7 @@ func TestWaitTCPAndCommand(t *testing.T) {
 	}()
 	h := newHarness(t)
 	counter := filepath.Join(h.repo, "counter")
-	closed := freeAddr(t)
+	closed := testkit.FreeAddr(t)
 	_, recs, err := h.run("w", fmt.Sprintf(`version: 1
 name: w
 steps:

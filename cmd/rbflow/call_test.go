@@ -9,17 +9,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // A parent run killed with SIGKILL while its child runs is finished by
 // rbflow resume on the parent: the child goes on where it stopped (its
 // completed steps do not run again) and the parent finishes after it.
 func TestCallResumeAfterKill(t *testing.T) {
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, pids, flag := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "flag")
 	env := fmt.Sprintf("{MARKS: %q, PIDS: %q, FLAG: %q}", marks, pids, flag)
-	writeFile(t, filepath.Join(aux, "child.yaml"), `version: 1
+	testkit.WriteFile(t, filepath.Join(aux, "child.yaml"), `version: 1
 name: child
 env: `+env+`
 params:
@@ -39,7 +41,7 @@ steps:
     run: echo three >> "$MARKS"
 `)
 	parent := filepath.Join(aux, "parent.yaml")
-	writeFile(t, parent, `version: 1
+	testkit.WriteFile(t, parent, `version: 1
 name: parent
 env: `+env+`
 steps:
@@ -57,7 +59,7 @@ steps:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the child's slow step to start", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the child's slow step to start", func() bool {
 		return len(readLines(t, pids)) > 0
 	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -114,7 +116,7 @@ steps:
 // hint; run of it runs nothing (not even the step before the call) and
 // records nothing.
 func TestCallCheckedAtLoad(t *testing.T) {
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	mark := filepath.Join(aux, "ran")
 	tests := []struct {
@@ -127,7 +129,7 @@ func TestCallCheckedAtLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		p := filepath.Join(aux, "p.yaml")
-		writeFile(t, p, fmt.Sprintf(`version: 1
+		testkit.WriteFile(t, p, fmt.Sprintf(`version: 1
 name: p
 env: {MARK: %q}
 steps:

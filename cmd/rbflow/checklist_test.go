@@ -14,6 +14,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine/testkit"
 	"github.com/rbflow/rbflow/steps"
 )
 
@@ -31,6 +32,7 @@ func checkMarks(t *testing.T, out string) map[string]bool {
 }
 
 func TestChecklist(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +47,9 @@ func TestChecklist(t *testing.T) {
 			c.Close()
 		}
 	}()
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
-	writeFile(t, filepath.Join(aux, "rollback.yaml"), fmt.Sprintf(`version: 1
+	testkit.WriteFile(t, filepath.Join(aux, "rollback.yaml"), fmt.Sprintf(`version: 1
 name: emergency
 steps:
   - id: up
@@ -112,7 +114,7 @@ steps:
 	}
 
 	// A run of the analyze procedure afterwards completes the analysis.
-	writeFile(t, filepath.Join(aux, "analyze.yaml"), "version: 1\nname: analyze\nsteps:\n  - id: look\n    run: echo looking\n")
+	testkit.WriteFile(t, filepath.Join(aux, "analyze.yaml"), "version: 1\nname: analyze\nsteps:\n  - id: look\n    run: echo looking\n")
 	if _, _, code := rbflow(t, repo, "run", filepath.Join(aux, "analyze.yaml")); code != 0 {
 		t.Fatalf("analyze exit %d", code)
 	}
@@ -125,7 +127,8 @@ steps:
 // Lessons are documented when a report of the run has its lessons section
 // written: the seed's placeholder is gone.
 func TestChecklistLessonsFromReport(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	seedStore(t, repo, []seeded{{id: "r1", status: engine.RunSucceeded, took: time.Minute, source: `version: 1
 name: p
 steps:
@@ -174,12 +177,12 @@ steps:
 		}
 		return m
 	}
-	writeFile(t, report, "# Failure Analysis Report\n\n## Lessons Learned\n[TO BE FILLED AFTER INVESTIGATION]\n")
+	testkit.WriteFile(t, report, "# Failure Analysis Report\n\n## Lessons Learned\n[TO BE FILLED AFTER INVESTIGATION]\n")
 	got := items()
 	if got["analysis"] == "" || got["services"] == "" || got["lessons"] != "" {
 		t.Errorf("with the placeholder: ticked %v, want analysis and services, not lessons", got)
 	}
-	writeFile(t, report, "# Failure Analysis Report\n\n## Lessons Learned\nPin the dependency versions.\n")
+	testkit.WriteFile(t, report, "# Failure Analysis Report\n\n## Lessons Learned\nPin the dependency versions.\n")
 	if got := items(); !strings.Contains(got["lessons"], report) {
 		t.Errorf("with lessons written: ticked %v, want lessons from %s", got, report)
 	}

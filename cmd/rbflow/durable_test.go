@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,8 +14,8 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
-	"github.com/rbflow/rbflow/engine/proc"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // crashProcedure has 24 steps: a sequence, a parallel fan-out and fan-in, a
@@ -97,14 +99,6 @@ func stepRecords(t *testing.T, stateDir string) (*engine.Run, map[string]*engine
 	return runs[0], m
 }
 
-func pidAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	s := proc.State(pid)
-	return s != "" && s != "Z"
-}
-
 func assertNoOrphans(t *testing.T, pidsFile string) {
 	t.Helper()
 	var pids []int
@@ -113,9 +107,9 @@ func assertNoOrphans(t *testing.T, pidsFile string) {
 			pids = append(pids, n)
 		}
 	}
-	waitFor(t, 5*time.Second, "step processes to end after rbflow died", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "step processes to end after rbflow died", func() bool {
 		for _, p := range pids {
-			if pidAlive(p) {
+			if testkit.Alive(p) {
 				return false
 			}
 		}
@@ -123,16 +117,116 @@ func assertNoOrphans(t *testing.T, pidsFile string) {
 	})
 }
 
+// killer says when killAndResume kills rbflow.
+type killer struct {
+	kills int                  // how many times, before the run is let finish
+	first func() bool          // the first kill comes once this holds (nil: after delay)
+	delay func() time.Duration // how long after it starts an attempt is killed
+	after func()               // called after each kill (nil: nothing)
+}
+
+// randomDelay kills 30 to 430 ms after the start, as rnd says.
+func randomDelay(rnd *rand.Rand) func() time.Duration {
+	return func() time.Duration { return time.Duration(30+rnd.Intn(400)) * time.Millisecond }
+}
+
+// exists holds once path exists.
+func exists(path string) func() bool {
+	return func() bool { _, err := os.Stat(path); return err == nil }
+}
+
+// killAndResume runs rbflow with args in dir and kills it with SIGKILL as k
+// says, each time going on with rbflow resume --yes, until k.kills kills
+// are done; then it lets the run finish. It returns the last attempt's
+// output and exit code.
+func killAndResume(t *testing.T, dir string, k killer, args ...string) (string, int) {
+	t.Helper()
+	done := 0
+	for attempt := 0; ; attempt++ {
+		cmdArgs := []string{"resume", "--yes"}
+		run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
+		switch {
+		case run == nil:
+			cmdArgs = args // killed before the run was recorded
+		case run.Status.Finished():
+			t.Logf("killed %d times; the run ended before the last kill", done)
+			return "(the run ended before the last kill)", map[engine.RunStatus]int{engine.RunSucceeded: 0, engine.RunFailed: 1}[run.Status]
+		}
+		cmd := rbflowCmd(t, dir, cmdArgs...)
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		code := func(err error) int {
+			if ee, ok := err.(*exec.ExitError); ok {
+				return ee.ExitCode()
+			}
+			if err != nil {
+				t.Fatalf("rbflow %v: %v", cmdArgs, err)
+			}
+			return 0
+		}
+		if done >= k.kills {
+			t.Logf("killed %d times", done)
+			return out.String(), code(<-exited)
+		}
+		var trigger <-chan time.Time
+		if done == 0 && k.first != nil {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			deadline := time.After(2 * time.Minute)
+		wait:
+			for {
+				select {
+				case err := <-exited:
+					t.Fatalf("rbflow %v ended (exit %d) before the moment to kill it\n%s", cmdArgs, code(err), out.String())
+				case <-deadline:
+					t.Fatalf("rbflow %v: the moment to kill it did not come\n%s", cmdArgs, out.String())
+				case <-tick.C:
+					if k.first() {
+						break wait
+					}
+				}
+			}
+			trigger = time.After(0)
+		} else {
+			trigger = time.After(k.delay())
+		}
+		select {
+		case err := <-exited:
+			t.Logf("killed %d times; the run ended before the next kill", done)
+			return out.String(), code(err)
+		case <-trigger:
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			if err := <-exited; err == nil {
+				t.Logf("killed %d times; the run ended just before the next kill", done)
+				return out.String(), 0
+			}
+			done++
+			if k.after != nil {
+				k.after()
+			}
+		}
+		if attempt > 50 {
+			t.Fatalf("the run did not finish after %d attempts", attempt)
+		}
+	}
+}
+
 // TestCrashResume kills rbflow with SIGKILL at many points and resumes each
 // time: the run finishes, no step that had succeeded runs again, a step
 // that was running runs again at most once per kill, the store stays sound,
 // and no step process outlives rbflow.
 func TestCrashResume(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, pids, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "pids"), filepath.Join(aux, "counter")
 	procFile := filepath.Join(aux, "crash.yaml")
-	writeFile(t, procFile, crashProcedure(marks, pids, counter))
+	testkit.WriteFile(t, procFile, crashProcedure(marks, pids, counter))
 	stateDir := filepath.Join(repo, ".git", "rbflow")
 
 	delays := []time.Duration{20, 50, 90, 140, 200, 280, 380}
@@ -242,11 +336,12 @@ func TestCrashResume(t *testing.T) {
 // resume runs the step again (it was interrupted) and the run finishes; the
 // step before it does not run again.
 func TestKillDuringRetryDelay(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	marks, counter := filepath.Join(aux, "marks"), filepath.Join(aux, "counter")
 	procFile := filepath.Join(aux, "p.yaml")
-	writeFile(t, procFile, fmt.Sprintf(`version: 1
+	testkit.WriteFile(t, procFile, fmt.Sprintf(`version: 1
 name: retry-kill
 env: {MARKS: %q, COUNTER: %q}
 steps:
@@ -267,7 +362,7 @@ steps:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the retry delay", func() bool { return strings.Contains(out.String(), `"event":"step_retry"`) })
+	testkit.WaitFor(t, 20*time.Second, "the retry delay", func() bool { return strings.Contains(out.String(), `"event":"step_retry"`) })
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	_, recs := stepRecords(t, filepath.Join(repo, ".git", "rbflow"))

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rbflow/rbflow/engine/testkit"
 	"github.com/rbflow/rbflow/procedures"
 )
 
 // TestBuiltinsAndExamplesValidate: every built-in and every example loads,
 // and prints a readable plan with --dry-run, changing nothing.
 func TestBuiltinsAndExamplesValidate(t *testing.T) {
+	t.Parallel()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	examples, err := filepath.Glob(filepath.Join(root, "examples", "*", "*.yaml"))
@@ -22,7 +24,7 @@ func TestBuiltinsAndExamplesValidate(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no built-in procedures")
 	}
-	dir := gitRepo(t)
+	dir := testkit.GitRepo(t, nil)
 	for _, p := range append(names, examples...) {
 		out, code := inProcess(t, "validate", p, "--repo", dir)
 		if code != 0 {
@@ -38,7 +40,7 @@ func TestBuiltinsAndExamplesValidate(t *testing.T) {
 			t.Errorf("run %s --dry-run: exit %d\n%s", name, code, out)
 		}
 	}
-	if got := runGit(t, dir, "status", "--porcelain"); got != "" {
+	if got := testkit.Git(t, dir, "status", "--porcelain"); got != "" {
 		t.Errorf("a dry run changed the repository: %s", got)
 	}
 }

@@ -5,14 +5,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // TestLogsFollow: `rbflow logs RUN STEP --follow` prints a running step's
 // output as it comes and returns when the step ends.
 func TestLogsFollow(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: follow
 steps:
   - id: talk
@@ -24,7 +27,7 @@ steps:
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the step to start", func() bool { return strings.Contains(out.String(), `"step_started"`) })
+	testkit.WaitFor(t, 10*time.Second, "the step to start", func() bool { return strings.Contains(out.String(), `"step_started"`) })
 	id := between(out.String(), `"run_id":"`, `"`)
 	o, e, code := rbflow(t, repo, "logs", id, "talk", "--follow")
 	if err := run.Wait(); err != nil {

@@ -2,18 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // asMainEnv makes the test binary act as rbflow, so that tests can start
@@ -21,18 +19,29 @@ import (
 const asMainEnv = "RBFLOW_TEST_AS_MAIN"
 
 func TestMain(m *testing.M) {
-	if proc.IsReaper() {
-		os.Exit(proc.ReaperMain())
-	}
+	testkit.Main()
 	if os.Getenv(asMainEnv) != "" {
 		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	testscript.Main(m, map[string]func(){
+	testscript.Main(removingSeed{m}, map[string]func(){
 		"rbflow": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
 
+// removingSeed runs the tests, then removes the seed repository they
+// copied (seedRepo).
+type removingSeed struct{ m *testing.M }
+
+func (r removingSeed) Run() int {
+	code := r.m.Run()
+	if seedTemplate.dir != "" {
+		os.RemoveAll(filepath.Dir(seedTemplate.dir))
+	}
+	return code
+}
+
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
@@ -74,31 +83,14 @@ func rbflow(t *testing.T, dir string, args ...string) (stdout, stderr string, co
 	return o.String(), e.String(), code
 }
 
-// gitRepo makes a git repository with one commit in a temp dir.
-func gitRepo(t *testing.T) string {
+// query runs a command that only reads the store (status, runs, metrics)
+// in this process, on the repository dir: a process of the race-built test
+// binary costs a good part of a CPU second.
+func query(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	dir := t.TempDir()
-	for _, args := range [][]string{
-		{"init", "-q", "-b", "main"},
-		{"-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "--allow-empty", "-m", "init"},
-	} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return dir
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	var o, e bytes.Buffer
+	code = Main(append(args, "--repo", dir), strings.NewReader(""), &o, &e)
+	return o.String(), e.String(), code
 }
 
 func readLines(t *testing.T, path string) []string {
@@ -111,20 +103,6 @@ func readLines(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.Fields(string(b))
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // syncBuffer is a bytes.Buffer that a running process writes while the

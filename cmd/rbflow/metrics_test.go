@@ -12,6 +12,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine/testkit"
 	"github.com/rbflow/rbflow/steps"
 )
 
@@ -109,7 +110,8 @@ var metricRuns = []seeded{
 }
 
 func TestMetrics(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	seedStore(t, repo, metricRuns)
 
 	stdout, stderr, code := rbflow(t, repo, "metrics", "--since", "7d", "--json")
@@ -179,6 +181,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestParseSince(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 6, 22, 12, 0, 0, 0, time.Local)
 	for _, tt := range []struct {
 		in   string

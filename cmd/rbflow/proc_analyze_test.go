@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // goRepo makes a Go module on branch baseline whose three tests pass, and a
@@ -18,9 +20,9 @@ import (
 func goRepo(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "calc")
-	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/calc\n\ngo 1.22\n")
-	writeFile(t, filepath.Join(dir, "calc.go"), "package calc\n\n// Add adds.\nfunc Add(a, b int) int { return a + b }\n\n// Mul multiplies.\nfunc Mul(a, b int) int { return a * b }\n")
-	writeFile(t, filepath.Join(dir, "calc_test.go"), `package calc
+	testkit.WriteFile(t, filepath.Join(dir, "go.mod"), "module example.com/calc\n\ngo 1.22\n")
+	testkit.WriteFile(t, filepath.Join(dir, "calc.go"), "package calc\n\n// Add adds.\nfunc Add(a, b int) int { return a + b }\n\n// Mul multiplies.\nfunc Mul(a, b int) int { return a * b }\n")
+	testkit.WriteFile(t, filepath.Join(dir, "calc_test.go"), `package calc
 
 import "testing"
 
@@ -42,12 +44,12 @@ func TestZero(t *testing.T) {
 	}
 }
 `)
-	runGit(t, dir, "init", "-q", "-b", "baseline")
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "calc: Add and Mul")
-	runGit(t, dir, "switch", "-q", "-c", "sprint")
-	writeFile(t, filepath.Join(dir, "calc.go"), "package calc\n\n// Add adds.\nfunc Add(a, b int) int { return a + b }\n\n// Mul multiplies, faster.\nfunc Mul(a, b int) int { return a + b }\n")
-	runGit(t, dir, "commit", "-q", "-am", "sprint: a faster Mul")
+	testkit.Git(t, dir, "init", "-q", "-b", "baseline")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "calc: Add and Mul")
+	testkit.Git(t, dir, "switch", "-q", "-c", "sprint")
+	testkit.WriteFile(t, filepath.Join(dir, "calc.go"), "package calc\n\n// Add adds.\nfunc Add(a, b int) int { return a + b }\n\n// Mul multiplies, faster.\nfunc Mul(a, b int) int { return a + b }\n")
+	testkit.Git(t, dir, "commit", "-q", "-am", "sprint: a faster Mul")
 	return dir
 }
 
@@ -77,7 +79,7 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 	pytest := needPytest(t)
 	repo := seedRepo(t)
 	// A performance script, which analyze runs because it is there.
-	writeFile(t, filepath.Join(repo, "scripts", "baseline_performance.py"), "print('requests/s: 1234')\n")
+	testkit.WriteFile(t, filepath.Join(repo, "scripts", "baseline_performance.py"), "print('requests/s: 1234')\n")
 
 	out, errOut, code := rbflow(t, repo, "run", "analyze", "--set", "test_command="+pytest+" -v", "--set", "test_dir=backend")
 	if code != 0 {
@@ -92,10 +94,10 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 	}
 
 	// Real figures: the repository's own history and the real test counts.
-	if got, want := readFile(t, filepath.Join(runDir, "git_reflog.txt")), runGit(t, repo, "reflog"); got != want {
+	if got, want := readFile(t, filepath.Join(runDir, "git_reflog.txt")), testkit.Git(t, repo, "reflog"); got != want {
 		t.Errorf("git_reflog.txt =\n%s\nwant git reflog:\n%s", got, want)
 	}
-	if got, want := readFile(t, filepath.Join(runDir, "git_graph.txt")), runGit(t, repo, "log", "--graph", "--oneline", "--decorate", "-20"); got != want {
+	if got, want := readFile(t, filepath.Join(runDir, "git_graph.txt")), testkit.Git(t, repo, "log", "--graph", "--oneline", "--decorate", "-20"); got != want {
 		t.Errorf("git_graph.txt =\n%s\nwant:\n%s", got, want)
 	}
 	summary := readFile(t, filepath.Join(runDir, "test_summary.txt"))
@@ -108,7 +110,7 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 		t.Errorf("test_results.txt is not pytest -v's output:\n%s", results)
 	}
 	report := readFile(t, filepath.Join(runDir, "analysis.md"))
-	lastGood := strings.TrimSpace(runGit(t, repo, "log", "baseline", "-1", "--format=%h %s"))
+	lastGood := strings.TrimSpace(testkit.Git(t, repo, "log", "baseline", "-1", "--format=%h %s"))
 	for _, want := range []string{
 		"# Failure Analysis Report",
 		"- Last successful commit: " + lastGood,
@@ -144,7 +146,7 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 		t.Errorf("summary.md does not name the analysis report:\n%s", summary)
 	}
 	// The user's work in progress is as it was.
-	if st := runGit(t, repo, "status", "--porcelain"); !strings.Contains(st, " M backend/app/pricing.py") || !strings.Contains(st, "?? backend/app/notes.py") {
+	if st := testkit.Git(t, repo, "status", "--porcelain"); !strings.Contains(st, " M backend/app/pricing.py") || !strings.Contains(st, "?? backend/app/notes.py") {
 		t.Errorf("git status after analyze =\n%s\nwant the edit and the untracked file still there", st)
 	}
 }
@@ -198,7 +200,7 @@ func TestAnalyzeKilledAndResumed(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the tests to start", func() bool {
+	testkit.WaitFor(t, time.Minute, "the tests to start", func() bool {
 		_, err := os.Stat(mark)
 		return err == nil
 	})

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,21 +11,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // The built-in emergency procedure (the seed's Level 1) on a seed-shaped
 // repository, with the demo's backend and frontend started as services.
-
-// freePort returns a TCP port nothing listens on just now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // httpGet returns the body of url, or "" when it does not answer 200.
 func httpGet(url string) string {
@@ -74,7 +64,7 @@ func stopServices(t *testing.T, dir string) {
 func stopProcedure(t *testing.T) string {
 	t.Helper()
 	down := filepath.Join(t.TempDir(), "down.yaml")
-	writeFile(t, down, `version: 1
+	testkit.WriteFile(t, down, `version: 1
 name: down
 steps:
   - id: backend
@@ -114,14 +104,14 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	needNode(t)
 	dir := seedRepo(t)
 	stopAtEnd(t, dir)
-	baseline := strings.TrimSpace(runGit(t, dir, "rev-parse", "baseline"))
+	baseline := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "baseline"))
 	// Leftovers the clean removes: stale bytecode (ignored) and a build
 	// folder (untracked).
 	stale := filepath.Join("backend", "app", "__pycache__", "pricing.cpython-311.pyc")
-	writeFile(t, filepath.Join(dir, stale), "stale")
-	writeFile(t, filepath.Join(dir, "frontend", "dist", "bundle.js"), "stale")
+	testkit.WriteFile(t, filepath.Join(dir, stale), "stale")
+	testkit.WriteFile(t, filepath.Join(dir, "frontend", "dist", "bundle.js"), "stale")
 	before := manifest(t, dir)
-	backend, frontend := freePort(t), freePort(t)
+	backend, frontend := testkit.FreePort(t), testkit.FreePort(t)
 
 	out, errOut, code := rbflow(t, dir, emergencyArgs("python3 -m app.server", backend, frontend)...)
 	if code != 0 {
@@ -133,14 +123,14 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	frontendPID := servicePID(t, st, "start_frontend")
 
 	// Git and disk: the baseline, clean, the kept .env still there.
-	if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "baseline" {
+	if br := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); br != "baseline" {
 		t.Errorf("on branch %q, want baseline", br)
 	}
-	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != baseline {
+	if head := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD")); head != baseline {
 		t.Errorf("HEAD %s, want the baseline %s", head, baseline)
 	}
 	var left []string
-	for _, l := range strings.Split(strings.TrimSpace(runGit(t, dir, "status", "--porcelain", "--ignored")), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(testkit.Git(t, dir, "status", "--porcelain", "--ignored")), "\n") {
 		if !strings.Contains(l, "__pycache__") { // the backend running now writes its own
 			left = append(left, l)
 		}
@@ -148,7 +138,7 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	if strings.Join(left, "\n") != "!! .env" {
 		t.Errorf("git status --ignored after the rollback: %q, want only the kept .env", left)
 	}
-	if got := runGit(t, dir, "diff", "baseline", "--stat"); got != "" {
+	if got := testkit.Git(t, dir, "diff", "baseline", "--stat"); got != "" {
 		t.Errorf("the tree differs from the baseline:\n%s", got)
 	}
 	for _, gone := range []string{"backend/app/notes.py", stale, "frontend/dist"} {
@@ -188,7 +178,7 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	}
 	id2 := lastRunID(t, dir)
 	st2 := statusOf(t, dir, id2)
-	if stepOf(t, st2, "stop_backend").Outputs["stopped"] != true || pidAlive(backendPID) || pidAlive(frontendPID) {
+	if stepOf(t, st2, "stop_backend").Outputs["stopped"] != true || testkit.Alive(backendPID) || testkit.Alive(frontendPID) {
 		t.Errorf("the second run did not stop the services the first started: %v", stepOf(t, st2, "stop_backend").Outputs)
 	}
 	servicePID(t, st2, "start_backend_http")
@@ -220,22 +210,22 @@ func TestEmergencyPrefersTheRemoteBaseline(t *testing.T) {
 	t.Parallel()
 	dir := seedRepo(t)
 	origin := filepath.Join(t.TempDir(), "origin.git")
-	runGit(t, dir, "clone", "-q", "--bare", dir, origin)
+	testkit.Git(t, dir, "clone", "-q", "--bare", dir, origin)
 	work := filepath.Join(t.TempDir(), "work")
-	runGit(t, dir, "clone", "-q", "-b", "baseline", origin, work)
-	writeFile(t, filepath.Join(work, "backend", "app", "hotfix.py"), "FIXED = True\n")
-	runGit(t, work, "add", "-A")
-	runGit(t, work, "commit", "-q", "-m", "Hotfix on the remote baseline")
-	runGit(t, work, "push", "-q", "origin", "baseline")
-	runGit(t, dir, "remote", "add", "origin", origin)
-	runGit(t, dir, "fetch", "-q", "origin")
-	remote := strings.TrimSpace(runGit(t, dir, "rev-parse", "origin/baseline"))
+	testkit.Git(t, dir, "clone", "-q", "-b", "baseline", origin, work)
+	testkit.WriteFile(t, filepath.Join(work, "backend", "app", "hotfix.py"), "FIXED = True\n")
+	testkit.Git(t, work, "add", "-A")
+	testkit.Git(t, work, "commit", "-q", "-m", "Hotfix on the remote baseline")
+	testkit.Git(t, work, "push", "-q", "origin", "baseline")
+	testkit.Git(t, dir, "remote", "add", "origin", origin)
+	testkit.Git(t, dir, "fetch", "-q", "origin")
+	remote := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "origin/baseline"))
 
 	out, errOut, code := rbflow(t, dir, "run", "emergency", "--set", "verify_tests=false")
 	if code != 0 {
 		t.Fatalf("run emergency: exit %d\n%s%s", code, out, errOut)
 	}
-	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != remote {
+	if head := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD")); head != remote {
 		t.Errorf("HEAD %s, want origin/baseline %s", head, remote)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "backend", "app", "hotfix.py")); err != nil {
@@ -265,8 +255,8 @@ func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
 
 	want := seedRepo(t)
 	stopAtEnd(t, want)
-	writeFile(t, gate, "")
-	wb, wf := freePort(t), freePort(t)
+	testkit.WriteFile(t, gate, "")
+	wb, wf := testkit.FreePort(t), testkit.FreePort(t)
 	if o, e, code := rbflow(t, want, emergencyArgs(gated, wb, wf)...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
@@ -280,7 +270,7 @@ func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
 
 	dir := seedRepo(t)
 	stopAtEnd(t, dir)
-	backend, frontend := freePort(t), freePort(t)
+	backend, frontend := testkit.FreePort(t), testkit.FreePort(t)
 	cmd := rbflowCmd(t, dir, emergencyArgs(gated, backend, frontend)...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -288,7 +278,7 @@ func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitFor(t, 60*time.Second, "the backend's readiness probe", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "the backend's readiness probe", func() bool {
 		o := out.String()
 		return strings.Contains(o, "start_backend_http | probe 1") && strings.Contains(o, "start_frontend: succeeded")
 	})
@@ -301,11 +291,11 @@ func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
 	if _, err := fmt.Sscanf(between(out.String(), "started service backend: pid ", ","), "%d", &started); err != nil || started <= 0 {
 		t.Fatalf("no backend pid in the output (%v):\n%s", err, out.String())
 	}
-	if !pidAlive(started) {
+	if !testkit.Alive(started) {
 		t.Fatalf("the backend (pid %d) died with rbflow", started)
 	}
 
-	writeFile(t, gate, "")
+	testkit.WriteFile(t, gate, "")
 	if o, e, code := rbflow(t, dir, "resume", "--yes"); code != 0 {
 		t.Fatalf("resume --yes: exit %d\n%s%s", code, o, e)
 	}
@@ -344,7 +334,7 @@ func TestEmergencyRollbackGoRepo(t *testing.T) {
 	if v := stepOf(t, st, "verify").Outputs; v["format"] != "go-json" || v["passed"] != 3.0 {
 		t.Errorf("verify %v, want go test -json with 3 passed", v)
 	}
-	if status := runGit(t, dir, "status", "--porcelain", "--ignored"); status != "" {
+	if status := testkit.Git(t, dir, "status", "--porcelain", "--ignored"); status != "" {
 		t.Errorf("after the rollback git status --ignored is %q, want a clean tree (cover.out and div.go removed)", status)
 	}
 	if o, e, code := rbflow(t, dir, "undo", id); code != 0 {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // webhook is a local HTTP server that records the notifications posted to it.
@@ -43,6 +45,7 @@ func (w *webhook) received() []string {
 // contacts, writes it to the run folder, posts it to a webhook (whose URL,
 // a secret, never shows) and survives a SIGKILL during the post.
 func TestNotifyProcedure(t *testing.T) {
+	t.Parallel()
 	dir := seedRepo(t)
 	hook := &webhook{}
 	srv := httptest.NewServer(hook)
@@ -82,7 +85,7 @@ func TestNotifyProcedure(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the post to reach the webhook", func() bool { return len(hook.received()) == 2 })
+	testkit.WaitFor(t, 20*time.Second, "the post to reach the webhook", func() bool { return len(hook.received()) == 2 })
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	hook.mu.Lock()

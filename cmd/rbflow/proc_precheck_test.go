@@ -9,18 +9,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // checkpoints lists the checkpoint tags of a repository.
 func checkpoints(t *testing.T, repo string) []string {
 	t.Helper()
-	return strings.Fields(runGit(t, repo, "tag", "--list", "checkpoint-*"))
+	return strings.Fields(testkit.Git(t, repo, "tag", "--list", "checkpoint-*"))
 }
 
 // worktrees counts the worktrees git knows of, the main one included.
 func worktrees(t *testing.T, repo string) int {
 	t.Helper()
-	return strings.Count(runGit(t, repo, "worktree", "list", "--porcelain"), "worktree ")
+	return strings.Count(testkit.Git(t, repo, "worktree", "list", "--porcelain"), "worktree ")
 }
 
 // checkCheckpoint checks that the run made exactly one checkpoint tag, the
@@ -31,13 +33,13 @@ func checkCheckpoint(t *testing.T, repo, runID string) {
 	if tags := checkpoints(t, repo); len(tags) != 1 || tags[0] != want {
 		t.Fatalf("checkpoint tags = %v, want [%s]", tags, want)
 	}
-	if typ := strings.TrimSpace(runGit(t, repo, "cat-file", "-t", want)); typ != "tag" {
+	if typ := strings.TrimSpace(testkit.Git(t, repo, "cat-file", "-t", want)); typ != "tag" {
 		t.Errorf("%s is a %s, want an annotated tag", want, typ)
 	}
-	if msg := strings.TrimSpace(runGit(t, repo, "tag", "--list", "--format=%(contents)", want)); msg != "Pre-sprint checkpoint" {
+	if msg := strings.TrimSpace(testkit.Git(t, repo, "tag", "--list", "--format=%(contents)", want)); msg != "Pre-sprint checkpoint" {
 		t.Errorf("%s message = %q, want %q", want, msg, "Pre-sprint checkpoint")
 	}
-	if tagged, head := runGit(t, repo, "rev-parse", want+"^{commit}"), runGit(t, repo, "rev-parse", "HEAD"); tagged != head {
+	if tagged, head := testkit.Git(t, repo, "rev-parse", want+"^{commit}"), testkit.Git(t, repo, "rev-parse", "HEAD"); tagged != head {
 		t.Errorf("%s points at %s, want HEAD %s", want, tagged, head)
 	}
 	checkNoWorktree(t, repo, runID)
@@ -47,7 +49,7 @@ func checkCheckpoint(t *testing.T, repo, runID string) {
 func checkNoWorktree(t *testing.T, repo, runID string) {
 	t.Helper()
 	if n := worktrees(t, repo); n != 1 {
-		t.Errorf("git worktree list shows %d worktrees after precheck, want 1:\n%s", n, runGit(t, repo, "worktree", "list"))
+		t.Errorf("git worktree list shows %d worktrees after precheck, want 1:\n%s", n, testkit.Git(t, repo, "worktree", "list"))
 	}
 	if _, err := os.Stat(filepath.Join(repo, ".git", "rbflow", "runs", runID, "baseline-tree")); err == nil {
 		t.Errorf("the baseline worktree's folder is still there")
@@ -60,8 +62,8 @@ func TestPrecheckSeedRepo(t *testing.T) {
 	repo := seedRepo(t)
 	// The sprint's work committed: the tree is clean, the branch's tests
 	// fail, the baseline's pass.
-	runGit(t, repo, "add", "-A")
-	runGit(t, repo, "commit", "-q", "-m", "Sprint 3: work in progress")
+	testkit.Git(t, repo, "add", "-A")
+	testkit.Git(t, repo, "commit", "-q", "-m", "Sprint 3: work in progress")
 	before := manifest(t, repo)
 
 	out, errOut, code := rbflow(t, repo, "run", "precheck", "--set", "test_command="+pytest, "--set", "test_dir=backend", "--set", "install_deps=false")
@@ -173,7 +175,7 @@ func TestPrecheckKilledAndResumed(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the baseline tests to start", func() bool {
+	testkit.WaitFor(t, time.Minute, "the baseline tests to start", func() bool {
 		_, err := os.Stat(mark)
 		return err == nil
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // recoveredState is what recover leaves that two runs can share: the
@@ -22,11 +23,11 @@ func recoveredState(t *testing.T, dir string) string {
 			lines = append(lines, l)
 		}
 	}
-	branch := strings.TrimSpace(runGit(t, dir, "branch", "--show-current"))
+	branch := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current"))
 	lines = append(lines,
 		"BRANCH "+strings.SplitN(branch, "/", 2)[0],
-		"TREE "+runGit(t, dir, "rev-parse", "HEAD^{tree}"),
-		"LOG "+runGit(t, dir, "log", "--format=%s%n%b", "baseline..HEAD"))
+		"TREE "+testkit.Git(t, dir, "rev-parse", "HEAD^{tree}"),
+		"LOG "+testkit.Git(t, dir, "log", "--format=%s%n%b", "baseline..HEAD"))
 	return strings.Join(lines, "\n")
 }
 
@@ -41,15 +42,15 @@ func TestRecoverSeed(t *testing.T) {
 	pytest := needPytest(t)
 	dir := seedRepo(t)
 	before := manifest(t, dir)
-	tax := strings.TrimSpace(runGit(t, dir, "rev-parse", "refactor/sprint-3"))
-	percent := strings.TrimSpace(runGit(t, dir, "rev-parse", "refactor/sprint-3~1"))
+	tax := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "refactor/sprint-3"))
+	percent := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "refactor/sprint-3~1"))
 
 	o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=refactor/sprint-3", "--set", "discard_changes=true",
 		"--set", "test_command="+pytest)
 	if code != 4 || !strings.Contains(e, "--answer ask=") || !strings.Contains(e, tax[:12]+" Sprint 3: tax helper") {
 		t.Fatalf("recover without commits: exit %d, want 4 asking which commits (listed with their subjects)\n%s%s", code, o, e)
 	}
-	if b := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
+	if b := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
 		t.Fatalf("waiting for the answer, the run already switched to %s", b)
 	}
 	// Answered newest first: they are picked oldest first all the same.
@@ -57,17 +58,17 @@ func TestRecoverSeed(t *testing.T) {
 		t.Fatalf("resume with the answer: exit %d\n%s%s", code, o, e)
 	}
 	run, recs := newestRun(t, dir)
-	if b, want := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")), "recovery/"+run.ID[:15]; b != want {
+	if b, want := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")), "recovery/"+run.ID[:15]; b != want {
 		t.Errorf("on branch %s, want %s", b, want)
 	}
-	if base, mb := runGit(t, dir, "rev-parse", "baseline"), runGit(t, dir, "merge-base", "HEAD", "baseline"); base != mb {
+	if base, mb := testkit.Git(t, dir, "rev-parse", "baseline"), testkit.Git(t, dir, "merge-base", "HEAD", "baseline"); base != mb {
 		t.Errorf("the recovery branch does not start from the baseline")
 	}
-	if got, want := runGit(t, dir, "log", "--format=%s", "baseline..HEAD"), "Sprint 3: tax helper\nSprint 3: discounts in percent\n"; got != want {
+	if got, want := testkit.Git(t, dir, "log", "--format=%s", "baseline..HEAD"), "Sprint 3: tax helper\nSprint 3: discounts in percent\n"; got != want {
 		t.Errorf("recovery branch log %q, want %q (each commit once, oldest first)", got, want)
 	}
 	for _, c := range []string{tax, percent} {
-		if n := strings.Count(runGit(t, dir, "log", "--format=%b", "baseline..HEAD"), "(cherry picked from commit "+c+")"); n != 1 {
+		if n := strings.Count(testkit.Git(t, dir, "log", "--format=%b", "baseline..HEAD"), "(cherry picked from commit "+c+")"); n != 1 {
 			t.Errorf("commit %s picked %d times, want once", c[:12], n)
 		}
 	}
@@ -109,12 +110,12 @@ func TestRecoverGo(t *testing.T) {
 	t.Parallel()
 	dir := goShop(t)
 	before := manifest(t, dir)
-	good := strings.TrimSpace(runGit(t, dir, "rev-parse", "--short", "sprint"))
+	good := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "--short", "sprint"))
 	if o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=sprint", "--set", "commits="+good); code != 0 {
 		t.Fatalf("recover: exit %d\n%s%s", code, o, e)
 	}
 	run, recs := newestRun(t, dir)
-	if got, want := runGit(t, dir, "log", "--format=%s", "baseline..HEAD"), "Sprint: api v2\n"; got != want {
+	if got, want := testkit.Git(t, dir, "log", "--format=%s", "baseline..HEAD"), "Sprint: api v2\n"; got != want {
 		t.Errorf("recovery branch log %q, want %q", got, want)
 	}
 	if got := readFile(t, filepath.Join(dir, "calc/calc.go")); got != gitShow(t, dir, "baseline", "calc/calc.go") {
@@ -141,14 +142,14 @@ func TestRecoverGo(t *testing.T) {
 
 	// A commit that is not one, or none chosen, stops the run before any
 	// branch is made.
-	branches := runGit(t, dir, "branch", "--list")
+	branches := testkit.Git(t, dir, "branch", "--list")
 	if o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=sprint", "--set", "commits="+good, "--set", "commits=nosuch"); code != 1 || !strings.Contains(o+e, "bad revision 'nosuch'") {
 		t.Errorf("recover of a commit that does not exist: exit %d, want 1 naming it\n%s%s", code, o, e)
 	}
 	if o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=sprint", "--answer", "ask="); code != 1 || !strings.Contains(o+e, "no commits to recover from sprint") {
 		t.Errorf("recover with no commit chosen: exit %d, want 1 saying so\n%s%s", code, o, e)
 	}
-	if got := runGit(t, dir, "branch", "--list"); got != branches || manifest(t, dir) != before {
+	if got := testkit.Git(t, dir, "branch", "--list"); got != branches || manifest(t, dir) != before {
 		t.Errorf("a recovery that stopped early made a branch or changed the tree:\n%s", got)
 	}
 }
@@ -160,14 +161,14 @@ func TestRecoverGo(t *testing.T) {
 func TestRecoverConflictResumes(t *testing.T) {
 	t.Parallel()
 	dir := goShop(t)
-	calc := strings.TrimSpace(runGit(t, dir, "rev-parse", "sprint~1"))
-	api := strings.TrimSpace(runGit(t, dir, "rev-parse", "sprint"))
-	runGit(t, dir, "stash", "-q", "-u")
-	runGit(t, dir, "switch", "-q", "baseline")
-	writeFile(t, filepath.Join(dir, "calc/calc.go"), "package calc\n\n// Add returns the sum of a and b.\nfunc Add(a, b int) int { return b + a }\n")
-	runGit(t, dir, "commit", "-q", "-am", "Baseline: calc reworded")
-	runGit(t, dir, "switch", "-q", "sprint")
-	runGit(t, dir, "stash", "pop", "-q")
+	calc := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "sprint~1"))
+	api := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "sprint"))
+	testkit.Git(t, dir, "stash", "-q", "-u")
+	testkit.Git(t, dir, "switch", "-q", "baseline")
+	testkit.WriteFile(t, filepath.Join(dir, "calc/calc.go"), "package calc\n\n// Add returns the sum of a and b.\nfunc Add(a, b int) int { return b + a }\n")
+	testkit.Git(t, dir, "commit", "-q", "-am", "Baseline: calc reworded")
+	testkit.Git(t, dir, "switch", "-q", "sprint")
+	testkit.Git(t, dir, "stash", "pop", "-q")
 
 	o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=sprint", "--set", "commits="+calc, "--set", "commits="+api,
 		"--set", "test_command=go vet ./...")
@@ -177,12 +178,12 @@ func TestRecoverConflictResumes(t *testing.T) {
 	if _, e, code := rbflow(t, dir, "resume"); code != 4 || !strings.Contains(e, "conflicts in calc/calc.go") {
 		t.Fatalf("resume with the conflict unresolved: exit %d\n%s", code, e)
 	}
-	writeFile(t, filepath.Join(dir, "calc/calc.go"), "package calc\n\n// Add returns the sum of a and b.\nfunc Add(a, b int) int { return a + b }\n")
-	runGit(t, dir, "add", "calc/calc.go")
+	testkit.WriteFile(t, filepath.Join(dir, "calc/calc.go"), "package calc\n\n// Add returns the sum of a and b.\nfunc Add(a, b int) int { return a + b }\n")
+	testkit.Git(t, dir, "add", "calc/calc.go")
 	if o, e, code := rbflow(t, dir, "resume"); code != 0 {
 		t.Fatalf("resume after resolving: exit %d\n%s%s", code, o, e)
 	}
-	if got, want := runGit(t, dir, "log", "--format=%s", "baseline..HEAD"), "Sprint: api v2\nSprint: calc rewritten\n"; got != want {
+	if got, want := testkit.Git(t, dir, "log", "--format=%s", "baseline..HEAD"), "Sprint: api v2\nSprint: calc rewritten\n"; got != want {
 		t.Errorf("recovery branch log %q, want %q: each commit once", got, want)
 	}
 	run, recs := newestRun(t, dir)
@@ -211,7 +212,7 @@ func TestRecoverKilled(t *testing.T) {
 	if o, e, code := rbflow(t, twin, args...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
-	out, code := killAndResume(t, dir, rnd, 4, nil, args...)
+	out, code := killAndResume(t, dir, killer{kills: 4, delay: randomDelay(rnd)}, args...)
 	if code != 0 {
 		t.Fatalf("the resumed run: exit %d\n%s", code, out)
 	}
@@ -219,10 +220,10 @@ func TestRecoverKilled(t *testing.T) {
 		t.Errorf("killed and resumed, recover left another state than an uninterrupted run\n--- uninterrupted\n%s\n--- killed\n%s", want, got)
 	}
 	run, _ := newestRun(t, dir)
-	if b := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); b != "recovery/"+run.ID[:15] {
+	if b := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); b != "recovery/"+run.ID[:15] {
 		t.Errorf("on branch %s, want recovery/%s", b, run.ID[:15])
 	}
-	if n := strings.Count(runGit(t, dir, "branch", "--list", "recovery/*"), "recovery/"); n != 1 {
-		t.Errorf("%d recovery branches, want 1:\n%s", n, runGit(t, dir, "branch"))
+	if n := strings.Count(testkit.Git(t, dir, "branch", "--list", "recovery/*"), "recovery/"); n != 1 {
+		t.Errorf("%d recovery branches, want 1:\n%s", n, testkit.Git(t, dir, "branch"))
 	}
 }

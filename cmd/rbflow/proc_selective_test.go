@@ -10,11 +10,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // This file holds the tests of the built-in selective procedure and the
@@ -54,7 +54,7 @@ func goShop(t *testing.T) string {
 		t.Skip("go is not on PATH")
 	}
 	dir := filepath.Join(t.TempDir(), "shop")
-	runGit(t, t.TempDir(), "init", "-q", "-b", "baseline", dir)
+	testkit.Git(t, t.TempDir(), "init", "-q", "-b", "baseline", dir)
 	files := map[string]string{
 		"go.mod":       "module example.com/shop\n\ngo 1.21\n",
 		".gitignore":   ".env\n",
@@ -72,20 +72,17 @@ func goShop(t *testing.T) string {
 		"README.md":              "# shop\n",
 		"docs/rollback-notes.md": "nothing yet\n",
 	}
-	for name, body := range files {
-		writeFile(t, filepath.Join(dir, name), body)
-	}
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "Baseline: the shop")
-	runGit(t, dir, "switch", "-q", "-c", "sprint")
-	writeFile(t, filepath.Join(dir, "calc/calc.go"), "package calc\n\n// Add returns a + b (rewritten).\nfunc Add(a, b int) int { return a - b }\n")
-	runGit(t, dir, "commit", "-q", "-am", "Sprint: calc rewritten")
-	writeFile(t, filepath.Join(dir, "api/v2.go"), "package api\n\n// RouteV2 is the new API's path.\nfunc RouteV2() string { return \"/v2\" }\n")
-	runGit(t, dir, "add", "api/v2.go")
-	runGit(t, dir, "commit", "-q", "-m", "Sprint: api v2")
-	writeFile(t, filepath.Join(dir, "store/store.go"), "package store\n\n// Name is the store's name.\nconst Name = \"shop\"\n\n// TODO: a second store\n")
-	writeFile(t, filepath.Join(dir, "notes.txt"), "untracked work in progress\n")
-	writeFile(t, filepath.Join(dir, ".env"), "TOKEN=not-a-secret\n")
+	testkit.WriteFiles(t, dir, files)
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "Baseline: the shop")
+	testkit.Git(t, dir, "switch", "-q", "-c", "sprint")
+	testkit.Commit(t, dir, "Sprint: calc rewritten", map[string]string{
+		"calc/calc.go": "package calc\n\n// Add returns a + b (rewritten).\nfunc Add(a, b int) int { return a - b }\n"})
+	testkit.Commit(t, dir, "Sprint: api v2", map[string]string{
+		"api/v2.go": "package api\n\n// RouteV2 is the new API's path.\nfunc RouteV2() string { return \"/v2\" }\n"})
+	testkit.WriteFile(t, filepath.Join(dir, "store/store.go"), "package store\n\n// Name is the store's name.\nconst Name = \"shop\"\n\n// TODO: a second store\n")
+	testkit.WriteFile(t, filepath.Join(dir, "notes.txt"), "untracked work in progress\n")
+	testkit.WriteFile(t, filepath.Join(dir, ".env"), "TOKEN=not-a-secret\n")
 	return dir
 }
 
@@ -193,7 +190,7 @@ func sameExcept(before, after map[string]string, except ...string) []string {
 // gitShow returns a file as a commit holds it.
 func gitShow(t *testing.T, dir, rev, path string) string {
 	t.Helper()
-	return runGit(t, dir, "show", rev+":"+path)
+	return testkit.Git(t, dir, "show", rev+":"+path)
 }
 
 func readFile(t *testing.T, path string) string {
@@ -203,85 +200,6 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// killAndResume runs rbflow with args in dir and kills it with SIGKILL:
-// first when killFirst holds (nil: after a random delay), then after
-// random delays, each time going on with rbflow resume --yes, until
-// kills kills are done; then it lets the run finish. It returns the last
-// attempt's output and exit code.
-func killAndResume(t *testing.T, dir string, rnd *rand.Rand, kills int, killFirst func() bool, args ...string) (string, int) {
-	t.Helper()
-	done := 0
-	for attempt := 0; ; attempt++ {
-		cmdArgs := []string{"resume", "--yes"}
-		run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
-		switch {
-		case run == nil:
-			cmdArgs = args // killed before the run was recorded
-		case run.Status.Finished():
-			t.Logf("killed %d times; the run ended before the last kill", done)
-			return "(the run ended before the last kill)", map[engine.RunStatus]int{engine.RunSucceeded: 0, engine.RunFailed: 1}[run.Status]
-		}
-		cmd := rbflowCmd(t, dir, cmdArgs...)
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		code := func(err error) int {
-			if ee, ok := err.(*exec.ExitError); ok {
-				return ee.ExitCode()
-			}
-			if err != nil {
-				t.Fatalf("rbflow %v: %v", cmdArgs, err)
-			}
-			return 0
-		}
-		if done >= kills {
-			t.Logf("killed %d times", done)
-			return out.String(), code(<-exited)
-		}
-		var trigger <-chan time.Time
-		if done == 0 && killFirst != nil {
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			deadline := time.After(2 * time.Minute)
-		wait:
-			for {
-				select {
-				case err := <-exited:
-					t.Fatalf("rbflow %v ended (exit %d) before the moment to kill it\n%s", cmdArgs, code(err), out.String())
-				case <-deadline:
-					t.Fatalf("rbflow %v: the moment to kill it did not come\n%s", cmdArgs, out.String())
-				case <-tick.C:
-					if killFirst() {
-						break wait
-					}
-				}
-			}
-			trigger = time.After(0)
-		} else {
-			trigger = time.After(time.Duration(30+rnd.Intn(400)) * time.Millisecond)
-		}
-		select {
-		case err := <-exited:
-			t.Logf("killed %d times; the run ended before the next kill", done)
-			return out.String(), code(err)
-		case <-trigger:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-exited; err == nil {
-				t.Logf("killed %d times; the run ended just before the next kill", done)
-				return out.String(), 0
-			}
-			done++
-		}
-		if attempt > 50 {
-			t.Fatalf("the run did not finish after %d attempts", attempt)
-		}
-	}
 }
 
 // TestSelectiveSeed rolls back a file of the seed-shaped project: the file
@@ -308,7 +226,7 @@ func TestSelectiveSeed(t *testing.T) {
 	if diff := sameExcept(beforeFiles, treeFiles(t, dir), "backend/app/pricing.py"); len(diff) > 0 {
 		t.Errorf("files other than the restored one changed: %v", diff)
 	}
-	if b := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
+	if b := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); b != "refactor/sprint-3" {
 		t.Errorf("branch %q, want refactor/sprint-3 (selective changes files, not branches)", b)
 	}
 	run, recs := newestRun(t, dir)
@@ -394,11 +312,11 @@ func TestSelectiveNoneInBaseline(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Errorf("a failed selective rollback changed the tree")
 	}
-	if refs := runGit(t, dir, "for-each-ref", "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
+	if refs := testkit.Git(t, dir, "for-each-ref", "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
 		t.Errorf("a snapshot was taken for a restore that never ran: %s", refs)
 	}
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: empty
 params:
   files: {type: list}
@@ -412,7 +330,7 @@ steps:
 		t.Fatalf("restore_files with no files: exit %d\n%s%s", code, o, e)
 	}
 	if got := manifest(t, dir); got != before {
-		t.Errorf("restore_files with no files changed the tree (HEAD %s)", runGit(t, dir, "rev-parse", "--abbrev-ref", "HEAD"))
+		t.Errorf("restore_files with no files changed the tree (HEAD %s)", testkit.Git(t, dir, "rev-parse", "--abbrev-ref", "HEAD"))
 	}
 }
 
@@ -438,7 +356,7 @@ func TestSelectiveKilled(t *testing.T) {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
 	marker := filepath.Join(t.TempDir(), "started")
-	out, code := killAndResume(t, dir, rnd, 3, func() bool { _, err := os.Stat(marker); return err == nil }, args(marker)...)
+	out, code := killAndResume(t, dir, killer{kills: 3, first: exists(marker), delay: randomDelay(rnd)}, args(marker)...)
 	if code != 0 {
 		t.Fatalf("the resumed run: exit %d\n%s", code, out)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 	"github.com/rbflow/rbflow/steps"
 )
 
@@ -25,7 +26,7 @@ import (
 // statusOf returns rbflow status --json of a run.
 func statusOf(t *testing.T, dir, id string) runJSON {
 	t.Helper()
-	out, errOut, code := rbflow(t, dir, "status", id, "--json")
+	out, errOut, code := query(t, dir, "status", id, "--json")
 	if code != 0 {
 		t.Fatalf("status %s: exit %d\n%s%s", id, code, out, errOut)
 	}
@@ -52,7 +53,7 @@ func stepOf(t *testing.T, st runJSON, id string) stepJSON {
 // included, newest first.
 func allRuns(t *testing.T, dir string) []runJSON {
 	t.Helper()
-	out, errOut, code := rbflow(t, dir, "runs", "--all", "--json")
+	out, errOut, code := query(t, dir, "runs", "--all", "--json")
 	if code != 0 {
 		t.Fatalf("runs --all: exit %d\n%s%s", code, out, errOut)
 	}
@@ -71,7 +72,7 @@ func allRuns(t *testing.T, dir string) []runJSON {
 // metricsOf returns rbflow metrics --json.
 func metricsOf(t *testing.T, dir string) steps.Metrics {
 	t.Helper()
-	out, errOut, code := rbflow(t, dir, "metrics", "--json")
+	out, errOut, code := query(t, dir, "metrics", "--json")
 	if code != 0 {
 		t.Fatalf("metrics: exit %d\n%s%s", code, out, errOut)
 	}
@@ -90,7 +91,7 @@ func treeState(t *testing.T, dir string, skip ...string) string {
 	var out []string
 	for _, l := range strings.Split(manifest(t, dir), "\n") {
 		if strings.HasPrefix(l, "HEAD ") {
-			l = "TREE " + strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD^{tree}"))
+			l = "TREE " + strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD^{tree}"))
 		}
 		keep := true
 		for _, s := range skip {
@@ -113,10 +114,10 @@ var backupTimeRE = regexp.MustCompile(`^(backup/sprint-\d+-)(\d{8}_\d{6})$`)
 func sprintOutcome(t *testing.T, dir string, sprint int) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "on %s\n", strings.TrimSpace(runGit(t, dir, "branch", "--show-current")))
-	for _, l := range strings.Split(strings.TrimSpace(runGit(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads")), "\n") {
+	fmt.Fprintf(&b, "on %s\n", strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")))
+	for _, l := range strings.Split(strings.TrimSpace(testkit.Git(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads")), "\n") {
 		name := backupTimeRE.ReplaceAllString(l, "${1}TIME")
-		fmt.Fprintf(&b, "branch %s tree %s: %s", name, strings.TrimSpace(runGit(t, dir, "rev-parse", l+"^{tree}")), runGit(t, dir, "log", "-1", "--format=%s", l))
+		fmt.Fprintf(&b, "branch %s tree %s: %s", name, strings.TrimSpace(testkit.Git(t, dir, "rev-parse", l+"^{tree}")), testkit.Git(t, dir, "log", "-1", "--format=%s", l))
 	}
 	b.WriteString(treeState(t, dir, "rollbacks/"))
 	reports := filepath.Join(dir, "rollbacks", fmt.Sprintf("sprint-%d", sprint))
@@ -161,9 +162,12 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 	pytest := needPytest(t)
 	dir := seedRepo(t)
 	before := manifest(t, dir)
-	oldHead := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD"))
-	baseline := strings.TrimSpace(runGit(t, dir, "rev-parse", "baseline"))
-	changed := len(strings.Fields(runGit(t, dir, "diff", "--name-only", "baseline")))
+	oldHead := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	baseline := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "baseline"))
+	changed := len(strings.Fields(testkit.Git(t, dir, "diff", "--name-only", "baseline")))
+	// The report counts untracked files too (git.ChangedFiles); git diff
+	// --stat, in changes.txt, does not.
+	untracked := len(strings.Fields(testkit.Git(t, dir, "ls-files", "--others", "--exclude-standard")))
 	failed, passed := pytestCounts(t, dir, pytest)
 
 	out, errOut, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=3", "--set", "reason=discounts in percent broke pricing",
@@ -177,26 +181,26 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 
 	// Git: on the retry branch at the baseline; the failed branch and the
 	// backup hold the work in progress, untracked files too, .env not.
-	if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
+	if br := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
 		t.Errorf("on branch %q, want refactor/sprint-3-retry", br)
 	}
-	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != baseline {
+	if head := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD")); head != baseline {
 		t.Errorf("HEAD %s, want the baseline %s", head, baseline)
 	}
-	wip := strings.TrimSpace(runGit(t, dir, "rev-parse", backup))
-	if tip := strings.TrimSpace(runGit(t, dir, "rev-parse", "refactor/sprint-3")); tip != wip {
+	wip := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", backup))
+	if tip := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "refactor/sprint-3")); tip != wip {
 		t.Errorf("refactor/sprint-3 at %s, backup %s at %s: want both at the WIP commit", tip, backup, wip)
 	}
-	if msg := strings.TrimSpace(runGit(t, dir, "log", "-1", "--format=%s%n%P", wip)); msg != "WIP: Sprint 3 before rollback\n"+oldHead {
+	if msg := strings.TrimSpace(testkit.Git(t, dir, "log", "-1", "--format=%s%n%P", wip)); msg != "WIP: Sprint 3 before rollback\n"+oldHead {
 		t.Errorf("WIP commit %q, want the WIP message on top of %s", msg, oldHead)
 	}
-	if got := runGit(t, dir, "show", wip+":backend/app/notes.py"); !strings.Contains(got, "untracked work in progress") {
+	if got := testkit.Git(t, dir, "show", wip+":backend/app/notes.py"); !strings.Contains(got, "untracked work in progress") {
 		t.Errorf("the untracked notes.py is not in the WIP commit: %q", got)
 	}
-	if got := runGit(t, dir, "show", wip+":backend/app/pricing.py"); !strings.Contains(got, "TODO: migrate callers") {
+	if got := testkit.Git(t, dir, "show", wip+":backend/app/pricing.py"); !strings.Contains(got, "TODO: migrate callers") {
 		t.Errorf("the uncommitted edit of pricing.py is not in the WIP commit: %q", got)
 	}
-	if files := runGit(t, dir, "ls-tree", "-r", "--name-only", wip); strings.Contains(files, ".env") {
+	if files := testkit.Git(t, dir, "ls-tree", "-r", "--name-only", wip); strings.Contains(files, ".env") {
 		t.Errorf("the ignored .env was committed:\n%s", files)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".env")); err != nil {
@@ -220,7 +224,7 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 		"Branch: refactor/sprint-3\n",
 		"Reason: discounts in percent broke pricing",
 		fmt.Sprintf("- [x] Tests failing: %d of %d", failed, failed+passed),
-		fmt.Sprintf("%d files changed since `baseline`", changed),
+		fmt.Sprintf("%d files changed since `baseline`", changed+untracked),
 		"test_discount",
 		"kept on " + backup,
 	} {
@@ -242,7 +246,7 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 	if n := len(readLines(t, filepath.Join(dir, "rollbacks", "sprint-3", "git_log.txt"))); n == 0 {
 		t.Errorf("git_log.txt is empty")
 	}
-	if status := strings.TrimSpace(runGit(t, dir, "status", "--porcelain")); status != "?? rollbacks/" {
+	if status := strings.TrimSpace(testkit.Git(t, dir, "status", "--porcelain")); status != "?? rollbacks/" {
 		t.Errorf("git status after the rollback: %q, want only the reports untracked", status)
 	}
 	if out := stepOf(t, st, "retry_tests").Outputs; out["failed"] != 0.0 || out["passed"] != float64(failed+passed) {
@@ -273,11 +277,11 @@ func goSprintRepo(t *testing.T) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	runGit(t, dir, "init", "-q", "-b", "baseline")
-	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/calc\n\ngo 1.21\n")
-	writeFile(t, filepath.Join(dir, ".gitignore"), "*.out\n")
-	writeFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Mul(a, b int) int { return a * b }\n")
-	writeFile(t, filepath.Join(dir, "calc", "calc_test.go"), `package calc
+	testkit.Git(t, dir, "init", "-q", "-b", "baseline")
+	testkit.WriteFile(t, filepath.Join(dir, "go.mod"), "module example.com/calc\n\ngo 1.21\n")
+	testkit.WriteFile(t, filepath.Join(dir, ".gitignore"), "*.out\n")
+	testkit.WriteFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Mul(a, b int) int { return a * b }\n")
+	testkit.WriteFile(t, filepath.Join(dir, "calc", "calc_test.go"), `package calc
 
 import "testing"
 
@@ -299,14 +303,14 @@ func TestMulZero(t *testing.T) {
 	}
 }
 `)
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "Baseline: calc")
-	runGit(t, dir, "switch", "-q", "-c", "refactor/sprint-7")
-	writeFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\n// Mul is faster now.\nfunc Mul(a, b int) int { return a*b + 1 }\n")
-	runGit(t, dir, "commit", "-q", "-am", "Sprint 7: faster Mul")
-	writeFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\n// Mul is faster now.\nfunc Mul(a, b int) int { return a*b + 1 } // TODO: fix\n")
-	writeFile(t, filepath.Join(dir, "calc", "div.go"), "package calc\n\n// Div is work in progress.\nfunc Div(a, b int) int { return a / b }\n")
-	writeFile(t, filepath.Join(dir, "cover.out"), "mode: set\n")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "Baseline: calc")
+	testkit.Git(t, dir, "switch", "-q", "-c", "refactor/sprint-7")
+	testkit.WriteFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\n// Mul is faster now.\nfunc Mul(a, b int) int { return a*b + 1 }\n")
+	testkit.Git(t, dir, "commit", "-q", "-am", "Sprint 7: faster Mul")
+	testkit.WriteFile(t, filepath.Join(dir, "calc", "calc.go"), "package calc\n\nfunc Add(a, b int) int { return a + b }\n\n// Mul is faster now.\nfunc Mul(a, b int) int { return a*b + 1 } // TODO: fix\n")
+	testkit.WriteFile(t, filepath.Join(dir, "calc", "div.go"), "package calc\n\n// Div is work in progress.\nfunc Div(a, b int) int { return a / b }\n")
+	testkit.WriteFile(t, filepath.Join(dir, "cover.out"), "mode: set\n")
 	return dir
 }
 
@@ -314,7 +318,7 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 	t.Parallel()
 	dir := goSprintRepo(t)
 	before := manifest(t, dir)
-	baseline := strings.TrimSpace(runGit(t, dir, "rev-parse", "baseline"))
+	baseline := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "baseline"))
 
 	// No test_command: go.mod makes it go test -json ./..., read per test.
 	out, errOut, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=7")
@@ -323,14 +327,14 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 	}
 	id := lastRunID(t, dir)
 	st := statusOf(t, dir, id)
-	if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "refactor/sprint-7-retry" {
+	if br := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); br != "refactor/sprint-7-retry" {
 		t.Errorf("on branch %q, want refactor/sprint-7-retry", br)
 	}
-	if head := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD")); head != baseline {
+	if head := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD")); head != baseline {
 		t.Errorf("HEAD %s, want the baseline %s", head, baseline)
 	}
 	backup := "backup/sprint-7-" + strings.ReplaceAll(id[:15], "-", "_")
-	if got := runGit(t, dir, "show", backup+":calc/div.go"); !strings.Contains(got, "work in progress") {
+	if got := testkit.Git(t, dir, "show", backup+":calc/div.go"); !strings.Contains(got, "work in progress") {
 		t.Errorf("%s lacks the untracked div.go: %q", backup, got)
 	}
 	tests := stepOf(t, st, "tests")
@@ -363,8 +367,8 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 func TestSprintRefusesTheBaseline(t *testing.T) {
 	t.Parallel()
 	dir := goSprintRepo(t)
-	runGit(t, dir, "stash", "-q", "-u")
-	runGit(t, dir, "switch", "-q", "baseline")
+	testkit.Git(t, dir, "stash", "-q", "-u")
+	testkit.Git(t, dir, "switch", "-q", "baseline")
 	before := manifest(t, dir)
 	out, errOut, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=7")
 	if code != 1 || !strings.Contains(out+errOut, "never to the baseline") {
@@ -373,7 +377,7 @@ func TestSprintRefusesTheBaseline(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Errorf("the refused run changed the tree")
 	}
-	if refs := runGit(t, dir, "for-each-ref", "refs/heads", "refs/rbflow"); strings.Contains(refs, "backup/") || strings.Contains(refs, "retry") || strings.Contains(refs, "refs/rbflow/") {
+	if refs := testkit.Git(t, dir, "for-each-ref", "refs/heads", "refs/rbflow"); strings.Contains(refs, "backup/") || strings.Contains(refs, "retry") || strings.Contains(refs, "refs/rbflow/") {
 		t.Errorf("the refused run left refs:\n%s", refs)
 	}
 	if _, errOut, code := rbflow(t, dir, "run", "sprint"); code != 2 || !strings.Contains(errOut, "sprint") {
@@ -391,7 +395,7 @@ func TestSprintKilledDuringTestsResumes(t *testing.T) {
 	slow := fmt.Sprintf("if [ ! -f %[1]q ]; then touch %[1]q; sleep 60; fi; %s", flag, pytest)
 
 	want := seedRepo(t)
-	writeFile(t, flag+".ref", "")
+	testkit.WriteFile(t, flag+".ref", "")
 	ref := fmt.Sprintf("if [ ! -f %[1]q ]; then touch %[1]q; sleep 60; fi; %s", flag+".ref", pytest)
 	if o, e, code := rbflow(t, want, "run", "sprint", "--set", "sprint=3", "--set", "test_command="+ref); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
@@ -405,7 +409,7 @@ func TestSprintKilledDuringTestsResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitFor(t, 30*time.Second, "the slow test step", func() bool { _, err := os.Stat(flag); return err == nil })
+	testkit.WaitFor(t, 30*time.Second, "the slow test step", func() bool { _, err := os.Stat(flag); return err == nil })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -438,46 +442,14 @@ func TestSprintKilledAtRandomResumes(t *testing.T) {
 	}
 	dir := goSprintRepo(t)
 	before := manifest(t, dir)
-	rnd := rand.New(rand.NewSource(7))
-	kills := 0
-	for i := 0; ; i++ {
-		run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
-		next := args
-		if run != nil {
-			if run.Status == engine.RunSucceeded {
-				break
-			}
-			next = []string{"resume", "--yes"}
-		}
-		cmd := rbflowCmd(t, dir, next...)
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		limit := time.Duration(50+rnd.Intn(400)) * time.Millisecond
-		if kills >= 8 {
-			limit = time.Minute // enough: let it finish
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("attempt %d (%v): %v\n%s", i, next, err, out.String())
-			}
-		case <-time.After(limit):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-done; err != nil {
-				kills++
-			}
-		}
+	out, code := killAndResume(t, dir, killer{kills: 4, delay: randomDelay(rand.New(rand.NewSource(7)))}, args...)
+	if code != 0 {
+		t.Fatalf("the resumed run: exit %d, want 0\n%s", code, out)
 	}
-	t.Logf("%d kills", kills)
 	if got, want := sprintOutcome(t, dir, 7), sprintOutcome(t, want, 7); got != want {
-		t.Errorf("after %d kills the outcome differs from an uninterrupted run\n--- want\n%s\n--- got\n%s", kills, want, got)
+		t.Errorf("killed and resumed, the outcome differs from an uninterrupted run\n--- want\n%s\n--- got\n%s", want, got)
 	}
-	branches := strings.Fields(runGit(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads/backup"))
+	branches := strings.Fields(testkit.Git(t, dir, "for-each-ref", "--format=%(refname:short)", "refs/heads/backup"))
 	sort.Strings(branches)
 	if len(branches) != 1 {
 		t.Errorf("backup branches %v, want one", branches)
@@ -486,6 +458,6 @@ func TestSprintKilledAtRandomResumes(t *testing.T) {
 		t.Fatalf("undo: exit %d\n%s%s", code, o, e)
 	}
 	if got := manifest(t, dir); got != before {
-		t.Errorf("after %d kills and undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", kills, before, got)
+		t.Errorf("killed, resumed and undone, the tree differs from before the run\n--- want\n%s\n--- got\n%s", before, got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // The built-in triage procedure (the seed's decision matrix and
@@ -49,7 +50,7 @@ func childRuns(t *testing.T, dir, id string) []runJSON {
 // built-in selective procedure and writes down the params it was given.
 func selectiveStandIn(t *testing.T, dir, record string) {
 	t.Helper()
-	writeFile(t, filepath.Join(dir, ".rbflow", "selective.yaml"), fmt.Sprintf(`version: 1
+	testkit.WriteFile(t, filepath.Join(dir, ".rbflow", "selective.yaml"), fmt.Sprintf(`version: 1
 name: selective
 params:
   files: {type: list, required: true}
@@ -165,7 +166,7 @@ func TestTriageDecisions(t *testing.T) {
 			}
 			switch c.level {
 			case "emergency":
-				if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "baseline" {
+				if br := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); br != "baseline" {
 					t.Errorf("after the emergency level on branch %q, want baseline", br)
 				}
 				if o, e, code := rbflow(t, dir, "undo", id); code != 0 {
@@ -175,7 +176,7 @@ func TestTriageDecisions(t *testing.T) {
 					t.Errorf("after undo of the triage run the tree differs from before it\n--- want\n%s\n--- got\n%s", before, got)
 				}
 			case "sprint":
-				if br := strings.TrimSpace(runGit(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
+				if br := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); br != "refactor/sprint-3-retry" {
 					t.Errorf("after the sprint level on branch %q, want refactor/sprint-3-retry", br)
 				}
 				if p := statusOf(t, dir, children[0].ID).Params; p["sprint"] != 3.0 || p["reason"] != "tests are failing" || p["test_command"] != "true" {
@@ -203,7 +204,7 @@ func TestTriageKilledDuringTheLevelResumes(t *testing.T) {
 		return append(append([]string{"run", "triage"}, symptoms([]string{"major_broken"}, nil)...), "--set", "sprint=3", "--set", "test_command="+slow)
 	}
 	want := seedRepo(t)
-	writeFile(t, flag+".ref", "")
+	testkit.WriteFile(t, flag+".ref", "")
 	if o, e, code := rbflow(t, want, args(flag+".ref")...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
@@ -216,7 +217,7 @@ func TestTriageKilledDuringTheLevelResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitFor(t, 30*time.Second, "the sprint level's slow tests", func() bool { _, err := os.Stat(flag); return err == nil })
+	testkit.WaitFor(t, 30*time.Second, "the sprint level's slow tests", func() bool { _, err := os.Stat(flag); return err == nil })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math/rand"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // TestValidateSeed runs the tests affected by the seed's sprint (committed,
@@ -73,9 +73,9 @@ func TestValidateGo(t *testing.T) {
 	}
 
 	// Only docs changed: no test is affected.
-	runGit(t, dir, "stash", "-q", "-u")
-	runGit(t, dir, "switch", "-q", "-c", "docs", "baseline")
-	writeFile(t, filepath.Join(dir, "docs/rollback-notes.md"), "validate before merging\n")
+	testkit.Git(t, dir, "stash", "-q", "-u")
+	testkit.Git(t, dir, "switch", "-q", "-c", "docs", "baseline")
+	testkit.WriteFile(t, filepath.Join(dir, "docs/rollback-notes.md"), "validate before merging\n")
 	o, e, code = rbflow(t, dir, "run", "validate")
 	if code != 0 {
 		t.Fatalf("validate with only docs changed: exit %d\n%s%s", code, o, e)
@@ -108,7 +108,7 @@ func TestValidateKilled(t *testing.T) {
 	_, want := newestRun(t, twin)
 	marker := filepath.Join(t.TempDir(), "started")
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
-	out, code := killAndResume(t, dir, rnd, 1, func() bool { _, err := os.Stat(marker); return err == nil }, args(marker)...)
+	out, code := killAndResume(t, dir, killer{kills: 1, first: exists(marker), delay: randomDelay(rnd)}, args(marker)...)
 	if code != 1 {
 		t.Fatalf("the resumed run: exit %d, want 1\n%s", code, out)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 const askProcedure = `version: 1
@@ -35,8 +37,9 @@ var resumeCmdRE = regexp.MustCompile(`rbflow resume (\S+) --answer (\S+)`)
 // run stops with exit 4 and prints the command that answers; running that
 // command goes on, and --yes answers the confirm.
 func TestPromptWaitsThenResumes(t *testing.T) {
-	repo := gitRepo(t)
-	writeFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
+	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
 	_, stderr, code := rbflow(t, repo, "run", "p.yaml", "--answer", "why=disk full")
 	if code != 4 {
 		t.Fatalf("run: exit %d, want 4\n%s", code, stderr)
@@ -71,8 +74,9 @@ func TestPromptWaitsThenResumes(t *testing.T) {
 // TestRunStoresAnswers: --answer values given to run are stored with the
 // run at its start, so a resume after a failure still has them.
 func TestRunStoresAnswers(t *testing.T) {
-	repo := gitRepo(t)
-	writeFile(t, filepath.Join(repo, "p.yaml"), `version: 1
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
+	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
 name: stored
 steps:
   - id: flaky
@@ -85,7 +89,7 @@ steps:
 	if _, stderr, code := rbflow(t, repo, "run", "p.yaml", "--answer", "why=tests red"); code != 1 {
 		t.Fatalf("run: exit %d, want 1\n%s", code, stderr)
 	}
-	writeFile(t, filepath.Join(repo, "fixed"), "")
+	testkit.WriteFile(t, filepath.Join(repo, "fixed"), "")
 	if _, stderr, code := rbflow(t, repo, "resume"); code != 0 {
 		t.Fatalf("resume: exit %d\n%s", code, stderr)
 	}
@@ -98,8 +102,9 @@ steps:
 // the choices are numbered, a wrong reply is asked again, Enter takes the
 // default.
 func TestPromptTerminal(t *testing.T) {
-	repo := gitRepo(t)
-	writeFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
+	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
 	cmd := rbflowCmd(t, repo, "run", "p.yaml")
 	cmd.Env = append(cmd.Env, "TERM=xterm")
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
@@ -115,7 +120,7 @@ func TestPromptTerminal(t *testing.T) {
 	}()
 	send := func(after, line string) {
 		t.Helper()
-		waitFor(t, 20*time.Second, "the prompt "+after, func() bool { return strings.Contains(out.String(), after) })
+		testkit.WaitFor(t, 20*time.Second, "the prompt "+after, func() bool { return strings.Contains(out.String(), after) })
 		if _, err := tty.Write([]byte(line + "\r")); err != nil {
 			t.Fatal(err)
 		}
@@ -155,9 +160,10 @@ func TestPromptTerminal(t *testing.T) {
 // TestReportAfterSIGINT: Ctrl-C during a step; the summary in finally
 // reports the run interrupted, the step cut off, and its timeline.
 func TestReportAfterSIGINT(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	started := filepath.Join(t.TempDir(), "started")
-	writeFile(t, filepath.Join(repo, "p.yaml"), `version: 1
+	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
 name: cut
 env: {STARTED: `+started+`}
 steps:
@@ -177,7 +183,7 @@ finally:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the long step", func() bool { _, err := os.Stat(started); return err == nil })
+	testkit.WaitFor(t, 10*time.Second, "the long step", func() bool { _, err := os.Stat(started); return err == nil })
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +216,9 @@ finally:
 // work with rbflow checklist: an analysis report ticks "analysis", and
 // "lessons" only once the lessons are written instead of the placeholder.
 func TestReportsTickChecklist(t *testing.T) {
-	repo := gitRepo(t)
-	writeFile(t, filepath.Join(repo, "p.yaml"), `version: 1
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
+	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
 name: reports
 params:
   lessons: {type: string, default: ""}

@@ -6,15 +6,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // TestSecretsMasked greps every artifact of a run — its folder, stdout,
 // stderr, JSON events, status and logs — for a secret param's value.
 func TestSecretsMasked(t *testing.T) {
+	t.Parallel()
 	const secret = "hunter2-Zq9"
-	repo := gitRepo(t)
+	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: secret
 params:
   token: {type: string, required: true, secret: true}

@@ -1,59 +1,63 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
-// seedRepo builds a repository shaped like the seed's project with the
-// demo's script (examples/demo/make-repo.sh): backend with requirements.txt,
-// pytest tests and a tiny HTTP server (app/server.py, $PORT), frontend with
-// package.json and a tiny node server, a `baseline` branch, and the failed
-// `refactor/sprint-3` branch checked out with broken tests, an uncommitted
-// edit (backend/app/pricing.py), untracked work (backend/app/notes.py) and an
-// ignored .env.
+// seedRepo returns a copy of a repository shaped like the seed's project,
+// made with the demo's script (examples/demo/make-repo.sh): backend with
+// requirements.txt, pytest tests and a tiny HTTP server (app/server.py,
+// $PORT), frontend with package.json and a tiny node server, a `baseline`
+// branch, and the failed `refactor/sprint-3` branch checked out with broken
+// tests, an uncommitted edit (backend/app/pricing.py), untracked work
+// (backend/app/notes.py) and an ignored .env. The script runs once per test
+// binary; each test gets its own copy (cp -a).
 func seedRepo(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "demo", "make-repo.sh")
-	dir := filepath.Join(t.TempDir(), "shop")
-	out, err := exec.Command("bash", script, dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make-repo.sh: %v\n%s", err, out)
-	}
-	return dir
-}
-
-// pytestCommand returns a python that has pytest ("" when none has): the
-// machine's python3 may be a pyenv one without it; CI installs Debian's
-// python3-pytest for /usr/bin/python3.
-func pytestCommand(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if err := exec.Command(py, "-m", "pytest", "--version").Run(); err == nil {
-			return py + " -m pytest"
+	seedTemplate.once.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "demo", "make-repo.sh")
+		tmp, err := os.MkdirTemp("", "rbflow-seed-")
+		if err != nil {
+			seedTemplate.err = err
+			return
 		}
+		seedTemplate.dir = filepath.Join(tmp, "shop")
+		if out, err := exec.Command("bash", script, seedTemplate.dir).CombinedOutput(); err != nil {
+			seedTemplate.err = fmt.Errorf("make-repo.sh: %v\n%s", err, out)
+		}
+	})
+	if seedTemplate.err != nil {
+		t.Fatal(seedTemplate.err)
 	}
-	return ""
+	return cloneRepo(t, seedTemplate.dir)
 }
 
-// needPytest skips a test that needs pytest when there is none, saying how
-// to get it.
+// seedTemplate is the repository seedRepo copies, made on first use.
+var seedTemplate struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// needPytest returns the command that runs pytest, or skips the test.
 func needPytest(t *testing.T) string {
 	t.Helper()
-	cmd := pytestCommand(t)
-	if cmd == "" {
-		t.Skip("pytest is not installed: apt-get install python3-pytest (.ci/run does)")
-	}
-	return cmd
+	return testkit.Python(t) + " -m pytest"
 }
 
 func lastRunID(t *testing.T, dir string) string {
 	t.Helper()
-	out, _, _ := rbflow(t, dir, "runs", "--json")
+	out, _, _ := query(t, dir, "runs", "--json")
 	id := between(out, `"id":"`, `"`)
 	if strings.TrimSpace(id) == "" {
 		t.Fatalf("no run in %s", dir)

@@ -9,17 +9,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // A service outlives rbflow killed with SIGKILL while it waits for the
 // service to get ready; rbflow resume adopts the running service instead
 // of starting it twice, and a later run stops it.
 func TestServiceSurvivesKillAndResumeAdopts(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	aux := t.TempDir()
 	flag, pidFile := filepath.Join(aux, "ready"), filepath.Join(aux, "svc.pid")
 	up := filepath.Join(aux, "up.yaml")
-	writeFile(t, up, fmt.Sprintf(`version: 1
+	testkit.WriteFile(t, up, fmt.Sprintf(`version: 1
 name: up
 steps:
   - id: svc
@@ -40,7 +43,7 @@ steps:
 		t.Fatal(err)
 	}
 	var pid int
-	waitFor(t, 15*time.Second, "the service's pidfile", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the service's pidfile", func() bool {
 		b, err := os.ReadFile(pidFile)
 		if err != nil {
 			return false
@@ -49,21 +52,21 @@ steps:
 		return err == nil && pid > 0
 	})
 	t.Cleanup(func() {
-		if pidAlive(pid) {
+		if testkit.Alive(pid) {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 		}
 	})
-	waitFor(t, 10*time.Second, "the ready probe to run", func() bool { return strings.Contains(out.String(), "probe 1") })
+	testkit.WaitFor(t, 10*time.Second, "the ready probe to run", func() bool { return strings.Contains(out.String(), "probe 1") })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 	time.Sleep(100 * time.Millisecond)
-	if !pidAlive(pid) {
+	if !testkit.Alive(pid) {
 		t.Fatalf("the service (pid %d) died with rbflow", pid)
 	}
 
-	writeFile(t, flag, "")
+	testkit.WriteFile(t, flag, "")
 	stdout, stderr, code := rbflow(t, repo, "resume")
 	if code != 0 {
 		t.Fatalf("resume exit %d\n%s%s", code, stdout, stderr)
@@ -79,9 +82,9 @@ steps:
 	}
 
 	down := filepath.Join(aux, "down.yaml")
-	writeFile(t, down, "version: 1\nname: down\nsteps:\n  - id: stop\n    service: stop\n    with: {name: sleeper, grace: 1s}\n")
+	testkit.WriteFile(t, down, "version: 1\nname: down\nsteps:\n  - id: stop\n    service: stop\n    with: {name: sleeper, grace: 1s}\n")
 	if _, stderr, code := rbflow(t, repo, "run", down); code != 0 {
 		t.Fatalf("down exit %d: %s", code, stderr)
 	}
-	waitFor(t, 5*time.Second, "the service to stop", func() bool { return !pidAlive(pid) })
+	testkit.WaitFor(t, 5*time.Second, "the service to stop", func() bool { return !testkit.Alive(pid) })
 }

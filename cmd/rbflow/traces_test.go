@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // TestCherryPickConflictResumes: a cherry-pick that stops on a conflict
@@ -13,25 +15,20 @@ import (
 // resolved, resume continues it and picks the rest, and no commit is
 // applied twice.
 func TestCherryPickConflictResumes(t *testing.T) {
-	dir := gitRepo(t)
-	writeFile(t, filepath.Join(dir, "app.py"), "version = 1\n")
-	runGit(t, dir, "add", "app.py")
-	runGit(t, dir, "commit", "-q", "-m", "base")
-	runGit(t, dir, "branch", "baseline")
-	runGit(t, dir, "switch", "-q", "-c", "failed")
-	writeFile(t, filepath.Join(dir, "app.py"), "version = 2\n")
-	runGit(t, dir, "commit", "-q", "-am", "A: bump version")
-	writeFile(t, filepath.Join(dir, "feature.py"), "feature = True\n")
-	runGit(t, dir, "add", "feature.py")
-	runGit(t, dir, "commit", "-q", "-m", "B: feature")
-	a := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD~1"))
-	b := strings.TrimSpace(runGit(t, dir, "rev-parse", "HEAD"))
-	runGit(t, dir, "switch", "-q", "baseline")
-	writeFile(t, filepath.Join(dir, "app.py"), "version = 10\n")
-	runGit(t, dir, "commit", "-q", "-am", "baseline moves on")
+	t.Parallel()
+	dir := testkit.GitRepo(t, nil)
+	testkit.Commit(t, dir, "base", map[string]string{"app.py": "version = 1\n"})
+	testkit.Git(t, dir, "branch", "baseline")
+	testkit.Git(t, dir, "switch", "-q", "-c", "failed")
+	testkit.Commit(t, dir, "A: bump version", map[string]string{"app.py": "version = 2\n"})
+	testkit.Commit(t, dir, "B: feature", map[string]string{"feature.py": "feature = True\n"})
+	a := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD~1"))
+	b := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	testkit.Git(t, dir, "switch", "-q", "baseline")
+	testkit.Commit(t, dir, "baseline moves on", map[string]string{"app.py": "version = 10\n"})
 
 	procFile := filepath.Join(t.TempDir(), "recover.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: recover
 params:
   commits: {type: list}
@@ -51,18 +48,18 @@ steps:
 	if _, e, code := rbflow(t, dir, "resume"); code != 4 || !strings.Contains(e, "conflicts in app.py") {
 		t.Fatalf("resume with the conflict unresolved: exit %d\n%s", code, e)
 	}
-	writeFile(t, filepath.Join(dir, "app.py"), "version = 11\n")
-	runGit(t, dir, "add", "app.py")
+	testkit.WriteFile(t, filepath.Join(dir, "app.py"), "version = 11\n")
+	testkit.Git(t, dir, "add", "app.py")
 	if o, e, code := rbflow(t, dir, "resume"); code != 0 {
 		t.Fatalf("resume after resolving: exit %d\n%s%s", code, o, e)
 	}
-	log := runGit(t, dir, "log", "--format=%s", "baseline..HEAD")
+	log := testkit.Git(t, dir, "log", "--format=%s", "baseline..HEAD")
 	if log != "B: feature\nA: bump version\n" {
 		t.Errorf("recovery branch log = %q, want A then B, each once", log)
 	}
 	// Picking the same commits again applies nothing twice.
 	pickAgain := filepath.Join(t.TempDir(), "pick.yaml")
-	writeFile(t, pickAgain, `version: 1
+	testkit.WriteFile(t, pickAgain, `version: 1
 name: pick
 params:
   commits: {type: list}
@@ -74,7 +71,7 @@ steps:
 	if o, e, code := rbflow(t, dir, "run", pickAgain, "--set", "commits="+a, "--set", "commits="+b); code != 0 || strings.Count(o, "already applied") != 2 {
 		t.Fatalf("picking an applied commit again: exit %d, want 0 and 'already applied'\n%s%s", code, o, e)
 	}
-	if got := runGit(t, dir, "log", "--format=%s", "baseline..HEAD"); got != log {
+	if got := testkit.Git(t, dir, "log", "--format=%s", "baseline..HEAD"); got != log {
 		t.Errorf("a commit was applied twice: %q", got)
 	}
 }
@@ -82,12 +79,11 @@ steps:
 // TestStaleIndexLockOnResume: a git step resumed after a crash finds the
 // index.lock a dead git left and removes it; a fresh one is waited for.
 func TestStaleIndexLockOnResume(t *testing.T) {
-	dir := gitRepo(t)
-	writeFile(t, filepath.Join(dir, "f.txt"), "1\n")
-	runGit(t, dir, "add", "f.txt")
-	runGit(t, dir, "commit", "-q", "-m", "f")
+	t.Parallel()
+	dir := testkit.GitRepo(t, nil)
+	testkit.Commit(t, dir, "f", map[string]string{"f.txt": "1\n"})
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: lock
 steps:
   - id: tag
@@ -99,7 +95,7 @@ steps:
 	}
 	// Make it look as if rbflow died inside the step while git held the lock.
 	lock := filepath.Join(dir, ".git", "index.lock")
-	writeFile(t, lock, "")
+	testkit.WriteFile(t, lock, "")
 	old := time.Now().Add(-time.Minute)
 	if err := os.Chtimes(lock, old, old); err != nil {
 		t.Fatal(err)

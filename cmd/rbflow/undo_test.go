@@ -9,33 +9,19 @@ import (
 	"io/fs"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
-
-// git runs git in dir for a test and returns its output.
-func runGit(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.invalid",
-		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return string(out)
-}
 
 // inProcess runs rbflow's Main in this process (faster than a new process
 // for tests that run it hundreds of times).
@@ -88,9 +74,9 @@ func manifest(t testing.TB, dir string) string {
 	}
 	sort.Strings(lines)
 	lines = append(lines,
-		"INDEX "+runGit(t, dir, "diff", "--cached", "--binary", "HEAD"),
-		"HEAD "+runGit(t, dir, "rev-parse", "HEAD"),
-		"BRANCH "+runGit(t, dir, "branch", "--show-current"))
+		"INDEX "+testkit.Git(t, dir, "diff", "--cached", "--binary", "HEAD"),
+		"HEAD "+testkit.Git(t, dir, "rev-parse", "HEAD"),
+		"BRANCH "+testkit.Git(t, dir, "branch", "--show-current"))
 	return strings.Join(lines, "\n")
 }
 
@@ -100,7 +86,7 @@ func manifest(t testing.TB, dir string) string {
 // names with spaces, unicode and leading dashes.
 func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 	dir := t.TempDir()
-	runGit(t, dir, "init", "-q", "-b", "main")
+	testkit.Git(t, dir, "init", "-q", "-b", "main")
 	names := []string{"a.txt", "dir/b.py", "dir/sub/c.go", "with space.txt", "ünïcode.md", "-dash.txt", "bin.dat", "run.sh"}
 	write := func(rel string, content []byte, exec bool) {
 		p := filepath.Join(dir, rel)
@@ -132,14 +118,14 @@ func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 	if err := os.Symlink("a.txt", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "base")
-	runGit(t, dir, "switch", "-q", "-c", "other")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "base")
+	testkit.Git(t, dir, "switch", "-q", "-c", "other")
 	write("a.txt", []byte("other branch\n"), false)
 	write("only-on-other.txt", []byte("x\n"), false)
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "other")
-	runGit(t, dir, "switch", "-q", "main")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "other")
+	testkit.Git(t, dir, "switch", "-q", "main")
 
 	ops := 3 + rnd.Intn(8)
 	for i := 0; i < ops; i++ {
@@ -153,17 +139,17 @@ func dirtyTree(t testing.TB, rnd *rand.Rand) string {
 			write(n, content(), rnd.Intn(2) == 0)
 		case 1: // staged
 			write(n, content(), false)
-			runGit(t, dir, "add", "--", n)
+			testkit.Git(t, dir, "add", "--", n)
 		case 2: // partly staged
 			write(n, content(), false)
-			runGit(t, dir, "add", "--", n)
+			testkit.Git(t, dir, "add", "--", n)
 			write(n, content(), false)
 		case 3: // deleted, unstaged
 			os.Remove(p)
 		case 4: // deleted, staged
-			runGit(t, dir, "rm", "-q", "-f", "--", n)
+			testkit.Git(t, dir, "rm", "-q", "-f", "--", n)
 		case 5: // renamed
-			runGit(t, dir, "mv", "--", n, n+".renamed")
+			testkit.Git(t, dir, "mv", "--", n, n+".renamed")
 		case 6: // untracked in new nested folders
 			write(fmt.Sprintf("new/deep/%d/file %d.txt", i, i), content(), rnd.Intn(2) == 0)
 		case 7: // ignored
@@ -191,19 +177,22 @@ steps:
     with: {ignored: true}
 `
 
-// TestUndoRestoresRandomTrees: on at least 200 random dirty trees, a
-// rollback (reset --hard to another branch, clean -fdx) followed by undo
-// gives back the same tree, index, HEAD and branch.
+// TestUndoRestoresRandomTrees: on random dirty trees, a rollback (reset
+// --hard to another branch, clean -fdx) followed by undo gives back the
+// same tree, index, HEAD and branch. make test takes 4 trees from a new
+// seed each time, make test-long 200; engine/git's TestSnapshotRestoreRandom
+// checks the snapshot and restore underneath on more, and harder, trees.
 func TestUndoRestoresRandomTrees(t *testing.T) {
-	n := 200
-	if testing.Short() {
-		n = 20
+	t.Parallel()
+	n := 4
+	if testkit.Long() {
+		n = 200
 	}
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewSource(seed))
 	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	writeFile(t, procFile, rollbackYAML)
+	testkit.WriteFile(t, procFile, rollbackYAML)
 	for i := 0; i < n; i++ {
 		dir := dirtyTree(t, rnd)
 		before := manifest(t, dir)
@@ -231,18 +220,19 @@ func TestUndoRestoresRandomTrees(t *testing.T) {
 // after the run, unless --force, which saves it first (and the forced undo
 // can itself be undone).
 func TestUndoRefusesLaterChanges(t *testing.T) {
+	t.Parallel()
 	rnd := rand.New(rand.NewSource(1))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
 	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	writeFile(t, procFile, rollbackYAML)
+	testkit.WriteFile(t, procFile, rollbackYAML)
 	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
 		t.Fatalf("run: %d\n%s", code, out)
 	}
 	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
 	id := between(runs, `"id":"`, `"`)
-	writeFile(t, filepath.Join(dir, "later.txt"), "made after the rollback\n")
-	writeFile(t, filepath.Join(dir, "a.txt"), "edited after the rollback\n")
+	testkit.WriteFile(t, filepath.Join(dir, "later.txt"), "made after the rollback\n")
+	testkit.WriteFile(t, filepath.Join(dir, "a.txt"), "edited after the rollback\n")
 	edited := manifest(t, dir)
 
 	out, _ := inProcess(t, "undo", id, "--dry-run", "--repo", dir)
@@ -281,14 +271,15 @@ func TestUndoRefusesLaterChanges(t *testing.T) {
 // naming the argument, or taken literally; nothing outside the repository
 // changes.
 func TestHostileParamsAreInert(t *testing.T) {
-	dir := gitRepo(t)
-	writeFile(t, filepath.Join(dir, "f.txt"), "tracked\n")
-	runGit(t, dir, "add", "f.txt")
-	runGit(t, dir, "commit", "-q", "-m", "f")
-	runGit(t, dir, "branch", "baseline")
+	t.Parallel()
+	dir := testkit.GitRepo(t, nil)
+	testkit.WriteFile(t, filepath.Join(dir, "f.txt"), "tracked\n")
+	testkit.Git(t, dir, "add", "f.txt")
+	testkit.Git(t, dir, "commit", "-q", "-m", "f")
+	testkit.Git(t, dir, "branch", "baseline")
 	canary := filepath.Join(t.TempDir(), "canary")
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: hostile
 params:
   ref: {type: string}
@@ -322,21 +313,14 @@ steps:
 			t.Errorf("value spliced into the shell: %s", out)
 		}
 	}
-	if got := strings.TrimSpace(runGit(t, dir, "status", "--porcelain")); got != "" {
+	if got := strings.TrimSpace(testkit.Git(t, dir, "status", "--porcelain")); got != "" {
 		t.Errorf("the repository changed: %s", got)
 	}
 }
 
-// TestKillDuringDestructiveGitSteps kills rbflow with SIGKILL at many
-// points of a procedure of destructive git steps and resumes (--yes) each
-// time; in the end undo gives back the tree from before the run.
-func TestKillDuringDestructiveGitSteps(t *testing.T) {
-	for _, seed := range []int64{3, 4, 5} {
-		rnd := rand.New(rand.NewSource(seed))
-		dir := dirtyTree(t, rnd)
-		before := manifest(t, dir)
-		procFile := filepath.Join(t.TempDir(), "p.yaml")
-		writeFile(t, procFile, `version: 1
+// killedProcedure is a procedure of destructive git steps, for
+// TestKillDuringDestructiveGitSteps.
+const killedProcedure = `version: 1
 name: killed
 steps:
   - id: save
@@ -353,50 +337,73 @@ steps:
   - id: reset_again
     git: reset
     with: {to: other, mode: hard}
-`)
-		kills := 0
-		for i := 0; ; i++ {
-			args := []string{"resume", "--yes"}
-			run, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
-			if run == nil {
-				args = []string{"run", procFile} // killed before the run was recorded
-			} else if run.Status == engine.RunSucceeded {
-				break // killed after the run ended
-			}
-			cmd := rbflowCmd(t, dir, args...)
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("seed %d attempt %d (%v): %v\n%s", seed, i, args, err, out.String())
+`
+
+// TestKillDuringDestructiveGitSteps kills rbflow with SIGKILL at random
+// points of a procedure of destructive git steps and resumes (--yes) after
+// each kill, up to six kills; a resume left alone then finishes the run,
+// and undo gives back the tree from before the run.
+//
+// The kill points are spread over the first half of the time an unkilled
+// run of such a tree takes on this machine now (a resumed attempt has less
+// left to do): fixed delays land before rbflow has even started on a busy
+// machine, and the run never gets anywhere.
+func TestKillDuringDestructiveGitSteps(t *testing.T) {
+	t.Parallel()
+	procFile := filepath.Join(t.TempDir(), "p.yaml")
+	testkit.WriteFile(t, procFile, killedProcedure)
+	began := time.Now()
+	if o, e, code := rbflow(t, dirtyTree(t, rand.New(rand.NewSource(3))), "run", procFile); code != 0 {
+		t.Fatalf("unkilled run: exit %d\n%s%s", code, o, e)
+	}
+	full := time.Since(began)
+	t.Logf("an unkilled run took %s", full.Round(time.Millisecond))
+
+	var inStep atomic.Int32 // kills that left a step running
+	t.Run("seeds", func(t *testing.T) {
+		for _, seed := range []int64{3, 4, 5} {
+			t.Run(fmt.Sprint(seed), func(t *testing.T) {
+				t.Parallel()
+				killAndResumeGitSteps(t, procFile, seed, full, &inStep)
+			})
+		}
+	})
+	if n := inStep.Load(); n == 0 && !t.Failed() {
+		t.Errorf("no kill landed while a step was running: the kills should reach into the git steps")
+	} else {
+		t.Logf("%d kills left a step running", n)
+	}
+}
+
+// killAndResumeGitSteps kills the run of procFile on the tree of seed up to
+// six times, at most full/2 after each start, then lets it finish.
+func killAndResumeGitSteps(t *testing.T, procFile string, seed int64, full time.Duration, inStep *atomic.Int32) {
+	rnd := rand.New(rand.NewSource(seed))
+	dir := dirtyTree(t, rnd)
+	before := manifest(t, dir)
+	out, code := killAndResume(t, dir, killer{
+		kills: 6,
+		delay: func() time.Duration { return time.Duration(rnd.Int63n(int64(full / 2))) },
+		after: func() {
+			_, recs := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
+			for _, rec := range recs {
+				if rec.Status == engine.StepRunning {
+					inStep.Add(1)
+					return
 				}
-			case <-time.After(time.Duration(20+rnd.Intn(120)) * time.Millisecond):
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				if err := <-done; err != nil {
-					kills++
-					if i > 60 {
-						t.Fatalf("seed %d: the run did not finish after %d kills", seed, kills)
-					}
-					continue
-				}
 			}
-			break
-		}
-		runs, _, _ := rbflow(t, dir, "runs", "--json")
-		id := between(runs, `"id":"`, `"`)
-		if o, e, code := rbflow(t, dir, "undo", id, "--force"); code != 0 {
-			t.Fatalf("seed %d: undo: %d\n%s%s", seed, code, o, e)
-		}
-		if got := manifest(t, dir); got != before {
-			t.Fatalf("seed %d, %d kills: after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", seed, kills, before, got)
-		}
-		t.Logf("seed %d: %d kills", seed, kills)
+		},
+	}, "run", procFile)
+	if code != 0 {
+		t.Fatalf("the resumed run: exit %d, want 0\n%s", code, out)
+	}
+	runs, _, _ := query(t, dir, "runs", "--json")
+	id := between(runs, `"id":"`, `"`)
+	if o, e, code := rbflow(t, dir, "undo", id, "--force"); code != 0 {
+		t.Fatalf("undo: %d\n%s%s", code, o, e)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Fatalf("after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", before, got)
 	}
 }
 
@@ -435,16 +442,17 @@ func markInterrupted(t *testing.T, dir, step string, later ...string) *engine.Ru
 // result was recorded: resume asks, then reuses the snapshot taken before
 // the step instead of saving the half-changed tree as "before".
 func TestResumedResetReusesItsSnapshot(t *testing.T) {
+	t.Parallel()
 	rnd := rand.New(rand.NewSource(11))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, rollbackYAML)
+	testkit.WriteFile(t, procFile, rollbackYAML)
 	if o, e, code := rbflow(t, dir, "run", procFile); code != 0 {
 		t.Fatalf("run: %d\n%s%s", code, o, e)
 	}
 	run := markInterrupted(t, dir, "reset", "clean")
-	refs := runGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
+	refs := testkit.Git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
 
 	o, e, code := rbflow(t, dir, "resume")
 	if code != 4 || !strings.Contains(e, "rbflow resume "+run.ID+" --yes") {
@@ -454,7 +462,7 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 	if code != 0 || !strings.Contains(o, "reusing snapshot refs/rbflow/"+run.ID+"/reset") {
 		t.Fatalf("resume --yes: exit %d, want 0 and the reset reusing its snapshot\n%s%s", code, o, e)
 	}
-	if got := runGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
+	if got := testkit.Git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
 		t.Errorf("the snapshot ref changed: %q, was %q", got, refs)
 	}
 	if o, e, code := rbflow(t, dir, "undo", run.ID); code != 0 {

@@ -10,15 +10,18 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // TestLiveViewOnTerminal runs rbflow on a pseudo-terminal: it draws one
 // line per step with a status mark and elapsed time, the running step's
 // output, the time against the target, and colour unless NO_COLOR.
 func TestLiveViewOnTerminal(t *testing.T) {
-	repo := gitRepo(t)
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
 	procFile := filepath.Join(t.TempDir(), "p.yaml")
-	writeFile(t, procFile, `version: 1
+	testkit.WriteFile(t, procFile, `version: 1
 name: live
 target: 5m
 steps:

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // The benchmark repository: 20,000 committed files, 1,000 of them modified
@@ -34,13 +36,13 @@ func benchRepo(b *testing.B) string {
 	benchMu.Lock()
 	benchDirs = append(benchDirs, dir)
 	benchMu.Unlock()
-	gitT(b, dir, "init", "-q", "-b", "main")
+	testkit.Git(b, dir, "init", "-q", "-b", "main")
 	writeFile(b, dir, ".gitignore", "*.log\nnode_modules/\n", 0o644)
 	for i := 0; i < benchFiles; i++ {
 		writeFile(b, dir, fmt.Sprintf("pkg%03d/file%05d.go", i/100, i), fmt.Sprintf("package p\n\n// file %d\nvar X%d = %d\n", i, i, i*7), 0o644)
 	}
-	gitT(b, dir, "add", "-A")
-	gitT(b, dir, "commit", "-q", "-m", "generated")
+	testkit.Git(b, dir, "add", "-A")
+	testkit.Git(b, dir, "commit", "-q", "-m", "generated")
 	for i := 0; i < benchModified; i++ {
 		n := i * (benchFiles / benchModified)
 		writeFile(b, dir, fmt.Sprintf("pkg%03d/file%05d.go", n/100, n), fmt.Sprintf("package p\n\n// modified %d\n", n), 0o644)
@@ -49,7 +51,7 @@ func benchRepo(b *testing.B) string {
 		writeFile(b, dir, fmt.Sprintf("new%02d/untracked%04d.txt", i/100, i), fmt.Sprintf("untracked %d\n", i), 0o644)
 	}
 	writeFile(b, dir, "node_modules/x/index.js", "ignored, reinstallable\n", 0o644)
-	gitT(b, dir, "status", "--porcelain") // a fresh index, as in a repository in use
+	testkit.Git(b, dir, "status", "--porcelain") // a fresh index, as in a repository in use
 	return dir
 }
 
@@ -84,10 +86,10 @@ func BenchmarkStashPushU(b *testing.B) {
 	cpu := childCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		gitT(b, stashDir, "stash", "push", "-q", "-u")
+		testkit.Git(b, stashDir, "stash", "push", "-q", "-u")
 		b.StopTimer()
 		cpu.pause()
-		gitT(b, stashDir, "stash", "pop", "-q")
+		testkit.Git(b, stashDir, "stash", "pop", "-q")
 		cpu.resume()
 		b.StartTimer()
 	}

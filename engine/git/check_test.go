@@ -53,6 +53,7 @@ var refTests = []struct {
 }
 
 func TestCheckRef(t *testing.T) {
+	t.Parallel()
 	for _, tt := range refTests {
 		err := CheckRef(tt.name)
 		if (err == nil) != tt.ok {
@@ -67,6 +68,7 @@ func TestCheckRef(t *testing.T) {
 // CheckRef must agree with git check-ref-format wherever git can judge (it
 // cannot for names that begin with '-', which CheckRef refuses anyway).
 func TestCheckRefAgreesWithGit(t *testing.T) {
+	t.Parallel()
 	for _, tt := range refTests {
 		if strings.HasPrefix(tt.name, "-") || strings.ContainsRune(tt.name, 0) {
 			continue
@@ -97,6 +99,7 @@ func FuzzCheckRef(f *testing.F) {
 }
 
 func TestCheckPath(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		path string
 		ok   bool
@@ -140,6 +143,7 @@ func TestCheckPath(t *testing.T) {
 // Hostile values given to the API do nothing but fail (or name something
 // odd); none is read as an option, and nothing runs through a shell.
 func TestHostileValuesAreInert(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	pwned := filepath.Join(t.TempDir(), "pwned")
@@ -181,6 +185,7 @@ func TestHostileValuesAreInert(t *testing.T) {
 }
 
 func TestGitErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, _ := dirtyRepo(t)
 	_, err := r.Git(ctx, "rev-parse", "--verify", "no such thing")

@@ -1,19 +1,19 @@
 package git
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // TestMain makes git independent of the machine's configuration.
@@ -43,33 +43,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// gitT runs git in dir and returns its output; it fails the test on error.
-func gitT(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	return gitIn(t, dir, nil, args...)
-}
-
-func gitIn(t testing.TB, dir string, stdin []byte, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("git %q in %s: %v: %s", args, dir, err, stderr.String())
-	}
-	return string(out)
-}
-
 // newRepo makes an empty repository on branch main and opens it.
 func newRepo(t testing.TB) (*Repo, string) {
 	t.Helper()
 	dir := t.TempDir()
-	gitT(t, dir, "init", "-q", "-b", "main")
+	testkit.Git(t, dir, "init", "-q", "-b", "main")
 	r, err := Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +84,8 @@ func symlink(t testing.TB, dir, rel, target string) {
 
 func commitAll(t testing.TB, dir, msg string) {
 	t.Helper()
-	gitT(t, dir, "add", "-A")
-	gitT(t, dir, "commit", "-q", "--allow-empty", "-m", msg)
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "--allow-empty", "-m", msg)
 }
 
 // fileState is what a manifest records for one file or symlink.
@@ -206,12 +184,12 @@ type repoState struct {
 
 func readState(t testing.TB, dir string) repoState {
 	t.Helper()
-	return repoState{Index: gitT(t, dir, "ls-files", "-s", "-z"), Status: readStatus(t, dir)}
+	return repoState{Index: testkit.Git(t, dir, "ls-files", "-s", "-z"), Status: readStatus(t, dir)}
 }
 
 func readStatus(t testing.TB, dir string) string {
 	t.Helper()
-	return gitT(t, dir, "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--no-renames")
+	return testkit.Git(t, dir, "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--no-renames")
 }
 
 func fileBytes(t testing.TB, p string) []byte {

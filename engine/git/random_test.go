@@ -11,11 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 var (
 	seedFlag  = flag.Int64("seed", 0, "seed for TestSnapshotRestoreRandom (0: from the clock)")
-	treesFlag = flag.Int("trees", 0, "number of work trees for TestSnapshotRestoreRandom (0: 200, or 20 with -short)")
+	treesFlag = flag.Int("trees", 0, "number of work trees for TestSnapshotRestoreRandom (0: 12, or 200 with RBFLOW_TEST_LONG=1)")
 )
 
 // names that work trees are made of: spaces, unicode, leading dashes, glob
@@ -52,9 +54,9 @@ func TestSnapshotRestoreRandom(t *testing.T) {
 	}
 	n := *treesFlag
 	if n == 0 {
-		n = 200
-		if testing.Short() {
-			n = 20
+		n = 12 // from a new seed each run; make test-long checks 200
+		if testkit.Long() {
+			n = 200
 		}
 	}
 	t.Logf("seed %d, %d work trees", seed, n)
@@ -130,11 +132,11 @@ func (w *randTree) stage(paths []string, flags ...string) {
 		return
 	}
 	in := strings.Join(paths, "\x00") + "\x00"
-	gitIn(w.t, w.dir, []byte(in), append(append([]string{"update-index", "-z", "--add", "--remove", "--replace"}, flags...), "--stdin")...)
+	testkit.GitInput(w.t, w.dir, []byte(in), append(append([]string{"update-index", "-z", "--add", "--remove", "--replace"}, flags...), "--stdin")...)
 }
 
 func (w *randTree) tracked() []string {
-	out := splitZ([]byte(gitT(w.t, w.dir, "ls-files", "-z")))
+	out := splitZ([]byte(testkit.Git(w.t, w.dir, "ls-files", "-z")))
 	var files []string
 	for _, p := range out {
 		if p != ".gitignore" {
@@ -160,12 +162,12 @@ func randomRoundTrip(t *testing.T, rnd *rand.Rand) {
 	}
 	if rnd.Intn(3) == 0 { // a tracked file that is also ignored
 		writeFile(t, dir, "forced.log", "tracked although ignored\n", 0o644)
-		gitT(t, dir, "add", "-f", "forced.log")
+		testkit.Git(t, dir, "add", "-f", "forced.log")
 	}
 	commitAll(t, dir, "two")
-	gitT(t, dir, "branch", "other", "HEAD~1")
+	testkit.Git(t, dir, "branch", "other", "HEAD~1")
 	if rnd.Intn(2) == 0 {
-		gitT(t, dir, "checkout", "-q", "other")
+		testkit.Git(t, dir, "checkout", "-q", "other")
 		for _, p := range w.pick(trackedNames, 2+rnd.Intn(5)) {
 			w.put(p)
 		}
@@ -177,7 +179,7 @@ func randomRoundTrip(t *testing.T, rnd *rand.Rand) {
 			writeFile(t, dir, "swap/inner.txt", "dir on other\n", 0o644)
 		}
 		commitAll(t, dir, "other")
-		gitT(t, dir, "checkout", "-q", "main")
+		testkit.Git(t, dir, "checkout", "-q", "main")
 	}
 
 	// The dirty work tree.
@@ -290,13 +292,13 @@ func checkRoundTrip(t *testing.T, r *Repo, dir string, rnd *rand.Rand, opt Snaps
 	// The rollback.
 	switch rnd.Intn(3) {
 	case 0:
-		gitT(t, dir, "checkout", "-q", "-f", "other")
+		testkit.Git(t, dir, "checkout", "-q", "-f", "other")
 	case 1:
-		gitT(t, dir, "reset", "-q", "--hard", "other")
+		testkit.Git(t, dir, "reset", "-q", "--hard", "other")
 	case 2:
-		gitT(t, dir, "checkout", "-q", "-f", "--detach", "other")
+		testkit.Git(t, dir, "checkout", "-q", "-f", "--detach", "other")
 	}
-	gitT(t, dir, "clean", "-q", "-fdx")
+	testkit.Git(t, dir, "clean", "-q", "-fdx")
 	if rnd.Intn(2) == 0 { // something the run itself wrote
 		writeFile(t, dir, "rollback-report.txt", "report\n", 0o644)
 	}

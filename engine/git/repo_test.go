@@ -9,9 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, dir := dirtyRepo(t)
 	top, err := filepath.EvalSymlinks(dir)
@@ -54,6 +57,7 @@ func TestOpenIgnoresInheritedGitDir(t *testing.T) {
 }
 
 func TestQueries(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	if h, err := r.Head(ctx); h != "" || err != nil {
@@ -71,7 +75,7 @@ func TestQueries(t *testing.T) {
 		t.Errorf("IsDirty() with an untracked file = %v, %v", d, err)
 	}
 	commitAll(t, dir, "one")
-	first := strings.TrimSpace(gitT(t, dir, "rev-parse", "HEAD"))
+	first := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
 	if h, err := r.Head(ctx); h != first || err != nil {
 		t.Errorf("Head() = %q, %v; want %s", h, err, first)
 	}
@@ -93,13 +97,14 @@ func TestQueries(t *testing.T) {
 			t.Errorf("RefExists(%q) = %v, %v; want %v", ref, got, err, want)
 		}
 	}
-	gitT(t, dir, "checkout", "-q", "--detach")
+	testkit.Git(t, dir, "checkout", "-q", "--detach")
 	if b, err := r.Branch(ctx); b != "" || err != nil {
 		t.Errorf("Branch() when detached = %q, %v", b, err)
 	}
 }
 
 func TestTraces(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := conflictRepo(t)
 	traces, err := r.Traces(ctx)
@@ -112,7 +117,7 @@ func TestTraces(t *testing.T) {
 	if _, err := r.Git(ctx, traces[0].Abort...); err != nil {
 		t.Fatal(err)
 	}
-	gitT(t, dir, "checkout", "-q", "other")
+	testkit.Git(t, dir, "checkout", "-q", "other")
 	if _, err := r.Git(ctx, "cherry-pick", "main"); err == nil {
 		t.Fatal("cherry-pick did not stop on a conflict")
 	}
@@ -155,8 +160,8 @@ func TestTraces(t *testing.T) {
 	if _, err := r.Git(ctx, "cherry-pick", "--abort"); err != nil {
 		t.Fatal(err)
 	}
-	gitT(t, dir, "checkout", "-q", "main")
-	gitT(t, dir, "checkout", "-q", "-b", "topic", "HEAD~1")
+	testkit.Git(t, dir, "checkout", "-q", "main")
+	testkit.Git(t, dir, "checkout", "-q", "-b", "topic", "HEAD~1")
 	writeFile(t, dir, "c.txt", "topic\n", 0o644)
 	commitAll(t, dir, "topic")
 	if _, err := r.Git(ctx, "rebase", "main"); err == nil {

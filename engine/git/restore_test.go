@@ -9,16 +9,19 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // rollback does what a procedure's destructive steps do.
 func rollback(t *testing.T, dir string) {
 	t.Helper()
-	gitT(t, dir, "checkout", "-q", "-f", "other")
-	gitT(t, dir, "clean", "-q", "-fdx")
+	testkit.Git(t, dir, "checkout", "-q", "-f", "other")
+	testkit.Git(t, dir, "clean", "-q", "-fdx")
 }
 
 func TestRestoreRefusesLaterChanges(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	before, st := manifest(t, dir), readState(t, dir)
@@ -38,7 +41,7 @@ func TestRestoreRefusesLaterChanges(t *testing.T) {
 	writeFile(t, dir, "notes.txt", "new notes\n", 0o644)
 	os.Remove(filepath.Join(dir, "only-other.txt")) // restoring removes it anyway: no conflict
 	writeFile(t, dir, "dir/-dash", "staged by the user\n", 0o644)
-	gitT(t, dir, "add", "--", "dir/-dash")
+	testkit.Git(t, dir, "add", "--", "dir/-dash")
 	refused, refusedState := manifest(t, dir), readState(t, dir)
 
 	err = r.Restore(ctx, snap, RestoreOptions{After: after})
@@ -84,7 +87,7 @@ func TestRestoreRefusesLaterChanges(t *testing.T) {
 	if got := string(fileBytes(t, filepath.Join(dir, "node_modules/pkg/index.js"))); got != "reinstalled by the run\n" {
 		t.Errorf("Restore touched a skipped file: node_modules/pkg/index.js = %q", got)
 	}
-	if got := gitT(t, dir, "show", "refs/rbflow/undo1/backup:a.txt"); got != "user edit\n" {
+	if got := testkit.Git(t, dir, "show", "refs/rbflow/undo1/backup:a.txt"); got != "user edit\n" {
 		t.Errorf("backup has a.txt = %q, want the user's edit", got)
 	}
 
@@ -105,6 +108,7 @@ func TestRestoreRefusesLaterChanges(t *testing.T) {
 }
 
 func TestRestoreHeadMovedAfterRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{IncludeIgnored: true})
@@ -116,18 +120,19 @@ func TestRestoreHeadMovedAfterRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gitT(t, dir, "commit", "-q", "--allow-empty", "-m", "later work")
+	testkit.Git(t, dir, "commit", "-q", "--allow-empty", "-m", "later work")
 	err = r.Restore(ctx, snap, RestoreOptions{After: after})
 	var ce *ConflictError
 	if !errors.As(err, &ce) || len(ce.Conflicts) != 1 || ce.Conflicts[0].Path != "HEAD" {
 		t.Fatalf("Restore after a later commit: err = %v, want one conflict on HEAD", err)
 	}
-	if b := gitT(t, dir, "symbolic-ref", "HEAD"); b != "refs/heads/other\n" {
+	if b := testkit.Git(t, dir, "symbolic-ref", "HEAD"); b != "refs/heads/other\n" {
 		t.Errorf("refused Restore moved HEAD to %s", b)
 	}
 }
 
 func TestRestoreNeedsAfterOrForce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, _ := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{})
@@ -145,6 +150,7 @@ func TestRestoreNeedsAfterOrForce(t *testing.T) {
 // A directory that the snapshot did not save (reinstallable) stands where the
 // snapshot has a file: git would remove it, Restore refuses.
 func TestRestoreChecksBeforeChanging(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	writeFile(t, dir, "lib", "a file in the snapshot\n", 0o644)
@@ -179,6 +185,7 @@ func TestRestoreChecksBeforeChanging(t *testing.T) {
 }
 
 func TestRestoreRefusesWhileIndexLocked(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{})
@@ -202,10 +209,11 @@ func TestRestoreRefusesWhileIndexLocked(t *testing.T) {
 }
 
 func TestSnapshotUnbornHead(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	writeFile(t, dir, "staged.txt", "staged\n", 0o644)
-	gitT(t, dir, "add", "staged.txt")
+	testkit.Git(t, dir, "add", "staged.txt")
 	writeFile(t, dir, "staged.txt", "changed after staging\n", 0o755)
 	writeFile(t, dir, "untracked.txt", "u\n", 0o644)
 	before, st := manifest(t, dir), readState(t, dir)
@@ -222,9 +230,9 @@ func TestSnapshotUnbornHead(t *testing.T) {
 	}
 
 	// The run commits everything and cleans.
-	gitT(t, dir, "add", "-A")
-	gitT(t, dir, "commit", "-q", "-m", "by the run")
-	gitT(t, dir, "clean", "-q", "-fdx")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", "by the run")
+	testkit.Git(t, dir, "clean", "-q", "-fdx")
 	after, err := r.Snapshot(ctx, "refs/rbflow/u/after", snap.Options())
 	if err != nil {
 		t.Fatal(err)
@@ -246,16 +254,17 @@ func TestSnapshotUnbornHead(t *testing.T) {
 	if h, err := r.Head(ctx); h != "" || err != nil {
 		t.Errorf("Head() = %q, %v after restoring an unborn branch", h, err)
 	}
-	if got := gitT(t, dir, "log", "--format=%s", "refs/rbflow/u/backup^1"); got != "by the run\n" {
+	if got := testkit.Git(t, dir, "log", "--format=%s", "refs/rbflow/u/backup^1"); got != "by the run\n" {
 		t.Errorf("the backup does not keep the run's commit: %q", got)
 	}
 }
 
 func TestSnapshotDetached(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
-	gitT(t, dir, "stash", "-q", "-u")
-	gitT(t, dir, "checkout", "-q", "--detach", "other")
+	testkit.Git(t, dir, "stash", "-q", "-u")
+	testkit.Git(t, dir, "checkout", "-q", "--detach", "other")
 	writeFile(t, dir, "a.txt", "edit on detached\n", 0o644)
 	before, st := manifest(t, dir), readState(t, dir)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/d/s", SnapshotOptions{})
@@ -265,7 +274,7 @@ func TestSnapshotDetached(t *testing.T) {
 	if snap.Branch != "" || snap.Head == "" {
 		t.Errorf("Snapshot of a detached HEAD: Head %q, Branch %q", snap.Head, snap.Branch)
 	}
-	gitT(t, dir, "checkout", "-q", "-f", "main")
+	testkit.Git(t, dir, "checkout", "-q", "-f", "main")
 	after, err := r.Snapshot(ctx, "refs/rbflow/d/after", snap.Options())
 	if err != nil {
 		t.Fatal(err)
@@ -288,11 +297,11 @@ func conflictRepo(t *testing.T) (*Repo, string) {
 	writeFile(t, dir, "c.txt", "base\n", 0o644)
 	writeFile(t, dir, "ok.txt", "base\n", 0o644)
 	commitAll(t, dir, "base")
-	gitT(t, dir, "checkout", "-q", "-b", "other")
+	testkit.Git(t, dir, "checkout", "-q", "-b", "other")
 	writeFile(t, dir, "c.txt", "theirs\n", 0o644)
 	writeFile(t, dir, "ok.txt", "merged cleanly\n", 0o644)
 	commitAll(t, dir, "theirs")
-	gitT(t, dir, "checkout", "-q", "main")
+	testkit.Git(t, dir, "checkout", "-q", "main")
 	writeFile(t, dir, "c.txt", "ours\n", 0o644)
 	commitAll(t, dir, "ours")
 	cmd := exec.Command("git", "merge", "-q", "other")
@@ -304,6 +313,7 @@ func conflictRepo(t *testing.T) (*Repo, string) {
 }
 
 func TestSnapshotUnmerged(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := conflictRepo(t)
 	before := manifest(t, dir)
@@ -315,19 +325,19 @@ func TestSnapshotUnmerged(t *testing.T) {
 	if !reflect.DeepEqual(snap.Skipped, want) {
 		t.Errorf("Skipped = %+v, want %+v", snap.Skipped, want)
 	}
-	if got := gitT(t, dir, "show", snap.IndexTree+":c.txt"); got != "ours\n" {
+	if got := testkit.Git(t, dir, "show", snap.IndexTree+":c.txt"); got != "ours\n" {
 		t.Errorf("index tree has c.txt = %q, want HEAD's side", got)
 	}
-	if got := gitT(t, dir, "show", snap.IndexTree+":ok.txt"); got != "merged cleanly\n" {
+	if got := testkit.Git(t, dir, "show", snap.IndexTree+":ok.txt"); got != "merged cleanly\n" {
 		t.Errorf("index tree has ok.txt = %q, want the merged content", got)
 	}
-	if got := gitT(t, dir, "show", snap.WorkTree+":c.txt"); !strings.Contains(got, "<<<<<<<") {
+	if got := testkit.Git(t, dir, "show", snap.WorkTree+":c.txt"); !strings.Contains(got, "<<<<<<<") {
 		t.Errorf("work tree has c.txt = %q, want the conflict markers", got)
 	}
 	if err := r.Restore(ctx, snap, RestoreOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "git merge --abort") {
 		t.Errorf("Restore during a merge: err = %v, want a refusal that says how to end the merge", err)
 	}
-	gitT(t, dir, "merge", "--abort")
+	testkit.Git(t, dir, "merge", "--abort")
 	after, err := r.Snapshot(ctx, "refs/rbflow/m/after", snap.Options())
 	if err != nil {
 		t.Fatal(err)
@@ -341,14 +351,15 @@ func TestSnapshotUnmerged(t *testing.T) {
 }
 
 func TestSnapshotSubmodule(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sub := t.TempDir()
-	gitT(t, sub, "init", "-q", "-b", "main")
+	testkit.Git(t, sub, "init", "-q", "-b", "main")
 	writeFile(t, sub, "s.txt", "sub\n", 0o644)
 	commitAll(t, sub, "sub")
 	r, dir := newRepo(t)
 	writeFile(t, dir, "top.txt", "top\n", 0o644)
-	gitT(t, dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", sub, "mod")
+	testkit.Git(t, dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", sub, "mod")
 	commitAll(t, dir, "with submodule")
 	writeFile(t, dir, "mod/s.txt", "changed inside the submodule\n", 0o644)
 	writeFile(t, dir, "top.txt", "changed\n", 0o644)
@@ -360,18 +371,19 @@ func TestSnapshotSubmodule(t *testing.T) {
 	if !reflect.DeepEqual(snap.Skipped, want) {
 		t.Errorf("Skipped = %+v, want %+v", snap.Skipped, want)
 	}
-	if got := gitT(t, dir, "show", snap.WorkTree+":top.txt"); got != "changed\n" {
+	if got := testkit.Git(t, dir, "show", snap.WorkTree+":top.txt"); got != "changed\n" {
 		t.Errorf("snapshot has top.txt = %q", got)
 	}
 }
 
 func TestSnapshotLinkedWorktree(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, dir := dirtyRepo(t)
 	wt := filepath.Join(t.TempDir(), "wt")
-	gitT(t, dir, "worktree", "add", "-q", wt, "other")
+	testkit.Git(t, dir, "worktree", "add", "-q", wt, "other")
 	writeFile(t, wt, "a.txt", "edited in the linked worktree\n", 0o644)
-	gitT(t, wt, "add", "a.txt")
+	testkit.Git(t, wt, "add", "a.txt")
 	writeFile(t, wt, "wt-only.txt", "u\n", 0o644)
 	r, err := Open(ctx, wt)
 	if err != nil {
@@ -388,8 +400,8 @@ func TestSnapshotLinkedWorktree(t *testing.T) {
 	if snap.Branch != "other" {
 		t.Errorf("Branch = %q, want other", snap.Branch)
 	}
-	gitT(t, wt, "reset", "-q", "--hard", "main")
-	gitT(t, wt, "clean", "-q", "-fdx")
+	testkit.Git(t, wt, "reset", "-q", "--hard", "main")
+	testkit.Git(t, wt, "clean", "-q", "-fdx")
 	after, err := r.Snapshot(ctx, "refs/rbflow/wt/after", snap.Options())
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +419,7 @@ func TestSnapshotLinkedWorktree(t *testing.T) {
 
 // An ignored file too large to save stands where the snapshot has a directory.
 func TestRestoreUnsavedFileInTheWay(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	writeFile(t, dir, "app.log/keep.txt", "saved: small and ignored\n", 0o644)
@@ -435,6 +448,7 @@ func TestRestoreUnsavedFileInTheWay(t *testing.T) {
 }
 
 func TestRestoreBranchCheckedOutElsewhere(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	snap, err := r.Snapshot(ctx, "refs/rbflow/r/s", SnapshotOptions{})
@@ -442,7 +456,7 @@ func TestRestoreBranchCheckedOutElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	rollback(t, dir)
-	gitT(t, dir, "worktree", "add", "-q", filepath.Join(t.TempDir(), "wt"), "main")
+	testkit.Git(t, dir, "worktree", "add", "-q", filepath.Join(t.TempDir(), "wt"), "main")
 	after, err := r.Snapshot(ctx, "refs/rbflow/r/after", snap.Options())
 	if err != nil {
 		t.Fatal(err)
@@ -455,6 +469,7 @@ func TestRestoreBranchCheckedOutElsewhere(t *testing.T) {
 }
 
 func TestSnapshotEmptyRepository(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	writeFile(t, dir, "only-untracked.txt", "u\n", 0o644)
@@ -463,7 +478,7 @@ func TestSnapshotEmptyRepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gitT(t, dir, "clean", "-q", "-fdx")
+	testkit.Git(t, dir, "clean", "-q", "-fdx")
 	after, err := r.Snapshot(ctx, "refs/rbflow/e/after", snap.Options())
 	if err != nil {
 		t.Fatal(err)
@@ -474,21 +489,22 @@ func TestSnapshotEmptyRepository(t *testing.T) {
 	if d := diffManifests(before, manifest(t, dir), false, nil); d != "" {
 		t.Errorf("Restore did not bring back the work tree:\n%s", d)
 	}
-	if got := gitT(t, dir, "ls-files", "-s"); got != "" {
+	if got := testkit.Git(t, dir, "ls-files", "-s"); got != "" {
 		t.Errorf("index after Restore = %q, want empty", got)
 	}
 }
 
 func TestReadSnapshotRefusesOtherCommits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	if _, err := r.ReadSnapshot(ctx, "HEAD"); !errors.Is(err, ErrNotSnapshot) {
 		t.Errorf("ReadSnapshot(HEAD) = %v, want ErrNotSnapshot", err)
 	}
-	tree := strings.TrimSpace(gitT(t, dir, "rev-parse", "HEAD^{tree}"))
-	head := strings.TrimSpace(gitT(t, dir, "rev-parse", "HEAD"))
+	tree := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD^{tree}"))
+	head := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
 	msg := "forged\n\nRbflow-Snapshot: 1\nRbflow-Head: " + head + "\nRbflow-Index-Tree: --output=/tmp/x\n"
-	forged := strings.TrimSpace(gitIn(t, dir, []byte(msg), "commit-tree", "-p", head, "-p", head, tree))
+	forged := strings.TrimSpace(testkit.GitInput(t, dir, []byte(msg), "commit-tree", "-p", head, "-p", head, tree))
 	if _, err := r.ReadSnapshot(ctx, forged); !errors.Is(err, ErrNotSnapshot) {
 		t.Errorf("ReadSnapshot(forged) = %v, want ErrNotSnapshot", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // dirtyRepo makes a repository with history on main and other and a work
@@ -26,19 +28,19 @@ func dirtyRepo(t *testing.T) (*Repo, string) {
 	writeFile(t, dir, "dir/-dash", "dash\n", 0o644)
 	symlink(t, dir, "link", "a.txt")
 	commitAll(t, dir, "one")
-	gitT(t, dir, "checkout", "-q", "-b", "other")
+	testkit.Git(t, dir, "checkout", "-q", "-b", "other")
 	writeFile(t, dir, "a.txt", "other\n", 0o644)
 	writeFile(t, dir, "only-other.txt", "o\n", 0o644)
 	commitAll(t, dir, "other")
-	gitT(t, dir, "checkout", "-q", "main")
+	testkit.Git(t, dir, "checkout", "-q", "main")
 
 	writeFile(t, dir, "a.txt", "a2 unstaged\n", 0o644)
 	writeFile(t, dir, "staged.txt", "s2 staged\n", 0o644)
 	writeFile(t, dir, "partly.txt", "p2 staged\n", 0o644)
-	gitT(t, dir, "add", "staged.txt", "partly.txt")
+	testkit.Git(t, dir, "add", "staged.txt", "partly.txt")
 	writeFile(t, dir, "partly.txt", "p3 unstaged\n", 0o644)
 	os.Remove(filepath.Join(dir, "gone.txt"))
-	gitT(t, dir, "rm", "-q", "gone-staged.txt")
+	testkit.Git(t, dir, "rm", "-q", "gone-staged.txt")
 	if err := os.Chmod(filepath.Join(dir, "run.sh"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +58,7 @@ func dirtyRepo(t *testing.T) (*Repo, string) {
 }
 
 func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
 	before, st := manifest(t, dir), readState(t, dir)
@@ -87,8 +90,8 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Errorf("ReadSnapshot = %+v\nwant %+v", read, snap)
 	}
 
-	gitT(t, dir, "checkout", "-q", "-f", "other")
-	gitT(t, dir, "clean", "-q", "-fdx")
+	testkit.Git(t, dir, "checkout", "-q", "-f", "other")
+	testkit.Git(t, dir, "clean", "-q", "-fdx")
 	after, err := r.Snapshot(ctx, "refs/rbflow/run1/after", SnapshotOptions{IncludeIgnored: true})
 	if err != nil {
 		t.Fatal(err)
@@ -112,27 +115,28 @@ func TestSnapshotRestore(t *testing.T) {
 }
 
 func TestSnapshotTouchesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := dirtyRepo(t)
-	gitT(t, dir, "stash", "push", "-q", "--", "a.txt")
-	stashes := gitT(t, dir, "stash", "list")
-	reflog := gitT(t, dir, "reflog", "-z")
+	testkit.Git(t, dir, "stash", "push", "-q", "--", "a.txt")
+	stashes := testkit.Git(t, dir, "stash", "list")
+	reflog := testkit.Git(t, dir, "reflog", "-z")
 	idx := filepath.Join(dir, ".git", "index")
 	idxBytes, idxTime := fileBytes(t, idx), mtime(t, idx)
-	head := gitT(t, dir, "rev-parse", "HEAD")
+	head := testkit.Git(t, dir, "rev-parse", "HEAD")
 	before := manifest(t, dir)
 	for i, ref := range []string{"refs/rbflow/a", "refs/rbflow/b"} {
 		if _, err := r.Snapshot(ctx, ref, SnapshotOptions{IncludeIgnored: i == 0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := gitT(t, dir, "stash", "list"); got != stashes {
+	if got := testkit.Git(t, dir, "stash", "list"); got != stashes {
 		t.Errorf("stash list = %q, want %q", got, stashes)
 	}
-	if got := gitT(t, dir, "reflog", "-z"); got != reflog {
+	if got := testkit.Git(t, dir, "reflog", "-z"); got != reflog {
 		t.Errorf("HEAD reflog changed: %q, want %q", got, reflog)
 	}
-	if got := gitT(t, dir, "rev-parse", "HEAD"); got != head {
+	if got := testkit.Git(t, dir, "rev-parse", "HEAD"); got != head {
 		t.Errorf("HEAD = %s, want %s", got, head)
 	}
 	if !reflect.DeepEqual(fileBytes(t, idx), idxBytes) || !mtime(t, idx).Equal(idxTime) {
@@ -147,6 +151,7 @@ func TestSnapshotTouchesNothing(t *testing.T) {
 }
 
 func TestSnapshotRefExists(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, _ := dirtyRepo(t)
 	first, err := r.Snapshot(ctx, "refs/rbflow/x", SnapshotOptions{})
@@ -167,6 +172,7 @@ func TestSnapshotRefExists(t *testing.T) {
 }
 
 func TestSnapshotSkips(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r, dir := newRepo(t)
 	writeFile(t, dir, ".gitignore", "*.log\nnode_modules/\ncache/\n*.bin\n/target/\n", 0o644)
@@ -188,7 +194,7 @@ func TestSnapshotSkips(t *testing.T) {
 	if err := os.MkdirAll(nested, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	gitT(t, nested, "init", "-q")
+	testkit.Git(t, nested, "init", "-q")
 	snap, err := r.Snapshot(ctx, "refs/rbflow/s", SnapshotOptions{
 		IncludeIgnored: true, MaxFileSize: 1000, Exclude: []string{"*.tmp", "data/huge/"},
 	})
@@ -208,7 +214,7 @@ func TestSnapshotSkips(t *testing.T) {
 	if !reflect.DeepEqual(snap.Skipped, want) {
 		t.Errorf("Skipped =\n%+v\nwant\n%+v", snap.Skipped, want)
 	}
-	files := gitT(t, dir, "ls-tree", "-r", "--name-only", "-z", snap.Commit)
+	files := testkit.Git(t, dir, "ls-tree", "-r", "--name-only", "-z", snap.Commit)
 	for _, p := range []string{"small.bin", "untracked-big.dat", "cache/keep.txt", "src/target/code.rs", ".gitignore"} {
 		if !strings.Contains("\x00"+files, "\x00"+p+"\x00") {
 			t.Errorf("snapshot lacks %q; it has %q", p, files)

@@ -7,20 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+	"github.com/rbflow/rbflow/engine/testkit"
+)
 
 // run runs a command in dir and returns its stdout; a non-zero exit is
 // expected (tests fail on purpose), so only a failure to start is fatal.
@@ -43,11 +32,12 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) []
 // passing, failing and skipped tests, subtests, a package that does not
 // build and one whose TestMain fails.
 func TestParseGoJSONReal(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not on PATH")
 	}
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	testkit.WriteFiles(t, dir, map[string]string{
 		"go.mod": "module example.com/real\n\ngo 1.21\n",
 		"good/good_test.go": `package good
 
@@ -57,6 +47,7 @@ func TestPass(t *testing.T) {}
 func TestFail(t *testing.T) { t.Errorf("rollback left %d files", 3) }
 func TestSkip(t *testing.T) { t.Skip("needs a database") }
 func TestTable(t *testing.T) {
+	t.Parallel()
 	t.Run("up", func(t *testing.T) {})
 	t.Run("down", func(t *testing.T) { t.Fatalf("down migration is not reversible") })
 	t.Run("skip", func(t *testing.T) { t.Skip() })
@@ -118,20 +109,6 @@ func TestNever(t *testing.T) {}
 	}
 }
 
-// pytestCommand returns a python that has pytest, or skips the test.
-// The python3 on PATH may be a pyenv one without it; Debian's
-// /usr/bin/python3 has it once python3-pytest is installed.
-func pytestCommand(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(py, "-m", "pytest", "--version").Run() == nil {
-			return py
-		}
-	}
-	t.Skip("pytest is not installed: apt-get install python3-pytest (CI installs it)")
-	return ""
-}
-
 const pytestSample = `import pytest
 
 
@@ -176,9 +153,10 @@ def test_param(n):
 // test_tag_exists, test_param[1]), failed 2 (test_health, test_param[2]),
 // skipped 2 (the skip and the xfail), one error (the fixture).
 func TestParsePytestReal(t *testing.T) {
-	py := pytestCommand(t)
+	t.Parallel()
+	py := testkit.Python(t)
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"tests/test_rollback.py": pytestSample})
+	testkit.WriteFiles(t, dir, map[string]string{"tests/test_rollback.py": pytestSample})
 	env := []string{"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1", "PYTEST_ADDOPTS=", "PYTHONDONTWRITEBYTECODE=1"}
 	want := counts{Passed: 3, Failed: 2, Skipped: 2, Errors: 1, Total: 8}
 

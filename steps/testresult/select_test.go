@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // repoFiles is the work tree the selection tests pretend to have: test
@@ -129,7 +131,7 @@ func TestGroup(t *testing.T) {
 // TestSelectExistsIn selects in a real work tree.
 func TestSelectExistsIn(t *testing.T) {
 	root := t.TempDir()
-	writeFiles(t, root, map[string]string{
+	testkit.WriteFiles(t, root, map[string]string{
 		"go.mod":                       "module example.com/m\n",
 		"main.go":                      "package main\n",
 		"engine/run.go":                "package engine\n",
