@@ -367,10 +367,13 @@ func (a *Args) ItemPos(name string, i int) spec.Pos {
 	return x.pos
 }
 
-// WrittenPrefix returns what item i of a List argument (or a String
-// argument, i 0) begins with as written in the procedure, before any
-// ${{ }} value: "" when a value gives its start, or the whole list.
-func (a *Args) WrittenPrefix(name string, i int) string {
+// WrittenPrefix returns the part of v, the value of item i of a List
+// argument (or of a String argument, i 0), that the procedure's author
+// wrote rather than a value gave: the item's text before its first ${{ }},
+// or all of v when the whole list is one expression and v is a string
+// written as an item of a list literal in it (the "-z" of
+// ${{ concat(["ls-tree", "-z"], params.files) }}).
+func (a *Args) WrittenPrefix(name string, i int, v string) string {
 	x, ok := a.fields[name]
 	if !ok {
 		return ""
@@ -378,8 +381,10 @@ func (a *Args) WrittenPrefix(name string, i int) string {
 	switch {
 	case x.list != nil && i < len(x.list):
 		return x.list[i].LiteralPrefix()
-	case x.list == nil && x.tmpl != nil && i == 0:
+	case x.list == nil && x.tmpl != nil && i == 0 && x.tmpl.LiteralPrefix() != "":
 		return x.tmpl.LiteralPrefix()
+	case x.list == nil && x.tmpl != nil && x.tmpl.ListedStrings()[v]:
+		return v
 	}
 	return ""
 }

@@ -1247,7 +1247,7 @@ func gitExec(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[
 // or write a file). After a literal "--" every argument is a path.
 func checkExecArgs(a *engine.Args, args []string) error {
 	for i, v := range args {
-		written := a.WrittenPrefix("args", i)
+		written := a.WrittenPrefix("args", i, v)
 		if written == "--" && v == "--" {
 			return nil
 		}

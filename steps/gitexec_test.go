@@ -40,6 +40,11 @@ steps:
 		{`[log, --oneline, -n, "${{ params.v }}"]`, []string{"v=1"}, ""},
 		{`[log, "--format=${{ params.v }}", -n, "1"]`, []string{"v=%H"}, ""},
 		{`[log, --oneline, --, "${{ params.v }}"]`, []string{"v=-not-a-file"}, ""},
+		// The whole list one expression: the items of its list literals
+		// are the author's, what params give is not.
+		{`'${{ concat(["log", "-n", "1", "--format=%H"], params.l) }}'`, []string{"l=--output=" + out}, `item 5 is "--output=`},
+		{`'${{ concat(["log", "-n", "1", "--"], params.l) }}'`, []string{"l=--output=" + out}, ""},
+		{`'${{ concat(["log", "-n"], params.l) }}'`, []string{"l=1"}, ""},
 	} {
 		f := runProcedure(t, repo, strings.Replace(proc, "ARGS", tt.args, 1), runOpts{sets: tt.sets})
 		rec := f.step(t, "x")

@@ -93,6 +93,17 @@ func query(t *testing.T, dir string, args ...string) (stdout, stderr string, cod
 	return o.String(), e.String(), code
 }
 
+// writeApproved writes a procedure into the work tree of repo and approves
+// it there, as its author would (SPEC §14: a file that comes with the
+// repository runs only once approved).
+func writeApproved(t *testing.T, repo, path, text string) {
+	t.Helper()
+	testkit.WriteFile(t, path, text)
+	if _, stderr, code := query(t, repo, "approve", path, "--yes"); code != 0 {
+		t.Fatalf("approve %s: exit %d\n%s", path, code, stderr)
+	}
+}
+
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)

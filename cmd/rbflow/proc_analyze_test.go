@@ -275,7 +275,8 @@ func TestAnalyzeValidateAndDryRun(t *testing.T) {
 		"8. npm_list (run) — runs",
 		"9. go_list (run) — skipped (if is false)",
 		"12. analysis (report) — depends on runtime, after reflog, graph, test_summary, coverage, performance, pip_freeze, npm_list, go_list, disk, memory",
-		"| write the analysis report to " + filepath.Join(repo, "rollbacks", "analysis-dry-run", "analysis.md"),
+		"/analysis.md (and a copy in the run folder)",
+		"| for f in git_reflog.txt git_graph.txt",
 		"finally:\n13. publish (run) — runs",
 		"14. summary (report) — runs, after publish",
 	} {

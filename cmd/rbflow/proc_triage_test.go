@@ -50,7 +50,7 @@ func childRuns(t *testing.T, dir, id string) []runJSON {
 // built-in selective procedure and writes down the params it was given.
 func selectiveStandIn(t *testing.T, dir, record string) {
 	t.Helper()
-	testkit.WriteFile(t, filepath.Join(dir, ".rbflow", "selective.yaml"), fmt.Sprintf(`version: 1
+	writeApproved(t, dir, filepath.Join(dir, ".rbflow", "selective.yaml"), fmt.Sprintf(`version: 1
 name: selective
 params:
   files: {type: list, required: true}

@@ -39,7 +39,7 @@ var resumeCmdRE = regexp.MustCompile(`rbflow resume (\S+) --answer (\S+)`)
 func TestPromptWaitsThenResumes(t *testing.T) {
 	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
-	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
+	writeApproved(t, repo, filepath.Join(repo, "p.yaml"), askProcedure)
 	_, stderr, code := rbflow(t, repo, "run", "p.yaml", "--answer", "why=disk full")
 	if code != 4 {
 		t.Fatalf("run: exit %d, want 4\n%s", code, stderr)
@@ -76,7 +76,7 @@ func TestPromptWaitsThenResumes(t *testing.T) {
 func TestRunStoresAnswers(t *testing.T) {
 	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
-	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
+	writeApproved(t, repo, filepath.Join(repo, "p.yaml"), `version: 1
 name: stored
 steps:
   - id: flaky
@@ -104,7 +104,7 @@ steps:
 func TestPromptTerminal(t *testing.T) {
 	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
-	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), askProcedure)
+	writeApproved(t, repo, filepath.Join(repo, "p.yaml"), askProcedure)
 	cmd := rbflowCmd(t, repo, "run", "p.yaml")
 	cmd.Env = append(cmd.Env, "TERM=xterm")
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
@@ -163,7 +163,7 @@ func TestReportAfterSIGINT(t *testing.T) {
 	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
 	started := filepath.Join(t.TempDir(), "started")
-	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
+	writeApproved(t, repo, filepath.Join(repo, "p.yaml"), `version: 1
 name: cut
 env: {STARTED: `+started+`}
 steps:
@@ -218,7 +218,7 @@ finally:
 func TestReportsTickChecklist(t *testing.T) {
 	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
-	testkit.WriteFile(t, filepath.Join(repo, "p.yaml"), `version: 1
+	writeApproved(t, repo, filepath.Join(repo, "p.yaml"), `version: 1
 name: reports
 params:
   lessons: {type: string, default: ""}

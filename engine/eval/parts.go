@@ -1,6 +1,10 @@
 package eval
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+)
 
 // LiteralPrefix returns the text the template begins with, as written, up
 // to its first ${{ }} ("" when it begins with one): what of a value the
@@ -29,4 +33,36 @@ func (t *Template) RenderEach(env *Env, each func(string) string) (string, error
 		b.WriteString(each(Text(v)))
 	}
 	return b.String(), nil
+}
+
+// ListedStrings returns the strings written as items of a list literal in
+// the template's expressions: in ${{ concat(["ls-tree", "-z"], params.files) }}
+// "ls-tree" and "-z" are the author's, whatever params.files holds.
+func (t *Template) ListedStrings() map[string]bool {
+	out := map[string]bool{}
+	for _, p := range t.parts {
+		if p.prog == nil {
+			continue
+		}
+		ast.Find(p.prog.Node(), func(n ast.Node) bool {
+			switch m := n.(type) {
+			case *ast.ArrayNode:
+				for _, item := range m.Nodes {
+					if s, ok := item.(*ast.StringNode); ok {
+						out[s.Value] = true
+					}
+				}
+			case *ast.ConstantNode: // a list of constants, folded by expr
+				if items, ok := m.Value.([]any); ok {
+					for _, item := range items {
+						if s, ok := item.(string); ok {
+							out[s] = true
+						}
+					}
+				}
+			}
+			return false
+		})
+	}
+	return out
 }
