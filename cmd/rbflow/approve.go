@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/store"
 	"github.com/rbflow/rbflow/procedures"
@@ -57,11 +56,7 @@ func (c *approveCmd) Run(ctx context.Context, a *app, args []string) error {
 // approvals are the approvals of this repository's state folder, read
 // without creating it: where it has no store yet, nothing is approved.
 func (a *app) approvals(ctx context.Context) (procedures.Approvals, error) {
-	repo, err := a.repo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := engine.StateDir(ctx, a.stateFlag, repo)
+	_, dir, err := a.stateDir(ctx)
 	if err != nil {
 		return nil, err
 	}

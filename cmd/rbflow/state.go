@@ -20,13 +20,18 @@ type session struct {
 	store    *store.Store
 }
 
+// stateDir finds the repository and its state folder (without creating it).
+func (a *app) stateDir(ctx context.Context) (repo, dir string, err error) {
+	if repo, err = a.repo(ctx); err != nil {
+		return "", "", err
+	}
+	dir, err = engine.StateDir(ctx, a.stateFlag, repo)
+	return repo, dir, err
+}
+
 // open finds the repository and opens its state folder.
 func (a *app) open(ctx context.Context) (*session, error) {
-	repo, err := a.repo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := engine.StateDir(ctx, a.stateFlag, repo)
+	repo, dir, err := a.stateDir(ctx)
 	if err != nil {
 		return nil, err
 	}

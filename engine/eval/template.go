@@ -129,19 +129,7 @@ func (t *Template) Render(env *Env) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
 		return t.parts[0].lit, nil
 	}
-	var b strings.Builder
-	for _, p := range t.parts {
-		if p.prog == nil {
-			b.WriteString(p.lit)
-			continue
-		}
-		v, err := t.run(env, p)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(Text(v))
-	}
-	return b.String(), nil
+	return t.RenderEach(env, func(s string) string { return s })
 }
 
 func (t *Template) run(env *Env, p part) (any, error) {
