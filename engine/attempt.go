@@ -24,7 +24,9 @@ func (x *execution) setRec(ctx context.Context, rec *StepRecord) error {
 	x.mu.Lock()
 	x.recs[rec.StepID] = &cp
 	x.mu.Unlock()
-	saved := cp
+	saved := cp // as the store keeps it: no secret value in clear
+	saved.Outputs, _ = x.mask.Any(cp.Outputs).(map[string]any)
+	saved.Error = x.mask.String(cp.Error)
 	return x.r.Store.SaveStep(context.WithoutCancel(ctx), &saved)
 }
 

@@ -205,7 +205,7 @@ func (c *KindContext) checkCallParams(callee *spec.Procedure, ref, params *spec.
 	}
 	var missing []string
 	for _, pm := range callee.Params {
-		if pm.Required && pm.Default == nil && !given[pm.Name] {
+		if pm.Required && pm.Default == nil && !given[pm.Name] && pm.FromEnv == "" && pm.FromFile == "" {
 			missing = append(missing, pm.Name)
 		}
 	}

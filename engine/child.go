@@ -76,6 +76,9 @@ func (x *Exec) RunChild(ctx context.Context, ref string, callee *Callee, params 
 	child.nested = true
 	child.Observer = prefixObserver{inner: r.Observer, step: x.StepID}
 	child.Answers = x.x.answers
+	child.parentMask = x.x.mask
+	child.SecretSets = nil
+	child.given = params
 	if existing != nil {
 		switch {
 		case existing.Status == RunSucceeded && x.Resumed:

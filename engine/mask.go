@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -10,7 +11,8 @@ import (
 
 // Mask replaces the values of a run's secret params with ***.
 type Mask struct {
-	r *strings.Replacer
+	r       *strings.Replacer
+	secrets []string
 }
 
 // NewMask returns the mask of a run of p: every value of its secret params.
@@ -86,7 +88,19 @@ func newMask(secrets []string) *Mask {
 	if len(pairs) == 0 {
 		return &Mask{}
 	}
-	return &Mask{r: strings.NewReplacer(pairs...)}
+	return &Mask{r: strings.NewReplacer(pairs...), secrets: secrets}
+}
+
+// With returns a mask of the secrets of both m and o (a child run masks
+// its parent's secrets too).
+func (m *Mask) With(o *Mask) *Mask {
+	if o == nil || len(o.secrets) == 0 {
+		return m
+	}
+	if m == nil || len(m.secrets) == 0 {
+		return o
+	}
+	return newMask(append(slices.Clone(m.secrets), o.secrets...))
 }
 
 // String masks s.

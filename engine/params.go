@@ -23,7 +23,11 @@ type ParamInput struct {
 	Sets []string               // NAME=VALUE
 	File map[string]*spec.Value // from spec.ParamsFile
 	// Given are params already typed (a stored run's params, a call step's).
+	// A secret the store did not keep must be given again (Sets) or is read
+	// again from its source.
 	Given map[string]any
+	// Dir is where a relative from_file path starts: the repository.
+	Dir string
 }
 
 // ResolveParams converts the input to the declared types, applies defaults
@@ -37,6 +41,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 	}
 	out := map[string]any{}
 	given := map[string]bool{} // written, even if the value was wrong
+	pending := map[string]bool{} // secrets the store did not keep
 	var errs []error
 	unknown := func(name string) error {
 		h := spec.Hint(name, names)
@@ -57,6 +62,10 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 			continue
 		}
 		given[k] = true
+		if isNotKept(in.Given[k]) {
+			pending[k] = true
+			continue
+		}
 		v, err := typed(pm, in.Given[k])
 		if err != nil {
 			errs = append(errs, &ParamError{Param: k, Msg: err.Error()})
@@ -109,6 +118,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		}
 		listSet[name] = true
 	}
+	errs = append(errs, secretSources(p, in.Dir, out, pending)...)
 	for name, v := range out {
 		if err := checkControl(decl[name], v); err != nil {
 			errs = append(errs, &ParamError{Param: name, Msg: err.Error()})
@@ -122,7 +132,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		switch {
 		case pm.Default != nil:
 			out[pm.Name] = pm.Default
-		case pm.Required:
+		case pm.Required && pm.FromEnv == "" && pm.FromFile == "": // secretSources said why it has none
 			errs = append(errs, &ParamError{Param: pm.Name, Msg: fmt.Sprintf("required: pass --set %s=VALUE", pm.Name)})
 		default:
 			out[pm.Name] = zero(pm.Type)

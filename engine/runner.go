@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"strings"
 	"time"
 
 	"github.com/rbflow/rbflow/engine/proc"
@@ -54,7 +56,13 @@ type Runner struct {
 	Yes      bool     // --yes: confirm prompts, and rerun steps whose on_resume is ask
 	Prompter Prompter // nil when there is no terminal to ask on
 
-	nested bool // a child run: the parent holds the lock
+	// SecretSets are --set NAME=VALUE given to resume or retry for secret
+	// params: the store does not keep their values (SPEC §4.1).
+	SecretSets []string
+
+	nested     bool           // a child run: the parent holds the lock
+	parentMask *Mask          // a child run's parent's secrets
+	given      map[string]any // a resumed child's params, as its parent gives them now
 }
 
 // NewRunID returns a sortable, time-ordered run id.
@@ -99,11 +107,14 @@ func (r *Runner) start(ctx context.Context, plan *Plan, run *Run) error {
 	}
 	defer lock.Release()
 	run.begin(proc.Self())
-	answers := r.Answers
-	if run.ParentRun != "" {
-		answers = nil // a child run uses its parent's
+	var answers map[string]string
+	mask := NewMask(plan.Procedure, run.Params).With(r.parentMask)
+	if run.ParentRun == "" { // a child run uses its parent's
+		answers = maskAnswers(mask, r.Answers)
 	}
-	if err := r.Store.CreateRun(ctx, run, answers); err != nil {
+	kept := *run
+	kept.Params = keptParams(plan.Procedure, run.Params, mask)
+	if err := r.Store.CreateRun(ctx, &kept, answers); err != nil {
 		return fmt.Errorf("record run: %w", err)
 	}
 	return r.execute(ctx, plan, run, map[string]*StepRecord{}, nil, "started", r.Answers)
@@ -167,6 +178,9 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 			return run, err
 		}
 	}
+	if run.Params, err = r.resumedParams(plan, run); err != nil {
+		return run, err
+	}
 	recs, err := r.records(ctx, run.ID)
 	if err != nil {
 		return run, err
@@ -185,7 +199,7 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 		}
 		return run, &RunError{RunID: run.ID, Status: RunWaiting, Step: joinIDs(d.asks), Msg: d.askMessage(run.ID), Err: ErrWaiting}
 	}
-	answers, err := r.answers(ctx, run.ID)
+	answers, err := r.answers(ctx, run.ID, NewMask(plan.Procedure, run.Params).With(r.parentMask))
 	if err != nil {
 		return run, err
 	}
@@ -217,9 +231,45 @@ func (r *Runner) canContinue(run *Run, retry bool) error {
 	return nil
 }
 
+// resumedParams are a stored run's params with its secrets again: given
+// by the parent of a child run, read from their source, or given with
+// --set now (SecretSets, which name only secret params).
+func (r *Runner) resumedParams(plan *Plan, run *Run) (map[string]any, error) {
+	secret := map[string]bool{}
+	for _, pm := range plan.Procedure.Params {
+		secret[pm.Name] = pm.Secret
+	}
+	for _, kv := range r.SecretSets {
+		name, _, _ := strings.Cut(kv, "=")
+		if !secret[name] {
+			return nil, usageErr("--set %s: a resumed run keeps the params it started with; --set gives again only its secret params, which rbflow does not keep", name)
+		}
+	}
+	given := maps.Clone(run.Params)
+	for k, v := range r.given {
+		if isNotKept(given[k]) {
+			given[k] = v
+		}
+	}
+	params, err := ResolveParams(plan.Procedure, ParamInput{Given: given, Sets: r.SecretSets, Dir: run.Repo})
+	if err != nil {
+		return nil, fmt.Errorf("params of run %s: %w", run.ID, err)
+	}
+	return params, nil
+}
+
+// maskAnswers are answers as the store keeps them: secret values masked.
+func maskAnswers(m *Mask, answers map[string]string) map[string]string {
+	out := make(map[string]string, len(answers))
+	for k, v := range answers {
+		out[k] = m.String(v)
+	}
+	return out
+}
+
 // answers are the answers stored with a run, under those given now, which
 // are stored too.
-func (r *Runner) answers(ctx context.Context, runID string) (map[string]string, error) {
+func (r *Runner) answers(ctx context.Context, runID string, m *Mask) (map[string]string, error) {
 	stored, err := r.Store.Answers(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -228,7 +278,7 @@ func (r *Runner) answers(ctx context.Context, runID string) (map[string]string, 
 		if r.nested {
 			break // a child run uses its parent's answers and keeps none
 		}
-		if err := r.Store.SaveAnswer(ctx, runID, step, v); err != nil {
+		if err := r.Store.SaveAnswer(ctx, runID, step, m.String(v)); err != nil {
 			return nil, err
 		}
 	}

@@ -54,7 +54,7 @@ func (r *Runner) newExecution(ctx context.Context, plan *Plan, run *Run, recs ma
 	if r.Repo != "" {
 		x.repo, _ = git.Open(ctx, r.Repo)
 	}
-	x.mask = NewMask(plan.Procedure, run.Params)
+	x.mask = NewMask(plan.Procedure, run.Params).With(r.parentMask)
 	x.env = map[string]string{}
 	data := x.data(ctx, nil, eval.Status{Success: true})
 	for _, e := range plan.Env {

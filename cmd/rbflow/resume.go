@@ -18,12 +18,14 @@ type resumeFlags struct {
 	reload bool
 	from   string
 	skip   []string
+	sets   []string
 }
 
 func (f *resumeFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.reload, "reload", false, "use the edited procedure file instead of the text the run started with (changed steps and what follows them run again)")
 	fs.StringVar(&f.from, "from", "", "run `STEP` and everything after it again")
 	fs.StringArrayVar(&f.skip, "skip", nil, "mark `STEP` skipped instead of running it (repeatable)")
+	fs.StringArrayVar(&f.sets, "set", nil, "give a secret param again, `NAME=VALUE`: rbflow does not keep secrets (repeatable)")
 }
 
 func (f *resumeFlags) options() engine.ResumeOptions {
@@ -32,7 +34,7 @@ func (f *resumeFlags) options() engine.ResumeOptions {
 
 func (*resumeCmd) Name() string { return "resume" }
 func (*resumeCmd) Usage() string {
-	return "[RUN] [--reload] [--from STEP] [--skip STEP]... [--yes] [--answer step=value]... [--json]"
+	return "[RUN] [--reload] [--from STEP] [--skip STEP]... [--set SECRET=VALUE]... [--yes] [--answer step=value]... [--json]"
 }
 func (*resumeCmd) Summary() string {
 	return "finish an interrupted, waiting or failed run (default: the newest run of this repository)"
@@ -47,6 +49,7 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 		return usagef("resume takes at most one run id")
 	}
 	return c.continueRun(ctx, a, args, func(ctx context.Context, r *engine.Runner, id string) error {
+		r.SecretSets = c.sets
 		_, err := r.Resume(ctx, id, c.options())
 		return err
 	})

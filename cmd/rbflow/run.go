@@ -126,6 +126,7 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	in := engine.ParamInput{Sets: c.sets}
+	in.Dir, _ = a.repo(ctx) // where a relative from_file starts
 	if c.paramsFile != "" {
 		text, err := os.ReadFile(c.paramsFile)
 		if err != nil {

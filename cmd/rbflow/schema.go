@@ -204,13 +204,19 @@ func paramSchema() obj {
 			"required":    obj{"type": "boolean"},
 			"enum":        obj{"type": "array", "minItems": 1, "items": scalar, "description": "the values the param takes"},
 			"description": text("what the param is"),
-			"secret":      obj{"type": "boolean", "description": "masked as *** in logs, reports and events"},
+			"secret":      obj{"type": "boolean", "description": "masked as *** in logs, reports and events, never stored"},
+			"from_env":    obj{"type": "string", "pattern": spec.EnvNamePattern, "description": "a secret's value from this environment variable, read again on resume"},
+			"from_file":   obj{"type": "string", "minLength": 1, "description": "a secret's value from this file (its last newline dropped), read again on resume"},
 		},
 		"allOf": []any{
 			typed(spec.TypeString, text("")),
 			typed(spec.TypeInt, obj{"type": []string{"integer", "null"}}),
 			typed(spec.TypeBool, obj{"type": []string{"boolean", "null"}}),
 			typed(spec.TypeList, obj{"anyOf": []any{obj{"type": "array", "items": scalar}, text("")}}),
+			// from_env and from_file are for secrets, one at a time.
+			obj{"if": obj{"anyOf": []any{obj{"required": []string{"from_env"}}, obj{"required": []string{"from_file"}}}},
+				"then": obj{"required": []string{"secret"}, "properties": obj{"secret": obj{"const": true}},
+					"not": obj{"required": []string{"from_env", "from_file"}}}},
 		},
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 var (
 	topKeys     = []string{"version", "name", "description", "severity", "target", "contacts", "params", "env", "steps", "on_failure", "finally"}
-	paramKeys   = []string{"type", "default", "required", "enum", "description", "secret"}
+	paramKeys   = []string{"type", "default", "required", "enum", "description", "secret", "from_env", "from_file"}
 	contactKeys = []string{"role", "name", "reach"}
 	retryKeys   = []string{"attempts", "delay", "backoff", "if"}
 	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
@@ -278,6 +278,7 @@ func (d *decoder) params(v *Value, p *Procedure) {
 		if t := m.Get("secret"); t != nil {
 			pm.Secret = d.boolean(t, what+": secret")
 		}
+		d.paramSource(pm, m, what)
 		if t := m.Get("description"); t != nil {
 			pm.Description, _ = d.str(t, what+": description")
 		}
@@ -300,6 +301,41 @@ func (d *decoder) params(v *Value, p *Procedure) {
 				d.errorf(t.Pos, "param %q: bad default: %v", e.Key, err)
 			} else {
 				pm.Default = val
+			}
+		}
+	}
+}
+
+// paramSource reads a secret param's from_env or from_file: where its
+// value is read at the start of a run and again on resume, so that it
+// never has to be given on the command line or kept by rbflow.
+func (d *decoder) paramSource(pm *Param, m *Value, what string) {
+	env, file := m.Get("from_env"), m.Get("from_file")
+	for _, key := range []string{"from_env", "from_file"} {
+		if e := m.Entry(key); e != nil && !pm.Secret {
+			d.errorf(e.KeyPos, "%s: %s is for secrets: add secret: true (its value is then masked and never stored)", what, key)
+			return
+		}
+	}
+	if env != nil && file != nil {
+		d.errorf(m.Entry("from_file").KeyPos, "%s: from_env and from_file both given: choose one source", what)
+		return
+	}
+	if env != nil {
+		if s, ok := d.str(env, what+": from_env"); ok {
+			if !envRE.MatchString(s) {
+				d.errorf(env.Pos, "%s: from_env %q is not an environment variable name: use letters, digits and underscores, not starting with a digit", what, s)
+			} else {
+				pm.FromEnv = s
+			}
+		}
+	}
+	if file != nil {
+		if s, ok := d.str(file, what+": from_file"); ok {
+			if s == "" {
+				d.errorf(file.Pos, "%s: from_file is empty: give the path of the file that holds the secret", what)
+			} else {
+				pm.FromFile = s
 			}
 		}
 	}

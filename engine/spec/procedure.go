@@ -55,6 +55,11 @@ type Param struct {
 	Enum        []string
 	Description string
 	Secret      bool
+	// FromEnv and FromFile name where a secret's value is read (at most one
+	// is set): at the start of a run when it is not given, and again on
+	// resume, since rbflow never keeps a secret's value.
+	FromEnv  string
+	FromFile string
 }
 
 // EnvVar is one environment variable; Value may hold ${{ }} expressions.
