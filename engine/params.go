@@ -40,7 +40,7 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		names = append(names, pm.Name)
 	}
 	out := map[string]any{}
-	given := map[string]bool{} // written, even if the value was wrong
+	given := map[string]bool{}   // written, even if the value was wrong
 	pending := map[string]bool{} // secrets the store did not keep
 	var errs []error
 	unknown := func(name string) error {

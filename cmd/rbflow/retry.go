@@ -13,8 +13,10 @@ type retryCmd struct {
 	resumeFlags
 }
 
-func (*retryCmd) Name() string  { return "retry" }
-func (*retryCmd) Usage() string { return "[RUN] [--from STEP] [--skip STEP]... [--reload] [--set SECRET=VALUE]..." }
+func (*retryCmd) Name() string { return "retry" }
+func (*retryCmd) Usage() string {
+	return "[RUN] [--from STEP] [--skip STEP]... [--reload] [--set SECRET=VALUE]..."
+}
 func (*retryCmd) Summary() string {
 	return "start a new attempt of a finished run (default: the newest), same run id: failed steps (or --from STEP and after) run again"
 }
