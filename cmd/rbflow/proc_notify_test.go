@@ -91,7 +91,12 @@ func TestNotifyProcedure(t *testing.T) {
 	hook.mu.Lock()
 	hook.delay = 0
 	hook.mu.Unlock()
-	if o, e, code := rbflow(t, dir, "resume", "--yes"); code != 0 {
+	// rbflow did not keep the webhook URL (a secret): resume asks for it
+	// and changes nothing until it is given again.
+	if o, e, code := rbflow(t, dir, "resume", "--yes"); code != 2 || !strings.Contains(e, "give it again with --set webhook=VALUE") {
+		t.Fatalf("resume without the secret: exit %d, want 2 asking for webhook\n%s%s", code, o, e)
+	}
+	if o, e, code := rbflow(t, dir, "resume", "--yes", "--set", "webhook="+url); code != 0 {
 		t.Fatalf("resume: exit %d\n%s%s", code, o, e)
 	}
 	if n := len(hook.received()); n != 3 {
