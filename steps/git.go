@@ -98,7 +98,7 @@ func init() {
 			run: gitTag,
 		},
 		"commit": {
-			doc:    "commit what is staged (all: true every tracked change)",
+			doc:    "commit what is staged (all: true stages every change first, untracked files too except ignored ones and those named like secrets, which the output left_out lists)",
 			fields: []engine.Field{{Name: "message", Type: engine.String, Required: true}, {Name: "all", Type: engine.Bool}, {Name: "allow_empty", Type: engine.Bool}},
 			run:    gitCommit,
 		},
@@ -556,9 +556,15 @@ func resolve(ctx context.Context, r *git.Repo, rev string) (string, error) {
 // finish runs a git command that changes state; it is not cancelled by
 // Ctrl-C (git would leave a lock or a half-written index behind).
 func finish(ctx context.Context, r *git.Repo, args ...string) (string, error) {
-	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	c, cancel := lasting(ctx)
 	defer cancel()
 	return r.Git(c, args...)
+}
+
+// lasting is the context of git commands that change state: Ctrl-C does
+// not cut them off, a git that hangs does not hold the run forever.
+func lasting(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 }
 
 func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
@@ -928,10 +934,20 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (ma
 	if arg.Err != nil {
 		return nil, arg.Err
 	}
+	var leftOut []string
 	if all {
-		// All means all: untracked files too (ignored ones stay out).
-		if _, err := finish(ctx, r, "add", "-A"); err != nil {
+		// All means all: untracked files too, except ignored ones and
+		// untracked ones that look like secrets (SPEC §12).
+		c, cancel := lasting(ctx)
+		var err error
+		leftOut, err = r.AddAll(c)
+		cancel()
+		if err != nil {
 			return nil, err
+		}
+		for _, f := range leftOut {
+			pattern, _ := git.SecretLike(f)
+			fmt.Fprintf(x.Log, "left out of the commit: %q, untracked and named like a secret (%s); it stays in the work tree as it is (git add it first to commit it)\n", f, pattern)
 		}
 	}
 	staged, err := r.Git(ctx, "diff", "--cached", "--name-only")
@@ -940,7 +956,7 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (ma
 	}
 	if strings.TrimSpace(staged) == "" && !empty {
 		fmt.Fprintln(x.Log, "nothing to commit")
-		return map[string]any{"committed": false}, nil
+		return map[string]any{"committed": false, "left_out": toAny(leftOut)}, nil
 	}
 	args := []string{"commit", "-q", "--no-verify", "-m", msg}
 	if empty {
@@ -950,7 +966,7 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (ma
 		return nil, err
 	}
 	sha, _ := r.Head(ctx)
-	return map[string]any{"committed": true, "commit": sha, "files": lines(staged)}, nil
+	return map[string]any{"committed": true, "commit": sha, "files": lines(staged), "left_out": toAny(leftOut)}, nil
 }
 
 func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
