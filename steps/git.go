@@ -352,6 +352,9 @@ func (g *gitStep) checkArgs(x *engine.Exec) error {
 		if err != nil {
 			return err
 		}
+		if err := checkSecretName(g.name, f, x, v); err != nil {
+			return err
+		}
 		if err := checkGitValue(g.name, f, v); err != nil {
 			return err
 		}
@@ -567,6 +570,29 @@ func lasting(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 }
 
+// message returns a message that git will keep (a commit's, a tag's, a
+// stash's or a snapshot's) with secret values masked: git stores messages
+// in clear and pushes them (SPEC §4.1).
+func message(x *engine.Exec, msg string) string {
+	masked := x.Mask(msg)
+	if masked != msg {
+		fmt.Fprintln(x.Log, "the message holds the value of a secret param: git gets *** in its place")
+	}
+	return masked
+}
+
+// checkSecretName refuses a ref name that holds the value of a secret
+// param: git keeps ref names in clear, in refs, reflogs and every push
+// (SPEC §4.1). The error names the argument, never the value.
+func checkSecretName(action, field string, x *engine.Exec, v string) error {
+	names := field == "name" && (action == "branch" || action == "tag") ||
+		field == "ref" && (action == "checkout" || action == "switch")
+	if !names || x.Mask(v) == v {
+		return nil
+	}
+	return fmt.Errorf("with.%s holds the value of a secret param, and git keeps ref names in clear (refs, reflogs, pushes): name the ref without it (nothing was changed)", field)
+}
+
 func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
 	opt := git.SnapshotOptions{IncludeIgnored: true}
 	if g.args.Has("include_ignored") {
@@ -598,6 +624,7 @@ func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (
 	if opt.Message, err = x.String(g.args, "message"); err != nil {
 		return nil, err
 	}
+	opt.Message = message(x, opt.Message)
 	taken, err := stepSnapshots(ctx, x)
 	if err != nil {
 		return nil, err
@@ -793,7 +820,7 @@ func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map
 		// seed's script lost work.
 		args := []string{"stash", "push", "--include-untracked"}
 		if msg != "" {
-			args = append(args, "-m", msg)
+			args = append(args, "-m", message(x, msg))
 		}
 		_, err = finish(ctx, r, args...)
 	case "apply":
@@ -883,7 +910,7 @@ func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[s
 	}
 	var annotate []string
 	if msg != "" {
-		annotate = []string{"-a", "-m", msg}
+		annotate = []string{"-a", "-m", message(x, msg)}
 	}
 	return createRef(ctx, r, "tag", name, ref, exists, force, annotate...)
 }
@@ -958,7 +985,7 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (ma
 		fmt.Fprintln(x.Log, "nothing to commit")
 		return map[string]any{"committed": false, "left_out": toAny(leftOut)}, nil
 	}
-	args := []string{"commit", "-q", "--no-verify", "-m", msg}
+	args := []string{"commit", "-q", "--no-verify", "-m", message(x, msg)}
 	if empty {
 		args = append(args, "--allow-empty")
 	}
