@@ -98,7 +98,7 @@ func init() {
 			run: gitTag,
 		},
 		"commit": {
-			doc:    "commit what is staged (all: true every tracked change)",
+			doc:    "commit what is staged (all: true stages every change first, untracked files too except ignored ones and those named like secrets, which the output left_out lists)",
 			fields: []engine.Field{{Name: "message", Type: engine.String, Required: true}, {Name: "all", Type: engine.Bool}, {Name: "allow_empty", Type: engine.Bool}},
 			run:    gitCommit,
 		},
@@ -352,6 +352,9 @@ func (g *gitStep) checkArgs(x *engine.Exec) error {
 		if err != nil {
 			return err
 		}
+		if err := checkSecretName(g.name, f, x, v); err != nil {
+			return err
+		}
 		if err := checkGitValue(g.name, f, v); err != nil {
 			return err
 		}
@@ -556,9 +559,38 @@ func resolve(ctx context.Context, r *git.Repo, rev string) (string, error) {
 // finish runs a git command that changes state; it is not cancelled by
 // Ctrl-C (git would leave a lock or a half-written index behind).
 func finish(ctx context.Context, r *git.Repo, args ...string) (string, error) {
-	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	c, cancel := lasting(ctx)
 	defer cancel()
 	return r.Git(c, args...)
+}
+
+// lasting is the context of git commands that change state: Ctrl-C does
+// not cut them off, a git that hangs does not hold the run forever.
+func lasting(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+}
+
+// message returns a message that git will keep (a commit's, a tag's, a
+// stash's or a snapshot's) with secret values masked: git stores messages
+// in clear and pushes them (SPEC §4.1).
+func message(x *engine.Exec, msg string) string {
+	masked := x.Mask(msg)
+	if masked != msg {
+		fmt.Fprintln(x.Log, "the message holds the value of a secret param: git gets *** in its place")
+	}
+	return masked
+}
+
+// checkSecretName refuses a ref name that holds the value of a secret
+// param: git keeps ref names in clear, in refs, reflogs and every push
+// (SPEC §4.1). The error names the argument, never the value.
+func checkSecretName(action, field string, x *engine.Exec, v string) error {
+	names := field == "name" && (action == "branch" || action == "tag") ||
+		field == "ref" && (action == "checkout" || action == "switch")
+	if !names || x.Mask(v) == v {
+		return nil
+	}
+	return fmt.Errorf("with.%s holds the value of a secret param, and git keeps ref names in clear (refs, reflogs, pushes): name the ref without it (nothing was changed)", field)
 }
 
 func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
@@ -592,6 +624,7 @@ func gitSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (
 	if opt.Message, err = x.String(g.args, "message"); err != nil {
 		return nil, err
 	}
+	opt.Message = message(x, opt.Message)
 	taken, err := stepSnapshots(ctx, x)
 	if err != nil {
 		return nil, err
@@ -787,7 +820,7 @@ func gitStash(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map
 		// seed's script lost work.
 		args := []string{"stash", "push", "--include-untracked"}
 		if msg != "" {
-			args = append(args, "-m", msg)
+			args = append(args, "-m", message(x, msg))
 		}
 		_, err = finish(ctx, r, args...)
 	case "apply":
@@ -877,7 +910,7 @@ func gitTag(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[s
 	}
 	var annotate []string
 	if msg != "" {
-		annotate = []string{"-a", "-m", msg}
+		annotate = []string{"-a", "-m", message(x, msg)}
 	}
 	return createRef(ctx, r, "tag", name, ref, exists, force, annotate...)
 }
@@ -928,10 +961,20 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (ma
 	if arg.Err != nil {
 		return nil, arg.Err
 	}
+	var leftOut []string
 	if all {
-		// All means all: untracked files too (ignored ones stay out).
-		if _, err := finish(ctx, r, "add", "-A"); err != nil {
+		// All means all: untracked files too, except ignored ones and
+		// untracked ones that look like secrets (SPEC §12).
+		c, cancel := lasting(ctx)
+		var err error
+		leftOut, err = r.AddAll(c)
+		cancel()
+		if err != nil {
 			return nil, err
+		}
+		for _, f := range leftOut {
+			pattern, _ := git.SecretLike(f)
+			fmt.Fprintf(x.Log, "left out of the commit: %q, untracked and named like a secret (%s); it stays in the work tree as it is (git add it first to commit it)\n", f, pattern)
 		}
 	}
 	staged, err := r.Git(ctx, "diff", "--cached", "--name-only")
@@ -940,9 +983,9 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (ma
 	}
 	if strings.TrimSpace(staged) == "" && !empty {
 		fmt.Fprintln(x.Log, "nothing to commit")
-		return map[string]any{"committed": false}, nil
+		return map[string]any{"committed": false, "left_out": toAny(leftOut)}, nil
 	}
-	args := []string{"commit", "-q", "--no-verify", "-m", msg}
+	args := []string{"commit", "-q", "--no-verify", "-m", message(x, msg)}
 	if empty {
 		args = append(args, "--allow-empty")
 	}
@@ -950,7 +993,7 @@ func gitCommit(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (ma
 		return nil, err
 	}
 	sha, _ := r.Head(ctx)
-	return map[string]any{"committed": true, "commit": sha, "files": lines(staged)}, nil
+	return map[string]any{"committed": true, "commit": sha, "files": lines(staged), "left_out": toAny(leftOut)}, nil
 }
 
 func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {

@@ -119,6 +119,11 @@ type GitFacts struct {
 	Baseline             string   `json:"baseline,omitempty"`
 	BaselineCommit       string   `json:"baseline_commit,omitempty"`
 	ChangedSinceBaseline []string `json:"changed_since_baseline"`
+	// UntrackedSecrets are the untracked, not ignored files named like
+	// secrets (.env, *.pem, id_rsa*, ...; git.SecretLike): a commit with
+	// all: true, such as sprint's WIP commit, leaves them out, and they
+	// stay in the work tree and in the run's snapshots.
+	UntrackedSecrets []string `json:"untracked_secrets"`
 	// Error says what could not be read (no repository, no commit yet).
 	Error string `json:"error,omitempty"`
 }
@@ -468,7 +473,7 @@ func str(v any) string {
 // with a baseline, what changed since it. What cannot be read is said in
 // Error; a report is still written.
 func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
-	g := GitFacts{Repo: dir, ChangedSinceBaseline: []string{}}
+	g := GitFacts{Repo: dir, ChangedSinceBaseline: []string{}, UntrackedSecrets: []string{}}
 	if dir == "" {
 		g.Error = "not in a git repository"
 		return g
@@ -504,6 +509,9 @@ func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
 			g.Uncommitted++
 		}
 	}
+	secrets, err := repo.UntrackedSecrets(ctx)
+	note(err)
+	g.UntrackedSecrets = append(g.UntrackedSecrets, secrets...)
 	if baseline != "" {
 		if sha, err := repo.ResolveCommit(ctx, baseline); err != nil {
 			note(fmt.Errorf("baseline: %w", err))

@@ -276,13 +276,13 @@ func (r *Repo) ChangedFiles(ctx context.Context, base string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list files changed since %s: %w", base, err)
 	}
-	untracked, err := r.run(ctx, runOpts{}, "ls-files", "--others", "--exclude-standard", "-z")
+	untracked, err := r.Untracked(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list untracked files: %w", err)
+		return nil, err
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, p := range append(splitZ(diff), splitZ(untracked)...) {
+	for _, p := range append(splitZ(diff), untracked...) {
 		if p != "" && !seen[p] {
 			seen[p] = true
 			out = append(out, p)
