@@ -75,6 +75,12 @@ func (h *harness) runner() *engine.Runner {
 // error is the run's.
 func (h *harness) run(name, text string) (*engine.Run, map[string]*engine.StepRecord, error) {
 	h.t.Helper()
+	return h.runSet(name, text)
+}
+
+// runSet is run with params given as on the command line (NAME=VALUE).
+func (h *harness) runSet(name, text string, sets ...string) (*engine.Run, map[string]*engine.StepRecord, error) {
+	h.t.Helper()
 	path := filepath.Join(h.repo, name+".yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		h.t.Fatal(err)
@@ -83,7 +89,7 @@ func (h *harness) run(name, text string) (*engine.Run, map[string]*engine.StepRe
 	if err != nil {
 		h.t.Fatalf("load %s: %v", name, err)
 	}
-	params, err := engine.ResolveParams(plan.Procedure, engine.ParamInput{})
+	params, err := engine.ResolveParams(plan.Procedure, engine.ParamInput{Sets: sets})
 	if err != nil {
 		h.t.Fatal(err)
 	}

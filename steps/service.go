@@ -20,6 +20,7 @@ import (
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
 	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/secret"
 	"github.com/rbflow/rbflow/engine/spec"
 )
 
@@ -193,9 +194,16 @@ func (a *serviceAction) DefaultOnResume() string { return "rerun" }
 type serviceConfig struct {
 	name, dir, pidfile string
 	command, stop      eval.Script
-	env                []string
-	ready              *probeSpec
-	grace              time.Duration
+	// record is command as the store keeps it (recordCommand), secretEnv
+	// the variables that carry the secrets it refers to.
+	record    string
+	secretEnv []string
+	// secrets are the run's secret values: the service's log never holds
+	// them.
+	secrets []string
+	env     []string
+	ready   *probeSpec
+	grace   time.Duration
 }
 
 func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
@@ -210,6 +218,11 @@ func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
 	if cfg.command, err = x.Shell(a.command); err != nil {
 		return nil, fmt.Errorf("with.command: %w", err)
 	}
+	secrets := x.Secrets()
+	for _, sv := range secrets {
+		cfg.secrets = append(cfg.secrets, sv.Value)
+	}
+	cfg.record, cfg.secretEnv = recordCommand(cfg.command, secrets)
 	if cfg.stop, err = x.Shell(a.stop); err != nil {
 		return nil, fmt.Errorf("with.stop: %w", err)
 	}
@@ -342,9 +355,9 @@ func (a *serviceAction) Execute(ctx context.Context, x *engine.Exec) (engine.Res
 			if rec == nil {
 				return engine.Result{ExitCode: -1}, fmt.Errorf("service: restart of %s needs with.command: no service of that name was ever started in this repository", cfg.name)
 			}
-			// The record holds the command self-contained (Script.String).
-			cfg.command, cfg.dir = eval.Script{Text: rec.Command}, rec.Dir
-			fmt.Fprintf(x.Log, "restarting %s with the command it was started with: %s\n", cfg.name, x.Mask(rec.Command))
+			if err := s.fromRecord(); err != nil {
+				return engine.Result{ExitCode: -1}, err
+			}
 		}
 		if res, err = s.stop(ctx); err == nil {
 			res, err = s.start(ctx)
@@ -356,6 +369,131 @@ func (a *serviceAction) Execute(ctx context.Context, x *engine.Exec) (engine.Res
 		res.ExitCode = 1
 	}
 	return res, err
+}
+
+// secretVarPrefix starts the name of each variable that carries a secret
+// into a service's command run again from its record.
+const secretVarPrefix = "RBFLOW_SECRET_"
+
+// secretVar names the variable that carries sv into a service's command:
+// RBFLOW_SECRET_TOKEN for param token, RBFLOW_SECRET_KEYS_item2 for the
+// second item of list param keys (param names are lower case, so an item
+// cannot take another param's name).
+func secretVar(sv engine.SecretValue) string {
+	name := secretVarPrefix + strings.ToUpper(sv.Param)
+	if sv.Item > 0 {
+		name += "_item" + strconv.Itoa(sv.Item)
+	}
+	return name
+}
+
+var secretRefRE = regexp.MustCompile(`"\$\{(` + secretVarPrefix + `[A-Z0-9_]+(?:_item[0-9]+)?)\}"`)
+
+// secretParam says which param a secretVar name stands for.
+func secretParam(name string) string {
+	p, item, ok := strings.Cut(strings.TrimPrefix(name, secretVarPrefix), "_item")
+	if ok {
+		return fmt.Sprintf("item %s of secret param %s", item, strings.ToLower(p))
+	}
+	return "secret param " + strings.ToLower(p)
+}
+
+// recordCommand returns cmd as the store keeps it, self-contained so that
+// restart can run it again: as Script.String, but with every secret value
+// written as a reference to its secretVar, never in clear. It also returns
+// the entries of those variables, which the service gets in its
+// environment whenever it starts.
+func recordCommand(cmd eval.Script, secrets []engine.SecretValue) (string, []string) {
+	if len(secrets) == 0 {
+		return cmd.String(), nil
+	}
+	byValue := map[string]engine.SecretValue{}
+	var values []string
+	for _, sv := range secrets {
+		if _, ok := byValue[sv.Value]; !ok {
+			byValue[sv.Value] = sv
+			values = append(values, sv.Value)
+		}
+	}
+	set := secret.NewSet(values)
+	var env []string
+	used := map[string]bool{}
+	rec := cmd.Record(func(value string) []eval.Piece {
+		var out []eval.Piece
+		for _, p := range set.Split(value) {
+			if !p.Secret {
+				out = append(out, eval.Piece{Text: p.Text})
+				continue
+			}
+			name := secretVar(byValue[p.Text])
+			if !used[name] {
+				used[name] = true
+				env = append(env, name+"="+p.Text)
+			}
+			out = append(out, eval.Piece{Ref: name})
+		}
+		return out
+	})
+	return rec, env
+}
+
+// fromRecord makes the recorded command the one restart starts. The record
+// refers to the secrets the command was started with, which rbflow does
+// not store: they come from this run's secret params of the same names.
+func (s *serviceRun) fromRecord() error {
+	x, cfg, rec := s.x, s.cfg, s.rec
+	have := map[string]string{}
+	for _, sv := range x.Secrets() {
+		have[secretVar(sv)] = sv.Value
+	}
+	var env, from, missing []string
+	seen := map[string]bool{}
+	for _, m := range secretRefRE.FindAllStringSubmatch(rec.Command, -1) {
+		name := m[1]
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		v, ok := have[name]
+		if !ok {
+			missing = append(missing, secretParam(name))
+			continue
+		}
+		env = append(env, name+"="+v)
+		from = append(from, secretParam(name))
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("service: restart of %s: it was started with a command that takes the %s, and rbflow does not store secrets; this run has no such param: declare it (secret: true) and give it, or give with.command",
+			cfg.name, strings.Join(missing, ", "))
+	}
+	cfg.command, cfg.dir, cfg.record, cfg.secretEnv = eval.Script{Text: rec.Command}, rec.Dir, rec.Command, env
+	fmt.Fprintf(x.Log, "restarting %s with the command it was started with: %s\n", cfg.name, x.Mask(rec.Command))
+	if len(from) > 0 {
+		fmt.Fprintf(x.Log, "the %s: taken from this run's params, as rbflow does not store secrets\n", strings.Join(from, ", "))
+	}
+	return nil
+}
+
+// secretChanged returns the secret param, if any, whose value differs
+// from the one the running service was started with: its processes carry
+// it in their environment (the store does not).
+func secretChanged(rec *engine.Service, secretEnv []string) string {
+	pid := 0
+	if leader(rec).Alive() {
+		pid = rec.PID
+	} else if m := members(rec.PID, rec.PIDStart, marked(rec)); len(m) > 0 {
+		pid = m[0].PID
+	}
+	if pid == 0 {
+		return ""
+	}
+	for _, kv := range secretEnv {
+		if !proc.HasEnv(pid, kv) {
+			name, _, _ := strings.Cut(kv, "=")
+			return secretParam(name)
+		}
+	}
+	return ""
 }
 
 // serviceRun is one service step at work.
@@ -429,10 +567,15 @@ func (s *serviceRun) outputs(pid int, isRunning bool) map[string]any {
 func (s *serviceRun) start(ctx context.Context) (engine.Result, error) {
 	x, cfg := s.x, s.cfg
 	if running(s.rec) {
-		if s.rec.Command != cfg.command.String() || s.rec.Dir != cfg.dir {
+		if s.rec.Command != cfg.record || s.rec.Dir != cfg.dir {
 			return engine.Result{Outputs: s.outputs(s.rec.PID, true)}, fmt.Errorf(
 				"service %s is already running with another command (pid %d, started by run %s: %s); use service: restart, or stop it first",
 				cfg.name, s.rec.PID, s.rec.RunID, x.Mask(s.rec.Command))
+		}
+		if p := secretChanged(s.rec, cfg.secretEnv); p != "" {
+			return engine.Result{Outputs: s.outputs(s.rec.PID, true)}, fmt.Errorf(
+				"service %s is already running with another value of the %s (pid %d, started by run %s); use service: restart, or stop it first",
+				cfg.name, p, s.rec.PID, s.rec.RunID)
 		}
 		// Started before (by this step, before rbflow was cut off, or by an
 		// earlier run): it is not started twice.
@@ -686,8 +829,10 @@ func (e *exitState) result() (exitResult, bool) {
 
 // launch starts the service: bash -c COMMAND in a new session (so its own
 // process group, no controlling terminal and no SIGHUP or Ctrl-C from
-// rbflow's terminal), stdin from /dev/null, output appended to logPath. It
-// is not run under rbflow's reaper: a service outlives the run.
+// rbflow's terminal), stdin from /dev/null, output appended to logPath,
+// through a relay that masks the run's secrets when it has any
+// (proc.StartDetached). It is not run under rbflow's reaper: a service
+// outlives the run.
 func launch(cfg *serviceConfig, repo, logPath string) (*engine.Service, *exitState, error) {
 	if fi, err := os.Stat(cfg.dir); err != nil || !fi.IsDir() {
 		return nil, nil, fmt.Errorf("service %s: dir %s does not exist", cfg.name, cfg.dir)
@@ -697,19 +842,15 @@ func launch(cfg *serviceConfig, repo, logPath string) (*engine.Service, *exitSta
 		return nil, nil, fmt.Errorf("service %s: open log: %w", cfg.name, err)
 	}
 	defer logf.Close()
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer null.Close()
 	fmt.Fprintf(logf, "--- rbflow: starting %s at %s\n", cfg.name, time.Now().UTC().Format(time.RFC3339))
 	started := time.Now()
-	cmd := exec.Command("bash", "--noprofile", "--norc", "-c", cfg.command.Text)
-	cmd.Dir = cfg.dir
-	cmd.Env = append(withScript(cfg.env, cfg.command), serviceToken(repo, cfg.name, started))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	env := append(withScript(cfg.env, cfg.command), cfg.secretEnv...)
+	cmd, err := proc.StartDetached(proc.Detached{
+		Path: "bash", Args: []string{"--noprofile", "--norc", "-c", cfg.command.Text},
+		Dir: cfg.dir, Env: append(env, serviceToken(repo, cfg.name, started)),
+		Log: logf, Secrets: cfg.secrets,
+	})
+	if err != nil {
 		return nil, nil, fmt.Errorf("start service %s: %w", cfg.name, err)
 	}
 	pid := cmd.Process.Pid
@@ -740,7 +881,7 @@ func launch(cfg *serviceConfig, repo, logPath string) (*engine.Service, *exitSta
 		close(ex.done)
 	}()
 	svc := &engine.Service{
-		Repo: repo, Name: cfg.name, PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.command.String(),
+		Repo: repo, Name: cfg.name, PID: pid, PIDStart: start, BootID: proc.BootID(), Command: cfg.record,
 		Dir: cfg.dir, LogPath: logPath, StartedAt: started,
 	}
 	return svc, ex, nil

@@ -11,9 +11,13 @@ import (
 
 func main() {
 	// rbflow re-executes itself as the reaper that keeps step processes
-	// from outliving it (see engine/proc).
+	// from outliving it, and as the relay that masks secrets in the log of
+	// a service, which does outlive it (see engine/proc).
 	if proc.IsReaper() {
 		os.Exit(proc.ReaperMain())
+	}
+	if proc.IsRelay() {
+		os.Exit(proc.RelayMain())
 	}
 	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -64,30 +64,14 @@ finally:
 		t.Errorf("the secret appears in rbflow's output:\n%s", all.String())
 	}
 	runsDir := filepath.Join(repo, ".git", "rbflow", "runs")
-	files := 0
-	err := filepath.WalkDir(runsDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		files++
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
+	testkit.Files(t, runsDir, func(path string, perm fs.FileMode, b []byte) {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("%s holds the secret:\n%s", path, b)
 		}
-		if fi, _ := d.Info(); fi.Mode().Perm()&0o077 != 0 {
-			t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+		if perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want 0600", path, perm)
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files == 0 {
-		t.Fatal("no run artifacts found")
-	}
 	for _, dir := range []string{filepath.Join(repo, ".git", "rbflow"), runsDir} {
 		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("%s: mode %v (%v), want 0700", dir, fi.Mode().Perm(), err)

@@ -60,18 +60,44 @@ func (s Script) String() string { return s.Display(nil) }
 // Display is String with each value passed through mask (nil: none)
 // before it is quoted, so that a secret is masked whatever quotes it holds.
 func (s Script) Display(mask func(string) string) string {
+	return s.Record(func(value string) []Piece {
+		if mask != nil {
+			value = mask(value)
+		}
+		return []Piece{{Text: value}}
+	})
+}
+
+// Piece is a part of a value as Record writes it: text, or a reference to
+// the environment variable named Ref.
+type Piece struct {
+	Text, Ref string
+}
+
+// Record is String with each value cut into pieces by split: text is
+// quoted, a reference is written "${NAME}". A record that must not hold a
+// value (a secret) refers to the variable that will carry it when the
+// record is run again.
+func (s Script) Record(split func(value string) []Piece) string {
 	if len(s.Vars) == 0 {
 		return s.Text
 	}
 	var b strings.Builder
 	for _, v := range s.Vars {
-		value := v.Value
-		if mask != nil {
-			value = mask(value)
-		}
 		b.WriteString(v.Name)
 		b.WriteByte('=')
-		b.WriteString(Quote(value))
+		n := b.Len()
+		for _, p := range split(v.Value) {
+			switch {
+			case p.Ref != "":
+				b.WriteString(`"${` + p.Ref + `}"`)
+			case p.Text != "":
+				b.WriteString(Quote(p.Text))
+			}
+		}
+		if b.Len() == n {
+			b.WriteString("''")
+		}
 		b.WriteByte('\n')
 	}
 	b.WriteString(s.Text)

@@ -380,7 +380,7 @@ func TestShellTemplateErrors(t *testing.T) {
 
 // Script.String, which a service's record keeps and restart runs without
 // the environment, runs as Text does with its variables; Display masks
-// each value before quoting it.
+// each value before quoting it; Record writes a secret as a reference.
 func TestScriptStringRunsAsText(t *testing.T) {
 	c := NewCompiler(Decl{Params: []Param{{Name: "v", Type: "string"}, {Name: "l", Type: "list"}}})
 	tpl, err := c.ShellTemplate("printf '<%s>' ${{ params.l }} \"${{ params.v }}\" '${{ params.v }}' $'\\t${{ params.v }}'\ncat <<EOF\n${{ params.v }}\nEOF", Bash)
@@ -405,6 +405,22 @@ func TestScriptStringRunsAsText(t *testing.T) {
 		shown := s.Display(func(x string) string { return strings.ReplaceAll(x, secret, "***") })
 		if strings.Contains(v, secret) && (strings.Contains(shown, "it'\\''s") || !strings.Contains(shown, "***")) {
 			t.Errorf("Display did not mask %q:\n%s", secret, shown)
+		}
+		// A record refers to the secret by a variable and runs as Text does
+		// once the variable carries it.
+		rec := s.Record(func(x string) []Piece {
+			var out []Piece
+			for i, part := range strings.Split(x, secret) {
+				if i > 0 {
+					out = append(out, Piece{Ref: "SECRET_REF"})
+				}
+				out = append(out, Piece{Text: part})
+			}
+			return out
+		})
+		recorded, err3 := runScript(t, "bash", dir, Script{Text: rec, Vars: []Var{{Name: "SECRET_REF", Value: secret}}})
+		if strings.Contains(rec, secret) || err3 != nil || string(recorded) != string(withEnv) {
+			t.Errorf("value %q: Record printed %q (%v), want %q without the secret in:\n%s", clip(v), clip(string(recorded)), err3, clip(string(withEnv)), clip(rec))
 		}
 	}
 }

@@ -64,7 +64,7 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 	}
 	cmd := exec.Command(exePath, append([]string{c.Path}, c.Args...)...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(withoutReaper(c.Env), reaperEnv+"="+strconv.FormatInt(grace.Milliseconds(), 10))
+	cmd.Env = append(withoutEnv(c.Env, reaperEnv), reaperEnv+"="+strconv.FormatInt(grace.Milliseconds(), 10))
 	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -116,14 +116,21 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 	return cmd.ProcessState.ExitCode(), nil
 }
 
-func withoutReaper(env []string) []string {
+// withoutEnv returns env without the entries of variable name.
+func withoutEnv(env []string, name string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, reaperEnv+"=") {
+		if !strings.HasPrefix(kv, name+"=") {
 			out = append(out, kv)
 		}
 	}
 	return out
+}
+
+// isPipe reports whether fd is open on a pipe.
+func isPipe(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
 }
 
 // ReaperMain is the reaper process: it runs its arguments as a child in its
@@ -147,14 +154,13 @@ func ReaperMain() int {
 	// Only rbflow starts a reaper: as the leader of a new process group,
 	// with a pipe on fd 3. Anything else (the variable set by hand) must not
 	// signal a group that is not its own.
-	var st syscall.Stat_t
-	if syscall.Getpgrp() != os.Getpid() || syscall.Fstat(3, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+	if syscall.Getpgrp() != os.Getpid() || !isPipe(3) {
 		fmt.Fprintf(os.Stderr, "rbflow: %s is set but this process was not started by rbflow as a reaper; unset it\n", reaperEnv)
 		return 2
 	}
 	parent := os.NewFile(3, "rbflow")
 	cmd := exec.Command(os.Args[1], os.Args[2:]...)
-	cmd.Env = withoutReaper(os.Environ())
+	cmd.Env = withoutEnv(os.Environ(), reaperEnv)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	// The command gets default signal handling back.
 	if err := cmd.Start(); err != nil {

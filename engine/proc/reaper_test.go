@@ -15,6 +15,9 @@ func TestMain(m *testing.M) {
 	if IsReaper() {
 		os.Exit(ReaperMain())
 	}
+	if IsRelay() {
+		os.Exit(RelayMain())
+	}
 	os.Exit(m.Run())
 }
 

@@ -3,6 +3,7 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -16,15 +17,18 @@ import (
 )
 
 // Main is the first call of a TestMain whose tests start rbflow's
-// processes. When rbflow started this test binary as a step's reaper
-// (engine/proc re-executes its own binary for that), Main runs the reaper
-// and exits. Otherwise it returns, after setting GORACE for the processes
+// processes. When rbflow started this test binary as a step's reaper or
+// as a service's launcher or log relay (engine/proc re-executes its own
+// binary for those), Main runs it and exits. Otherwise it returns, after setting GORACE for the processes
 // the tests start, unless it is set already: a binary built with -race
 // sleeps a second before it exits by default (atexit_sleep_ms), and every
 // rbflow process and every reaper a test starts is this binary.
 func Main() {
 	if proc.IsReaper() {
 		os.Exit(proc.ReaperMain())
+	}
+	if proc.IsRelay() {
+		os.Exit(proc.RelayMain())
 	}
 	if _, ok := os.LookupEnv("GORACE"); !ok {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
@@ -117,6 +121,36 @@ func WriteFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, text := range files {
 		WriteFile(t, filepath.Join(dir, filepath.FromSlash(name)), text)
+	}
+}
+
+// Files calls f with the path, permissions and content of every file
+// under dir (a grep for a secret, a check of modes); the test ends when
+// there is none: a walk that finds nothing proves nothing.
+func Files(t testing.TB, dir string, f func(path string, perm fs.FileMode, content []byte)) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		n++
+		f(path, fi.Mode().Perm(), b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatalf("no files under %s", dir)
 	}
 }
 
