@@ -882,9 +882,9 @@ func deleteRef(ctx context.Context, x *engine.Exec, r *git.Repo, namespace, name
 		return nil, err
 	}
 	obj = strings.TrimSpace(obj)
-	keep := fmt.Sprintf("refs/rbflow/%s/%s.deleted/%s/%s", x.RunID, x.StepID, namespace, name)
-	if _, err := finish(ctx, r, "update-ref", keep, obj); err != nil {
-		return nil, err
+	keep := fmt.Sprintf("%s%s/%s.deleted/%s/%s", git.KeptPrefix, x.RunID, x.StepID, namespace, name)
+	if err := r.Keep(ctx, keep, obj); err != nil && !errors.Is(err, git.ErrRefExists) {
+		return nil, err // (a resumed step kept it already)
 	}
 	_, err = finish(ctx, r, verb, flag, "--", name)
 	return map[string]any{"name": name, "deleted": err == nil, "object": obj, "kept_at": keep}, err

@@ -12,7 +12,7 @@ import (
 
 // AfterRef is where rbflow keeps the state a run left, taken when it ends;
 // undo compares it with the tree to protect changes made after the run.
-func AfterRef(runID string) string { return "refs/rbflow/" + runID + "/_after" }
+func AfterRef(runID string) string { return git.KeptPrefix + runID + "/_after" }
 
 // FirstSnapshot returns the snapshot taken before the first destructive
 // step of a run or of any run it called.
@@ -67,12 +67,8 @@ func snapshotAfter(ctx context.Context, run *engine.Run) error {
 		return err
 	}
 	ref := AfterRef(run.ID)
-	if exists, err := repo.RefExists(ctx, ref); err != nil {
+	if err := repo.DeleteKept(ctx, ref); err != nil {
 		return err
-	} else if exists {
-		if _, err := repo.Git(ctx, "update-ref", "-d", ref); err != nil {
-			return err
-		}
 	}
 	_, err = repo.Snapshot(ctx, ref, git.SnapshotOptions{IncludeIgnored: true, Message: "state after run " + run.ID})
 	return err
@@ -143,17 +139,22 @@ func ExpireSnapshots(ctx context.Context, runs engine.RunStore, repoDir string, 
 		if !run.Status.Finished() || run.StartedAt.After(cutoff) {
 			continue
 		}
-		out, err := repo.Git(ctx, "for-each-ref", "--format=%(refname)", "refs/rbflow/"+run.ID+"/")
+		kept, err := repo.KeptRefs(ctx, git.KeptPrefix+run.ID+"/")
 		if err != nil {
 			return refs, err
 		}
-		for _, ref := range strings.Fields(out) {
+		for _, ref := range kept {
 			if !dryRun {
-				if _, err := repo.Git(ctx, "update-ref", "-d", ref); err != nil {
+				if err := repo.DeleteKept(ctx, ref); err != nil {
 					return refs, err
 				}
 			}
 			refs = append(refs, ref)
+		}
+	}
+	if !dryRun && len(refs) > 0 {
+		if err := repo.PruneKept(ctx); err != nil {
+			return refs, err
 		}
 	}
 	return refs, nil

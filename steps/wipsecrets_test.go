@@ -173,7 +173,7 @@ func TestSprintWIPCommitLeavesSecretLikeFilesOut(t *testing.T) {
 		}
 	}
 	snap, _ := f.step(t, "save_state").Outputs["snapshot"].(string)
-	saved := testkit.Git(t, repo, "ls-tree", "-r", "-z", "--name-only", snap)
+	saved := testkit.KeptGit(t, repo, "ls-tree", "-r", "-z", "--name-only", snap)
 	for _, p := range want {
 		if !strings.Contains("\x00"+saved, "\x00"+p+"\x00") {
 			t.Errorf("the snapshot %s does not hold %s", snap, p)

@@ -104,6 +104,16 @@ func writeApproved(t *testing.T, repo, path, text string) {
 	}
 }
 
+// keptRefs lists the refs rbflow keeps for the repository at dir (its
+// snapshot store; none when it has made none) under the given patterns.
+func keptRefs(t *testing.T, dir string, patterns ...string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, ".git", "rbflow", "snapshots.git")); err != nil {
+		return ""
+	}
+	return testkit.KeptGit(t, dir, append([]string{"for-each-ref"}, patterns...)...)
+}
+
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)

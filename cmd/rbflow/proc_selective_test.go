@@ -312,7 +312,7 @@ func TestSelectiveNoneInBaseline(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Errorf("a failed selective rollback changed the tree")
 	}
-	if refs := testkit.Git(t, dir, "for-each-ref", "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
+	if refs := keptRefs(t, dir, "refs/rbflow/"+lastRunID(t, dir)+"/restore"); refs != "" {
 		t.Errorf("a snapshot was taken for a restore that never ran: %s", refs)
 	}
 	procFile := filepath.Join(t.TempDir(), "p.yaml")

@@ -380,6 +380,9 @@ func TestSprintRefusesTheBaseline(t *testing.T) {
 	if refs := testkit.Git(t, dir, "for-each-ref", "refs/heads", "refs/rbflow"); strings.Contains(refs, "backup/") || strings.Contains(refs, "retry") || strings.Contains(refs, "refs/rbflow/") {
 		t.Errorf("the refused run left refs:\n%s", refs)
 	}
+	if kept := keptRefs(t, dir); kept != "" {
+		t.Errorf("the refused run kept snapshots:\n%s", kept)
+	}
 	if _, errOut, code := rbflow(t, dir, "run", "sprint"); code != 2 || !strings.Contains(errOut, "sprint") {
 		t.Errorf("sprint without a sprint number: exit %d, want 2 naming the param: %s", code, errOut)
 	}

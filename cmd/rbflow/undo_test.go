@@ -453,7 +453,7 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 		t.Fatalf("run: %d\n%s%s", code, o, e)
 	}
 	run := markInterrupted(t, dir, "reset", "clean")
-	refs := testkit.Git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
+	refs := testkit.KeptGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset")
 
 	o, e, code := rbflow(t, dir, "resume")
 	if code != 4 || !strings.Contains(e, "rbflow resume "+run.ID+" --yes") {
@@ -463,7 +463,7 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 	if code != 0 || !strings.Contains(o, "reusing snapshot refs/rbflow/"+run.ID+"/reset") {
 		t.Fatalf("resume --yes: exit %d, want 0 and the reset reusing its snapshot\n%s%s", code, o, e)
 	}
-	if got := testkit.Git(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
+	if got := testkit.KeptGit(t, dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/rbflow/"+run.ID+"/reset"); got != refs {
 		t.Errorf("the snapshot ref changed: %q, was %q", got, refs)
 	}
 	if o, e, code := rbflow(t, dir, "undo", run.ID); code != 0 {

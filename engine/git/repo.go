@@ -221,6 +221,9 @@ func (r *Repo) RefExists(ctx context.Context, ref string) (bool, error) {
 	if err := CheckRef(ref); err != nil {
 		return false, err
 	}
+	if IsKept(ref) {
+		return r.keptExists(ctx, ref)
+	}
 	out, err := r.run(ctx, runOpts{}, "rev-parse", "-q", "--verify", "--symbolic-full-name", "--end-of-options", ref)
 	if err != nil {
 		if exitCode(err) == 1 {

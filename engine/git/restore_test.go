@@ -87,7 +87,7 @@ func TestRestoreRefusesLaterChanges(t *testing.T) {
 	if got := string(fileBytes(t, filepath.Join(dir, "node_modules/pkg/index.js"))); got != "reinstalled by the run\n" {
 		t.Errorf("Restore touched a skipped file: node_modules/pkg/index.js = %q", got)
 	}
-	if got := testkit.Git(t, dir, "show", "refs/rbflow/undo1/backup:a.txt"); got != "user edit\n" {
+	if got := testkit.KeptGit(t, dir, "show", "refs/rbflow/undo1/backup:a.txt"); got != "user edit\n" {
 		t.Errorf("backup has a.txt = %q, want the user's edit", got)
 	}
 
@@ -254,7 +254,7 @@ func TestSnapshotUnbornHead(t *testing.T) {
 	if h, err := r.Head(ctx); h != "" || err != nil {
 		t.Errorf("Head() = %q, %v after restoring an unborn branch", h, err)
 	}
-	if got := testkit.Git(t, dir, "log", "--format=%s", "refs/rbflow/u/backup^1"); got != "by the run\n" {
+	if got := testkit.KeptGit(t, dir, "log", "--format=%s", "refs/rbflow/u/backup^1"); got != "by the run\n" {
 		t.Errorf("the backup does not keep the run's commit: %q", got)
 	}
 }

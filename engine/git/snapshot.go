@@ -165,8 +165,8 @@ func checkSnapshotRef(ref string) error {
 	if err := CheckRef(ref); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	if !strings.HasPrefix(ref, "refs/") {
-		return fmt.Errorf("snapshot: ref %q must be a full name under refs/, for example refs/rbflow/<run>/<step>", ref)
+	if !IsKept(ref) {
+		return fmt.Errorf("snapshot: ref %q must be a full name under %s, for example %s<run>/<step>", ref, KeptPrefix, KeptPrefix)
 	}
 	return nil
 }
@@ -635,9 +635,8 @@ func (r *Repo) store(ctx context.Context, ref string, s *state, opt SnapshotOpti
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
-	// The empty old value makes git refuse if the ref exists.
-	if _, err := r.run(ctx, runOpts{}, "update-ref", "-m", "rbflow snapshot", ref, snap.Commit, ""); err != nil {
-		if ok, _ := r.refExistsExact(ctx, ref); ok {
+	if err := r.Keep(ctx, ref, snap.Commit); err != nil {
+		if errors.Is(err, ErrRefExists) {
 			return nil, fmt.Errorf("snapshot %s: %w; choose another ref (snapshots are never overwritten)", ref, ErrRefExists)
 		}
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
@@ -645,27 +644,10 @@ func (r *Repo) store(ctx context.Context, ref string, s *state, opt SnapshotOpti
 	return snap, nil
 }
 
-func (r *Repo) refExistsExact(ctx context.Context, ref string) (bool, error) {
-	_, err := r.run(ctx, runOpts{}, "show-ref", "--verify", "--quiet", ref)
-	if err != nil {
-		if exitCode(err) == 1 {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, nil
-}
-
-// refValue returns the commit a full ref points at, or "" if it does not exist.
+// refValue returns the commit a full ref of the repository points at, or
+// "" if it does not exist.
 func (r *Repo) refValue(ctx context.Context, ref string) (string, error) {
-	out, err := r.run(ctx, runOpts{}, "rev-parse", "-q", "--verify", "--end-of-options", ref)
-	if err != nil {
-		if exitCode(err) == 1 {
-			return "", nil
-		}
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
+	return refValueIn(ctx, r, false, ref)
 }
 
 func (r *Repo) commitTree(ctx context.Context, tree string, parents []string, msg string) (string, error) {
@@ -744,7 +726,13 @@ func (s *Snapshot) message() string {
 // refs/rbflow/<run>/<step>, or a commit id). The error wraps ErrNotSnapshot
 // if the commit is not one.
 func (r *Repo) ReadSnapshot(ctx context.Context, commitOrRef string) (*Snapshot, error) {
-	sha, err := r.ResolveCommit(ctx, commitOrRef)
+	var sha string
+	var err error
+	if IsKept(commitOrRef) {
+		sha, err = r.fetchKept(ctx, commitOrRef)
+	} else {
+		sha, err = r.ResolveCommit(ctx, commitOrRef)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot: %w", err)
 	}

@@ -220,3 +220,11 @@ var pythonWithPytest = sync.OnceValue(func() string {
 	}
 	return ""
 })
+
+// KeptGit runs git in rbflow's store of kept refs (snapshots) of the
+// repository at dir: <common dir>/rbflow/snapshots.git.
+func KeptGit(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	common := strings.TrimSpace(Git(t, dir, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+	return Git(t, dir, append([]string{"--git-dir=" + filepath.Join(common, "rbflow", "snapshots.git")}, args...)...)
+}

@@ -1,0 +1,235 @@
+package git
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// KeptPrefix begins the refs rbflow keeps: snapshots, and the branches and
+// tags its steps deleted (refs/rbflow/<run>/<step>...).
+const KeptPrefix = "refs/rbflow/"
+
+// IsKept reports whether ref is one rbflow keeps in its own store.
+func IsKept(ref string) bool { return strings.HasPrefix(ref, KeptPrefix) }
+
+// The kept refs live in a bare repository of rbflow's own, next to the
+// repository's objects: <common dir>/rbflow/snapshots.git. Two promises
+// follow from that, and no ref namespace inside the repository could keep
+// both: a push of the repository, --mirror included, sends only the
+// repository's refs, so no snapshot (with its ignored .env files and
+// uncommitted work) leaves with it; and git gc of the repository never
+// looks into another object store, so it cannot prune what a snapshot
+// holds. The store's objects/info/alternates names the repository's
+// objects: what the repository's refs reach when a ref is kept is shared,
+// not copied (it stays as long as those refs or their reflogs hold it);
+// everything else the kept ref needs is packed into the store.
+func (r *Repo) keepDir() string { return filepath.Join(r.commonDir, "rbflow", "snapshots.git") }
+
+// keepStore returns the store's git directory, making it on first use.
+func (r *Repo) keepStore(ctx context.Context) (string, error) {
+	dir := r.keepDir()
+	if _, err := os.Stat(filepath.Join(dir, "objects", "info", "alternates")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return "", fmt.Errorf("snapshot store: %w", err)
+	}
+	// Made aside and renamed into place: a store is whole or absent, even
+	// when rbflow is killed while making it or two processes race.
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "snapshots.git.new-")
+	if err != nil {
+		return "", fmt.Errorf("snapshot store: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := r.run(ctx, runOpts{}, "init", "-q", "--bare", tmp); err != nil {
+		return "", fmt.Errorf("snapshot store: %w", err)
+	}
+	objects, err := filepath.Abs(filepath.Join(r.commonDir, "objects"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "objects", "info", "alternates"), []byte(objects+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("snapshot store: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, "objects", "info", "alternates")); serr == nil {
+			return dir, nil // made by another rbflow meanwhile
+		}
+		return "", fmt.Errorf("snapshot store: %w", err)
+	}
+	return dir, nil
+}
+
+// inKeep runs git on the store (which must exist).
+func (r *Repo) inKeep(ctx context.Context, o runOpts, args ...string) ([]byte, error) {
+	return r.run(ctx, o, append([]string{"--git-dir=" + r.keepDir()}, args...)...)
+}
+
+func (r *Repo) hasKeep() bool {
+	_, err := os.Stat(filepath.Join(r.keepDir(), "objects", "info", "alternates"))
+	return err == nil
+}
+
+// Keep points the kept ref ref at obj (a commit, tag or tree of the
+// repository), which it must not point at yet: the objects obj needs that
+// the repository's refs do not reach are packed into the store first.
+func (r *Repo) Keep(ctx context.Context, ref, obj string) error {
+	if !IsKept(ref) {
+		return fmt.Errorf("keep %s: a kept ref begins with %s", ref, KeptPrefix)
+	}
+	if err := CheckRef(ref); err != nil {
+		return err
+	}
+	if _, err := r.keepStore(ctx); err != nil {
+		return err
+	}
+	list, err := r.run(ctx, runOpts{}, "rev-list", "--objects", obj, "--not", "--all")
+	if err != nil {
+		return fmt.Errorf("keep %s: %w", ref, err)
+	}
+	if len(list) > 0 {
+		pack := filepath.Join(r.keepDir(), "objects", "pack", "pack")
+		if _, err := r.run(ctx, runOpts{stdin: list}, "pack-objects", "-q", pack); err != nil {
+			return fmt.Errorf("keep %s: %w", ref, err)
+		}
+	}
+	// The empty old value makes git refuse if the ref exists.
+	if _, err := r.inKeep(ctx, runOpts{}, "update-ref", "-m", "rbflow", ref, obj, ""); err != nil {
+		if ok, _ := r.keptExists(ctx, ref); ok {
+			return fmt.Errorf("keep %s: %w", ref, ErrRefExists)
+		}
+		return fmt.Errorf("keep %s: %w", ref, err)
+	}
+	return nil
+}
+
+// keptValue returns what the kept ref points at, in the store or, for a
+// ref an older rbflow kept, in the repository; "" when it does not exist.
+func (r *Repo) keptValue(ctx context.Context, ref string) (string, error) {
+	if r.hasKeep() {
+		if v, err := refValueIn(ctx, r, true, ref); err != nil || v != "" {
+			return v, err
+		}
+	}
+	return refValueIn(ctx, r, false, ref)
+}
+
+func refValueIn(ctx context.Context, r *Repo, keep bool, ref string) (string, error) {
+	args := []string{"rev-parse", "-q", "--verify", "--end-of-options", ref}
+	var out []byte
+	var err error
+	if keep {
+		out, err = r.inKeep(ctx, runOpts{}, args...)
+	} else {
+		out, err = r.run(ctx, runOpts{}, args...)
+	}
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", nil
+		}
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func (r *Repo) keptExists(ctx context.Context, ref string) (bool, error) {
+	v, err := r.keptValue(ctx, ref)
+	return v != "", err
+}
+
+// KeptRefs lists the kept refs that begin with prefix (a KeptPrefix path
+// such as refs/rbflow/<run>/), sorted.
+func (r *Repo) KeptRefs(ctx context.Context, prefix string) ([]string, error) {
+	if !IsKept(prefix) {
+		return nil, fmt.Errorf("kept refs: %q does not begin with %s", prefix, KeptPrefix)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, keep := range []bool{true, false} {
+		if keep && !r.hasKeep() {
+			continue
+		}
+		args := []string{"for-each-ref", "--format=%(refname)", prefix}
+		var b []byte
+		var err error
+		if keep {
+			b, err = r.inKeep(ctx, runOpts{}, args...)
+		} else {
+			b, err = r.run(ctx, runOpts{}, args...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kept refs: %w", err)
+		}
+		for _, ref := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if ref != "" && !seen[ref] {
+				seen[ref] = true
+				out = append(out, ref)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// DeleteKept deletes a kept ref (from the store and, where an older rbflow
+// kept it, from the repository). A missing ref is not an error.
+func (r *Repo) DeleteKept(ctx context.Context, ref string) error {
+	if !IsKept(ref) {
+		return fmt.Errorf("delete %s: not a kept ref", ref)
+	}
+	if r.hasKeep() {
+		if _, err := r.inKeep(ctx, runOpts{}, "update-ref", "-d", ref); err != nil {
+			return fmt.Errorf("delete %s: %w", ref, err)
+		}
+	}
+	if v, err := refValueIn(ctx, r, false, ref); err == nil && v != "" {
+		if _, err := r.run(ctx, runOpts{}, "update-ref", "-d", ref); err != nil {
+			return fmt.Errorf("delete %s: %w", ref, err)
+		}
+	}
+	return nil
+}
+
+// PruneKept drops from the store the objects no kept ref needs any more
+// (after DeleteKept of expired snapshots).
+func (r *Repo) PruneKept(ctx context.Context) error {
+	if !r.hasKeep() {
+		return nil
+	}
+	_, err := r.inKeep(ctx, runOpts{}, "-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now", "gc", "-q", "--prune=now")
+	return err
+}
+
+// fetchKept makes sure the repository has every object the kept ref
+// needs: restoring writes them into its index, HEAD and branches, which
+// must not depend on rbflow's store. It returns the object id.
+func (r *Repo) fetchKept(ctx context.Context, ref string) (string, error) {
+	if r.hasKeep() {
+		v, err := refValueIn(ctx, r, true, ref)
+		if err != nil {
+			return "", err
+		}
+		if v != "" {
+			if _, err := r.run(ctx, runOpts{}, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "-c", "fetch.writeCommitGraph=false",
+				"fetch", "-q", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", r.keepDir(), ref); err != nil {
+				return "", fmt.Errorf("read %s from the snapshot store: %w", ref, err)
+			}
+			return v, nil
+		}
+	}
+	v, err := refValueIn(ctx, r, false, ref)
+	if err != nil {
+		return "", err
+	}
+	if v == "" {
+		return "", fmt.Errorf("%w: %s", errNoKept, ref)
+	}
+	return v, nil
+}
+
+var errNoKept = errors.New("no such snapshot")
