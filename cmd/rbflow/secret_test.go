@@ -108,6 +108,10 @@ steps:
     run: |
       [ -f `+filepath.Join(aux, "open")+` ] || { echo "closed for ${{ params.token }}"; exit 1; }
       printf '%s|%s|%s|%s' ${{ params.token }} ${{ params.envtok }} ${{ params.filetok }} ${{ steps.use.outputs.leak }} | sha256sum > `+filepath.Join(aux, "got")+`
+finally:
+  - id: summary
+    report: ${{ run.dir }}/summary.md
+    with: {kind: summary, data: {token: "${{ params.token }}", file: "${{ params.filetok }}"}}
 `)
 	testkit.WriteFile(t, tokFile, "file-secret-F1\n")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
@@ -189,4 +193,8 @@ steps:
 		t.Errorf("the resumed step got other values (sha256 %s, want %x)", got, sum)
 	}
 	noSecretOnDisk("after the resume")
+	summaries, _ := filepath.Glob(filepath.Join(repo, ".git", "rbflow", "runs", "*", "summary.md"))
+	if len(summaries) != 1 || !strings.Contains(readFile(t, summaries[0]), "token: ***") {
+		t.Errorf("the summary report (%q) does not show the secret masked", summaries)
+	}
 }

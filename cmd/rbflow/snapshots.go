@@ -7,6 +7,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/git"
 )
 
 type snapshotsCmd struct{}
@@ -55,6 +58,10 @@ func (*snapshotsCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(a.stdout, "\nrestore one with: rbflow undo RUN   (git show REF shows its content)")
+	show := "git --git-dir=.git/rbflow/snapshots.git show REF"
+	if repo, err := git.Open(ctx, s.repo); err == nil {
+		show = "git --git-dir=" + eval.Quote(repo.KeepDir()) + " show REF"
+	}
+	fmt.Fprintf(a.stdout, "\nrestore one with: rbflow undo RUN   (%s shows its content)\n", show)
 	return nil
 }

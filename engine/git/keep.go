@@ -30,6 +30,10 @@ func IsKept(ref string) bool { return strings.HasPrefix(ref, KeptPrefix) }
 // everything else the kept ref needs is packed into the store.
 func (r *Repo) keepDir() string { return filepath.Join(r.commonDir, "rbflow", "snapshots.git") }
 
+// KeepDir is the git directory of rbflow's store of kept refs, for people
+// who look inside: git --git-dir=KEEPDIR show REF.
+func (r *Repo) KeepDir() string { return r.keepDir() }
+
 // keepStore returns the store's git directory, making it on first use.
 func (r *Repo) keepStore(ctx context.Context) (string, error) {
 	dir := r.keepDir()
