@@ -18,6 +18,9 @@ const (
 	RunInterrupted RunStatus = "interrupted" // stopped by a signal or found with a dead owner; resumable
 	RunWaiting     RunStatus = "waiting"     // stopped for a person (prompt, on_resume: ask); resumable
 	RunCancelled   RunStatus = "cancelled"
+	// RunUndone is how a run that rbflow undo undid is shown (Run.Shown);
+	// its recorded status stays what it was.
+	RunUndone RunStatus = "undone"
 )
 
 // Finished reports whether the run has ended for good: rbflow retry may
@@ -60,7 +63,7 @@ type Run struct {
 	Source     string         // full YAML text the run executes
 	SourcePath string         // where the text came from (file path or builtin:NAME)
 	Hash       string         // sha256 of Source
-	Params     map[string]any // typed params as given (secrets included; the store is 0600)
+	Params     map[string]any // typed params (in the store, secret ones are a not-kept marker)
 	Repo       string         // repository work tree root ("" outside git)
 	StateDir   string         // state folder the run lives in
 	Status     RunStatus
@@ -73,6 +76,7 @@ type Run struct {
 	FailedStep string
 	OwnerPID   int    // pid of the rbflow process driving the run now
 	OwnerStart uint64 // that process's start time (clock ticks since boot)
+	UndoneBy   string // the undo run that undid this one ("" if none, or that undo was undone)
 }
 
 // Owner is the rbflow process that drives the run, or drove it last.
@@ -81,6 +85,9 @@ func (r *Run) Owner() proc.Identity { return proc.Identity{PID: r.OwnerPID, Star
 // Shown is the run's status as a person should read it: a run recorded as
 // running whose owner is gone was interrupted.
 func (r *Run) Shown() RunStatus {
+	if r.UndoneBy != "" {
+		return RunUndone
+	}
 	if r.Status == RunRunning && !r.Owner().Alive() {
 		return RunInterrupted
 	}

@@ -221,6 +221,8 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 // one, and either while the run's owner is alive.
 func (r *Runner) canContinue(run *Run, retry bool) error {
 	switch {
+	case run.UndoneBy != "":
+		return usageErr("run %s was undone by run %s: it is not resumed or retried over its own undo (rbflow undo %s brings its changes back first)", run.ID, run.UndoneBy, run.UndoneBy)
 	case retry && !run.Status.Finished():
 		return usageErr("run %s is %s, not finished: rbflow resume %s finishes it", run.ID, run.Shown(), run.ID)
 	case !retry && !run.Status.Resumable():

@@ -43,6 +43,8 @@ type RunStore interface {
 	Steps(ctx context.Context, runID string) ([]*StepRecord, error)
 	// DeleteStep forgets a step's record so that it runs again.
 	DeleteStep(ctx context.Context, runID, stepID string) error
+	// SetUndoneBy records the undo run that undid a run ("" clears it).
+	SetUndoneBy(ctx context.Context, runID, undoRun string) error
 }
 
 // AnswerStore keeps the answers given for prompt steps on the command line
@@ -160,6 +162,7 @@ func (dryStore) Runs(context.Context, string) ([]*Run, error)             { retu
 func (dryStore) SaveStep(context.Context, *StepRecord) error              { return ErrDryRun }
 func (dryStore) Steps(context.Context, string) ([]*StepRecord, error)     { return nil, ErrDryRun }
 func (dryStore) DeleteStep(context.Context, string, string) error         { return ErrDryRun }
+func (dryStore) SetUndoneBy(context.Context, string, string) error        { return ErrDryRun }
 func (dryStore) SaveAnswer(context.Context, string, string, string) error { return ErrDryRun }
 func (dryStore) Answers(context.Context, string) (map[string]string, error) {
 	return nil, ErrDryRun

@@ -66,6 +66,9 @@ params:
 steps:
   - id: restore
     git: restore_snapshot
+    # Run again when cut off: it finds the backup it saved first and
+    # finishes over its own half-done work.
+    on_resume: rerun
     with:
       run: ${{ params.run }}
       force: ${{ params.force }}

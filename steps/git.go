@@ -13,6 +13,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/git"
+	"github.com/rbflow/rbflow/procedures"
 )
 
 // gitKind is `git: ACTION`: typed git operations run as argv, never through
@@ -1322,9 +1323,21 @@ func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.
 		return nil, fmt.Errorf("read snapshot %s: %w", first.Ref, err)
 	}
 	opt := git.RestoreOptions{Force: force, Backup: snapshotRef(x.RunID, x.StepID, 1)}
+	resumed, err := r.RefExists(ctx, opt.Backup)
+	if err != nil {
+		return nil, err
+	}
+	if resumed {
+		// This undo was cut off after it saved the state it found: that
+		// backup holds everything the restore may have overwritten since,
+		// so finishing the restore over its own half-done work loses
+		// nothing.
+		fmt.Fprintf(x.Log, "finishing an undo that was cut off: the state before it is saved in %s\n", opt.Backup)
+		opt.Backup, opt.Force = "", true
+	}
 	if after, err := r.ReadSnapshot(ctx, AfterRef(runID)); err == nil {
 		opt.After = after
-	} else if !force {
+	} else if !opt.Force {
 		return nil, fmt.Errorf("run %s has no record of the state it left (it was cut off before it ended): rbflow cannot tell your later changes from the run's; check git status, then undo with --force (the current state is saved first)", runID)
 	}
 	if err := r.Restore(context.WithoutCancel(ctx), snap, opt); err != nil {
@@ -1333,13 +1346,55 @@ func gitRestoreSnapshot(ctx context.Context, g *gitStep, x *engine.Exec, r *git.
 		}
 		return nil, err
 	}
-	if backup, err := r.ReadSnapshot(ctx, opt.Backup); err == nil {
+	if backup, err := r.ReadSnapshot(ctx, snapshotRef(x.RunID, x.StepID, 1)); err == nil && !snapshotRecorded(ctx, x, backup.Ref) {
 		if err := recordSnapshot(ctx, x, backup); err != nil {
 			fmt.Fprintf(x.Log, "warning: %v\n", err)
 		}
 	}
 	fmt.Fprintf(x.Log, "restored the state saved in %s before step %s of run %s\n", first.Ref, first.StepID, runID)
-	return map[string]any{"restored": first.Ref, "from_step": first.StepID, "backup": opt.Backup}, nil
+	if err := markUndone(ctx, x, runID); err != nil {
+		return nil, err
+	}
+	return map[string]any{"restored": first.Ref, "from_step": first.StepID, "backup": snapshotRef(x.RunID, x.StepID, 1)}, nil
+}
+
+// snapshotRecorded reports whether the store has the run's snapshot ref
+// (a resumed step may have taken it and been cut off before recording it).
+func snapshotRecorded(ctx context.Context, x *engine.Exec, ref string) bool {
+	snaps, err := x.Snapshots().Snapshots(ctx, x.RunID)
+	if err != nil {
+		return false
+	}
+	for _, sn := range snaps {
+		if sn.Ref == ref {
+			return true
+		}
+	}
+	return false
+}
+
+// markUndone records that this undo run undid runID, so that runID is shown
+// undone and never resumed or retried over it. When runID was itself an
+// undo, the run it undid has its changes back: it is no longer undone.
+func markUndone(ctx context.Context, x *engine.Exec, runID string) error {
+	ctx = context.WithoutCancel(ctx)
+	runs := x.Runs()
+	if err := runs.SetUndoneBy(ctx, runID, x.RunID); err != nil {
+		return err
+	}
+	undone, err := runs.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if undone.SourcePath == procedures.BuiltinPrefix+"undo" {
+		if target, ok := undone.Params["run"].(string); ok && target != "" {
+			if err := runs.SetUndoneBy(ctx, target, ""); err != nil {
+				return err
+			}
+			fmt.Fprintf(x.Log, "run %s has its changes back: it is no longer undone\n", target)
+		}
+	}
+	return nil
 }
 
 func lines(s string) []string {

@@ -45,6 +45,10 @@ func (c *undoCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if target.UndoneBy != "" {
+		fmt.Fprintf(a.stdout, "run %s is undone already (by run %s): nothing to do; rbflow undo %s brings its changes back\n", target.ID, target.UndoneBy, target.UndoneBy)
+		return nil
+	}
 	if c.dryRun {
 		p, err := steps.PreviewUndo(ctx, s.store, s.store, s.repo, target.ID)
 		if err != nil {

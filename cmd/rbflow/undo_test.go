@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -472,4 +473,126 @@ func TestResumedResetReusesItsSnapshot(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Fatalf("after resume and undo the tree differs from before the run")
 	}
+}
+
+// TestUndoneRunStaysUndone (issue 12): a run that failed after a
+// destructive step is undone; it is shown undone, and resume and retry
+// refuse it naming the undo, so nothing it would do lands on the restored
+// tree. A second undo of it changes nothing. Undoing the undo gives it its
+// changes back: it is no longer undone.
+func TestUndoneRunStaysUndone(t *testing.T) {
+	t.Parallel()
+	rnd := rand.New(rand.NewSource(2))
+	dir := dirtyTree(t, rnd)
+	before := manifest(t, dir)
+	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
+	testkit.WriteFile(t, procFile, rollbackYAML+`  - id: tests
+    run: exit 1
+`)
+	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s", code, out)
+	}
+	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
+	id := between(runs, `"id":"`, `"`)
+	rolledBack := manifest(t, dir)
+	if out, code := inProcess(t, "undo", id, "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("undo: exit %d\n%s", code, out)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Fatalf("undo did not restore the tree")
+	}
+	runs, _ = inProcess(t, "runs", "--json", "--repo", dir)
+	undoID := between(runs, `"id":"`, `"`)
+	if status, _ := inProcess(t, "status", id, "--repo", dir); !strings.Contains(status, "undone") {
+		t.Errorf("status of the undone run does not say undone:\n%s", status)
+	}
+	for _, cmd := range []string{"resume", "retry"} {
+		out, code := inProcess(t, cmd, id, "--repo", dir, "-q")
+		if code != 2 || !strings.Contains(out, "was undone by run "+undoID) {
+			t.Errorf("%s of the undone run: exit %d, want 2 naming the undo\n%s", cmd, code, out)
+		}
+		if got := manifest(t, dir); got != before {
+			t.Fatalf("%s of the undone run changed the tree", cmd)
+		}
+	}
+	out, code := inProcess(t, "undo", id, "--repo", dir, "-q")
+	if code != 0 || !strings.Contains(out, "undone already (by run "+undoID+")") {
+		t.Errorf("a second undo: exit %d, want 0 saying it is undone already\n%s", code, out)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Fatalf("a second undo changed the tree")
+	}
+	if out, code := inProcess(t, "undo", undoID, "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("undo of the undo: exit %d\n%s", code, out)
+	}
+	if got := manifest(t, dir); got != rolledBack {
+		t.Fatalf("undoing the undo did not bring the run's changes back")
+	}
+	if status, _ := inProcess(t, "status", id, "--repo", dir); strings.Contains(status, "undone") || !strings.Contains(status, "failed") {
+		t.Errorf("after its undo was undone, the run is still shown undone:\n%s", status)
+	}
+}
+
+// TestUndoKilledThenFinished (issue 12): rbflow undo is SIGKILLed at a
+// random moment, once or several times; rbflow resume (or undo again, when
+// the kill came before the undo run was recorded) finishes it, and the
+// tree, index, HEAD and branch are exactly those before the rollback, every
+// time. make test takes 3 trees, make test-long 13.
+func TestUndoKilledThenFinished(t *testing.T) {
+	t.Parallel()
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rnd := rand.New(rand.NewSource(seed))
+	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
+	testkit.WriteFile(t, procFile, rollbackYAML)
+	trees, kills := 3, 0
+	if testkit.Long() {
+		trees = 13
+	}
+	for i := 0; i < trees; i++ {
+		dir := dirtyTree(t, rnd)
+		before := manifest(t, dir)
+		if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
+			t.Fatalf("tree %d: run: %d\n%s", i, code, out)
+		}
+		target, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
+		killsHere := 1 + rnd.Intn(3)
+		for attempt := 0; ; attempt++ {
+			if attempt > 20 {
+				t.Fatalf("tree %d: the undo did not finish", i)
+			}
+			args := []string{"undo", target.ID, "-q"}
+			if newest, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow")); newest.ID != target.ID {
+				if newest.Status == engine.RunSucceeded {
+					break
+				}
+				args = []string{"resume", newest.ID, "-q"}
+			}
+			cmd := rbflowCmd(t, dir, args...)
+			out, err := func() ([]byte, error) {
+				if attempt >= killsHere {
+					return cmd.CombinedOutput()
+				}
+				var buf syncBuffer
+				cmd.Stdout, cmd.Stderr = &buf, &buf
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				timer := time.AfterFunc(time.Duration(rnd.Intn(400))*time.Millisecond, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
+				err := cmd.Wait()
+				if !timer.Stop() {
+					kills++
+				}
+				return []byte(buf.String()), err
+			}()
+			if err != nil && attempt >= killsHere {
+				t.Fatalf("tree %d: %v after %d kills: %v\n%s", i, args, attempt, err, out)
+			}
+		}
+		if got := manifest(t, dir); got != before {
+			t.Fatalf("tree %d (seed %d): after a killed undo was finished the tree differs\n--- before\n%s\n--- after\n%s", i, seed, before, got)
+		}
+		os.RemoveAll(dir)
+	}
+	t.Logf("%d trees, %d kills during undo", trees, kills)
 }

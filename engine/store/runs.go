@@ -27,7 +27,7 @@ const maxCandidates = 5
 
 const runColumns = `id, procedure, source, source_path, hash, params_json, repo, state_dir,
 	status, started_at, ended_at, parent_run, parent_step, target_ns, generation,
-	failed_step, owner_pid, owner_start`
+	failed_step, owner_pid, owner_start, undone_by`
 
 // CreateRun inserts a new run and the answers given for its prompts, in one
 // transaction. It fails if a run with the same id exists.
@@ -41,10 +41,10 @@ func (s *Store) CreateRun(ctx context.Context, r *engine.Run, answers map[string
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.Procedure, r.Source, r.SourcePath, r.Hash, params, r.Repo, r.StateDir,
 			string(r.Status), toNanos(r.StartedAt), toNanos(r.EndedAt), r.ParentRun, r.ParentStep,
-			int64(r.Target), r.Generation, r.FailedStep, r.OwnerPID, int64(r.OwnerStart))
+			int64(r.Target), r.Generation, r.FailedStep, r.OwnerPID, int64(r.OwnerStart), r.UndoneBy)
 		if err != nil {
 			return err
 		}
@@ -78,6 +78,19 @@ func (s *Store) UpdateRun(ctx context.Context, r *engine.Run) error {
 	})
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// SetUndoneBy records that the run undoRun undid runID ("" clears it: that
+// undo was undone). It returns an error wrapping engine.ErrNotFound if the
+// run does not exist.
+func (s *Store) SetUndoneBy(ctx context.Context, runID, undoRun string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `UPDATE runs SET undone_by = ? WHERE id = ?`, undoRun, runID)
+	})
+	if err != nil {
+		return fmt.Errorf("mark run %s undone: %w", runID, err)
 	}
 	return nil
 }
@@ -176,7 +189,7 @@ func scanRun(sc scanner) (*engine.Run, error) {
 	)
 	err := sc.Scan(&r.ID, &r.Procedure, &r.Source, &r.SourcePath, &r.Hash, &params, &r.Repo, &r.StateDir,
 		&status, &started, &ended, &r.ParentRun, &r.ParentStep, &target, &r.Generation,
-		&r.FailedStep, &r.OwnerPID, &ownerTime)
+		&r.FailedStep, &r.OwnerPID, &ownerTime, &r.UndoneBy)
 	if err != nil {
 		return nil, err
 	}
