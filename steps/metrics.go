@@ -27,7 +27,8 @@ type Metrics struct {
 	Succeeded         int            `json:"succeeded"` // of those
 	Failed            int            `json:"failed"`
 	Cancelled         int            `json:"cancelled"`
-	Rollbacks         int            `json:"rollbacks"` // runs tagged by record: rollback
+	Rollbacks         int            `json:"rollbacks"` // runs tagged by record: rollback, not undone
+	Undone            int            `json:"undone"`    // tagged runs that rbflow undo undid: not counted as rollbacks
 	Untagged          int            `json:"untagged"`
 	ByCause           map[string]int `json:"by_cause"`
 	BySeverity        map[string]int `json:"by_severity"`
@@ -108,6 +109,10 @@ func ComputeMetrics(runs []*engine.Run, events []engine.RecordedEvent, since tim
 		t, ok := tags[r.ID]
 		if !ok {
 			m.Untagged++
+			continue
+		}
+		if r.UndoneBy != "" {
+			m.Undone++ // its rollback was taken back: no cause, no recovery time
 			continue
 		}
 		m.Rollbacks++

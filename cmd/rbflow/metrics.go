@@ -138,6 +138,9 @@ func (m metricsView) text(w io.Writer) error {
 	fmt.Fprintf(tw, "runs finished\t%d (%d succeeded, %d failed, %d cancelled)\n", m.Runs, m.Succeeded, m.Failed, m.Cancelled)
 	fmt.Fprintf(tw, "rollbacks recorded\t%d\n", m.Rollbacks)
 	fmt.Fprintf(tw, "untagged runs\t%d\n", m.Untagged)
+	if m.Undone > 0 {
+		fmt.Fprintf(tw, "undone rollbacks\t%d (not counted)\n", m.Undone)
+	}
 	fmt.Fprintf(tw, "mean recovery time\t%s\n", mean)
 	fmt.Fprintf(tw, "median recovery time\t%s\n", median)
 	fmt.Fprintf(tw, "within target\t%s\n", m.withinText())
@@ -183,6 +186,9 @@ func (m metricsView) markdown(w io.Writer) error {
 	fmt.Fprintf(w, "| Runs finished | %d (%d succeeded, %d failed, %d cancelled) |\n", m.Runs, m.Succeeded, m.Failed, m.Cancelled)
 	fmt.Fprintf(w, "| Rollbacks recorded | %d |\n", m.Rollbacks)
 	fmt.Fprintf(w, "| Untagged runs | %d |\n", m.Untagged)
+	if m.Undone > 0 {
+		fmt.Fprintf(w, "| Undone rollbacks (not counted) | %d |\n", m.Undone)
+	}
 	fmt.Fprintf(w, "| Mean recovery time | %s |\n", mean)
 	fmt.Fprintf(w, "| Median recovery time | %s |\n", median)
 	fmt.Fprintf(w, "| Within target | %s |\n", m.withinText())
