@@ -75,6 +75,9 @@ type SnapshotStore interface {
 	// Snapshots returns the snapshots of a run (of all runs when runID is
 	// ""), oldest first.
 	Snapshots(ctx context.Context, runID string) ([]Snapshot, error)
+	// DeleteSnapshots forgets the snapshots of a run (rbflow gc deleted
+	// their refs).
+	DeleteSnapshots(ctx context.Context, runID string) error
 }
 
 // Service records a background process started by a run, keyed by
@@ -163,6 +166,7 @@ func (dryStore) SaveStep(context.Context, *StepRecord) error              { retu
 func (dryStore) Steps(context.Context, string) ([]*StepRecord, error)     { return nil, ErrDryRun }
 func (dryStore) DeleteStep(context.Context, string, string) error         { return ErrDryRun }
 func (dryStore) SetUndoneBy(context.Context, string, string) error        { return ErrDryRun }
+func (dryStore) DeleteSnapshots(context.Context, string) error            { return ErrDryRun }
 func (dryStore) SaveAnswer(context.Context, string, string, string) error { return ErrDryRun }
 func (dryStore) Answers(context.Context, string) (map[string]string, error) {
 	return nil, ErrDryRun

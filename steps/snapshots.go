@@ -38,7 +38,7 @@ func FirstSnapshot(ctx context.Context, runs engine.RunStore, snaps engine.Snaps
 		}
 	}
 	if first == nil {
-		return nil, fmt.Errorf("run %s took no snapshot: it changed nothing that undo could bring back", runID)
+		return nil, fmt.Errorf("run %s has no snapshot: it changed nothing that undo could bring back, or rbflow gc deleted its snapshots", runID)
 	}
 	return first, nil
 }
@@ -123,9 +123,9 @@ func PreviewUndo(ctx context.Context, runs engine.RunStore, snaps engine.Snapsho
 }
 
 // ExpireSnapshots deletes the snapshot refs (refs/rbflow/RUN/...) of the
-// finished runs of repoDir that started before cutoff, and returns them;
-// with dryRun it only returns them.
-func ExpireSnapshots(ctx context.Context, runs engine.RunStore, repoDir string, cutoff time.Time, dryRun bool) ([]string, error) {
+// finished runs of repoDir that started before cutoff, and the store's
+// records of them, and returns the refs; with dryRun it only returns them.
+func ExpireSnapshots(ctx context.Context, runs engine.RunStore, snaps engine.SnapshotStore, repoDir string, cutoff time.Time, dryRun bool) ([]string, error) {
 	repo, err := git.Open(ctx, repoDir)
 	if err != nil {
 		return nil, err
@@ -150,6 +150,11 @@ func ExpireSnapshots(ctx context.Context, runs engine.RunStore, repoDir string, 
 				}
 			}
 			refs = append(refs, ref)
+		}
+		if !dryRun {
+			if err := snaps.DeleteSnapshots(ctx, run.ID); err != nil {
+				return refs, err
+			}
 		}
 	}
 	if !dryRun && len(refs) > 0 {

@@ -57,7 +57,7 @@ func (c *gcCmd) Run(ctx context.Context, a *app, args []string) error {
 		return usagef("gc works on a git repository")
 	}
 	cutoff := time.Now().Add(-age)
-	refs, err := steps.ExpireSnapshots(ctx, s.store, s.repo, cutoff, c.dryRun)
+	refs, err := steps.ExpireSnapshots(ctx, s.store, s.store, s.repo, cutoff, c.dryRun)
 	if c.dryRun {
 		for _, ref := range refs {
 			fmt.Fprintf(a.stdout, "would delete %s\n", ref)

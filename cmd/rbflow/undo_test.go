@@ -596,3 +596,43 @@ func TestUndoKilledThenFinished(t *testing.T) {
 	}
 	t.Logf("%d trees, %d kills during undo", trees, kills)
 }
+
+// TestGcKeepsStoreAndRefsInAgreement (issue 12): rbflow gc --dry-run lists
+// the snapshot refs it would delete and deletes nothing; rbflow gc deletes
+// the refs and the store's records of them, so rbflow snapshots no longer
+// lists them and undo says why it cannot, changing nothing.
+func TestGcKeepsStoreAndRefsInAgreement(t *testing.T) {
+	t.Parallel()
+	dir := dirtyTree(t, rand.New(rand.NewSource(3)))
+	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
+	testkit.WriteFile(t, procFile, rollbackYAML)
+	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("run: %d\n%s", code, out)
+	}
+	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
+	id := between(runs, `"id":"`, `"`)
+	kept := keptRefs(t, dir, "--format=%(refname)")
+	if !strings.Contains(kept, "refs/rbflow/"+id+"/reset") || !strings.Contains(kept, "/_after") {
+		t.Fatalf("the run kept no snapshots:\n%s", kept)
+	}
+	out, code := inProcess(t, "gc", "--older-than", "0s", "--dry-run", "--repo", dir)
+	if code != 0 || !strings.Contains(out, "would delete refs/rbflow/"+id+"/reset") || keptRefs(t, dir, "--format=%(refname)") != kept {
+		t.Fatalf("gc --dry-run: exit %d, or it deleted something\n%s", code, out)
+	}
+	if out, code = inProcess(t, "gc", "--older-than", "0s", "--repo", dir); code != 0 || !strings.Contains(out, "deleted 3 snapshot refs") {
+		t.Fatalf("gc: exit %d\n%s", code, out)
+	}
+	if left := keptRefs(t, dir); left != "" {
+		t.Errorf("gc left kept refs:\n%s", left)
+	}
+	if out, _ := inProcess(t, "snapshots", "--repo", dir); !strings.Contains(out, "no snapshots") {
+		t.Errorf("rbflow snapshots after gc still lists some:\n%s", out)
+	}
+	tree := manifest(t, dir)
+	if out, code = inProcess(t, "undo", id, "--repo", dir, "-q"); code == 0 || !strings.Contains(out, "rbflow gc deleted its snapshots") {
+		t.Errorf("undo after gc: exit %d, want a failure that says why\n%s", code, out)
+	}
+	if manifest(t, dir) != tree {
+		t.Error("undo after gc changed the tree")
+	}
+}

@@ -31,6 +31,18 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap engine.Snapshot) error {
 	return nil
 }
 
+// DeleteSnapshots forgets the snapshots of a run.
+func (s *Store) DeleteSnapshots(ctx context.Context, runID string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM snapshots WHERE run_id = ?`, runID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("forget the snapshots of run %s: %w", runID, err)
+	}
+	return nil
+}
+
 // Snapshots returns the snapshots of a run (of all runs when runID is ""),
 // oldest first.
 func (s *Store) Snapshots(ctx context.Context, runID string) ([]engine.Snapshot, error) {
