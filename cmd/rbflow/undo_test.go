@@ -180,12 +180,12 @@ steps:
 
 // TestUndoRestoresRandomTrees: on random dirty trees, a rollback (reset
 // --hard to another branch, clean -fdx) followed by undo gives back the
-// same tree, index, HEAD and branch. make test takes 4 trees from a new
+// same tree, index, HEAD and branch. make test takes 3 trees from a new
 // seed each time, make test-long 200; engine/git's TestSnapshotRestoreRandom
 // checks the snapshot and restore underneath on more, and harder, trees.
 func TestUndoRestoresRandomTrees(t *testing.T) {
 	t.Parallel()
-	n := 4
+	n := 3
 	if testkit.Long() {
 		n = 200
 	}
@@ -537,7 +537,7 @@ func TestUndoneRunStaysUndone(t *testing.T) {
 // random moment, once or several times; rbflow resume (or undo again, when
 // the kill came before the undo run was recorded) finishes it, and the
 // tree, index, HEAD and branch are exactly those before the rollback, every
-// time. make test takes 3 trees, make test-long 13.
+// time. make test takes 2 trees, make test-long 13.
 func TestUndoKilledThenFinished(t *testing.T) {
 	t.Parallel()
 	seed := time.Now().UnixNano()
@@ -545,7 +545,7 @@ func TestUndoKilledThenFinished(t *testing.T) {
 	rnd := rand.New(rand.NewSource(seed))
 	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
 	testkit.WriteFile(t, procFile, rollbackYAML)
-	trees, kills := 3, 0
+	trees, kills := 2, 0
 	if testkit.Long() {
 		trees = 13
 	}

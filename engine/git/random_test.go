@@ -54,7 +54,7 @@ func TestSnapshotRestoreRandom(t *testing.T) {
 	}
 	n := *treesFlag
 	if n == 0 {
-		n = 12 // from a new seed each run; make test-long checks 200
+		n = 8 // from a new seed each run; make test-long checks 200
 		if testkit.Long() {
 			n = 200
 		}
