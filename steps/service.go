@@ -731,7 +731,7 @@ func (s *serviceRun) stop(ctx context.Context) (engine.Result, error) {
 		_ = s.st.MarkServiceStopped(context.WithoutCancel(ctx), s.rec.Repo, s.rec.Name, time.Now())
 	}
 	if cfg.pidfile != "" {
-		id, group, err := pidfileProcess(cfg.pidfile)
+		id, group, err := pidfileProcess(cfg.pidfile, s.rec)
 		if err != nil {
 			return res, err
 		}
@@ -768,7 +768,13 @@ func (s *serviceRun) status() (engine.Result, error) {
 		return res, nil
 	}
 	if cfg.pidfile != "" {
-		id, _, err := pidfileProcess(cfg.pidfile)
+		id, _, err := pidfileProcess(cfg.pidfile, s.rec)
+		if errors.Is(err, errUnidentified) {
+			res.Outputs["pid"] = id.PID
+			res.Outputs["running"] = true
+			fmt.Fprintf(x.Log, "service %s: pid %d from %s is running; rbflow did not start it\n", cfg.name, id.PID, cfg.pidfile)
+			return res, nil
+		}
 		if err != nil {
 			return res, err
 		}
@@ -947,16 +953,19 @@ func waitGone(gone func() bool, d time.Duration, hurry <-chan struct{}) bool {
 	return true
 }
 
-// pidfileSlack allows for the precision of converting a process start time
-// to the wall clock when comparing it with a pidfile's time.
-const pidfileSlack = 500 * time.Millisecond
+// errUnidentified is the error of a pidfile whose process rbflow cannot
+// identify as the service's.
+var errUnidentified = errors.New("not a process rbflow started")
 
-// pidfileProcess reads a pidfile and returns its process if it is still the
-// one the file was written for: a process that started after the file was
-// written holds a reused pid and is never returned. group reports whether
-// the process leads its own process group. A zero identity means nothing
-// of the pidfile runs.
-func pidfileProcess(path string) (id proc.Identity, group bool, err error) {
+// pidfileProcess reads a pidfile and returns its process when rbflow can
+// tell it is the service's: the process rbflow recorded when it started the
+// service (same pid and start time), or one of its descendants, which carry
+// the service's token in their environment. A pidfile's time proves
+// nothing (undo, a copy or a restore gives an old pidfile a fresh time), so
+// any other live process is refused with errUnidentified and left alone.
+// group reports whether the process leads its own process group. A zero
+// identity means nothing of the pidfile runs.
+func pidfileProcess(path string, rec *engine.Service) (id proc.Identity, group bool, err error) {
 	pid, err := readPidfile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return proc.Identity{}, false, nil
@@ -964,25 +973,17 @@ func pidfileProcess(path string) (id proc.Identity, group bool, err error) {
 	if err != nil {
 		return proc.Identity{}, false, err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return proc.Identity{}, false, err
-	}
 	start, err := proc.StartTime(pid)
 	if err != nil {
 		return proc.Identity{}, false, nil // not running
 	}
-	at, err := proc.StartedAt(start)
-	if err != nil {
-		return proc.Identity{}, false, err
-	}
-	if at.After(fi.ModTime().Add(pidfileSlack)) {
-		return proc.Identity{}, false, fmt.Errorf("pidfile %s names pid %d, but that process started at %s, after the pidfile was written (%s): the pid was reused by another process, which rbflow leaves alone",
-			path, pid, at.Format(time.RFC3339), fi.ModTime().Format(time.RFC3339))
-	}
 	id = proc.Identity{PID: pid, Start: start}
 	if !id.Alive() {
 		return proc.Identity{}, false, nil
+	}
+	recorded := rec != nil && (leader(rec) == id || marked(rec)(id))
+	if !recorded {
+		return id, false, fmt.Errorf("pidfile %s names pid %d, %w (no service rbflow recorded has that pid and start time, and the process does not carry a service's mark): rbflow stops only processes it can identify; stop it yourself, or give the step a stop: command", path, pid, errUnidentified)
 	}
 	pgid, err := proc.Pgid(pid)
 	return id, err == nil && pgid == pid, nil
