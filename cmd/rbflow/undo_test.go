@@ -178,6 +178,18 @@ steps:
     with: {ignored: true}
 `
 
+// runRollback runs the procedure text on the repository at dir, checks
+// that it exits with want, and returns the run's id.
+func runRollback(t *testing.T, dir, text string, want int) string {
+	t.Helper()
+	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
+	testkit.WriteFile(t, procFile, text)
+	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != want {
+		t.Fatalf("run: exit %d, want %d\n%s", code, want, out)
+	}
+	return lastRunID(t, dir)
+}
+
 // TestUndoRestoresRandomTrees: on random dirty trees, a rollback (reset
 // --hard to another branch, clean -fdx) followed by undo gives back the
 // same tree, index, HEAD and branch. make test takes 3 trees from a new
@@ -204,8 +216,7 @@ func TestUndoRestoresRandomTrees(t *testing.T) {
 		if after := manifest(t, dir); after == before {
 			t.Fatalf("tree %d: the rollback changed nothing", i)
 		}
-		runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
-		id := between(runs, `"id":"`, `"`)
+		id := lastRunID(t, dir)
 		out, code = inProcess(t, "undo", id, "--repo", dir, "-q")
 		if code != 0 {
 			t.Fatalf("tree %d (seed %d): undo exit %d\n%s", i, seed, code, out)
@@ -225,13 +236,7 @@ func TestUndoRefusesLaterChanges(t *testing.T) {
 	rnd := rand.New(rand.NewSource(1))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
-	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	testkit.WriteFile(t, procFile, rollbackYAML)
-	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
-		t.Fatalf("run: %d\n%s", code, out)
-	}
-	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
-	id := between(runs, `"id":"`, `"`)
+	id := runRollback(t, dir, rollbackYAML, 0)
 	testkit.WriteFile(t, filepath.Join(dir, "later.txt"), "made after the rollback\n")
 	testkit.WriteFile(t, filepath.Join(dir, "a.txt"), "edited after the rollback\n")
 	edited := manifest(t, dir)
@@ -257,8 +262,7 @@ func TestUndoRefusesLaterChanges(t *testing.T) {
 		t.Fatalf("undo --force did not restore the state before the run\n--- want\n%s\n--- got\n%s", before, got)
 	}
 	// The forced undo saved the edits: undoing the undo brings them back.
-	runs, _ = inProcess(t, "runs", "--json", "--repo", dir)
-	undoID := between(runs, `"id":"`, `"`)
+	undoID := lastRunID(t, dir)
 	if out, code := inProcess(t, "undo", undoID, "--repo", dir, "-q"); code != 0 {
 		t.Fatalf("undo of the undo: %d\n%s", code, out)
 	}
@@ -485,15 +489,9 @@ func TestUndoneRunStaysUndone(t *testing.T) {
 	rnd := rand.New(rand.NewSource(2))
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
-	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	testkit.WriteFile(t, procFile, rollbackYAML+`  - id: tests
+	id := runRollback(t, dir, rollbackYAML+`  - id: tests
     run: exit 1
-`)
-	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 1 {
-		t.Fatalf("run: exit %d, want 1\n%s", code, out)
-	}
-	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
-	id := between(runs, `"id":"`, `"`)
+`, 1)
 	rolledBack := manifest(t, dir)
 	if out, code := inProcess(t, "undo", id, "--repo", dir, "-q"); code != 0 {
 		t.Fatalf("undo: exit %d\n%s", code, out)
@@ -501,8 +499,7 @@ func TestUndoneRunStaysUndone(t *testing.T) {
 	if got := manifest(t, dir); got != before {
 		t.Fatalf("undo did not restore the tree")
 	}
-	runs, _ = inProcess(t, "runs", "--json", "--repo", dir)
-	undoID := between(runs, `"id":"`, `"`)
+	undoID := lastRunID(t, dir)
 	if status, _ := inProcess(t, "status", id, "--repo", dir); !strings.Contains(status, "undone") {
 		t.Errorf("status of the undone run does not say undone:\n%s", status)
 	}
@@ -604,13 +601,7 @@ func TestUndoKilledThenFinished(t *testing.T) {
 func TestGcKeepsStoreAndRefsInAgreement(t *testing.T) {
 	t.Parallel()
 	dir := dirtyTree(t, rand.New(rand.NewSource(3)))
-	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	testkit.WriteFile(t, procFile, rollbackYAML)
-	if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
-		t.Fatalf("run: %d\n%s", code, out)
-	}
-	runs, _ := inProcess(t, "runs", "--json", "--repo", dir)
-	id := between(runs, `"id":"`, `"`)
+	id := runRollback(t, dir, rollbackYAML, 0)
 	kept := keptRefs(t, dir, "--format=%(refname)")
 	if !strings.Contains(kept, "refs/rbflow/"+id+"/reset") || !strings.Contains(kept, "/_after") {
 		t.Fatalf("the run kept no snapshots:\n%s", kept)
