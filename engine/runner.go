@@ -237,9 +237,9 @@ func (r *Runner) canContinue(run *Run, retry bool) error {
 // by the parent of a child run, read from their source, or given with
 // --set now (SecretSets, which name only secret params).
 func (r *Runner) resumedParams(plan *Plan, run *Run) (map[string]any, error) {
-	secret := map[string]bool{}
+	secret := map[string]bool{} // secret now, or when the run started (a reloaded text)
 	for _, pm := range plan.Procedure.Params {
-		secret[pm.Name] = pm.Secret
+		secret[pm.Name] = pm.Secret || isNotKept(run.Params[pm.Name])
 	}
 	for _, kv := range r.SecretSets {
 		name, _, _ := strings.Cut(kv, "=")

@@ -81,11 +81,11 @@ func readSecret(pm *spec.Param, dir string) (string, error) {
 func secretSources(p *spec.Procedure, dir string, out map[string]any, pending map[string]bool) []error {
 	var errs []error
 	for _, pm := range p.Params {
-		if _, ok := out[pm.Name]; ok || !pm.Secret {
+		if _, ok := out[pm.Name]; ok || !pm.Secret && !pending[pm.Name] {
 			continue
 		}
 		switch {
-		case pm.FromEnv != "" || pm.FromFile != "":
+		case pm.Secret && (pm.FromEnv != "" || pm.FromFile != ""):
 			s, err := readSecret(pm, dir)
 			if err != nil {
 				if pm.Required || pending[pm.Name] {
