@@ -3,9 +3,9 @@ package engine
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
+	"github.com/rbflow/rbflow/engine/secret"
 	"github.com/rbflow/rbflow/engine/spec"
 )
 
@@ -37,7 +37,7 @@ func RunMask(run *Run) (map[string]any, *Mask) {
 		shown := map[string]any{}
 		for k, v := range run.Params {
 			all = append(all, secretStrings(v)...)
-			shown[k] = "***"
+			shown[k] = secret.Masked
 		}
 		return shown, newMask(all)
 	}
@@ -54,7 +54,7 @@ func maskParams(p *spec.Procedure, params map[string]any) (map[string]any, *Mask
 	}
 	for _, pm := range p.Params {
 		if _, ok := params[pm.Name]; ok && pm.Secret {
-			shown[pm.Name] = "***"
+			shown[pm.Name] = secret.Masked
 		}
 	}
 	return shown, m
@@ -76,19 +76,19 @@ func secretStrings(v any) []string {
 	return []string{fmt.Sprint(v)}
 }
 
+// newMask masks the secrets in the order secret.NewSet gives them (longer
+// ones first, so that one secret containing another is masked whole), with
+// a strings.Replacer: the step log's hot path.
 func newMask(secrets []string) *Mask {
-	// Longer secrets first, so that one secret containing another is masked whole.
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	var pairs []string
-	for _, s := range secrets {
-		if s != "" {
-			pairs = append(pairs, s, "***")
-		}
-	}
-	if len(pairs) == 0 {
+	set := secret.NewSet(secrets)
+	if set.Empty() {
 		return &Mask{}
 	}
-	return &Mask{r: strings.NewReplacer(pairs...), secrets: secrets}
+	var pairs []string
+	for _, s := range set.Values() {
+		pairs = append(pairs, s, secret.Masked)
+	}
+	return &Mask{r: strings.NewReplacer(pairs...), secrets: set.Values()}
 }
 
 // With returns a mask of the secrets of both m and o (a child run masks

@@ -69,9 +69,13 @@ func (r *Repo) keepStore(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
-// inKeep runs git on the store (which must exist).
-func (r *Repo) inKeep(ctx context.Context, o runOpts, args ...string) ([]byte, error) {
-	return r.run(ctx, o, append([]string{"--git-dir=" + r.keepDir()}, args...)...)
+// gitIn runs git on the store (which must exist) when keep is set, on the
+// repository otherwise.
+func (r *Repo) gitIn(ctx context.Context, keep bool, args ...string) ([]byte, error) {
+	if keep {
+		args = append([]string{"--git-dir=" + r.keepDir()}, args...)
+	}
+	return r.run(ctx, runOpts{}, args...)
 }
 
 func (r *Repo) hasKeep() bool {
@@ -103,7 +107,7 @@ func (r *Repo) Keep(ctx context.Context, ref, obj string) error {
 		}
 	}
 	// The empty old value makes git refuse if the ref exists.
-	if _, err := r.inKeep(ctx, runOpts{}, "update-ref", "-m", "rbflow", ref, obj, ""); err != nil {
+	if _, err := r.gitIn(ctx, true, "update-ref", "-m", "rbflow", ref, obj, ""); err != nil {
 		if ok, _ := r.keptExists(ctx, ref); ok {
 			return fmt.Errorf("keep %s: %w", ref, ErrRefExists)
 		}
@@ -124,14 +128,7 @@ func (r *Repo) keptValue(ctx context.Context, ref string) (string, error) {
 }
 
 func refValueIn(ctx context.Context, r *Repo, keep bool, ref string) (string, error) {
-	args := []string{"rev-parse", "-q", "--verify", "--end-of-options", ref}
-	var out []byte
-	var err error
-	if keep {
-		out, err = r.inKeep(ctx, runOpts{}, args...)
-	} else {
-		out, err = r.run(ctx, runOpts{}, args...)
-	}
+	out, err := r.gitIn(ctx, keep, "rev-parse", "-q", "--verify", "--end-of-options", ref)
 	if err != nil {
 		if exitCode(err) == 1 {
 			return "", nil
@@ -158,14 +155,7 @@ func (r *Repo) KeptRefs(ctx context.Context, prefix string) ([]string, error) {
 		if keep && !r.hasKeep() {
 			continue
 		}
-		args := []string{"for-each-ref", "--format=%(refname)", prefix}
-		var b []byte
-		var err error
-		if keep {
-			b, err = r.inKeep(ctx, runOpts{}, args...)
-		} else {
-			b, err = r.run(ctx, runOpts{}, args...)
-		}
+		b, err := r.gitIn(ctx, keep, "for-each-ref", "--format=%(refname)", prefix)
 		if err != nil {
 			return nil, fmt.Errorf("kept refs: %w", err)
 		}
@@ -187,7 +177,7 @@ func (r *Repo) DeleteKept(ctx context.Context, ref string) error {
 		return fmt.Errorf("delete %s: not a kept ref", ref)
 	}
 	if r.hasKeep() {
-		if _, err := r.inKeep(ctx, runOpts{}, "update-ref", "-d", ref); err != nil {
+		if _, err := r.gitIn(ctx, true, "update-ref", "-d", ref); err != nil {
 			return fmt.Errorf("delete %s: %w", ref, err)
 		}
 	}
@@ -205,7 +195,7 @@ func (r *Repo) PruneKept(ctx context.Context) error {
 	if !r.hasKeep() {
 		return nil
 	}
-	_, err := r.inKeep(ctx, runOpts{}, "-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now", "gc", "-q", "--prune=now")
+	_, err := r.gitIn(ctx, true, "-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now", "gc", "-q", "--prune=now")
 	return err
 }
 

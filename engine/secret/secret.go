@@ -8,6 +8,7 @@ package secret
 import (
 	"bytes"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,6 +34,14 @@ func NewSet(values []string) *Set {
 	}
 	sort.SliceStable(vs, func(i, j int) bool { return len(vs[i]) > len(vs[j]) })
 	return &Set{values: vs}
+}
+
+// Values returns the secrets, longest first.
+func (s *Set) Values() []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.values)
 }
 
 // Empty reports whether the set holds no secret.
