@@ -392,9 +392,9 @@ func (g *gitStep) checkArgs(x *engine.Exec) error {
 // the state before its first run, the new one the state before this run.
 func snapshotRef(runID, stepID string, n int) string {
 	if n <= 1 {
-		return "refs/rbflow/" + runID + "/" + stepID
+		return git.KeptPrefix + runID + "/" + stepID
 	}
-	return fmt.Sprintf("refs/rbflow/%s/%s.%d", runID, stepID, n)
+	return fmt.Sprintf("%s%s/%s.%d", git.KeptPrefix, runID, stepID, n)
 }
 
 // protect takes the snapshot before a destructive action, or reuses the one
