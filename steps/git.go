@@ -700,6 +700,11 @@ func gitCheckout(verb string) func(ctx context.Context, g *gitStep, x *engine.Ex
 		}
 		args := []string{"switch"}
 		if discard {
+			// The snapshot holds the operation in progress and the index
+			// flags; without this git refuses to switch.
+			if err := r.PrepareDiscard(ctx); err != nil {
+				return nil, err
+			}
 			args = append(args, "--discard-changes")
 		}
 		if create {
@@ -743,6 +748,11 @@ func gitReset(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map
 		return nil, err
 	}
 	before, _ := r.Head(ctx)
+	if mode == "hard" {
+		if err := r.PrepareDiscard(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := finish(ctx, r, "reset", "--"+mode, "-q", sha, "--"); err != nil {
 		return nil, err
 	}

@@ -190,42 +190,48 @@ func runRollback(t *testing.T, dir, text string, want int) string {
 	return lastRunID(t, dir)
 }
 
-// TestUndoRestoresRandomTrees: on random dirty trees, a rollback (reset
-// --hard to another branch, clean -fdx) followed by undo gives back the
-// same tree, index, HEAD and branch. make test takes 3 trees from a new
-// seed each time, make test-long 200; engine/git's TestSnapshotRestoreRandom
-// checks the snapshot and restore underneath on more, and harder, trees.
+// TestUndoRestoresRandomTrees (issue 12): trees from testkit.DirtyTree
+// (eol attributes, autocrlf, modes, empty directories, intent-to-add,
+// skip-worktree, assume-unchanged, merge, cherry-pick and rebase conflicts,
+// a dirty submodule, symlinks, odd names) go through the built-in emergency
+// procedure and rbflow undo, and come back exactly as testkit.TreeManifest
+// sees them: path, type, mode, bytes, index entries with their flags,
+// status, HEAD, branch, operation in progress, branches and tags. make test
+// takes 3 trees of rotating kinds, make test-long 240 (16 of each kind);
+// engine/git's TestExactRestoreRandom checks every kind on each make test.
 func TestUndoRestoresRandomTrees(t *testing.T) {
 	t.Parallel()
 	n := 3
 	if testkit.Long() {
-		n = 200
+		n = 16 * len(testkit.TreeKinds)
 	}
 	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewSource(seed))
-	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	testkit.WriteFile(t, procFile, rollbackYAML)
+	first := rnd.Intn(len(testkit.TreeKinds))
+	t.Logf("seed %d, %d trees from kind %d", seed, n, first)
+	covered := map[string]int{}
 	for i := 0; i < n; i++ {
-		dir := dirtyTree(t, rnd)
-		before := manifest(t, dir)
-		out, code := inProcess(t, "run", procFile, "--repo", dir, "-q")
-		if code != 0 {
-			t.Fatalf("tree %d (seed %d): run exit %d\n%s", i, seed, code, out)
+		dir, kinds := testkit.DirtyTree(t, rnd, first+i)
+		for _, k := range kinds {
+			covered[k]++
 		}
-		if after := manifest(t, dir); after == before {
+		before := testkit.TreeManifest(t, dir)
+		if out, code := inProcess(t, "run", "emergency", "--repo", dir, "-q", "--set", "verify_tests=false", "--set", "reason=tree test"); code != 0 {
+			t.Fatalf("tree %d (seed %d, kinds %v): emergency exit %d\n%s", i, seed, kinds, code, out)
+		}
+		if testkit.TreeManifest(t, dir) == before {
 			t.Fatalf("tree %d: the rollback changed nothing", i)
 		}
 		id := lastRunID(t, dir)
-		out, code = inProcess(t, "undo", id, "--repo", dir, "-q")
-		if code != 0 {
-			t.Fatalf("tree %d (seed %d): undo exit %d\n%s", i, seed, code, out)
+		if out, code := inProcess(t, "undo", id, "--repo", dir, "-q"); code != 0 {
+			t.Fatalf("tree %d (seed %d, kinds %v): undo exit %d\n%s", i, seed, kinds, code, out)
 		}
-		if got := manifest(t, dir); got != before {
-			t.Fatalf("tree %d (seed %d): after undo the tree differs\n--- before\n%s\n--- after undo\n%s", i, seed, before, got)
+		if got := testkit.TreeManifest(t, dir); got != before {
+			t.Fatalf("tree %d (seed %d, kinds %v): after undo the tree differs\n%s", i, seed, kinds, testkit.LineDiff(before, got))
 		}
 		os.RemoveAll(dir)
 	}
+	t.Logf("trees per kind: %v", covered)
 }
 
 // TestUndoRefusesLaterChanges: undo does not overwrite what was changed
@@ -540,17 +546,16 @@ func TestUndoKilledThenFinished(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewSource(seed))
-	procFile := filepath.Join(t.TempDir(), "rollback.yaml")
-	testkit.WriteFile(t, procFile, rollbackYAML)
 	trees, kills := 2, 0
 	if testkit.Long() {
-		trees = 13
+		trees = 2 * len(testkit.TreeKinds)
 	}
+	first := rnd.Intn(len(testkit.TreeKinds))
 	for i := 0; i < trees; i++ {
-		dir := dirtyTree(t, rnd)
-		before := manifest(t, dir)
-		if out, code := inProcess(t, "run", procFile, "--repo", dir, "-q"); code != 0 {
-			t.Fatalf("tree %d: run: %d\n%s", i, code, out)
+		dir, kinds := testkit.DirtyTree(t, rnd, first+i)
+		before := testkit.TreeManifest(t, dir)
+		if out, code := inProcess(t, "run", "emergency", "--repo", dir, "-q", "--set", "verify_tests=false"); code != 0 {
+			t.Fatalf("tree %d (kinds %v): run: %d\n%s", i, kinds, code, out)
 		}
 		target, _ := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
 		killsHere := 1 + rnd.Intn(3)
@@ -586,8 +591,8 @@ func TestUndoKilledThenFinished(t *testing.T) {
 				t.Fatalf("tree %d: %v after %d kills: %v\n%s", i, args, attempt, err, out)
 			}
 		}
-		if got := manifest(t, dir); got != before {
-			t.Fatalf("tree %d (seed %d): after a killed undo was finished the tree differs\n--- before\n%s\n--- after\n%s", i, seed, before, got)
+		if got := testkit.TreeManifest(t, dir); got != before {
+			t.Fatalf("tree %d (seed %d, kinds %v): after a killed undo was finished the tree differs\n%s", i, seed, kinds, testkit.LineDiff(before, got))
 		}
 		os.RemoveAll(dir)
 	}

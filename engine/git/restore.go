@@ -120,27 +120,47 @@ func (r *Repo) Conflicts(ctx context.Context, snap, after *Snapshot) ([]Conflict
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: read current state: %w", snap.name(), err)
 	}
-	return r.conflicts(ctx, snap, after, cur)
+	want, aft, err := r.readMetas(ctx, snap, after)
+	if err != nil {
+		return nil, err
+	}
+	return r.conflicts(ctx, snap, after, want, aft, cur)
 }
 
-// Restore brings back the state saved in snap: HEAD on the recorded branch
-// (which is reset to the recorded commit) or detached at it, the index
-// exactly, and every saved file byte for byte with its executable bit and
-// symlinks; files that did not exist then are removed. What snap did not save
-// (Skipped: reinstallable trees, oversized ignored files, nested
-// repositories) is left as it is now. Git records files, not directories or
-// permissions: empty directories may remain or vanish, and files get the
-// executable bit they had with the other permission bits from the umask.
-// Contents pass through the repository's own clean and smudge filters and
-// line-ending rules, as with git add and git checkout; without such
-// settings (the usual case) they come back byte for byte.
+func (r *Repo) readMetas(ctx context.Context, snap, after *Snapshot) (want, aft *meta, err error) {
+	if want, err = r.readMeta(ctx, snap); err != nil {
+		return nil, nil, err
+	}
+	if aft, err = r.readMeta(ctx, after); err != nil {
+		return nil, nil, err
+	}
+	return want, aft, nil
+}
+
+// Restore brings back the state saved in snap, exactly: HEAD on the
+// recorded branch (which is reset to the recorded commit) or detached at
+// it; the index file as it was, with conflict stages, intent-to-add,
+// skip-worktree and assume-unchanged entries; every saved file byte for
+// byte as it was on disk (no clean, smudge or line-ending filter runs in
+// either direction), with its permission bits; directories with theirs,
+// empty ones included; the state of a merge, cherry-pick, revert or rebase
+// that was in progress; and the branches and tags: those the run created
+// are deleted, those it moved or deleted come back. Files and directories
+// that did not exist then are removed (the backup keeps them). What snap
+// did not save (Skipped: reinstallable trees, oversized ignored files,
+// nested repositories, submodules' files) is left as it is now. Snapshots
+// taken by an older rbflow hold no modes, index file, operation state or
+// refs: files then get their executable bit with the other bits from the
+// umask, and the index is rebuilt from its tree.
 //
 // Everything is checked before anything changes: later changes (see
-// RestoreOptions) and unsaved files in the way give a *ConflictError; a
-// merge, rebase or similar in progress, a held index.lock (see Traces) or a
-// work tree that git could not update give an error; in all these cases
-// nothing was changed. A failure after that point (a
-// full disk) can leave the restore half done; running it again finishes it.
+// RestoreOptions) and unsaved files in the way give a *ConflictError; an
+// operation in progress that neither snap nor the end of the run had, or a
+// held index.lock (see Traces), give an error; in all these cases nothing
+// was changed. A forced restore moves unsaved files in its way into
+// .git/rbflow/displaced rather than deleting them. A failure after that
+// point (a full disk) can leave the restore half done; running it again
+// finishes it.
 func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) error {
 	if err := snap.valid(); err != nil {
 		return err
@@ -162,49 +182,29 @@ func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) 
 	if err != nil {
 		return fmt.Errorf("restore %s: read current state: %w", snap.name(), err)
 	}
-	conflicts, err := r.conflicts(ctx, snap, opt.After, cur)
+	want, aft, err := r.readMetas(ctx, snap, opt.After)
+	if err != nil {
+		return err
+	}
+	conflicts, err := r.conflicts(ctx, snap, opt.After, want, aft, cur)
 	if err != nil {
 		return err
 	}
 	if len(conflicts) > 0 && !opt.Force {
 		return &ConflictError{Snapshot: snap.name(), Conflicts: conflicts}
 	}
-	// A merge, rebase or the like in progress has state in .git that a
-	// snapshot does not hold; a held index.lock would stop git half way.
-	traces, err := r.Traces(ctx)
-	if err != nil {
+	if err := r.checkTraces(ctx, snap, want, aft, cur, opt.Force); err != nil {
 		return err
-	}
-	if len(traces) > 0 {
-		return fmt.Errorf("restore %s: %s (%s); nothing was changed", snap.name(), traces[0].Advice, traces[0].Path)
 	}
 	if snap.Head != "" {
 		if _, err := r.run(ctx, runOpts{}, "cat-file", "-e", snap.Head+"^{commit}"); err != nil {
 			return fmt.Errorf("restore %s: recorded HEAD %s is missing from the repository: %w", snap.name(), snap.Head, err)
 		}
 	}
-
-	// The work tree goes from cur.workTree to snap.WorkTree through the
-	// temporary index, which holds exactly cur.workTree with fresh stat
-	// data: git then writes only the files that differ, removes the ones
-	// that must go, and refuses if any of them changed meanwhile. The dry
-	// run (-n) makes the same checks without writing.
-	mode := "-m"
-	if opt.Force {
-		mode = "--reset" // also overwrite files in the way
-	}
-	tmp := runOpts{env: []string{"GIT_INDEX_FILE=" + cur.index}}
-	readTree := func(dry bool) error {
-		args := []string{"-c", "core.sparseCheckout=false", "read-tree", mode, "-u"}
-		if dry {
-			args = append(args, "-n")
-		}
-		_, err := r.run(ctx, tmp, append(args, cur.workTree, snap.WorkTree)...)
-		return err
-	}
+	var cs []change
 	if cur.workTree != snap.WorkTree {
-		if err := readTree(true); err != nil {
-			return fmt.Errorf("restore %s: the work tree cannot be restored; nothing was changed: %w", snap.name(), err)
+		if cs, err = r.diffRaw(ctx, cur.workTree, snap.WorkTree); err != nil {
+			return fmt.Errorf("restore %s: %w", snap.name(), err)
 		}
 	}
 
@@ -213,25 +213,127 @@ func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) 
 			return fmt.Errorf("restore %s: save current state first: %w", snap.name(), err)
 		}
 	}
-	if cur.workTree != snap.WorkTree {
-		if err := readTree(false); err != nil {
-			return fmt.Errorf("restore %s: update work tree: %w", snap.name(), err)
+	if err := r.writeTree(ctx, cs, cur, want, aft, snap.keep()); err != nil {
+		return fmt.Errorf("restore %s: update work tree: %w", snap.name(), err)
+	}
+	if err := r.restoreIndex(ctx, snap, want, cur); err != nil {
+		return fmt.Errorf("restore %s: restore index: %w", snap.name(), err)
+	}
+	if want != nil && !sameState(want.state, cur.meta.state) {
+		if err := r.restoreOpState(want.state); err != nil {
+			return fmt.Errorf("restore %s: %w", snap.name(), err)
 		}
-	}
-	// The index is rebuilt in the temporary index too: --reset replaces it
-	// (conflicts included) but keeps the stat data of entries that match,
-	// and those are fresh, so git status afterwards rehashes nothing and
-	// cannot be fooled by stale stat data. It then replaces the real index.
-	if _, err := r.run(ctx, tmp, "read-tree", "--reset", snap.IndexTree); err != nil {
-		return fmt.Errorf("restore %s: restore index: %w", snap.name(), err)
-	}
-	if err := r.replaceIndex(cur.index); err != nil {
-		return fmt.Errorf("restore %s: restore index: %w", snap.name(), err)
 	}
 	if err := r.restoreHead(ctx, snap, cur); err != nil {
 		return fmt.Errorf("restore %s: %w", snap.name(), err)
 	}
+	if want != nil {
+		if err := r.restoreRefs(ctx, snap, want, cur.meta); err != nil {
+			return fmt.Errorf("restore %s: %w", snap.name(), err)
+		}
+	}
 	return nil
+}
+
+// checkTraces refuses while git holds the index, or while an operation is
+// in progress that is neither the snapshot's nor the one the run left
+// (which the backup saves).
+func (r *Repo) checkTraces(ctx context.Context, snap *Snapshot, want, aft *meta, cur *state, force bool) error {
+	traces, err := r.Traces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range traces {
+		known := want != nil && (sameState(cur.meta.state, want.state) || force ||
+			aft != nil && sameState(cur.meta.state, aft.state))
+		if t.Kind == TraceIndexLock || t.Kind == TraceBisect || !known {
+			return fmt.Errorf("restore %s: %s (%s); nothing was changed", snap.name(), t.Advice, t.Path)
+		}
+	}
+	return nil
+}
+
+// restoreIndex puts the index back: the saved index file, or, for older
+// snapshots, an index read from the saved tree.
+func (r *Repo) restoreIndex(ctx context.Context, snap *Snapshot, want *meta, cur *state) error {
+	src := cur.index
+	if want != nil && want.index != nil {
+		src = filepath.Join(cur.dir, "index.saved")
+		if err := os.WriteFile(src, want.index, 0o600); err != nil {
+			return err
+		}
+	} else if _, err := r.run(ctx, runOpts{env: []string{"GIT_INDEX_FILE=" + cur.index}}, "read-tree", "--reset", snap.IndexTree); err != nil {
+		return err
+	}
+	return r.replaceIndex(src)
+}
+
+// restoreOpState replaces the files of an operation in progress with
+// those saved (none: no operation in progress).
+func (r *Repo) restoreOpState(state map[string][]byte) error {
+	for _, name := range opStateNames {
+		if err := os.RemoveAll(filepath.Join(r.gitDir, name)); err != nil {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	for _, name := range sortedKeys(state) {
+		p := filepath.Join(r.gitDir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("restore %s: %w", name, err)
+		}
+		if err := os.WriteFile(p, state[name], 0o644); err != nil {
+			return fmt.Errorf("restore %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// restoreRefs sets the branches and tags back to want, in one transaction,
+// except the branch HEAD is restored on (restoreHead did it): refs the run
+// created are deleted, refs it moved or deleted come back.
+func (r *Repo) restoreRefs(ctx context.Context, snap *Snapshot, want, cur *meta) error {
+	var in strings.Builder
+	for _, ref := range refChanges(snap, want, cur) {
+		w, c := want.refs[ref], cur.refs[ref]
+		if w == "" {
+			fmt.Fprintf(&in, "delete %s\x00%s\x00", ref, c)
+			continue
+		}
+		if body, ok := want.objects[w]; ok {
+			// An annotated tag that gc may have taken: made again from
+			// its saved bytes, it has the same id.
+			if _, err := r.run(ctx, runOpts{}, "cat-file", "-e", w); err != nil {
+				if _, err := r.hashObject(ctx, "tag", body); err != nil {
+					return fmt.Errorf("restore tag %s: %w", ref, err)
+				}
+			}
+		}
+		fmt.Fprintf(&in, "update %s\x00%s\x00%s\x00", ref, w, c)
+	}
+	if in.Len() == 0 {
+		return nil
+	}
+	if _, err := r.run(ctx, runOpts{stdin: []byte(in.String())}, "update-ref", "-z", "--stdin", "-m", "rbflow: restore snapshot "+snap.name()); err != nil {
+		return fmt.Errorf("restore branches and tags: %w", err)
+	}
+	return nil
+}
+
+// refChanges lists the refs whose value differs between want and cur,
+// leaving out the branch HEAD is restored on.
+func refChanges(snap *Snapshot, want, cur *meta) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range []*meta{want, cur} {
+		for ref := range m.refs {
+			if !seen[ref] && want.refs[ref] != cur.refs[ref] && (snap.Branch == "" || ref != "refs/heads/"+snap.Branch) {
+				seen[ref] = true
+				out = append(out, ref)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // replaceIndex makes a copy of src the real index, following git's lock
@@ -321,7 +423,7 @@ func (r *Repo) restoreHead(ctx context.Context, snap *Snapshot, cur *state) erro
 // run ended) and snap (the state to restore). It also reports files that no
 // snapshot saved (skipped now or then) and that restoring would delete
 // because they stand where snap has a file.
-func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state) ([]Conflict, error) {
+func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, want, aft *meta, cur *state) ([]Conflict, error) {
 	var out []Conflict
 	if snap.Head == "" && snap.Branch != "" {
 		now, err := r.refValue(ctx, "refs/heads/"+snap.Branch)
@@ -335,11 +437,15 @@ func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state)
 	}
 	var undo map[string]string // what restoring does to the work tree
 	if cur.workTree != snap.WorkTree {
-		var err error
-		if undo, err = r.diffTrees(ctx, cur.workTree, snap.WorkTree); err != nil {
+		cs, err := r.diffRaw(ctx, cur.workTree, snap.WorkTree)
+		if err != nil {
 			return nil, err
 		}
-		inTheWay, err := r.unsavedInTheWay(ctx, cur, undo)
+		undo = map[string]string{}
+		for _, c := range cs {
+			undo[c.path] = c.what()
+		}
+		inTheWay, err := r.unsavedInTheWay(ctx, cur, cs)
 		if err != nil {
 			return nil, err
 		}
@@ -355,10 +461,31 @@ func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state)
 				Reason: "the branch is checked out in the worktree at " + elsewhere + "; restoring would move it under that worktree's feet (switch that worktree to another branch first)"})
 		}
 	}
+	headMoved := after != nil && (cur.head != after.Head || cur.branch != after.Branch) && (cur.head != snap.Head || cur.branch != snap.Branch)
+	if want != nil {
+		for _, ref := range refChanges(snap, want, cur.meta) {
+			if aft != nil && aft.refs[ref] != cur.meta.refs[ref] {
+				if ref == "refs/heads/"+cur.branch && headMoved {
+					continue // said above
+				}
+				out = append(out, Conflict{Path: ref, Reason: fmt.Sprintf("moved after the run (from %s to %s)", orNone(aft.refs[ref]), orNone(cur.meta.refs[ref]))})
+				continue
+			}
+			if strings.HasPrefix(ref, "refs/heads/") {
+				elsewhere, err := r.checkedOutElsewhere(ctx, ref)
+				if err != nil {
+					return nil, err
+				}
+				if elsewhere != "" {
+					out = append(out, Conflict{Path: ref, Reason: "the branch is checked out in the worktree at " + elsewhere + "; restoring would move or delete it under that worktree's feet"})
+				}
+			}
+		}
+	}
 	if after == nil {
 		return out, nil
 	}
-	if (cur.head != after.Head || cur.branch != after.Branch) && (cur.head != snap.Head || cur.branch != snap.Branch) {
+	if headMoved {
 		out = append(out, Conflict{Path: "HEAD",
 			Reason: fmt.Sprintf("HEAD is now %s but was %s when the run ended; restoring moves it to %s",
 				describeHead(cur.head, cur.branch), describeHead(after.Head, after.Branch), snap.where())})
@@ -396,6 +523,13 @@ func (r *Repo) conflicts(ctx context.Context, snap, after *Snapshot, cur *state)
 	return out, nil
 }
 
+func orNone(id string) string {
+	if id == "" {
+		return "nothing"
+	}
+	return short(id)
+}
+
 // checkedOutElsewhere returns the path of another worktree of the
 // repository that has branch (a full ref) checked out, or "".
 func (r *Repo) checkedOutElsewhere(ctx context.Context, branch string) (string, error) {
@@ -421,7 +555,7 @@ func (r *Repo) checkedOutElsewhere(ctx context.Context, branch string) (string, 
 // in no tree: a directory with unsaved (skipped) files where the snapshot
 // has a file, or an unsaved file where the snapshot has a directory. Git
 // itself treats ignored files as expendable there.
-func (r *Repo) unsavedInTheWay(ctx context.Context, cur *state, undo map[string]string) ([]Conflict, error) {
+func (r *Repo) unsavedInTheWay(ctx context.Context, cur *state, cs []change) ([]Conflict, error) {
 	var saved map[string]bool // paths in cur.workTree, read only if needed
 	isSaved := func(p string) (bool, error) {
 		if saved == nil {
@@ -444,13 +578,13 @@ func (r *Repo) unsavedInTheWay(ctx context.Context, cur *state, undo map[string]
 			out = append(out, Conflict{Path: p, Reason: reason})
 		}
 	}
-	paths := make([]string, 0, len(undo))
-	for p, what := range undo {
-		if what != "deleted" {
-			paths = append(paths, p)
+	var paths []string
+	for _, c := range cs {
+		// A submodule's files are not the snapshot's to write.
+		if c.writes() {
+			paths = append(paths, c.path)
 		}
 	}
-	sort.Strings(paths)
 	for _, p := range paths {
 		parts := strings.Split(p, "/")
 		for i := 1; i < len(parts); i++ {

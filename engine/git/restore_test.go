@@ -321,9 +321,8 @@ func TestSnapshotUnmerged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []SkippedPath{{Path: "c.txt", Reason: SkipUnmerged}}
-	if !reflect.DeepEqual(snap.Skipped, want) {
-		t.Errorf("Skipped = %+v, want %+v", snap.Skipped, want)
+	if len(snap.Skipped) != 0 {
+		t.Errorf("Skipped = %+v, want nothing: the index file holds every stage", snap.Skipped)
 	}
 	if got := testkit.Git(t, dir, "show", snap.IndexTree+":c.txt"); got != "ours\n" {
 		t.Errorf("index tree has c.txt = %q, want HEAD's side", got)
@@ -334,19 +333,51 @@ func TestSnapshotUnmerged(t *testing.T) {
 	if got := testkit.Git(t, dir, "show", snap.WorkTree+":c.txt"); !strings.Contains(got, "<<<<<<<") {
 		t.Errorf("work tree has c.txt = %q, want the conflict markers", got)
 	}
-	if err := r.Restore(ctx, snap, RestoreOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "git merge --abort") {
-		t.Errorf("Restore during a merge: err = %v, want a refusal that says how to end the merge", err)
+	state := readState(t, dir)
+	mergeHead := string(fileBytes(t, filepath.Join(dir, ".git", "MERGE_HEAD")))
+	// The merge the snapshot holds is no obstacle to restoring it.
+	if err := r.Restore(ctx, snap, RestoreOptions{Force: true}); err != nil {
+		t.Errorf("Restore during the merge it saved: %v", err)
 	}
-	testkit.Git(t, dir, "merge", "--abort")
-	after, err := r.Snapshot(ctx, "refs/rbflow/m/after", snap.Options())
+	// A merge the snapshot does not hold is.
+	other, err := r.Snapshot(ctx, "refs/rbflow/m/other", SnapshotOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Restore(ctx, snap, RestoreOptions{After: after}); err != nil {
+	testkit.Git(t, dir, "merge", "--abort")
+	clean, err := r.Snapshot(ctx, "refs/rbflow/m/clean", SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(ctx, other, RestoreOptions{After: clean}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(ctx, clean, RestoreOptions{After: other}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, ".git/MERGE_HEAD", mergeHead, 0o644)
+	if err := r.Restore(ctx, snap, RestoreOptions{After: clean}); err == nil || !strings.Contains(err.Error(), "git merge --abort") {
+		t.Errorf("Restore during another merge: err = %v, want a refusal that says how to end the merge", err)
+	}
+	os.Remove(filepath.Join(dir, ".git", "MERGE_HEAD"))
+
+	// Undo brings the conflict back as it was: stages, markers, MERGE_HEAD.
+	if err := r.Restore(ctx, snap, RestoreOptions{After: clean}); err != nil {
 		t.Fatal(err)
 	}
 	if d := diffManifests(before, manifest(t, dir), false, nil); d != "" {
 		t.Errorf("Restore did not bring back the work tree:\n%s", d)
+	}
+	if now := readState(t, dir); now != state {
+		t.Errorf("Restore did not bring back the conflict:\n got %q\nwant %q", now, state)
+	}
+	if got := string(fileBytes(t, filepath.Join(dir, ".git", "MERGE_HEAD"))); got != mergeHead {
+		t.Errorf("MERGE_HEAD = %q, want %q", got, mergeHead)
+	}
+	testkit.Git(t, dir, "add", "c.txt")
+	testkit.Git(t, dir, "commit", "-q", "--no-edit")
+	if got := testkit.Git(t, dir, "rev-list", "--count", "--merges", "HEAD"); strings.TrimSpace(got) != "1" {
+		t.Errorf("the restored merge did not conclude as a merge: %s merge commits", got)
 	}
 }
 

@@ -81,7 +81,7 @@ const (
 	SkipNestedRepo    SkipReason = "nested-repo"   // untracked directory with its own .git
 	SkipSubmodule     SkipReason = "submodule"     // only the submodule's commit is saved, not its files
 	SkipSpecial       SkipReason = "special-file"  // socket, FIFO or device: git cannot store it
-	SkipUnmerged      SkipReason = "unmerged"      // conflict stages not saved; the index keeps HEAD's side
+	SkipUnmerged      SkipReason = "unmerged"      // conflict stages not saved (split index only); the index keeps HEAD's side
 )
 
 // SkippedPath is a path that a snapshot did not save (or, for submodules
@@ -102,6 +102,7 @@ type Snapshot struct {
 	IndexTree   string // the tree of the index
 	IndexCommit string // the commit holding IndexTree
 	WorkTree    string // the tree of the work tree
+	Meta        string // the commit with the index file, modes, refs and operation state; "" in older snapshots
 	Message     string // the caller's message
 
 	// The options it was taken with; Restore uses them to judge the
@@ -177,7 +178,11 @@ type state struct {
 	indexTree    string // the real index
 	workTree     string // the work tree, as saved
 	skipped      []SkippedPath
-	index        string // temporary index file that holds workTree, with fresh stat data
+	index        string // temporary index file that holds workTree
+	dir          string // the temporary directory
+	meta         *meta  // what trees cannot hold
+	stages       []string
+	dirs         map[string]fs.FileMode
 }
 
 // capture records the index and the work tree as trees, using a temporary
@@ -191,11 +196,15 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		return nil, func() {}, fmt.Errorf("temporary index: %w", err)
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	s := &state{index: filepath.Join(dir, "index")}
+	s := &state{index: filepath.Join(dir, "index"), dir: dir}
 	// The copy keeps the index's mtime: git treats entries changed in the
 	// same instant as the index was written as "racily clean" and compares
 	// their content, and a newer mtime would hide those changes.
 	if _, err := copyFile(r.indexFile, s.index); err != nil {
+		return nil, cleanup, fmt.Errorf("copy index: %w", err)
+	}
+	orig := filepath.Join(dir, "index.orig") // the index file as it was, kept whole
+	if _, err := copyFile(s.index, orig); err != nil {
 		return nil, cleanup, fmt.Errorf("copy index: %w", err)
 	}
 	tmp := runOpts{env: []string{"GIT_INDEX_FILE=" + s.index}}
@@ -208,12 +217,16 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 	}
 	var (
 		unmerged []SkippedPath
+		flagged  []string // skip-worktree and assume-unchanged entries
 		treeErr  error
 		done     = make(chan struct{})
 	)
 	go func() {
 		defer close(done)
-		s.indexTree, unmerged, treeErr = r.writeIndexTree(ctx, tmp)
+		s.indexTree, unmerged, s.stages, treeErr = r.writeIndexTree(ctx, tmp)
+		if treeErr == nil {
+			flagged, treeErr = r.unflag(ctx, tmp)
+		}
 	}()
 	// One status gives HEAD, the branch and every change, all read at once.
 	status, err := r.run(ctx, runOpts{}, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
@@ -230,11 +243,22 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 	for _, p := range opt.Reinstallable {
 		sk.reinst = append(sk.reinst, strings.TrimSuffix(p, "/")+"/")
 	}
-	sk.skipped = append(sk.skipped, unmerged...)
+	if s.meta, err = r.readMetaNow(ctx, orig); err != nil {
+		return nil, cleanup, err
+	}
+	if s.meta.index == nil && len(unmerged) > 0 {
+		sk.skipped = append(sk.skipped, unmerged...)
+	}
+	if s.meta.index == nil && fileExists(r.indexFile) {
+		sk.skip("(index flags and conflict stages)", SkipSplitIndex, 0)
+	}
 	update, err := sk.classify(r.Dir, status, s)
 	if err != nil {
 		return nil, cleanup, err
 	}
+	// git status does not look at skip-worktree and assume-unchanged
+	// files: what they hold on disk is read here.
+	update = append(update, flagged...)
 	if s.branch == "(detached)" {
 		// A branch may really be called that; ask the unambiguous way.
 		if s.branch, err = r.Branch(ctx); err != nil {
@@ -252,47 +276,114 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		return nil, cleanup, err
 	}
 	s.skipped = sk.sorted()
-
-	if len(update) == 0 {
-		s.workTree = s.indexTree
-		return s, cleanup, nil
+	var attrs bool
+	if s.meta.files, s.dirs, attrs, err = walkModes(r.Dir, sk); err != nil {
+		return nil, cleanup, err
 	}
+	s.meta.dirs = s.dirs
+	filters, all, err := r.filtersMayApply(ctx, attrs)
+	if err != nil {
+		return nil, cleanup, err
+	}
+
+	s.workTree = s.indexTree
+	if len(update) > 0 {
+		if s.workTree, err = r.updateTree(ctx, tmp, update); err != nil {
+			return nil, cleanup, err
+		}
+	}
+	if filters {
+		// Snapshots hold the bytes on disk: what git's filters and line
+		// ending rules would make of them is not what undo must bring back.
+		if s.workTree, err = r.rawTree(ctx, tmp, s.workTree, all); err != nil {
+			return nil, cleanup, err
+		}
+	}
+	return s, cleanup, nil
+}
+
+// updateTree records the work tree state of the paths update in the
+// temporary index tmp and returns the tree it then holds.
+func (r *Repo) updateTree(ctx context.Context, tmp runOpts, update []string) (string, error) {
 	in := []byte(strings.Join(update, "\x00") + "\x00")
 	// --remove drops what vanished, --replace lets a file replace a
 	// directory of the same name (and back); paths arrive NUL-separated on
 	// stdin, so no name is ever read as an option or a pathspec.
 	if _, err := r.run(ctx, runOpts{env: tmp.env, stdin: in}, "update-index", "-z", "--add", "--remove", "--replace", "--stdin"); err != nil {
-		return nil, cleanup, fmt.Errorf("record work tree: %w", err)
+		return "", fmt.Errorf("record work tree: %w", err)
 	}
 	out, err := r.run(ctx, tmp, "write-tree")
 	if err != nil {
-		return nil, cleanup, fmt.Errorf("record work tree: %w", err)
+		return "", fmt.Errorf("record work tree: %w", err)
 	}
-	s.workTree = strings.TrimSpace(string(out))
-	return s, cleanup, nil
+	return strings.TrimSpace(string(out)), nil
+}
+
+// unflag clears the skip-worktree and assume-unchanged bits in the
+// temporary index tmp, so that git reads those files from disk, and
+// returns their paths.
+func (r *Repo) unflag(ctx context.Context, tmp runOpts) ([]string, error) {
+	out, err := r.run(ctx, tmp, "ls-files", "-z", "-v", "--stage")
+	if err != nil {
+		return nil, fmt.Errorf("list index flags: %w", err)
+	}
+	var info strings.Builder
+	var paths []string
+	for _, rec := range splitZ(out) {
+		// "T mode sha stage\tpath"; S is skip-worktree, a lower-case tag
+		// assume-unchanged.
+		if len(rec) < 2 || rec[0] != 'S' && !('a' <= rec[0] && rec[0] <= 'z') {
+			continue
+		}
+		meta, p, ok := strings.Cut(rec[2:], "\t")
+		f := strings.Fields(meta)
+		if !ok || len(f) != 3 || f[2] != "0" {
+			continue
+		}
+		fmt.Fprintf(&info, "%s %s\t%s\x00", f[0], f[1], p)
+		paths = append(paths, p)
+	}
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	if _, err := r.run(ctx, runOpts{env: tmp.env, stdin: []byte(info.String())}, "update-index", "-z", "--index-info"); err != nil {
+		return nil, fmt.Errorf("read flagged entries: %w", err)
+	}
+	return paths, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // writeIndexTree writes the tree of the index in tmp. An index with
 // conflicts has no tree; then each conflicted path gets HEAD's side ("ours",
 // stage 2, or nothing if ours deleted it) and is reported as unmerged.
-func (r *Repo) writeIndexTree(ctx context.Context, tmp runOpts) (string, []SkippedPath, error) {
+// It also returns the blobs of all conflict stages, which the snapshot
+// keeps alive.
+func (r *Repo) writeIndexTree(ctx context.Context, tmp runOpts) (string, []SkippedPath, []string, error) {
 	out, err := r.run(ctx, tmp, "write-tree")
 	if err == nil {
-		return strings.TrimSpace(string(out)), nil, nil
+		return strings.TrimSpace(string(out)), nil, nil, nil
 	}
 	ls, lerr := r.run(ctx, tmp, "ls-files", "-z", "--unmerged")
 	if lerr != nil || len(ls) == 0 {
-		return "", nil, fmt.Errorf("record index: %w", err)
+		return "", nil, nil, fmt.Errorf("record index: %w", err)
 	}
 	var info strings.Builder
 	var skipped []SkippedPath
+	var stages []string
 	seen := map[string]bool{}
 	for _, rec := range splitZ(ls) {
 		// "mode sha stage\tpath"
 		meta, p, ok := strings.Cut(rec, "\t")
 		f := strings.Fields(meta)
 		if !ok || len(f) != 3 {
-			return "", nil, fmt.Errorf("record index: unexpected ls-files output %q", rec)
+			return "", nil, nil, fmt.Errorf("record index: unexpected ls-files output %q", rec)
+		}
+		if f[0] != "160000" {
+			stages = append(stages, f[1])
 		}
 		if !seen[p] {
 			seen[p] = true
@@ -304,13 +395,13 @@ func (r *Repo) writeIndexTree(ctx context.Context, tmp runOpts) (string, []Skipp
 		}
 	}
 	if _, err := r.run(ctx, runOpts{env: tmp.env, stdin: []byte(info.String())}, "update-index", "-z", "--index-info"); err != nil {
-		return "", nil, fmt.Errorf("record index with conflicts: %w", err)
+		return "", nil, nil, fmt.Errorf("record index with conflicts: %w", err)
 	}
 	out, err = r.run(ctx, tmp, "write-tree")
 	if err != nil {
-		return "", nil, fmt.Errorf("record index with conflicts: %w", err)
+		return "", nil, nil, fmt.Errorf("record index with conflicts: %w", err)
 	}
-	return strings.TrimSpace(string(out)), skipped, nil
+	return strings.TrimSpace(string(out)), skipped, stages, nil
 }
 
 // ignoredReplacements returns the files to save in directories that took
@@ -631,7 +722,10 @@ func (r *Repo) store(ctx context.Context, ref string, s *state, opt SnapshotOpti
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
-	snap.Commit, err = r.commitTree(ctx, s.workTree, append(parents, snap.IndexCommit), snap.message())
+	if snap.Meta, err = r.storeMeta(ctx, s.meta, s.stages, s.dir); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
+	}
+	snap.Commit, err = r.commitTree(ctx, s.workTree, append(parents, snap.IndexCommit, snap.Meta), snap.message())
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
@@ -708,6 +802,9 @@ func (s *Snapshot) message() string {
 		fmt.Fprintf(&b, "Rbflow-Branch: %s\n", strconv.Quote(s.Branch))
 	}
 	fmt.Fprintf(&b, "Rbflow-Index-Tree: %s\n", s.IndexTree)
+	if s.Meta != "" {
+		fmt.Fprintf(&b, "Rbflow-Meta: %s\n", s.Meta)
+	}
 	fmt.Fprintf(&b, "Rbflow-Include-Ignored: %t\n", s.IncludeIgnored)
 	fmt.Fprintf(&b, "Rbflow-Max-File-Size: %d\n", s.MaxFileSize)
 	for _, p := range s.Reinstallable {
@@ -797,6 +894,8 @@ func parseSnapshot(raw string) (*Snapshot, error) {
 			s.Branch, err = unquote(line, v)
 		case "Rbflow-Index-Tree":
 			s.IndexTree = v
+		case "Rbflow-Meta":
+			s.Meta = v
 		case "Rbflow-Include-Ignored":
 			s.IncludeIgnored, err = strconv.ParseBool(v)
 		case "Rbflow-Max-File-Size":
@@ -825,7 +924,7 @@ func parseSnapshot(raw string) (*Snapshot, error) {
 			return nil, bad(line)
 		}
 	}
-	for _, id := range []string{s.Head, s.IndexTree} {
+	for _, id := range []string{s.Head, s.IndexTree, s.Meta} {
 		if id != "" && !isObjectID(id) {
 			return nil, fmt.Errorf("%w: %q is not an object id", ErrNotSnapshot, id)
 		}
@@ -834,7 +933,11 @@ func parseSnapshot(raw string) (*Snapshot, error) {
 	if s.Head != "" {
 		want = 2
 	}
-	if !seenHead || s.IndexTree == "" || len(parents) != want || s.Head != "" && parents[0] != s.Head {
+	n := want
+	if s.Meta != "" {
+		n++
+	}
+	if !seenHead || s.IndexTree == "" || len(parents) != n || s.Head != "" && parents[0] != s.Head || s.Meta != "" && parents[n-1] != s.Meta {
 		return nil, fmt.Errorf("%w: trailers and parents do not agree", ErrNotSnapshot)
 	}
 	s.IndexCommit = parents[want-1]

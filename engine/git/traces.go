@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,76 @@ func (r *Repo) Traces(ctx context.Context) ([]Trace, error) {
 		out = append(out, Trace{Kind: c.kind, Path: c.path, ModTime: fi.ModTime(), Continue: c.cont, Abort: c.abort, Advice: c.advice})
 	}
 	return out, nil
+}
+
+// QuitOperations forgets the merge, cherry-pick, revert, rebase or am in
+// progress without touching the index, the work tree or HEAD (git <op>
+// --quit), for a step that discards local changes after a snapshot saved
+// them, operation state included. A bisect is left alone; a held
+// index.lock is left for the next git command to report.
+func (r *Repo) QuitOperations(ctx context.Context) error {
+	traces, err := r.Traces(ctx)
+	if err != nil {
+		return err
+	}
+	done := map[string]bool{}
+	for _, t := range traces {
+		if t.Kind == TraceIndexLock || t.Kind == TraceBisect || len(t.Abort) == 0 || done[t.Abort[0]] {
+			continue
+		}
+		done[t.Abort[0]] = true
+		if _, err := r.run(ctx, runOpts{}, t.Abort[0], "--quit"); err != nil {
+			return fmt.Errorf("forget the %s in progress: %w", t.Kind, err)
+		}
+	}
+	return nil
+}
+
+// PrepareDiscard readies the work tree for a step that discards local
+// changes (switch --discard-changes, reset --hard) once a snapshot has saved
+// them: it forgets the operation in progress (QuitOperations) and clears the
+// assume-unchanged bit, and the skip-worktree bit of files present on disk
+// outside a sparse checkout, which would otherwise make git refuse ("not
+// uptodate") or keep the local edits it hides. The snapshot holds the flags;
+// undo puts them back.
+func (r *Repo) PrepareDiscard(ctx context.Context) error {
+	if err := r.QuitOperations(ctx); err != nil {
+		return err
+	}
+	out, err := r.run(ctx, runOpts{}, "ls-files", "-z", "-v")
+	if err != nil {
+		return fmt.Errorf("list index flags: %w", err)
+	}
+	sparse, _ := r.run(ctx, runOpts{}, "config", "--bool", "core.sparseCheckout")
+	// update-index applies one of these options per call.
+	var assumed, skipped []string
+	for _, rec := range splitZ(out) {
+		if len(rec) < 3 {
+			continue
+		}
+		tag, p := rec[0], rec[2:]
+		switch {
+		case 'a' <= tag && tag <= 'z':
+			assumed = append(assumed, p)
+		case tag == 'S' && strings.TrimSpace(string(sparse)) != "true":
+			if _, err := os.Lstat(filepath.Join(r.Dir, p)); err == nil {
+				skipped = append(skipped, p)
+			}
+		}
+	}
+	for _, c := range []struct {
+		opt   string
+		paths []string
+	}{{"--no-assume-unchanged", assumed}, {"--no-skip-worktree", skipped}} {
+		for paths := c.paths; len(paths) > 0; {
+			n := min(len(paths), 500)
+			if _, err := r.run(ctx, runOpts{}, append([]string{"update-index", c.opt, "--"}, paths[:n]...)...); err != nil {
+				return fmt.Errorf("clear index flags: %w", err)
+			}
+			paths = paths[n:]
+		}
+	}
+	return nil
 }
 
 type traceCheck struct {

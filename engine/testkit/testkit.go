@@ -60,14 +60,7 @@ func Git(t testing.TB, dir string, args ...string) string {
 // GitInput is Git with stdin as git's standard input.
 func GitInput(t testing.TB, dir string, stdin []byte, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = os.Environ()
-	for _, kv := range gitEnv {
-		if name, _, _ := strings.Cut(kv, "="); os.Getenv(name) == "" {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd := gitCommand(dir, args...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -78,6 +71,20 @@ func GitInput(t testing.TB, dir string, stdin []byte, args ...string) string {
 		t.Fatalf("git %q in %s: %v\n%s", args, dir, err, stderr.String())
 	}
 	return string(out)
+}
+
+// gitCommand is git with args in dir, with an identity unless the
+// environment has one.
+func gitCommand(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	for _, kv := range gitEnv {
+		if name, _, _ := strings.Cut(kv, "="); os.Getenv(name) == "" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
 }
 
 // GitRepo makes a repository on branch main in a temp folder, with files

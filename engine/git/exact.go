@@ -1,0 +1,627 @@
+package git
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// What git's trees cannot hold, a snapshot keeps in a third commit M (see
+// the package documentation): the index file itself, with its conflict
+// stages, intent-to-add, skip-worktree and assume-unchanged entries; the
+// permission bits of every saved file and directory, empty directories
+// included; the files of a merge, cherry-pick, revert or rebase in
+// progress; and the branches and tags. M's tree:
+//
+//	index          the index file, byte for byte
+//	modes          "d 0700 path\0" and "f 0600 path\0" records
+//	refs           "<object id> <ref>\n" for refs/heads and refs/tags
+//	state/...      MERGE_HEAD, rebase-merge/... as they were in the git dir
+//	objects/<id>   blobs the index names that no tree holds (conflict
+//	               stages, the empty blob of intent-to-add entries), and the
+//	               raw content of annotated tags, so that they survive gc
+//
+// M's parents are the commits that refs and the operation state point at,
+// so that the snapshot keeps them alive after the run moves or deletes a
+// branch and git gc runs.
+type meta struct {
+	index   []byte                 // nil when it was not saved (split index)
+	files   map[string]fs.FileMode // permission bits of regular files
+	dirs    map[string]fs.FileMode // permission bits of directories ("" is the top)
+	state   map[string][]byte      // operation in progress: file name under the git dir → content
+	refs    map[string]string      // refs/heads/*, refs/tags/* → object id
+	objects map[string][]byte      // for reading: objects/<id> content (tag objects only)
+}
+
+// opStateNames are the files and directories of the git dir that say an
+// operation is in progress, and hold its state.
+var opStateNames = []string{
+	"MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "MERGE_AUTOSTASH", "AUTO_MERGE", "SQUASH_MSG",
+	"CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply", "sequencer",
+}
+
+// SkipSplitIndex marks an index kept in split form (core.splitIndex): only
+// its tree is saved, not its flags or conflict stages.
+const SkipSplitIndex SkipReason = "split-index"
+
+// walkModes records the permission bits of every directory and regular file
+// of the work tree that the snapshot may save (not .git, not skipped or kept
+// trees), and reports whether any .gitattributes file was seen.
+func walkModes(top string, sk *skipper) (files, dirs map[string]fs.FileMode, attrs bool, err error) {
+	files, dirs = map[string]fs.FileMode{}, map[string]fs.FileMode{}
+	err = filepath.WalkDir(top, func(osPath string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("read modes: %w", err)
+		}
+		rel, err := filepath.Rel(top, osPath)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			rel = ""
+		}
+		if rel == ".git" {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if rel != "" && (sk.seen[rel+"/"] || sk.kept(rel+"/")) {
+				return filepath.SkipDir
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return nil // gone meanwhile
+			}
+			dirs[rel] = fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+			return nil
+		}
+		if d.Name() == ".gitattributes" {
+			attrs = true
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		files[rel] = fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		return nil
+	})
+	return files, dirs, attrs, err
+}
+
+// unixMode turns the bits walkModes records into the octal numbers of chmod.
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+func fileMode(u uint32) fs.FileMode {
+	m := fs.FileMode(u & 0o777)
+	if u&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if u&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if u&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// filtersMayApply reports whether git may change the bytes of a file
+// between the work tree and the object store: core.autocrlf, or attributes
+// from any source. all means every file may be affected (autocrlf).
+func (r *Repo) filtersMayApply(ctx context.Context, attrsInTree bool) (any, all bool, err error) {
+	out, err := r.run(ctx, runOpts{}, "config", "-z", "--get-regexp", `^core\.(autocrlf|attributesfile)$`)
+	if err != nil && exitCode(err) != 1 { // 1: none set
+		return false, false, fmt.Errorf("read config: %w", err)
+	}
+	for _, rec := range splitZ(out) {
+		key, v, _ := strings.Cut(rec, "\n")
+		switch strings.ToLower(key) {
+		case "core.autocrlf":
+			if b, err := strconv.ParseBool(v); (err == nil && b) || strings.EqualFold(v, "input") {
+				return true, true, nil
+			}
+		case "core.attributesfile":
+			any = true
+		}
+	}
+	if attrsInTree {
+		return true, false, nil
+	}
+	candidates := []string{filepath.Join(r.commonDir, "info", "attributes"), "/etc/gitattributes"}
+	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
+		candidates = append(candidates, filepath.Join(x, "git", "attributes"))
+	} else if h, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(h, ".config", "git", "attributes"))
+	}
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
+			any = true
+		}
+	}
+	return any, false, nil
+}
+
+// rawTree rewrites the entries of tree whose bytes git's filters change
+// (eol conversion, clean filters, ident, working-tree-encoding) so that they
+// hold the bytes on disk, and returns the new tree. tmp is the temporary
+// index that holds tree.
+func (r *Repo) rawTree(ctx context.Context, tmp runOpts, tree string, all bool) (string, error) {
+	out, err := r.run(ctx, runOpts{}, "ls-tree", "-r", "-z", "--full-tree", tree)
+	if err != nil {
+		return "", fmt.Errorf("list saved files: %w", err)
+	}
+	type entry struct{ mode, sha string }
+	entries := map[string]entry{}
+	var paths []string
+	for _, rec := range splitZ(out) {
+		meta, p, ok := strings.Cut(rec, "\t")
+		f := strings.Fields(meta)
+		if !ok || len(f) != 3 || f[1] != "blob" || f[0] == "120000" {
+			continue
+		}
+		entries[p] = entry{f[0], f[2]}
+		paths = append(paths, p)
+	}
+	if !all && len(paths) > 0 {
+		paths, err = r.filtered(ctx, paths)
+		if err != nil {
+			return "", err
+		}
+	}
+	if len(paths) == 0 {
+		return tree, nil
+	}
+	abs := make([]string, len(paths))
+	for i, p := range paths {
+		abs[i] = filepath.Join(r.Dir, p)
+	}
+	shas, err := r.hashFiles(ctx, abs)
+	if err != nil {
+		return "", fmt.Errorf("save raw bytes: %w", err)
+	}
+	var info bytes.Buffer
+	for i, p := range paths {
+		if e := entries[p]; shas[i] != "" && shas[i] != e.sha {
+			fmt.Fprintf(&info, "%s %s\t%s\x00", e.mode, shas[i], p)
+		}
+	}
+	if info.Len() == 0 {
+		return tree, nil
+	}
+	if _, err := r.run(ctx, runOpts{env: tmp.env, stdin: info.Bytes()}, "update-index", "-z", "--index-info"); err != nil {
+		return "", fmt.Errorf("save raw bytes: %w", err)
+	}
+	out, err = r.run(ctx, tmp, "write-tree")
+	if err != nil {
+		return "", fmt.Errorf("save raw bytes: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// filtered returns the paths that have an attribute which changes bytes.
+func (r *Repo) filtered(ctx context.Context, paths []string) ([]string, error) {
+	in := strings.Join(paths, "\x00") + "\x00"
+	out, err := r.run(ctx, runOpts{stdin: []byte(in)}, "check-attr", "-z", "--stdin",
+		"text", "eol", "crlf", "filter", "ident", "working-tree-encoding")
+	if err != nil {
+		return nil, fmt.Errorf("read attributes: %w", err)
+	}
+	recs := splitZ(out)
+	var hit []string
+	seen := map[string]bool{}
+	for i := 0; i+2 < len(recs); i += 3 {
+		p, v := recs[i], recs[i+2]
+		if v != "unspecified" && v != "unset" && !seen[p] {
+			seen[p] = true
+			hit = append(hit, p)
+		}
+	}
+	return hit, nil
+}
+
+// hashFiles writes the files at the absolute paths as blobs, raw, without
+// any filter, and returns their ids in order ("" for a file that vanished).
+func (r *Repo) hashFiles(ctx context.Context, paths []string) ([]string, error) {
+	shas := make([]string, len(paths))
+	var batch []string
+	var at []int
+	for i, p := range paths {
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if strings.ContainsAny(p, "\n\r") || strings.HasPrefix(p, "\"") {
+			// --stdin-paths reads lines; hash these one by one.
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			if shas[i], err = r.hashBlob(ctx, b); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		batch = append(batch, p)
+		at = append(at, i)
+	}
+	if len(batch) == 0 {
+		return shas, nil
+	}
+	out, err := r.run(ctx, runOpts{stdin: []byte(strings.Join(batch, "\n") + "\n")}, "hash-object", "-w", "--no-filters", "--stdin-paths")
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != len(batch) {
+		return nil, fmt.Errorf("hash-object returned %d ids for %d files", len(lines), len(batch))
+	}
+	for k, i := range at {
+		shas[i] = lines[k]
+	}
+	return shas, nil
+}
+
+// hashBlob writes b as a blob and returns its id.
+func (r *Repo) hashBlob(ctx context.Context, b []byte) (string, error) {
+	return r.hashObject(ctx, "blob", b)
+}
+
+func (r *Repo) hashObject(ctx context.Context, typ string, b []byte) (string, error) {
+	if b == nil {
+		b = []byte{}
+	}
+	out, err := r.run(ctx, runOpts{stdin: b}, "hash-object", "-w", "--no-filters", "-t", typ, "--stdin")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// readMetaNow reads what the snapshot's meta commit holds about the
+// repository as it is now: the index file (copied to orig before anything
+// else touched it), the operation state, the refs. Modes come from walkModes.
+func (r *Repo) readMetaNow(ctx context.Context, orig string) (*meta, error) {
+	m := &meta{state: map[string][]byte{}, refs: map[string]string{}}
+	if b, err := os.ReadFile(orig); err == nil {
+		if !r.splitIndex() {
+			m.index = b
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	for _, name := range opStateNames {
+		p := filepath.Join(r.gitDir, name)
+		err := filepath.WalkDir(p, func(osPath string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() || !d.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(r.gitDir, osPath)
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(osPath)
+			if err != nil {
+				return err
+			}
+			m.state[filepath.ToSlash(rel)] = b
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the state of the operation in progress: %w", err)
+		}
+	}
+	out, err := r.run(ctx, runOpts{}, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
+	if err != nil {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if sha, ref, ok := strings.Cut(line, " "); ok {
+			m.refs[ref] = sha
+		}
+	}
+	return m, nil
+}
+
+// splitIndex reports whether the index is kept in split form: its file
+// alone is not the whole index.
+func (r *Repo) splitIndex() bool {
+	matches, _ := filepath.Glob(filepath.Join(r.commonDir, "sharedindex.*"))
+	return len(matches) > 0
+}
+
+// storeMeta writes m as the meta commit (see meta) and returns its id.
+// stages lists the blobs of conflict stages, which no tree holds.
+func (r *Repo) storeMeta(ctx context.Context, m *meta, stages []string, dir string) (string, error) {
+	var info bytes.Buffer
+	add := func(name string, b []byte) error {
+		sha, err := r.hashBlob(ctx, b)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&info, "100644 %s\t%s\x00", sha, name)
+		return nil
+	}
+	if m.index != nil {
+		if err := add("index", m.index); err != nil {
+			return "", err
+		}
+	}
+	var modes bytes.Buffer
+	for _, p := range sortedKeys(m.dirs) {
+		fmt.Fprintf(&modes, "d %04o %s\x00", unixMode(m.dirs[p]), p)
+	}
+	for _, p := range sortedKeys(m.files) {
+		fmt.Fprintf(&modes, "f %04o %s\x00", unixMode(m.files[p]), p)
+	}
+	if err := add("modes", modes.Bytes()); err != nil {
+		return "", err
+	}
+	var refs bytes.Buffer
+	for _, ref := range sortedKeys(m.refs) {
+		fmt.Fprintf(&refs, "%s %s\n", m.refs[ref], ref)
+	}
+	if err := add("refs", refs.Bytes()); err != nil {
+		return "", err
+	}
+	for _, name := range sortedKeys(m.state) {
+		if err := add("state/"+name, m.state[name]); err != nil {
+			return "", err
+		}
+	}
+	// Objects: the empty blob (intent-to-add entries name it), conflict
+	// stages, and annotated tags' raw content.
+	empty, err := r.hashBlob(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	objs := map[string]bool{empty: true}
+	for _, s := range stages {
+		objs[s] = true
+	}
+	for _, s := range sortedKeys(objs) {
+		fmt.Fprintf(&info, "100644 %s\tobjects/%s\x00", s, s)
+	}
+	parents, tags, err := r.refTargets(ctx, m)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range sortedKeys(tags) {
+		if err := add("objects/"+id, tags[id]); err != nil {
+			return "", err
+		}
+	}
+	idx := filepath.Join(dir, "meta-index")
+	tmp := runOpts{env: []string{"GIT_INDEX_FILE=" + idx}, stdin: info.Bytes()}
+	if _, err := r.run(ctx, tmp, "update-index", "-z", "--add", "--index-info"); err != nil {
+		return "", err
+	}
+	tmp.stdin = nil
+	out, err := r.run(ctx, tmp, "write-tree")
+	if err != nil {
+		return "", err
+	}
+	return r.commitTree(ctx, strings.TrimSpace(string(out)), parents, "rbflow snapshot: index, modes, refs and operation state\n")
+}
+
+// refTargets returns the commits that m's refs and operation state point
+// at (M's parents), and the raw content of the annotated tags among them.
+func (r *Repo) refTargets(ctx context.Context, m *meta) ([]string, map[string][]byte, error) {
+	ids := map[string]bool{}
+	for _, id := range m.refs {
+		ids[id] = true
+	}
+	for _, b := range m.state {
+		if len(b) > 4096 {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if isObjectID(f) {
+				ids[f] = true
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	list := sortedKeys(ids)
+	br, err := r.catBatch(ctx, list)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read ref targets: %w", err)
+	}
+	var parents []string
+	tags := map[string][]byte{}
+	seen := map[string]bool{}
+	for range list {
+		id, typ, body, err := readBatch(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read ref targets: %w", err)
+		}
+		switch typ {
+		case "commit":
+			if !seen[id] {
+				seen[id] = true
+				parents = append(parents, id)
+			}
+		case "tag":
+			tags[id] = body
+			// The tag's target, if a commit, lives on as a parent.
+			if line, _, _ := strings.Cut(string(body), "\n"); strings.HasPrefix(line, "object ") {
+				if t := strings.TrimPrefix(line, "object "); !seen[t] && strings.Contains(string(body), "\ntype commit\n") {
+					seen[t] = true
+					parents = append(parents, t)
+				}
+			}
+		}
+	}
+	return parents, tags, nil
+}
+
+// catBatch runs git cat-file --batch for ids and returns its output.
+func (r *Repo) catBatch(ctx context.Context, ids []string) (*bufio.Reader, error) {
+	out, err := r.run(ctx, runOpts{stdin: []byte(strings.Join(ids, "\n") + "\n")}, "cat-file", "--batch")
+	if err != nil {
+		return nil, err
+	}
+	return bufio.NewReader(bytes.NewReader(out)), nil
+}
+
+// readBatch reads one answer of git cat-file --batch: the id, the type and
+// the content; missing objects give type "missing".
+func readBatch(br *bufio.Reader) (id, typ string, body []byte, err error) {
+	head, err := br.ReadString('\n')
+	if err != nil {
+		return "", "", nil, err
+	}
+	f := strings.Fields(head)
+	if len(f) == 2 && f[1] == "missing" {
+		return f[0], "missing", nil, nil
+	}
+	if len(f) != 3 {
+		return "", "", nil, fmt.Errorf("unexpected cat-file output %q", head)
+	}
+	n, err := strconv.Atoi(f[2])
+	if err != nil {
+		return "", "", nil, err
+	}
+	body = make([]byte, n+1)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return "", "", nil, err
+	}
+	return f[0], f[1], body[:n], nil
+}
+
+// readMeta reads a snapshot's meta commit; nil (and no error) for a
+// snapshot that an older rbflow took without one.
+func (r *Repo) readMeta(ctx context.Context, s *Snapshot) (*meta, error) {
+	if s == nil || s.Meta == "" {
+		return nil, nil
+	}
+	out, err := r.run(ctx, runOpts{}, "ls-tree", "-r", "-z", "--full-tree", s.Meta+"^{tree}")
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", s.name(), err)
+	}
+	// The blobs to read, in order; objects/<id> holding the object <id>
+	// itself only keeps it alive and is not read.
+	var ids, names []string
+	for _, rec := range splitZ(out) {
+		info, name, ok := strings.Cut(rec, "\t")
+		f := strings.Fields(info)
+		if !ok || len(f) != 3 || name == "objects/"+f[2] {
+			continue
+		}
+		ids, names = append(ids, f[2]), append(names, name)
+	}
+	m := &meta{files: map[string]fs.FileMode{}, dirs: map[string]fs.FileMode{}, state: map[string][]byte{},
+		refs: map[string]string{}, objects: map[string][]byte{}}
+	if len(ids) == 0 {
+		return m, nil
+	}
+	br, err := r.catBatch(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", s.name(), err)
+	}
+	for _, name := range names {
+		_, typ, body, err := readBatch(br)
+		if err != nil || typ != "blob" {
+			return nil, fmt.Errorf("read snapshot %s: %s: %v", s.name(), name, err)
+		}
+		switch {
+		case name == "index":
+			m.index = body
+		case name == "modes":
+			if err := m.parseModes(body); err != nil {
+				return nil, fmt.Errorf("read snapshot %s: %w", s.name(), err)
+			}
+		case name == "refs":
+			for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+				if sha, ref, ok := strings.Cut(line, " "); ok {
+					m.refs[ref] = sha
+				}
+			}
+		case strings.HasPrefix(name, "state/"):
+			m.state[strings.TrimPrefix(name, "state/")] = body
+		case strings.HasPrefix(name, "objects/"):
+			m.objects[strings.TrimPrefix(name, "objects/")] = body
+		}
+	}
+	return m, nil
+}
+
+func (m *meta) parseModes(b []byte) error {
+	for _, rec := range splitZ(b) {
+		f := strings.SplitN(rec, " ", 3)
+		if len(f) != 3 || len(f[0]) != 1 {
+			return fmt.Errorf("bad mode record %q", rec)
+		}
+		u, err := strconv.ParseUint(f[1], 8, 32)
+		if err != nil {
+			return fmt.Errorf("bad mode record %q", rec)
+		}
+		switch f[0] {
+		case "d":
+			m.dirs[f[2]] = fileMode(uint32(u))
+		case "f":
+			m.files[f[2]] = fileMode(uint32(u))
+		default:
+			return fmt.Errorf("bad mode record %q", rec)
+		}
+	}
+	return nil
+}
+
+// sameState reports whether two operation states are the same.
+func sameState(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
