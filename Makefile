@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/rbflow
 
-.PHONY: build test test-long check bench demo fuzz clean
+.PHONY: build test test-long test-undo check bench demo fuzz clean
 
 build:
 	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/rbflow
@@ -27,6 +27,17 @@ test:
 
 test-long:
 	CGO_ENABLED=1 RBFLOW_TEST_LONG=1 $(GO) test -race $(TESTFLAGS) -timeout 60m ./...
+
+# test-undo: 240 random dirty trees (16 of each kind of testkit.TreeKinds)
+# through snapshot + rollback + restore, and 240 through the built-in
+# emergency procedure + rbflow undo, each compared by an exact manifest.
+test-undo:
+	@for t in 'TestExactRestoreRandom ./engine/git' 'TestUndoRestoresRandomTrees ./cmd/rbflow'; do \
+		set -- $$t; log=$$(mktemp); \
+		CGO_ENABLED=1 $(GO) test -count=1 -timeout 60m -run "^$$1$$" -v $$2 -args -trees 240 >$$log 2>&1; rc=$$?; \
+		grep -E 'seed|trees per kind|FAIL|differs|^ok' $$log; rm -f $$log; \
+		[ $$rc -eq 0 ] || exit $$rc; \
+	done
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -66,12 +66,16 @@ func (c *checklistCmd) Run(ctx context.Context, a *app, args []string) error {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			RunID string             `json:"run_id"`
-			Items []steps.CheckState `json:"items"`
-		}{run.ID, items})
+			RunID    string             `json:"run_id"`
+			UndoneBy string             `json:"undone_by,omitempty"`
+			Items    []steps.CheckState `json:"items"`
+		}{run.ID, run.UndoneBy, items})
 	}
 	w := a.stdout
 	fmt.Fprintf(w, "post-rollback checklist of run %s (%s, %s)\n\n", run.ID, run.Procedure, run.Shown())
+	if run.UndoneBy != "" {
+		fmt.Fprintf(w, "this rollback was undone by run %s: the tree is back as it was before it, and the items below tell what the rollback did then\n\n", run.UndoneBy)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	done := 0
 	for _, it := range items {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io/fs"
 	"math/rand"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -201,38 +203,50 @@ func runRollback(t *testing.T, dir, text string, want int) string {
 // engine/git's TestExactRestoreRandom checks every kind on each make test.
 func TestUndoRestoresRandomTrees(t *testing.T) {
 	t.Parallel()
-	n := 3
-	if testkit.Long() {
-		n = 16 * len(testkit.TreeKinds)
+	n := *treesFlag
+	if n == 0 {
+		n = 3
+		if testkit.Long() {
+			n = 4 * len(testkit.TreeKinds)
+		}
 	}
 	seed := time.Now().UnixNano()
-	rnd := rand.New(rand.NewSource(seed))
-	first := rnd.Intn(len(testkit.TreeKinds))
+	first := rand.New(rand.NewSource(seed)).Intn(len(testkit.TreeKinds))
 	t.Logf("seed %d, %d trees from kind %d", seed, n, first)
+	var mu sync.Mutex
 	covered := map[string]int{}
 	for i := 0; i < n; i++ {
-		dir, kinds := testkit.DirtyTree(t, rnd, first+i)
-		for _, k := range kinds {
-			covered[k]++
-		}
-		before := testkit.TreeManifest(t, dir)
-		if out, code := inProcess(t, "run", "emergency", "--repo", dir, "-q", "--set", "verify_tests=false", "--set", "reason=tree test"); code != 0 {
-			t.Fatalf("tree %d (seed %d, kinds %v): emergency exit %d\n%s", i, seed, kinds, code, out)
-		}
-		if testkit.TreeManifest(t, dir) == before {
-			t.Fatalf("tree %d: the rollback changed nothing", i)
-		}
-		id := lastRunID(t, dir)
-		if out, code := inProcess(t, "undo", id, "--repo", dir, "-q"); code != 0 {
-			t.Fatalf("tree %d (seed %d, kinds %v): undo exit %d\n%s", i, seed, kinds, code, out)
-		}
-		if got := testkit.TreeManifest(t, dir); got != before {
-			t.Fatalf("tree %d (seed %d, kinds %v): after undo the tree differs\n%s", i, seed, kinds, testkit.LineDiff(before, got))
-		}
-		os.RemoveAll(dir)
+		i := i
+		t.Run(fmt.Sprintf("tree%03d", i), func(t *testing.T) {
+			t.Parallel()
+			dir, kinds := testkit.DirtyTree(t, rand.New(rand.NewSource(seed+int64(i))), first+i)
+			mu.Lock()
+			for _, k := range kinds {
+				covered[k]++
+			}
+			mu.Unlock()
+			before := testkit.TreeManifest(t, dir)
+			if out, code := inProcess(t, "run", "emergency", "--repo", dir, "-q", "--set", "verify_tests=false", "--set", "reason=tree test"); code != 0 {
+				t.Fatalf("seed %d, kinds %v: emergency exit %d\n%s", seed, kinds, code, out)
+			}
+			if testkit.TreeManifest(t, dir) == before {
+				t.Fatalf("the rollback changed nothing")
+			}
+			id := lastRunID(t, dir)
+			if out, code := inProcess(t, "undo", id, "--repo", dir, "-q"); code != 0 {
+				t.Fatalf("seed %d, kinds %v: undo exit %d\n%s", seed, kinds, code, out)
+			}
+			if got := testkit.TreeManifest(t, dir); got != before {
+				t.Fatalf("seed %d, kinds %v: after undo the tree differs\n%s", seed, kinds, testkit.LineDiff(before, got))
+			}
+		})
 	}
-	t.Logf("trees per kind: %v", covered)
+	t.Cleanup(func() { t.Logf("trees per kind: %v", covered) })
 }
+
+// treesFlag sets the number of trees of TestUndoRestoresRandomTrees (make
+// test-undo: 240).
+var treesFlag = flag.Int("trees", 0, "number of trees for TestUndoRestoresRandomTrees (0: 3, or 60 with RBFLOW_TEST_LONG=1)")
 
 // TestUndoRefusesLaterChanges: undo does not overwrite what was changed
 // after the run, unless --force, which saves it first (and the forced undo
@@ -508,6 +522,15 @@ func TestUndoneRunStaysUndone(t *testing.T) {
 	undoID := lastRunID(t, dir)
 	if status, _ := inProcess(t, "status", id, "--repo", dir); !strings.Contains(status, "undone") {
 		t.Errorf("status of the undone run does not say undone:\n%s", status)
+	}
+	if runs, _ := inProcess(t, "runs", "--repo", dir); !strings.Contains(runs, "undone") {
+		t.Errorf("runs does not show the undone run as undone:\n%s", runs)
+	}
+	if cl, _ := inProcess(t, "checklist", id, "--repo", dir); !strings.Contains(cl, "undone by run "+undoID) {
+		t.Errorf("checklist of the undone run does not say it was undone:\n%s", cl)
+	}
+	if cl, _ := inProcess(t, "checklist", id, "--repo", dir, "--json"); !strings.Contains(cl, `"undone_by": "`+undoID+`"`) {
+		t.Errorf("checklist --json of the undone run has no undone_by:\n%s", cl)
 	}
 	for _, cmd := range []string{"resume", "retry"} {
 		out, code := inProcess(t, cmd, id, "--repo", dir, "-q")

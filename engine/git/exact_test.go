@@ -79,9 +79,15 @@ func exactRoundTrip(t *testing.T, rnd *rand.Rand, i int) []string {
 	if err := r.PrepareDiscard(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Git(t, dir, "switch", "-q", "--discard-changes", "baseline")
-	testkit.Git(t, dir, "reset", "-q", "--hard", "baseline")
-	testkit.Git(t, dir, "clean", "-q", "-fdx", "-e", ".env")
+	for _, args := range [][]string{
+		{"switch", "-q", "--discard-changes", "baseline"},
+		{"reset", "-q", "--hard", "baseline"},
+		{"clean", "-q", "-fdx", "-e", ".env"},
+	} {
+		if _, err := r.Git(ctx, args...); err != nil {
+			t.Fatalf("kinds %v: %v", kinds, err)
+		}
+	}
 	testkit.Git(t, dir, "branch", "made-by-the-run")
 	testkit.Git(t, dir, "tag", "-d", "light")
 	after, err := r.Snapshot(ctx, "refs/rbflow/t/after", snap.Options())

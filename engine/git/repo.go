@@ -110,6 +110,17 @@ outer:
 	// Never wait for a password, and never let a read-only command rewrite
 	// the real index behind the user's back (git status does that otherwise).
 	env = append(env, "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0")
+	// Never reach into a submodule's files (submodule.recurse=true would
+	// make reset --hard and switch discard them): snapshots save a
+	// submodule's commit, not its files, so rbflow leaves those alone. The
+	// setting goes after any the environment already gives.
+	n := 0
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GIT_CONFIG_COUNT="); ok {
+			n, _ = strconv.Atoi(v)
+		}
+	}
+	env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=submodule.recurse", n), fmt.Sprintf("GIT_CONFIG_VALUE_%d=false", n), fmt.Sprintf("GIT_CONFIG_COUNT=%d", n+1))
 	return append(env, extra...)
 }
 

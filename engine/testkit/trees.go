@@ -163,6 +163,11 @@ func DirtyTree(t testing.TB, rnd *rand.Rand, i int) (string, []string) {
 		g.symlink("dangling", "does/not/exist")
 		g.symlink("link-dir", "dir")
 	}
+	if want["dirty-submodule"] {
+		// With this set, a plain git reset --hard or switch would reset
+		// the submodule's files too.
+		Git(t, dir, "config", "submodule.recurse", "true")
+	}
 	var kinds []string
 	for k := range want {
 		kinds = append(kinds, k)
