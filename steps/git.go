@@ -79,24 +79,18 @@ func init() {
 			run: gitStash,
 		},
 		"branch": {
-			doc:    "create, move or delete a branch",
-			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "from", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, snapshotField},
-			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
-				del, err := x.Bool(g.args, "delete")
-				force, err2 := x.Bool(g.args, "force")
-				return del || force, errors.Join(err, err2)
-			},
-			run: gitBranch,
+			// A snapshot first even to create one: undo returns to the
+			// first snapshot of a run, and deletes the refs made since.
+			doc:         "create, move or delete a branch; a snapshot first, so that undo deletes a branch the run made",
+			fields:      []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "from", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, snapshotField},
+			destructive: always,
+			run:         gitBranch,
 		},
 		"tag": {
-			doc:    "create or delete a tag",
-			fields: []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "ref", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, {Name: "message", Type: engine.String}, snapshotField},
-			destructive: func(g *gitStep, x *engine.Exec, r *git.Repo) (bool, error) {
-				del, err := x.Bool(g.args, "delete")
-				force, err2 := x.Bool(g.args, "force")
-				return del || force, errors.Join(err, err2)
-			},
-			run: gitTag,
+			doc:         "create or delete a tag; a snapshot first, so that undo deletes a tag the run made",
+			fields:      []engine.Field{{Name: "name", Type: engine.String, Required: true}, {Name: "ref", Type: engine.String}, {Name: "delete", Type: engine.Bool}, {Name: "force", Type: engine.Bool}, {Name: "message", Type: engine.String}, snapshotField},
+			destructive: always,
+			run:         gitTag,
 		},
 		"commit": {
 			doc:    "commit what is staged (all: true stages every change first, untracked files too except ignored ones and those named like secrets, which the output left_out lists)",

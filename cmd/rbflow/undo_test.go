@@ -655,3 +655,59 @@ func TestGcKeepsStoreAndRefsInAgreement(t *testing.T) {
 		t.Error("undo after gc changed the tree")
 	}
 }
+
+// TestUndoDeletesRefsTheRunMade (issue 12): undo deletes the branches and
+// tags the run created and puts back the ones it moved or deleted; undoing
+// the undo brings the created ones back.
+func TestUndoDeletesRefsTheRunMade(t *testing.T) {
+	t.Parallel()
+	dir := testkit.GitRepo(t, map[string]string{"a.txt": "one\n"})
+	testkit.Commit(t, dir, "two", map[string]string{"a.txt": "two\n"})
+	testkit.Git(t, dir, "branch", "doomed")
+	testkit.Git(t, dir, "tag", "moved", "HEAD~1")
+	refs := func() string {
+		return testkit.Git(t, dir, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
+	}
+	before, beforeTree := refs(), testkit.TreeManifest(t, dir)
+	id := runRollback(t, dir, `version: 1
+name: refs
+steps:
+  - id: backup
+    git: branch
+    with: {name: "backup/before-rollback"}
+  - id: mark
+    git: tag
+    with: {name: rollback-mark, message: "rolled back here"}
+  - id: drop
+    git: branch
+    with: {name: doomed, delete: true, force: true}
+  - id: move
+    git: tag
+    with: {name: moved, force: true}
+  - id: back
+    git: reset
+    with: {to: HEAD~1, mode: hard}
+`, 0)
+	made := refs()
+	for _, want := range []string{"refs/heads/backup/before-rollback", "refs/tags/rollback-mark"} {
+		if !strings.Contains(made, want) {
+			t.Fatalf("the run did not make %s:\n%s", want, made)
+		}
+	}
+	if out, code := inProcess(t, "undo", id, "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("undo: exit %d\n%s", code, out)
+	}
+	if got := refs(); got != before {
+		t.Errorf("after undo the refs are\n%s\nwant\n%s", got, before)
+	}
+	if got := testkit.TreeManifest(t, dir); got != beforeTree {
+		t.Errorf("after undo the repository differs:\n%s", testkit.LineDiff(beforeTree, got))
+	}
+	undoID := lastRunID(t, dir)
+	if out, code := inProcess(t, "undo", undoID, "--repo", dir, "-q"); code != 0 {
+		t.Fatalf("undo of the undo: exit %d\n%s", code, out)
+	}
+	if got := refs(); got != made {
+		t.Errorf("after undoing the undo the refs are\n%s\nwant\n%s", got, made)
+	}
+}
