@@ -229,8 +229,10 @@ func TestPrecheckValidateAndDryRun(t *testing.T) {
 			t.Errorf("the dry run lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "snapshot first") {
-		t.Errorf("the dry run promises a snapshot before creating a tag:\n%s", out)
+	// The checkpoint tag is made after a snapshot, so that undoing the
+	// precheck deletes it; nothing else promises one.
+	if strings.Count(out, "snapshot first") != 1 || !strings.Contains(out, "snapshot first: refs/rbflow/<run>/checkpoint") {
+		t.Errorf("the dry run does not promise exactly one snapshot, before the checkpoint tag:\n%s", out)
 	}
 	if after := manifest(t, repo); after != before {
 		t.Errorf("a dry run changed the repository:\n%s\nwant:\n%s", after, before)

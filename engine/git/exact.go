@@ -367,13 +367,18 @@ func (r *Repo) splitIndex() bool {
 // storeMeta writes m as the meta commit (see meta) and returns its id.
 // stages lists the blobs of conflict stages, which no tree holds.
 func (r *Repo) storeMeta(ctx context.Context, m *meta, stages []string, dir string) (string, error) {
-	var info bytes.Buffer
+	// Every blob is written by one git hash-object, from files: the ones
+	// in memory go to the temporary directory first.
+	var names, files []string
+	addFile := func(name, path string) {
+		names, files = append(names, name), append(files, path)
+	}
 	add := func(name string, b []byte) error {
-		sha, err := r.hashBlob(ctx, b)
-		if err != nil {
+		p := filepath.Join(dir, fmt.Sprintf("meta-%d", len(files)))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
 			return err
 		}
-		fmt.Fprintf(&info, "100644 %s\t%s\x00", sha, name)
+		addFile(name, p)
 		return nil
 	}
 	if m.index != nil {
@@ -388,14 +393,15 @@ func (r *Repo) storeMeta(ctx context.Context, m *meta, stages []string, dir stri
 	for _, p := range sortedKeys(m.files) {
 		fmt.Fprintf(&modes, "f %04o %s\x00", unixMode(m.files[p]), p)
 	}
-	if err := add("modes", modes.Bytes()); err != nil {
-		return "", err
-	}
 	var refs bytes.Buffer
 	for _, ref := range sortedKeys(m.refs) {
 		fmt.Fprintf(&refs, "%s %s\n", m.refs[ref], ref)
 	}
-	if err := add("refs", refs.Bytes()); err != nil {
+	parents, tags, err := r.refTargets(ctx, m)
+	if err != nil {
+		return "", err
+	}
+	if err := errors.Join(add("modes", modes.Bytes()), add("refs", refs.Bytes()), add("empty", nil)); err != nil {
 		return "", err
 	}
 	for _, name := range sortedKeys(m.state) {
@@ -403,27 +409,31 @@ func (r *Repo) storeMeta(ctx context.Context, m *meta, stages []string, dir stri
 			return "", err
 		}
 	}
-	// Objects: the empty blob (intent-to-add entries name it), conflict
-	// stages, and annotated tags' raw content.
-	empty, err := r.hashBlob(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	objs := map[string]bool{empty: true}
-	for _, s := range stages {
-		objs[s] = true
-	}
-	for _, s := range sortedKeys(objs) {
-		fmt.Fprintf(&info, "100644 %s\tobjects/%s\x00", s, s)
-	}
-	parents, tags, err := r.refTargets(ctx, m)
-	if err != nil {
-		return "", err
-	}
 	for _, id := range sortedKeys(tags) {
 		if err := add("objects/"+id, tags[id]); err != nil {
 			return "", err
 		}
+	}
+	shas, err := r.hashFiles(ctx, files)
+	if err != nil {
+		return "", err
+	}
+	var info bytes.Buffer
+	// Objects kept alive: the empty blob (intent-to-add entries name it)
+	// and the conflict stages.
+	objs := map[string]bool{}
+	for _, s := range stages {
+		objs[s] = true
+	}
+	for i, name := range names {
+		if name == "empty" {
+			objs[shas[i]] = true
+			continue
+		}
+		fmt.Fprintf(&info, "100644 %s\t%s\x00", shas[i], name)
+	}
+	for _, s := range sortedKeys(objs) {
+		fmt.Fprintf(&info, "100644 %s\tobjects/%s\x00", s, s)
 	}
 	idx := filepath.Join(dir, "meta-index")
 	tmp := runOpts{env: []string{"GIT_INDEX_FILE=" + idx}, stdin: info.Bytes()}
