@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,7 +19,8 @@ import (
 // Lock is the repository lock: an flock on a file in the state folder. The
 // kernel releases it when the holder dies, even by SIGKILL (see lockSettle).
 type Lock struct {
-	f *os.File
+	f   *os.File
+	sup *proc.Supervisor // holds f open while it lives
 }
 
 // lockName is the lock file of a repository: a state folder shared by
@@ -65,7 +67,7 @@ func AcquireLock(stateDir, repo, runID string) (*Lock, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	l := &Lock{f: f}
+	l := &Lock{f: f, sup: proc.NewSupervisor(f)}
 	l.SetRun(runID)
 	return l, nil
 }
@@ -107,11 +109,23 @@ func (l *Lock) SetRun(runID string) {
 	_, _ = l.f.WriteAt([]byte(fmt.Sprintf("%d %d %s\n", self.PID, self.Start, runID)), 0)
 }
 
-// Release gives the lock up.
+// Context returns ctx with the run's supervisor (see proc.Supervisor): every
+// command of the run starts through it, and it holds the lock file open,
+// so that the lock is free only once the run's processes are all gone.
+func (l *Lock) Context(ctx context.Context) context.Context {
+	if l == nil {
+		return ctx
+	}
+	return proc.WithSupervisor(ctx, l.sup)
+}
+
+// Release ends the run's supervisor (and whatever the run left running),
+// then gives the lock up.
 func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
+	_ = l.sup.Close()
 	_ = l.f.Truncate(0)
 	err := l.f.Close()
 	l.f = nil

@@ -106,6 +106,7 @@ func (r *Runner) start(ctx context.Context, plan *Plan, run *Run) error {
 		return err
 	}
 	defer lock.Release()
+	ctx = lock.Context(ctx)
 	run.begin(proc.Self())
 	var answers map[string]string
 	mask := NewMask(plan.Procedure, run.Params).With(r.parentMask)
@@ -162,6 +163,7 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 		return run, err
 	}
 	defer lock.Release()
+	ctx = lock.Context(ctx)
 	// Read again under the lock: the owner may have finished meanwhile.
 	if run, err = r.Store.Run(ctx, run.ID); err != nil {
 		return nil, err
@@ -320,6 +322,7 @@ func (r *Runner) Cancel(ctx context.Context, runID string) (*Run, error) {
 		return run, err
 	}
 	defer lock.Release()
+	ctx = lock.Context(ctx)
 	if run, err = r.Store.Run(ctx, run.ID); err != nil {
 		return nil, err
 	}

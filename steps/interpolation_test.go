@@ -34,8 +34,10 @@ func TestMeasuredInjectionsInert(t *testing.T) {
 		fmt.Fprintf(&b, "  - id: run%d\n    run: %q\n", i, c)
 		fmt.Fprintf(&b, "  - id: test%d\n    test: %q\n    with: {format: exit-code}\n", i, c)
 		fmt.Fprintf(&b, "  - id: wait%d\n    wait: command\n    with: {command: %q, timeout: 5s, interval: 50ms}\n", i, c)
+		// Ready once the service has written its line, so that the stop
+		// step cannot end it before.
 		fmt.Fprintf(&b, "  - id: svc%d\n    service: start\n    with: {name: s%d, command: %q, grace: 1s, ready: {command: %q, timeout: 5s, interval: 50ms}}\n",
-			i, i, c+"; sleep 60", c)
+			i, i, fmt.Sprintf("%s; touch up%d; sleep 60", c, i), fmt.Sprintf("test -e up%d && %s", i, c))
 		fmt.Fprintf(&b, "  - id: stop%d\n    service: stop\n    with: {name: s%d, stop: %q, grace: 1s}\n", i, i, c)
 	}
 	_, recs, err := h.run("p", b.String())

@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	// rbflow re-executes itself as the reaper that keeps step processes
+	// rbflow re-executes itself as the supervisor (and reaper) that keeps step processes
 	// from outliving it, and as the relay that masks secrets in the log of
 	// a service, which does outlive it (see engine/proc).
 	if proc.IsReaper() {
@@ -18,6 +18,9 @@ func main() {
 	}
 	if proc.IsRelay() {
 		os.Exit(proc.RelayMain())
+	}
+	if proc.IsSupervisor() {
+		os.Exit(proc.SupervisorMain())
 	}
 	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

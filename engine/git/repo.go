@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/proc"
 )
 
 // Repo is a git work tree that rbflow operates on. Make one with Open, which
@@ -37,7 +39,7 @@ type Repo struct {
 type CommandError struct {
 	Args   []string // arguments after "git"
 	Stderr string   // git's standard error, trimmed
-	Err    error    // *exec.ExitError, or the context's error
+	Err    error    // *exec.ExitError (exitStatus under a supervisor), or the context's error
 }
 
 // Error reports the command, how it failed and what git said.
@@ -54,7 +56,7 @@ func (e *CommandError) Unwrap() error { return e.Err }
 
 // ExitCode is git's exit status, or -1 if git did not exit normally.
 func (e *CommandError) ExitCode() int {
-	var ee *exec.ExitError
+	var ee interface{ ExitCode() int } // *exec.ExitError or exitStatus
 	if errors.As(e.Err, &ee) {
 		return ee.ExitCode()
 	}
@@ -124,8 +126,13 @@ outer:
 	return append(env, extra...)
 }
 
-// run runs git with args and returns its standard output.
+// run runs git with args and returns its standard output. Within a run
+// (a context with a proc.Supervisor) git starts through the run's
+// supervisor, so that it never outlives a killed rbflow.
 func (r *Repo) run(ctx context.Context, o runOpts, args ...string) ([]byte, error) {
+	if sup := proc.SupervisorOf(ctx); sup != nil {
+		return r.runSupervised(ctx, sup, o, args)
+	}
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = r.Dir
 	if o.dir != "" {
@@ -150,6 +157,40 @@ func (r *Repo) run(ctx context.Context, o runOpts, args ...string) ([]byte, erro
 	}
 	return stdout.Bytes(), nil
 }
+
+func (r *Repo) runSupervised(ctx context.Context, sup *proc.Supervisor, o runOpts, args []string) ([]byte, error) {
+	dir := r.Dir
+	if o.dir != "" {
+		dir = o.dir
+	}
+	var stdout, stderr bytes.Buffer
+	c := proc.Command{Path: "git", Args: args, Dir: dir, Env: r.environ(o.env), Stdout: &stdout, Stderr: &stderr,
+		Grace: 5 * time.Second, Supervisor: sup}
+	if o.stdin != nil {
+		c.Stdin = bytes.NewReader(o.stdin)
+	}
+	// SIGTERM first lets git remove its lock files.
+	code, err := proc.Run(ctx, c, nil)
+	if err == nil && code != 0 {
+		err = exitStatus(code)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return stdout.Bytes(), &CommandError{Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// exitStatus is the error of a git that exited with a non-zero status
+// under the supervisor.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// ExitCode returns the status.
+func (e exitStatus) ExitCode() int { return int(e) }
 
 // exitCode reports git's exit status if err is a CommandError for a git that
 // ran and exited, else -1.

@@ -25,10 +25,15 @@ type Command struct {
 	Args   []string
 	Dir    string
 	Env    []string
+	Stdin  io.Reader // nil: /dev/null (only under a supervisor: a reaper gives none)
 	Stdout io.Writer
 	Stderr io.Writer
 	// Grace is how long the group has between SIGTERM and SIGKILL.
 	Grace time.Duration
+	// Supervisor, when set, starts the command (see Supervisor); else the
+	// supervisor of the context (WithSupervisor) does; else a reaper is
+	// started for this command alone.
+	Supervisor *Supervisor
 }
 
 // The reaper is this very executable: main (and TestMain of packages that
@@ -50,6 +55,12 @@ var ErrKilled = errors.New("proc: stopped")
 // when hurry is closed. When the command exits, whatever it left running in
 // its group is killed. The exit code is -1 when it did not exit by itself.
 func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
+	if c.Supervisor == nil {
+		c.Supervisor = SupervisorOf(ctx)
+	}
+	if c.Supervisor != nil {
+		return runSupervised(ctx, c.Supervisor, c, hurry)
+	}
 	exeOnce.Do(func() { exePath, exeErr = os.Executable() })
 	if exeErr != nil {
 		return -1, fmt.Errorf("find rbflow executable for the reaper: %w", exeErr)

@@ -18,6 +18,12 @@ func TestMain(m *testing.M) {
 	if IsRelay() {
 		os.Exit(RelayMain())
 	}
+	if IsSupervisor() {
+		os.Exit(SupervisorMain())
+	}
+	if script := os.Getenv("PROC_TEST_SUPERVISED"); script != "" {
+		os.Exit(supervisedHelper(script))
+	}
 	os.Exit(m.Run())
 }
 

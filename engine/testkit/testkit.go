@@ -30,6 +30,9 @@ func Main() {
 	if proc.IsRelay() {
 		os.Exit(proc.RelayMain())
 	}
+	if proc.IsSupervisor() {
+		os.Exit(proc.SupervisorMain())
+	}
 	if _, ok := os.LookupEnv("GORACE"); !ok {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}

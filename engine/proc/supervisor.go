@@ -1,0 +1,606 @@
+package proc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// supervisorEnv marks a re-executed rbflow as a run's supervisor.
+const supervisorEnv = "RBFLOW_SUPERVISOR"
+
+// IsSupervisor reports whether this process was started as a supervisor.
+func IsSupervisor() bool { return os.Getenv(supervisorEnv) != "" }
+
+// A Supervisor starts every command of one run: rbflow, re-executed once
+// per run, a child subreaper that rbflow asks over a socket pair to start
+// each command in its own process group with the file descriptors it
+// sends. When rbflow dies, even by SIGKILL, the socket closes and the
+// supervisor kills every group it started and every process that was
+// orphaned under it (setsid, nohup, double forks), at once, then exits. Its
+// children get SIGKILL should the supervisor itself die (Pdeathsig).
+//
+// The supervisor also holds the run's lock file open, so the lock is free
+// only once the supervisor, and with it every process of the run, is gone:
+// a resume never overlaps a killed run's commands.
+//
+// A Supervisor starts its process on first use; Close ends it.
+type Supervisor struct {
+	inherit []*os.File
+
+	once     sync.Once
+	startErr error
+	conn     *net.UnixConn
+	proc     *os.Process
+	exited   chan struct{}
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan supReply
+	broken  error
+}
+
+type supervisorKey struct{}
+
+// WithSupervisor returns a context whose commands Run starts through s
+// (unless a Command names its own).
+func WithSupervisor(ctx context.Context, s *Supervisor) context.Context {
+	if s == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, supervisorKey{}, s)
+}
+
+// SupervisorOf returns the supervisor of ctx, or nil.
+func SupervisorOf(ctx context.Context) *Supervisor {
+	s, _ := ctx.Value(supervisorKey{}).(*Supervisor)
+	return s
+}
+
+// NewSupervisor returns a supervisor that will hold the files inherit open
+// (the run's lock) for as long as it lives.
+func NewSupervisor(inherit ...*os.File) *Supervisor {
+	return &Supervisor{inherit: inherit, pending: map[uint64]chan supReply{}}
+}
+
+type supRequest struct {
+	ID   uint64   `json:"id"`
+	Path string   `json:"path"`
+	Args []string `json:"args"`
+	Dir  string   `json:"dir"`
+	Env  []string `json:"env"`
+}
+
+type supReply struct {
+	ID     uint64 `json:"id"`
+	Op     string `json:"op"` // started, error, exit
+	PID    int    `json:"pid,omitempty"`
+	Status int    `json:"status,omitempty"` // exit code, or 128+signal
+	Err    string `json:"err,omitempty"`
+}
+
+func (s *Supervisor) start() error {
+	s.once.Do(func() { s.startErr = s.spawn() })
+	return s.startErr
+}
+
+func (s *Supervisor) spawn() error {
+	exeOnce.Do(func() { exePath, exeErr = os.Executable() })
+	if exeErr != nil {
+		return fmt.Errorf("find rbflow executable for the supervisor: %w", exeErr)
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("supervisor socket: %w", err)
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "supervisor"), os.NewFile(uintptr(fds[1]), "rbflow")
+	defer theirs.Close()
+	cmd := exec.Command(exePath)
+	cmd.Env = append(withoutEnv(os.Environ(), supervisorEnv), supervisorEnv+"=1")
+	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = append([]*os.File{theirs}, s.inherit...)
+	if err := cmd.Start(); err != nil {
+		mine.Close()
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	c, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("supervisor socket: %w", err)
+	}
+	s.conn = c.(*net.UnixConn)
+	s.proc = cmd.Process
+	s.exited = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(s.exited)
+	}()
+	go s.readReplies()
+	return nil
+}
+
+// readReplies hands each reply to the command it is for.
+func (s *Supervisor) readReplies() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil || n == 0 {
+			s.fail(fmt.Errorf("rbflow's supervisor ended: %v", err))
+			return
+		}
+		var r supReply
+		if json.Unmarshal(buf[:n], &r) != nil {
+			continue
+		}
+		s.mu.Lock()
+		ch := s.pending[r.ID]
+		if r.Op != "started" {
+			delete(s.pending, r.ID)
+		}
+		s.mu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
+	}
+}
+
+func (s *Supervisor) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken == nil {
+		s.broken = err
+	}
+	for id, ch := range s.pending {
+		ch <- supReply{ID: id, Op: "error", Err: err.Error()}
+		delete(s.pending, id)
+	}
+}
+
+// Identity returns the supervisor process, once started.
+func (s *Supervisor) Identity() (Identity, bool) {
+	if s == nil || s.proc == nil {
+		return Identity{}, false
+	}
+	st, _ := StartTime(s.proc.Pid)
+	return Identity{PID: s.proc.Pid, Start: st}, true
+}
+
+// Close ends the supervisor: it kills whatever the run left running and
+// exits. Close waits for that (a few seconds at most).
+func (s *Supervisor) Close() error {
+	if s == nil {
+		return nil
+	}
+	started := false
+	s.once.Do(func() { s.startErr = errors.New("supervisor closed") })
+	if s.conn != nil {
+		started = true
+		s.conn.Close()
+	}
+	if started {
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			_ = s.proc.Kill()
+			<-s.exited
+		}
+	}
+	return nil
+}
+
+// startCmd asks the supervisor to start a command with stdin, stdout and
+// stderr, and returns its pid and a channel for its exit status.
+func (s *Supervisor) startCmd(req supRequest, files [3]*os.File) (int, <-chan supReply, error) {
+	if err := s.start(); err != nil {
+		return 0, nil, err
+	}
+	ch := make(chan supReply, 2)
+	s.mu.Lock()
+	if s.broken != nil {
+		err := s.broken
+		s.mu.Unlock()
+		return 0, nil, err
+	}
+	s.nextID++
+	req.ID = s.nextID
+	s.pending[req.ID] = ch
+	s.mu.Unlock()
+	b, err := json.Marshal(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	rights := syscall.UnixRights(int(files[0].Fd()), int(files[1].Fd()), int(files[2].Fd()))
+	if _, _, err := s.conn.WriteMsgUnix(b, rights, nil); err != nil {
+		s.mu.Lock()
+		delete(s.pending, req.ID)
+		s.mu.Unlock()
+		return 0, nil, fmt.Errorf("ask the supervisor to start %s: %w", req.Path, err)
+	}
+	r := <-ch
+	switch r.Op {
+	case "started":
+		return r.PID, ch, nil
+	case "exit": // cannot come first, but be safe
+		return 0, nil, fmt.Errorf("start %s: exited at once", req.Path)
+	}
+	return 0, nil, fmt.Errorf("start %s: %s", req.Path, r.Err)
+}
+
+// runSupervised is Run through a supervisor.
+func runSupervised(ctx context.Context, s *Supervisor, c Command, hurry <-chan struct{}) (int, error) {
+	grace := c.Grace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		return -1, err
+	}
+	defer stdin.Close()
+	if c.Stdin != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return -1, err
+		}
+		stdin.Close()
+		stdin = pr
+		go func() {
+			_, _ = io.Copy(pw, c.Stdin)
+			pw.Close()
+		}()
+	}
+	out, outDone, err := writerFile(c.Stdout)
+	if err != nil {
+		return -1, err
+	}
+	errf, errDone, err := writerFile(c.Stderr)
+	if err != nil {
+		out.close()
+		return -1, err
+	}
+	pid, exited, err := s.startCmd(supRequest{Path: c.Path, Args: c.Args, Dir: c.Dir, Env: c.Env}, [3]*os.File{stdin, out.w, errf.w})
+	// The supervisor's copies are the child's now; rbflow keeps the read ends.
+	stdin.Close()
+	out.closeWrite()
+	errf.closeWrite()
+	if err != nil {
+		out.close()
+		errf.close()
+		return -1, err
+	}
+	var r supReply
+	stopped := false
+	select {
+	case r = <-exited:
+	case <-ctx.Done():
+		stopped = true
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		select {
+		case r = <-exited:
+		case <-t.C:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			r = <-exited
+		case <-hurry:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			r = <-exited
+		}
+		t.Stop()
+	}
+	// Whatever the command left behind in its group ends with it.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	// A background process that escaped the group may still hold the
+	// output open: the step is over when its command is.
+	out.wait(outDone)
+	errf.wait(errDone)
+	if stopped {
+		return -1, fmt.Errorf("%w: %w", ErrKilled, context.Cause(ctx))
+	}
+	if r.Op == "error" {
+		return -1, errors.New(r.Err)
+	}
+	return r.Status, nil
+}
+
+// outFile is an *os.File a child writes to: the writer itself when it is
+// a file, else a pipe whose read end is copied to the writer.
+type outFile struct {
+	w, r *os.File
+	own  bool
+}
+
+func writerFile(w io.Writer) (*outFile, chan struct{}, error) {
+	done := make(chan struct{})
+	if w == nil {
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		close(done)
+		return &outFile{w: f, own: true}, done, err
+	}
+	if f, ok := w.(*os.File); ok {
+		close(done)
+		return &outFile{w: f}, done, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		_, _ = io.CopyBuffer(w, pr, buf)
+	}()
+	return &outFile{w: pw, r: pr, own: true}, done, nil
+}
+
+func (o *outFile) closeWrite() {
+	if o.own && o.w != nil {
+		o.w.Close()
+		o.w = nil
+	}
+}
+
+func (o *outFile) close() {
+	o.closeWrite()
+	if o.r != nil {
+		o.r.Close()
+	}
+}
+
+func (o *outFile) wait(done chan struct{}) {
+	select {
+	case <-done:
+	case <-time.After(200 * time.Millisecond):
+		if o.r != nil {
+			o.r.Close()
+		}
+		<-done
+		return
+	}
+	if o.r != nil {
+		o.r.Close()
+	}
+}
+
+// SupervisorMain is the supervisor process (see Supervisor). main must
+// start with: if proc.IsSupervisor() { os.Exit(proc.SupervisorMain()) }.
+func SupervisorMain() int {
+	// Ctrl-C reaches rbflow's whole process group; rbflow decides.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		for range sigs {
+		}
+	}()
+	if !isSocket(3) {
+		fmt.Fprintf(os.Stderr, "rbflow: %s is set but this process was not started by rbflow as a supervisor; unset it\n", supervisorEnv)
+		return 2
+	}
+	// Orphans of the commands become this process's children, not init's.
+	if err := setChildSubreaper(); err != nil {
+		fmt.Fprintf(os.Stderr, "rbflow supervisor: %v\n", err)
+	}
+	f := os.NewFile(3, "rbflow")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rbflow supervisor: %v\n", err)
+		return 2
+	}
+	conn := c.(*net.UnixConn)
+	sv := &supervisorState{conn: conn, ids: map[int]uint64{}, live: map[int]bool{}, wake: make(chan struct{}, 1)}
+	go sv.reap()
+	buf := make([]byte, 256<<10)
+	oob := make([]byte, syscall.CmsgSpace(3*4))
+	for {
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil || n == 0 {
+			break // rbflow is gone, or done with the run
+		}
+		var req supRequest
+		files, ferr := parseRights(oob[:oobn])
+		if err := json.Unmarshal(buf[:n], &req); err != nil || ferr != nil || len(files) != 3 {
+			for _, fd := range files {
+				syscall.Close(fd)
+			}
+			sv.send(supReply{ID: req.ID, Op: "error", Err: fmt.Sprintf("bad request (%v %v)", err, ferr)})
+			continue
+		}
+		sv.startOne(req, files)
+	}
+	sv.killAll()
+	return 0
+}
+
+type supervisorState struct {
+	conn  *net.UnixConn
+	mu    sync.Mutex
+	ids   map[int]uint64 // pid → request
+	live  map[int]bool   // process groups of commands that run
+	wake  chan struct{}
+	sendM sync.Mutex
+}
+
+func (sv *supervisorState) send(r supReply) {
+	b, _ := json.Marshal(r)
+	sv.sendM.Lock()
+	_, _ = sv.conn.Write(b)
+	sv.sendM.Unlock()
+}
+
+func (sv *supervisorState) startOne(req supRequest, files []int) {
+	defer func() {
+		for _, fd := range files {
+			syscall.Close(fd)
+		}
+	}()
+	path, err := lookPath(req.Path, req.Env, req.Dir)
+	if err != nil {
+		sv.send(supReply{ID: req.ID, Op: "error", Err: err.Error()})
+		return
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   req.Dir,
+		Env:   req.Env,
+		Files: []uintptr{uintptr(files[0]), uintptr(files[1]), uintptr(files[2])},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	// Under the lock, so that the reaper, which may reap the command
+	// before ForkExec returns, finds whom to tell.
+	sv.mu.Lock()
+	pid, err := syscall.ForkExec(path, append([]string{req.Path}, req.Args...), attr)
+	if err != nil {
+		sv.mu.Unlock()
+		sv.send(supReply{ID: req.ID, Op: "error", Err: fmt.Sprintf("%s: %v", req.Path, err)})
+		return
+	}
+	sv.live[pid] = true
+	sv.ids[pid] = req.ID
+	// "started" goes out before the reaper can send "exit": both under mu.
+	sv.send(supReply{ID: req.ID, Op: "started", PID: pid})
+	sv.mu.Unlock()
+	select {
+	case sv.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reap waits for every child: the commands, whose status goes to rbflow,
+// and the orphans that became children of this subreaper.
+func (sv *supervisorState) reap() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD: nothing to wait for until the next start
+			<-sv.wake
+			continue
+		}
+		status := ws.ExitStatus()
+		if ws.Signaled() {
+			status = 128 + int(ws.Signal())
+		}
+		sv.mu.Lock()
+		id, ok := sv.ids[pid]
+		if ok { // else an orphan, reaped
+			delete(sv.ids, pid)
+			delete(sv.live, pid)
+			sv.send(supReply{ID: id, Op: "exit", Status: status})
+		}
+		sv.mu.Unlock()
+	}
+}
+
+// killAll ends every group it started and every process left under it.
+func (sv *supervisorState) killAll() {
+	sv.mu.Lock()
+	for pgid := range sv.live {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	sv.mu.Unlock()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		kids := children(os.Getpid())
+		if len(kids) == 0 {
+			return
+		}
+		for _, pid := range kids {
+			if pg, err := Pgid(pid); err == nil && pg == pid {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// children lists the live (not zombie) children of pid.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				if st, err := statFields(c); err == nil && st[0] != "Z" {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		f, err := syscall.ParseUnixRights(&m)
+		if err != nil {
+			return fds, err
+		}
+		fds = append(fds, f...)
+	}
+	return fds, nil
+}
+
+func isSocket(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFSOCK
+}
+
+// setChildSubreaper makes orphaned descendants children of this process.
+func setChildSubreaper() error {
+	const prSetChildSubreaper = 36
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); e != 0 {
+		return fmt.Errorf("PR_SET_CHILD_SUBREAPER: %v", e)
+	}
+	return nil
+}
+
+// lookPath finds file as exec.LookPath would, in the PATH of env, relative
+// to dir.
+func lookPath(file string, env []string, dir string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, file)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: executable file not found in $PATH", file)
+}

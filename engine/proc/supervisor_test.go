@@ -1,0 +1,180 @@
+package proc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSupervisorRuns: commands started by a supervisor get their
+// arguments, folder, environment and output, and give back their exit
+// status, as under a reaper; a command that is not found is an error.
+func TestSupervisorRuns(t *testing.T) {
+	t.Parallel()
+	s := NewSupervisor()
+	defer s.Close()
+	dir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		var out, errOut bytes.Buffer
+		code, err := Run(context.Background(), Command{
+			Path: "bash", Args: []string{"-c", `echo "$1 $X $PWD"; echo err >&2; exit 7`, "bash", "arg"},
+			Dir: dir, Env: []string{"X=x", "PATH=" + os.Getenv("PATH")}, Stdout: &out, Stderr: &errOut, Supervisor: s,
+		}, nil)
+		if err != nil || code != 7 {
+			t.Fatalf("code %d, err %v", code, err)
+		}
+		if got, want := out.String(), "arg x "+dir+"\n"; got != want {
+			t.Errorf("stdout %q, want %q", got, want)
+		}
+		if errOut.String() != "err\n" {
+			t.Errorf("stderr %q", errOut.String())
+		}
+	}
+	// A file as stdout is given to the command as it is.
+	f, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := Run(context.Background(), Command{Path: "/bin/echo", Args: []string{"to a file"}, Stdout: f, Supervisor: s}, nil); err != nil || code != 0 {
+		t.Fatalf("code %d, err %v", code, err)
+	}
+	f.Close()
+	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "to a file\n" {
+		t.Errorf("file holds %q", b)
+	}
+	if _, err := Run(context.Background(), Command{Path: "no-such-command-rbflow", Env: []string{"PATH=/usr/bin"}, Supervisor: s}, nil); err == nil {
+		t.Error("a missing command ran")
+	}
+	// Killed by a signal: 128+n, as bash reports it.
+	if code, _ := Run(context.Background(), Command{Path: "/bin/sh", Args: []string{"-c", "kill -9 $$"}, Supervisor: s}, nil); code != 137 {
+		t.Errorf("killed command: code %d, want 137", code)
+	}
+}
+
+// TestSupervisorStops: a cancelled command's group gets SIGTERM, then
+// SIGKILL after the grace period.
+func TestSupervisorStops(t *testing.T) {
+	t.Parallel()
+	s := NewSupervisor()
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := Run(ctx, Command{Path: "bash", Args: []string{"-c", `trap "" TERM; while :; do sleep 0.05; done`}, Env: []string{"PATH=" + os.Getenv("PATH")}, Grace: 200 * time.Millisecond, Supervisor: s}, nil)
+	if !errors.Is(err, ErrKilled) {
+		t.Fatalf("err = %v, want ErrKilled", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("stopping took %s", d)
+	}
+}
+
+// escapeScript starts processes that leave the step's process group or
+// its parent in every usual way, writes their pids to $PIDS, and then
+// ignores SIGTERM in a loop.
+const escapeScript = `
+setsid sleep 300 & echo $! >> "$PIDS"
+nohup sleep 301 >/dev/null 2>&1 & echo $! >> "$PIDS"
+( sleep 302 & echo $! >> "$PIDS" ) &
+( setsid bash -c 'sleep 303 & echo $! >> "$PIDS"; wait' & ) &
+git -C "$BIG" clean -ndx >/dev/null 2>&1 &
+trap "" TERM
+echo $$ >> "$PIDS"
+echo ready >> "$PIDS.ready"
+while :; do sleep 0.05; done
+`
+
+// supervisedHelper is the "rbflow" of TestSupervisorKillsEverything: it
+// runs script under a supervisor and waits to be killed.
+func supervisedHelper(script string) int {
+	s := NewSupervisor()
+	_, err := Run(context.Background(), Command{Path: "bash", Args: []string{"-c", script}, Env: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr, Supervisor: s}, nil)
+	fmt.Fprintln(os.Stderr, "helper: command ended:", err)
+	return 1
+}
+
+// TestSupervisorKillsEverything (issue 13): SIGKILL of rbflow while a step
+// runs setsid, nohup, double-forked and TERM-ignoring processes ends every
+// one of them within a second, checked by pid.
+func TestSupervisorKillsEverything(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	big := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "PROC_TEST_SUPERVISED="+escapeScript, "PIDS="+pids, "BIG="+big)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(pids + ".ready"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the step did not start its processes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The double fork writes its pid late.
+	for len(strings.Fields(string(mustRead(t, pids)))) < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var ids []Identity
+	for _, f := range strings.Fields(string(mustRead(t, pids))) {
+		pid, _ := strconv.Atoi(f)
+		st, err := StartTime(pid)
+		if err != nil {
+			t.Fatalf("process %d is not running before the kill", pid)
+		}
+		ids = append(ids, Identity{PID: pid, Start: st})
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	killed := time.Now()
+	for {
+		var alive []int
+		for _, id := range ids {
+			if id.Alive() {
+				alive = append(alive, id.PID)
+			}
+		}
+		if len(alive) == 0 {
+			break
+		}
+		if time.Since(killed) > time.Second {
+			for _, pid := range alive {
+				syscall.Kill(pid, syscall.SIGKILL) // ours: started by this test
+			}
+			t.Fatalf("processes %v still run a second after rbflow was killed", alive)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(ids) != 5 {
+		t.Fatalf("want 5 pids, got %d", len(ids))
+	}
+	t.Logf("all gone %s after the kill", time.Since(killed).Round(time.Millisecond))
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
