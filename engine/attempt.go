@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 		x.fail(ctx, st, rec, fmt.Errorf("open log: %w", err))
 		return
 	}
-	log := &stepLog{file: lf, mask: x.mask, onLine: func(line string) {
+	log := &stepLog{file: lf, w: bufio.NewWriterSize(lf, 64<<10), mask: x.mask, someLines: !x.r.allLines(), onLine: func(line string) {
 		x.r.emit(Event{Kind: "step_output", RunID: x.run.ID, Step: st.ID, Line: line})
 	}}
 	defer log.Close()
@@ -171,7 +172,6 @@ func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepR
 // attempt runs the action once with the step's timeout and collects its
 // outputs: the action's own and what it wrote to $RBFLOW_OUTPUT.
 func (x *execution) attempt(ctx context.Context, st *Step, ex *Exec) (Result, error) {
-	_ = os.Remove(ex.OutputFile)
 	if f, err := os.OpenFile(ex.OutputFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
 		f.Close()
 	}

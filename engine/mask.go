@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -140,4 +141,39 @@ func (m *Mask) Any(v any) any {
 		return out
 	}
 	return v
+}
+
+// safeCut returns a position at or before at where b can be cut so that no
+// secret occurrence spans the cut: masking the two parts apart then masks
+// as the whole would.
+func (m *Mask) safeCut(b []byte, at int) int {
+	if m == nil || m.r == nil {
+		return at
+	}
+	longest := 0
+	for _, s := range m.secrets {
+		longest = max(longest, len(s))
+	}
+	for moved := true; moved && at > 0; {
+		moved = false
+		lo := max(0, at-longest+1)
+		hi := min(len(b), at+longest-1)
+		for _, s := range m.secrets {
+			// An occurrence starting in [lo, at) and ending after at spans it.
+			win := b[lo:hi]
+			for off := 0; ; {
+				i := bytes.Index(win[off:], []byte(s))
+				if i < 0 {
+					break
+				}
+				start := lo + off + i
+				if start < at && start+len(s) > at {
+					at = start
+					moved = true
+				}
+				off += i + 1
+			}
+		}
+	}
+	return at
 }

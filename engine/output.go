@@ -79,67 +79,132 @@ const (
 	maxLine   = 4 << 10
 )
 
-// stepLog is a step's output sink: it masks secrets line by line, writes
-// the log file, keeps a bounded tail and reports lines to the observer.
-// Memory stays bounded however much the step prints.
+// stepLog is a step's output sink: it masks secrets, writes the log file,
+// keeps a bounded tail and reports lines to the observer. It works on whole
+// blocks of lines, as the pipe delivers them: one mask pass and one write
+// per block, so that a step printing a gigabyte costs about what writing it
+// to a file does. Memory stays bounded however much the step prints. A line
+// longer than maxLine is cut into pieces; a secret that spans a cut is still
+// masked (the cut never falls inside one).
 type stepLog struct {
 	mu      sync.Mutex
 	file    *os.File
+	w       *bufio.Writer
 	mask    *Mask
 	partial []byte
 	tail    []string
 	onLine  func(string)
+	// someLines: onLine gets only the last lines of each block.
+	someLines bool
 }
 
 func (l *stepLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			room := maxLine - len(l.partial)
-			if len(p) <= room {
-				l.partial = append(l.partial, p...)
-				return n, nil
-			}
-			l.partial = append(l.partial, p[:room]...)
-			p = p[room:]
-			l.flushLine(false)
-			continue
-		}
-		chunk := p[:i]
-		if len(l.partial)+len(chunk) > maxLine {
-			room := maxLine - len(l.partial)
-			l.partial = append(l.partial, chunk[:room]...)
-			p = p[room:]
-			l.flushLine(false)
-			continue
-		}
-		l.partial = append(l.partial, chunk...)
-		p = p[i+1:]
-		l.flushLine(true)
+	// The complete lines: what was pending, and p up to its last newline.
+	last := bytes.LastIndexByte(p, '\n')
+	if last < 0 {
+		l.partial = append(l.partial, p...)
+		l.cutLong()
+		l.flushFile()
+		return n, nil
 	}
+	var block []byte
+	if len(l.partial) > 0 {
+		block = append(l.partial, p[:last+1]...)
+		l.partial = l.partial[:0]
+	} else {
+		block = p[:last+1]
+	}
+	l.emit(block)
+	l.partial = append(l.partial, p[last+1:]...)
+	l.cutLong()
+	l.flushFile()
 	return n, nil
 }
 
-func (l *stepLog) flushLine(newline bool) {
-	line := l.mask.String(string(l.partial))
-	l.partial = l.partial[:0]
-	if l.file != nil {
-		if newline {
-			_, _ = l.file.WriteString(line + "\n")
-		} else {
-			_, _ = l.file.WriteString(line)
+// emit masks a block of whole lines (each ending in a newline, or a piece
+// of a long line), writes it and hands its lines on.
+func (l *stepLog) emit(block []byte) {
+	text := l.mask.String(string(block))
+	if l.w != nil {
+		_, _ = l.w.WriteString(text)
+	}
+	body := strings.TrimSuffix(text, "\n")
+	if l.onLine != nil && !l.someLines {
+		for _, line := range strings.Split(body, "\n") {
+			l.cutLines(line)
+		}
+	} else {
+		// Only the tail is needed: the last lines of the block.
+		i := len(body)
+		for k := 0; k < tailLines && i > 0; k++ {
+			i = strings.LastIndexByte(body[:i], '\n')
+			if i < 0 {
+				i = 0
+				break
+			}
+		}
+		if i > 0 {
+			i++ // after the newline
+		}
+		for _, line := range strings.Split(body[i:], "\n") {
+			l.cutLines(line)
 		}
 	}
+}
+
+// cutLines keeps a line (cut at maxLine) in the tail and reports it.
+func (l *stepLog) cutLines(line string) {
+	for len(line) > maxLine {
+		l.keep(line[:maxLine])
+		line = line[maxLine:]
+	}
+	l.keep(line)
+}
+
+func (l *stepLog) keep(line string) {
 	l.tail = append(l.tail, line)
-	if len(l.tail) > tailLines {
-		l.tail = l.tail[len(l.tail)-tailLines:]
+	if len(l.tail) > 2*tailLines {
+		l.tail = append(l.tail[:0], l.tail[len(l.tail)-tailLines:]...)
 	}
 	if l.onLine != nil {
 		l.onLine(line)
 	}
+}
+
+// cutLong writes out the front of a pending line that has grown past
+// maxLine, keeping back enough that no secret is split by the cut.
+func (l *stepLog) cutLong() {
+	if len(l.partial) <= maxLine {
+		return
+	}
+	cut := l.mask.safeCut(l.partial, len(l.partial)-maxLine/2)
+	if cut <= 0 {
+		return
+	}
+	text := l.mask.String(string(l.partial[:cut]))
+	if l.w != nil {
+		_, _ = l.w.WriteString(text)
+	}
+	l.cutLines(text)
+	l.partial = append(l.partial[:0], l.partial[cut:]...)
+}
+
+func (l *stepLog) flushFile() {
+	if l.w != nil {
+		_ = l.w.Flush()
+	}
+}
+
+func (l *stepLog) flushLine(newline bool) {
+	if len(l.partial) == 0 && !newline {
+		return
+	}
+	block := append(l.partial, '\n')
+	l.partial = l.partial[:0]
+	l.emit(block)
 }
 
 // Close flushes a final partial line.
@@ -149,6 +214,7 @@ func (l *stepLog) Close() {
 	if len(l.partial) > 0 {
 		l.flushLine(true)
 	}
+	l.flushFile()
 	if l.file != nil {
 		_ = l.file.Close()
 	}
@@ -158,7 +224,11 @@ func (l *stepLog) Close() {
 func (l *stepLog) Tail() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := strings.Join(l.tail, "\n")
+	t := l.tail
+	if len(t) > tailLines {
+		t = t[len(t)-tailLines:]
+	}
+	s := strings.Join(t, "\n")
 	if len(s) > tailBytes {
 		s = s[len(s)-tailBytes:]
 	}
@@ -169,7 +239,8 @@ func (l *stepLog) Tail() string {
 func (l *stepLog) Note(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.file != nil {
-		_, _ = fmt.Fprintf(l.file, "::rbflow:: "+format+"\n", args...)
+	if l.w != nil {
+		_, _ = fmt.Fprintf(l.w, "::rbflow:: "+format+"\n", args...)
+		_ = l.w.Flush()
 	}
 }

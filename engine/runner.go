@@ -37,6 +37,20 @@ type Observer interface {
 	Event(e Event)
 }
 
+// LineSampler is an Observer that shows only the last lines of a step's
+// output (a live view, a quiet one): it gets the last lines of each block
+// the step prints, not every line, which spares a step that prints a
+// gigabyte an event per line.
+type LineSampler interface {
+	SamplesLines() bool
+}
+
+// allLines reports whether the observer wants every output line.
+func (r *Runner) allLines() bool {
+	s, ok := r.Observer.(LineSampler)
+	return !ok || !s.SamplesLines()
+}
+
 // Runner executes plans against a store: it starts, resumes, retries and
 // cancels runs. One Runner drives one run at a time.
 type Runner struct {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rbflow/rbflow/engine"
@@ -87,13 +88,46 @@ func (a *runAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result,
 // to stdout, stderr to the step's log. It returns the exit code; the error
 // is for a command that could not run or was stopped.
 func runScript(ctx context.Context, x *engine.Exec, shell string, script eval.Script, stdout io.Writer) (int, error) {
+	env := withScript(x.Env, script)
+	// One simple command of literal words runs without the shell, as make
+	// does: the same exit status, environment, folder and output, without
+	// the cost of a shell. A command that is not found goes to the shell,
+	// for its message and its 127.
+	if argv, ok := eval.Argv(script.Text, eval.DialectOf(shell)); ok {
+		if path, err := proc.LookPath(argv[0], env, x.Dir); err == nil {
+			return proc.Run(ctx, proc.Command{Path: argv[0], Args: argv[1:], Dir: x.Dir, Env: shellLikeEnv(env, x.Dir, path),
+				Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+		}
+	}
 	file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
 	if err := os.WriteFile(file, []byte(script.Text), 0o600); err != nil {
 		return -1, fmt.Errorf("write script: %w", err)
 	}
 	defer os.Remove(file)
 	path, args := shellArgv(shell, file)
-	return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: withScript(x.Env, script), Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+	return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: env, Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+}
+
+// shellLikeEnv is env as bash would hand it to the command at path, run
+// in dir: PWD is the folder, SHLVL one more, _ the command's path.
+func shellLikeEnv(env []string, dir, path string) []string {
+	out := make([]string, 0, len(env)+3)
+	shlvl := 0
+	for _, kv := range env {
+		name, v, _ := strings.Cut(kv, "=")
+		switch name {
+		case "PWD", "_":
+			continue
+		case "SHLVL":
+			shlvl, _ = strconv.Atoi(v)
+			continue
+		}
+		out = append(out, kv)
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	return append(out, "PWD="+dir, "SHLVL="+strconv.Itoa(shlvl+1), "_="+path)
 }
 
 // withScript returns env with the variables that carry script's values.

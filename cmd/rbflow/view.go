@@ -112,6 +112,10 @@ func (v *view) notice(msg string) {
 }
 
 // Event implements engine.Observer.
+// SamplesLines: the live and the quiet view show a step's last lines only;
+// the plain and the JSON ones print every line.
+func (v *view) SamplesLines() bool { return !v.json && (v.live || v.quiet) }
+
 func (v *view) Event(e engine.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -446,7 +446,7 @@ func (sv *supervisorState) startOne(req supRequest, files []int) {
 			syscall.Close(fd)
 		}
 	}()
-	path, err := lookPath(req.Path, req.Env, req.Dir)
+	path, err := LookPath(req.Path, req.Env, req.Dir)
 	if err != nil {
 		sv.send(supReply{ID: req.ID, Op: "error", Err: err.Error()})
 		return
@@ -578,10 +578,17 @@ func setChildSubreaper() error {
 	return nil
 }
 
-// lookPath finds file as exec.LookPath would, in the PATH of env, relative
-// to dir.
-func lookPath(file string, env []string, dir string) (string, error) {
+// LookPath finds file as exec.LookPath (and bash) would, in the PATH of
+// env, relative to dir.
+func LookPath(file string, env []string, dir string) (string, error) {
 	if strings.Contains(file, "/") {
+		p := file
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("%s: not an executable file", file)
+		}
 		return file, nil
 	}
 	path := ""

@@ -5,9 +5,12 @@
 // can be resumed. The store also holds the records of later features:
 // snapshots, services, metrics events, checklists and prompt answers.
 //
-// The database runs in WAL mode with synchronous=FULL, a busy timeout,
-// immediate transactions and foreign keys on, all set in the DSN so that
-// every pooled connection has them. The schema is versioned with
+// The database runs in WAL mode with a busy timeout, immediate
+// transactions and foreign keys on, all set in the DSN so that every pooled
+// connection has them. Step transitions commit with synchronous=NORMAL; a
+// run's creation and end and a snapshot's record (which a destructive
+// action waits for) commit with FULL, which makes every earlier commit
+// durable too. The schema is versioned with
 // PRAGMA user_version and migrated at Open from embedded SQL files.
 //
 // This is the only package that imports the SQLite driver, which needs cgo.

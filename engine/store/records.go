@@ -19,7 +19,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap engine.Snapshot) error {
 	if snap.CreatedAt.IsZero() {
 		snap.CreatedAt = time.Now()
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.durableTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO snapshots
 			(run_id, step_id, ref, commit_sha, created_at, skipped_json) VALUES (?, ?, ?, ?, ?, ?)`,
 			snap.RunID, snap.StepID, snap.Ref, snap.Commit, toNanos(snap.CreatedAt), skipped)

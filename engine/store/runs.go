@@ -39,7 +39,7 @@ func (s *Store) CreateRun(ctx context.Context, r *engine.Run, answers map[string
 	if err != nil {
 		return fmt.Errorf("create run %s: encode params: %w", r.ID, err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.durableTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.Procedure, r.Source, r.SourcePath, r.Hash, params, r.Repo, r.StateDir,
@@ -68,7 +68,7 @@ func (s *Store) UpdateRun(ctx context.Context, r *engine.Run) error {
 	if r == nil || r.ID == "" {
 		return errors.New("update run: the run has no id")
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.durableTx(ctx, func(tx *sql.Tx) error {
 		return updateOne(ctx, tx, `UPDATE runs SET
 			status = ?, ended_at = ?, owner_pid = ?, owner_start = ?,
 			source = ?, source_path = ?, hash = ?, failed_step = ?, generation = ?
@@ -86,7 +86,7 @@ func (s *Store) UpdateRun(ctx context.Context, r *engine.Run) error {
 // undo was undone). It returns an error wrapping engine.ErrNotFound if the
 // run does not exist.
 func (s *Store) SetUndoneBy(ctx context.Context, runID, undoRun string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.durableTx(ctx, func(tx *sql.Tx) error {
 		return updateOne(ctx, tx, `UPDATE runs SET undone_by = ? WHERE id = ?`, undoRun, runID)
 	})
 	if err != nil {

@@ -23,7 +23,17 @@ const DBName = "state.db"
 // dsnOptions are the connection settings. The driver applies them to every
 // connection it opens, which PRAGMA statements run once on the pool would
 // not: synchronous and foreign_keys are per connection.
-const dsnOptions = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on"
+//
+// Two pools share the database: step transitions commit with
+// synchronous=NORMAL (in WAL mode: no fsync per commit; a power cut may
+// lose the last ones, and a step then runs again), and what must survive
+// one commits with FULL: a run's creation and end, and a snapshot's record,
+// which a destructive action waits for. A FULL commit syncs the whole WAL,
+// so every NORMAL commit before it is durable too.
+const (
+	dsnOptions        = "_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on"
+	durableDSNOptions = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on"
+)
 
 // ErrNoCgo is returned by Open when rbflow was compiled without cgo.
 var ErrNoCgo = errors.New("rbflow was built without cgo (CGO_ENABLED=0); the SQLite store needs cgo and gcc")
@@ -37,9 +47,10 @@ var migrationFiles embed.FS
 // Store is the SQLite run store of one state folder. It is safe for
 // concurrent use, and several processes may open the same folder.
 type Store struct {
-	db   *sql.DB
-	dir  string
-	path string
+	db      *sql.DB // synchronous=NORMAL
+	durable *sql.DB // synchronous=FULL
+	dir     string
+	path    string
 }
 
 // Open opens the store in dir, creating dir (mode 0700) and its database
@@ -66,17 +77,22 @@ func Open(dir string) (*Store, error) {
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite3", dsn(path))
+	db, err := sql.Open("sqlite3", dsn(path, dsnOptions))
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	s := &Store{db: db, dir: abs, path: path}
-	if err := s.migrate(context.Background()); err != nil {
+	durable, err := sql.Open("sqlite3", dsn(path, durableDSNOptions))
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	s := &Store{db: db, durable: durable, dir: abs, path: path}
+	if err := s.migrate(context.Background()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	if err := s.restrictModes(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return s, nil
@@ -84,9 +100,9 @@ func Open(dir string) (*Store, error) {
 
 // dsn builds a file: URI so that any character in the path ('?', '#', '%')
 // reaches SQLite intact.
-func dsn(path string) string {
+func dsn(path, options string) string {
 	u := url.URL{Path: filepath.ToSlash(path)}
-	return "file:" + u.EscapedPath() + "?" + dsnOptions
+	return "file:" + u.EscapedPath() + "?" + options
 }
 
 // restrictModes makes the database and its WAL files 0600 whatever the umask
@@ -102,7 +118,8 @@ func (s *Store) restrictModes() error {
 
 // Close closes the database. The store must not be used afterwards.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	derr := s.durable.Close()
+	if err := errors.Join(s.db.Close(), derr); err != nil {
 		return fmt.Errorf("close state %s: %w", s.path, err)
 	}
 	return nil
@@ -208,7 +225,16 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // tx runs f in an immediate transaction and commits if f returns nil.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	return txOn(ctx, s.db, f)
+}
+
+// durableTx is tx committed with synchronous=FULL (see dsnOptions).
+func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	return txOn(ctx, s.durable, f)
+}
+
+func txOn(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -490,9 +490,20 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	// Hold several connections at once so that the pool must open new ones.
+	// Step records commit with synchronous=NORMAL, what must survive a
+	// power cut (runs, snapshots) with FULL.
+	for _, pool := range []struct {
+		db   *sql.DB
+		sync string
+	}{{s.db, "1"}, {s.durable, "2"}} {
+		checkPragmas(t, ctx, pool.db, pool.sync)
+	}
+}
+
+func checkPragmas(t *testing.T, ctx context.Context, db *sql.DB, sync string) {
 	var conns []*sql.Conn
 	for range 4 {
-		c, err := s.db.Conn(ctx)
+		c, err := db.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +512,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	}
 	want := map[string]string{
 		"journal_mode": "wal",
-		"synchronous":  "2", // FULL
+		"synchronous":  sync,
 		"foreign_keys": "1",
 		"busy_timeout": "10000",
 	}
