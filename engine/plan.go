@@ -50,6 +50,7 @@ type Step struct {
 	Order    int    // position across all sections, for stable output
 
 	checkAnswer func(string) error // nil: the step takes no answers
+	refs        *eval.StepRefs      // the steps its expressions read
 }
 
 // Step returns a step by id.
@@ -251,7 +252,10 @@ func compile(p *spec.Procedure, calls *compilation) (*Plan, error) {
 }
 
 func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
-	st := &Step{Spec: s, ID: s.ID, Section: s.Section, Kind: s.Kind}
+	st := &Step{Spec: s, ID: s.ID, Section: s.Section, Kind: s.Kind, refs: &eval.StepRefs{}}
+	// What the step's expressions read of other steps: data() builds only that.
+	c.ev.Collect(st.refs)
+	defer c.ev.Collect(nil)
 	if s.If != nil {
 		cond, err := c.ev.Condition(s.If.Str)
 		if err != nil {

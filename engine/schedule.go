@@ -183,16 +183,32 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 
 // data builds the expression data for a step (nil: procedure level).
 func (x *execution) data(ctx context.Context, st *Step, status eval.Status) *eval.Data {
-	x.mu.Lock()
-	steps := make(map[string]eval.StepState, len(x.recs))
-	for id, rec := range x.recs {
-		steps[id] = stepState(rec)
-	}
-	x.mu.Unlock()
-	// Every declared step is visible, even before it ran.
-	for _, s := range x.plan.Steps() {
-		if _, ok := steps[s.ID]; !ok {
-			steps[s.ID] = eval.StepState{Status: string(StepPending), Outputs: map[string]any{}}
+	var steps map[string]eval.StepState
+	if st != nil && st.refs != nil && !st.refs.All {
+		// Only the steps the expressions name: a step costs the same
+		// however many came before it.
+		steps = make(map[string]eval.StepState, len(st.refs.IDs))
+		x.mu.Lock()
+		for id := range st.refs.IDs {
+			if rec, ok := x.recs[id]; ok {
+				steps[id] = stepState(rec)
+			} else {
+				steps[id] = eval.StepState{Status: string(StepPending), Outputs: map[string]any{}}
+			}
+		}
+		x.mu.Unlock()
+	} else {
+		x.mu.Lock()
+		steps = make(map[string]eval.StepState, len(x.recs))
+		for id, rec := range x.recs {
+			steps[id] = stepState(rec)
+		}
+		x.mu.Unlock()
+		// Every declared step is visible, even before it ran.
+		for _, s := range x.plan.Steps() {
+			if _, ok := steps[s.ID]; !ok {
+				steps[s.ID] = eval.StepState{Status: string(StepPending), Outputs: map[string]any{}}
+			}
 		}
 	}
 	elapsed := time.Since(x.run.StartedAt).Seconds()

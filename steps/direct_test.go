@@ -65,14 +65,14 @@ func normalized(log string) string {
 		if strings.HasPrefix(l, "RBFLOW_STEP=") || strings.HasPrefix(l, "RBFLOW_OUTPUT=") || strings.HasPrefix(l, "::rbflow::") {
 			continue
 		}
-		lines = append(lines, scriptFile.ReplaceAllString(l, "SCRIPT:"))
+		lines = append(lines, scriptFile.ReplaceAllString(l, "STEP: line"))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
 
-// scriptFile is the file bash names in its messages.
-var scriptFile = regexp.MustCompile(`\S+/[a-z0-9]+\.[0-9]+\.sh:`)
+// scriptFile is the step bash names in its messages ($0).
+var scriptFile = regexp.MustCompile(`^s[a-z][01]: line`)
 
 func quoteYAML(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"

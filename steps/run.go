@@ -58,6 +58,14 @@ func shellArgv(shell, file string) (string, []string) {
 	return "bash", []string{"--noprofile", "--norc", "-eo", "pipefail", file}
 }
 
+// shellArgvC is shellArgv with the script text in -c and name as $0.
+func shellArgvC(shell, text, name string) (string, []string) {
+	if shell == "sh" {
+		return "sh", []string{"-e", "-c", text, name}
+	}
+	return "bash", []string{"--noprofile", "--norc", "-eo", "pipefail", "-c", text, name}
+}
+
 // Describe shows the script as it would run: a line assigning each
 // interpolated value to the variable that carries it, then the script.
 func (a *runAction) Describe(ctx context.Context, x *engine.Exec) (string, error) {
@@ -98,6 +106,13 @@ func runScript(ctx context.Context, x *engine.Exec, shell string, script eval.Sc
 			return proc.Run(ctx, proc.Command{Path: argv[0], Args: argv[1:], Dir: x.Dir, Env: shellLikeEnv(env, x.Dir, path),
 				Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
 		}
+	}
+	// The script goes in -c, with the step's id as $0 (bash's messages name
+	// it): no file to write and remove, and bash runs a last simple command
+	// without forking. A script too long for one argument goes in a file.
+	if len(script.Text) < 64<<10 {
+		path, args := shellArgvC(shell, script.Text, x.StepID)
+		return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: env, Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
 	}
 	file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
 	if err := os.WriteFile(file, []byte(script.Text), 0o600); err != nil {

@@ -36,3 +36,32 @@ func TestArgv(t *testing.T) {
 		}
 	}
 }
+
+// TestStepRefs: the engine builds for a step only the states its
+// expressions name; any other use of steps gets them all.
+func TestStepRefs(t *testing.T) {
+	c := NewCompiler(Decl{Steps: []string{"a", "b", "c"}})
+	for src, want := range map[string]StepRefs{
+		`steps.a.outputs.x == "1" && steps.b.status == "succeeded"`: {IDs: map[string]bool{"a": true, "b": true}},
+		`steps["c"].exit_code == 0`:                                 {IDs: map[string]bool{"c": true}},
+		`len(steps) > 2`:                                            {All: true},
+		`steps[env.X].status == "ok"`:                               {All: true},
+		`success() && 1 == 1`:                                       {},
+		`run.elapsed > 1`:                                           {},
+	} {
+		var got StepRefs
+		c.Collect(&got)
+		if _, err := c.Condition(src); err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		c.Collect(nil)
+		if got.All != want.All || len(got.IDs) != len(want.IDs) {
+			t.Errorf("%s: refs %+v, want %+v", src, got, want)
+		}
+		for id := range want.IDs {
+			if !got.IDs[id] {
+				t.Errorf("%s: refs %+v lack %s", src, got, id)
+			}
+		}
+	}
+}

@@ -98,6 +98,8 @@ var statusFuncs = []string{"success", "failure", "always", "cancelled"}
 // Compiler compiles the expressions of one procedure against its typed
 // environment. It is safe for use by one goroutine.
 type Compiler struct {
+	refs      map[string]StepRefs // by cache key
+	collect   *StepRefs
 	decl      Decl
 	stepIDs   map[string]bool
 	paramType reflect.Type
@@ -117,7 +119,7 @@ func (e *Error) Error() string { return e.Msg }
 
 // NewCompiler prepares the environment types for a procedure.
 func NewCompiler(d Decl) *Compiler {
-	c := &Compiler{decl: d, stepIDs: make(map[string]bool, len(d.Steps)), cache: map[string]*vm.Program{}}
+	c := &Compiler{decl: d, stepIDs: make(map[string]bool, len(d.Steps)), cache: map[string]*vm.Program{}, refs: map[string]StepRefs{}}
 	for _, id := range d.Steps {
 		c.stepIDs[id] = true
 	}
@@ -347,6 +349,7 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 		key = "\x00b" + key
 	}
 	if p, ok := c.cache[key]; ok {
+		c.collectRefs(c.refs[key])
 		return p, nil
 	}
 	typ := c.envType
@@ -381,7 +384,64 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 		return nil, e
 	}
 	c.cache[key] = prog
+	refs := stepRefsOf(tree.Node)
+	c.refs[key] = refs
+	c.collectRefs(refs)
 	return prog, nil
+}
+
+// StepRefs are the steps whose state a step's expressions read: the ids
+// named as steps.<id>, or All when some expression reads steps otherwise
+// (steps[name], the whole map).
+type StepRefs struct {
+	IDs map[string]bool
+	All bool
+}
+
+// Collect makes the compiler add the step references of every expression
+// it compiles from now on to r (nil: stop).
+func (c *Compiler) Collect(r *StepRefs) { c.collect = r }
+
+func (c *Compiler) collectRefs(r StepRefs) {
+	if c.collect == nil {
+		return
+	}
+	if r.All {
+		c.collect.All = true
+	}
+	for id := range r.IDs {
+		if c.collect.IDs == nil {
+			c.collect.IDs = map[string]bool{}
+		}
+		c.collect.IDs[id] = true
+	}
+}
+
+// stepRefsOf finds the steps an expression reads.
+func stepRefsOf(root ast.Node) StepRefs {
+	var r StepRefs
+	named, uses := 0, 0
+	ast.Find(root, func(n ast.Node) bool {
+		switch m := n.(type) {
+		case *ast.IdentifierNode:
+			if m.Value == "steps" {
+				uses++
+			}
+		case *ast.MemberNode:
+			if base, ok := m.Node.(*ast.IdentifierNode); ok && base.Value == "steps" {
+				if prop, ok := m.Property.(*ast.StringNode); ok {
+					named++
+					if r.IDs == nil {
+						r.IDs = map[string]bool{}
+					}
+					r.IDs[prop.Value] = true
+				}
+			}
+		}
+		return false
+	})
+	r.All = uses > named
+	return r
 }
 
 // checkRefs rejects names the procedure does not have, with a hint: expr
