@@ -45,7 +45,8 @@ check:
 	$(MAKE) test
 
 bench:
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchmem ./...
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v '/cmd/rbflow$$')
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 60m -v ./cmd/rbflow
 
 fuzz:
 	$(GO) test ./engine/spec -run '^$$' -fuzz FuzzLoad -fuzztime 60s

@@ -177,3 +177,6 @@ func (m *Mask) safeCut(b []byte, at int) int {
 	}
 	return at
 }
+
+// empty reports whether there is nothing to mask.
+func (m *Mask) empty() bool { return m == nil || m.r == nil }

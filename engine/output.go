@@ -127,11 +127,25 @@ func (l *stepLog) Write(p []byte) (int, error) {
 // emit masks a block of whole lines (each ending in a newline, or a piece
 // of a long line), writes it and hands its lines on.
 func (l *stepLog) emit(block []byte) {
-	text := l.mask.String(string(block))
-	if l.w != nil {
-		_, _ = l.w.WriteString(text)
+	var body string
+	if l.mask.empty() {
+		// Nothing to mask: the bytes go out as they came, and only the
+		// lines kept or reported become strings.
+		if l.w != nil {
+			_, _ = l.w.Write(block)
+		}
+		b := bytes.TrimSuffix(block, []byte("\n"))
+		if l.onLine == nil || l.someLines {
+			b = lastLines(b, tailLines)
+		}
+		body = string(b)
+	} else {
+		text := l.mask.String(string(block))
+		if l.w != nil {
+			_, _ = l.w.WriteString(text)
+		}
+		body = strings.TrimSuffix(text, "\n")
 	}
-	body := strings.TrimSuffix(text, "\n")
 	if l.onLine != nil && !l.someLines {
 		for _, line := range strings.Split(body, "\n") {
 			l.cutLines(line)
@@ -153,6 +167,21 @@ func (l *stepLog) emit(block []byte) {
 			l.cutLines(line)
 		}
 	}
+}
+
+// lastLines returns the last n lines of b.
+func lastLines(b []byte, n int) []byte {
+	i := len(b)
+	for k := 0; k < n && i > 0; k++ {
+		i = bytes.LastIndexByte(b[:i], '\n')
+		if i < 0 {
+			return b
+		}
+	}
+	if i > 0 {
+		return b[i+1:]
+	}
+	return b
 }
 
 // cutLines keeps a line (cut at maxLine) in the tail and reports it.

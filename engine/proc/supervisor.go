@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"os"
@@ -337,9 +338,14 @@ func writerFile(w io.Writer) (*outFile, chan struct{}, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// A bigger pipe: fewer reads and context switches for a step that
+	// prints a lot (best effort; the default is 64 KB).
+	if c, err := pr.SyscallConn(); err == nil {
+		_ = c.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+	}
 	go func() {
 		defer close(done)
-		buf := make([]byte, 64<<10)
+		buf := make([]byte, 1<<20)
 		_, _ = io.CopyBuffer(w, pr, buf)
 	}()
 	return &outFile{w: pw, r: pr, own: true}, done, nil
