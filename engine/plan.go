@@ -50,7 +50,7 @@ type Step struct {
 	Order    int    // position across all sections, for stable output
 
 	checkAnswer func(string) error // nil: the step takes no answers
-	refs        *eval.StepRefs      // the steps its expressions read
+	refs        *eval.StepRefs     // the steps its expressions read
 }
 
 // Step returns a step by id.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,13 +200,13 @@ func runRollback(t *testing.T, dir, text string, want int) string {
 // procedure and rbflow undo, and come back exactly as testkit.TreeManifest
 // sees them: path, type, mode, bytes, index entries with their flags,
 // status, HEAD, branch, operation in progress, branches and tags. make test
-// takes 3 trees of rotating kinds, make test-long 240 (16 of each kind);
+// takes 2 trees of rotating kinds, make test-long 60, make test-undo 240;
 // engine/git's TestExactRestoreRandom checks every kind on each make test.
 func TestUndoRestoresRandomTrees(t *testing.T) {
 	t.Parallel()
 	n := *treesFlag
 	if n == 0 {
-		n = 3
+		n = 2
 		if testkit.Long() {
 			n = 4 * len(testkit.TreeKinds)
 		}
@@ -246,7 +247,7 @@ func TestUndoRestoresRandomTrees(t *testing.T) {
 
 // treesFlag sets the number of trees of TestUndoRestoresRandomTrees (make
 // test-undo: 240).
-var treesFlag = flag.Int("trees", 0, "number of trees for TestUndoRestoresRandomTrees (0: 3, or 60 with RBFLOW_TEST_LONG=1)")
+var treesFlag = flag.Int("trees", 0, "number of trees for TestUndoRestoresRandomTrees (0: 2, or 60 with RBFLOW_TEST_LONG=1)")
 
 // TestUndoRefusesLaterChanges: undo does not overwrite what was changed
 // after the run, unless --force, which saves it first (and the forced undo
@@ -569,7 +570,7 @@ func TestUndoKilledThenFinished(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewSource(seed))
-	trees, kills := 2, 0
+	trees, kills := 1, 0
 	if testkit.Long() {
 		trees = 2 * len(testkit.TreeKinds)
 	}
@@ -709,5 +710,61 @@ steps:
 	}
 	if got := refs(); got != made {
 		t.Errorf("after undoing the undo the refs are\n%s\nwant\n%s", got, made)
+	}
+}
+
+// TestResumeNeverOverlapsKilledStep (issue 13): rbflow is killed by SIGKILL
+// while a step that ignores SIGTERM runs; a resume started at once runs the
+// step again only once the killed copy is gone (the run's supervisor holds
+// the lock until it has ended every process of the run).
+func TestResumeNeverOverlapsKilledStep(t *testing.T) {
+	t.Parallel()
+	dir := testkit.GitRepo(t, map[string]string{"a.txt": "a\n"})
+	mark := filepath.Join(t.TempDir(), "mark")
+	proc := filepath.Join(t.TempDir(), "p.yaml")
+	testkit.WriteFile(t, proc, `version: 1
+name: overlap
+steps:
+  - id: slow
+    run: |
+      if [ -s "$MARK" ]; then
+        first=$(head -n 1 "$MARK")
+        if kill -0 "$first" 2>/dev/null; then echo "overlap with $first" >> "$MARK"; fi
+        echo "$$" >> "$MARK"
+        exit 0
+      fi
+      echo "$$" >> "$MARK"
+      trap '' TERM
+      while :; do sleep 0.05; done
+`)
+	for round := 0; round < 2; round++ {
+		os.Remove(mark)
+		cmd := rbflowCmd(t, dir, "run", proc, "-q")
+		cmd.Env = append(cmd.Env, "MARK="+mark)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		testkit.WaitFor(t, 10*time.Second, "the step to start", func() bool {
+			b, _ := os.ReadFile(mark)
+			return len(b) > 0
+		})
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		resume := rbflowCmd(t, dir, "resume", "-q")
+		resume.Env = append(resume.Env, "MARK="+mark)
+		if out, err := resume.CombinedOutput(); err != nil {
+			t.Fatalf("round %d: resume: %v\n%s", round, err, out)
+		}
+		b, _ := os.ReadFile(mark)
+		lines := strings.Fields(string(b))
+		if strings.Contains(string(b), "overlap") || len(lines) != 2 {
+			t.Fatalf("round %d: the resumed step overlapped the killed one, or did not run once:\n%s", round, b)
+		}
+		first, _ := strconv.Atoi(lines[0])
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", first)); err == nil {
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", first)); err == nil && !strings.Contains(string(st), ") Z") {
+				t.Fatalf("round %d: the killed step (pid %d) still runs", round, first)
+			}
+		}
 	}
 }

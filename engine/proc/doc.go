@@ -3,10 +3,14 @@
 //
 // A process is known by its pid and its start time (in clock ticks since
 // boot, from /proc): a pid alone may have been reused by the time a run is
-// resumed. Step commands run under a small reaper — rbflow itself, re-executed
-// — that leads the command's process group and holds a pipe to rbflow. When
-// rbflow dies, even by SIGKILL, the pipe closes and the reaper ends the whole
-// group: no step process is left running unsupervised.
+// resumed. The commands of a run start through its Supervisor — rbflow
+// itself, re-executed once per run, a child subreaper that rbflow asks over
+// a socket pair to start each command in its own process group. When rbflow
+// dies, even by SIGKILL, the socket closes and the supervisor kills every
+// group it started and every orphan reparented to it, at once: no step
+// process is left running unsupervised. Outside a run (a context without a
+// supervisor) a command gets a reaper of its own, which does the same for
+// its group.
 //
 // Services are the exception: StartDetached starts them to outlive rbflow.
 // When a run has secrets, a service's output reaches its log through a
