@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // The differential test: scripts over every context a value can stand in,
@@ -518,10 +520,14 @@ var posixPrefixes = []string{
 // comment at the top of this file. -short runs a few values per context,
 // -shell.full all of them everywhere.
 func TestShellDifferential(t *testing.T) {
-	attacks, shapes, share := attackValues, shapeValues, 8
+	// Every attack value in every context; the shape values sampled, one
+	// in 16 (make test) or 8 (make test-long) per context, in turn.
+	attacks, shapes, share := attackValues, shapeValues, 16
 	switch {
 	case *fullDiff:
 		share = 1
+	case testkit.Long():
+		share = 8
 	case testing.Short():
 		attacks, share = attacks[:4], len(shapes)
 	}

@@ -116,7 +116,7 @@ func (r *Repo) writeTree(ctx context.Context, cs []change, cur *state, want, aft
 		if want == nil {
 			// An older snapshot does not list directories: keep those
 			// that snap's files need.
-			if ok, _ := r.treeHasDir(ctx, cs, d); ok {
+			if writesInto(cs, d) {
 				continue
 			}
 		}
@@ -204,14 +204,14 @@ func (r *Repo) writeTree(ctx context.Context, cs []change, cur *state, want, aft
 	return nil
 }
 
-// treeHasDir reports whether d is a directory that the changes write into.
-func (r *Repo) treeHasDir(ctx context.Context, cs []change, d string) (bool, error) {
+// writesInto reports whether the changes write files under directory d.
+func writesInto(cs []change, d string) bool {
 	for _, c := range cs {
 		if c.writes() && strings.HasPrefix(c.path, d+"/") {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
 
 // skippedPath reports whether p (a directory if it ends in '/') is at or

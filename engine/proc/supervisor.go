@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // supervisorEnv marks a re-executed rbflow as a run's supervisor.
@@ -168,15 +169,6 @@ func (s *Supervisor) fail(err error) {
 		ch <- supReply{ID: id, Op: "error", Err: err.Error()}
 		delete(s.pending, id)
 	}
-}
-
-// Identity returns the supervisor process, once started.
-func (s *Supervisor) Identity() (Identity, bool) {
-	if s == nil || s.proc == nil {
-		return Identity{}, false
-	}
-	st, _ := StartTime(s.proc.Pid)
-	return Identity{PID: s.proc.Pid, Start: st}, true
 }
 
 // Close ends the supervisor: it kills whatever the run left running and
