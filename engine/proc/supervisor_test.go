@@ -119,13 +119,18 @@ func TestSupervisorKillsEverything(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Whatever happens, the helper (started here) ends, and its supervisor
+	// with it takes the step's processes.
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(pids + ".ready"); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
 			t.Fatal("the step did not start its processes")
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -144,7 +149,6 @@ func TestSupervisorKillsEverything(t *testing.T) {
 		ids = append(ids, Identity{PID: pid, Start: st})
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
 	killed := time.Now()
 	for {
 		var alive []int
