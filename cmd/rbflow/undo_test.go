@@ -200,13 +200,13 @@ func runRollback(t *testing.T, dir, text string, want int) string {
 // procedure and rbflow undo, and come back exactly as testkit.TreeManifest
 // sees them: path, type, mode, bytes, index entries with their flags,
 // status, HEAD, branch, operation in progress, branches and tags. make test
-// takes 2 trees of rotating kinds, make test-long 60, make test-undo 240;
+// takes 1 tree of a rotating kind, make test-long 60, make test-undo 240;
 // engine/git's TestExactRestoreRandom checks every kind on each make test.
 func TestUndoRestoresRandomTrees(t *testing.T) {
 	t.Parallel()
 	n := *treesFlag
 	if n == 0 {
-		n = 2
+		n = 1
 		if testkit.Long() {
 			n = 4 * len(testkit.TreeKinds)
 		}
@@ -247,7 +247,7 @@ func TestUndoRestoresRandomTrees(t *testing.T) {
 
 // treesFlag sets the number of trees of TestUndoRestoresRandomTrees (make
 // test-undo: 240).
-var treesFlag = flag.Int("trees", 0, "number of trees for TestUndoRestoresRandomTrees (0: 2, or 60 with RBFLOW_TEST_LONG=1)")
+var treesFlag = flag.Int("trees", 0, "number of trees for TestUndoRestoresRandomTrees (0: 1, or 60 with RBFLOW_TEST_LONG=1)")
 
 // TestUndoRefusesLaterChanges: undo does not overwrite what was changed
 // after the run, unless --force, which saves it first (and the forced undo

@@ -19,7 +19,7 @@ import (
 // discarding changes, reset --hard, clean -fdx) and a restore give back the
 // tree, the index with its flags and stages, HEAD, the branch, the
 // operation in progress and the refs, exactly; only ignored reinstallable
-// trees differ, as documented. make test takes 8 trees from a new seed
+// trees differ, as documented. make test takes 6 trees from a new seed
 // (tree i has kind i, others at random); make test-long and make test-undo
 // take 240, 16 of each kind.
 func TestExactRestoreRandom(t *testing.T) {
@@ -30,7 +30,7 @@ func TestExactRestoreRandom(t *testing.T) {
 	}
 	n := *treesFlag
 	if n == 0 {
-		n = 8
+		n = 6
 		if testkit.Long() {
 			n = 16 * len(testkit.TreeKinds)
 		}
