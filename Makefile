@@ -13,15 +13,18 @@ build:
 # drive rbflow end to end as processes of the test binary, which -race
 # makes two to three times slower (326 s against 141 s on this two-core
 # machine, busy), while the concurrency they go through (engine, steps,
-# proc, store) is race-tested in its own packages. The two go test runs go
-# side by side. test-long runs the random sweeps whole (RBFLOW_TEST_LONG),
+# proc, store) is race-tested in its own packages. engine/eval runs without
+# -race too: its time goes to the thousands of bash processes of the shell
+# differential, and it has no concurrency of its own. The two go test runs
+# go side by side. test-long runs the random sweeps whole (RBFLOW_TEST_LONG),
 # and everything under -race.
 TESTFLAGS := -count=1 -parallel 4
-RACE_PKGS = $$($(GO) list ./... | grep -v '/cmd/rbflow$$')
+NORACE_PKGS := ./cmd/rbflow ./engine/eval
+RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/rbflow$$' -e '/engine/eval$$')
 
 test:
 	CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) -timeout 12m $(RACE_PKGS) & units=$$!; \
-	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 12m ./cmd/rbflow; e2e=$$?; \
+	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 12m $(NORACE_PKGS); e2e=$$?; \
 	wait $$units; units=$$?; \
 	if [ $$e2e -ne 0 ] || [ $$units -ne 0 ]; then echo "make test: FAILED"; exit 1; fi
 
