@@ -119,7 +119,7 @@ func assertNoOrphans(t *testing.T, pidsFile string) {
 
 // killer says when killAndResume kills rbflow.
 type killer struct {
-	kills int                  // how many times, before the run is let finish
+	kills int                  // how many times, before the run is let finish (see sweep)
 	first func() bool          // the first kill comes once this holds (nil: after delay)
 	delay func() time.Duration // how long after it starts an attempt is killed
 	after func()               // called after each kill (nil: nothing)
@@ -255,7 +255,7 @@ func TestCrashResume(t *testing.T) {
 		// A slow machine (or -race) may need longer between kills to make
 		// progress: the delays stretch while kills land before any step ends.
 		delay := time.Duration(float64(delays[i%len(delays)]*time.Millisecond) * scale)
-		if kills >= 16 && !testkit.Long() {
+		if kills >= 12 && !testkit.Long() {
 			delay = time.Hour // enough kills for make test: this resume finishes
 		}
 		select {
@@ -383,4 +383,14 @@ steps:
 	if got != "before flaky 1 flaky 2 after" {
 		t.Errorf("marks = %q, want before, flaky twice, after", got)
 	}
+}
+
+// sweep is the number of kills a kill-and-resume test makes: n under make
+// test-long, half of it (rounded up) under make test, which must stay
+// under five minutes on two cores.
+func sweep(n int) int {
+	if testkit.Long() {
+		return n
+	}
+	return (n + 1) / 2
 }

@@ -212,7 +212,7 @@ func TestRecoverKilled(t *testing.T) {
 	if o, e, code := rbflow(t, twin, args...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
-	out, code := killAndResume(t, dir, killer{kills: 4, delay: randomDelay(rnd)}, args...)
+	out, code := killAndResume(t, dir, killer{kills: sweep(4), delay: randomDelay(rnd)}, args...)
 	if code != 0 {
 		t.Fatalf("the resumed run: exit %d\n%s", code, out)
 	}

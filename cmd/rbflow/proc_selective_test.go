@@ -356,7 +356,7 @@ func TestSelectiveKilled(t *testing.T) {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
 	marker := filepath.Join(t.TempDir(), "started")
-	out, code := killAndResume(t, dir, killer{kills: 3, first: exists(marker), delay: randomDelay(rnd)}, args(marker)...)
+	out, code := killAndResume(t, dir, killer{kills: sweep(3), first: exists(marker), delay: randomDelay(rnd)}, args(marker)...)
 	if code != 0 {
 		t.Fatalf("the resumed run: exit %d\n%s", code, out)
 	}

@@ -445,7 +445,7 @@ func TestSprintKilledAtRandomResumes(t *testing.T) {
 	}
 	dir := goSprintRepo(t)
 	before := manifest(t, dir)
-	out, code := killAndResume(t, dir, killer{kills: 4, delay: randomDelay(rand.New(rand.NewSource(7)))}, args...)
+	out, code := killAndResume(t, dir, killer{kills: sweep(4), delay: randomDelay(rand.New(rand.NewSource(7)))}, args...)
 	if code != 0 {
 		t.Fatalf("the resumed run: exit %d, want 0\n%s", code, out)
 	}

@@ -413,7 +413,7 @@ func killAndResumeGitSteps(t *testing.T, procFile string, seed int64, full time.
 	dir := dirtyTree(t, rnd)
 	before := manifest(t, dir)
 	out, code := killAndResume(t, dir, killer{
-		kills: 6,
+		kills: sweep(6),
 		delay: func() time.Duration { return time.Duration(rnd.Int63n(int64(full / 2))) },
 		after: func() {
 			_, recs := stepRecords(t, filepath.Join(dir, ".git", "rbflow"))
