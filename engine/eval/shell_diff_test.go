@@ -521,8 +521,8 @@ var posixPrefixes = []string{
 // -shell.full all of them everywhere.
 func TestShellDifferential(t *testing.T) {
 	// Every attack value in every context; the shape values sampled, one
-	// in 16 (make test) or 8 (make test-long) per context, in turn.
-	attacks, shapes, share := attackValues, shapeValues, 16
+	// in 32 (make test) or 8 (make test-long) per context, in turn.
+	attacks, shapes, share := attackValues, shapeValues, 32
 	switch {
 	case *fullDiff:
 		share = 1
