@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func TestExactRestoreRandom(t *testing.T) {
 		}
 	}
 	t.Logf("seed %d, %d trees", seed, n)
+	var mu sync.Mutex // the subtests run in parallel
 	covered := map[string]int{}
 	for i := 0; i < n; i++ {
 		i := i
@@ -49,9 +51,12 @@ func TestExactRestoreRandom(t *testing.T) {
 			})
 			// Kinds rotate from a seeded start, so that runs with fewer
 			// trees than kinds still cover every kind over time.
-			for _, k := range exactRoundTrip(t, rnd, i+int(uint64(seed)%uint64(len(testkit.TreeKinds)))) {
+			kinds := exactRoundTrip(t, rnd, i+int(uint64(seed)%uint64(len(testkit.TreeKinds))))
+			mu.Lock()
+			for _, k := range kinds {
 				covered[k]++
 			}
+			mu.Unlock()
 		})
 	}
 	t.Cleanup(func() { t.Logf("trees per kind: %v", covered) })
