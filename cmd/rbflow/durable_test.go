@@ -297,8 +297,10 @@ func TestCrashResume(t *testing.T) {
 	if !finished {
 		t.Fatalf("the run did not finish after %d kills", kills)
 	}
-	if kills < 10 {
-		t.Errorf("only %d kills landed; the test should kill rbflow at many points", kills)
+	// Steps cost little now (direct exec): a run may end before the
+	// twelfth kill, but not before the sixth.
+	if least := map[bool]int{false: 6, true: 10}[testkit.Long()]; kills < least {
+		t.Errorf("only %d kills landed; the test should kill rbflow at many points (at least %d)", kills, least)
 	}
 	run, recs := stepRecords(t, stateDir)
 	if run.Status != engine.RunSucceeded {
