@@ -127,45 +127,19 @@ func (l *stepLog) Write(p []byte) (int, error) {
 // emit masks a block of whole lines (each ending in a newline, or a piece
 // of a long line), writes it and hands its lines on.
 func (l *stepLog) emit(block []byte) {
-	var body string
-	if l.mask.empty() {
-		// Nothing to mask: the bytes go out as they came, and only the
-		// lines kept or reported become strings.
-		if l.w != nil {
-			_, _ = l.w.Write(block)
-		}
-		b := bytes.TrimSuffix(block, []byte("\n"))
-		if l.onLine == nil || l.someLines {
-			b = lastLines(b, tailLines)
-		}
-		body = string(b)
-	} else {
-		text := l.mask.String(string(block))
-		if l.w != nil {
-			_, _ = l.w.WriteString(text)
-		}
-		body = strings.TrimSuffix(text, "\n")
+	text := block // nothing to mask: the bytes go out as they came
+	if !l.mask.empty() {
+		text = []byte(l.mask.String(string(block)))
 	}
-	if l.onLine != nil && !l.someLines {
-		for _, line := range strings.Split(body, "\n") {
-			l.cutLines(line)
-		}
-	} else {
-		// Only the tail is needed: the last lines of the block.
-		i := len(body)
-		for k := 0; k < tailLines && i > 0; k++ {
-			i = strings.LastIndexByte(body[:i], '\n')
-			if i < 0 {
-				i = 0
-				break
-			}
-		}
-		if i > 0 {
-			i++ // after the newline
-		}
-		for _, line := range strings.Split(body[i:], "\n") {
-			l.cutLines(line)
-		}
+	if l.w != nil {
+		_, _ = l.w.Write(text)
+	}
+	body := bytes.TrimSuffix(text, []byte("\n"))
+	if l.onLine == nil || l.someLines {
+		body = lastLines(body, tailLines) // only these are kept or reported
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		l.cutLines(line)
 	}
 }
 

@@ -48,22 +48,14 @@ type runAction struct {
 // DefaultOnResume: rerun; a script runs again unless the step declares idempotent: false.
 func (*runAction) DefaultOnResume() string { return "rerun" }
 
-// shellArgv returns the interpreter command for a script file: bash
-// without profiles, stopping at the first failing command (as GitHub
-// Actions does), or sh -e.
-func shellArgv(shell, file string) (string, []string) {
+// shellArgv returns the interpreter command for a script (a file, or -c
+// TEXT NAME): bash without profiles, stopping at the first failing command
+// (as GitHub Actions does), or sh -e.
+func shellArgv(shell string, script ...string) (string, []string) {
 	if shell == "sh" {
-		return "sh", []string{"-e", file}
+		return "sh", append([]string{"-e"}, script...)
 	}
-	return "bash", []string{"--noprofile", "--norc", "-eo", "pipefail", file}
-}
-
-// shellArgvC is shellArgv with the script text in -c and name as $0.
-func shellArgvC(shell, text, name string) (string, []string) {
-	if shell == "sh" {
-		return "sh", []string{"-e", "-c", text, name}
-	}
-	return "bash", []string{"--noprofile", "--norc", "-eo", "pipefail", "-c", text, name}
+	return "bash", append([]string{"--noprofile", "--norc", "-eo", "pipefail"}, script...)
 }
 
 // Describe shows the script as it would run: a line assigning each
@@ -110,16 +102,15 @@ func runScript(ctx context.Context, x *engine.Exec, shell string, script eval.Sc
 	// The script goes in -c, with the step's id as $0 (bash's messages name
 	// it): no file to write and remove, and bash runs a last simple command
 	// without forking. A script too long for one argument goes in a file.
-	if len(script.Text) < 64<<10 {
-		path, args := shellArgvC(shell, script.Text, x.StepID)
-		return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: env, Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
+	path, args := shellArgv(shell, "-c", script.Text, x.StepID)
+	if len(script.Text) >= 64<<10 {
+		file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
+		if err := os.WriteFile(file, []byte(script.Text), 0o600); err != nil {
+			return -1, fmt.Errorf("write script: %w", err)
+		}
+		defer os.Remove(file)
+		path, args = shellArgv(shell, file)
 	}
-	file := filepath.Join(x.RunDir, fmt.Sprintf("%s.%d.sh", x.StepID, x.Attempt))
-	if err := os.WriteFile(file, []byte(script.Text), 0o600); err != nil {
-		return -1, fmt.Errorf("write script: %w", err)
-	}
-	defer os.Remove(file)
-	path, args := shellArgv(shell, file)
 	return proc.Run(ctx, proc.Command{Path: path, Args: args, Dir: x.Dir, Env: env, Stdout: stdout, Stderr: x.Log, Grace: x.Grace}, x.Hurry())
 }
 

@@ -106,7 +106,7 @@ func (r *Repo) writeTree(ctx context.Context, cs []change, cur *state, want, aft
 	}
 	for _, p := range rm {
 		for d := path.Dir(p); d != "."; d = path.Dir(d) {
-			if _, ok := wantDirs[d]; !ok || want == nil {
+			if _, ok := wantDirs[d]; !ok {
 				gone = append(gone, d)
 			}
 		}

@@ -93,27 +93,7 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	var stopped bool
-	var waitErr error
-	select {
-	case waitErr = <-done:
-	case <-ctx.Done():
-		stopped = true
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(grace)
-		select {
-		case waitErr = <-done:
-		case <-t.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			waitErr = <-done
-		case <-hurry:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			waitErr = <-done
-		}
-		t.Stop()
-	}
-	// Whatever the command left behind in its group ends with it.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	waitErr, stopped := awaitGroup(ctx, done, pgid, grace, hurry)
 	if stopped {
 		return -1, fmt.Errorf("%w: %w", ErrKilled, context.Cause(ctx))
 	}
@@ -125,6 +105,32 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 		return -1, waitErr
 	}
 	return cmd.ProcessState.ExitCode(), nil
+}
+
+// awaitGroup waits for the command that leads process group pgid to end
+// (done). When ctx ends first the group gets SIGTERM, then SIGKILL after
+// grace or at once when hurry is closed; stopped says so. Whatever the
+// command left in its group is killed when it ends.
+func awaitGroup[T any](ctx context.Context, done <-chan T, pgid int, grace time.Duration, hurry <-chan struct{}) (v T, stopped bool) {
+	select {
+	case v = <-done:
+	case <-ctx.Done():
+		stopped = true
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		select {
+		case v = <-done:
+		case <-t.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			v = <-done
+		case <-hurry:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			v = <-done
+		}
+		t.Stop()
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	return v, stopped
 }
 
 // withoutEnv returns env without the entries of variable name.

@@ -274,27 +274,7 @@ func runSupervised(ctx context.Context, s *Supervisor, c Command, hurry <-chan s
 		errf.close()
 		return -1, err
 	}
-	var r supReply
-	stopped := false
-	select {
-	case r = <-exited:
-	case <-ctx.Done():
-		stopped = true
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		t := time.NewTimer(grace)
-		select {
-		case r = <-exited:
-		case <-t.C:
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			r = <-exited
-		case <-hurry:
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			r = <-exited
-		}
-		t.Stop()
-	}
-	// Whatever the command left behind in its group ends with it.
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	r, stopped := awaitGroup(ctx, exited, pid, grace, hurry)
 	// A background process that escaped the group may still hold the
 	// output open: the step is over when its command is.
 	out.wait(outDone)
@@ -361,15 +341,11 @@ func (o *outFile) wait(done chan struct{}) {
 	select {
 	case <-done:
 	case <-time.After(200 * time.Millisecond):
-		if o.r != nil {
-			o.r.Close()
-		}
-		<-done
-		return
 	}
 	if o.r != nil {
-		o.r.Close()
+		o.r.Close() // ends the copy if an escaped process still writes
 	}
+	<-done
 }
 
 // SupervisorMain is the supervisor process (see Supervisor). main must
