@@ -28,7 +28,13 @@ import (
 //     against xargs -P 8;
 //   - a step printing 1 GB of 2-byte lines against bash writing the same to
 //     a file, with rbflow's peak RSS;
-//   - 4000 steps against 1000 steps.
+//   - 4000 steps against 1000 steps;
+//   - 1000 steps against go-task running the same commands, when task is
+//     on PATH;
+//   - a one-step `git: reset` run against a plain `git reset --hard` on a
+//     20,000-file tree with 1,000 files changed (the snapshot before and
+//     the after-state snapshot included), each round's tree dirtied again
+//     outside the timing.
 //
 // RBFLOW_BENCH_ROUNDS sets the rounds (default 5).
 func BenchmarkSideBySide(b *testing.B) {
@@ -103,6 +109,19 @@ func BenchmarkSideBySide(b *testing.B) {
 		ideal = append(ideal, run(b, rb("run", sleep200, "--parallel", "8")).wall.Seconds()/1.25)
 	}
 	b.Logf("%-58s wall %s", "200 x sleep 0.05 --parallel 8 vs ideal 1.25 s", spread(ideal))
+	if task, err := exec.LookPath("task"); err != nil {
+		b.Logf("%-58s not measured: task is not on PATH (go install github.com/go-task/task/v3/cmd/task@v3.54.0)", "1000 x /usr/bin/true vs go-task")
+	} else {
+		var tf strings.Builder
+		tf.WriteString("version: '3'\ntasks:\n  default:\n    cmds:\n")
+		for i := 0; i < 1000; i++ {
+			tf.WriteString("      - /usr/bin/true\n")
+		}
+		taskfile := write("Taskfile.yml", tf.String())
+		side("1000 x run: /usr/bin/true  vs go-task, same commands", func() *exec.Cmd { return rb("run", true1000) },
+			func() *exec.Cmd { return exec.Command(task, "--silent", "--taskfile", taskfile) })
+	}
+	resetSide(b, rounds, report, self)
 	var rss []float64
 	var pairs [][2]measure
 	for r := 0; r < rounds; r++ {
@@ -157,4 +176,50 @@ func spread(v []float64) string {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return fmt.Sprintf("%.2f/%.2f/%.2f", s[0], s[len(s)/2], s[len(s)-1])
+}
+
+// resetSide times a one-step `git: reset` run of rbflow against `git reset
+// --hard`, on a 20,000-file tree of which 1,000 files are changed again
+// (untimed) before each command.
+func resetSide(b *testing.B, rounds int, report func(string, [][2]measure), self string) {
+	dir := b.TempDir()
+	repo := filepath.Join(dir, "big")
+	testkit.Git(b, dir, "init", "-q", repo)
+	for i := 0; i < 20000; i++ {
+		p := filepath.Join(repo, fmt.Sprintf("pkg%03d", i/100), fmt.Sprintf("file%05d.go", i))
+		if i%100 == 0 {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("package p\n\n// file %d\nvar X%d = %d\n", i, i, i*7)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	testkit.Git(b, repo, "add", "-A")
+	testkit.Git(b, repo, "commit", "-q", "-m", "generated")
+	proc := filepath.Join(dir, "reset.yaml")
+	if err := os.WriteFile(proc, []byte("version: 1\nname: reset\nsteps:\n  - id: reset\n    git: reset\n    with:\n      to: HEAD\n      mode: hard\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	round := 0
+	dirty := func() {
+		round++
+		for i := 0; i < 20000; i += 20 {
+			p := filepath.Join(repo, fmt.Sprintf("pkg%03d", i/100), fmt.Sprintf("file%05d.go", i))
+			if err := os.WriteFile(p, []byte(fmt.Sprintf("// changed in round %d\n", round)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var pairs [][2]measure
+	for r := 0; r < rounds; r++ {
+		dirty()
+		cmd := exec.Command(self, "run", proc, "--repo", repo, "-q")
+		cmd.Env = append(os.Environ(), asMainEnv+"=1", "NO_COLOR=1")
+		a := run(b, cmd)
+		dirty()
+		pairs = append(pairs, [2]measure{a, run(b, exec.Command("git", "-C", repo, "reset", "-q", "--hard", "HEAD"))})
+	}
+	report("git: reset, 20,000 files, 1,000 changed vs git reset --hard", pairs)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -130,4 +131,48 @@ func removeBenchDirs() {
 	for _, d := range benchDirs {
 		os.RemoveAll(filepath.Clean(d))
 	}
+}
+
+// BenchmarkSnapshotVsStash takes a snapshot and runs `git stash push -u`
+// in turn on two copies of the benchmark repository, round by round, and
+// reports the ratio snapshot/stash pair by pair (min/median/max) of wall
+// time and of git's CPU time. Each stash is popped, untimed.
+func BenchmarkSnapshotVsStash(b *testing.B) {
+	snapOnce.Do(func() { snapDir = benchRepo(b) })
+	stashOnce.Do(func() { stashDir = benchRepo(b) })
+	r, err := Open(context.Background(), snapDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opt := SnapshotOptions{IncludeIgnored: true}
+	var wall, cpu []float64
+	for i := 0; i < b.N; i++ {
+		snapCount++
+		c0, t0 := childrenCPU(), time.Now()
+		if _, err := r.Snapshot(context.Background(), fmt.Sprintf("refs/rbflow/bench/%d", snapCount), opt); err != nil {
+			b.Fatal(err)
+		}
+		sw, sc := time.Since(t0), childrenCPU()-c0
+		c0, t0 = childrenCPU(), time.Now()
+		testkit.Git(b, stashDir, "stash", "push", "-q", "-u")
+		gw, gc := time.Since(t0), childrenCPU()-c0
+		testkit.Git(b, stashDir, "stash", "pop", "-q")
+		wall = append(wall, sw.Seconds()/gw.Seconds())
+		cpu = append(cpu, sc.Seconds()/gc.Seconds())
+	}
+	b.ReportMetric(median(wall), "wall-ratio-median")
+	b.ReportMetric(median(cpu), "cpu-ratio-median")
+	b.Logf("snapshot / stash push -u over %d rounds: wall %s, git CPU %s (min/median/max)", b.N, spread(wall), spread(cpu))
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func spread(v []float64) string {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return fmt.Sprintf("%.2f/%.2f/%.2f", s[0], s[len(s)/2], s[len(s)-1])
 }

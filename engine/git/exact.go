@@ -13,6 +13,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // What git's trees cannot hold, a snapshot keeps in a third commit M (see
@@ -55,55 +59,121 @@ const SkipSplitIndex SkipReason = "split-index"
 
 // walkModes records the permission bits of every directory and regular file
 // of the work tree that the snapshot may save (not .git, not skipped or kept
-// trees), and reports whether any .gitattributes file was seen.
+// trees), and reports whether any .gitattributes file was seen. Directories
+// are read by a few goroutines at once, each entry's bits read relative to
+// its open directory: a snapshot of a big tree spends most of its own time
+// here.
 func walkModes(top string, sk *skipper) (files, dirs map[string]fs.FileMode, attrs bool, err error) {
 	files, dirs = map[string]fs.FileMode{}, map[string]fs.FileMode{}
-	err = filepath.WalkDir(top, func(osPath string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
+	fi, err := os.Lstat(top)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("read modes: %w", err)
+	}
+	dirs[""] = fi.Mode() & modeBits
+	var (
+		mu       sync.Mutex
+		more     = sync.NewCond(&mu)
+		queue    = []string{""}
+		busy     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	worker := func() {
+		defer wg.Done()
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			for len(queue) == 0 && busy > 0 {
+				more.Wait()
 			}
-			return fmt.Errorf("read modes: %w", err)
-		}
-		rel, err := filepath.Rel(top, osPath)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			rel = ""
-		}
-		if rel == ".git" {
-			if d.IsDir() {
-				return filepath.SkipDir
+			if len(queue) == 0 {
+				more.Broadcast()
+				return
 			}
-			return nil
-		}
-		if d.IsDir() {
-			if rel != "" && (sk.seen[rel+"/"] || sk.kept(rel+"/")) {
-				return filepath.SkipDir
+			rel := queue[len(queue)-1]
+			queue = queue[:len(queue)-1]
+			busy++
+			mu.Unlock()
+			subdirs, ownFiles, ownDirs, sawAttrs, err := readModes(top, rel, sk)
+			mu.Lock()
+			busy--
+			if err != nil && firstErr == nil {
+				firstErr = err
 			}
-			fi, err := d.Info()
-			if err != nil {
-				return nil // gone meanwhile
+			for p, m := range ownFiles {
+				files[p] = m
 			}
-			dirs[rel] = fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-			return nil
+			for p, m := range ownDirs {
+				dirs[p] = m
+			}
+			attrs = attrs || sawAttrs
+			queue = append(queue, subdirs...)
+			more.Broadcast()
 		}
-		if d.Name() == ".gitattributes" {
+	}
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go worker()
+	}
+	wg.Wait()
+	return files, dirs, attrs, firstErr
+}
+
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// readModes reads one directory of walkModes (rel, "" for the top): the
+// bits of its regular files and subdirectories, and the subdirectories to
+// read next.
+func readModes(top, rel string, sk *skipper) (subdirs []string, files, dirs map[string]fs.FileMode, attrs bool, err error) {
+	f, err := os.Open(filepath.Join(top, filepath.FromSlash(rel)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil, nil, false, nil // gone meanwhile
+		}
+		return nil, nil, nil, false, fmt.Errorf("read modes: %w", err)
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, nil, nil, false, fmt.Errorf("read modes: %w", err)
+	}
+	files, dirs = map[string]fs.FileMode{}, map[string]fs.FileMode{}
+	fd := int(f.Fd())
+	prefix := ""
+	if rel != "" {
+		prefix = rel + "/"
+	}
+	for _, e := range entries {
+		p := prefix + e.Name()
+		switch t := e.Type(); {
+		case p == ".git":
+			continue
+		case t.IsDir():
+			if sk.seen[p+"/"] || sk.kept(p+"/") {
+				continue
+			}
+		case e.Name() == ".gitattributes":
 			attrs = true
+			if !t.IsRegular() {
+				continue
+			}
+		case !t.IsRegular():
+			continue
 		}
-		if !d.Type().IsRegular() {
-			return nil
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue // gone meanwhile
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil
+		m := fileMode(st.Mode & 0o7777)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			dirs[p] = m
+			subdirs = append(subdirs, p)
+		case unix.S_IFREG:
+			files[p] = m
 		}
-		files[rel] = fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-		return nil
-	})
-	return files, dirs, attrs, err
+	}
+	return subdirs, files, dirs, attrs, nil
 }
 
 // unixMode turns the bits walkModes records into the octal numbers of chmod.
@@ -138,24 +208,33 @@ func fileMode(u uint32) fs.FileMode {
 // filtersMayApply reports whether git may change the bytes of a file
 // between the work tree and the object store: core.autocrlf, or attributes
 // from any source. all means every file may be affected (autocrlf).
-func (r *Repo) filtersMayApply(ctx context.Context, attrsInTree bool) (any, all bool, err error) {
-	out, err := r.run(ctx, runOpts{}, "config", "-z", "--get-regexp", `^core\.(autocrlf|attributesfile)$`)
+//
+// raw reports whether git, filters aside, stores a file as its bytes and
+// its executable bit as on disk (core.fileMode and core.symlinks are not
+// false): then a snapshot may write the blobs itself (see writeBlobs).
+func (r *Repo) filtersMayApply(ctx context.Context, attrsInTree bool) (any, all, raw bool, err error) {
+	out, err := r.run(ctx, runOpts{}, "config", "-z", "--get-regexp", `^core\.(autocrlf|attributesfile|filemode|symlinks)$`)
 	if err != nil && exitCode(err) != 1 { // 1: none set
-		return false, false, fmt.Errorf("read config: %w", err)
+		return false, false, false, fmt.Errorf("read config: %w", err)
 	}
+	raw = true
 	for _, rec := range splitZ(out) {
 		key, v, _ := strings.Cut(rec, "\n")
 		switch strings.ToLower(key) {
 		case "core.autocrlf":
 			if b, err := strconv.ParseBool(v); (err == nil && b) || strings.EqualFold(v, "input") {
-				return true, true, nil
+				all = true
 			}
 		case "core.attributesfile":
 			any = true
+		case "core.filemode", "core.symlinks":
+			if b, err := strconv.ParseBool(v); err != nil || !b {
+				raw = false
+			}
 		}
 	}
-	if attrsInTree {
-		return true, false, nil
+	if all || attrsInTree {
+		return true, all, raw, nil
 	}
 	candidates := []string{filepath.Join(r.commonDir, "info", "attributes"), "/etc/gitattributes"}
 	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
@@ -168,7 +247,7 @@ func (r *Repo) filtersMayApply(ctx context.Context, attrsInTree bool) (any, all 
 			any = true
 		}
 	}
-	return any, false, nil
+	return any, false, raw, nil
 }
 
 // rawTree rewrites the entries of tree whose bytes git's filters change

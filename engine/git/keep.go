@@ -1,6 +1,7 @@
 package git
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,25 @@ func (r *Repo) keepStore(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
+// storing returns a copy of r whose git commands write new objects into
+// the store's object directory, and read those of the repository through
+// the store's alternates. Commands that write what the repository itself
+// must hold (its refs, its index) must not run on it.
+func (r *Repo) storing(ctx context.Context) (*Repo, error) {
+	dir, err := r.keepStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := filepath.Abs(filepath.Join(dir, "objects"))
+	if err != nil {
+		return nil, err
+	}
+	w := *r
+	w.Env = append(append([]string{}, r.Env...), "GIT_OBJECT_DIRECTORY="+objects)
+	w.stored = objects
+	return &w, nil
+}
+
 // gitIn runs git on the store (which must exist) when keep is set, on the
 // repository otherwise.
 func (r *Repo) gitIn(ctx context.Context, keep bool, args ...string) ([]byte, error) {
@@ -98,6 +118,9 @@ func (r *Repo) Keep(ctx context.Context, ref, obj string) error {
 	}
 	list, err := r.run(ctx, runOpts{}, "rev-list", "--objects", obj, "--not", "--all")
 	if err != nil {
+		return fmt.Errorf("keep %s: %w", ref, err)
+	}
+	if list, err = r.notStored(ctx, list); err != nil {
 		return fmt.Errorf("keep %s: %w", ref, err)
 	}
 	if len(list) > 0 {
@@ -227,3 +250,47 @@ func (r *Repo) fetchKept(ctx context.Context, ref string) (string, error) {
 }
 
 var errNoKept = errors.New("no such snapshot")
+
+// notStored drops from list (rev-list --objects output) the objects that
+// a Repo from storing wrote into the store itself: what remains are the
+// objects the repository has but its refs do not reach (blobs the user
+// staged, say), which must be packed into the store.
+func (r *Repo) notStored(ctx context.Context, list []byte) ([]byte, error) {
+	if r.stored == "" || len(list) == 0 {
+		return list, nil
+	}
+	repo := *r // the repository alone, without the store
+	repo.Env, repo.stored = nil, ""
+	for _, kv := range r.Env {
+		if kv != "GIT_OBJECT_DIRECTORY="+r.stored {
+			repo.Env = append(repo.Env, kv)
+		}
+	}
+	var ids bytes.Buffer
+	lines := bytes.SplitAfter(list, []byte("\n"))
+	for _, line := range lines {
+		id, _, _ := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
+		if len(id) > 0 {
+			ids.Write(id)
+			ids.WriteByte('\n')
+		}
+	}
+	out, err := repo.run(ctx, runOpts{stdin: ids.Bytes()}, "cat-file", "--batch-check=%(objectname)")
+	if err != nil {
+		return nil, err
+	}
+	has := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if isObjectID(l) {
+			has[l] = true // missing ones print "ID missing"
+		}
+	}
+	var keep bytes.Buffer
+	for _, line := range lines {
+		id, _, _ := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte(" "))
+		if has[string(id)] {
+			keep.Write(line)
+		}
+	}
+	return keep.Bytes(), nil
+}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type Repo struct {
 	gitDir    string // per-worktree git directory
 	commonDir string // shared git directory (objects, refs)
 	indexFile string // the real index
+	stored    string // the object directory new objects go to, when not the repository's (see storing)
 }
 
 // CommandError is the error of a git command that failed. Its message
@@ -204,6 +206,9 @@ func exitCode(err error) int {
 
 // Open finds the git work tree that contains dir.
 func Open(ctx context.Context, dir string) (*Repo, error) {
+	if r := opened.get(dir); r != nil {
+		return r, nil
+	}
 	r := &Repo{}
 	out, err := r.run(ctx, runOpts{dir: dir}, "rev-parse", "--path-format=absolute",
 		"--show-toplevel", "--absolute-git-dir", "--git-common-dir", "--git-path", "index")
@@ -215,7 +220,65 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 		return nil, fmt.Errorf("open git work tree at %s: unexpected rev-parse output %q", dir, out)
 	}
 	r.Dir, r.gitDir, r.commonDir, r.indexFile = lines[0], lines[1], lines[2], lines[3]
+	opened.put(dir, r)
 	return r, nil
+}
+
+// opened remembers what Open found, for the life of the process: a run
+// opens its repository at every git step and probe, and each git rev-parse
+// costs a process. An entry is used only while it still holds: the git
+// directories exist, the top still has its .git, and no .git has appeared
+// between dir and the top (a git init in a subdirectory makes a new
+// repository there).
+var opened = &openCache{m: map[string]Repo{}}
+
+type openCache struct {
+	mu sync.Mutex
+	m  map[string]Repo
+}
+
+func (c *openCache) get(dir string) *Repo {
+	abs, err := realDir(dir)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	r, ok := c.m[abs]
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	for _, p := range []string{r.gitDir, r.commonDir, filepath.Join(r.Dir, ".git")} {
+		if _, err := os.Lstat(p); err != nil {
+			return nil
+		}
+	}
+	for d := abs; d != r.Dir; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil || d == filepath.Dir(d) {
+			return nil
+		}
+	}
+	return &r
+}
+
+func (c *openCache) put(dir string, r *Repo) {
+	abs, err := realDir(dir)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.m[abs] = *r
+	c.mu.Unlock()
+}
+
+// realDir is dir made absolute with symbolic links resolved, as git
+// prints the top directory.
+func realDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
 }
 
 // Git runs git with args in the work tree and returns its standard output.

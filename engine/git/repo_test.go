@@ -172,3 +172,38 @@ func TestTraces(t *testing.T) {
 		t.Errorf("Traces() during a rebase = %+v, %v", traces, err)
 	}
 }
+
+// TestOpenNoticesNewRepositories: Open remembers what it found, but a git
+// init in a subdirectory, or a repository removed, is seen at once.
+func TestOpenNoticesNewRepositories(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	top := testkit.GitRepo(t, map[string]string{"sub/a.txt": "a\n"})
+	sub := filepath.Join(top, "sub")
+	for i := 0; i < 2; i++ { // the second time from what Open remembers
+		r, err := Open(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := filepath.EvalSymlinks(top); r.Dir != want {
+			t.Fatalf("Open(sub).Dir = %s, want %s", r.Dir, want)
+		}
+	}
+	testkit.Git(t, sub, "init", "-q")
+	r, err := Open(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := filepath.EvalSymlinks(sub); r.Dir != want {
+		t.Errorf("after git init in sub, Open(sub).Dir = %s, want %s", r.Dir, want)
+	}
+	if err := os.RemoveAll(filepath.Join(sub, ".git")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(top, ".git")); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Open(ctx, sub); err == nil && strings.HasPrefix(sub, r.Dir) {
+		t.Errorf("Open found %s after its .git was removed", r.Dir)
+	}
+}

@@ -91,6 +91,34 @@ func (s *Snapshot) keep() []string {
 	return k
 }
 
+// fetchSnapshots copies the objects of the snapshots (nil ones are
+// skipped) from rbflow's store into the repository, unless they are there:
+// Snapshot writes them into the store only, and what a restore writes into
+// the index, HEAD and branches must not depend on the store.
+func (r *Repo) fetchSnapshots(ctx context.Context, snaps ...*Snapshot) error {
+	for _, s := range snaps {
+		if s == nil || !r.hasKeep() {
+			continue
+		}
+		if _, err := r.run(ctx, runOpts{}, "cat-file", "-e", s.Commit+"^{commit}"); err == nil {
+			continue
+		}
+		w, err := r.storing(ctx)
+		if err != nil {
+			return err
+		}
+		list, err := w.run(ctx, runOpts{}, "rev-list", "--objects", s.Commit, "--not", "--all")
+		if err != nil {
+			return fmt.Errorf("restore %s: read it from the snapshot store: %w", s.name(), err)
+		}
+		pack := filepath.Join(r.commonDir, "objects", "pack", "pack")
+		if _, err := w.run(ctx, runOpts{stdin: list}, "pack-objects", "-q", pack); err != nil {
+			return fmt.Errorf("restore %s: copy it from the snapshot store: %w", s.name(), err)
+		}
+	}
+	return nil
+}
+
 func (s *Snapshot) valid() error {
 	if s == nil || s.WorkTree == "" || s.IndexTree == "" {
 		return errors.New("restore: incomplete snapshot; read it with ReadSnapshot")
@@ -113,6 +141,9 @@ func (r *Repo) Conflicts(ctx context.Context, snap, after *Snapshot) ([]Conflict
 	}
 	opt, err := snap.Options().normalize()
 	if err != nil {
+		return nil, err
+	}
+	if err := r.fetchSnapshots(ctx, snap, after); err != nil {
 		return nil, err
 	}
 	cur, cleanup, err := r.capture(ctx, opt, snap.keep())
@@ -175,6 +206,9 @@ func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) 
 	}
 	sopt, err := snap.Options().normalize()
 	if err != nil {
+		return err
+	}
+	if err := r.fetchSnapshots(ctx, snap, opt.After); err != nil {
 		return err
 	}
 	cur, cleanup, err := r.capture(ctx, sopt, snap.keep())

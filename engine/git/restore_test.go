@@ -324,13 +324,13 @@ func TestSnapshotUnmerged(t *testing.T) {
 	if len(snap.Skipped) != 0 {
 		t.Errorf("Skipped = %+v, want nothing: the index file holds every stage", snap.Skipped)
 	}
-	if got := testkit.Git(t, dir, "show", snap.IndexTree+":c.txt"); got != "ours\n" {
+	if got := testkit.Git(t, dir, "--git-dir="+r.KeepDir(), "show", snap.IndexTree+":c.txt"); got != "ours\n" {
 		t.Errorf("index tree has c.txt = %q, want HEAD's side", got)
 	}
-	if got := testkit.Git(t, dir, "show", snap.IndexTree+":ok.txt"); got != "merged cleanly\n" {
+	if got := testkit.Git(t, dir, "--git-dir="+r.KeepDir(), "show", snap.IndexTree+":ok.txt"); got != "merged cleanly\n" {
 		t.Errorf("index tree has ok.txt = %q, want the merged content", got)
 	}
-	if got := testkit.Git(t, dir, "show", snap.WorkTree+":c.txt"); !strings.Contains(got, "<<<<<<<") {
+	if got := testkit.Git(t, dir, "--git-dir="+r.KeepDir(), "show", snap.WorkTree+":c.txt"); !strings.Contains(got, "<<<<<<<") {
 		t.Errorf("work tree has c.txt = %q, want the conflict markers", got)
 	}
 	state := readState(t, dir)
@@ -402,7 +402,7 @@ func TestSnapshotSubmodule(t *testing.T) {
 	if !reflect.DeepEqual(snap.Skipped, want) {
 		t.Errorf("Skipped = %+v, want %+v", snap.Skipped, want)
 	}
-	if got := testkit.Git(t, dir, "show", snap.WorkTree+":top.txt"); got != "changed\n" {
+	if got := testkit.Git(t, dir, "--git-dir="+r.KeepDir(), "show", snap.WorkTree+":top.txt"); got != "changed\n" {
 		t.Errorf("snapshot has top.txt = %q", got)
 	}
 }

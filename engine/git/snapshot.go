@@ -1,6 +1,7 @@
 package git
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -154,12 +155,18 @@ func (r *Repo) Snapshot(ctx context.Context, ref string, opt SnapshotOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	c, cleanup, err := r.capture(ctx, opt, nil)
+	// The snapshot's new objects are written straight into rbflow's store
+	// (see keepDir), so keeping them costs no copy.
+	w, err := r.storing(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
+	}
+	c, cleanup, err := w.capture(ctx, opt, nil)
 	defer cleanup()
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
-	return r.store(ctx, ref, c, opt)
+	return w.store(ctx, ref, c, opt)
 }
 
 func checkSnapshotRef(ref string) error {
@@ -281,14 +288,14 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		return nil, cleanup, err
 	}
 	s.meta.dirs = s.dirs
-	filters, all, err := r.filtersMayApply(ctx, attrs)
+	filters, all, raw, err := r.filtersMayApply(ctx, attrs)
 	if err != nil {
 		return nil, cleanup, err
 	}
 
 	s.workTree = s.indexTree
 	if len(update) > 0 {
-		if s.workTree, err = r.updateTree(ctx, tmp, update); err != nil {
+		if s.workTree, err = r.updateTree(ctx, tmp, update, raw, len(s.indexTree)); err != nil {
 			return nil, cleanup, err
 		}
 	}
@@ -303,14 +310,34 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 }
 
 // updateTree records the work tree state of the paths update in the
-// temporary index tmp and returns the tree it then holds.
-func (r *Repo) updateTree(ctx context.Context, tmp runOpts, update []string) (string, error) {
-	in := []byte(strings.Join(update, "\x00") + "\x00")
-	// --remove drops what vanished, --replace lets a file replace a
-	// directory of the same name (and back); paths arrive NUL-separated on
-	// stdin, so no name is ever read as an option or a pathspec.
-	if _, err := r.run(ctx, runOpts{env: tmp.env, stdin: in}, "update-index", "-z", "--add", "--remove", "--replace", "--stdin"); err != nil {
-		return "", fmt.Errorf("record work tree: %w", err)
+// temporary index tmp and returns the tree it then holds. With raw (see
+// filtersMayApply) and enough files, it writes their blobs in one pack
+// (writeBlobs) rather than one loose object per file, which on a slow
+// disk costs more than the reset the snapshot protects; idLen is the
+// length of an object id in the repository.
+func (r *Repo) updateTree(ctx context.Context, tmp runOpts, update []string, raw bool, idLen int) (string, error) {
+	var info bytes.Buffer
+	slow := update
+	if raw && len(update) >= packedBlobsMin {
+		var err error
+		if slow, err = r.writeBlobs(ctx, update, &info, idLen); err != nil {
+			return "", fmt.Errorf("record work tree: %w", err)
+		}
+	}
+	if len(slow) > 0 {
+		in := []byte(strings.Join(slow, "\x00") + "\x00")
+		// --remove drops what vanished, --replace lets a file replace a
+		// directory of the same name (and back); paths arrive
+		// NUL-separated on stdin, so no name is ever read as an option or
+		// a pathspec.
+		if _, err := r.run(ctx, runOpts{env: tmp.env, stdin: in}, "update-index", "-z", "--add", "--remove", "--replace", "--stdin"); err != nil {
+			return "", fmt.Errorf("record work tree: %w", err)
+		}
+	}
+	if info.Len() > 0 {
+		if _, err := r.run(ctx, runOpts{env: tmp.env, stdin: info.Bytes()}, "update-index", "-z", "--add", "--replace", "--index-info"); err != nil {
+			return "", fmt.Errorf("record work tree: %w", err)
+		}
 	}
 	out, err := r.run(ctx, tmp, "write-tree")
 	if err != nil {
@@ -827,8 +854,13 @@ func (r *Repo) ReadSnapshot(ctx context.Context, commitOrRef string) (*Snapshot,
 	var err error
 	if IsKept(commitOrRef) {
 		sha, err = r.fetchKept(ctx, commitOrRef)
-	} else {
-		sha, err = r.ResolveCommit(ctx, commitOrRef)
+	} else if sha, err = r.ResolveCommit(ctx, commitOrRef); err != nil && r.hasKeep() {
+		// A snapshot's commit is in rbflow's store (Restore copies it).
+		var w *Repo
+		if w, err = r.storing(ctx); err == nil {
+			sha, err = w.ResolveCommit(ctx, commitOrRef)
+			r = w
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot: %w", err)

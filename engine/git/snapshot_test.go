@@ -214,7 +214,7 @@ func TestSnapshotSkips(t *testing.T) {
 	if !reflect.DeepEqual(snap.Skipped, want) {
 		t.Errorf("Skipped =\n%+v\nwant\n%+v", snap.Skipped, want)
 	}
-	files := testkit.Git(t, dir, "ls-tree", "-r", "--name-only", "-z", snap.Commit)
+	files := testkit.Git(t, dir, "--git-dir="+r.KeepDir(), "ls-tree", "-r", "--name-only", "-z", snap.Commit)
 	for _, p := range []string{"small.bin", "untracked-big.dat", "cache/keep.txt", "src/target/code.rs", ".gitignore"} {
 		if !strings.Contains("\x00"+files, "\x00"+p+"\x00") {
 			t.Errorf("snapshot lacks %q; it has %q", p, files)

@@ -317,11 +317,17 @@ func writerFile(w io.Writer) (*outFile, chan struct{}, error) {
 	}
 	go func() {
 		defer close(done)
-		buf := make([]byte, 1<<20)
-		_, _ = io.CopyBuffer(w, pr, buf)
+		buf := copyBuffers.Get().(*[]byte)
+		_, _ = io.CopyBuffer(w, pr, *buf)
+		copyBuffers.Put(buf)
 	}()
 	return &outFile{w: pw, r: pr, own: true}, done, nil
 }
+
+// copyBuffers are the buffers writerFile copies through, one per pipe at a
+// time: a run starts two pipes for every git command, and a fresh megabyte
+// each time cost more than most of those commands.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 func (o *outFile) closeWrite() {
 	if o.own && o.w != nil {
