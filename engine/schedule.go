@@ -34,6 +34,7 @@ type execution struct {
 	interrupted bool
 	fatal       error // the store could not record a transition
 	resumed     map[string]bool
+	above       map[*Step]bool // failedAbove of ended steps
 }
 
 // newExecution prepares the state of an execution of run: params typed as
@@ -311,25 +312,40 @@ func (x *execution) ready(st *Step) bool {
 func (x *execution) status(ctx context.Context, st *Step, section string, runFailed bool) eval.Status {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	failed := false
-	seen := map[*Step]bool{}
-	var walk func(s *Step)
-	walk = func(s *Step) {
-		for _, n := range s.Needs {
-			if seen[n] {
-				continue
-			}
-			seen[n] = true
-			if rec, ok := x.recs[n.ID]; ok && (rec.Conclusion == StepFailed || rec.Status == StepCancelled) {
-				failed = true
-			}
-			walk(n)
-		}
-	}
-	walk(st)
+	failed := x.failedAbove(st, map[*Step]bool{})
 	cancelled := ctx.Err() != nil || x.interrupted
 	if section == spec.SectionMain {
 		return eval.Status{Success: !failed && !cancelled, Failure: failed, Cancelled: cancelled}
 	}
 	return eval.Status{Success: !failed, Failure: failed || runFailed, Cancelled: cancelled}
+}
+
+// failedAbove reports whether a step st needs, directly or through others,
+// failed or was cancelled. What it finds for an ended step is remembered
+// (the steps above an ended step have ended too), so a long chain costs
+// O(needs) per step, not O(ancestors); seen holds what this call found
+// for steps not ended. x.mu must be held.
+func (x *execution) failedAbove(st *Step, seen map[*Step]bool) bool {
+	if v, ok := x.above[st]; ok {
+		return v
+	}
+	if v, ok := seen[st]; ok {
+		return v
+	}
+	failed := false
+	for _, n := range st.Needs {
+		rec, ok := x.recs[n.ID]
+		if ok && (rec.Conclusion == StepFailed || rec.Status == StepCancelled) || x.failedAbove(n, seen) {
+			failed = true
+			break
+		}
+	}
+	if rec, ok := x.recs[st.ID]; ok && rec.ended() {
+		if x.above == nil {
+			x.above = map[*Step]bool{}
+		}
+		x.above[st] = failed
+	}
+	seen[st] = failed
+	return failed
 }
