@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/rbflow/rbflow/engine/proc"
@@ -92,6 +93,62 @@ func (r *Run) Shown() RunStatus {
 		return RunInterrupted
 	}
 	return r.Status
+}
+
+// ShownStep is a step's status as a person should read it: a step recorded
+// as running in a run that is not running any more (its owner was killed)
+// was interrupted.
+func (r *Run) ShownStep(st *StepRecord) StepStatus {
+	if st.Status == StepRunning {
+		if shown := r.Shown(); shown != RunRunning {
+			return StepInterrupted
+		}
+	}
+	return st.Status
+}
+
+// Active is how long the run's steps were running, overlaps counted once:
+// the time from start to end less the time it lay interrupted or waited for
+// a person between a stop and a resume. A step still running counts up to
+// now, one that was cut off not at all.
+func (r *Run) Active(steps []*StepRecord, now time.Time) time.Duration {
+	type span struct{ from, to time.Time }
+	var spans []span
+	for _, st := range steps {
+		if st.StartedAt.IsZero() {
+			continue
+		}
+		end := st.EndedAt
+		if end.IsZero() {
+			if r.ShownStep(st) != StepRunning {
+				continue
+			}
+			end = now
+		}
+		if end.After(st.StartedAt) {
+			spans = append(spans, span{st.StartedAt, end})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].from.Before(spans[j].from) })
+	var total time.Duration
+	var cur span
+	for i, s := range spans {
+		switch {
+		case i == 0:
+			cur = s
+		case !s.from.After(cur.to):
+			if s.to.After(cur.to) {
+				cur.to = s.to
+			}
+		default:
+			total += cur.to.Sub(cur.from)
+			cur = s
+		}
+	}
+	if len(spans) > 0 {
+		total += cur.to.Sub(cur.from)
+	}
+	return total
 }
 
 // runMoves are the moves of a run's status. A running run whose owner died

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -14,12 +13,12 @@ import (
 // one. With must set (an explicit --repo), not being in git is an error.
 func RepoRoot(ctx context.Context, dir string, must bool) (string, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return "", fmt.Errorf("repository %s: not a directory", dir)
+		return "", usageErr("repository %s: not a directory", dir)
 	}
 	r, err := git.Open(ctx, dir)
 	if err != nil || r.Dir == "" {
 		if must {
-			return "", fmt.Errorf("repository %s: not inside a git work tree", dir)
+			return "", usageErr("repository %s: not inside a git work tree", dir)
 		}
 		return "", nil
 	}

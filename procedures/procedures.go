@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
@@ -197,6 +198,22 @@ func Builtin(name string) ([]byte, bool) {
 	return b, err == nil
 }
 
+// ReadError is a procedure file that could not be read: missing, a
+// directory, not readable. A command given one exits 2 (SPEC §3).
+type ReadError struct {
+	Path string
+	Err  error
+}
+
+func (e *ReadError) Error() string {
+	if errors.Is(e.Err, syscall.EISDIR) {
+		return fmt.Sprintf("read procedure %s: it is a directory; give a .yaml file or a built-in name", e.Path)
+	}
+	return "read procedure: " + e.Err.Error()
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
 // ErrUnknown is returned (wrapped in an *UnknownError) when a name is
 // neither a file nor a built-in.
 var ErrUnknown = errors.New("procedures: unknown procedure")
@@ -253,7 +270,7 @@ func resolve(arg, repo string) (*Source, error) {
 	if isPath(arg) {
 		text, err := readFile(arg)
 		if err != nil {
-			return nil, fmt.Errorf("read procedure: %w", err)
+			return nil, &ReadError{Path: arg, Err: err}
 		}
 		return &Source{Name: arg, Path: arg, Text: text}, nil
 	}
@@ -266,7 +283,7 @@ func resolve(arg, repo string) (*Source, error) {
 			}
 			return src, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read procedure: %w", err)
+			return nil, &ReadError{Path: local, Err: err}
 		}
 	}
 	if text, ok := Builtin(arg); ok {
@@ -275,7 +292,7 @@ func resolve(arg, repo string) (*Source, error) {
 	if _, err := os.Stat(arg); err == nil {
 		text, err := readFile(arg)
 		if err != nil {
-			return nil, fmt.Errorf("read procedure: %w", err)
+			return nil, &ReadError{Path: arg, Err: err}
 		}
 		return &Source{Name: arg, Path: arg, Text: text}, nil
 	}

@@ -60,11 +60,12 @@ func exitCode(err error) int {
 		param     *engine.ParamError
 		locked    *engine.LockError
 		untrusted *procedures.UntrustedError
+		unread    *procedures.ReadError
 	)
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &usage), errors.As(err, &list), errors.As(err, &param), errors.As(err, &untrusted),
+	case errors.As(err, &usage), errors.As(err, &list), errors.As(err, &param), errors.As(err, &untrusted), errors.As(err, &unread),
 		errors.Is(err, procedures.ErrUnknown), errors.Is(err, errNotApproved), engine.IsUsage(err):
 		return 2
 	case errors.As(err, &locked):

@@ -63,7 +63,7 @@ func (s *session) findRun(ctx context.Context, id string) (*engine.Run, error) {
 			return r, nil
 		}
 	}
-	return nil, fmt.Errorf("no runs in this repository yet")
+	return nil, usagef("no runs in this repository yet (in %s)", s.stateDir)
 }
 
 // openRun opens the state folder and finds the run named by the optional
@@ -88,7 +88,13 @@ func (a *app) openRun(ctx context.Context, args []string) (*session, *engine.Run
 // signals turns SIGINT, SIGTERM and SIGHUP into a cancelled context (the
 // run stops, finally runs, exit 130); a second signal closes hurry (kill at
 // once).
+//
+// SIGPIPE is caught from then on, for the life of the process: a closed
+// stdout (rbflow run ... | head) must not stop a run, whose output goes on
+// to its logs; writes to the closed pipe fail and are dropped. Steps still
+// get SIGPIPE as usual: a caught signal is reset when they start.
 func signals(ctx context.Context, notify func(string)) (context.Context, <-chan struct{}, func()) {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, cancel := context.WithCancelCause(ctx)
 	hurry := make(chan struct{})
 	ch := make(chan os.Signal, 4)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -44,7 +45,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		out := toJSON(run)
 		out.Params = masked
 		for _, st := range steps {
-			out.Steps = append(out.Steps, stepJSON{ID: st.StepID, Section: st.Section, Status: string(st.Status),
+			out.Steps = append(out.Steps, stepJSON{ID: st.StepID, Section: st.Section, Status: string(run.ShownStep(st)),
 				Outcome: string(st.Outcome), Conclusion: string(st.Conclusion), StartedAt: st.StartedAt, EndedAt: timePtr(st.EndedAt),
 				ExitCode: st.ExitCode, Attempts: st.Attempts, Outputs: st.Outputs, Error: st.Error})
 		}
@@ -57,6 +58,9 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(w, "started %s", run.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	if !run.EndedAt.IsZero() {
 		fmt.Fprintf(w, ", took %s", elapsed(run.StartedAt, run.EndedAt))
+		if active, whole := run.Active(steps, time.Now()), run.EndedAt.Sub(run.StartedAt); whole-active > 2*time.Second && active < whole*9/10 {
+			fmt.Fprintf(w, " from start to end, %s of it running steps (the rest interrupted or waiting)", active.Round(100*time.Millisecond))
+		}
 		if run.Target > 0 {
 			within := "within"
 			if run.EndedAt.Sub(run.StartedAt) > run.Target {
@@ -64,8 +68,13 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 			}
 			fmt.Fprintf(w, " (%s the %s target)", within, run.Target)
 		}
-	} else if run.Target > 0 {
-		fmt.Fprintf(w, ", target %s", run.Target)
+	} else {
+		if active := run.Active(steps, time.Now()); run.Shown() != engine.RunRunning && active > 0 {
+			fmt.Fprintf(w, ", %s of running steps so far", active.Round(100*time.Millisecond))
+		}
+		if run.Target > 0 {
+			fmt.Fprintf(w, ", target %s", run.Target)
+		}
 	}
 	fmt.Fprintln(w)
 	if len(masked) > 0 {
@@ -106,15 +115,23 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 			}
 			outs = append(outs, k+"="+shortValue(st.Outputs[k]))
 		}
-		status := string(st.Status)
+		shown := run.ShownStep(st)
+		status := string(shown)
 		if st.Status == engine.StepFailed && st.Conclusion == engine.StepSucceeded {
 			status += " (continued)"
 		}
-		d := ""
-		if st.Status != engine.StepSkipped {
+		d, exit := "", ""
+		switch {
+		case shown == engine.StepSkipped:
+		case shown == engine.StepRunning || !st.EndedAt.IsZero():
 			d = elapsed(st.StartedAt, st.EndedAt)
+		default:
+			d = "cut off" // interrupted: when it stopped is not known
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", st.StepID, status, d, st.ExitCode, strings.Join(outs, " "))
+		if !st.EndedAt.IsZero() && shown != engine.StepSkipped {
+			exit = fmt.Sprint(st.ExitCode)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.StepID, status, d, exit, strings.Join(outs, " "))
 		if st.Error != "" && st.Status != engine.StepSucceeded {
 			fmt.Fprintf(tw, "  └ %s\t\t\t\t\n", st.Error)
 		}
@@ -134,18 +151,19 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 // maxShownOutputs is how many outputs of a step the table shows.
 const maxShownOutputs = 6
 
-// shortValue renders an output for the status table: nested data (a called
-// procedure's outputs, failure lists) as a count, long text cut.
+// shortValue renders an output for the status table as JSON would write it
+// (nested data too, so a called procedure's outputs read as what they
+// are), text as it is, cut to 40 characters; status --json has it whole.
 func shortValue(v any) string {
-	switch x := v.(type) {
-	case map[string]any:
-		return fmt.Sprintf("{%d keys}", len(x))
-	case []any:
-		if len(x) > 3 {
-			return fmt.Sprintf("[%d items]", len(x))
+	s, ok := v.(string)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte(fmt.Sprint(v))
 		}
+		s = string(b)
 	}
-	s := strings.ReplaceAll(fmt.Sprint(v), "\n", "⏎")
+	s = strings.ReplaceAll(s, "\n", "⏎")
 	if len([]rune(s)) > 40 {
 		s = string([]rune(s)[:37]) + "..."
 	}

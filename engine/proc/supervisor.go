@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -291,8 +292,21 @@ func runSupervised(ctx context.Context, s *Supervisor, c Command, hurry <-chan s
 // outFile is an *os.File a child writes to: the writer itself when it is
 // a file, else a pipe whose read end is copied to the writer.
 type outFile struct {
-	w, r *os.File
-	own  bool
+	w, r   *os.File
+	own    bool
+	copied *atomic.Int64 // bytes copied from r so far
+}
+
+// counted counts what goes through it into n.
+type counted struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c counted) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func writerFile(w io.Writer) (*outFile, chan struct{}, error) {
@@ -315,13 +329,14 @@ func writerFile(w io.Writer) (*outFile, chan struct{}, error) {
 	if c, err := pr.SyscallConn(); err == nil {
 		_ = c.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
 	}
+	copied := new(atomic.Int64)
 	go func() {
 		defer close(done)
 		buf := copyBuffers.Get().(*[]byte)
-		_, _ = io.CopyBuffer(w, pr, *buf)
+		_, _ = io.CopyBuffer(counted{w, copied}, struct{ io.Reader }{pr}, *buf)
 		copyBuffers.Put(buf)
 	}()
-	return &outFile{w: pw, r: pr, own: true}, done, nil
+	return &outFile{w: pw, r: pr, own: true, copied: copied}, done, nil
 }
 
 // copyBuffers are the buffers writerFile copies through, one per pipe at a
@@ -343,16 +358,37 @@ func (o *outFile) close() {
 	}
 }
 
+// wait waits, once the command has exited, for the copy of what it wrote
+// to end: at the end of the pipe, or when a process that escaped the
+// command still holds it open and nothing new came for 200 ms (or after
+// drainMax in all). Output still in the pipe is copied however slow the
+// writer is (a view whose stdout was closed, say): a log is never cut
+// because its reader fell behind.
 func (o *outFile) wait(done chan struct{}) {
-	select {
-	case <-done:
-	case <-time.After(200 * time.Millisecond):
+	if o.copied == nil { // a file, or nothing: no copy
+		<-done
+		return
+	}
+	last, began := int64(-1), time.Now()
+	for idle := false; !idle; {
+		select {
+		case <-done:
+			idle = true
+		case <-time.After(200 * time.Millisecond):
+			n := o.copied.Load()
+			idle = n == last || time.Since(began) > drainMax
+			last = n
+		}
 	}
 	if o.r != nil {
 		o.r.Close() // ends the copy if an escaped process still writes
 	}
 	<-done
 }
+
+// drainMax bounds how long wait copies from a pipe an escaped process keeps
+// writing to.
+const drainMax = 10 * time.Second
 
 // SupervisorMain is the supervisor process (see Supervisor). main must
 // start with: if proc.IsSupervisor() { os.Exit(proc.SupervisorMain()) }.
