@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/rbflow/rbflow/engine/eval"
@@ -52,8 +53,9 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 		return
 	} else if skip {
 		rec.skip(reason, now)
-		x.record(ctx, st, rec)
-		x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(StepSkipped)})
+		if x.record(ctx, st, rec) {
+			x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(StepSkipped)})
+		}
 		return
 	}
 	ex, err := x.exec(ctx, st, env)
@@ -102,7 +104,16 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 	default:
 		rec.succeed(end)
 	}
-	x.record(ctx, st, rec)
+	if err := log.Err(); err != nil {
+		// The log could not be kept (a full disk): the step's record may
+		// still be written, but the run stops here.
+		x.storeFailed(st, storeWriteError(rec.LogPath, err))
+	}
+	// Only what the store recorded is reported: a step whose end could
+	// not be written is still running as far as resume knows.
+	if !x.record(ctx, st, rec) {
+		return
+	}
 	code := rec.ExitCode
 	outputs, _ := x.mask.Any(rec.Outputs).(map[string]any)
 	x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(rec.Status), ExitCode: &code,
@@ -203,15 +214,43 @@ func (x *execution) attempt(ctx context.Context, st *Step, ex *Exec) (Result, er
 // fail records a step that failed before it could start.
 func (x *execution) fail(ctx context.Context, st *Step, rec *StepRecord, err error) {
 	rec.fail(x.mask.String(err.Error()), st.Spec.ContinueOnError, time.Now())
-	x.record(ctx, st, rec)
-	x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(StepFailed), Error: rec.Error})
+	if x.record(ctx, st, rec) {
+		x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(StepFailed), Error: rec.Error})
+	}
 }
 
 // storeFailed stops the run: without its records it could not be resumed.
 func (x *execution) storeFailed(st *Step, err error) {
 	x.mu.Lock()
 	if x.fatal == nil {
-		x.fatal = &StepError{Step: st.ID, Err: fmt.Errorf("cannot record step state: %w", err)}
+		x.fatal = &StepError{Step: st.ID, Err: fmt.Errorf("cannot keep the step's record: %w", err)}
 	}
 	x.mu.Unlock()
+}
+
+// storeWriteError says why writing the file at path failed, as a
+// *StoreError when the disk is full or read-only.
+func storeWriteError(path string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return &StoreError{Path: path, Reason: "the disk is full" + FreeSpace(filepath.Dir(path)), Err: err}
+	case errors.Is(err, syscall.EROFS):
+		return &StoreError{Path: path, Reason: "the file system is read-only", Err: err}
+	}
+	return fmt.Errorf("write %s: %w", path, err)
+}
+
+// FreeSpace says how much space is left on the file system of dir, as
+// " (12 MB free on the file system of DIR)", or "" if it cannot tell.
+func FreeSpace(dir string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return ""
+	}
+	free := float64(st.Bavail) * float64(st.Bsize)
+	unit, units := "B", []string{"KB", "MB", "GB", "TB"}
+	for i := 0; free >= 1000 && i < len(units); i++ {
+		free, unit = free/1000, units[i]
+	}
+	return fmt.Sprintf(" (%.0f %s free on the file system of %s)", free, unit, dir)
 }

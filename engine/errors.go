@@ -13,6 +13,9 @@ var (
 	ErrInterrupted = errors.New("engine: interrupted")
 	// ErrRunFailed: a step failed and the run ended failed (exit 1).
 	ErrRunFailed = errors.New("engine: run failed")
+	// ErrStoreFailed: the store could not keep a record (a full disk), so
+	// the run stopped; it is resumable once the store can write (exit 1).
+	ErrStoreFailed = errors.New("engine: the store could not keep a record")
 )
 
 // LockError reports that another run holds the repository lock.

@@ -96,6 +96,7 @@ type stepLog struct {
 	onLine  func(string)
 	// someLines: onLine gets only the last lines of each block.
 	someLines bool
+	err       error // the first write to the log file that failed
 }
 
 func (l *stepLog) Write(p []byte) (int, error) {
@@ -132,7 +133,9 @@ func (l *stepLog) emit(block []byte) {
 		text = []byte(l.mask.String(string(block)))
 	}
 	if l.w != nil {
-		_, _ = l.w.Write(text)
+		if _, err := l.w.Write(text); err != nil && l.err == nil {
+			l.err = err
+		}
 	}
 	body := bytes.TrimSuffix(text, []byte("\n"))
 	if l.onLine == nil || l.someLines {
@@ -189,7 +192,9 @@ func (l *stepLog) cutLong() {
 	}
 	text := l.mask.String(string(l.partial[:cut]))
 	if l.w != nil {
-		_, _ = l.w.WriteString(text)
+		if _, err := l.w.WriteString(text); err != nil && l.err == nil {
+			l.err = err
+		}
 	}
 	l.cutLines(text)
 	l.partial = append(l.partial[:0], l.partial[cut:]...)
@@ -197,8 +202,18 @@ func (l *stepLog) cutLong() {
 
 func (l *stepLog) flushFile() {
 	if l.w != nil {
-		_ = l.w.Flush()
+		if err := l.w.Flush(); err != nil && l.err == nil {
+			l.err = err
+		}
 	}
+}
+
+// Err is the first error writing the log file met (a full disk): the log
+// is incomplete from there on.
+func (l *stepLog) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 func (l *stepLog) flushLine(newline bool) {

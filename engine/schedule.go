@@ -152,6 +152,9 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 	}
 	run.end(status, step, time.Now())
 	if err := x.r.Store.UpdateRun(sctx, run); err != nil {
+		if x.fatal != nil {
+			return fmt.Errorf("run %s stopped: %w; its end could not be recorded either: rbflow resume %s once the store can write", run.ID, x.fatal, run.ID)
+		}
 		return fmt.Errorf("record end of run %s: %w", run.ID, err)
 	}
 	ev := Event{Kind: "run_finished", RunID: run.ID, Status: string(status), Step: step}
@@ -171,7 +174,11 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 		if cause != nil {
 			msg = x.mask.String(cause.Error()) + "; " + msg
 		}
-		err = &RunError{RunID: run.ID, Status: status, Msg: msg, Err: ErrInterrupted}
+		kind := ErrInterrupted
+		if x.fatal != nil {
+			kind = ErrStoreFailed // not a signal: exit 1, not 130
+		}
+		err = &RunError{RunID: run.ID, Status: status, Msg: msg, Err: kind}
 	case RunWaiting:
 		err = &RunError{RunID: run.ID, Status: status, Step: joinIDs(x.waiting), Msg: strings.Join(x.waitMsgs, "; "), Err: ErrWaiting}
 	}

@@ -3,8 +3,25 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
+
+// StoreError is a record the state store could not write, with where and
+// why in words a person can act on: the disk is full, the store is
+// read-only, or damaged. A run that meets one stops: without its records
+// it could not be resumed.
+type StoreError struct {
+	Path   string // the store's file, or the log being written
+	Reason string // "the disk is full (0 B free on the file system of /x)"
+	Err    error
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("state store %s: %s (%v)", e.Path, e.Reason, e.Err)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
 
 // Store is everything rbflow keeps durably: runs and their steps, and what
 // steps record along the way. It is made of small capabilities; the runner

@@ -2,5 +2,30 @@
 
 package store
 
+import (
+	"errors"
+
+	"github.com/mattn/go-sqlite3"
+)
+
 // checkCgo reports whether the SQLite driver is usable; with cgo it is.
 func checkCgo() error { return nil }
+
+// sqliteFailure classifies an error of SQLite (see explain).
+func sqliteFailure(err error) int {
+	var se sqlite3.Error
+	if err == nil || !errors.As(err, &se) {
+		return failOther
+	}
+	switch se.Code {
+	case sqlite3.ErrFull:
+		return failFull
+	case sqlite3.ErrReadonly:
+		return failReadonly
+	case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+		return failDamaged
+	case sqlite3.ErrIoErr, sqlite3.ErrCantOpen:
+		return failIO
+	}
+	return failOther
+}

@@ -6,3 +6,5 @@ package store
 // go-sqlite3 compiles to a stub that fails on first use with a message that
 // does not say what to do, so Open fails early with ErrNoCgo instead.
 func checkCgo() error { return ErrNoCgo }
+
+func sqliteFailure(error) int { return failOther }

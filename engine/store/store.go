@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/rbflow/rbflow/engine"
 )
 
 // DBName is the name of the database file inside the state folder.
@@ -225,13 +226,42 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // tx runs f in an immediate transaction and commits if f returns nil.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	return txOn(ctx, s.db, f)
+	return s.explain(txOn(ctx, s.db, f))
 }
 
 // durableTx is tx committed with synchronous=FULL (see dsnOptions).
 func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	return txOn(ctx, s.durable, f)
+	return s.explain(txOn(ctx, s.durable, f))
 }
+
+// explain turns SQLite's "database or disk is full", "attempt to write a
+// readonly database" and the like into an *engine.StoreError that names
+// the store and says what to do.
+func (s *Store) explain(err error) error {
+	reason := ""
+	switch sqliteFailure(err) {
+	case failFull:
+		reason = "the disk is full" + engine.FreeSpace(s.dir) + "; free space and rbflow resume"
+	case failReadonly:
+		reason = "the store is read-only (its file, folder or file system); make it writable and rbflow resume"
+	case failDamaged:
+		reason = "the store is damaged; rbflow doctor says what to do"
+	case failIO:
+		reason = "the store's files cannot be read or written" + engine.FreeSpace(s.dir)
+	default:
+		return err
+	}
+	return &engine.StoreError{Path: s.path, Reason: reason, Err: err}
+}
+
+// The failures of SQLite that explain words for people.
+const (
+	failOther = iota
+	failFull
+	failReadonly
+	failDamaged
+	failIO
+)
 
 func txOn(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
