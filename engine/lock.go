@@ -131,3 +131,36 @@ func (l *Lock) Release() error {
 	l.f = nil
 	return err
 }
+
+// LockState is what InspectLock found about a repository's lock.
+type LockState struct {
+	Path   string
+	Held   bool          // a process holds the flock now
+	Holder proc.Identity // who the lock file names (the last holder)
+	RunID  string        // the run the lock file names
+}
+
+// InspectLock reports whether the lock of repo is held, and by whom, without
+// waiting: it takes the lock for an instant if it is free.
+func InspectLock(stateDir, repo string) (LockState, error) {
+	st := LockState{Path: lockPath(stateDir, repo)}
+	f, err := os.OpenFile(st.Path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	var le *LockError
+	st.Holder, le = readHolder(st.Path)
+	st.RunID = le.RunID
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return st, err
+		}
+		st.Held = true
+		return st, nil
+	}
+	return st, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}

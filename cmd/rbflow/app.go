@@ -31,7 +31,7 @@ func commands() []subcommand {
 	return []subcommand{
 		&runCmd{}, &resumeCmd{}, &retryCmd{}, &cancelCmd{}, &runsCmd{}, &statusCmd{}, &logsCmd{},
 		&undoCmd{}, &snapshotsCmd{}, &gcCmd{}, &metricsCmd{}, &checklistCmd{}, &approveCmd{},
-		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &initCmd{}, &schemaCmd{}, &versionCmd{},
+		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &initCmd{}, &schemaCmd{}, &doctorCmd{}, &versionCmd{},
 	}
 }
 

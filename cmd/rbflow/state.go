@@ -39,6 +39,9 @@ func (a *app) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.Notice != "" {
+		fmt.Fprintln(a.stderr, "rbflow: WARNING: "+st.Notice)
+	}
 	return &session{repo: repo, stateDir: dir, store: st}, nil
 }
 

@@ -4,6 +4,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -28,4 +29,9 @@ func sqliteFailure(err error) int {
 		return failIO
 	}
 	return failOther
+}
+
+// sqlite3Corrupt is the error of a quick_check that found damage.
+func sqlite3Corrupt(detail string) error {
+	return fmt.Errorf("%w: %s", sqlite3.Error{Code: sqlite3.ErrCorrupt}, detail)
 }

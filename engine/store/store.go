@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/rbflow/rbflow/engine"
@@ -52,6 +53,10 @@ type Store struct {
 	durable *sql.DB // synchronous=FULL
 	dir     string
 	path    string
+	// Notice is what a person must hear about this store, said by the
+	// command that opened it: it was damaged and set aside, or it lost
+	// its history.
+	Notice string
 }
 
 // Open opens the store in dir, creating dir (mode 0700) and its database
@@ -69,6 +74,45 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", abs, err)
 	}
 	path := filepath.Join(abs, DBName)
+	s, err := open(abs, path)
+	if err == nil {
+		s.checkHistory()
+		return s, nil
+	}
+	if sqliteFailure(err) != failDamaged {
+		return nil, err
+	}
+	// A damaged store never blocks a rollback (SPEC §4.1): it is set
+	// aside, whole, for inspection, and a fresh one is used.
+	damage := err
+	aside, err := setAside(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w; moving it aside failed too: %v", s.explainOr(path, damage), err)
+	}
+	if s, err = open(abs, path); err != nil {
+		return nil, err
+	}
+	s.Notice = fmt.Sprintf("the state store %s was damaged (%v). It was moved to %s for inspection and a fresh store is used: "+
+		"earlier runs are not listed, their logs stay in %s and the snapshots in the repository's rbflow/snapshots.git. "+
+		"rbflow doctor says more.", path, innermost(damage), aside, filepath.Join(abs, "runs"))
+	return s, nil
+}
+
+// innermost is the message of the error at the bottom of err's chain
+// ("file is not a database").
+func innermost(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// open opens and checks the store at path, in the folder abs. On error the
+// returned Store is nil but for explainOr.
+func open(abs, path string) (*Store, error) {
 	// Create the file ourselves: SQLite would create it with 0644 minus umask,
 	// and it creates the -wal and -shm files with the database file's mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -92,11 +136,82 @@ func Open(dir string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if err := s.quickCheck(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	if err := s.restrictModes(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// explainOr words err as explain does, for a store that did not open.
+func (s *Store) explainOr(path string, err error) error {
+	if s == nil {
+		s = &Store{dir: filepath.Dir(path), path: path}
+	}
+	return s.explain(err)
+}
+
+// quickCheckMax is the size up to which Open runs SQLite's quick_check (a
+// few milliseconds for a store of a few MB); rbflow doctor checks any size.
+const quickCheckMax = 32 << 20
+
+// quickCheck finds damage at open, while a fresh store can still take the
+// damaged one's place, rather than in the middle of a rollback.
+func (s *Store) quickCheck() error {
+	fi, err := os.Stat(s.path)
+	if err != nil || fi.Size() > quickCheckMax {
+		return nil
+	}
+	var res string
+	if err := s.db.QueryRow("PRAGMA quick_check(1)").Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return sqlite3Corrupt(res)
+	}
+	return nil
+}
+
+// setAside renames the store's files (state.db and its -wal and -shm) to
+// state.db.damaged-<time>, and returns that name.
+func setAside(path string) (string, error) {
+	aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102-150405.000"))
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	for _, ext := range []string{"-wal", "-shm"} {
+		if err := os.Rename(path+ext, aside+ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return aside, err
+		}
+	}
+	return aside, nil
+}
+
+// checkHistory notices a store that lost its history: no runs recorded,
+// but run folders in runs/ (a truncated or replaced state.db).
+func (s *Store) checkHistory() {
+	var any bool
+	if err := s.db.QueryRow("SELECT EXISTS (SELECT 1 FROM runs)").Scan(&any); err != nil || any {
+		return
+	}
+	entries, err := os.ReadDir(filepath.Join(s.dir, "runs"))
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			n++
+		}
+	}
+	if n > 0 {
+		s.Notice = fmt.Sprintf("the state store %s holds no runs, but %s has %d run folders: its history was lost (a truncated or replaced state.db?). "+
+			"Their logs stay there and the snapshots in the repository's rbflow/snapshots.git; rbflow doctor says more.", s.path, filepath.Join(s.dir, "runs"), n)
+	}
 }
 
 // dsn builds a file: URI so that any character in the path ('?', '#', '%')
