@@ -155,19 +155,27 @@ func (s *Store) explainOr(path string, err error) error {
 	return s.explain(err)
 }
 
-// quickCheckMax is the size up to which Open runs SQLite's quick_check (a
-// few milliseconds for a store of a few MB); rbflow doctor checks any size.
-const quickCheckMax = 32 << 20
+// Open checks the store for damage while a fresh store can still take its
+// place, rather than in the middle of a rollback: SQLite's integrity_check
+// up to integrityCheckMax (index and table out of step included; a few
+// milliseconds for a store of a few MB), its quick_check up to
+// quickCheckMax; rbflow doctor checks a store of any size.
+const (
+	integrityCheckMax = 16 << 20
+	quickCheckMax     = 64 << 20
+)
 
-// quickCheck finds damage at open, while a fresh store can still take the
-// damaged one's place, rather than in the middle of a rollback.
 func (s *Store) quickCheck() error {
 	fi, err := os.Stat(s.path)
 	if err != nil || fi.Size() > quickCheckMax {
 		return nil
 	}
+	check := "PRAGMA quick_check(1)"
+	if fi.Size() <= integrityCheckMax {
+		check = "PRAGMA integrity_check(1)"
+	}
 	var res string
-	if err := s.db.QueryRow("PRAGMA quick_check(1)").Scan(&res); err != nil {
+	if err := s.db.QueryRow(check).Scan(&res); err != nil {
 		return err
 	}
 	if res != "ok" {

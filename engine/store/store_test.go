@@ -666,14 +666,33 @@ func TestIntegrityCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s, err = Open(dir)
-			if err != nil {
-				t.Fatalf("Open of the damaged database = %v", err)
+			// What Open's quick check sees, IntegrityCheck sees too (on a
+			// store past quickCheckMax, Open leaves it to rbflow doctor).
+			raw := &Store{path: path, dir: dir}
+			if raw.db, err = sql.Open("sqlite3", dsn(path, dsnOptions)); err != nil {
+				t.Fatal(err)
 			}
-			defer s.Close()
-			err = s.IntegrityCheck(ctx)
+			err = raw.IntegrityCheck(ctx)
+			raw.db.Close()
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
 				t.Errorf("IntegrityCheck of a damaged database = %v, want an error naming the file and containing %q", err, tt.want)
+			}
+
+			// Open sets the damaged store aside and starts a fresh one.
+			s, err = Open(dir)
+			if err != nil {
+				t.Fatalf("Open of the damaged database = %v, want a fresh store", err)
+			}
+			defer s.Close()
+			aside, _ := filepath.Glob(path + ".damaged-*")
+			if len(aside) == 0 || !strings.Contains(s.Notice, "was damaged") || !strings.Contains(s.Notice, aside[0]) {
+				t.Errorf("Open of a damaged store: set aside %v, notice %q", aside, s.Notice)
+			}
+			if runs, err := s.Runs(ctx, ""); err != nil || len(runs) != 0 {
+				t.Errorf("the fresh store has %d runs (%v), want none", len(runs), err)
+			}
+			if err := s.IntegrityCheck(ctx); err != nil {
+				t.Errorf("IntegrityCheck of the fresh store = %v", err)
 			}
 		})
 	}
