@@ -43,6 +43,10 @@ type app struct {
 	stateFlag      string
 	quiet, verbose bool
 	registry       *engine.Registry
+	// drives is set by commands that run or change runs (run, resume,
+	// retry, undo, cancel, gc, doctor): their store is checked for damage
+	// when opened, and set aside if damaged (see store.Open).
+	drives bool
 }
 
 // usageError is a wrong command line; it exits 2.

@@ -19,6 +19,7 @@ func (*cancelCmd) Summary() string {
 func (*cancelCmd) Flags(*pflag.FlagSet) {}
 
 func (*cancelCmd) Run(ctx context.Context, a *app, args []string) error {
+	a.drives = true
 	if len(args) != 1 {
 		return usagef("cancel takes one run id")
 	}

@@ -38,6 +38,7 @@ type finding struct {
 // where the state and the repository live. It exits 1 if anything needs a
 // repair, and changes nothing.
 func (*doctorCmd) Run(ctx context.Context, a *app, args []string) error {
+	a.drives = true
 	if len(args) > 0 {
 		return usagef("doctor takes no arguments")
 	}

@@ -41,6 +41,7 @@ func parseAge(s string) (time.Duration, error) {
 }
 
 func (c *gcCmd) Run(ctx context.Context, a *app, args []string) error {
+	a.drives = true
 	if len(args) > 0 || c.olderThan == "" {
 		return usagef("gc takes --older-than D, e.g. rbflow gc --older-than 30d")
 	}

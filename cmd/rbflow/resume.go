@@ -45,6 +45,7 @@ func (c *resumeCmd) Flags(fs *pflag.FlagSet) {
 }
 
 func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
+	a.drives = true
 	if len(args) > 1 {
 		return usagef("resume takes at most one run id")
 	}

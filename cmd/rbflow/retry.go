@@ -26,6 +26,7 @@ func (c *retryCmd) Flags(fs *pflag.FlagSet) {
 }
 
 func (c *retryCmd) Run(ctx context.Context, a *app, args []string) error {
+	a.drives = true
 	if len(args) > 1 {
 		return usagef("retry takes one run id (default: the newest run)")
 	}

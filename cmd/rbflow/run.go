@@ -116,6 +116,7 @@ func (c *runCmd) Flags(fs *pflag.FlagSet) {
 }
 
 func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
+	a.drives = true
 	if len(args) != 1 {
 		return usagef("run takes one procedure (a file or a built-in name); see rbflow list")
 	}

@@ -35,7 +35,11 @@ func (a *app) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(dir)
+	open := store.OpenUnchecked
+	if a.drives {
+		open = store.Open
+	}
+	st, err := open(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ func (c *undoCmd) Flags(fs *pflag.FlagSet) {
 }
 
 func (c *undoCmd) Run(ctx context.Context, a *app, args []string) error {
+	a.drives = true
 	if len(args) != 1 {
 		return usagef("undo takes one run id (rbflow runs lists them; rbflow snapshots RUN shows what was saved)")
 	}

@@ -62,7 +62,15 @@ type Store struct {
 // Open opens the store in dir, creating dir (mode 0700) and its database
 // (mode 0600) if needed, and migrates the schema to the version this rbflow
 // knows. It fails if the database was written by a newer rbflow.
-func Open(dir string) (*Store, error) {
+func Open(dir string) (*Store, error) { return openIn(dir, true) }
+
+// OpenUnchecked is Open without the check for damage (see quickCheck),
+// for commands that only read: a damaged store still fails them with a
+// StoreError that sends the user to rbflow doctor, and they spare the
+// check's milliseconds.
+func OpenUnchecked(dir string) (*Store, error) { return openIn(dir, false) }
+
+func openIn(dir string, check bool) (*Store, error) {
 	if err := checkCgo(); err != nil {
 		return nil, err
 	}
@@ -74,7 +82,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", abs, err)
 	}
 	path := filepath.Join(abs, DBName)
-	s, err := open(abs, path)
+	s, err := open(abs, path, check)
 	if err == nil {
 		s.checkHistory()
 		return s, nil
@@ -89,7 +97,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w; moving it aside failed too: %v", s.explainOr(path, damage), err)
 	}
-	if s, err = open(abs, path); err != nil {
+	if s, err = open(abs, path, check); err != nil {
 		return nil, err
 	}
 	s.Notice = fmt.Sprintf("the state store %s was damaged (%v). It was moved to %s for inspection and a fresh store is used: "+
@@ -112,7 +120,7 @@ func innermost(err error) string {
 
 // open opens and checks the store at path, in the folder abs. On error the
 // returned Store is nil but for explainOr.
-func open(abs, path string) (*Store, error) {
+func open(abs, path string, check bool) (*Store, error) {
 	// Create the file ourselves: SQLite would create it with 0644 minus umask,
 	// and it creates the -wal and -shm files with the database file's mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -136,7 +144,7 @@ func open(abs, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	if err := s.quickCheck(); err != nil {
+	if err := s.quickCheck(check); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
@@ -165,17 +173,17 @@ const (
 	quickCheckMax     = 64 << 20
 )
 
-func (s *Store) quickCheck() error {
+func (s *Store) quickCheck(check bool) error {
 	fi, err := os.Stat(s.path)
-	if err != nil || fi.Size() > quickCheckMax {
+	if !check || err != nil || fi.Size() > quickCheckMax {
 		return nil
 	}
-	check := "PRAGMA quick_check(1)"
+	pragma := "PRAGMA quick_check(1)"
 	if fi.Size() <= integrityCheckMax {
-		check = "PRAGMA integrity_check(1)"
+		pragma = "PRAGMA integrity_check(1)"
 	}
 	var res string
-	if err := s.db.QueryRow(check).Scan(&res); err != nil {
+	if err := s.db.QueryRow(pragma).Scan(&res); err != nil {
 		return err
 	}
 	if res != "ok" {
