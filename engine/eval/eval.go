@@ -356,7 +356,7 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 	if retry {
 		typ = c.retryType
 	}
-	opts := []expr.Option{expr.Env(reflect.New(typ).Elem().Interface())}
+	opts := []expr.Option{expr.Env(reflect.New(typ).Elem().Interface()), compareOption, expr.Patch(comparePatch{})}
 	if asBool {
 		opts = append(opts, expr.AsBool())
 	}
