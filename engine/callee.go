@@ -49,7 +49,7 @@ func (l *Loader) compilation() *compilation {
 // together: those of src by position, then those of the procedures it
 // calls.
 func (s *compilation) load(src Source) (*Plan, error) {
-	p, errs := spec.Decode(src.Path, src.Text, s.reg.Keys())
+	p, errs := s.reg.Decoder().Decode(src.Path, src.Text)
 	if p == nil {
 		return nil, errs
 	}

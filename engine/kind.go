@@ -206,6 +206,23 @@ func (r *Registry) Keys() []string {
 	return slices.Clone(r.keys)
 }
 
+// Decoder returns the decoder of procedure files for the registry's kinds:
+// their action keys, and their with: arguments, so that an argument
+// written beside with: is reported as belonging in it.
+func (r *Registry) Decoder() *spec.Decoder {
+	return &spec.Decoder{Kinds: r.Keys(), Args: func(kind, action string) []string {
+		k, ok := r.kinds[kind]
+		if !ok {
+			return nil
+		}
+		var names []string
+		for _, f := range k.sig.Fields(action) {
+			names = append(names, f.Name)
+		}
+		return names
+	}}
+}
+
 // KindContext is what a kind sees while compiling one step.
 type KindContext struct {
 	Step *spec.Step
@@ -435,6 +452,11 @@ func (c *KindContext) compileWith() *Args {
 	}
 	for _, f := range fields {
 		if written[f.Name] {
+			continue
+		}
+		// Written beside with:, it is reported as belonging in it, not
+		// as missing as well.
+		if f.Required && c.Step.Def != nil && c.Step.Def.Entry(f.Name) != nil && !slices.Contains(spec.StepFields(), f.Name) {
 			continue
 		}
 		if f.Required {

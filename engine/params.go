@@ -15,7 +15,12 @@ type ParamError struct {
 	Msg   string
 }
 
-func (e *ParamError) Error() string { return fmt.Sprintf("param %s: %s", e.Param, e.Msg) }
+func (e *ParamError) Error() string {
+	if e.Param == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("param %s: %s", e.Param, e.Msg)
+}
 
 // ParamInput is the raw param input of one run: --set pairs in order and the
 // decoded --params-file, if any.
@@ -93,16 +98,38 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		out[k] = v
 	}
 	listSet := map[string]bool{}
+	// nameless: a --set whose name is lost (=x, or a bare word that is no
+	// param). It may have been meant for any param, so a required one
+	// missing is not reported next to it: that would be the same mistake
+	// twice, or one the user has not made.
+	nameless := false
 	for _, kv := range in.Sets {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok {
-			given[kv] = true
+		switch {
+		case !ok:
+			if _, known := decl[kv]; known {
+				given[kv] = true
+			} else {
+				nameless = true
+			}
 			errs = append(errs, &ParamError{Param: kv, Msg: "--set takes NAME=VALUE"})
+			continue
+		case name == "":
+			nameless = true
+			msg := fmt.Sprintf("--set %s: the param name is missing: --set takes NAME=VALUE", kv)
+			if len(names) > 0 {
+				msg += fmt.Sprintf(" (%s takes %s)", p.Name, strings.Join(names, ", "))
+			}
+			errs = append(errs, &ParamError{Msg: msg})
 			continue
 		}
 		pm, known := decl[name]
 		if !known {
 			errs = append(errs, unknown(name))
+			// A name close to a declared one was meant for it.
+			if s := spec.Suggest(name, names); s != "" {
+				given[s] = true
+			}
 			continue
 		}
 		given[name] = true
@@ -133,7 +160,9 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 		case pm.Default != nil:
 			out[pm.Name] = pm.Default
 		case pm.Required && pm.FromEnv == "" && pm.FromFile == "": // secretSources said why it has none
-			errs = append(errs, &ParamError{Param: pm.Name, Msg: fmt.Sprintf("required: pass --set %s=VALUE", pm.Name)})
+			if !nameless {
+				errs = append(errs, &ParamError{Param: pm.Name, Msg: fmt.Sprintf("required: pass --set %s=VALUE", pm.Name)})
+			}
 		default:
 			out[pm.Name] = zero(pm.Type)
 		}

@@ -35,6 +35,13 @@ steps:
 		{[]string{"sprint=1", "level=urgent"}, `param level: "urgent" is not one of low, high`},
 		{[]string{"sprint=1", "sprnt=2"}, `param sprnt: unknown param (did you mean "sprint"?)`},
 		{[]string{"sprint"}, "param sprint: --set takes NAME=VALUE"},
+		// A --set without a name may have been meant for the required
+		// param: only it is reported.
+		{[]string{"=x"}, "--set =x: the param name is missing: --set takes NAME=VALUE (p takes sprint, files, dry, level)"},
+		{[]string{"files=a", "=3"}, "--set =3: the param name is missing"},
+		{[]string{"3"}, "param 3: --set takes NAME=VALUE"},
+		{[]string{"sprnt=3"}, `param sprnt: unknown param (did you mean "sprint"?); p takes sprint, files, dry, level`},
+		{[]string{"files=a"}, "param sprint: required: pass --set sprint=VALUE"},
 	}
 	for _, tt := range tests {
 		got, err := engine.ResolveParams(p, engine.ParamInput{Sets: tt.sets})
@@ -51,6 +58,21 @@ steps:
 }
 
 func fmtMap(m map[string]any) string { return fmt.Sprint(m) }
+
+// TestResolveParamsRequiredBesideUnknown: an unknown name that is close to
+// no param is a problem of its own; the required param missing is still
+// reported with it.
+func TestResolveParamsRequiredBesideUnknown(t *testing.T) {
+	p, err := spec.Load("p.yaml", []byte("version: 1\nname: p\nparams:\n  sprint: {type: int, required: true}\nsteps:\n  - {id: a, run: \"true\"}\n"), []string{"run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.ResolveParams(p, engine.ParamInput{Sets: []string{"nope=1"}})
+	want := "param nope: unknown param; p takes sprint\nparam sprint: required: pass --set sprint=VALUE"
+	if err == nil || err.Error() != want {
+		t.Errorf("ResolveParams(nope=1) = %v, want %q", err, want)
+	}
+}
 
 // NUL and control characters are refused when params are given, with the
 // param named; a string may hold tabs and newlines, a list item is one line.

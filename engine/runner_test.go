@@ -281,6 +281,42 @@ steps:
 	}
 }
 
+// TestOutputsCompareAsNumbers: a step's text output compared with a number
+// compares numerically in a real run (SPEC §2.3), and a text that is not a
+// number matches no comparison but !=.
+func TestOutputsCompareAsNumbers(t *testing.T) {
+	tests := []struct {
+		cond string
+		want string
+	}{
+		{`steps.a.outputs.n == 3`, "succeeded"},
+		{`steps.a.outputs.n == 1`, "skipped"},
+		{`steps.a.outputs.n > 0`, "succeeded"},
+		{`steps.a.outputs.n >= params.n`, "succeeded"},
+		{`steps.a.outputs.n < 3`, "skipped"},
+		{`steps.a.outputs.n == "3"`, "succeeded"},
+		{`steps.w.outputs.n > 0`, "skipped"},
+		{`steps.w.outputs.n < 0`, "skipped"},
+		{`steps.w.outputs.n != 0`, "succeeded"},
+		{`steps.w.outputs.n == "many"`, "succeeded"},
+	}
+	var b strings.Builder
+	b.WriteString("version: 1\nname: numbers\nparams:\n  n: {type: int, default: 3}\nsteps:\n  - {id: a, run: \"out:n=3\"}\n  - {id: w, run: \"out:n=many\"}\n")
+	for i, tt := range tests {
+		fmt.Fprintf(&b, "  - {id: c%d, needs: [a, w], if: '%s', run: ok}\n", i, tt.cond)
+	}
+	res := runProc(t, b.String(), 4, nil)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	for i, tt := range tests {
+		id := fmt.Sprintf("c%d", i)
+		if got := statusOf(res, id); got != tt.want {
+			t.Errorf("if: %s = %s (%s), want %s", tt.cond, got, res.recs[id].Error, tt.want)
+		}
+	}
+}
+
 // newRunner is a runner of the fake kind on a real store in a temp state
 // folder; procedures are read from files.
 func newRunner(t *testing.T) (*engine.Runner, *store.Store, *recordingKind) {

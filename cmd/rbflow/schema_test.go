@@ -234,6 +234,8 @@ var beyondSchema = []struct {
 		matches(`^duplicate step id `)},
 	{"git refs and paths", "git's ref-name rules and paths that must stay inside the repository are checked by the git kind on literal values",
 		matches(`^with\.\w+: (invalid ref name|invalid path|".*" begins with '-')`)},
+	{"what a script writes to", "to a schema a run: script is text; that it writes to GitHub Actions' $GITHUB_OUTPUT or $GITHUB_ENV (a redirection, not a mention) is decided by parsing it as bash",
+		matches(`^\$GITHUB_(OUTPUT|ENV) is GitHub Actions' file: `)},
 	{"defaults outside their enum", "the enum is another value of the same param; JSON Schema cannot compare one instance value with another",
 		matches(`^param ".*": bad default: ".*" is not one of `)},
 }

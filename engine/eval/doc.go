@@ -6,7 +6,9 @@
 // Every expression is compiled when the procedure is loaded, against a typed
 // environment built for that procedure (its params with their types, its step
 // ids, run facts and host functions), so that a typo is a load error, not a
-// silent false at 3 a.m.
+// silent false at 3 a.m. A comparison with a value whose type only the run
+// knows (a step's outputs) is compiled to compare numerically when one
+// side is a number, as in GitHub Actions (compare.go).
 //
 // A field that a shell runs (run:, test:, service and wait commands) is
 // compiled by ShellTemplate: the script is parsed with a placeholder for

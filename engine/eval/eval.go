@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -356,7 +357,7 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 	if retry {
 		typ = c.retryType
 	}
-	opts := []expr.Option{expr.Env(reflect.New(typ).Elem().Interface())}
+	opts := []expr.Option{expr.Env(reflect.New(typ).Elem().Interface()), compareOption, expr.Patch(comparePatch{})}
 	if asBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -368,6 +369,10 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 		e := exprError(src, err)
 		if e.Msg == "unexpected token EOF" {
 			e.Msg = "unexpected end: an operand or a closing bracket is missing"
+		}
+		if m := operatorCall.FindStringSubmatch(src[e.Offset:]); m != nil && e.Msg == fmt.Sprintf("unexpected token Operator(%q)", m[1]) {
+			e.Msg = fmt.Sprintf("%s is not a function: %s", m[1], otherToolFuncs[m[1]])
+			return nil, e
 		}
 		e.Msg = "bad expression: " + e.Msg
 		return nil, e
@@ -453,9 +458,13 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 		params = append(params, p.Name)
 	}
 	locals := map[string]bool{}
+	callees := map[ast.Node]bool{}
 	ast.Find(root, func(n ast.Node) bool {
-		if v, ok := n.(*ast.VariableDeclaratorNode); ok {
+		switch v := n.(type) {
+		case *ast.VariableDeclaratorNode:
 			locals[v.Name] = true
+		case *ast.CallNode:
+			callees[v.Callee] = true
 		}
 		return false
 	})
@@ -475,6 +484,14 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 			}
 			if !slices.Contains(globalNames, m.Value) && !slices.Contains(statusFuncs, m.Value) && !slices.Contains(funcNames, m.Value) {
 				if isBuiltin(m.Value) {
+					return false
+				}
+				if callees[m] {
+					if note, ok := otherToolFuncs[m.Value]; ok {
+						fail(m, fmt.Sprintf("unknown function %s: %s", m.Value, note), m.Value, nil)
+						return false
+					}
+					fail(m, fmt.Sprintf("unknown function %s", m.Value), m.Value, functionNames())
 					return false
 				}
 				names := append(slices.Clone(globalNames), funcNames...)
@@ -539,6 +556,29 @@ var (
 	stepFields   = []string{"status", "outcome", "conclusion", "exit_code", "outputs", "duration", "attempts"}
 	resultFields = []string{"exit_code", "error", "outputs", "status"}
 )
+
+// otherToolFuncs are GitHub Actions functions that expr writes another
+// way, with how.
+var otherToolFuncs = map[string]string{
+	"contains":   "here it is an operator: a contains b (text), b in a (a list)",
+	"startsWith": "here it is an operator: a startsWith b",
+	"endsWith":   "here it is an operator: a endsWith b",
+	"format":     `join the text with + ("v" + params.x)`,
+}
+
+// operatorCall is a GitHub Actions function that expr has as an operator,
+// called: contains(a, b).
+var operatorCall = regexp.MustCompile(`^(contains|startsWith|endsWith)\s*\(`)
+
+// functionNames are the functions an expression may call, for hints: the
+// status functions, the host functions and expr's built-ins.
+func functionNames() []string {
+	names := append(slices.Clone(statusFuncs), funcNames...)
+	for _, b := range builtin.Builtins {
+		names = append(names, b.Name)
+	}
+	return names
+}
 
 func isBuiltin(name string) bool {
 	_, ok := builtin.Index[name]

@@ -75,7 +75,14 @@ func TestConditionErrors(t *testing.T) {
 		{src: `params.sprint + 1`, msg: "expected bool", offset: 0},
 		{src: `params.baseline > 2`, msg: "invalid operation", offset: 16},
 		{src: `${{ true }}`, msg: "does not belong in if", offset: 0},
-		{src: `nosuch(1)`, msg: "unknown name nosuch", offset: 0},
+		{src: `nosuch(1)`, msg: "unknown function nosuch", offset: 0},
+		{src: `sucess()`, msg: `unknown function sucess (did you mean "success"?)`, offset: 0},
+		{src: `always() && falure()`, msg: `unknown function falure (did you mean "failure"?)`, offset: 12},
+		{src: `file_exist("go.mod")`, msg: `unknown function file_exist (did you mean "file_exists"?)`, offset: 0},
+		{src: `lenn(params.files) > 0`, msg: `unknown function lenn (did you mean "len"?)`, offset: 0},
+		{src: `contains(params.files, "a.py")`, msg: "contains is not a function: here it is an operator: a contains b (text), b in a (a list)", offset: 0},
+		{src: `params.dry || startsWith (params.baseline, "m")`, msg: "startsWith is not a function: here it is an operator: a startsWith b", offset: 14},
+		{src: `format("{0}", params.baseline) == "x"`, msg: `unknown function format: join the text with + ("v" + params.x)`, offset: 0},
 		{src: `file_exists(1)`, msg: "cannot use int", offset: 12},
 		{src: `(`, msg: "unexpected", offset: 0},
 	}
@@ -165,5 +172,118 @@ func TestConditionLocalsAndBuiltins(t *testing.T) {
 		if got, err := cond.Eval(c.Env(testData())); err != nil || !got {
 			t.Errorf("Eval(%q) = %v, %v; want true", src, got, err)
 		}
+	}
+}
+
+// TestCompareOutputs: an output compared with a number compares
+// numerically (SPEC §2.3), whether the output is text (a shell step's) or
+// typed (other kinds'); a string that is not a number is NaN, equal to
+// nothing and neither less nor greater; string comparisons stay text.
+func TestCompareOutputs(t *testing.T) {
+	c := NewCompiler(Decl{Params: []Param{{Name: "n", Type: "int"}, {Name: "s", Type: "string"}}, Steps: []string{"a", "t"}})
+	data := func() *Data {
+		return &Data{
+			Params: map[string]any{"n": 2, "s": "3"},
+			Steps: map[string]StepState{
+				"a": {Outputs: map[string]any{
+					"n": "3", "z": "0", "neg": "-2", "f": "2.5", "sp": " 7\n", "big": "9007199254740993",
+					"word": "abc", "empty": "", "s": "abc", "ten": "10", "list": []any{"1", "5"},
+				}},
+				"t": {Outputs: map[string]any{"failed": 0, "ratio": 0.5, "ok": true}},
+			},
+			Status: Status{Success: true},
+		}
+	}
+	tests := []struct {
+		src  string
+		want bool
+	}{
+		{`steps.a.outputs.n == 1`, false},
+		{`steps.a.outputs.n == 3`, true},
+		{`3 == steps.a.outputs.n`, true},
+		{`steps.a.outputs.n != 3`, false},
+		{`steps.a.outputs.n > 0`, true},
+		{`steps.a.outputs.n >= 3`, true},
+		{`steps.a.outputs.n < 3`, false},
+		{`steps.a.outputs.n <= 2`, false},
+		{`0 < steps.a.outputs.n`, true},
+		{`steps.a.outputs.n > params.n`, true},
+		{`steps.a.outputs.n == 3.0`, true},
+		{`steps.a.outputs.z == 0`, true},
+		{`steps.a.outputs.neg < 0`, true},
+		{`steps.a.outputs.f > 2`, true},
+		{`steps.a.outputs.f == 2.5`, true},
+		{`steps.a.outputs.sp == 7`, true},                  // spaces and a newline around it
+		{`steps.a.outputs.big == 9007199254740993`, true},  // exact past 2^53
+		{`steps.a.outputs.big == 9007199254740992`, false}, // not rounded to a float
+		{`steps.a.outputs.ten > 9`, true},                  // as a number, not as text
+		{`let x = steps.a.outputs.n; x > 2`, true},
+		{`any(steps.a.outputs.list, # > 4)`, true},
+		// Not a number: NaN, equal to nothing, neither less nor greater.
+		{`steps.a.outputs.word == 0`, false},
+		{`steps.a.outputs.word != 0`, true},
+		{`steps.a.outputs.word > 0`, false},
+		{`steps.a.outputs.word <= 0`, false},
+		{`steps.a.outputs.empty == 0`, false},
+		{`steps.a.outputs.empty < 1`, false},
+		{`steps.a.outputs.missing == 0`, false}, // never written: not 0
+		{`steps.a.outputs.missing > 0`, false},
+		{`steps.a.outputs.missing != 0`, true},
+		{`steps.a.outputs.missing == nil`, true},
+		{`steps.t.outputs.ok == 1`, false},
+		// Typed outputs keep working, also against text.
+		{`steps.t.outputs.failed == 0`, true},
+		{`steps.t.outputs.failed > 0`, false},
+		{`steps.t.outputs.ratio < 1`, true},
+		{`steps.t.outputs.ok`, true},
+		{`steps.t.outputs.ok == true`, true},
+		{`steps.t.outputs.failed == "0"`, true},
+		{`steps.a.outputs.n > steps.t.outputs.failed`, true},
+		// Text stays text.
+		{`steps.a.outputs.s == "abc"`, true},
+		{`steps.a.outputs.s != "abc"`, false},
+		{`steps.a.outputs.n == "3"`, true},
+		{`steps.a.outputs.n == params.s`, true},
+		{`steps.a.outputs.ten < "9"`, true}, // two strings compare as text, as in GitHub Actions
+		{`steps.a.outputs.s in ["abc", "d"]`, true},
+	}
+	for _, tt := range tests {
+		cond, err := c.Condition(tt.src)
+		if err != nil {
+			t.Errorf("Condition(%q) = %v, want it compiled", tt.src, err)
+			continue
+		}
+		got, err := cond.Eval(c.Env(data()))
+		if err != nil || got != tt.want {
+			t.Errorf("Eval(%q) = %v, %v; want %v", tt.src, got, err, tt.want)
+		}
+	}
+	// Interpolation gives the output as it was written.
+	tpl, err := c.Template("n=${{ steps.a.outputs.n }} f=${{ steps.t.outputs.failed }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tpl.Render(c.Env(data())); err != nil || got != "n=3 f=0" {
+		t.Errorf("Render = %q, %v; want %q", got, err, "n=3 f=0")
+	}
+	v, err := (func() (any, error) {
+		tpl, err := c.Template("${{ steps.a.outputs.n == 3 }}")
+		if err != nil {
+			return nil, err
+		}
+		return tpl.Value(c.Env(data()))
+	})()
+	if err != nil || v != true {
+		t.Errorf("Value(${{ steps.a.outputs.n == 3 }}) = %v, %v; want true", v, err)
+	}
+	// Types known at load are still checked at load.
+	for _, src := range []string{`params.s > 2`, `params.n == "x"`} {
+		if _, err := c.Condition(src); err == nil || !strings.Contains(err.Error(), "mismatched types") && !strings.Contains(err.Error(), "invalid operation") {
+			t.Errorf("Condition(%q) = %v, want a type error", src, err)
+		}
+	}
+	// The function comparisons compile to cannot be written.
+	if _, err := c.Condition(`$compare("==", 1, 1)`); err == nil {
+		t.Errorf("Condition($compare(...)) compiled, want an error")
 	}
 }

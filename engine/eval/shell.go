@@ -225,8 +225,12 @@ func (c *Compiler) ShellTemplate(src string, d Dialect) (*Template, error) {
 	}
 	t.shell = true
 	if t.IsLiteral() {
-		if _, err := parseShell(src, d); err != nil {
+		f, err := parseShell(src, d)
+		if err != nil {
 			return nil, shellParseError(err, src, nil, d)
+		}
+		if e := githubFiles(f); e != nil {
+			return nil, e
 		}
 		return t, nil
 	}
@@ -235,6 +239,73 @@ func (c *Compiler) ShellTemplate(src string, d Dialect) (*Template, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// githubFiles refuses a script that writes to GitHub Actions' files
+// ($GITHUB_OUTPUT, $GITHUB_ENV) by habit: a redirection to one, or tee
+// of one. Outside GitHub Actions the variable is unset (bash: ambiguous
+// redirect); inside a job, what the step wrote would go to the job, never
+// to steps.<id>.outputs. The parser decides what is a redirection, so
+// text, comments and here-documents that mention the name are not
+// refused. A script that means the job's file says so with an expansion
+// that is not bare: ${GITHUB_OUTPUT:?}. The Error's offset is into the
+// parsed text.
+func githubFiles(f *syntax.File) *Error {
+	var found *Error
+	check := func(w *syntax.Word) {
+		if found != nil || w == nil {
+			return
+		}
+		if name, pos := githubFile(w); name != "" {
+			found = &Error{Offset: pos, Msg: githubFileMsg[name]}
+		}
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch x := n.(type) {
+		case *syntax.Redirect:
+			switch x.Op {
+			case syntax.RdrOut, syntax.AppOut, syntax.RdrClob, syntax.RdrAll, syntax.AppAll, syntax.DplOut, syntax.RdrInOut:
+				check(x.Word)
+			}
+		case *syntax.CallExpr:
+			if len(x.Args) > 0 && x.Args[0].Lit() == "tee" {
+				for _, a := range x.Args[1:] {
+					check(a)
+				}
+			}
+		}
+		return found == nil
+	})
+	return found
+}
+
+// githubFileMsg says, for each of GitHub Actions' files, what to write
+// instead. A message is at most 256 bytes, which an error shows whole.
+var githubFileMsg = map[string]string{
+	"GITHUB_OUTPUT": `$GITHUB_OUTPUT is GitHub Actions' file: rbflow reads a step's outputs from $RBFLOW_OUTPUT (did you mean "$RBFLOW_OUTPUT"?); ` +
+		`in a GitHub Actions job, ${GITHUB_OUTPUT:?} writes the job's file`,
+	"GITHUB_ENV": `$GITHUB_ENV is GitHub Actions' file: rbflow has none for later steps' environment; write KEY=value to "$RBFLOW_OUTPUT" ` +
+		`and give a later step env: {KEY: "${{ steps.<id>.outputs.KEY }}"}; in a GitHub Actions job, ${GITHUB_ENV:?} writes the job's file`,
+}
+
+// githubFile returns the name of the GitHub Actions file a word is, bare
+// or in double quotes ($GITHUB_OUTPUT, "${GITHUB_ENV}"), with its offset.
+func githubFile(w *syntax.Word) (string, int) {
+	if len(w.Parts) != 1 {
+		return "", 0
+	}
+	part := w.Parts[0]
+	if dq, ok := part.(*syntax.DblQuoted); ok && len(dq.Parts) == 1 {
+		part = dq.Parts[0]
+	}
+	pe, ok := part.(*syntax.ParamExp)
+	if !ok || pe.Param == nil || pe.Excl || pe.Length || pe.Index != nil || pe.Slice != nil || pe.Repl != nil || pe.Names != 0 || pe.Exp != nil {
+		return "", 0
+	}
+	if _, known := githubFileMsg[pe.Param.Value]; !known {
+		return "", 0
+	}
+	return pe.Param.Value, int(pe.Pos().Offset())
 }
 
 func parseShell(src string, d Dialect) (*syntax.File, error) {

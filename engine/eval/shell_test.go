@@ -424,3 +424,47 @@ func TestScriptStringRunsAsText(t *testing.T) {
 		}
 	}
 }
+
+// TestShellGitHubFiles: a script that writes to GitHub Actions' files, as
+// the parser finds it (a redirection or tee, the bare variable), is a load
+// error that says what rbflow reads instead; a mention anywhere else is not.
+func TestShellGitHubFiles(t *testing.T) {
+	c := NewCompiler(Decl{Params: []Param{{Name: "v", Type: "string"}}})
+	tests := []struct {
+		src, msg string
+		offset   int
+		dialect  Dialect
+	}{
+		{src: `echo "n=3" >> $GITHUB_OUTPUT`, msg: `$GITHUB_OUTPUT is GitHub Actions' file: rbflow reads a step's outputs from $RBFLOW_OUTPUT (did you mean "$RBFLOW_OUTPUT"?)`, offset: 14},
+		{src: `echo "n=3" >> "$GITHUB_OUTPUT"`, msg: "$GITHUB_OUTPUT is GitHub Actions' file", offset: 15},
+		{src: `echo "n=3" >"${GITHUB_OUTPUT}"`, msg: "$GITHUB_OUTPUT is GitHub Actions' file", offset: 13},
+		{src: "set -e\nif true; then\n  { echo a=1; echo b=2; } >> $GITHUB_OUTPUT\nfi", msg: "$GITHUB_OUTPUT", offset: 50},
+		{src: `echo "n=${{ params.v }}" >> $GITHUB_OUTPUT`, msg: "$GITHUB_OUTPUT", offset: 28},
+		{src: `echo "n=1" | tee -a "$GITHUB_OUTPUT"`, msg: "$GITHUB_OUTPUT", offset: 21},
+		{src: `echo "X=1" >> $GITHUB_ENV`, msg: `$GITHUB_ENV is GitHub Actions' file: rbflow has none for later steps' environment; write KEY=value to "$RBFLOW_OUTPUT"`, offset: 14},
+		{src: `echo "X=1" &>> "$GITHUB_ENV"`, msg: "$GITHUB_ENV", offset: 16},
+		{src: `echo "n=1" >> $GITHUB_OUTPUT`, msg: "$GITHUB_OUTPUT", offset: 14, dialect: POSIX},
+	}
+	for _, tt := range tests {
+		_, err := c.ShellTemplate(tt.src, tt.dialect)
+		e, ok := err.(*Error)
+		if !ok || !strings.Contains(e.Msg, tt.msg) || e.Offset != tt.offset {
+			t.Errorf("ShellTemplate(%q) = %v (offset %d), want %q at %d", tt.src, err, offsetOf(e), tt.msg, tt.offset)
+		}
+	}
+	for _, ok := range []string{
+		`echo "n=3" >> "$RBFLOW_OUTPUT"`,
+		`echo "see $GITHUB_OUTPUT" >> "$RBFLOW_OUTPUT"`,
+		`# echo n=3 >> $GITHUB_OUTPUT`,
+		`echo 'n=3 >> $GITHUB_OUTPUT'`,
+		"cat <<EOF\necho n=3 >> $GITHUB_OUTPUT\nEOF",
+		`cat "$GITHUB_OUTPUT"`,
+		`echo n=3 >> "${GITHUB_OUTPUT:?}"`,
+		`echo n=3 >> "$GITHUB_OUTPUT.bak"`,
+		`echo n=${{ params.v }} >> "${GITHUB_OUTPUT:?}"`,
+	} {
+		if _, err := c.ShellTemplate(ok, Bash); err != nil {
+			t.Errorf("ShellTemplate(%q): %v", ok, err)
+		}
+	}
+}

@@ -54,6 +54,10 @@ func (a *shellAnalysis) run(d Dialect) error {
 	if err != nil {
 		return shellParseError(err, a.t.Source, a, d)
 	}
+	if e := githubFiles(f); e != nil {
+		e.Offset = a.tmplOffset(e.Offset)
+		return e
+	}
 	a.collectIntVars(f)
 	a.stmts(f.Stmts, where{})
 	if a.err != nil {

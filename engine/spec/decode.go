@@ -17,6 +17,13 @@ var (
 	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
 )
 
+// topNotes explain top-level keys of other tools (GitHub Actions) that
+// rbflow has no place for, or has under another name.
+var topNotes = map[string]string{
+	"on":     "rbflow has no triggers: a procedure runs when it is started (rbflow run FILE, by a person, a CI job, cron or a hook)",
+	"inputs": "a procedure's inputs are its params, given as rbflow run FILE --set NAME=VALUE",
+}
+
 // decoder collects every error of one file.
 type decoder struct {
 	src      *Source
@@ -24,6 +31,7 @@ type decoder struct {
 	stepID   string   // current step id, for error context
 	kinds    []string // the action keys a step may have
 	stepKeys []string // stepFields and kinds
+	args     func(kind, action string) []string
 }
 
 func (d *decoder) errorf(pos Pos, format string, args ...any) {
@@ -35,7 +43,24 @@ func (d *decoder) errorf(pos Pos, format string, args ...any) {
 // order error messages list them. The error, if any, is an ErrorList
 // holding every problem found, each with its position.
 func Load(file string, text []byte, kinds []string) (*Procedure, error) {
-	p, errs := Decode(file, text, kinds)
+	return (&Decoder{Kinds: kinds}).Load(file, text)
+}
+
+// Decoder decodes procedure files for a set of step kinds.
+type Decoder struct {
+	// Kinds are the action keys a step may have (run, git, ...), in the
+	// order error messages list them.
+	Kinds []string
+	// Args lists, when set, the with: arguments of a step of kind whose
+	// action key names action ("" for a kind without actions, or to ask
+	// for the kind's own), so that one written beside with: instead of
+	// in it is reported as such.
+	Args func(kind, action string) []string
+}
+
+// Load is the package's Load with the decoder's kinds.
+func (dc *Decoder) Load(file string, text []byte) (*Procedure, error) {
+	p, errs := dc.Decode(file, text)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -48,9 +73,15 @@ func Load(file string, text []byte, kinds []string) (*Procedure, error) {
 // kinds every action key is an unknown key, and the rest of the file (its
 // params, say) still decodes.
 func Decode(file string, text []byte, kinds []string) (*Procedure, ErrorList) {
+	return (&Decoder{Kinds: kinds}).Decode(file, text)
+}
+
+// Decode is the package's Decode with the decoder's kinds.
+func (dc *Decoder) Decode(file string, text []byte) (*Procedure, ErrorList) {
+	kinds := dc.Kinds
 	src := NewSource(file, text)
 	root, errs := parseYAML(src, text)
-	d := &decoder{src: src, errs: errs, kinds: kinds, stepKeys: append(slices.Clone(stepFields), kinds...)}
+	d := &decoder{src: src, errs: errs, kinds: kinds, stepKeys: append(slices.Clone(stepFields), kinds...), args: dc.Args}
 	if root == nil || root.Kind == Null && len(d.errs) == 0 {
 		if len(d.errs) == 0 {
 			d.errs = append(d.errs, &Error{File: file, Msg: "file is empty"})
@@ -66,13 +97,23 @@ func Decode(file string, text []byte, kinds []string) (*Procedure, ErrorList) {
 // keys checks that m is a map with only allowed keys and reports unknown ones
 // with a hint.
 func (d *decoder) keys(m *Value, what string, allowed []string) bool {
+	return d.keysNoted(m, what, allowed, nil)
+}
+
+// keysNoted is keys with notes on some unknown keys: what to write instead
+// of a key another tool has.
+func (d *decoder) keysNoted(m *Value, what string, allowed []string, notes map[string]string) bool {
 	if m.Kind != Map {
 		d.errorf(m.Pos, "%s must be a map, not %s", what, m.TypeName())
 		return false
 	}
 	for _, e := range m.Map {
 		if !slices.Contains(allowed, e.Key) {
-			d.errorf(e.KeyPos, "unknown key %q in %s%s", e.Key, what, Hint(e.Key, allowed))
+			note := ""
+			if n, ok := notes[e.Key]; ok {
+				note = ": " + n
+			}
+			d.errorf(e.KeyPos, "unknown key %q in %s%s%s", e.Key, what, Hint(e.Key, allowed), note)
 		}
 	}
 	return true
@@ -154,7 +195,7 @@ func hinted(m *Value, allowed []string) map[string]bool {
 }
 
 func (d *decoder) procedure(root *Value, p *Procedure) {
-	if !d.keys(root, "the procedure", topKeys) {
+	if !d.keysNoted(root, "the procedure", topKeys, topNotes) {
 		return
 	}
 	typo := hinted(root, topKeys)
@@ -404,7 +445,6 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 			ids[id] = e.Value.Pos
 		}
 	}
-	d.keys(v, "a step", d.stepKeys)
 	typo := hinted(v, d.stepKeys)
 	for _, e := range v.Map {
 		if !slices.Contains(d.kinds, e.Key) {
@@ -418,6 +458,16 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 		if e.Value.Kind != Scalar {
 			d.errorf(e.KeyPos, "%s: the action's value must be a string, not %s (arguments go under with:)", e.Key, e.Value.TypeName())
 		}
+	}
+	for _, e := range v.Map {
+		if slices.Contains(d.stepKeys, e.Key) {
+			continue
+		}
+		if taker := d.argOf(s, e.Key); taker != "" {
+			d.errorf(e.KeyPos, "unknown key %q in a step: %s is an argument of %s and belongs under with: (with: {%s: %s})", e.Key, e.Key, taker, e.Key, shortVal(e.Value))
+			continue
+		}
+		d.errorf(e.KeyPos, "unknown key %q in a step%s", e.Key, Hint(e.Key, d.stepKeys))
 	}
 	if s.Kind == "" && !slices.ContainsFunc(d.kinds, func(k string) bool { return typo[k] }) {
 		d.errorf(v.Pos, "step has no action: give one of %s", strings.Join(d.kinds, ", "))
@@ -504,6 +554,35 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 		}
 	}
 	return s
+}
+
+// argOf says which steps take key as a with: argument ("prompt steps",
+// "git: reset") when s is one of them, or "".
+func (d *decoder) argOf(s *Step, key string) string {
+	if d.args == nil || s.Kind == "" || s.Arg == nil || s.Arg.Kind != Scalar {
+		return ""
+	}
+	if slices.Contains(d.args(s.Kind, ""), key) {
+		return s.Kind + " steps"
+	}
+	if slices.Contains(d.args(s.Kind, s.Arg.Str), key) {
+		return s.Kind + ": " + s.Arg.Str
+	}
+	return ""
+}
+
+var plainWord = regexp.MustCompile(`^[A-Za-z0-9_./@%+-]+( [A-Za-z0-9_./@%+-]+)*$`)
+
+// shortVal shows a value in a suggested with: map: as written when it is
+// a short plain word, else "...".
+func shortVal(v *Value) string {
+	if v.Kind == Scalar && v.Tag == "!!str" && len(v.Str) <= 40 && plainWord.MatchString(v.Str) {
+		return v.Str
+	}
+	if v.Kind == Scalar && v.Tag != "!!str" && len(v.Str) <= 20 {
+		return v.Str
+	}
+	return "..."
 }
 
 func (d *decoder) retry(v *Value) *Retry {

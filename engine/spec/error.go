@@ -238,54 +238,58 @@ func (s *Source) Errorf(pos Pos, step, format string, args ...any) *Error {
 }
 
 // synonyms maps words that people bring from other tools (GitHub Actions,
-// Taskfile, Ansible, or plain English) to this language's keys.
-var synonyms = map[string]string{
-	"environment":       "env",
-	"enviroment":        "env",
-	"environ":           "env",
-	"envs":              "env",
-	"variables":         "env",
-	"vars":              "env",
-	"depends_on":        "needs",
-	"dependencies":      "needs",
-	"deps":              "needs",
-	"after":             "needs",
-	"requires":          "needs",
-	"working_directory": "dir",
-	"working_dir":       "dir",
-	"workdir":           "dir",
-	"cwd":               "dir",
-	"chdir":             "dir",
-	"directory":         "dir",
-	"when":              "if",
-	"condition":         "if",
-	"args":              "with",
-	"arguments":         "with",
-	"inputs":            "with",
-	"timeout_minutes":   "timeout",
-	"retries":           "retry",
-	"ignore_errors":     "continue_on_error",
-	"ignore_error":      "continue_on_error",
-	"allow_failure":     "continue_on_error",
-	"script":            "run",
-	"shell_script":      "run",
-	"cmd":               "run",
-	"command":           "run",
-	"name":              "description",
-	"jobs":              "steps",
-	"tasks":             "steps",
-	"on_error":          "on_failure",
-	"on_fail":           "on_failure",
-	"always":            "finally",
-	"cleanup":           "finally",
-	"parameters":        "params",
-	"integer":           "int",
-	"number":            "int",
-	"boolean":           "bool",
-	"str":               "string",
-	"text":              "string",
-	"array":             "list",
-	"sequence":          "list",
+// Taskfile, Ansible, or plain English) to this language's keys: the first
+// of them that is a candidate where the word stands (inputs is with in a
+// step, params at the top).
+var synonyms = map[string][]string{
+	"environment":       {"env"},
+	"enviroment":        {"env"},
+	"environ":           {"env"},
+	"envs":              {"env"},
+	"variables":         {"env"},
+	"vars":              {"env"},
+	"depends_on":        {"needs"},
+	"dependencies":      {"needs"},
+	"deps":              {"needs"},
+	"after":             {"needs"},
+	"requires":          {"needs"},
+	"working_directory": {"dir"},
+	"working_dir":       {"dir"},
+	"workdir":           {"dir"},
+	"cwd":               {"dir"},
+	"chdir":             {"dir"},
+	"directory":         {"dir"},
+	"when":              {"if"},
+	"condition":         {"if"},
+	"args":              {"with"},
+	"arguments":         {"with"},
+	"inputs":            {"with", "params"},
+	"timeout_minutes":   {"timeout"},
+	"retries":           {"retry"},
+	"ignore_errors":     {"continue_on_error"},
+	"ignore_error":      {"continue_on_error"},
+	"allow_failure":     {"continue_on_error"},
+	"script":            {"run"},
+	"shell_script":      {"run"},
+	"cmd":               {"run"},
+	"command":           {"run"},
+	"name":              {"description"},
+	"jobs":              {"steps"},
+	"tasks":             {"steps"},
+	"on_error":          {"on_failure"},
+	"on_fail":           {"on_failure"},
+	"always":            {"finally"},
+	"cleanup":           {"finally"},
+	"parameters":        {"params"},
+	"integer":           {"int"},
+	"number":            {"int"},
+	"boolean":           {"bool"},
+	"str":               {"string"},
+	"text":              {"string"},
+	"array":             {"list"},
+	"sequence":          {"list"},
+	"options":           {"enum"},
+	"choices":           {"enum"},
 }
 
 // Suggest returns the candidate closest to name, or "" when none is close.
@@ -300,8 +304,10 @@ func Suggest(name string, candidates []string) string {
 	if slices.Contains(candidates, norm) {
 		return norm
 	}
-	if s, ok := synonyms[norm]; ok && slices.Contains(candidates, s) {
-		return s
+	for _, s := range synonyms[norm] {
+		if slices.Contains(candidates, s) {
+			return s
+		}
 	}
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
