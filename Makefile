@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/rbflow
 
-.PHONY: build test test-long test-undo check bench demo fuzz clean
+.PHONY: build test test-long test-undo test-graphs check bench demo fuzz clean
 
 build:
 	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/rbflow
@@ -41,6 +41,12 @@ test-undo:
 		grep -E 'seed|trees per kind|FAIL|differs|^ok' $$log; rm -f $$log; \
 		[ $$rc -eq 0 ] || exit $$rc; \
 	done
+
+# test-graphs draws every built-in's and example's graph with mermaid-cli
+# (npm i -g @mermaid-js/mermaid-cli, PUPPETEER_SKIP_DOWNLOAD=1, with
+# Debian's chromium) and checks the pictures: about 10 s a graph.
+test-graphs:
+	CGO_ENABLED=1 RBFLOW_TEST_LONG=1 $(GO) test -count=1 -timeout 30m -run '^TestGraphMermaidRenders$$' -v ./cmd/rbflow
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

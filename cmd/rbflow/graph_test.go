@@ -421,16 +421,18 @@ func TestGraphDot(t *testing.T) {
 	}
 }
 
-// TestGraphMermaidRenders draws every graph with mermaid-cli when it is
-// installed, and checks that every label line is in the picture as
-// written. Each drawing starts a browser: several seconds.
+// TestGraphMermaidRenders draws every graph with mermaid-cli, and checks
+// that every label line is in the picture as written. Each drawing starts
+// a browser (about 10 s a graph here), so it runs under make test-long and
+// make test-graphs, where mermaid-cli is installed; make test checks the
+// text's shape (TestGraphMermaid) only.
 func TestGraphMermaidRenders(t *testing.T) {
+	if !testkit.Long() {
+		t.Skip("drawing with mmdc takes about 10 s a graph: make test-graphs (or test-long) runs it")
+	}
 	mmdc, err := exec.LookPath("mmdc")
 	if err != nil {
 		t.Skip("mmdc not on PATH: npm i -g @mermaid-js/mermaid-cli (PUPPETEER_SKIP_DOWNLOAD=1 with Debian's chromium) to draw the graphs")
-	}
-	if testing.Short() {
-		t.Skip("drawing with mmdc takes seconds a graph")
 	}
 	t.Parallel()
 	sources, repo := graphSources(t)
