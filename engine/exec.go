@@ -68,6 +68,40 @@ func (x *Exec) Prompter() Prompter { return x.x.r.Prompter }
 // Yes reports whether --yes was given.
 func (x *Exec) Yes() bool { return x.x.r.Yes }
 
+// Progress is how far a step that counts its work has come while it runs:
+// a test step's tests so far. The step's outputs hold the final counts.
+type Progress struct {
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	// Failures names the latest failures, oldest first, at most
+	// MaxProgressFailures of them (Failed counts them all).
+	Failures []string `json:"failures,omitempty"`
+}
+
+// MaxProgressFailures is how many failure names a Progress carries.
+const MaxProgressFailures = 5
+
+// Report tells the run's observer how far the step has come, as a
+// step_progress event: a live view shows the counts instead of the raw
+// lines the step prints. Names are masked like the step's log.
+func (x *Exec) Report(p Progress) {
+	if x.x == nil {
+		return
+	}
+	if n := len(p.Failures); n > MaxProgressFailures {
+		p.Failures = p.Failures[n-MaxProgressFailures:]
+	}
+	if len(p.Failures) > 0 {
+		names := make([]string, len(p.Failures))
+		for i, f := range p.Failures {
+			names[i] = x.mask.String(f)
+		}
+		p.Failures = names
+	}
+	x.x.r.emit(Event{Kind: "step_progress", RunID: x.RunID, Step: x.StepID, Progress: &p})
+}
+
 // Question is what a prompt step asks a person.
 type Question struct {
 	Step    string

@@ -15,7 +15,7 @@ import (
 
 // Event is one thing that happened in a run, for live views and --json.
 type Event struct {
-	Kind     string         `json:"event"` // run_started, run_notice, step_started, step_output, step_retry, step_finished, run_warning, run_finished
+	Kind     string         `json:"event"` // run_started, run_notice, step_started, step_output, step_progress, step_retry, step_finished, run_warning, run_finished
 	RunID    string         `json:"run_id"`
 	Time     time.Time      `json:"time"`
 	Step     string         `json:"step,omitempty"`
@@ -26,6 +26,7 @@ type Event struct {
 	Error    string         `json:"error,omitempty"`
 	Attempt  int            `json:"attempt,omitempty"`
 	Message  string         `json:"message,omitempty"`
+	Progress *Progress      `json:"progress,omitempty"` // step_progress
 	// Procedure and Target are set on run_started.
 	Procedure string     `json:"procedure,omitempty"`
 	Target    float64    `json:"target_seconds,omitempty"`

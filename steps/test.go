@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,10 @@ import (
 //     testresult.DefaultRules. Written out, they are checked when the
 //     procedure loads; map may also be one ${{ }} giving a list of rules as
 //     text (a list param), checked when the step runs.
+//
+// While a command's go test -json output comes, its tests are counted
+// (testresult.Tally) and the counts and the latest failures reported
+// (engine.Exec.Report): a live view shows them, not the raw events.
 //
 // Outputs: passed, failed, skipped, errors, total, duration (seconds),
 // failures (a list of {name, file, message}), ok and format; with select:
@@ -589,7 +594,12 @@ func (a *testAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 		return engine.Result{ExitCode: -1}, fmt.Errorf("capture test output: %w", err)
 	}
 	defer os.Remove(capture)
-	code, err := runScript(ctx, x, a.shell, t.script, io.MultiWriter(x.Log, f))
+	var stdout io.Writer = io.MultiWriter(x.Log, f)
+	if t.results == "" && t.resolvedFormat() == testresult.FormatGoJSON {
+		// A live view shows the tests counted so far, not the raw events.
+		stdout = io.MultiWriter(stdout, &progressLines{x: x})
+	}
+	code, err := runScript(ctx, x, a.shell, t.script, stdout)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("capture test output: %w", cerr)
 	}
@@ -605,6 +615,45 @@ func (a *testAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 		return engine.Result{ExitCode: code, Outputs: out}, testsFailed(res)
 	}
 	return engine.Result{ExitCode: code, Outputs: out}, nil
+}
+
+// progressLines counts the tests of go test -json output as it comes and
+// reports the counts to the run's observer each time they change.
+type progressLines struct {
+	x       *engine.Exec
+	tally   testresult.Tally
+	partial []byte
+	long    bool // the line so far was too long to be an event worth reading
+}
+
+// maxEventLine bounds what progressLines keeps of one line: a longer one
+// is test output, counted by nobody.
+const maxEventLine = 1 << 20
+
+func (p *progressLines) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			p.add(b)
+			break
+		}
+		p.add(b[:i])
+		if !p.long && p.tally.GoJSONLine(p.partial) {
+			p.x.Report(engine.Progress{Passed: p.tally.Passed, Failed: p.tally.Failed, Skipped: p.tally.Skipped, Failures: p.tally.Failures})
+		}
+		p.partial, p.long = p.partial[:0], false
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+func (p *progressLines) add(b []byte) {
+	if p.long || len(p.partial)+len(b) > maxEventLine {
+		p.partial, p.long = p.partial[:0], true
+		return
+	}
+	p.partial = append(p.partial, b...)
 }
 
 // read parses what the command reported: the results file or its standard

@@ -1,11 +1,13 @@
 package steps
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rbflow/rbflow/engine"
@@ -598,5 +600,55 @@ func TestTestShellSeesMultiLineEval(t *testing.T) {
 	cmd := "{ python3 -m pytest -v # the whole suite\n} 2>&1 | tee \"$RBFLOW_RUN_DIR/out.txt\""
 	if got := shellSees(`eval "$TEST_COMMAND"`, []string{"TEST_COMMAND=" + cmd}); got != cmd {
 		t.Errorf("shellSees(eval \"$TEST_COMMAND\") with TEST_COMMAND=%q = %q, want the command", cmd, got)
+	}
+}
+
+// progressEvents keeps the step_progress events of a run.
+type progressEvents struct {
+	mu     sync.Mutex
+	events []engine.Progress
+}
+
+func (o *progressEvents) Event(e engine.Event) {
+	if e.Kind == "step_progress" {
+		o.mu.Lock()
+		o.events = append(o.events, *e.Progress)
+		o.mu.Unlock()
+	}
+}
+
+// TestTestProgress: a test step reading go test -json from its output
+// reports the tests counted so far as they end, the failures by name.
+func TestTestProgress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	var o progressEvents
+	r := h.runner()
+	r.Observer = &o
+	plan, err := engine.Load("p.yaml", []byte(`version: 1
+name: progress
+steps:
+  - id: tests
+    test: |
+      ev() { printf '{"Action":"%s","Package":"example.com/m/pkg","Test":"%s"}\n' "$1" "$2"; }
+      ev run TestA; ev pass TestA
+      ev run TestBroken; ev fail TestBroken
+      ev run TestC; ev skip TestC
+      printf '{"Action":"fail","Package":"example.com/m/pkg"}\n'
+    with: {format: go-json}
+`), h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Start(context.Background(), plan, nil, "p.yaml"); err == nil {
+		t.Fatal("the run succeeded with a failed test")
+	}
+	want := []engine.Progress{
+		{Passed: 1},
+		{Passed: 1, Failed: 1, Failures: []string{"pkg.TestBroken"}},
+		{Passed: 1, Failed: 1, Skipped: 1, Failures: []string{"pkg.TestBroken"}},
+	}
+	if !reflect.DeepEqual(o.events, want) {
+		t.Errorf("progress events = %+v, want %+v", o.events, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/rbflow/rbflow/engine"
 )
 
@@ -30,7 +32,8 @@ type view struct {
 	started  time.Time
 	steps    []string
 	state    map[string]*stepView
-	drawn    int
+	term     *os.File // the terminal the live view draws on
+	drawn    []int    // the columns of each line of the frame on the screen
 	tick     *time.Ticker
 	done     chan struct{}
 	finished bool
@@ -38,12 +41,13 @@ type view struct {
 }
 
 type stepView struct {
-	status  string
-	start   time.Time
-	end     time.Time
-	lines   []string
-	err     string
-	attempt int
+	status   string
+	start    time.Time
+	end      time.Time
+	lines    []string
+	err      string
+	attempt  int
+	progress *engine.Progress // a test step's counts so far
 }
 
 // isTerminal reports whether a stream (stdin, stdout) is a terminal.
@@ -63,6 +67,9 @@ func newView(a *app, jsonOut, noColor bool) *view {
 		return v
 	}
 	v.live = isTerminal(a.stdout)
+	if v.live {
+		v.term = a.stdout.(*os.File)
+	}
 	v.color = v.live && !noColor && os.Getenv("NO_COLOR") == ""
 	return v
 }
@@ -78,7 +85,7 @@ func (v *view) start() {
 			select {
 			case <-v.tick.C:
 				v.mu.Lock()
-				v.redraw()
+				v.draw(false)
 				v.mu.Unlock()
 			case <-v.done:
 				return
@@ -93,7 +100,7 @@ func (v *view) stop() {
 		close(v.done)
 		v.mu.Lock()
 		if !v.finished { // run_finished drew the last view already
-			v.redraw()
+			v.draw(true)
 		}
 		v.mu.Unlock()
 	}
@@ -107,8 +114,7 @@ func (v *view) notice(msg string) {
 		_ = v.enc.Encode(map[string]any{"event": "notice", "run_id": v.runID, "time": time.Now(), "message": msg})
 		return
 	}
-	v.clear()
-	fmt.Fprintf(v.a.stderr, "rbflow: %s\n", msg)
+	v.say("rbflow: " + msg)
 }
 
 // Event implements engine.Observer.
@@ -120,7 +126,9 @@ func (v *view) Event(e engine.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.json {
-		_ = v.enc.Encode(e)
+		if e.Kind != "step_progress" { // every output line is in the stream already
+			_ = v.enc.Encode(e)
+		}
 		return
 	}
 	switch e.Kind {
@@ -135,7 +143,7 @@ func (v *view) Event(e engine.Event) {
 		}
 	case "step_started":
 		sv := v.stepState(e.Step)
-		sv.status, sv.start, sv.lines, sv.err = "running", e.Time, nil, ""
+		sv.status, sv.start, sv.lines, sv.err, sv.progress = "running", e.Time, nil, "", nil
 		if !v.live && !v.quiet {
 			v.line(e.Time, "%s: started", e.Step)
 		}
@@ -147,6 +155,11 @@ func (v *view) Event(e engine.Event) {
 		}
 		if !v.live && !v.quiet {
 			v.line(e.Time, "%s | %s", e.Step, e.Line)
+		}
+	case "step_progress":
+		if e.Progress != nil {
+			p := *e.Progress
+			v.stepState(e.Step).progress = &p
 		}
 	case "step_retry":
 		sv := v.stepState(e.Step)
@@ -178,14 +191,14 @@ func (v *view) Event(e engine.Event) {
 		if e.Kind == "run_warning" {
 			prefix += "warning: "
 		}
-		v.clear()
-		fmt.Fprintln(v.a.stderr, prefix+e.Message)
+		if v.live {
+			v.say(prefix + e.Message)
+		} else {
+			fmt.Fprintln(v.a.stderr, prefix+e.Message)
+		}
 	case "run_finished":
 		v.finished = true
-		if v.live {
-			v.redraw()
-			v.drawn = 0
-		}
+		v.draw(true)
 		msg := fmt.Sprintf("run %s %s in %s%s", e.RunID, e.Status, elapsed(v.started, e.Time), v.targetText())
 		if v.live {
 			fmt.Fprintln(v.w, v.paint(e.Status, msg))
@@ -238,13 +251,70 @@ func (v *view) paint(status, s string) string {
 	return "\x1b[" + code + "m" + s + "\x1b[0m"
 }
 
-// clear erases what the live view drew last.
+// size is the terminal's width and height, asked again for every frame
+// so that a resized window gets frames of its new size.
+func (v *view) size() (width, height int) {
+	width, height = 80, 24
+	if v.term != nil {
+		if w, h, err := term.GetSize(int(v.term.Fd())); err == nil && w > 0 && h > 0 {
+			width, height = w, h
+		}
+	}
+	return width, height
+}
+
+// home returns what takes the cursor back to the first row of the frame
+// on the screen, and forgets the frame. The frame's rows are counted at
+// the terminal's width now: a terminal made narrower since has wrapped
+// its longer lines again (tmux, VTE, iTerm2 and most others reflow). The
+// carriage return comes first because a ^C echoed below the frame moved
+// the cursor right.
+func (v *view) home(width int) (seq string, rows int) {
+	for _, cols := range v.drawn {
+		rows += max(1, (cols+width-1)/width)
+	}
+	v.drawn = v.drawn[:0]
+	if rows == 0 {
+		return "\r", 0
+	}
+	return fmt.Sprintf("\r\x1b[%dA", rows), rows
+}
+
+// clear erases what the live view drew last and leaves the cursor where
+// its first row was. It erases row by row: tmux moves the whole screen
+// into its history when it is erased from its first cell (scroll-on-clear),
+// which would keep a copy of the frame there each time.
 func (v *view) clear() {
-	if !v.live || v.drawn == 0 {
+	if !v.live || len(v.drawn) == 0 {
 		return
 	}
-	fmt.Fprintf(v.w, "\x1b[%dA\x1b[J", v.drawn)
-	v.drawn = 0
+	width, _ := v.size()
+	seq, rows := v.home(width)
+	var b strings.Builder
+	b.WriteString(seq)
+	for i := range rows {
+		if i > 0 {
+			b.WriteString("\x1b[B")
+		}
+		b.WriteString("\x1b[2K")
+	}
+	if rows > 1 {
+		fmt.Fprintf(&b, "\x1b[%dA", rows-1)
+	}
+	io.WriteString(v.w, b.String())
+}
+
+// say prints a message around the live view, never over it: the frame is
+// cleared, the message printed in its place and the frame drawn below it.
+// A message to a stderr that is not the terminal leaves the frame as it is.
+func (v *view) say(msg string) {
+	if v.live && isTerminal(v.a.stderr) {
+		v.clear()
+		fmt.Fprintln(v.a.stderr, msg)
+		v.draw(false)
+		return
+	}
+	fmt.Fprintln(v.a.stderr, msg)
 }
 
 // pause clears the live view and stops its redraws while a prompt has
@@ -261,43 +331,201 @@ func (v *view) pause() (resume func()) {
 	}
 }
 
-// redraw draws one line per step, the running steps' last lines, and the
-// time used against the target.
-func (v *view) redraw() {
-	if !v.live || v.runID == "" || v.paused {
-		return
+// draw replaces the frame on the screen with a new one, in one write:
+// each row is erased whole, then written (a terminal that reflows forgets
+// then that the row continued another, as tmux does), and what is left
+// below of a taller frame is erased last (never from the screen's first
+// cell; see clear). Every line is one column narrower than the terminal,
+// so that no terminal wraps it (some wrap as soon as the last column is
+// written), and a live frame leaves the last row free for the cursor:
+// the rows to go back up are then always the rows drawn. The final frame
+// is drawn once and stays: it has every step and whole error messages.
+func (v *view) draw(final bool) {
+	if !v.live || v.runID == "" || v.paused || v.finished && !final {
+		return // the final frame stays as it was drawn
 	}
-	v.clear()
+	width, height := v.size()
 	var b strings.Builder
-	head := fmt.Sprintf("%s  run %s  %s%s", v.proc, v.runID, elapsed(v.started, time.Time{}), v.targetText())
-	b.WriteString(head + "\n")
-	for _, id := range v.steps {
-		sv := v.state[id]
-		mark := marks[sv.status]
-		if mark == "" {
-			mark = "·"
-		}
-		t := ""
-		if sv.status != "skipped" {
-			t = elapsed(sv.start, sv.end)
-		}
-		line := fmt.Sprintf(" %s %-24s %-11s %s", mark, id, sv.status, t)
-		if sv.attempt > 1 && sv.status == "running" {
-			line += fmt.Sprintf(" (attempt %d)", sv.attempt)
-		}
-		b.WriteString(v.paint(sv.status, line) + "\n")
-		if sv.status == "running" {
-			for _, l := range sv.lines {
-				if len(l) > 100 {
-					l = l[:100] + "…"
-				}
-				b.WriteString("     │ " + l + "\n")
-			}
-		} else if sv.status == "failed" && sv.err != "" {
-			b.WriteString("     └ " + sv.err + "\n")
+	seq, _ := v.home(width)
+	b.WriteString(seq)
+	for _, l := range v.frame(width-1, height-1, final) {
+		b.WriteString("\x1b[2K")
+		b.WriteString(v.paint(l.status, l.text))
+		b.WriteByte('\n')
+		v.drawn = append(v.drawn, textWidth(l.text))
+	}
+	b.WriteString("\x1b[J")
+	io.WriteString(v.w, b.String())
+	if final {
+		v.drawn = v.drawn[:0]
+	}
+}
+
+// frameLine is one line of the live view, painted by its status.
+type frameLine struct{ text, status string }
+
+// stepBlock is a step's lines in the live view: its own line, then its
+// last output lines, its test counts or its error.
+type stepBlock struct {
+	lines   []frameLine
+	keep    int // how many lines go last when the frame is too tall
+	running bool
+	status  string
+}
+
+// frame lays the live view out in cols columns and, unless final, at
+// most rows rows: the time against the target, then one line per step
+// with what is under it. When the steps do not fit, the oldest finished
+// steps give way to a line that counts them, then the running steps'
+// older output lines, then the oldest running steps.
+func (v *view) frame(cols, rows int, final bool) []frameLine {
+	head := frameLine{text: fit(fmt.Sprintf("%s  run %s  %s%s", v.proc, v.runID, elapsed(v.started, time.Time{}), v.targetText()), cols)}
+	blocks := make([]stepBlock, len(v.steps))
+	total := 1
+	for i, id := range v.steps {
+		blocks[i] = v.block(id, cols, final)
+		total += len(blocks[i].lines)
+	}
+	hidden := make([]bool, len(blocks))
+	nHidden := 0
+	tooTall := func() bool { return !final && total+min(nHidden, 1) > rows }
+	hide := func(i int) {
+		hidden[i] = true
+		nHidden++
+		total -= len(blocks[i].lines)
+	}
+	for i := 0; i < len(blocks) && tooTall(); i++ {
+		if !blocks[i].running {
+			hide(i)
 		}
 	}
-	out := b.String()
-	fmt.Fprint(v.w, out)
-	v.drawn = strings.Count(out, "\n")
+	for tooTall() {
+		most := -1
+		for i, b := range blocks {
+			if !hidden[i] && len(b.lines) > b.keep && (most < 0 || len(b.lines)-b.keep > len(blocks[most].lines)-blocks[most].keep) {
+				most = i
+			}
+		}
+		if most < 0 {
+			break
+		}
+		b := &blocks[most]
+		b.lines = append(b.lines[:b.keep], b.lines[b.keep+1:]...) // the oldest line
+		total--
+	}
+	for i := 0; i < len(blocks) && tooTall(); i++ {
+		if !hidden[i] {
+			hide(i)
+		}
+	}
+	out := []frameLine{head}
+	if nHidden > 0 {
+		out = append(out, hiddenLine(blocks, hidden, cols))
+	}
+	for i, b := range blocks {
+		if !hidden[i] {
+			out = append(out, b.lines...)
+		}
+	}
+	if !final && len(out) > max(rows, 1) {
+		out = out[:max(rows, 1)]
+	}
+	return out
+}
+
+// hiddenLine counts the steps a frame has no room for, by status.
+func hiddenLine(blocks []stepBlock, hidden []bool, cols int) frameLine {
+	n, by, order := 0, map[string]int{}, []string(nil)
+	for i, b := range blocks {
+		if !hidden[i] {
+			continue
+		}
+		n++
+		if by[b.status] == 0 {
+			order = append(order, b.status)
+		}
+		by[b.status]++
+	}
+	parts := make([]string, len(order))
+	for i, st := range order {
+		parts[i] = fmt.Sprintf("%d %s", by[st], st)
+	}
+	what := "steps"
+	if n == 1 {
+		what = "step"
+	}
+	status := ""
+	if by["failed"] > 0 {
+		status = "failed"
+	}
+	return frameLine{text: fit(fmt.Sprintf(" … %d %s not shown: %s", n, what, strings.Join(parts, ", ")), cols), status: status}
+}
+
+// Under a step's line: its output, its test counts, its error.
+const (
+	gutter     = "     │ "
+	errGutter  = "     └ "
+	failGutter = "     ✖ "
+	moreGutter = "       "
+)
+
+// block lays out one step in cols columns. The step's id is shortened
+// before its status and time when the line is too wide.
+func (v *view) block(id string, cols int, final bool) stepBlock {
+	sv := v.state[id]
+	mark := marks[sv.status]
+	if mark == "" {
+		mark = "·"
+	}
+	t := ""
+	if sv.status != "skipped" {
+		t = elapsed(sv.start, sv.end)
+	}
+	left := " " + mark + " "
+	right := " " + pad(sv.status, 11) + " " + t
+	if sv.attempt > 1 && sv.status == "running" {
+		right += fmt.Sprintf(" (attempt %d)", sv.attempt)
+	}
+	idCols := 24
+	if room := cols - textWidth(left) - textWidth(right); room < idCols {
+		idCols = max(room, 8)
+	}
+	b := stepBlock{running: sv.status == "running", status: sv.status, keep: 1}
+	line := strings.TrimRight(left+pad(printable(id), idCols)+right, " ")
+	b.lines = append(b.lines, frameLine{fit(line, cols), sv.status})
+	switch {
+	case sv.status == "running" && sv.progress != nil:
+		p := sv.progress
+		counts := fmt.Sprintf("%d passed, %d failed", p.Passed, p.Failed)
+		if p.Skipped > 0 {
+			counts += fmt.Sprintf(", %d skipped", p.Skipped)
+		}
+		b.lines = append(b.lines, frameLine{text: fit(gutter+counts, cols)})
+		b.keep = 2
+		names := p.Failures
+		if len(names) > 3 {
+			names = names[len(names)-3:]
+		}
+		for _, name := range names {
+			b.lines = append(b.lines, frameLine{fit(failGutter+printable(name), cols), "failed"})
+		}
+	case sv.status == "running":
+		for _, l := range sv.lines {
+			b.lines = append(b.lines, frameLine{text: fit(gutter+printable(l), cols)})
+		}
+	case sv.status == "failed" && sv.err != "":
+		if !final {
+			first, _, _ := strings.Cut(sv.err, "\n")
+			b.lines = append(b.lines, frameLine{text: fit(errGutter+printable(first), cols)})
+			break
+		}
+		prefix := errGutter
+		for _, l := range strings.Split(strings.TrimRight(sv.err, "\n"), "\n") {
+			for _, part := range wrap(printable(l), cols-textWidth(moreGutter)) {
+				b.lines = append(b.lines, frameLine{text: prefix + part})
+				prefix = moreGutter
+			}
+		}
+	}
+	return b
 }
