@@ -85,7 +85,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		sort.Strings(keys)
 		var parts []string
 		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s=%v", k, masked[k]))
+			parts = append(parts, k+"="+shortValue(masked[k]))
 		}
 		fmt.Fprintf(w, "params: %s\n", strings.Join(parts, " "))
 	}
