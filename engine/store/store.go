@@ -357,12 +357,30 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // tx runs f in an immediate transaction and commits if f returns nil.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	return s.explain(txOn(ctx, s.db, f))
+	return s.explain(s.walGone(txOn(ctx, s.db, f)))
 }
 
 // durableTx is tx committed with synchronous=FULL (see dsnOptions).
 func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	return s.explain(txOn(ctx, s.durable, f))
+	return s.explain(s.walGone(txOn(ctx, s.durable, f)))
+}
+
+// walGone guards against a write-ahead log deleted under an open store
+// (a cleanup script, a person tidying .git): SQLite goes on writing to
+// the deleted file, and everything since the last checkpoint would be
+// lost with the process. After each commit (err nil), if the log file is
+// gone, the commits are checkpointed into state.db at once, through the
+// open descriptor.
+func (s *Store) walGone(err error) error {
+	if err != nil {
+		return err
+	}
+	if _, serr := os.Stat(s.path + "-wal"); errors.Is(serr, fs.ErrNotExist) {
+		if _, cerr := s.durable.Exec("PRAGMA wal_checkpoint(FULL)"); cerr != nil {
+			return fmt.Errorf("the store's write-ahead log %s-wal was deleted and its records could not be saved into %s: %w", s.path, s.path, cerr)
+		}
+	}
+	return nil
 }
 
 // explain turns SQLite's "database or disk is full", "attempt to write a
