@@ -402,3 +402,27 @@ func TestEmergencyChecksFirstAndRestartsWhatItStopped(t *testing.T) {
 		t.Errorf("services_down %s with every service back, want skipped", got)
 	}
 }
+
+// Outside a git repository a procedure that uses git refuses at the start
+// (SPEC §4.1) and runs nothing; one without git steps still runs.
+func TestGitProceduresRefuseOutsideGit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state := filepath.Join(t.TempDir(), "state")
+	for _, args := range [][]string{{"run", "emergency"}, {"run", "selective", "--set", "files=a.py"}} {
+		out, errOut, code := rbflow(t, dir, append(args, "--state", state)...)
+		if code != 2 || !strings.Contains(errOut, "not a git repository") || strings.Contains(out+errOut, "fatal:") {
+			t.Errorf("rbflow %v outside git: exit %d, want 2 and \"not a git repository\"\n%s%s", args, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "runs")); err == nil {
+		if runs, _ := os.ReadDir(filepath.Join(state, "runs")); len(runs) > 0 {
+			t.Errorf("the refused runs left %d run folders", len(runs))
+		}
+	}
+	plain := filepath.Join(dir, "plain.yaml")
+	testkit.WriteFile(t, plain, "version: 1\nname: plain\nsteps:\n  - id: hi\n    run: echo hi\n")
+	if o, e, code := rbflow(t, dir, "run", plain, "--state", state); code != 0 {
+		t.Errorf("a procedure without git outside git: exit %d\n%s%s", code, o, e)
+	}
+}
