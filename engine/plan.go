@@ -53,6 +53,17 @@ type Step struct {
 	refs        *eval.StepRefs     // the steps its expressions read
 }
 
+// GitStep returns the first step, in order, that runs git (a git action),
+// or nil when none does: such a plan needs a git repository.
+func (p *Plan) GitStep() *Step {
+	for _, st := range p.Steps() {
+		if st.Kind == "git" {
+			return st
+		}
+	}
+	return nil
+}
+
 // Step returns a step by id.
 func (p *Plan) Step(id string) (*Step, bool) {
 	s, ok := p.byID[id]

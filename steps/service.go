@@ -710,6 +710,9 @@ func (s *serviceRun) stop(ctx context.Context) (engine.Result, error) {
 	}
 	if running(s.rec) {
 		res.Outputs["pid"] = s.rec.PID
+		// What it ran and where, so that a procedure that fails after the
+		// stop can say how to start it again.
+		res.Outputs["command"], res.Outputs["dir"] = s.rec.Command, s.rec.Dir
 		fmt.Fprintf(x.Log, "stopping service %s: process group %d (started by run %s)\n", cfg.name, s.rec.PID, s.rec.RunID)
 		signalled, err := stopGroup(leader(s.rec), true, marked(s.rec), cfg.grace, x.Hurry())
 		if err != nil {

@@ -344,3 +344,85 @@ func TestEmergencyRollbackGoRepo(t *testing.T) {
 		t.Errorf("after undo the tree differs from before the run\n--- want\n%s\n--- got\n%s", before, got)
 	}
 }
+
+// Emergency looks before it leaps: what would make it fail after stopping
+// the services (here the baseline checked out in another worktree) stops
+// it before anything is stopped; a failure it could not foresee (a
+// post-checkout hook that fails the switch) starts again the services it
+// stopped.
+func TestEmergencyChecksFirstAndRestartsWhatItStopped(t *testing.T) {
+	t.Parallel()
+	dir := seedRepo(t)
+	stopAtEnd(t, dir)
+	port := testkit.FreePort(t)
+	args := []string{"run", "emergency",
+		"--set", "backend_start=python3 -m app.server",
+		"--set", fmt.Sprintf("backend_port=%d", port),
+		"--set", "test_command=true"}
+	health := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	if o, e, code := rbflow(t, dir, args...); code != 0 || httpGet(health) != "ok\n" {
+		t.Fatalf("first emergency run: exit %d, backend %q\n%s%s", code, httpGet(health), o, e)
+	}
+	started := servicePID(t, statusOf(t, dir, lastRunID(t, dir)), "start_backend")
+	testkit.Git(t, dir, "switch", "-q", "refactor/sprint-3")
+
+	other := filepath.Join(t.TempDir(), "other")
+	testkit.Git(t, dir, "worktree", "add", "-q", "--detach", other)
+	testkit.Git(t, other, "switch", "-q", "baseline")
+	before := manifest(t, dir)
+	out, errOut, code := rbflow(t, dir, args...)
+	if code != 1 || !strings.Contains(out+errOut, "checked out in another worktree") || !strings.Contains(out+errOut, "nothing was stopped or changed") {
+		t.Errorf("emergency with the baseline checked out elsewhere: exit %d, want 1 and a refusal naming the worktree\n%s%s", code, out, errOut)
+	}
+	if !testkit.Alive(started) || httpGet(health) != "ok\n" {
+		t.Errorf("the refused run stopped the backend (pid %d)", started)
+	}
+	if got := manifest(t, dir); got != before {
+		t.Errorf("the refused run changed the tree")
+	}
+	testkit.Git(t, other, "switch", "-q", "--detach")
+
+	hook := filepath.Join(dir, ".git", "hooks", "post-checkout")
+	testkit.WriteFile(t, hook, "#!/bin/sh\necho the hook says no >&2\nexit 1\n")
+	if err := os.Chmod(hook, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = rbflow(t, dir, args...)
+	st := statusOf(t, dir, lastRunID(t, dir))
+	if code != 1 || stepOf(t, st, "to_baseline").Status != "failed" {
+		t.Fatalf("emergency with a failing hook: exit %d, to_baseline %s; want it to fail there\n%s%s", code, stepOf(t, st, "to_baseline").Status, out, errOut)
+	}
+	if stepOf(t, st, "stop_backend").Outputs["stopped"] != true || testkit.Alive(started) {
+		t.Errorf("the run did not stop the backend first: %v", stepOf(t, st, "stop_backend").Outputs)
+	}
+	if got := stepOf(t, st, "restart_backend").Status; got != "succeeded" || httpGet(health) != "ok\n" {
+		t.Errorf("restart_backend %s, backend answers %q: want the stopped backend started again", got, httpGet(health))
+	}
+	if got := stepOf(t, st, "services_down").Status; got != "skipped" {
+		t.Errorf("services_down %s with every service back, want skipped", got)
+	}
+}
+
+// Outside a git repository a procedure that uses git refuses at the start
+// (SPEC §4.1) and runs nothing; one without git steps still runs.
+func TestGitProceduresRefuseOutsideGit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state := filepath.Join(t.TempDir(), "state")
+	for _, args := range [][]string{{"run", "emergency"}, {"run", "selective", "--set", "files=a.py"}} {
+		out, errOut, code := rbflow(t, dir, append(args, "--state", state)...)
+		if code != 2 || !strings.Contains(errOut, "not a git repository") || strings.Contains(out+errOut, "fatal:") {
+			t.Errorf("rbflow %v outside git: exit %d, want 2 and \"not a git repository\"\n%s%s", args, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "runs")); err == nil {
+		if runs, _ := os.ReadDir(filepath.Join(state, "runs")); len(runs) > 0 {
+			t.Errorf("the refused runs left %d run folders", len(runs))
+		}
+	}
+	plain := filepath.Join(dir, "plain.yaml")
+	testkit.WriteFile(t, plain, "version: 1\nname: plain\nsteps:\n  - id: hi\n    run: echo hi\n")
+	if o, e, code := rbflow(t, dir, "run", plain, "--state", state); code != 0 {
+		t.Errorf("a procedure without git outside git: exit %d\n%s%s", code, o, e)
+	}
+}
