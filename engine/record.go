@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"fmt"
 	"sort"
 	"time"
@@ -93,6 +94,23 @@ func (r *Run) Shown() RunStatus {
 		return RunInterrupted
 	}
 	return r.Status
+}
+
+// Warnings are what a run that succeeded must still tell (SPEC §3): each
+// step that failed but had continue_on_error (a verification, say), as
+// "step ID failed: first line of its error".
+func Warnings(steps []*StepRecord) []string {
+	var w []string
+	for _, st := range steps {
+		if st.Outcome == StepFailed && st.Conclusion == StepSucceeded {
+			msg := "step " + st.StepID + " failed (continue_on_error)"
+			if e, _, _ := strings.Cut(strings.TrimSpace(st.Error), "\n"); e != "" {
+				msg += ": " + e
+			}
+			w = append(w, msg)
+		}
+	}
+	return w
 }
 
 // ShownStep is a step's status as a person should read it: a step recorded

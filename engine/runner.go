@@ -27,6 +27,7 @@ type Event struct {
 	Attempt  int            `json:"attempt,omitempty"`
 	Message  string         `json:"message,omitempty"`
 	Progress *Progress      `json:"progress,omitempty"` // step_progress
+	Warnings []string       `json:"warnings,omitempty"` // run_finished of a run that succeeded with warnings
 	// Procedure and Target are set on run_started.
 	Procedure string     `json:"procedure,omitempty"`
 	Target    float64    `json:"target_seconds,omitempty"`

@@ -161,6 +161,17 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 	var err error
 	switch status {
 	case RunSucceeded:
+		x.mu.Lock()
+		recs := make([]*StepRecord, 0, len(x.recs))
+		for _, st := range x.plan.Steps() {
+			if rec, ok := x.recs[st.ID]; ok {
+				recs = append(recs, rec)
+			}
+		}
+		x.mu.Unlock()
+		for _, w := range Warnings(recs) {
+			ev.Warnings = append(ev.Warnings, x.mask.String(w))
+		}
 	case RunFailed:
 		msg := ""
 		if cause != nil {

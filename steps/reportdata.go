@@ -50,6 +50,9 @@ type ReportRun struct {
 	// interrupted, waiting, or running when some have not ended.
 	Status         string        `json:"status"`
 	FailedStep     string        `json:"failed_step,omitempty"`
+	// Warnings: the steps that failed under continue_on_error in a run
+	// whose main steps succeeded (SPEC §3: a success with warnings).
+	Warnings []string `json:"warnings,omitempty"`
 	StartedAt      time.Time     `json:"started_at"`
 	EndedAt        time.Time     `json:"ended_at,omitzero"`
 	Elapsed        time.Duration `json:"-"`
@@ -341,6 +344,17 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 		Dir: x.RunDir, Source: r.SourcePath, FailedStep: r.FailedStep,
 	}
 	d.Run.Status, d.Run.FailedStep = runStatus(r, d.Steps)
+	if d.Run.Status == string(engine.RunSucceeded) || d.Run.Status == string(engine.RunRunning) {
+		for _, s := range d.Steps {
+			if s.Outcome == string(engine.StepFailed) && s.Conclusion == string(engine.StepSucceeded) {
+				msg := "step " + s.ID + " failed (continue_on_error)"
+				if e := firstLine(s.Error); e != "" {
+					msg += ": " + e
+				}
+				d.Run.Warnings = append(d.Run.Warnings, msg)
+			}
+		}
+	}
 	end := r.EndedAt
 	if end.IsZero() {
 		end = view.Now

@@ -37,6 +37,7 @@ type runJSON struct {
 	FailedStep string         `json:"failed_step,omitempty"`
 	Target     float64        `json:"target_seconds,omitempty"`
 	Params     map[string]any `json:"params,omitempty"`
+	Warnings   []string       `json:"warnings,omitempty"`
 	Steps      []stepJSON     `json:"steps,omitempty"`
 }
 

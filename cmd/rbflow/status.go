@@ -41,9 +41,16 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		st.Outputs, _ = mask.Any(st.Outputs).(map[string]any)
 		st.Error = mask.String(st.Error)
 	}
+	var warnings []string
+	if run.Shown() == engine.RunSucceeded {
+		for _, w := range engine.Warnings(steps) {
+			warnings = append(warnings, mask.String(w))
+		}
+	}
 	if c.json {
 		out := toJSON(run)
 		out.Params = masked
+		out.Warnings = warnings
 		for _, st := range steps {
 			out.Steps = append(out.Steps, stepJSON{ID: st.StepID, Section: st.Section, Status: string(run.ShownStep(st)),
 				Outcome: string(st.Outcome), Conclusion: string(st.Conclusion), StartedAt: st.StartedAt, EndedAt: timePtr(st.EndedAt),
@@ -54,7 +61,14 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		return enc.Encode(out)
 	}
 	w := a.stdout
-	fmt.Fprintf(w, "run %s  %s  %s\n", run.ID, run.Procedure, run.Shown())
+	shown := string(run.Shown())
+	if len(warnings) > 0 {
+		shown = fmt.Sprintf("⚠ %s with %d warning%s", shown, len(warnings), plural(len(warnings)))
+	}
+	fmt.Fprintf(w, "run %s  %s  %s\n", run.ID, run.Procedure, shown)
+	for _, wr := range warnings {
+		fmt.Fprintf(w, "  ⚠ %s\n", wr)
+	}
 	fmt.Fprintf(w, "started %s", run.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	if !run.EndedAt.IsZero() {
 		fmt.Fprintf(w, ", took %s", elapsed(run.StartedAt, run.EndedAt))

@@ -199,10 +199,21 @@ func (v *view) Event(e engine.Event) {
 	case "run_finished":
 		v.finished = true
 		v.draw(true)
-		msg := fmt.Sprintf("run %s %s in %s%s", e.RunID, e.Status, elapsed(v.started, e.Time), v.targetText())
+		status := e.Status
+		if len(e.Warnings) > 0 {
+			status += fmt.Sprintf(" with %d warning%s", len(e.Warnings), plural(len(e.Warnings)))
+		}
+		msg := fmt.Sprintf("run %s %s in %s%s", e.RunID, status, elapsed(v.started, e.Time), v.targetText())
+		if len(e.Warnings) > 0 {
+			msg = "⚠ " + msg + "\n  ⚠ " + strings.Join(e.Warnings, "\n  ⚠ ")
+		}
 		if v.live {
-			fmt.Fprintln(v.w, v.paint(e.Status, msg))
-		} else if !v.quiet || e.Status != "succeeded" {
+			paintAs := e.Status
+			if len(e.Warnings) > 0 {
+				paintAs = "waiting" // the warning colour
+			}
+			fmt.Fprintln(v.w, v.paint(paintAs, msg))
+		} else if !v.quiet || e.Status != "succeeded" || len(e.Warnings) > 0 {
 			v.line(e.Time, "%s", msg)
 		}
 	}
@@ -528,4 +539,11 @@ func (v *view) block(id string, cols int, final bool) stepBlock {
 		}
 	}
 	return b
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
