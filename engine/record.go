@@ -1,9 +1,9 @@
 package engine
 
 import (
-	"strings"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rbflow/rbflow/engine/proc"

@@ -48,11 +48,11 @@ type ReportRun struct {
 	// Status is the run's status, or while the run is still going (a
 	// report in finally) what its main steps came to: succeeded, failed,
 	// interrupted, waiting, or running when some have not ended.
-	Status         string        `json:"status"`
-	FailedStep     string        `json:"failed_step,omitempty"`
+	Status     string `json:"status"`
+	FailedStep string `json:"failed_step,omitempty"`
 	// Warnings: the steps that failed under continue_on_error in a run
 	// whose main steps succeeded (SPEC §3: a success with warnings).
-	Warnings []string `json:"warnings,omitempty"`
+	Warnings       []string      `json:"warnings,omitempty"`
 	StartedAt      time.Time     `json:"started_at"`
 	EndedAt        time.Time     `json:"ended_at,omitzero"`
 	Elapsed        time.Duration `json:"-"`
