@@ -147,6 +147,7 @@ var (
 	subRE     = regexp.MustCompile(`^     [│└✖] |^       \S`)
 	messageRE = regexp.MustCompile(`^rbflow: `)
 	summaryRE = regexp.MustCompile(`^run \S+ `)
+	warningRE = regexp.MustCompile(`^  ⚠ `) // the summary's warnings (SPEC §3)
 )
 
 // oneFrame checks that rows hold exactly one frame of the live view and
@@ -193,7 +194,7 @@ func oneFrame(t *testing.T, when string, sh shot, rows []shotRow, final bool) {
 				fail("row %d: a message below the frame: %q", i, r.text)
 			}
 		case r.text == "":
-		case final && header >= 0 && summaryRE.MatchString(r.text):
+		case final && header >= 0 && (summaryRE.MatchString(r.text) || warningRE.MatchString(r.text)):
 		default:
 			fail("row %d is neither the frame nor a message: %q", i, r.text)
 		}

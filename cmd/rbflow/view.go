@@ -204,17 +204,21 @@ func (v *view) Event(e engine.Event) {
 			status += fmt.Sprintf(" with %d warning%s", len(e.Warnings), plural(len(e.Warnings)))
 		}
 		msg := fmt.Sprintf("run %s %s in %s%s", e.RunID, status, elapsed(v.started, e.Time), v.targetText())
-		if len(e.Warnings) > 0 {
-			msg = "⚠ " + msg + "\n  ⚠ " + strings.Join(e.Warnings, "\n  ⚠ ")
+		lines := []string{msg}
+		for _, w := range e.Warnings {
+			lines = append(lines, "  ⚠ "+w)
 		}
 		if v.live {
 			paintAs := e.Status
 			if len(e.Warnings) > 0 {
 				paintAs = "waiting" // the warning colour
 			}
-			fmt.Fprintln(v.w, v.paint(paintAs, msg))
+			width, _ := v.size()
+			for _, l := range lines {
+				fmt.Fprintln(v.w, v.paint(paintAs, fit(l, width-1)))
+			}
 		} else if !v.quiet || e.Status != "succeeded" || len(e.Warnings) > 0 {
-			v.line(e.Time, "%s", msg)
+			v.line(e.Time, "%s", strings.Join(lines, "\n"))
 		}
 	}
 }

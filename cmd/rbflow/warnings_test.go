@@ -29,7 +29,7 @@ steps:
 	if code != 0 {
 		t.Fatalf("run: exit %d, want 0\n%s%s", code, out, e)
 	}
-	if !strings.Contains(out, "succeeded with 1 warning") || !strings.Contains(out, "⚠ step verify failed (continue_on_error)") {
+	if !strings.Contains(out, "succeeded with 1 warning") || !strings.Contains(out, "  ⚠ step verify failed (continue_on_error)") {
 		t.Errorf("the last lines should say succeeded with a warning, naming verify:\n%s", out)
 	}
 	js, _, _ := rbflow(t, repo, "run", proc, "--json")

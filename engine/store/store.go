@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -53,6 +54,8 @@ type Store struct {
 	durable *sql.DB // synchronous=FULL
 	dir     string
 	path    string
+	walMu sync.Mutex
+	wal   *os.File // the write-ahead log as the store first saw it (see walGone)
 	// Notice is what a person must hear about this store, said by the
 	// command that opened it: it was damaged and set aside, or it lost
 	// its history.
@@ -250,6 +253,12 @@ func (s *Store) restrictModes() error {
 
 // Close closes the database. The store must not be used afterwards.
 func (s *Store) Close() error {
+	s.walMu.Lock()
+	if s.wal != nil {
+		s.wal.Close()
+		s.wal = nil
+	}
+	s.walMu.Unlock()
 	derr := s.durable.Close()
 	if err := errors.Join(s.db.Close(), derr); err != nil {
 		return fmt.Errorf("close state %s: %w", s.path, err)
@@ -367,18 +376,30 @@ func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 
 // walGone guards against a write-ahead log deleted under an open store
 // (a cleanup script, a person tidying .git): SQLite goes on writing to
-// the deleted file, and everything since the last checkpoint would be
-// lost with the process. After each commit (err nil), if the log file is
-// gone, the commits are checkpointed into state.db at once, through the
-// open descriptor.
+// the deleted file, which readers no longer see (another process may even
+// have made a new, empty one), and everything since the last checkpoint
+// would be lost with the process. The store keeps the log it first saw
+// open; after each commit (err nil), if the path no longer names that
+// file, the commits are checkpointed into state.db at once.
 func (s *Store) walGone(err error) error {
 	if err != nil {
 		return err
 	}
-	if _, serr := os.Stat(s.path + "-wal"); errors.Is(serr, fs.ErrNotExist) {
-		if _, cerr := s.durable.Exec("PRAGMA wal_checkpoint(FULL)"); cerr != nil {
-			return fmt.Errorf("the store's write-ahead log %s-wal was deleted and its records could not be saved into %s: %w", s.path, s.path, cerr)
+	wal := s.path + "-wal"
+	now, serr := os.Stat(wal)
+	s.walMu.Lock()
+	defer s.walMu.Unlock()
+	if s.wal == nil {
+		if serr == nil {
+			s.wal, _ = os.Open(wal)
 		}
+		return nil
+	}
+	if first, ferr := s.wal.Stat(); ferr == nil && serr == nil && os.SameFile(first, now) {
+		return nil
+	}
+	if _, cerr := s.durable.Exec("PRAGMA wal_checkpoint(FULL)"); cerr != nil {
+		return fmt.Errorf("the store's write-ahead log %s was deleted and its records could not be saved into %s: %w", wal, s.path, cerr)
 	}
 	return nil
 }
