@@ -98,8 +98,8 @@ func init() {
 			run:    gitCommit,
 		},
 		"cherry_pick": {
-			doc:         "apply commits onto HEAD; a snapshot first",
-			fields:      []engine.Field{{Name: "commits", Type: engine.List, Required: true}, snapshotField},
+			doc:         "apply commits onto HEAD; a snapshot first. A merge commit needs mainline, the parent (1, 2, ...) whose side it is applied against; without it a merge is refused before any commit is applied",
+			fields:      []engine.Field{{Name: "commits", Type: engine.List, Required: true}, {Name: "mainline", Type: engine.Int}, snapshotField},
 			destructive: always,
 			run:         gitCherryPick,
 		},
@@ -1006,6 +1006,10 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 	if err != nil {
 		return nil, err
 	}
+	mainline, err := x.Int(g.args, "mainline")
+	if err != nil {
+		return nil, err
+	}
 	// A cherry-pick stopped on a conflict: go on once it is resolved.
 	traces, err := r.Traces(ctx)
 	if err != nil {
@@ -1030,12 +1034,25 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 	if err := inProgress(ctx, r); err != nil {
 		return nil, err
 	}
-	var applied, skipped []any
-	for _, c := range commits {
-		sha, err := resolve(ctx, r, c)
+	// Merges are checked before anything is applied: git refuses a merge
+	// without -m half-way through the list.
+	shas := make([]string, len(commits))
+	parents := make([]int, len(commits))
+	for i, c := range commits {
+		if shas[i], err = resolve(ctx, r, c); err != nil {
+			return nil, err
+		}
+		out, err := r.Git(ctx, "rev-list", "--no-walk", "--parents", "--end-of-options", shas[i], "--")
 		if err != nil {
 			return nil, err
 		}
+		parents[i] = len(strings.Fields(out)) - 1
+		if err := checkMainline(shas[i], parents[i], mainline); err != nil {
+			return nil, err
+		}
+	}
+	var applied, skipped []any
+	for i, sha := range shas {
 		// A commit is already there when HEAD has a commit picked from it
 		// (-x leaves "cherry picked from commit SHA", also after a conflict
 		// was resolved) or git cherry finds the same change (-): picking is
@@ -1053,7 +1070,11 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 			skipped = append(skipped, sha)
 			continue
 		}
-		if _, err := finishEnv(ctx, r, []string{"GIT_EDITOR=true"}, "cherry-pick", "-x", "--allow-empty", sha); err != nil {
+		pick := []string{"cherry-pick", "-x", "--allow-empty"}
+		if parents[i] > 1 {
+			pick = append(pick, "-m", strconv.Itoa(mainline))
+		}
+		if _, err := finishEnv(ctx, r, []string{"GIT_EDITOR=true"}, append(pick, sha)...); err != nil {
 			unmerged, _ := r.Git(ctx, "diff", "--name-only", "--diff-filter=U")
 			if strings.TrimSpace(unmerged) != "" {
 				return map[string]any{"applied": applied, "skipped": skipped, "conflict": sha},
@@ -1065,6 +1086,21 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 		applied = append(applied, sha)
 	}
 	return map[string]any{"applied": applied, "skipped": skipped, "commits": append(append([]any{}, applied...), skipped...)}, nil
+}
+
+// checkMainline says why a commit with the given number of parents cannot
+// be cherry-picked with mainline (0: none given), or nil when it can: a
+// merge needs the parent whose side it is applied against, one it has.
+func checkMainline(sha string, parents, mainline int) error {
+	switch {
+	case parents > 1 && mainline == 0:
+		return fmt.Errorf("%s is a merge commit: cherry-picking it needs mainline, the parent whose side is kept (1 for the branch it was merged into, usually); leave it out, pick the commits it merged, or set mainline", sha[:12])
+	case parents > 1 && mainline > parents:
+		return fmt.Errorf("%s is a merge of %d parents: mainline %d is not one of them", sha[:12], parents, mainline)
+	case mainline < 0:
+		return fmt.Errorf("mainline %d: a parent's number starts at 1", mainline)
+	}
+	return nil
 }
 
 func finishEnv(ctx context.Context, r *git.Repo, env []string, args ...string) (string, error) {
@@ -1170,7 +1206,7 @@ func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[s
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"log", "--format=%H%x09%s"}
+	args := []string{"log", "--format=%H%x09%P%x09%s"}
 	if n, err := x.Int(g.args, "max"); err != nil {
 		return nil, err
 	} else if n > 0 {
@@ -1183,14 +1219,20 @@ func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[s
 	if err != nil {
 		return nil, err
 	}
-	var commits, subjects []any
+	commits, subjects, merges := []any{}, []any{}, []any{}
 	for _, l := range lines(out) {
-		sha, subj, _ := strings.Cut(l, "\t")
+		sha, rest, _ := strings.Cut(l, "\t")
+		parents, subj, _ := strings.Cut(rest, "\t")
 		commits = append(commits, sha)
 		subjects = append(subjects, subj)
-		fmt.Fprintf(x.Log, "%s %s\n", sha[:12], subj)
+		mark := ""
+		if len(strings.Fields(parents)) > 1 {
+			merges = append(merges, sha)
+			mark = " (merge)"
+		}
+		fmt.Fprintf(x.Log, "%s %s%s\n", sha[:12], subj, mark)
 	}
-	return map[string]any{"commits": commits, "subjects": subjects, "count": len(commits)}, nil
+	return map[string]any{"commits": commits, "subjects": subjects, "merges": merges, "count": len(commits)}, nil
 }
 
 func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
