@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -123,6 +126,11 @@ func init() {
 			doc:    "list the files changed between refs",
 			fields: []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "stat", Type: engine.Bool}},
 			run:    gitDiff,
+		},
+		"exclude": {
+			doc:    "add patterns to .git/info/exclude (each once; the lines already there are kept), so that files rbflow keeps in the tree stay out of git status",
+			fields: []engine.Field{{Name: "patterns", Type: engine.List, Required: true}},
+			run:    gitExclude,
 		},
 		"status": {
 			doc: "the branch, HEAD and the work tree's changes",
@@ -1255,6 +1263,57 @@ func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[
 	fmt.Fprint(x.Log, stat)
 	files := lines(names)
 	return map[string]any{"files": toAny(files), "count": len(files), "stat": strings.TrimSpace(stat)}, nil
+}
+
+func gitExclude(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
+	patterns, err := x.Strings(g.args, "patterns")
+	if err != nil {
+		return nil, err
+	}
+	rel, err := r.Git(ctx, "rev-parse", "--git-path", "info/exclude")
+	if err != nil {
+		return nil, err
+	}
+	path := strings.TrimSpace(rel)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(r.Dir, path)
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Split(string(old), "\n") {
+		have[strings.TrimSpace(l)] = true
+	}
+	var add []string
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" || strings.ContainsAny(p, "\n\r") {
+			return nil, fmt.Errorf("exclude pattern %q: want one non-empty line", p)
+		}
+		if !have[p] {
+			have[p] = true
+			add = append(add, p)
+		}
+	}
+	if len(add) > 0 {
+		text := string(old)
+		if text != "" && !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		text += "# kept by rbflow: its reports in the work tree\n" + strings.Join(add, "\n") + "\n"
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		fmt.Fprintf(x.Log, "added to %s: %s\n", path, strings.Join(add, ", "))
+	} else {
+		fmt.Fprintf(x.Log, "%s already excludes %s\n", path, strings.Join(patterns, ", "))
+	}
+	return map[string]any{"path": path, "added": toAny(add)}, nil
 }
 
 func gitStatus(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
