@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,7 +80,7 @@ func Checklist(ctx context.Context, st engine.Store, l *engine.Loader, run *engi
 	return out, nil
 }
 
-// ranStep is a succeeded step with the action that ran it.
+// ranStep is a step of a run with the action that ran it.
 type ranStep struct {
 	run    *engine.Run
 	rec    *engine.StepRecord
@@ -94,8 +95,12 @@ func (s ranStep) name() string {
 }
 
 // evidence is what a succeeded step shows of the checklist: the item it
-// ticks and how, by the kind that ran it.
+// ticks and how, by the kind that ran it. An analysis report counts only
+// when the run's tests ran (see testsRead).
 func (s ranStep) evidence() (item, how string) {
+	if code, ok := webhookStatus(s.rec.Outputs["webhook_status"]); ok && code >= 200 && code < 300 {
+		return "users", fmt.Sprintf("%s: the webhook answered %d", s.name(), code)
+	}
 	switch a := s.action.(type) {
 	case *serviceAction:
 		if (a.op == svcStart || a.op == svcRestart) && s.rec.Outputs["ready"] == true {
@@ -113,36 +118,74 @@ func (s ranStep) evidence() (item, how string) {
 	return "", ""
 }
 
+// webhookStatus reads the HTTP status a step recorded as webhook_status
+// (the notify procedure's post step does).
+func webhookStatus(v any) (int, bool) {
+	switch v := v.(type) {
+	case float64:
+		return int(v), true
+	case int:
+		return v, true
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// testsRead says whether every test step of a run read its results (a
+// test that fails still ran); the first that did not is named in why.
+// An analysis whose tests could not run is not a completed analysis.
+func testsRead(steps []ranStep) (ok bool, why string) {
+	for _, s := range steps {
+		if _, isTest := s.action.(*testAction); !isTest {
+			continue
+		}
+		if s.rec.Status == engine.StepSkipped || s.rec.Outputs["total"] == nil {
+			return false, s.name()
+		}
+	}
+	return true, ""
+}
+
 // gatherEvidence returns, by item id, what shows an item done.
 func gatherEvidence(ctx context.Context, st engine.Store, l *engine.Loader, run *engine.Run) (map[string]string, error) {
 	family, err := engine.RunFamily(ctx, st, run.ID)
 	if err != nil {
 		return nil, err
 	}
-	// An analysis run of the same repository after this one counts too, and
-	// the lessons may be written into its report.
+	// Analysis and notify runs of the same repository after this one count
+	// too, and the lessons may be written into an analysis report.
 	all, err := st.Runs(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	var analyses []*engine.Run
+	var later []*engine.Run
 	for _, r := range all {
-		if r.Procedure == "analyze" && r.Repo == run.Repo && r.Status == engine.RunSucceeded && !r.StartedAt.Before(run.StartedAt) && r.ID != run.ID {
-			analyses = append(analyses, r)
+		if (r.Procedure == "analyze" || r.Procedure == "notify") && r.Repo == run.Repo && r.Status == engine.RunSucceeded && !r.StartedAt.Before(run.StartedAt) && r.ID != run.ID {
+			later = append(later, r)
 		}
 	}
 	ev := map[string]string{}
 	var reports []ranStep
-	for i, r := range append(family, analyses...) {
-		if i == len(family) && ev["analysis"] == "" {
-			ev["analysis"] = fmt.Sprintf("run %s of analyze", analyses[0].ID)
-		}
-		ran, err := succeededSteps(ctx, st, l, r)
+	for i, r := range append(family, later...) {
+		ran, err := runSteps(ctx, st, l, r)
 		if err != nil {
 			return nil, err
 		}
+		testsOK, _ := testsRead(ran)
+		if i >= len(family) && r.Procedure == "analyze" && testsOK && ev["analysis"] == "" {
+			ev["analysis"] = fmt.Sprintf("run %s of analyze", r.ID)
+		}
 		for _, s := range ran {
-			if item, how := s.evidence(); item != "" && ev[item] == "" {
+			if s.rec.Status != engine.StepSucceeded {
+				continue
+			}
+			item, how := s.evidence()
+			if item == "analysis" && !testsOK {
+				item = ""
+			}
+			if item != "" && ev[item] == "" {
 				ev[item] = how
 			}
 			if _, ok := s.action.(*reportAction); ok {
@@ -159,9 +202,9 @@ func gatherEvidence(ctx context.Context, st engine.Store, l *engine.Loader, run 
 	return ev, nil
 }
 
-// succeededSteps returns a run's succeeded steps with the actions of the
-// text the run executed.
-func succeededSteps(ctx context.Context, st engine.RunStore, l *engine.Loader, r *engine.Run) ([]ranStep, error) {
+// runSteps returns a run's steps with the actions of the text the run
+// executed.
+func runSteps(ctx context.Context, st engine.RunStore, l *engine.Loader, r *engine.Run) ([]ranStep, error) {
 	recs, err := st.Steps(ctx, r.ID)
 	if err != nil {
 		return nil, err
@@ -173,7 +216,7 @@ func succeededSteps(ctx context.Context, st engine.RunStore, l *engine.Loader, r
 	var out []ranStep
 	for _, rec := range recs {
 		step, ok := plan.Step(rec.StepID)
-		if !ok || step.Action == nil || rec.Status != engine.StepSucceeded {
+		if !ok || step.Action == nil {
 			continue
 		}
 		out = append(out, ranStep{run: r, rec: rec, action: step.Action})

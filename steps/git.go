@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -98,8 +101,8 @@ func init() {
 			run:    gitCommit,
 		},
 		"cherry_pick": {
-			doc:         "apply commits onto HEAD; a snapshot first",
-			fields:      []engine.Field{{Name: "commits", Type: engine.List, Required: true}, snapshotField},
+			doc:         "apply commits onto HEAD; a snapshot first. A merge commit needs mainline, the parent (1, 2, ...) whose side it is applied against; without it a merge is refused before any commit is applied",
+			fields:      []engine.Field{{Name: "commits", Type: engine.List, Required: true}, {Name: "mainline", Type: engine.Int}, snapshotField},
 			destructive: always,
 			run:         gitCherryPick,
 		},
@@ -123,6 +126,11 @@ func init() {
 			doc:    "list the files changed between refs",
 			fields: []engine.Field{{Name: "range", Type: engine.String}, {Name: "ref", Type: engine.String}, {Name: "paths", Type: engine.List}, {Name: "stat", Type: engine.Bool}},
 			run:    gitDiff,
+		},
+		"exclude": {
+			doc:    "add patterns to .git/info/exclude (each once; the lines already there are kept), so that files rbflow keeps in the tree stay out of git status",
+			fields: []engine.Field{{Name: "patterns", Type: engine.List, Required: true}},
+			run:    gitExclude,
 		},
 		"status": {
 			doc: "the branch, HEAD and the work tree's changes",
@@ -1006,6 +1014,10 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 	if err != nil {
 		return nil, err
 	}
+	mainline, err := x.Int(g.args, "mainline")
+	if err != nil {
+		return nil, err
+	}
 	// A cherry-pick stopped on a conflict: go on once it is resolved.
 	traces, err := r.Traces(ctx)
 	if err != nil {
@@ -1030,12 +1042,25 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 	if err := inProgress(ctx, r); err != nil {
 		return nil, err
 	}
-	var applied, skipped []any
-	for _, c := range commits {
-		sha, err := resolve(ctx, r, c)
+	// Merges are checked before anything is applied: git refuses a merge
+	// without -m half-way through the list.
+	shas := make([]string, len(commits))
+	parents := make([]int, len(commits))
+	for i, c := range commits {
+		if shas[i], err = resolve(ctx, r, c); err != nil {
+			return nil, err
+		}
+		out, err := r.Git(ctx, "rev-list", "--no-walk", "--parents", "--end-of-options", shas[i], "--")
 		if err != nil {
 			return nil, err
 		}
+		parents[i] = len(strings.Fields(out)) - 1
+		if err := checkMainline(shas[i], parents[i], mainline); err != nil {
+			return nil, err
+		}
+	}
+	var applied, skipped []any
+	for i, sha := range shas {
 		// A commit is already there when HEAD has a commit picked from it
 		// (-x leaves "cherry picked from commit SHA", also after a conflict
 		// was resolved) or git cherry finds the same change (-): picking is
@@ -1053,7 +1078,11 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 			skipped = append(skipped, sha)
 			continue
 		}
-		if _, err := finishEnv(ctx, r, []string{"GIT_EDITOR=true"}, "cherry-pick", "-x", "--allow-empty", sha); err != nil {
+		pick := []string{"cherry-pick", "-x", "--allow-empty"}
+		if parents[i] > 1 {
+			pick = append(pick, "-m", strconv.Itoa(mainline))
+		}
+		if _, err := finishEnv(ctx, r, []string{"GIT_EDITOR=true"}, append(pick, sha)...); err != nil {
 			unmerged, _ := r.Git(ctx, "diff", "--name-only", "--diff-filter=U")
 			if strings.TrimSpace(unmerged) != "" {
 				return map[string]any{"applied": applied, "skipped": skipped, "conflict": sha},
@@ -1065,6 +1094,21 @@ func gitCherryPick(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo)
 		applied = append(applied, sha)
 	}
 	return map[string]any{"applied": applied, "skipped": skipped, "commits": append(append([]any{}, applied...), skipped...)}, nil
+}
+
+// checkMainline says why a commit with the given number of parents cannot
+// be cherry-picked with mainline (0: none given), or nil when it can: a
+// merge needs the parent whose side it is applied against, one it has.
+func checkMainline(sha string, parents, mainline int) error {
+	switch {
+	case parents > 1 && mainline == 0:
+		return fmt.Errorf("%s is a merge commit: cherry-picking it needs mainline, the parent whose side is kept (1 for the branch it was merged into, usually); leave it out, pick the commits it merged, or set mainline", sha[:12])
+	case parents > 1 && mainline > parents:
+		return fmt.Errorf("%s is a merge of %d parents: mainline %d is not one of them", sha[:12], parents, mainline)
+	case mainline < 0:
+		return fmt.Errorf("mainline %d: a parent's number starts at 1", mainline)
+	}
+	return nil
 }
 
 func finishEnv(ctx context.Context, r *git.Repo, env []string, args ...string) (string, error) {
@@ -1170,7 +1214,7 @@ func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[s
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"log", "--format=%H%x09%s"}
+	args := []string{"log", "--format=%H%x09%P%x09%s"}
 	if n, err := x.Int(g.args, "max"); err != nil {
 		return nil, err
 	} else if n > 0 {
@@ -1183,14 +1227,20 @@ func gitLog(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[s
 	if err != nil {
 		return nil, err
 	}
-	var commits, subjects []any
+	commits, subjects, merges := []any{}, []any{}, []any{}
 	for _, l := range lines(out) {
-		sha, subj, _ := strings.Cut(l, "\t")
+		sha, rest, _ := strings.Cut(l, "\t")
+		parents, subj, _ := strings.Cut(rest, "\t")
 		commits = append(commits, sha)
 		subjects = append(subjects, subj)
-		fmt.Fprintf(x.Log, "%s %s\n", sha[:12], subj)
+		mark := ""
+		if len(strings.Fields(parents)) > 1 {
+			merges = append(merges, sha)
+			mark = " (merge)"
+		}
+		fmt.Fprintf(x.Log, "%s %s%s\n", sha[:12], subj, mark)
 	}
-	return map[string]any{"commits": commits, "subjects": subjects, "count": len(commits)}, nil
+	return map[string]any{"commits": commits, "subjects": subjects, "merges": merges, "count": len(commits)}, nil
 }
 
 func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
@@ -1213,6 +1263,57 @@ func gitDiff(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[
 	fmt.Fprint(x.Log, stat)
 	files := lines(names)
 	return map[string]any{"files": toAny(files), "count": len(files), "stat": strings.TrimSpace(stat)}, nil
+}
+
+func gitExclude(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {
+	patterns, err := x.Strings(g.args, "patterns")
+	if err != nil {
+		return nil, err
+	}
+	rel, err := r.Git(ctx, "rev-parse", "--git-path", "info/exclude")
+	if err != nil {
+		return nil, err
+	}
+	path := strings.TrimSpace(rel)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(r.Dir, path)
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Split(string(old), "\n") {
+		have[strings.TrimSpace(l)] = true
+	}
+	var add []string
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" || strings.ContainsAny(p, "\n\r") {
+			return nil, fmt.Errorf("exclude pattern %q: want one non-empty line", p)
+		}
+		if !have[p] {
+			have[p] = true
+			add = append(add, p)
+		}
+	}
+	if len(add) > 0 {
+		text := string(old)
+		if text != "" && !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		text += "# kept by rbflow: its reports in the work tree\n" + strings.Join(add, "\n") + "\n"
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		fmt.Fprintf(x.Log, "added to %s: %s\n", path, strings.Join(add, ", "))
+	} else {
+		fmt.Fprintf(x.Log, "%s already excludes %s\n", path, strings.Join(patterns, ", "))
+	}
+	return map[string]any{"path": path, "added": toAny(add)}, nil
 }
 
 func gitStatus(ctx context.Context, g *gitStep, x *engine.Exec, r *git.Repo) (map[string]any, error) {

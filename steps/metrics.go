@@ -23,12 +23,13 @@ const unspecified = "unspecified"
 // script, computed from the runs and the events record steps keep.
 type Metrics struct {
 	Since             *time.Time     `json:"since,omitempty"`
-	Runs              int            `json:"runs"`      // finished top-level runs
+	Runs              int            `json:"runs"`      // finished top-level runs, undone ones and their undo runs left out
 	Succeeded         int            `json:"succeeded"` // of those
 	Failed            int            `json:"failed"`
 	Cancelled         int            `json:"cancelled"`
 	Rollbacks         int            `json:"rollbacks"` // runs tagged by record: rollback, not undone
-	Undone            int            `json:"undone"`    // tagged runs that rbflow undo undid: not counted as rollbacks
+	Undone            int            `json:"undone"`    // runs that rbflow undo undid: left out of every figure
+	UndoRuns          int            `json:"undo_runs"` // the undo runs that undid them, left out too
 	Untagged          int            `json:"untagged"`
 	ByCause           map[string]int `json:"by_cause"`
 	BySeverity        map[string]int `json:"by_severity"`
@@ -39,7 +40,8 @@ type Metrics struct {
 	WithTarget        int            `json:"with_target"`
 	WithinTarget      int            `json:"within_target"`
 	WithinTargetShare float64        `json:"within_target_share"`
-	MostCommonCause   string         `json:"most_common_cause"`
+	MostCommonCause   string         `json:"most_common_cause"`     // "" when none, or when causes tie
+	TiedCauses        []string       `json:"tied_causes,omitempty"` // the causes that share the highest count, when more than one does
 }
 
 // tag is what record: rollback said about a run.
@@ -54,7 +56,9 @@ type tag struct {
 // Recovery time is measured on tagged runs that ended succeeded or failed
 // (a cancelled run was given up, not recovered). A run is within its
 // target when it succeeded no later than its target: the procedure's, or
-// else the decision matrix's for its severity.
+// else the decision matrix's for its severity. A run that rbflow undo undid
+// and the undo run that undid it are left out of every figure and only
+// counted as left out: together they changed nothing.
 func ComputeMetrics(runs []*engine.Run, events []engine.RecordedEvent, since time.Time) Metrics {
 	byID := make(map[string]*engine.Run, len(runs))
 	for _, r := range runs {
@@ -92,9 +96,23 @@ func ComputeMetrics(runs []*engine.Run, events []engine.RecordedEvent, since tim
 	if !since.IsZero() {
 		m.Since = &since
 	}
+	undoers := map[string]bool{}
+	for _, r := range runs {
+		if r.UndoneBy != "" {
+			undoers[r.UndoneBy] = true
+		}
+	}
 	var times []time.Duration
 	for _, r := range runs {
 		if r.ParentRun != "" || !r.Status.Finished() || r.StartedAt.Before(since) {
+			continue
+		}
+		switch {
+		case r.UndoneBy != "":
+			m.Undone++
+			continue
+		case undoers[r.ID]:
+			m.UndoRuns++
 			continue
 		}
 		m.Runs++
@@ -109,10 +127,6 @@ func ComputeMetrics(runs []*engine.Run, events []engine.RecordedEvent, since tim
 		t, ok := tags[r.ID]
 		if !ok {
 			m.Untagged++
-			continue
-		}
-		if r.UndoneBy != "" {
-			m.Undone++ // its rollback was taken back: no cause, no recovery time
 			continue
 		}
 		m.Rollbacks++
@@ -156,11 +170,21 @@ func ComputeMetrics(runs []*engine.Run, events []engine.RecordedEvent, since tim
 	if m.WithTarget > 0 {
 		m.WithinTargetShare = float64(m.WithinTarget) / float64(m.WithTarget)
 	}
+	var top []string
 	for _, kv := range Ranked(m.ByCause) {
-		if kv.Key != unspecified {
-			m.MostCommonCause = kv.Key
+		if kv.Key == unspecified {
+			continue
+		}
+		if len(top) > 0 && kv.N < m.ByCause[top[0]] {
 			break
 		}
+		top = append(top, kv.Key)
+	}
+	switch {
+	case len(top) == 1:
+		m.MostCommonCause = top[0]
+	case len(top) > 1:
+		m.TiedCauses = top
 	}
 	return m
 }

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,9 +40,9 @@ const (
 //
 // Outputs: answer (yes or no for a confirm, the list of choices for multi,
 // else the text), confirmed (confirm only), and source (answer, yes, default or
-// terminal). A confirm answered no fails the step, so that the steps that
-// need it do not run; with continue_on_error the run goes on and later
-// steps branch on steps.ID.outputs.confirmed.
+// terminal). A confirm answered no is an answer, not a failure (SPEC §8,
+// §12): the step succeeds with confirmed false, and the steps that need a
+// yes say so with `if: steps.ID.outputs.confirmed`.
 type promptKind struct{}
 
 var _ engine.Kind = promptKind{}
@@ -302,9 +301,6 @@ func (a *promptAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 		out["answer"] = list
 	case PromptConfirm:
 		out["confirmed"] = answer == "yes"
-		if answer == "no" {
-			return engine.Result{ExitCode: 1, Outputs: out}, errors.New("answered no")
-		}
 	}
 	return engine.Result{Outputs: out}, nil
 }

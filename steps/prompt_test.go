@@ -152,8 +152,8 @@ func TestPromptYesAndTerminal(t *testing.T) {
 	}
 }
 
-// TestPromptNo: a confirm answered no fails the step; with
-// continue_on_error later steps branch on confirmed.
+// TestPromptNo: a confirm answered no is an answer: the step succeeds with
+// confirmed false, and later steps branch on confirmed.
 func TestPromptNo(t *testing.T) {
 	t.Parallel()
 	f := runProcedure(t, testkit.GitRepo(t, nil), `version: 1
@@ -162,18 +162,17 @@ steps:
   - id: go
     prompt: Reset?
     with: {type: confirm}
-    continue_on_error: true
   - id: reset
     if: steps.go.outputs.confirmed
     run: echo reset
   - id: skipped
-    if: steps.go.outcome == 'failed'
+    if: '!steps.go.outputs.confirmed'
     run: echo not reset
 `, runOpts{answers: map[string]string{"go": "no"}})
 	if f.err != nil {
 		t.Fatalf("run: %v", f.err)
 	}
-	if rec := f.step(t, "go"); rec.Outcome != engine.StepFailed || rec.Error != "answered no" || rec.Outputs["confirmed"] != false {
+	if rec := f.step(t, "go"); rec.Status != engine.StepSucceeded || rec.Error != "" || rec.Outputs["confirmed"] != false || rec.Outputs["answer"] != "no" {
 		t.Errorf("go: %s %q %v", rec.Outcome, rec.Error, rec.Outputs)
 	}
 	if f.step(t, "reset").Status != engine.StepSkipped || f.step(t, "skipped").Status != engine.StepSucceeded {

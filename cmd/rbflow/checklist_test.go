@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -189,5 +191,57 @@ steps:
 	os.Remove(report)
 	if got := items(); got["lessons"] != "" {
 		t.Errorf("without the report: lessons ticked by %q", got["lessons"])
+	}
+}
+
+// TestChecklistFromEvidence (issue 14): "users notified" is ticked once
+// the notify procedure's webhook answered 2xx, and "analysis" only by an
+// analysis whose tests ran: an analyze run that could not run them (no
+// results read) does not tick it, one whose tests ran does.
+func TestChecklistFromEvidence(t *testing.T) {
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
+	testkit.Git(t, repo, "branch", "-M", "baseline")
+	aux := t.TempDir()
+	testkit.WriteFile(t, filepath.Join(aux, "rollback.yaml"), `version: 1
+name: sprint
+steps:
+  - id: tag
+    record: rollback
+    with: {cause: tests failing, severity: high, level: sprint}
+`)
+	if o, e, code := rbflow(t, repo, "run", filepath.Join(aux, "rollback.yaml")); code != 0 {
+		t.Fatalf("rollback: exit %d\n%s%s", code, o, e)
+	}
+	id := lastRunID(t, repo)
+	marks := func() (map[string]bool, string) {
+		t.Helper()
+		out, _, code := query(t, repo, "checklist", id)
+		if code != 0 {
+			t.Fatalf("checklist: exit %d\n%s", code, out)
+		}
+		return checkMarks(t, out), out
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer srv.Close()
+	if o, e, code := rbflow(t, repo, "run", "notify", "--set", "sprint=1", "--set", "summary=broke", "--set", "webhook="+srv.URL); code != 0 {
+		t.Fatalf("notify: exit %d\n%s%s", code, o, e)
+	}
+	if got, out := marks(); !got["users"] || !strings.Contains(out, "the webhook answered 200") {
+		t.Errorf("users not ticked after the webhook answered 200:\n%s", out)
+	}
+
+	if o, e, code := rbflow(t, repo, "run", "analyze", "--set", "test_command=pytest --no-such-option-rbflow"); code != 0 {
+		t.Fatalf("analyze: exit %d\n%s%s", code, o, e)
+	}
+	if got, out := marks(); got["analysis"] {
+		t.Errorf("analysis ticked by an analysis that could not run its tests:\n%s", out)
+	}
+	if o, e, code := rbflow(t, repo, "run", "analyze", "--set", "test_command=true"); code != 0 {
+		t.Fatalf("analyze: exit %d\n%s%s", code, o, e)
+	}
+	if got, out := marks(); !got["analysis"] || !strings.Contains(out, "of analyze") {
+		t.Errorf("analysis not ticked after an analysis whose tests ran:\n%s", out)
 	}
 }

@@ -122,7 +122,20 @@ func (m metricsView) recoveryText() (mean, median string) {
 	return seconds(m.MeanRecovery), seconds(m.MedianRecovery)
 }
 
+// leftOutText says how many runs undo took back, and the undo runs that
+// did it, are not in the figures.
+func (m metricsView) leftOutText() string {
+	s := fmt.Sprintf("%d undone %s", m.Undone, plural(m.Undone, "run", "runs"))
+	if m.UndoRuns > 0 {
+		s += fmt.Sprintf(" and the %d undo %s that took them back", m.UndoRuns, plural(m.UndoRuns, "run", "runs"))
+	}
+	return s
+}
+
 func (m metricsView) mostCommonText() string {
+	if len(m.TiedCauses) > 0 {
+		return fmt.Sprintf("tie: %s (%d each)", strings.Join(m.TiedCauses, ", "), m.ByCause[m.TiedCauses[0]])
+	}
 	if m.MostCommonCause == "" {
 		return "-"
 	}
@@ -139,7 +152,7 @@ func (m metricsView) text(w io.Writer) error {
 	fmt.Fprintf(tw, "rollbacks recorded\t%d\n", m.Rollbacks)
 	fmt.Fprintf(tw, "untagged runs\t%d\n", m.Untagged)
 	if m.Undone > 0 {
-		fmt.Fprintf(tw, "undone rollbacks\t%d (not counted)\n", m.Undone)
+		fmt.Fprintf(tw, "left out\t%s\n", m.leftOutText())
 	}
 	fmt.Fprintf(tw, "mean recovery time\t%s\n", mean)
 	fmt.Fprintf(tw, "median recovery time\t%s\n", median)
@@ -187,7 +200,7 @@ func (m metricsView) markdown(w io.Writer) error {
 	fmt.Fprintf(w, "| Rollbacks recorded | %d |\n", m.Rollbacks)
 	fmt.Fprintf(w, "| Untagged runs | %d |\n", m.Untagged)
 	if m.Undone > 0 {
-		fmt.Fprintf(w, "| Undone rollbacks (not counted) | %d |\n", m.Undone)
+		fmt.Fprintf(w, "| Left out | %s |\n", m.leftOutText())
 	}
 	fmt.Fprintf(w, "| Mean recovery time | %s |\n", mean)
 	fmt.Fprintf(w, "| Median recovery time | %s |\n", median)
@@ -209,4 +222,12 @@ func (m metricsView) markdown(w io.Writer) error {
 		fmt.Fprintf(w, "```\n")
 	}
 	return nil
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

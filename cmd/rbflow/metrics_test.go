@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -203,5 +204,54 @@ func TestParseSince(t *testing.T) {
 		if _, err := parseSince(bad, now); err == nil {
 			t.Errorf("parseSince(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestMetricsUndoneAndTie (issue 14), on real runs: a rollback that rbflow
+// undo took back is left out of every figure with the undo run that did
+// it, and metrics says how many were left out; causes that share the
+// highest count are named as a tie, not one of them picked.
+func TestMetricsUndoneAndTie(t *testing.T) {
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
+	aux := t.TempDir()
+	rollback := func(tag, cause string) {
+		t.Helper()
+		file := filepath.Join(aux, tag+".yaml")
+		testkit.WriteFile(t, file, fmt.Sprintf(`version: 1
+name: rollback
+steps:
+  - id: tag
+    git: tag
+    with: {name: %s}
+  - id: record
+    record: rollback
+    with: {cause: %q, severity: high, level: sprint}
+`, tag, cause))
+		if o, e, code := rbflow(t, repo, "run", file); code != 0 {
+			t.Fatalf("run %s: exit %d\n%s%s", tag, code, o, e)
+		}
+	}
+	rollback("t1", "db down")
+	rollback("t2", "tests failing")
+	rollback("t3", "flaky deploy")
+	if o, e, code := rbflow(t, repo, "undo", lastRunID(t, repo)); code != 0 {
+		t.Fatalf("undo: exit %d\n%s%s", code, o, e)
+	}
+	m := metricsOf(t, repo)
+	if m.Runs != 2 || m.Succeeded != 2 || m.Rollbacks != 2 || m.Untagged != 0 || m.Undone != 1 || m.UndoRuns != 1 || m.ByCause["flaky deploy"] != 0 {
+		t.Errorf("metrics %+v; want 2 runs, 2 rollbacks, none untagged, 1 undone run and its undo run left out", m)
+	}
+	if m.MostCommonCause != "" || strings.Join(m.TiedCauses, ",") != "db down,tests failing" {
+		t.Errorf("most common %q, tied %v; want a tie of db down and tests failing", m.MostCommonCause, m.TiedCauses)
+	}
+	out, _, _ := query(t, repo, "metrics")
+	for _, want := range []string{"runs finished         2 (2 succeeded, 0 failed, 0 cancelled)", "left out              1 undone run and the 1 undo run that took them back", "most common cause     tie: db down, tests failing (1 each)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lacks %q:\n%s", want, out)
+		}
+	}
+	if md, _, _ := query(t, repo, "metrics", "--markdown"); !strings.Contains(md, "| Most common cause | tie: db down, tests failing (1 each) |") || !strings.Contains(md, "| Left out | 1 undone run") {
+		t.Errorf("metrics --markdown:\n%s", md)
 	}
 }

@@ -277,8 +277,8 @@ func TestAnalyzeValidateAndDryRun(t *testing.T) {
 		"12. analysis (report) — depends on runtime, after reflog, graph, test_summary, coverage, performance, pip_freeze, npm_list, go_list, disk, memory",
 		"/analysis.md (and a copy in the run folder)",
 		"| for f in git_reflog.txt git_graph.txt",
-		"finally:\n13. publish (run) — runs",
-		"14. summary (report) — runs, after publish",
+		"finally:\n13. exclude_reports (git) — runs",
+		"15. summary (report) — runs, after publish",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the dry run lacks %q:\n%s", want, out)
@@ -290,5 +290,35 @@ func TestAnalyzeValidateAndDryRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(repo, "rollbacks")); err == nil {
 		t.Errorf("a dry run made rollbacks/")
+	}
+}
+
+// TestReportsExcludedFromGit (issue 14): the reports rbflow keeps under
+// rollbacks/ are excluded through .git/info/exclude (added once, the
+// user's lines kept), so the tree stays clean and precheck, which refuses
+// uncommitted changes, does not fail on them.
+func TestReportsExcludedFromGit(t *testing.T) {
+	t.Parallel()
+	repo := testkit.GitRepo(t, map[string]string{"a.txt": "a\n"})
+	testkit.Git(t, repo, "branch", "-M", "baseline")
+	exclude := filepath.Join(repo, ".git", "info", "exclude")
+	testkit.WriteFile(t, exclude, "# mine\n*.log")
+	for i := 0; i < 2; i++ {
+		if o, e, code := rbflow(t, repo, "run", "analyze", "--set", "test_command=true"); code != 0 {
+			t.Fatalf("analyze: exit %d\n%s%s", code, o, e)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(repo, "rollbacks")); len(entries) != 2 {
+		t.Fatalf("rollbacks/ holds %d entries, want the two analyses", len(entries))
+	}
+	if st := testkit.Git(t, repo, "status", "--porcelain"); st != "" {
+		t.Errorf("git status after analyze:\n%s", st)
+	}
+	text := readFile(t, exclude)
+	if !strings.HasPrefix(text, "# mine\n*.log\n") || strings.Count(text, "/rollbacks/") != 1 {
+		t.Errorf(".git/info/exclude =\n%s\nwant the user's lines kept and /rollbacks/ once", text)
+	}
+	if o, e, code := rbflow(t, repo, "run", "precheck", "--set", "test_command=true"); code != 0 {
+		t.Errorf("precheck after analyze: exit %d\n%s%s", code, o, e)
 	}
 }

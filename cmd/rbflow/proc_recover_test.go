@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -225,5 +226,56 @@ func TestRecoverKilled(t *testing.T) {
 	}
 	if n := strings.Count(testkit.Git(t, dir, "branch", "--list", "recovery/*"), "recovery/"); n != 1 {
 		t.Errorf("%d recovery branches, want 1:\n%s", n, testkit.Git(t, dir, "branch"))
+	}
+}
+
+// TestRecoverMergeCommit: a merge commit of the failed branch is marked as
+// one at the prompt; chosen without mainline it is refused with what to
+// do before any branch is made (git's "is a merge but no -m option was
+// given" came half-way, on a half-made recovery branch); with
+// --set mainline=1 it is picked against its first parent.
+func TestRecoverMergeCommit(t *testing.T) {
+	t.Parallel()
+	dir := testkit.GitRepo(t, map[string]string{"a.txt": "a\n"})
+	testkit.Git(t, dir, "branch", "-M", "baseline")
+	testkit.Git(t, dir, "switch", "-q", "-c", "side")
+	testkit.Commit(t, dir, "side work", map[string]string{"side.txt": "side\n"})
+	testkit.Git(t, dir, "switch", "-q", "-c", "sprint", "baseline")
+	testkit.Commit(t, dir, "sprint work", map[string]string{"s.txt": "s\n"})
+	testkit.Git(t, dir, "merge", "-q", "--no-ff", "-m", "Merge side", "side")
+	merge := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	before := manifest(t, dir)
+	branches := testkit.Git(t, dir, "branch", "--list")
+
+	o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=sprint", "--set", "test_command=true")
+	if code != 4 || !strings.Contains(e, merge[:12]+" Merge side (merge commit: needs --set mainline=N)") {
+		t.Fatalf("recover without commits: exit %d, want 4 listing the merge as one\n%s%s", code, o, e)
+	}
+	o, e, code = rbflow(t, dir, "resume", "--answer", "ask="+merge)
+	if code != 1 || !strings.Contains(o+e, merge[:12]+" is a merge commit") || !strings.Contains(o+e, "mainline=1") || strings.Contains(o+e, "no -m option") {
+		t.Errorf("recover of a merge without mainline: exit %d, want 1 saying it is a merge and how to set mainline\n%s%s", code, o, e)
+	}
+	if got := testkit.Git(t, dir, "branch", "--list"); got != branches || manifest(t, dir) != before {
+		t.Errorf("a refused merge made a branch or changed the tree:\n%s", got)
+	}
+
+	if o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=sprint", "--set", "commits="+merge, "--set", "mainline=3", "--set", "test_command=true"); code != 1 || !strings.Contains(o+e, "mainline 3 is not one of them") {
+		t.Errorf("recover of a merge with mainline 3: exit %d, want 1\n%s%s", code, o, e)
+	}
+	if got := testkit.Git(t, dir, "branch", "--list"); got != branches {
+		t.Errorf("a refused mainline made a branch:\n%s", got)
+	}
+
+	if o, e, code := rbflow(t, dir, "run", "recover", "--set", "failed_branch=sprint", "--set", "commits="+merge, "--set", "mainline=1", "--set", "test_command=true"); code != 0 {
+		t.Fatalf("recover of a merge with mainline 1: exit %d\n%s%s", code, o, e)
+	}
+	if got, want := testkit.Git(t, dir, "log", "--format=%s", "baseline..HEAD"), "Merge side\n"; got != want {
+		t.Errorf("recovery branch log %q, want %q", got, want)
+	}
+	if got := readFile(t, filepath.Join(dir, "side.txt")); got != "side\n" {
+		t.Errorf("side.txt = %q, want the merged side's", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.txt")); err == nil {
+		t.Errorf("s.txt came along: the merge was not picked against its first parent")
 	}
 }

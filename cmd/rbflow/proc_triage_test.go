@@ -241,3 +241,37 @@ func TestTriageKilledDuringTheLevelResumes(t *testing.T) {
 		t.Errorf("killed and resumed, the outcome differs from an uninterrupted run\n--- want\n%s\n--- got\n%s", want, got)
 	}
 }
+
+// A "no" to a symptom is an answer (SPEC §8, §12): the question's step
+// succeeded with confirmed false, and neither the live view, status nor the
+// summary shows it as a failed step.
+func TestTriageNoIsAnAnswer(t *testing.T) {
+	t.Parallel()
+	dir := seedRepo(t)
+	args := append([]string{"run", "triage"}, symptoms(nil, []string{"users_affected", "fixable_in_30m"})...)
+	args = append(args, "--answer", "ask_users_affected=no", "--answer", "ask_fixable_in_30m=no")
+	out, errOut, code := rbflow(t, dir, args...)
+	if code != 0 {
+		t.Fatalf("triage: exit %d\n%s%s", code, out, errOut)
+	}
+	id := lastRunID(t, dir)
+	st := statusOf(t, dir, id)
+	for _, q := range []string{"ask_users_affected", "ask_fixable_in_30m"} {
+		s := stepOf(t, st, q)
+		if s.Status != "succeeded" || s.Outcome == "failed" || s.Error != "" || s.Outputs["confirmed"] != false || s.Outputs["answer"] != "no" {
+			t.Errorf("step %s: status %s, outcome %s, error %q, outputs %v; want succeeded with confirmed false", q, s.Status, s.Outcome, s.Error, s.Outputs)
+		}
+	}
+	if st.Status != "succeeded" {
+		t.Errorf("triage run %s, want succeeded", st.Status)
+	}
+	if strings.Contains(out+errOut, "❌") || strings.Contains(out+errOut, "answered no") {
+		t.Errorf("the live view shows a no as a failure:\n%s%s", out, errOut)
+	}
+	if sum := summaryOf(t, dir, id); strings.Contains(sum, "❌") {
+		t.Errorf("the summary shows a no as a failure:\n%s", sum)
+	}
+	if o, _, _ := query(t, dir, "status", id); strings.Contains(o, "failed") || strings.Contains(o, "❌") {
+		t.Errorf("status shows a no as a failure:\n%s", o)
+	}
+}
