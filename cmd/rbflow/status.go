@@ -63,7 +63,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	w := a.stdout
 	shown := string(run.Shown())
 	if len(warnings) > 0 {
-		shown = fmt.Sprintf("⚠ %s with %d warning%s", shown, len(warnings), plural(len(warnings)))
+		shown = fmt.Sprintf("⚠ %s with %d warning%s", shown, len(warnings), plural(len(warnings), "", "s"))
 	}
 	fmt.Fprintf(w, "run %s  %s  %s\n", run.ID, run.Procedure, shown)
 	for _, wr := range warnings {

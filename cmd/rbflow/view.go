@@ -201,7 +201,7 @@ func (v *view) Event(e engine.Event) {
 		v.draw(true)
 		status := e.Status
 		if len(e.Warnings) > 0 {
-			status += fmt.Sprintf(" with %d warning%s", len(e.Warnings), plural(len(e.Warnings)))
+			status += fmt.Sprintf(" with %d warning%s", len(e.Warnings), plural(len(e.Warnings), "", "s"))
 		}
 		msg := fmt.Sprintf("run %s %s in %s%s", e.RunID, status, elapsed(v.started, e.Time), v.targetText())
 		lines := []string{msg}
@@ -543,11 +543,4 @@ func (v *view) block(id string, cols int, final bool) stepBlock {
 		}
 	}
 	return b
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -54,8 +54,8 @@ type Store struct {
 	durable *sql.DB // synchronous=FULL
 	dir     string
 	path    string
-	walMu sync.Mutex
-	wal   *os.File // the write-ahead log as the store first saw it (see walGone)
+	walMu   sync.Mutex
+	wal     *os.File // the write-ahead log as the store first saw it (see walGone)
 	// Notice is what a person must hear about this store, said by the
 	// command that opened it: it was damaged and set aside, or it lost
 	// its history.
