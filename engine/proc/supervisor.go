@@ -528,10 +528,14 @@ func (sv *supervisorState) killAll() {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	}
 	sv.mu.Unlock()
+	// Until every child is reaped, zombies included: a killed process
+	// that is not yet reaped still answers kill -0, and a resumed step
+	// that checks a pid file must find it gone (the lock this process
+	// holds is released when it exits).
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		kids := children(os.Getpid())
-		if len(kids) == 0 {
+		kids, zombies := children(os.Getpid())
+		if len(kids) == 0 && len(zombies) == 0 {
 			return
 		}
 		for _, pid := range kids {
@@ -540,13 +544,17 @@ func (sv *supervisorState) killAll() {
 			}
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+		for _, pid := range zombies {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil) // the reaper may be first
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// children lists the live (not zombie) children of pid.
-func children(pid int) []int {
-	var out []int
+// children lists the live children of pid, and apart the zombies among
+// them.
+func children(pid int) (live, zombies []int) {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, t := range tasks {
 		b, err := os.ReadFile(t)
@@ -556,12 +564,14 @@ func children(pid int) []int {
 		for _, f := range strings.Fields(string(b)) {
 			if c, err := strconv.Atoi(f); err == nil {
 				if st, err := statFields(c); err == nil && st[0] != "Z" {
-					out = append(out, c)
+					live = append(live, c)
+				} else if err == nil {
+					zombies = append(zombies, c)
 				}
 			}
 		}
 	}
-	return out
+	return live, zombies
 }
 
 func parseRights(oob []byte) ([]int, error) {
