@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,8 +87,8 @@ func BenchmarkSideBySide(b *testing.B) {
 			wall = append(wall, p[0].wall.Seconds()/p[1].wall.Seconds())
 			cpu = append(cpu, p[0].cpu.Seconds()/p[1].cpu.Seconds())
 		}
-		b.Logf("%-58s wall %s  cpu %s  (A median %.2fs, B median %.2fs)", name, spread(wall), spread(cpu),
-			median(secondsOf(pairs, 0)), median(secondsOf(pairs, 1)))
+		b.Logf("%-58s wall %s  cpu %s  (A median %.2fs, B median %.2fs)", name, testkit.Spread(wall), testkit.Spread(cpu),
+			testkit.Median(secondsOf(pairs, 0)), testkit.Median(secondsOf(pairs, 1)))
 	}
 	side := func(name string, a, bb func() *exec.Cmd) {
 		var pairs [][2]measure
@@ -108,7 +107,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	for r := 0; r < rounds; r++ {
 		ideal = append(ideal, run(b, rb("run", sleep200, "--parallel", "8")).wall.Seconds()/1.25)
 	}
-	b.Logf("%-58s wall %s", "200 x sleep 0.05 --parallel 8 vs ideal 1.25 s", spread(ideal))
+	b.Logf("%-58s wall %s", "200 x sleep 0.05 --parallel 8 vs ideal 1.25 s", testkit.Spread(ideal))
 	if task, err := exec.LookPath("task"); err != nil {
 		b.Logf("%-58s not measured: task is not on PATH (go install github.com/go-task/task/v3/cmd/task@v3.54.0)", "1000 x /usr/bin/true vs go-task")
 	} else {
@@ -136,7 +135,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	}
 	os.Remove(out)
 	report("1 GB of 2-byte lines        vs bash to a file", pairs)
-	b.Logf("%-58s %s MB", "  rbflow peak RSS", spread(rss))
+	b.Logf("%-58s %s MB", "  rbflow peak RSS", testkit.Spread(rss))
 }
 
 type measure struct {
@@ -163,19 +162,6 @@ func secondsOf(pairs [][2]measure, i int) []float64 {
 		out = append(out, p[i].wall.Seconds())
 	}
 	return out
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
-
-// spread is min/median/max.
-func spread(v []float64) string {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return fmt.Sprintf("%.2f/%.2f/%.2f", s[0], s[len(s)/2], s[len(s)-1])
 }
 
 // resetSide times a one-step `git: reset` run of rbflow against `git reset

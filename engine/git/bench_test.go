@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -160,19 +159,7 @@ func BenchmarkSnapshotVsStash(b *testing.B) {
 		wall = append(wall, sw.Seconds()/gw.Seconds())
 		cpu = append(cpu, sc.Seconds()/gc.Seconds())
 	}
-	b.ReportMetric(median(wall), "wall-ratio-median")
-	b.ReportMetric(median(cpu), "cpu-ratio-median")
-	b.Logf("snapshot / stash push -u over %d rounds: wall %s, git CPU %s (min/median/max)", b.N, spread(wall), spread(cpu))
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
-
-func spread(v []float64) string {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return fmt.Sprintf("%.2f/%.2f/%.2f", s[0], s[len(s)/2], s[len(s)-1])
+	b.ReportMetric(testkit.Median(wall), "wall-ratio-median")
+	b.ReportMetric(testkit.Median(cpu), "cpu-ratio-median")
+	b.Logf("snapshot / stash push -u over %d rounds: wall %s, git CPU %s (min/median/max)", b.N, testkit.Spread(wall), testkit.Spread(cpu))
 }
