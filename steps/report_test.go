@@ -169,7 +169,7 @@ func TestReportSucceeded(t *testing.T) {
 		"against a target of 15m0s: within it |",
 		"| Branch | sprint-7 at `",
 		"| Uncommitted changes | 1 |",
-		"| Tests | 1 passed, 1 failed, 1 skipped, 0 errors |",
+		"| Tests | on sprint-7: 1 passed, 1 failed, 1 skipped, 0 errors |",
 		"| `tests` | test | ❌ failed |",
 		"| 1 passed, 1 failed, 1 skipped, 0 errors |",
 		"| `boom` | run | ⏭️ skipped |",
@@ -211,7 +211,7 @@ func TestReportSucceeded(t *testing.T) {
 		"# Failure Analysis Report",
 		"- Last successful commit: ",
 		" init\n- Failed branch: sprint-7",
-		"tests: 1 passed, 1 failed, 1 skipped, 0 errors in ",
+		"tests on sprint-7: 1 passed, 1 failed, 1 skipped, 0 errors in ",
 		"FAILED health - returned 503",
 		"[TO BE FILLED AFTER INVESTIGATION]",
 	} {

@@ -11,6 +11,7 @@ import (
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/git"
 	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/steps/testresult"
 )
 
 // ReportData is what a report template sees as its root ("."): the run,
@@ -98,6 +99,11 @@ type TestCounts struct {
 	Duration float64       `json:"duration"` // seconds
 	OK       bool          `json:"ok"`
 	Failures []TestFailure `json:"failures"`
+	// Format is how the results were read ("exit-code": the suite's exit
+	// status only, no count of tests); Ref is the branch (or commit) the
+	// tests ran on. Both are per test step, empty in the totals.
+	Format string `json:"format,omitempty"`
+	Ref    string `json:"ref,omitempty"`
 }
 
 // TestFailure is a failed test or an error.
@@ -216,7 +222,22 @@ func (s ReportStep) Details() string {
 
 // Summary is e.g. "12 passed, 1 failed, 2 skipped, 0 errors".
 func (c TestCounts) Summary() string {
+	if c.Format == testresult.FormatExitCode {
+		// One exit status is not a count of tests.
+		if c.OK {
+			return "exit code only: the suite passed"
+		}
+		return "exit code only: the suite failed"
+	}
 	return fmt.Sprintf("%d passed, %d failed, %d skipped, %d errors", c.Passed, c.Failed, c.Skipped, c.Errors)
+}
+
+// Labelled is Summary with the branch the tests ran on.
+func (c TestCounts) Labelled() string {
+	if c.Ref == "" {
+		return c.Summary()
+	}
+	return "on " + c.Ref + ": " + c.Summary()
 }
 
 // Gantt returns the run's timeline as a Mermaid gantt chart in a fenced
@@ -433,7 +454,7 @@ func testCounts(step string, out map[string]any) *TestCounts {
 	c := &TestCounts{
 		Passed: toInt(out["passed"]), Failed: toInt(out["failed"]), Skipped: toInt(out["skipped"]),
 		Errors: toInt(out["errors"]), Total: toInt(out["total"]), Duration: toFloat(out["duration"]),
-		OK: out["ok"] == true, Failures: []TestFailure{},
+		OK: out["ok"] == true, Failures: []TestFailure{}, Format: str(out["format"]), Ref: str(out["ref"]),
 	}
 	list, _ := out["failures"].([]any)
 	for _, f := range list {

@@ -315,6 +315,7 @@ func (a *testAction) runtimeRules(x *engine.Exec) ([]testresult.Rule, error) {
 // testRun is one attempt's plan: the arguments evaluated and the tests
 // selected.
 type testRun struct {
+	ref        string      // the branch (or commit) the tests ran on, see testedRef
 	script     eval.Script // the command, with the selected tests appended
 	format     string      // as written: auto is resolved after the command ran
 	results    string      // the results file as written, "" for standard output
@@ -575,6 +576,7 @@ func (a *testAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
+	t.ref = testedRef(ctx, x.Dir)
 	if t.changed && len(t.selected) == 0 {
 		fmt.Fprintf(x.Log, "no test is affected by %s: the tests did not run\n", t.what())
 		return engine.Result{Outputs: t.outputs(testresult.Result{Format: t.resolvedFormat()})}, nil
@@ -721,6 +723,9 @@ func envLookup(env []string) func(string) string {
 func (t *testRun) outputs(res testresult.Result) map[string]any {
 	out := res.Outputs()
 	out["format"] = res.Format
+	if t.ref != "" {
+		out["ref"] = t.ref
+	}
 	if t.changed {
 		out["selected"] = t.selected
 	}
@@ -745,4 +750,21 @@ func testsFailed(res testresult.Result) error {
 		msg += " (" + strings.Join(names, ", ") + ")"
 	}
 	return errors.New(msg)
+}
+
+// testedRef is the branch the work tree at dir has checked out, or its
+// short commit when HEAD is detached; "" outside git. Reports label test
+// figures with it: a sprint rollback runs the tests on two branches.
+func testedRef(ctx context.Context, dir string) string {
+	r, err := git.Open(ctx, dir)
+	if err != nil {
+		return ""
+	}
+	if b, err := r.Branch(ctx); err == nil && b != "" {
+		return b
+	}
+	if h, err := r.Head(ctx); err == nil && len(h) >= 12 {
+		return h[:12]
+	}
+	return ""
 }

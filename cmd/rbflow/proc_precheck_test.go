@@ -83,7 +83,7 @@ func TestPrecheckSeedRepo(t *testing.T) {
 		t.Errorf("precheck changed the work tree, index or branch:\n%s\nwant:\n%s", after, before)
 	}
 	summary := readFile(t, filepath.Join(repo, ".git", "rbflow", "runs", id, "summary.md"))
-	for _, want := range []string{"| Tests | 2 passed, 0 failed, 0 skipped, 0 errors |", "- Baseline tests passing: 2\n", "- Checkpoint: checkpoint-" + id[:15] + "\n"} {
+	for _, want := range []string{": 2 passed, 0 failed, 0 skipped, 0 errors |", "- Baseline tests passing: 2\n", "- Checkpoint: checkpoint-" + id[:15] + "\n"} {
 		if !strings.Contains(summary, want) {
 			t.Errorf("summary.md lacks %q:\n%s", want, summary)
 		}

@@ -90,7 +90,7 @@ func TestRecoverSeed(t *testing.T) {
 		"- Recovery branch: recovery/" + run.ID[:15] + "\n",
 		"- Commits applied: " + percent + ", " + tax + "\n",
 		"- Tests: Tests failing, review recovered changes\n",
-		"| Tests | 1 passed, 1 failed, 0 skipped, 0 errors |",
+		": 1 passed, 1 failed, 0 skipped, 0 errors |",
 	} {
 		if !strings.Contains(summary, want) {
 			t.Errorf("summary lacks %q:\n%s", want, summary)

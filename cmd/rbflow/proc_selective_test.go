@@ -245,7 +245,7 @@ func TestSelectiveSeed(t *testing.T) {
 		"- Restored from the baseline: backend/app/pricing.py\n",
 		"- Not in the baseline, left as they were: backend/app/tax.py\n",
 		"- Tests run: backend/tests/unit/test_pricing.py\n",
-		"| Tests | 2 passed, 0 failed, 0 skipped, 0 errors |",
+		": 2 passed, 0 failed, 0 skipped, 0 errors |",
 		"| Status | ✅ succeeded |",
 	} {
 		if !strings.Contains(summary, want) {
@@ -286,7 +286,7 @@ func TestSelectiveGo(t *testing.T) {
 	if f := recs["tests"].Outputs["format"]; f != "go-json" {
 		t.Errorf("test format %v, want go-json (the detected go test -json)", f)
 	}
-	if s := summaryOf(t, dir, run.ID); !strings.Contains(s, "| Tests | 1 passed, 0 failed") || !strings.Contains(s, "left as they were: api/v2.go") {
+	if s := summaryOf(t, dir, run.ID); !strings.Contains(s, ": 1 passed, 0 failed") || !strings.Contains(s, "left as they were: api/v2.go") {
 		t.Errorf("summary:\n%s", s)
 	}
 	if o, e, code := rbflow(t, dir, "undo", run.ID); code != 0 {

@@ -33,7 +33,7 @@ func TestValidateSeed(t *testing.T) {
 		"- Files changed since the baseline: 3\n",
 		"- Tests run: backend/tests/unit/test_pricing.py\n",
 		"- Verdict: incremental validation failed\n",
-		"| Tests | 1 passed, 1 failed, 0 skipped, 0 errors |",
+		": 1 passed, 1 failed, 0 skipped, 0 errors |",
 		"TotalTest::test_discount",
 	} {
 		if !strings.Contains(summary, want) {
