@@ -115,7 +115,7 @@ func TestAnalyzeSeedRepo(t *testing.T) {
 		"# Failure Analysis Report",
 		"- Last successful commit: " + lastGood,
 		"- Failed branch: refactor/sprint-3",
-		"tests: 1 passed, 1 failed, 0 skipped, 0 errors",
+		": 1 passed, 1 failed, 0 skipped, 0 errors",
 		"FAILED tests/unit/test_pricing.py::TotalTest::test_discount",
 	} {
 		if !strings.Contains(report, want) {
@@ -245,7 +245,7 @@ func TestAnalyzeKilledAndResumed(t *testing.T) {
 			t.Errorf("test_results.txt of run %s shows %d tests starting, want 3", filepath.Base(dir), n)
 		}
 	}
-	if report := readFile(t, filepath.Join(killedDir, "analysis.md")); !strings.Contains(report, "tests: 2 passed, 1 failed, 0 skipped, 0 errors") {
+	if report := readFile(t, filepath.Join(killedDir, "analysis.md")); !strings.Contains(report, ": 2 passed, 1 failed, 0 skipped, 0 errors") {
 		t.Errorf("analysis.md of the resumed run lacks the test counts:\n%s", report)
 	}
 }
