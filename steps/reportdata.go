@@ -366,15 +366,7 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 	}
 	d.Run.Status, d.Run.FailedStep = runStatus(r, d.Steps)
 	if d.Run.Status == string(engine.RunSucceeded) || d.Run.Status == string(engine.RunRunning) {
-		for _, s := range d.Steps {
-			if s.Outcome == string(engine.StepFailed) && s.Conclusion == string(engine.StepSucceeded) {
-				msg := "step " + s.ID + " failed (continue_on_error)"
-				if e := firstLine(s.Error); e != "" {
-					msg += ": " + e
-				}
-				d.Run.Warnings = append(d.Run.Warnings, msg)
-			}
-		}
+		d.Run.Warnings = engine.Warnings(view.Steps)
 	}
 	end := r.EndedAt
 	if end.IsZero() {
