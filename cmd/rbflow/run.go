@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -62,12 +59,6 @@ func (f *execFlags) runner(a *app, s *session) (*engine.Runner, *view, error) {
 	}
 	wd, _ := os.Getwd()
 	v := newView(a, f.json, f.noColor)
-	// A closed stdout (| head) stops the view, not the run: after the
-	// first failed write nothing more is written there.
-	v.w = &closableOut{w: v.w}
-	if v.enc != nil {
-		v.enc = json.NewEncoder(v.w)
-	}
 	r := &engine.Runner{
 		Store: s.store, Loader: a.loader(s.repo, s.store), StateDir: s.stateDir, Repo: s.repo, WorkDir: wd,
 		Parallel: f.parallel, Grace: f.grace, Observer: v, Answers: answers, Yes: f.yes,
@@ -218,22 +209,4 @@ func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[str
 		}
 	}
 	return nil
-}
-
-// closableOut writes to w until a write fails (a closed pipe), then drops
-// everything: the run's output goes on to its logs.
-type closableOut struct {
-	w      io.Writer
-	closed atomic.Bool
-}
-
-func (c *closableOut) Write(p []byte) (int, error) {
-	if c.closed.Load() {
-		return len(p), nil
-	}
-	n, err := c.w.Write(p)
-	if err != nil {
-		c.closed.Store(true)
-	}
-	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -61,9 +62,11 @@ func isTerminal(stream any) bool {
 }
 
 func newView(a *app, jsonOut, noColor bool) *view {
-	v := &view{a: a, w: a.stdout, json: jsonOut, quiet: a.quiet, state: map[string]*stepView{}}
+	// A closed stdout (| head) stops the view, not the run: after the
+	// first failed write nothing more is written there.
+	v := &view{a: a, w: &closableOut{w: a.stdout}, json: jsonOut, quiet: a.quiet, state: map[string]*stepView{}}
 	if jsonOut {
-		v.enc = json.NewEncoder(a.stdout)
+		v.enc = json.NewEncoder(v.w)
 		return v
 	}
 	v.live = isTerminal(a.stdout)
@@ -543,4 +546,22 @@ func (v *view) block(id string, cols int, final bool) stepBlock {
 		}
 	}
 	return b
+}
+
+// closableOut writes to w until a write fails (a closed pipe), then drops
+// everything: the run's output goes on to its logs.
+type closableOut struct {
+	w      io.Writer
+	closed atomic.Bool
+}
+
+func (c *closableOut) Write(p []byte) (int, error) {
+	if c.closed.Load() {
+		return len(p), nil
+	}
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.closed.Store(true)
+	}
+	return n, err
 }
