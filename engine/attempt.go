@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/rbflow/rbflow/engine/eval"
@@ -226,31 +225,4 @@ func (x *execution) storeFailed(st *Step, err error) {
 		x.fatal = &StepError{Step: st.ID, Err: fmt.Errorf("cannot keep the step's record: %w", err)}
 	}
 	x.mu.Unlock()
-}
-
-// storeWriteError says why writing the file at path failed, as a
-// *StoreError when the disk is full or read-only.
-func storeWriteError(path string, err error) error {
-	switch {
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return &StoreError{Path: path, Reason: "the disk is full" + FreeSpace(filepath.Dir(path)), Err: err}
-	case errors.Is(err, syscall.EROFS):
-		return &StoreError{Path: path, Reason: "the file system is read-only", Err: err}
-	}
-	return fmt.Errorf("write %s: %w", path, err)
-}
-
-// FreeSpace says how much space is left on the file system of dir, as
-// " (12 MB free on the file system of DIR)", or "" if it cannot tell.
-func FreeSpace(dir string) string {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return ""
-	}
-	free := float64(st.Bavail) * float64(st.Bsize)
-	unit, units := "B", []string{"KB", "MB", "GB", "TB"}
-	for i := 0; free >= 1000 && i < len(units); i++ {
-		free, unit = free/1000, units[i]
-	}
-	return fmt.Sprintf(" (%.0f %s free on the file system of %s)", free, unit, dir)
 }
