@@ -51,7 +51,7 @@ func TestMeasuredInjectionsInert(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) < 6*6 {
-		t.Errorf("out.txt has %d lines, want at least %d (each construct in run, test, wait, service, ready, stop)", len(lines), 6*6)
+		t.Errorf("out.txt has %d lines, want at least %d (each construct in run, test, wait, service, ready, stop):\n%s", len(lines), 6*6, out)
 	}
 	for _, l := range lines {
 		if !strings.Contains(l, hostileParam) {
