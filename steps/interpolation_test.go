@@ -29,33 +29,41 @@ func TestMeasuredInjectionsInert(t *testing.T) {
 	h := newHarness(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 1\nname: p\nparams:\n  v: {type: string, default: %q}\nsteps:\n", hostileParam)
+	// Each field writes to its own file, so that a lost line names the
+	// field and the construct.
+	fields := []string{"run", "test", "wait", "service", "ready", "stop"}
+	fieldStep := map[string]string{"run": "run", "test": "test", "wait": "wait", "service": "svc", "ready": "svc", "stop": "stop"}
 	for i, c := range measuredConstructs {
 		c = strings.ReplaceAll(c, "@V@", "${{ params.v }}")
-		fmt.Fprintf(&b, "  - id: run%d\n    run: %q\n", i, c)
-		fmt.Fprintf(&b, "  - id: test%d\n    test: %q\n    with: {format: exit-code}\n", i, c)
-		fmt.Fprintf(&b, "  - id: wait%d\n    wait: command\n    with: {command: %q, timeout: 5s, interval: 50ms}\n", i, c)
+		in := func(field string) string {
+			return strings.ReplaceAll(c, "out.txt", fmt.Sprintf("out-%s%d.txt", field, i))
+		}
+		fmt.Fprintf(&b, "  - id: run%d\n    run: %q\n", i, in("run"))
+		fmt.Fprintf(&b, "  - id: test%d\n    test: %q\n    with: {format: exit-code}\n", i, in("test"))
+		fmt.Fprintf(&b, "  - id: wait%d\n    wait: command\n    with: {command: %q, timeout: 5s, interval: 50ms}\n", i, in("wait"))
 		// Ready once the service has written its line, so that the stop
 		// step cannot end it before.
 		fmt.Fprintf(&b, "  - id: svc%d\n    service: start\n    with: {name: s%d, command: %q, grace: 1s, ready: {command: %q, timeout: 5s, interval: 50ms}}\n",
-			i, i, fmt.Sprintf("%s; touch up%d; sleep 60", c, i), fmt.Sprintf("test -e up%d && %s", i, c))
-		fmt.Fprintf(&b, "  - id: stop%d\n    service: stop\n    with: {name: s%d, stop: %q, grace: 1s}\n", i, i, c)
+			i, i, fmt.Sprintf("%s; touch up%d; sleep 60", in("service"), i), fmt.Sprintf("test -e up%d && { %s; }", i, in("ready")))
+		fmt.Fprintf(&b, "  - id: stop%d\n    service: stop\n    with: {name: s%d, stop: %q, grace: 1s}\n", i, i, in("stop"))
 	}
 	_, recs, err := h.run("p", b.String())
 	mustSucceed(t, recs, err)
 	if matches, _ := filepath.Glob(filepath.Join(h.repo, "pwned*")); len(matches) > 0 {
 		t.Fatalf("a param value ran as shell code: %v", matches)
 	}
-	out, err := os.ReadFile(filepath.Join(h.repo, "out.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) < 6*6 {
-		t.Errorf("out.txt has %d lines, want at least %d (each construct in run, test, wait, service, ready, stop):\n%s", len(lines), 6*6, out)
-	}
-	for _, l := range lines {
-		if !strings.Contains(l, hostileParam) {
-			t.Errorf("out.txt line %q does not hold the value as it was given", l)
+	for i := range measuredConstructs {
+		for _, field := range fields {
+			name := fmt.Sprintf("out-%s%d.txt", field, i)
+			out, err := os.ReadFile(filepath.Join(h.repo, name))
+			if err != nil {
+				t.Errorf("construct %d in %s: %v; logs:\n%s", i, field, err, h.logsOf(fieldStep[field], i))
+				continue
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], hostileParam) {
+				t.Errorf("construct %d in %s wrote %q, want one line holding the value as it was given", i, field, out)
+			}
 		}
 	}
 }
@@ -99,4 +107,18 @@ steps:
 	if matches, _ := filepath.Glob(filepath.Join(h.repo, "pwned*")); len(matches) > 0 {
 		t.Fatalf("a param value ran as shell code: %v", matches)
 	}
+}
+
+// logsOf returns the logs of step ID+i and of service s+i, for a failure
+// message.
+func (h *harness) logsOf(id string, i int) string {
+	var b strings.Builder
+	for _, pattern := range []string{fmt.Sprintf("%s%d*.log", id, i), fmt.Sprintf("service-s%d.log", i)} {
+		matches, _ := filepath.Glob(filepath.Join(h.state, "runs", "*", pattern))
+		for _, m := range matches {
+			data, _ := os.ReadFile(m)
+			fmt.Fprintf(&b, "== %s\n%s\n", filepath.Base(m), data)
+		}
+	}
+	return b.String()
 }
