@@ -23,6 +23,8 @@ var _ engine.Kind = recordKind{}
 const (
 	EventRollback = "rollback"
 	EventOther    = "event"
+	// lastRollback reads the latest rollback instead of recording one.
+	lastRollback = "last_rollback"
 )
 
 var recordFields = []string{"cause", "severity", "level", "sprint", "note"}
@@ -44,6 +46,7 @@ func (recordKind) Signature() engine.Signature {
 			{Name: EventRollback, Description: "tag the run as a rollback; rbflow metrics counts it", With: facts(engine.Field{
 				Name: "cause", Type: engine.String, Required: true, Description: "what made the rollback necessary; rbflow metrics counts rollbacks by cause"})},
 			{Name: EventOther, Description: "keep any other fact (with.note or with.cause)", With: facts(engine.Field{Name: "cause", Type: engine.String})},
+			{Name: lastRollback, Description: "read the latest rollback of this repository that was not undone into the step's outputs (found, run_id, procedure, status, started_at, ended_at, took, level, cause, severity, sprint, baseline, failed_branch, failed_commit, branch, branches, actions); found is false when there is none"},
 		},
 	}
 }
@@ -51,6 +54,9 @@ func (recordKind) Signature() engine.Signature {
 func (recordKind) Compile(c *engine.KindContext) engine.Action {
 	kind := c.Action()
 	args := c.With()
+	if kind == lastRollback {
+		return lastRollbackAction{}
+	}
 	if kind == EventRollback && !args.Has("cause") {
 		return nil // reported: the signature requires it
 	}
@@ -153,4 +159,37 @@ func (a *recordAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 	}
 	fmt.Fprintf(x.Log, "recorded %s: %s\n", a.kind, formatData(data))
 	return out, nil
+}
+
+// lastRollbackAction reads the facts of the repository's latest rollback
+// (LatestRollback): the outputs analyze, notify and checklist default to.
+// The step records them, so a resumed run keeps the rollback it started
+// from even if another one happened in between.
+type lastRollbackAction struct{}
+
+func (lastRollbackAction) DefaultOnResume() string { return "rerun" }
+
+func (lastRollbackAction) Describe(context.Context, *engine.Exec) (string, error) {
+	return "read the latest rollback of this repository from rbflow's store", nil
+}
+
+func (lastRollbackAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
+	rb, err := LatestRollback(ctx, x.Runs(), x.PlanOf, x.Repo)
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
+	if rb == nil {
+		fmt.Fprintln(x.Log, "no rollback recorded in this repository yet (or every one was undone)")
+	} else {
+		fmt.Fprintf(x.Log, "latest rollback: run %s of %s (%s), %s, from %s back to %s\n",
+			rb.Run.ID, rb.Run.Procedure, rb.Run.Shown(), rb.Run.EndedAt.Local().Format("2006-01-02 15:04"), orNone(rb.FailedBranch), orNone(rb.Baseline))
+	}
+	return engine.Result{Outputs: rb.Outputs()}, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
 }

@@ -397,6 +397,11 @@ func (a *reportAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
+	if kind == "analysis" && d.Git.Baseline != "" && x.Repo != "" {
+		if failed, _ := d.Value("failed_branch").(string); failed != "" {
+			d.Compare = compareBranches(ctx, x.Repo, d.Git.Baseline, failed)
+		}
+	}
 	var text string
 	if kind == ReportJSON {
 		if text, err = d.JSON(); err != nil {

@@ -30,6 +30,9 @@ type ReportData struct {
 	// Snapshots are the states the run saved before its destructive steps,
 	// with what each did not save (reinstallable trees, large files).
 	Snapshots []ReportSnapshot `json:"snapshots,omitempty"`
+	// Compare is what changed from the baseline to the failed branch
+	// (with.data.baseline and failed_branch): analysis reports only.
+	Compare *Comparison `json:"compare,omitempty"`
 }
 
 // ReportSnapshot is one snapshot a run took.

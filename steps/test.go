@@ -90,6 +90,7 @@ func (testKind) Signature() engine.Signature {
 			{Name: "base", Type: engine.String, Description: "the ref to compare with, for select: changed"},
 			{Name: "files", Type: engine.List, Description: "the paths whose tests to run, for select: files"},
 			{Name: "map", Type: engine.Any, Description: "rules from changed paths to tests: {match: REGEX, tests: [...]} or 'REGEX -> TEST...'"},
+			{Name: "ref", Type: engine.String, Description: "the branch the tests run on, as reports name it (default: the branch, or commit, checked out where the step runs; give it for a detached worktree of a branch)"},
 		},
 	}
 }
@@ -577,6 +578,15 @@ func (a *testAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 		return engine.Result{ExitCode: -1}, err
 	}
 	t.ref = testedRef(ctx, x.Dir)
+	if a.args.Has("ref") {
+		ref, err := x.String(a.args, "ref")
+		if err != nil {
+			return engine.Result{ExitCode: -1}, err
+		}
+		if ref != "" {
+			t.ref = ref
+		}
+	}
 	if t.changed && len(t.selected) == 0 {
 		fmt.Fprintf(x.Log, "no test is affected by %s: the tests did not run\n", t.what())
 		return engine.Result{Outputs: t.outputs(testresult.Result{Format: t.resolvedFormat()})}, nil

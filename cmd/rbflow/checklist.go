@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
 	"github.com/rbflow/rbflow/steps"
 )
@@ -26,7 +27,7 @@ type checklistCmd struct {
 func (*checklistCmd) Name() string  { return "checklist" }
 func (*checklistCmd) Usage() string { return "[RUN] [--done ITEM]... [--undo ITEM]... [--json]" }
 func (*checklistCmd) Summary() string {
-	return "the post-rollback checklist of a run (default: the newest): auto-ticked items and ones you tick with --done"
+	return "the post-rollback checklist of a run (default: the latest rollback, else the newest run): auto-ticked items and ones you tick with --done"
 }
 func (c *checklistCmd) Flags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&c.done, "done", nil, "tick `ITEM` by hand ("+strings.Join(steps.ChecklistIDs(), ", ")+"; repeatable)")
@@ -43,11 +44,15 @@ func (c *checklistCmd) Run(ctx context.Context, a *app, args []string) error {
 			return usagef("no checklist item %q%s; the items are %s", id, spec.Hint(id, steps.ChecklistIDs()), strings.Join(steps.ChecklistIDs(), ", "))
 		}
 	}
-	s, run, err := a.openRun(ctx, args)
+	s, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	run, err := c.find(ctx, a, s, args)
+	if err != nil {
+		return err
+	}
 	for _, item := range c.done {
 		if err := s.store.SetChecklistItem(ctx, run.ID, item, true); err != nil {
 			return err
@@ -108,4 +113,29 @@ func (c *checklistCmd) Run(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	return nil
+}
+
+// find returns the run named, or else the latest rollback (the run that
+// called it, when it was called: its checklist covers both), or else the
+// newest run (SPEC §12: the checklist knows what came before).
+func (c *checklistCmd) find(ctx context.Context, a *app, s *session, args []string) (*engine.Run, error) {
+	if len(args) == 1 {
+		return s.findRun(ctx, args[0])
+	}
+	l := a.loader(s.repo, nil)
+	rb, err := steps.LatestRollback(ctx, s.store, func(r *engine.Run) (*engine.Plan, error) {
+		return l.LoadStored(engine.Source{Path: r.SourcePath, Text: []byte(r.Source)})
+	}, s.repo)
+	if err != nil || rb == nil {
+		return s.findRun(ctx, "")
+	}
+	run := rb.Run
+	for run.ParentRun != "" {
+		parent, err := s.store.Run(ctx, run.ParentRun)
+		if err != nil {
+			break
+		}
+		run = parent
+	}
+	return run, nil
 }

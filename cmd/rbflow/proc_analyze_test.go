@@ -265,20 +265,24 @@ func TestAnalyzeValidateAndDryRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		"dry run of analyze: nothing will be changed",
-		"1. reflog (run) — runs",
+		"1. previous (record) — runs",
+		"| read the latest rollback of this repository from rbflow's store",
+		"2. branches (run) — runs, after previous",
+		"3. failed_tree (run) — runs, after branches",
+		"4. reflog (run) — runs",
 		"| git reflog > \"$RBFLOW_RUN_DIR/git_reflog.txt\"",
-		"3. tests (test) — runs",
+		"6. tests (test) — runs, after failed_tree",
 		"| eval \"$TEST_COMMAND\"",
 		"| # results: pytest (auto), read from standard output",
-		"6. performance (run) — skipped (if is false), after coverage",
-		"7. pip_freeze (run) — runs",
-		"8. npm_list (run) — runs",
-		"9. go_list (run) — skipped (if is false)",
-		"12. analysis (report) — depends on runtime, after reflog, graph, test_summary, coverage, performance, pip_freeze, npm_list, go_list, disk, memory",
+		"9. performance (run) — skipped (if is false), after coverage",
+		"10. pip_freeze (run) — runs",
+		"11. npm_list (run) — runs",
+		"12. go_list (run) — skipped (if is false)",
+		"15. analysis (report) — depends on runtime, after reflog, graph, test_summary, coverage, performance, pip_freeze, npm_list, go_list, disk, memory",
 		"/analysis.md (and a copy in the run folder)",
 		"| for f in git_reflog.txt git_graph.txt",
-		"finally:\n13. exclude_reports (git) — runs",
-		"15. summary (report) — runs, after publish",
+		"finally:\n16. remove_failed_tree (run) — runs",
+		"19. summary (report) — runs, after publish",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the dry run lacks %q:\n%s", want, out)
@@ -320,5 +324,85 @@ func TestReportsExcludedFromGit(t *testing.T) {
 	}
 	if o, e, code := rbflow(t, repo, "run", "precheck", "--set", "test_command=true"); code != 0 {
 		t.Errorf("precheck after analyze: exit %d\n%s%s", code, o, e)
+	}
+}
+
+// TestAnalyzeAfterSprintRollback (issue 14): after a sprint rollback,
+// analyze with no params takes its branches and times from that rollback,
+// runs the failed branch's tests in a temporary worktree (not the retry
+// branch's, which is checked out), and derives its causes from the data:
+// the dependency change, the code changed where the test fails, and what
+// the failure says. The checklist without a run id is the rollback's.
+func TestAnalyzeAfterSprintRollback(t *testing.T) {
+	t.Parallel()
+	repo := goRepo(t)
+	testkit.Git(t, repo, "switch", "-q", "baseline")
+	testkit.WriteFile(t, filepath.Join(repo, "requirements.txt"), "requests==2.31.0\n")
+	testkit.Git(t, repo, "add", "requirements.txt")
+	testkit.Git(t, repo, "commit", "-q", "-m", "pin requests")
+	testkit.Git(t, repo, "switch", "-q", "sprint")
+	testkit.Git(t, repo, "merge", "-q", "--no-edit", "baseline")
+	testkit.WriteFile(t, filepath.Join(repo, "requirements.txt"), "requests==2.0.0\nflask==3.0.0\n")
+	testkit.Git(t, repo, "commit", "-q", "-am", "sprint: older requests, flask")
+
+	if out, errOut, code := rbflow(t, repo, "run", "sprint", "--set", "sprint=7", "--set", "reason=Mul broke"); code != 0 {
+		t.Fatalf("rbflow run sprint = %d\n%s%s", code, out, errOut)
+	}
+	sprintRun := lastRunID(t, repo)
+	if b := strings.TrimSpace(testkit.Git(t, repo, "branch", "--show-current")); b != "refactor/sprint-7-retry" {
+		t.Fatalf("after the sprint rollback the branch is %q", b)
+	}
+
+	out, errOut, code := rbflow(t, repo, "run", "analyze")
+	if code != 0 {
+		t.Fatalf("rbflow run analyze = %d\n%s%s", code, out, errOut)
+	}
+	id := lastRunID(t, repo)
+	report := readFile(t, filepath.Join(repo, ".git", "rbflow", "runs", id, "analysis.md"))
+	for _, want := range []string{
+		"- Rolled back: run `" + sprintRun + "` of sprint, ",
+		"- Failed branch: sprint, 3 commits and 2 files changed since `baseline`",
+		// The failed branch's tests, labelled with it: the retry
+		// branch (checked out) passes them all.
+		"tests on sprint: 2 passed, 1 failed",
+		"FAILED example.com/calc.TestMul - calc_test.go:13: Mul(2, 3) = 5, want 6",
+		"- **Dependencies changed on sprint**\n  - requirements.txt: +requests==2.0.0; +flask==3.0.0; -requests==2.31.0",
+		"- **Code changed where the tests fail**\n  - calc.go (+2 -2)\n- **",
+		"- **Behaviour changed (assertions fail) (1 failure)**\n  - example.com/calc.TestMul: calc_test.go:13: Mul(2, 3) = 5, want 6",
+		"1. Check the failures against the dependency changes: `git diff baseline...sprint -- requirements.txt`",
+		"2. Review these changes first: `git diff baseline...sprint -- .`",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("analysis.md lacks %q:\n%s", want, report)
+		}
+	}
+	for _, template := range []string{"[ ] Dependency conflict", "Check for circular imports", "Failure detected"} {
+		if strings.Contains(report, template) {
+			t.Errorf("analysis.md still holds the seed's template text %q", template)
+		}
+	}
+	if wt := testkit.Git(t, repo, "worktree", "list"); strings.Count(wt, "\n") != 1 {
+		t.Errorf("the temporary worktree was left:\n%s", wt)
+	}
+	if b := strings.TrimSpace(testkit.Git(t, repo, "branch", "--show-current")); b != "refactor/sprint-7-retry" {
+		t.Errorf("analyze changed the checked-out branch to %q", b)
+	}
+
+	// Given branches win over the rollback's.
+	out, errOut, code = rbflow(t, repo, "run", "analyze", "--set", "failed_branch=baseline", "--set", "out_dir="+t.TempDir())
+	if code != 0 {
+		t.Fatalf("rbflow run analyze --set failed_branch=baseline = %d\n%s%s", code, out, errOut)
+	}
+	report = readFile(t, filepath.Join(repo, ".git", "rbflow", "runs", lastRunID(t, repo), "analysis.md"))
+	if !strings.Contains(report, "tests on baseline: 3 passed") || !strings.Contains(report, "- Failed branch: baseline, 0 commits") {
+		t.Errorf("analyze --set failed_branch=baseline did not test the baseline:\n%s", report)
+	}
+
+	out, errOut, code = rbflow(t, repo, "checklist")
+	if code != 0 || !strings.Contains(out, "post-rollback checklist of run "+sprintRun+" (sprint,") {
+		t.Errorf("rbflow checklist (no run) = %d, want the sprint rollback's checklist:\n%s%s", code, out, errOut)
+	}
+	if !regexp.MustCompile(`\[x\][^\n]*Failure analysis completed`).MatchString(out) {
+		t.Errorf("the checklist does not tick the analysis that ran:\n%s", out)
 	}
 }
