@@ -39,6 +39,9 @@ const (
 	// durationBody is what time.ParseDuration takes, less negative
 	// durations, which the loader refuses ("-0s" is zero, so it is in).
 	durationBody = `([-+]?0|\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|-((0+(\.0*)?|\.0+)(ns|us|µs|μs|ms|s|m|h))+)`
+	// zeroDuration is a duration of 0 written in any of the ways
+	// time.ParseDuration takes.
+	zeroDuration = `^[-+]?((0+(\.0*)?|\.0+)(ns|us|µs|μs|ms|s|m|h)?)+$`
 	// boolText and intText are the texts a with: argument of those types
 	// takes when it is written as a string (the loader reads the text).
 	boolText = `^\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\s*$`
@@ -167,6 +170,9 @@ func procedureSchema(reg *engine.Registry) obj {
 			"description": text("what the procedure is for"),
 			"severity":    enum("how severe the situation it answers is", spec.Severities...),
 			"target":      obj{"$ref": "#/$defs/duration"},
+			// A deadline of 0 would stop every run at once: the loader refuses it.
+			"deadline": obj{"type": "string", "pattern": "^" + durationBody + "$", "not": obj{"pattern": zeroDuration},
+				"description": "stop a run that goes on longer than this (running steps get the grace period, finally runs, the run fails); counted from each start, resume or retry"},
 			"contacts": obj{"type": "array", "items": obj{"type": "object", "additionalProperties": false,
 				"properties": obj{"role": text("role"), "name": text("who"), "reach": text("how to reach them")}}},
 			"params":     obj{"type": "object", "patternProperties": obj{spec.IDPattern: paramSchema()}, "additionalProperties": false},
