@@ -23,9 +23,18 @@ func (*schemaCmd) Run(_ context.Context, a *app, args []string) error {
 	if len(args) > 0 {
 		return usagef("schema takes no arguments")
 	}
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(procedureSchema(a.registry))
+	text, err := schemaJSON(a.registry)
+	if err != nil {
+		return err
+	}
+	_, err = a.stdout.Write(text)
+	return err
+}
+
+// schemaJSON is the text rbflow schema prints and rbflow init writes.
+func schemaJSON(reg *engine.Registry) ([]byte, error) {
+	text, err := json.MarshalIndent(procedureSchema(reg), "", "  ")
+	return append(text, '\n'), err
 }
 
 type obj = map[string]any
