@@ -93,6 +93,15 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 		x.waiting = append(x.waiting, st.ID)
 		x.waitMsgs = append(x.waitMsgs, rec.Error)
 		x.mu.Unlock()
+	case runErr != nil && deadlinePassed(ctx):
+		// Not interrupted: the run is over, failed, and not resumed.
+		rec.fail(x.mask.String(fmt.Sprintf("stopped: %v", context.Cause(ctx))), false, end)
+		x.mu.Lock()
+		if x.deadlineStopped == nil {
+			x.deadlineStopped = map[string]bool{}
+		}
+		x.deadlineStopped[st.ID] = true
+		x.mu.Unlock()
 	case runErr != nil && ctx.Err() != nil:
 		rec.interrupt("interrupted", end)
 		x.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/spec"
 )
 
 // RunStatus is the state of a whole run.
@@ -123,6 +124,24 @@ func (r *Run) ShownStep(st *StepRecord) StepStatus {
 		}
 	}
 	return st.Status
+}
+
+// Deadline is the deadline of the procedure text the run keeps (0 if it
+// has none). Each start, resume or retry of the run has the whole of it.
+func (r *Run) Deadline() time.Duration {
+	root, errs := spec.Parse("", []byte(r.Source))
+	if len(errs) > 0 || root == nil {
+		return 0
+	}
+	v := root.Get("deadline")
+	if v == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(v.Str)
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // Active is how long the run's steps were running, overlaps counted once:

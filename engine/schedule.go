@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,6 +36,8 @@ type execution struct {
 	fatal       error // the store could not record a transition
 	resumed     map[string]bool
 	above       map[*Step]bool // failedAbove of ended steps
+	// deadlineStopped holds the steps the procedure's deadline stopped.
+	deadlineStopped map[string]bool
 }
 
 // newExecution prepares the state of an execution of run: params typed as
@@ -86,42 +89,125 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 		return x.finish(ctx, RunFailed, "", err)
 	}
 
-	x.section(ctx, plan.Main, spec.SectionMain, false)
+	// The main steps run under the procedure's deadline, counted from
+	// this execution's start: a run resumed the next morning gets its
+	// whole deadline again (as a Temporal workflow run's timeout does).
+	mctx := ctx
+	if d := plan.Procedure.Deadline; d > 0 {
+		var cancel context.CancelFunc
+		mctx, cancel = context.WithTimeoutCause(ctx, d, &deadlineError{Deadline: d, How: how})
+		defer cancel()
+	}
+	x.section(mctx, plan.Main, spec.SectionMain, false)
 
 	failedStep := x.firstFailed(plan.Main)
 	if x.fatal != nil {
 		return x.finish(ctx, RunInterrupted, "", x.fatal)
 	}
 	status := RunSucceeded
+	cut := x.deadlineCut(mctx)
 	switch {
-	case x.interrupted || ctx.Err() != nil:
+	case x.interrupted || ctx.Err() != nil && !deadlinePassed(ctx):
 		status = RunInterrupted
 		x.interrupted = true // for cancelled() in finally
 	case len(x.waiting) > 0:
 		status = RunWaiting
+	case cut != nil:
+		status = RunFailed
+		if stopped := x.stoppedByDeadline(); len(stopped) > 0 {
+			failedStep = stopped[0]
+		}
 	case failedStep != "":
 		status = RunFailed
 	}
 	run.FailedStep = failedStep
+	// After a signal or the deadline, on_failure and finally get the grace
+	// period (a signal during it still stops them).
+	ectx := ctx
+	if ctx.Err() != nil || cut != nil {
+		base := ctx
+		if ctx.Err() != nil {
+			base = context.WithoutCancel(ctx)
+		}
+		var cancel context.CancelFunc
+		ectx, cancel = context.WithTimeout(base, r.grace())
+		defer cancel()
+	}
 	if status == RunFailed && len(plan.OnFailure) > 0 {
-		x.section(ctx, plan.OnFailure, spec.SectionOnFailure, true)
+		x.section(ectx, plan.OnFailure, spec.SectionOnFailure, true)
 	}
 	if status != RunWaiting && len(plan.Finally) > 0 {
-		fctx := ctx
-		if ctx.Err() != nil {
-			// After a signal, finally gets the grace period.
-			var cancel context.CancelFunc
-			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), r.grace())
-			defer cancel()
-		}
-		x.section(fctx, plan.Finally, spec.SectionFinally, status != RunSucceeded)
+		x.section(ectx, plan.Finally, spec.SectionFinally, status != RunSucceeded)
 		if status == RunSucceeded {
 			if f := x.firstFailed(plan.Finally); f != "" {
 				status, failedStep = RunFailed, f
 			}
 		}
 	}
-	return x.finish(ctx, status, failedStep, nil)
+	return x.finish(ctx, status, failedStep, cut)
+}
+
+// deadlineError is the cause of the main steps' context when the
+// procedure's deadline passes.
+type deadlineError struct {
+	Deadline time.Duration
+	How      string // how the execution began: started, resumed, retried (attempt N)
+}
+
+func (e *deadlineError) Error() string {
+	since := "started"
+	if e.How != "started" {
+		since = "was " + strings.Fields(e.How)[0]
+	}
+	return fmt.Sprintf("deadline %s passed %s after the run %s", e.Deadline, e.Deadline, since)
+}
+
+// deadlinePassed reports whether ctx was stopped by a run's deadline
+// (this run's, or its parent's for a child run) rather than by a signal.
+func deadlinePassed(ctx context.Context) bool {
+	var d *deadlineError
+	return ctx.Err() != nil && errors.As(context.Cause(ctx), &d)
+}
+
+// deadlineCut is the error of a run whose deadline stopped something: it
+// says which deadline passed, the steps that were running, and the main
+// steps it kept from starting. It is nil when the deadline did not pass
+// or passed only after the main steps had ended.
+func (x *execution) deadlineCut(ctx context.Context) error {
+	if !deadlinePassed(ctx) {
+		return nil
+	}
+	msg := context.Cause(ctx).Error()
+	stopped := x.stoppedByDeadline()
+	if len(stopped) > 0 {
+		msg += "; stopped step " + strings.Join(stopped, ", ")
+	}
+	var left []string
+	for _, st := range x.plan.Main {
+		if !x.ended(st.ID) {
+			left = append(left, st.ID)
+		}
+	}
+	if len(stopped) == 0 && len(left) == 0 {
+		return nil
+	}
+	if len(left) > 0 {
+		msg += "; not started: " + strings.Join(left, ", ")
+	}
+	return errors.New(msg)
+}
+
+// stoppedByDeadline lists, in plan order, the main steps the deadline stopped.
+func (x *execution) stoppedByDeadline() []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var ids []string
+	for _, st := range x.plan.Main {
+		if x.deadlineStopped[st.ID] {
+			ids = append(ids, st.ID)
+		}
+	}
+	return ids
 }
 
 func (x *execution) firstFailed(steps []*Step) string {

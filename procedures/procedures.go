@@ -4,6 +4,7 @@
 package procedures
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -302,42 +304,114 @@ func resolve(arg, repo string) (*Source, error) {
 // Copied is one built-in procedure CopyTo handled.
 type Copied struct {
 	Path string // the file
+	Text []byte // what was written (nil if kept)
 	Kept bool   // it existed and was left as it was
+	// Edited is set for an existing copy whose text is not what init
+	// writes: someone changed it (or an older rbflow wrote it).
+	Edited bool
+	// Saved names where an edited copy that force replaced was moved.
+	Saved string
+}
+
+// SchemaFile is the name of the JSON Schema file CopyTo writes beside the
+// copies, which each copy's first line names for editors.
+const SchemaFile = "rbflow.schema.json"
+
+// Modeline is the first line of every copy: editors with the YAML language
+// server check and complete the file against the schema beside it.
+const Modeline = "# yaml-language-server: $schema=./" + SchemaFile + "\n"
+
+// CopyText is the text CopyTo writes for the built-in name: the modeline,
+// then the built-in as it is.
+func CopyText(name string) ([]byte, bool) {
+	text, ok := Builtin(name)
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(Modeline), text...), true
 }
 
 // CopyTo writes every built-in procedure into dir as NAME.yaml, where a copy
-// shadows the built-in (see Resolve). A file that exists is kept unless
-// force. It returns what it did, up to the first error.
-func CopyTo(dir string, force bool) ([]Copied, error) {
+// shadows the built-in (see Resolve), each starting with Modeline, and the
+// JSON Schema schema beside them as SchemaFile (always: it is rbflow's, and
+// follows the rbflow that writes it). A copy that exists is kept unless
+// force; force saves one with edits of its own as NAME.yaml.orig first. It
+// returns what it did to the copies, up to the first error.
+func CopyTo(dir string, force bool, schema []byte) ([]Copied, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(dir, SchemaFile), schema, false); err != nil {
 		return nil, err
 	}
 	var out []Copied
 	for _, name := range Names() {
-		text, _ := Builtin(name)
+		text, _ := CopyText(name)
 		dst := filepath.Join(dir, name+".yaml")
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if force {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		c := Copied{Path: dst}
+		old, err := os.ReadFile(dst)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return out, err
+		default:
+			builtin, _ := Builtin(name)
+			c.Edited = !bytes.Equal(old, text) && !bytes.Equal(old, builtin)
+			if !force {
+				c.Kept = true
+				out = append(out, c)
+				continue
+			}
+			if c.Edited {
+				if c.Saved, err = saveAside(dst, old); err != nil {
+					return out, err
+				}
+			}
 		}
-		f, err := os.OpenFile(dst, flags, 0o644)
-		if errors.Is(err, fs.ErrExist) {
-			out = append(out, Copied{Path: dst, Kept: true})
+		// O_EXCL without force: a copy made meanwhile is not overwritten.
+		if err := writeFile(dst, text, !force); errors.Is(err, fs.ErrExist) {
+			c.Kept = true
+			out = append(out, c)
 			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return out, err
 		}
-		if _, err := f.Write(text); err != nil {
-			f.Close()
-			return out, err
-		}
-		if err := f.Close(); err != nil {
-			return out, err
-		}
-		out = append(out, Copied{Path: dst})
+		c.Text = text
+		out = append(out, c)
 	}
 	return out, nil
+}
+
+// saveAside writes text to path.orig, or path.orig.N if that exists, and
+// returns the name it used.
+func saveAside(path string, text []byte) (string, error) {
+	for n := 0; ; n++ {
+		aside := path + ".orig"
+		if n > 0 {
+			aside += "." + strconv.Itoa(n)
+		}
+		if err := writeFile(aside, text, true); !errors.Is(err, fs.ErrExist) {
+			return aside, err
+		}
+	}
+}
+
+// writeFile writes text to path (mode 0644), replacing what is there
+// unless excl.
+func writeFile(path string, text []byte, excl bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if excl {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // readFile reads a procedure file, refusing at once one over the size a

@@ -31,7 +31,7 @@ func commands() []subcommand {
 	return []subcommand{
 		&runCmd{}, &resumeCmd{}, &retryCmd{}, &cancelCmd{}, &runsCmd{}, &statusCmd{}, &logsCmd{},
 		&undoCmd{}, &snapshotsCmd{}, &gcCmd{}, &metricsCmd{}, &checklistCmd{}, &approveCmd{},
-		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &initCmd{}, &schemaCmd{}, &doctorCmd{}, &versionCmd{},
+		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &initCmd{}, &schemaCmd{}, &doctorCmd{}, &completionCmd{}, &versionCmd{},
 	}
 }
 
@@ -118,6 +118,9 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return nil
 	case "--version":
 		name = "version"
+	case completeCmd:
+		a.complete(ctx, args[1:])
+		return nil
 	}
 	var cmd subcommand
 	var names []string
@@ -131,15 +134,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		h := spec.Hint(name, names)
 		return usagef("unknown command %q%s; run 'rbflow --help' for the list", name, h)
 	}
-	fs := pflag.NewFlagSet("rbflow "+cmd.Name(), pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
-	cmd.Flags(fs)
-	fs.StringVar(&a.repoFlag, "repo", "", "repository `DIR` (default: the enclosing git work tree)")
-	fs.StringVar(&a.stateFlag, "state", "", "state `DIR` (default: <git common dir>/rbflow, or $RBFLOW_STATE)")
-	fs.BoolVarP(&a.quiet, "quiet", "q", false, "print less")
-	fs.BoolVarP(&a.verbose, "verbose", "v", false, "print more")
-	help := fs.BoolP("help", "h", false, "show help for this command")
+	fs, help := a.flagSet(cmd)
 	if err := fs.Parse(args[1:]); err != nil {
 		return usagef("%s: %v\nusage: rbflow %s %s", cmd.Name(), err, cmd.Name(), cmd.Usage())
 	}
@@ -148,6 +143,20 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return nil
 	}
 	return cmd.Run(ctx, a, fs.Args())
+}
+
+// flagSet is cmd's flag set with the global flags, bound to a; help is
+// set by --help.
+func (a *app) flagSet(cmd subcommand) (fs *pflag.FlagSet, help *bool) {
+	fs = pflag.NewFlagSet("rbflow "+cmd.Name(), pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	cmd.Flags(fs)
+	fs.StringVar(&a.repoFlag, "repo", "", "repository `DIR` (default: the enclosing git work tree)")
+	fs.StringVar(&a.stateFlag, "state", "", "state `DIR` (default: <git common dir>/rbflow, or $RBFLOW_STATE)")
+	fs.BoolVarP(&a.quiet, "quiet", "q", false, "print less")
+	fs.BoolVarP(&a.verbose, "verbose", "v", false, "print more")
+	return fs, fs.BoolP("help", "h", false, "show help for this command")
 }
 
 func (a *app) help(w io.Writer) {

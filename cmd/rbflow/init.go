@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -16,10 +15,10 @@ type initCmd struct{ force bool }
 func (*initCmd) Name() string  { return "init" }
 func (*initCmd) Usage() string { return "[DIR] [--force]" }
 func (*initCmd) Summary() string {
-	return "copy the built-in procedures into DIR (default: .rbflow/ of the repository) to edit them; a copy there replaces the built-in of its name"
+	return "copy the built-in procedures into DIR (default: .rbflow/ of the repository) to edit them, with the JSON Schema for editors; a copy there replaces the built-in of its name"
 }
 func (c *initCmd) Flags(fs *pflag.FlagSet) {
-	fs.BoolVar(&c.force, "force", false, "overwrite copies that exist (default: keep them)")
+	fs.BoolVar(&c.force, "force", false, "rewrite copies that exist (default: keep them); one with edits of its own is saved as NAME.yaml.orig first")
 }
 
 func (c *initCmd) Run(ctx context.Context, a *app, args []string) error {
@@ -44,7 +43,11 @@ func (c *initCmd) Run(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer s.Close()
-	written, err := procedures.CopyTo(dir, c.force)
+	schema, err := schemaJSON(a.registry)
+	if err != nil {
+		return err
+	}
+	written, err := procedures.CopyTo(dir, c.force, schema)
 	copied, kept := 0, 0
 	for _, w := range written {
 		if w.Kept {
@@ -52,23 +55,27 @@ func (c *initCmd) Run(ctx context.Context, a *app, args []string) error {
 		} else {
 			copied++
 			// Written by rbflow itself: approved by being written (SPEC §14).
-			text, _ := procedures.Builtin(strings.TrimSuffix(filepath.Base(w.Path), ".yaml"))
-			if aerr := s.store.Approve(ctx, procedures.ApprovalPath(w.Path), procedures.HashText(text), text); aerr != nil && err == nil {
+			if aerr := s.store.Approve(ctx, procedures.ApprovalPath(w.Path), procedures.HashText(w.Text), w.Text); aerr != nil && err == nil {
 				err = aerr
 			}
 		}
-		if a.quiet {
+		if a.quiet && w.Saved == "" {
 			continue
 		}
-		if w.Kept {
-			fmt.Fprintf(a.stdout, "kept %s (it exists; --force overwrites)\n", w.Path)
-		} else {
+		switch {
+		case w.Kept && w.Edited:
+			fmt.Fprintf(a.stdout, "kept %s: it differs from the built-in (your edits are left as they are; --force replaces it, saving it first)\n", w.Path)
+		case w.Kept:
+			fmt.Fprintf(a.stdout, "kept %s (it exists; --force rewrites it)\n", w.Path)
+		case w.Saved != "":
+			fmt.Fprintf(a.stdout, "replaced %s, which differed from the built-in; the old text is in %s\n", w.Path, w.Saved)
+		default:
 			fmt.Fprintf(a.stdout, "wrote %s\n", w.Path)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "%d procedures copied to %s (%d kept). Edit them; rbflow run NAME uses the copy, no rebuild needed (after an edit, rbflow approve NAME, or rbflow run NAME --approve).\n", copied, dir, kept)
+	fmt.Fprintf(a.stdout, "%d procedures copied to %s (%d kept), with the JSON Schema editors check them against (%s). Edit them; rbflow run NAME uses the copy, no rebuild needed (after an edit, rbflow approve NAME, or rbflow run NAME --approve).\n", copied, dir, kept, procedures.SchemaFile)
 	return nil
 }

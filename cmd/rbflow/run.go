@@ -182,6 +182,9 @@ func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[str
 	if plan.Procedure.Target > 0 {
 		fmt.Fprintf(w, "recovery-time target: %s\n", plan.Procedure.Target)
 	}
+	if plan.Procedure.Deadline > 0 {
+		fmt.Fprintf(w, "deadline: %s (the run is stopped and fails when it passes)\n", plan.Procedure.Deadline)
+	}
 	section := ""
 	for i, s := range steps {
 		if s.Section != section {

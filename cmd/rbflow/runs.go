@@ -36,6 +36,7 @@ type runJSON struct {
 	ParentRun  string         `json:"parent_run,omitempty"`
 	FailedStep string         `json:"failed_step,omitempty"`
 	Target     float64        `json:"target_seconds,omitempty"`
+	Deadline   float64        `json:"deadline_seconds,omitempty"` // status only
 	Params     map[string]any `json:"params,omitempty"`
 	Warnings   []string       `json:"warnings,omitempty"`
 	Steps      []stepJSON     `json:"steps,omitempty"`

@@ -23,9 +23,18 @@ func (*schemaCmd) Run(_ context.Context, a *app, args []string) error {
 	if len(args) > 0 {
 		return usagef("schema takes no arguments")
 	}
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(procedureSchema(a.registry))
+	text, err := schemaJSON(a.registry)
+	if err != nil {
+		return err
+	}
+	_, err = a.stdout.Write(text)
+	return err
+}
+
+// schemaJSON is the text rbflow schema prints and rbflow init writes.
+func schemaJSON(reg *engine.Registry) ([]byte, error) {
+	text, err := json.MarshalIndent(procedureSchema(reg), "", "  ")
+	return append(text, '\n'), err
 }
 
 type obj = map[string]any
@@ -39,6 +48,9 @@ const (
 	// durationBody is what time.ParseDuration takes, less negative
 	// durations, which the loader refuses ("-0s" is zero, so it is in).
 	durationBody = `([-+]?0|\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+|-((0+(\.0*)?|\.0+)(ns|us|µs|μs|ms|s|m|h))+)`
+	// zeroDuration is a duration of 0 written in any of the ways
+	// time.ParseDuration takes.
+	zeroDuration = `^[-+]?((0+(\.0*)?|\.0+)(ns|us|µs|μs|ms|s|m|h)?)+$`
 	// boolText and intText are the texts a with: argument of those types
 	// takes when it is written as a string (the loader reads the text).
 	boolText = `^\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\s*$`
@@ -167,6 +179,9 @@ func procedureSchema(reg *engine.Registry) obj {
 			"description": text("what the procedure is for"),
 			"severity":    enum("how severe the situation it answers is", spec.Severities...),
 			"target":      obj{"$ref": "#/$defs/duration"},
+			// A deadline of 0 would stop every run at once: the loader refuses it.
+			"deadline": obj{"type": "string", "pattern": "^" + durationBody + "$", "not": obj{"pattern": zeroDuration},
+				"description": "stop a run that goes on longer than this (running steps get the grace period, finally runs, the run fails); counted from each start, resume or retry"},
 			"contacts": obj{"type": "array", "items": obj{"type": "object", "additionalProperties": false,
 				"properties": obj{"role": text("role"), "name": text("who"), "reach": text("how to reach them")}}},
 			"params":     obj{"type": "object", "patternProperties": obj{spec.IDPattern: paramSchema()}, "additionalProperties": false},

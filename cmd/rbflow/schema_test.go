@@ -544,3 +544,59 @@ func TestSchemaValueTexts(t *testing.T) {
 		}
 	}
 }
+
+// TestInitCopiesMatchSchema: rbflow init writes the schema beside its
+// copies, and each copy names it on its first line, relative to itself,
+// as the YAML language server reads it; the schema the editor finds there
+// accepts every copy, and so does rbflow validate.
+func TestInitCopiesMatchSchema(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "with space")
+	var out, errOut strings.Builder
+	if code := Main([]string{"init", dir, "--state", t.TempDir()}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	copies, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(copies) == 0 {
+		t.Fatalf("init wrote no copies into %s (%v)", dir, err)
+	}
+	a := schemaApp()
+	modeline := regexp.MustCompile(`^# yaml-language-server: \$schema=(\S+)\n`)
+	for _, f := range copies {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := modeline.FindSubmatch(text)
+		if m == nil {
+			t.Errorf("%s does not start with a yaml-language-server modeline:\n%.80s", f, text)
+			continue
+		}
+		ref := string(m[1])
+		if filepath.IsAbs(ref) || strings.Contains(ref, "://") {
+			t.Errorf("%s names its schema as %s, want a path relative to the copy", f, ref)
+		}
+		schemaText, err := os.ReadFile(filepath.Join(filepath.Dir(f), ref))
+		if err != nil {
+			t.Errorf("%s names the schema %s: %v", f, ref, err)
+			continue
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaText))
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		c := jsonschema.NewCompiler()
+		if err := c.AddResource("file:///schema.json", doc); err != nil {
+			t.Fatal(err)
+		}
+		sch, err := c.Compile("file:///schema.json")
+		if err != nil {
+			t.Fatalf("the schema init wrote does not compile: %v", err)
+		}
+		if _, why := schemaErrors(sch, asJSON(t, f, text)); why != "" {
+			t.Errorf("the schema beside it rejects %s: %s", f, why)
+		}
+		if err := validate(a, f); err != nil {
+			t.Errorf("rbflow validate %s = %v, want ok", f, err)
+		}
+	}
+}

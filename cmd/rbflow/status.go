@@ -50,6 +50,7 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if c.json {
 		out := toJSON(run)
 		out.Params = masked
+		out.Deadline = run.Deadline().Seconds()
 		out.Warnings = warnings
 		for _, st := range steps {
 			out.Steps = append(out.Steps, stepJSON{ID: st.StepID, Section: st.Section, Status: string(run.ShownStep(st)),
@@ -89,6 +90,9 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		if run.Target > 0 {
 			fmt.Fprintf(w, ", target %s", run.Target)
 		}
+	}
+	if d := run.Deadline(); d > 0 {
+		fmt.Fprintf(w, "; deadline %s from each start, resume or retry", d)
 	}
 	fmt.Fprintln(w)
 	if len(masked) > 0 {

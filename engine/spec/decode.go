@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	topKeys     = []string{"version", "name", "description", "severity", "target", "contacts", "params", "env", "steps", "on_failure", "finally"}
+	topKeys     = []string{"version", "name", "description", "severity", "target", "deadline", "contacts", "params", "env", "steps", "on_failure", "finally"}
 	paramKeys   = []string{"type", "default", "required", "enum", "description", "secret", "from_env", "from_file"}
 	contactKeys = []string{"role", "name", "reach"}
 	retryKeys   = []string{"attempts", "delay", "backoff", "if"}
@@ -231,6 +231,12 @@ func (d *decoder) procedure(root *Value, p *Procedure) {
 	}
 	if v := root.Get("target"); v != nil {
 		p.Target = d.duration(v, "target")
+	}
+	if v := root.Get("deadline"); v != nil {
+		n := len(d.errs)
+		if p.Deadline = d.duration(v, "deadline"); p.Deadline == 0 && len(d.errs) == n {
+			d.errorf(v.Pos, "deadline %s stops every run at once: give a duration longer than 0, or leave deadline out", quoteVal(v))
+		}
 	}
 	if v := root.Get("contacts"); v != nil {
 		d.contacts(v, p)

@@ -17,6 +17,7 @@ type Procedure struct {
 	Description string
 	Severity    string
 	Target      time.Duration
+	Deadline    time.Duration // stops a run that goes on longer (counted from each start, resume or retry); 0 if none
 	Contacts    []Contact
 	Params      []*Param
 	Env         []*EnvVar

@@ -73,6 +73,39 @@ func Open(dir string) (*Store, error) { return openIn(dir, true) }
 // check's milliseconds.
 func OpenUnchecked(dir string) (*Store, error) { return openIn(dir, false) }
 
+// OpenReadOnly opens the store in dir for reading only, for shell
+// completion: it creates nothing (an error wrapping fs.ErrNotExist if dir
+// holds no store), migrates nothing, sets nothing aside and waits at most
+// half a second for a lock. It refuses a store of another schema version.
+// Writes through it fail.
+func OpenReadOnly(dir string) (*Store, error) {
+	if err := checkCgo(); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, DBName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite3", dsn(path, "mode=ro&_busy_timeout=500&_foreign_keys=on"))
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s := &Store{db: db, durable: db, dir: dir, path: path}
+	ms, err := migrations()
+	var version int
+	if err == nil {
+		err = db.QueryRow("PRAGMA user_version").Scan(&version)
+	}
+	if err == nil && version != len(ms) {
+		err = fmt.Errorf("schema version %d, this rbflow knows %d", version, len(ms))
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return s, nil
+}
+
 func openIn(dir string, check bool) (*Store, error) {
 	if err := checkCgo(); err != nil {
 		return nil, err

@@ -697,3 +697,42 @@ func TestIntegrityCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenReadOnly: shell completion opens the store read-only: a folder
+// without a store stays without one (none is created), an existing store
+// is read while another connection writes, and nothing is written through
+// the read-only one.
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	missing := filepath.Join(t.TempDir(), "state")
+	if s, err := OpenReadOnly(missing); err == nil || !errors.Is(err, os.ErrNotExist) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("OpenReadOnly(%s) = %v, want an error wrapping ErrNotExist", missing, err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenReadOnly created %s (stat: %v)", missing, err)
+	}
+
+	dir := t.TempDir()
+	w := openStoreIn(t, dir)
+	if err := w.CreateRun(ctx, fullRun("20260101-000000-aaaaaa"), nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatalf("OpenReadOnly(%s) = %v", dir, err)
+	}
+	defer r.Close()
+	if err := w.CreateRun(ctx, fullRun("20260101-000001-bbbbbb"), nil); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := r.Runs(ctx, "")
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("Runs through the read-only store = %d runs, %v; want 2", len(runs), err)
+	}
+	if err := r.CreateRun(ctx, fullRun("20260101-000002-cccccc"), nil); err == nil {
+		t.Errorf("CreateRun through the read-only store succeeded")
+	}
+}
