@@ -106,3 +106,53 @@ func TestNotifyProcedure(t *testing.T) {
 		t.Errorf("status after resume:\n%s", o)
 	}
 }
+
+// TestNotifyAfterRollback (issue 14): after a sprint rollback, notify with
+// no params takes the sprint, branches, times and actions from the
+// rollback run (it said "Actions Taken: None yet." and "[NUMBER]"); once
+// the rollback is undone, it no longer counts.
+func TestNotifyAfterRollback(t *testing.T) {
+	t.Parallel()
+	dir := seedRepo(t)
+	if o, e, code := rbflow(t, dir, "run", "sprint", "--set", "sprint=3", "--set", "reason=discounts broke checkout", "--set", "test_command=true"); code != 0 {
+		t.Fatalf("sprint: exit %d\n%s%s", code, o, e)
+	}
+	sprintRun := lastRunID(t, dir)
+	o, e, code := rbflow(t, dir, "run", "notify")
+	if code != 0 {
+		t.Fatalf("notify: exit %d\n%s%s", code, o, e)
+	}
+	note := readFile(t, filepath.Join(dir, ".git", "rbflow", "runs", lastRunID(t, dir), "notification.md"))
+	for _, want := range []string{
+		"**Sprint**: 3\n",
+		"(run `" + sprintRun + "` of sprint, succeeded)",
+		"### What Happened\ndiscounts broke checkout",
+		"1. The failed branch is the one checked out, and it is not the baseline (`inspect`)",
+		"Create the retry branch from the baseline (`retry_branch`)",
+		"Branches made: `backup/sprint-3-",
+		"`refactor/sprint-3-retry`",
+		"- Safe: `baseline`",
+		"- Failed: `refactor/sprint-3`",
+		"- Recovery: `refactor/sprint-3-retry`",
+	} {
+		if !strings.Contains(note, want) {
+			t.Errorf("notification lacks %q:\n%s", want, note)
+		}
+	}
+	for _, placeholder := range []string{"[NUMBER]", "None yet.", "[BRANCH]", "[none yet]"} {
+		if strings.Contains(note, placeholder) {
+			t.Errorf("notification holds %q although the store knows the rollback:\n%s", placeholder, note)
+		}
+	}
+
+	if o, e, code := rbflow(t, dir, "undo", sprintRun, "--yes"); code != 0 {
+		t.Fatalf("undo: exit %d\n%s%s", code, o, e)
+	}
+	if o, e, code := rbflow(t, dir, "run", "notify"); code != 0 {
+		t.Fatalf("notify after undo: exit %d\n%s%s", code, o, e)
+	}
+	note = readFile(t, filepath.Join(dir, ".git", "rbflow", "runs", lastRunID(t, dir), "notification.md"))
+	if strings.Contains(note, sprintRun) || !strings.Contains(note, "**Sprint**: [NUMBER]") {
+		t.Errorf("after the rollback was undone, notify still reports it:\n%s", note)
+	}
+}
