@@ -422,7 +422,12 @@ func (a *reportAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 	if err := writeReport(runCopy, text, 0o600); err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
-	out := map[string]any{"path": runCopy, "run_path": runCopy}
+	secrets := make([]any, len(d.Git.UntrackedSecrets))
+	for i, p := range d.Git.UntrackedSecrets {
+		secrets[i] = p
+	}
+	// The git facts a later report of the same state needs (with.data.at).
+	out := map[string]any{"path": runCopy, "run_path": runCopy, "uncommitted": d.Git.Uncommitted, "untracked_secrets": secrets}
 	switch {
 	case dest == "":
 		_, _ = io.WriteString(x.Log, text)

@@ -192,7 +192,7 @@ func TestReportSucceeded(t *testing.T) {
 	for _, want := range []string{
 		"# Sprint 7 Rollback Report\n",
 		"Branch: sprint-7\nReason: health checks red\n",
-		"- [x] Tests failing: 1 of 3 (1 passed, 1 failed, 1 skipped, 0 errors)",
+		"- [x] Tests failing\n  - `tests` on sprint-7: 1 passed, 1 failed, 1 skipped, 0 errors",
 		"- [ ] Build errors\n",
 		"- [ ] Runtime errors\n",
 		"- `health`: returned 503",

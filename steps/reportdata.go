@@ -383,8 +383,72 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 		d.Run.OverBy = d.Run.Elapsed - r.Target
 	}
 	baseline, _ := d.Value("baseline").(string)
-	d.Git = gitFacts(ctx, x.Repo, baseline)
+	if at, _ := d.Value("at").(string); at != "" {
+		d.Git = gitFactsAt(ctx, x.Repo, baseline, at, d)
+	} else {
+		d.Git = gitFacts(ctx, x.Repo, baseline)
+	}
 	return d, nil
+}
+
+// gitFactsAt describes a commit instead of the work tree (with.data.at): a
+// report written after the run changed branches still tells of the branch
+// it rolled back. The branch is with.data.failed_branch (else the ref),
+// and the uncommitted count and untracked secrets are with.data's (an
+// earlier report's outputs), since a commit has none.
+func gitFactsAt(ctx context.Context, dir, baseline, at string, d *ReportData) GitFacts {
+	g := GitFacts{Repo: dir, ChangedSinceBaseline: []string{}, UntrackedSecrets: []string{}}
+	repo, err := git.Open(ctx, dir)
+	if err != nil {
+		g.Error = err.Error()
+		return g
+	}
+	var errs []string
+	sha, err := repo.ResolveCommit(ctx, at)
+	if err != nil {
+		g.Error = fmt.Sprintf("with.data.at: %v", err)
+		return g
+	}
+	q := func(args ...string) string {
+		out, err := repo.Git(ctx, args...)
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		return strings.TrimSpace(out)
+	}
+	g.Branch, _ = d.Value("failed_branch").(string)
+	if g.Branch == "" {
+		g.Branch = at
+	}
+	g.Head = sha
+	g.HeadShort = q("rev-parse", "--short", sha)
+	g.Subject = q("log", "-1", "--format=%s", sha)
+	if n, ok := d.Value("uncommitted").(int); ok {
+		g.Uncommitted = n
+	} else if f, ok := d.Value("uncommitted").(float64); ok {
+		g.Uncommitted = int(f)
+	}
+	if list, ok := d.Value("untracked_secrets").([]any); ok {
+		for _, v := range list {
+			g.UntrackedSecrets = append(g.UntrackedSecrets, str(v))
+		}
+	}
+	if baseline != "" {
+		if base, err := repo.ResolveCommit(ctx, baseline); err != nil {
+			errs = append(errs, fmt.Sprintf("baseline: %v", err))
+		} else {
+			g.Baseline = baseline
+			g.BaselineCommit = q("log", "-1", "--format=%h %s", base)
+			for _, p := range strings.Split(q("-c", "core.quotePath=false", "diff", "--name-only", "--no-renames", "-z", "--end-of-options", base, sha), "\x00") {
+				if p != "" {
+					g.ChangedSinceBaseline = append(g.ChangedSinceBaseline, p)
+				}
+			}
+			sort.Strings(g.ChangedSinceBaseline)
+		}
+	}
+	g.Error = strings.Join(errs, "; ")
+	return g
 }
 
 // runStatus is the run's status, or, while it still runs (a report in

@@ -127,7 +127,7 @@ func sprintOutcome(t *testing.T, dir string, sprint int) string {
 	}
 	report, _ := os.ReadFile(filepath.Join(reports, "report.md"))
 	for _, l := range strings.Split(string(report), "\n") {
-		if strings.Contains(l, "Tests failing") || strings.Contains(l, "files modified") || strings.HasPrefix(l, "Branch:") || strings.HasPrefix(l, "Reason:") {
+		if strings.Contains(l, "Tests failing") || strings.HasPrefix(l, "  - `tests`") || strings.Contains(l, "files modified") || strings.HasPrefix(l, "Branch:") || strings.HasPrefix(l, "Reason:") {
 			fmt.Fprintf(&b, "\nreport: %s", commitIDRE.ReplaceAllString(l, "COMMIT"))
 		}
 	}
@@ -215,15 +215,21 @@ func TestSprintRollbackSeedRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCopy, err := os.ReadFile(filepath.Join(dir, ".git", "rbflow", "runs", id, "sprint-3", "report.md"))
+	// The copy in the tree is final: written after the rollback's last
+	// change, it says how the run ended and that every step ran (the
+	// copy made mid-run said "running", the later steps "not run").
+	runCopy, err := os.ReadFile(filepath.Join(dir, ".git", "rbflow", "runs", id, "keep_report.md"))
 	if err != nil || string(runCopy) != string(text) {
-		t.Errorf("the run folder's report differs from rollbacks/sprint-3/report.md (%v)", err)
+		t.Errorf("the run folder's copy of the kept report differs from rollbacks/sprint-3/report.md (%v)", err)
+	}
+	if strings.Contains(string(text), "not run") || strings.Contains(string(text), "running") || !strings.Contains(string(text), ", succeeded, ") {
+		t.Errorf("rollbacks/sprint-3/report.md is not final:\n%s", text)
 	}
 	for _, want := range []string{
 		"# Sprint 3 Rollback Report",
 		"Branch: refactor/sprint-3\n",
 		"Reason: discounts in percent broke pricing",
-		fmt.Sprintf("- [x] Tests failing: %d of %d", failed, failed+passed),
+		fmt.Sprintf("- [x] Tests failing\n  - `tests` on refactor/sprint-3: %d passed, %d failed", passed, failed),
 		fmt.Sprintf("%d files changed since `baseline`", changed+untracked),
 		"test_discount",
 		"kept on " + backup,
@@ -349,7 +355,7 @@ func TestSprintRollbackGoRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"- [x] Tests failing: 2 of 3", "2 files changed since `baseline`", "- calc/calc.go\n- calc/div.go\n", "TestMulZero", "Reason: [FILL IN]"} {
+	for _, want := range []string{"- [x] Tests failing\n  - `tests` on refactor/sprint-7: 1 passed, 2 failed", "  - `retry_tests` on refactor/sprint-7-retry: 3 passed, 0 failed", "2 files changed since `baseline`", "- calc/calc.go\n- calc/div.go\n", "TestMulZero", "Reason: [FILL IN]"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, text)
 		}
