@@ -108,10 +108,13 @@ func TestPromptHints(t *testing.T) {
 		q    engine.Question
 		want string
 	}{
-		{engine.Question{Step: "go", Text: "Reset?", Type: PromptConfirm}, "answer with: rbflow resume R --answer go=yes (or go=no)"},
-		{engine.Question{Step: "why", Text: "Why?", Type: PromptText}, "answer with: rbflow resume R --answer why='YOUR ANSWER'"},
+		{engine.Question{Step: "go", Text: "Reset?", Type: PromptConfirm}, "answer with: rbflow resume R --answer go=yes (or go=no); " +
+			"or, from any shell, record the answer with rbflow answer R go=yes and then run rbflow resume R"},
+		{engine.Question{Step: "why", Text: "Why?", Type: PromptText}, "answer with: rbflow resume R --answer why='YOUR ANSWER'; " +
+			"or, from any shell, record the answer with rbflow answer R why='YOUR ANSWER' and then run rbflow resume R"},
 		{engine.Question{Step: "svc", Text: "Which?", Type: PromptMulti, Choices: []string{"api server", "web"}},
-			"answer with: rbflow resume R --answer svc='api server' (the answer a comma-separated list of: api server, web)"},
+			"answer with: rbflow resume R --answer svc='api server' (the answer a comma-separated list of: api server, web); " +
+				"or, from any shell, record the answer with rbflow answer R svc='api server' and then run rbflow resume R"},
 	} {
 		if got := resumeHint("R", c.q); !strings.HasSuffix(got, c.want) {
 			t.Errorf("resumeHint(%+v) = %q, want it to end with %q", c.q, got, c.want)
