@@ -82,8 +82,8 @@ type Runner struct {
 
 	nested     bool              // a child run: the parent holds the lock
 	inherited  map[string]Answer // a child run's parent's answers
-	parentMask *Mask          // a child run's parent's secrets
-	given      map[string]any // a resumed child's params, as its parent gives them now
+	parentMask *Mask             // a child run's parent's secrets
+	given      map[string]any    // a resumed child's params, as its parent gives them now
 }
 
 // NewRunID returns a sortable, time-ordered run id.
