@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
@@ -140,7 +141,7 @@ func (c *answerCmd) notWaiting(ctx context.Context, s *session, run *engine.Run,
 func (c *answerCmd) via(a *app) string {
 	via := fmt.Sprintf("rbflow answer, pid %d", os.Getpid())
 	for _, f := range []any{a.stdin, a.stdout, a.stderr} {
-		if file, ok := f.(*os.File); ok && isTerminal(file) {
+		if file, ok := f.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
 			if tty, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", file.Fd())); err == nil {
 				return via + " on " + tty
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/rbflow/rbflow/engine/testkit"
 )
@@ -350,5 +353,66 @@ func TestUndoRecordsWho(t *testing.T) {
 		if st.User != undoer || st.Host != host {
 			t.Errorf("undo step %s by %q on %q, want %q on %q", st.ID, st.User, st.Host, undoer, host)
 		}
+	}
+}
+
+// TestAnswerWhileTerminalAsks: a run asks on its terminal; the answer given
+// with rbflow answer from another shell ends the question there, and the
+// run goes on with it.
+func TestAnswerWhileTerminalAsks(t *testing.T) {
+	t.Parallel()
+	repo := testkit.GitRepo(t, nil)
+	writeApproved(t, repo, filepath.Join(repo, "p.yaml"), `version: 1
+name: onterminal
+steps:
+  - id: go
+    prompt: Reset production to baseline?
+    with: {type: confirm}
+  - id: done
+    run: echo ${{ steps.go.outputs.confirmed }} > answers.txt
+`)
+	cmd := rbflowCmd(t, repo, "run", "p.yaml")
+	cmd.Env = append(cmd.Env, "TERM=xterm")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var out syncBuffer
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(&out, tty) // ends with EIO when rbflow exits
+		close(copied)
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	finished := false
+	defer func() {
+		if !finished {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+		}
+	}()
+	testkit.WaitFor(t, 30*time.Second, "the question on the terminal", func() bool { return strings.Contains(out.String(), "[y/n] ") })
+	id := lastRunID(t, repo)
+	answer := rbflowCmd(t, repo, "answer", id, "go=yes")
+	if b, err := answer.CombinedOutput(); err != nil || !strings.Contains(string(b), "run "+id+" took the answer go=yes") {
+		t.Fatalf("rbflow answer: %v\n%s", err, b)
+	}
+	select {
+	case err := <-done:
+		finished = true
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the run did not finish after the answer:\n%s", out.String())
+	}
+	<-copied
+	if b, _ := os.ReadFile(filepath.Join(repo, "answers.txt")); string(b) != "true\n" {
+		t.Errorf("answers.txt = %q; terminal:\n%s", b, out.String())
+	}
+	if r := statusJSON(t, repo, id); len(r.Answers) != 1 || r.Answers[0].Source != "command" {
+		t.Errorf("answers = %+v, want go from rbflow answer", r.Answers)
 	}
 }
