@@ -45,7 +45,7 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 	data := x.data(ctx, st, status)
 	env := x.plan.eval.Env(data)
 	now := time.Now()
-	rec := &StepRecord{RunID: x.run.ID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now}
+	rec := &StepRecord{RunID: x.run.ID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now, Actor: x.r.actor()}
 
 	if reason, skip, err := x.skipReason(st, env, status); err != nil {
 		x.fail(ctx, st, rec, fmt.Errorf("if: %w", err))

@@ -75,7 +75,8 @@ func (x *Exec) RunChild(ctx context.Context, ref string, callee *Callee, params 
 	child := *r
 	child.nested = true
 	child.Observer = prefixObserver{inner: r.Observer, step: x.StepID}
-	child.Answers = x.x.answers
+	child.Answers = nil
+	child.inherited = x.x.answers
 	child.parentMask = x.x.mask
 	child.SecretSets = nil
 	child.given = params

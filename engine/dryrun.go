@@ -41,7 +41,10 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 	if err != nil {
 		return nil, err
 	}
-	x.dry, x.answers = true, r.Answers
+	x.dry, x.answers = true, map[string]Answer{}
+	for step, v := range r.Answers {
+		x.answers[step] = Answer{StepID: step, Value: v, Source: AnswerFlag}
+	}
 	ran := map[string]bool{}
 	var out []PlannedStep
 	for _, st := range plan.Steps() {

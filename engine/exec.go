@@ -62,10 +62,28 @@ func (x *Exec) PlanOf(r *Run) (*Plan, error) {
 func (x *Exec) Hurry() <-chan struct{} { return x.x.r.Hurry }
 
 // Answer returns the answer given for this step's prompt: on the command
-// line now, or stored with the run when it was given before.
-func (x *Exec) Answer() (string, bool) {
-	v, ok := x.x.answers[x.StepID]
-	return v, ok
+// line now, or stored with the run when it was given before (an earlier
+// --answer, or rbflow answer).
+func (x *Exec) Answer() (Answer, bool) {
+	a, ok := x.x.answers[x.StepID]
+	return a, ok
+}
+
+// Answers is the store of answers and questions: a prompt step records
+// the question it waits on, looks there for an answer given from another
+// shell, and records the answer it took.
+func (x *Exec) Answers() AnswerStore { return x.store }
+
+// Actor is who drives this run now, and on which host.
+func (x *Exec) Actor() Actor { return x.x.r.actor() }
+
+// Waiting tells the run's observer that the step waits for a person, and
+// how to answer, as a run_notice event: a live view shows it, plain output
+// prints it on stderr, --json has it.
+func (x *Exec) Waiting(msg string) {
+	if x.x != nil {
+		x.x.r.emit(Event{Kind: "run_notice", RunID: x.RunID, Step: x.StepID, Message: x.mask.String(msg)})
+	}
 }
 
 // Prompter returns the terminal prompter, or nil when nobody can be asked.

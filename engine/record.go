@@ -80,6 +80,7 @@ type Run struct {
 	OwnerPID   int    // pid of the rbflow process driving the run now
 	OwnerStart uint64 // that process's start time (clock ticks since boot)
 	UndoneBy   string // the undo run that undid this one ("" if none, or that undo was undone)
+	Actor             // who started the run, and on which host
 }
 
 // Owner is the rbflow process that drives the run, or drove it last.
@@ -267,6 +268,7 @@ type StepRecord struct {
 	PIDStart   uint64 // that process's start time
 	Tail       string // bounded tail of the step's output
 	LogPath    string
+	Actor      // who ran this attempt (the person who resumed the run, say), and on which host
 }
 
 // Done reports whether the step is not run again on resume: it succeeded,

@@ -71,14 +71,19 @@ type Runner struct {
 	Answers  map[string]string
 	Yes      bool     // --yes: confirm prompts, and rerun steps whose on_resume is ask
 	Prompter Prompter // nil when there is no terminal to ask on
+	// Actor is who drives the runner, recorded with the runs it starts,
+	// their step attempts and the answers given with --answer; zero means
+	// CurrentActor.
+	Actor Actor
 
 	// SecretSets are --set NAME=VALUE given to resume or retry for secret
 	// params: the store does not keep their values (SPEC §4.1).
 	SecretSets []string
 
-	nested     bool           // a child run: the parent holds the lock
-	parentMask *Mask          // a child run's parent's secrets
-	given      map[string]any // a resumed child's params, as its parent gives them now
+	nested     bool              // a child run: the parent holds the lock
+	inherited  map[string]Answer // a child run's parent's answers
+	parentMask *Mask             // a child run's parent's secrets
+	given      map[string]any    // a resumed child's params, as its parent gives them now
 }
 
 // NewRunID returns a sortable, time-ordered run id.
@@ -101,7 +106,26 @@ func (r *Runner) newRun(plan *Plan, params map[string]any, sourcePath string, no
 		StateDir:   r.StateDir,
 		StartedAt:  now,
 		Target:     plan.Procedure.Target,
+		Actor:      r.actor(),
 	}
+}
+
+// actor is who drives the runner.
+func (r *Runner) actor() Actor {
+	if r.Actor == (Actor{}) {
+		return CurrentActor()
+	}
+	return r.Actor
+}
+
+// givenAnswers are the answers given to this command (--answer) as records, at
+// now, with secret values masked.
+func (r *Runner) givenAnswers(runID string, m *Mask, now time.Time) []Answer {
+	out := make([]Answer, 0, len(r.Answers))
+	for step, v := range r.Answers {
+		out = append(out, Answer{RunID: runID, StepID: step, Value: m.String(v), Source: AnswerFlag, Actor: r.actor(), At: now})
+	}
+	return out
 }
 
 // Start creates and executes a new run of plan. The run is returned even
@@ -133,17 +157,23 @@ func (r *Runner) start(ctx context.Context, plan *Plan, run *Run) error {
 	defer lock.Release()
 	ctx = lock.Context(ctx)
 	run.begin(proc.Self())
-	var answers map[string]string
+	var stored []Answer
 	mask := NewMask(plan.Procedure, run.Params).With(r.parentMask)
-	if run.ParentRun == "" { // a child run uses its parent's
-		answers = maskAnswers(mask, r.Answers)
+	answers := r.inherited // a child run uses its parent's
+	if !r.nested {
+		stored = r.givenAnswers(run.ID, mask, time.Now())
+		answers = make(map[string]Answer, len(stored))
+		for _, a := range stored {
+			a.Value = r.Answers[a.StepID]
+			answers[a.StepID] = a
+		}
 	}
 	kept := *run
 	kept.Params = keptParams(plan.Procedure, run.Params, mask)
-	if err := r.Store.CreateRun(ctx, &kept, answers); err != nil {
+	if err := r.Store.CreateRun(ctx, &kept, stored); err != nil {
 		return fmt.Errorf("record run: %w", err)
 	}
-	return r.execute(ctx, plan, run, map[string]*StepRecord{}, nil, "started", r.Answers)
+	return r.execute(ctx, plan, run, map[string]*StepRecord{}, nil, "started", answers)
 }
 
 func (r *Runner) lock(repo, runID string) (*Lock, error) {
@@ -287,34 +317,32 @@ func (r *Runner) resumedParams(plan *Plan, run *Run) (map[string]any, error) {
 	return params, nil
 }
 
-// maskAnswers are answers as the store keeps them: secret values masked.
-func maskAnswers(m *Mask, answers map[string]string) map[string]string {
-	out := make(map[string]string, len(answers))
-	for k, v := range answers {
-		out[k] = m.String(v)
-	}
-	return out
-}
-
-// answers are the answers stored with a run, under those given now, which
-// are stored too.
-func (r *Runner) answers(ctx context.Context, runID string, m *Mask) (map[string]string, error) {
+// answers are the answers given for a run's prompts: those stored with it
+// (given to an earlier command, or with rbflow answer), under those given
+// now, which are stored too. A child run takes its parent's and keeps none.
+func (r *Runner) answers(ctx context.Context, runID string, m *Mask) (map[string]Answer, error) {
 	stored, err := r.Store.Answers(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	for step, v := range r.Answers {
-		if r.nested {
-			break // a child run uses its parent's answers and keeps none
+	out := map[string]Answer{}
+	for _, a := range stored {
+		if a.Given() {
+			out[a.StepID] = a
 		}
-		if err := r.Store.SaveAnswer(ctx, runID, step, m.String(v)); err != nil {
+	}
+	if r.nested {
+		maps.Copy(out, r.inherited)
+		return out, nil
+	}
+	for _, a := range r.givenAnswers(runID, m, time.Now()) {
+		if err := r.Store.SaveAnswer(ctx, a); err != nil {
 			return nil, err
 		}
+		a.Value = r.Answers[a.StepID]
+		out[a.StepID] = a
 	}
-	for step, v := range r.Answers {
-		stored[step] = v
-	}
-	return stored, nil
+	return out, nil
 }
 
 func (r *Runner) records(ctx context.Context, runID string) (map[string]*StepRecord, error) {

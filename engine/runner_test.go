@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -431,20 +430,23 @@ type observerFunc func(engine.Event)
 func (f observerFunc) Event(e engine.Event) { f(e) }
 
 // Answers given for a run are stored as it starts, before any step runs,
-// and answers given on resume stand over them.
+// with who gave them; answers given on resume stand over them. The run
+// keeps who started it, each step who ran it.
 func TestAnswersStoredWithTheRun(t *testing.T) {
 	r, st, _ := newRunner(t)
-	r.Answers = map[string]string{"a": "first"}
+	alice, bob := engine.Actor{User: "alice", Host: "h1"}, engine.Actor{User: "bob (sudo as root)", Host: "h2"}
+	r.Answers, r.Actor = map[string]string{"a": "first"}, alice
 	r.Loader.Registry.Register("prompt", askKind{})
 	run, err := startFile(t, r, filepath.Join(t.TempDir(), "p.yaml"), "version: 1\nname: p\nsteps:\n  - {id: a, prompt: x}\n  - {id: b, prompt: x}\n")
 	if !errors.Is(err, engine.ErrWaiting) {
 		t.Fatalf("run = %v, want it waiting at b", err)
 	}
 	ctx := context.Background()
-	if got, _ := st.Answers(ctx, run.ID); !maps.Equal(got, map[string]string{"a": "first"}) {
-		t.Errorf("stored answers = %v", got)
+	if got, _ := st.Answers(ctx, run.ID); len(got) != 1 || got[0].StepID != "a" || got[0].Value != "first" ||
+		got[0].Source != engine.AnswerFlag || got[0].Actor != alice || got[0].At.IsZero() {
+		t.Errorf("stored answers = %+v, want a=first given with --answer by %v", got, alice)
 	}
-	r.Answers = map[string]string{"b": "second"}
+	r.Answers, r.Actor = map[string]string{"b": "second"}, bob
 	if _, err := r.Resume(ctx, run.ID, engine.ResumeOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -454,6 +456,13 @@ func TestAnswersStoredWithTheRun(t *testing.T) {
 		if s.Outputs["answer"] != want {
 			t.Errorf("step %s answered %v, want %q", s.StepID, s.Outputs["answer"], want)
 		}
+		by := map[string]engine.Actor{"a": alice, "b": bob}[s.StepID]
+		if s.Actor != by {
+			t.Errorf("step %s ran by %+v, want %+v", s.StepID, s.Actor, by)
+		}
+	}
+	if got, _ := st.Run(ctx, run.ID); got.Actor != alice {
+		t.Errorf("run started by %+v, want %+v", got.Actor, alice)
 	}
 	r.Answers = map[string]string{"nosuch": "x"}
 	if _, err := r.Retry(ctx, run.ID, engine.ResumeOptions{}); !engine.IsUsage(err) || !strings.Contains(err.Error(), `has no step "nosuch"`) {
@@ -477,7 +486,7 @@ func (askAction) Describe(context.Context, *engine.Exec) (string, error) { retur
 func (askAction) DefaultOnResume() string                                { return "rerun" }
 func (askAction) Execute(_ context.Context, x *engine.Exec) (engine.Result, error) {
 	if v, ok := x.Answer(); ok {
-		return engine.Result{Outputs: map[string]any{"answer": v}}, nil
+		return engine.Result{Outputs: map[string]any{"answer": v.Value}}, nil
 	}
 	return engine.Result{}, engine.NeedPerson("answer it with --answer " + x.StepID + "=VALUE")
 }

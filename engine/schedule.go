@@ -25,7 +25,7 @@ type execution struct {
 	env     map[string]string // procedure env, rendered
 	base    string            // working directory base
 	repo    *git.Repo         // the repository, for expression functions (nil outside git)
-	answers map[string]string // prompt answers: stored with the run and given now
+	answers map[string]Answer // prompt answers: stored with the run and given now
 	dry     bool              // a dry run: a step's dir may be made by an earlier step
 
 	mu          sync.Mutex
@@ -74,7 +74,7 @@ func (r *Runner) newExecution(ctx context.Context, plan *Plan, run *Run, recs ma
 // execute drives the run to its end, or until it is interrupted or waits.
 // how says how the execution began (started, resumed, retried); interrupted
 // names steps that were cut off and now run again.
-func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, interrupted map[string]bool, how string, answers map[string]string) error {
+func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[string]*StepRecord, interrupted map[string]bool, how string, answers map[string]Answer) error {
 	runDir := filepath.Join(r.StateDir, "runs", run.ID)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return fmt.Errorf("create run folder: %w", err)

@@ -72,7 +72,7 @@ type Store interface {
 type RunStore interface {
 	// CreateRun inserts a new run and the answers given for its prompts,
 	// in one transaction. It fails if a run with the same id exists.
-	CreateRun(ctx context.Context, r *Run, answers map[string]string) error
+	CreateRun(ctx context.Context, r *Run, answers []Answer) error
 	// UpdateRun writes the run's mutable fields (status, end, owner, source,
 	// failed step, generation); an error wrapping ErrNotFound if the run
 	// does not exist.
@@ -91,16 +91,6 @@ type RunStore interface {
 	DeleteStep(ctx context.Context, runID, stepID string) error
 	// SetUndoneBy records the undo run that undid a run ("" clears it).
 	SetUndoneBy(ctx context.Context, runID, undoRun string) error
-}
-
-// AnswerStore keeps the answers given for prompt steps on the command line
-// (rbflow run/resume --answer), so that a resumed run still has them.
-type AnswerStore interface {
-	// SaveAnswer records the answer for a step's prompt, replacing an
-	// earlier one. The run must exist.
-	SaveAnswer(ctx context.Context, runID, stepID, value string) error
-	// Answers returns a run's answers by step id.
-	Answers(ctx context.Context, runID string) (map[string]string, error)
 }
 
 // Snapshot records a git snapshot taken before a destructive step: the ref
@@ -204,19 +194,20 @@ type dryStore struct{}
 
 var _ Store = dryStore{}
 
-func (dryStore) CreateRun(context.Context, *Run, map[string]string) error { return ErrDryRun }
-func (dryStore) UpdateRun(context.Context, *Run) error                    { return ErrDryRun }
-func (dryStore) Run(context.Context, string) (*Run, error)                { return nil, ErrDryRun }
-func (dryStore) Runs(context.Context, string) ([]*Run, error)             { return nil, ErrDryRun }
-func (dryStore) SaveStep(context.Context, *StepRecord) error              { return ErrDryRun }
-func (dryStore) Steps(context.Context, string) ([]*StepRecord, error)     { return nil, ErrDryRun }
-func (dryStore) DeleteStep(context.Context, string, string) error         { return ErrDryRun }
-func (dryStore) SetUndoneBy(context.Context, string, string) error        { return ErrDryRun }
-func (dryStore) DeleteSnapshots(context.Context, string) error            { return ErrDryRun }
-func (dryStore) SaveAnswer(context.Context, string, string, string) error { return ErrDryRun }
-func (dryStore) Answers(context.Context, string) (map[string]string, error) {
-	return nil, ErrDryRun
-}
+func (dryStore) CreateRun(context.Context, *Run, []Answer) error           { return ErrDryRun }
+func (dryStore) UpdateRun(context.Context, *Run) error                     { return ErrDryRun }
+func (dryStore) Run(context.Context, string) (*Run, error)                 { return nil, ErrDryRun }
+func (dryStore) Runs(context.Context, string) ([]*Run, error)              { return nil, ErrDryRun }
+func (dryStore) SaveStep(context.Context, *StepRecord) error               { return ErrDryRun }
+func (dryStore) Steps(context.Context, string) ([]*StepRecord, error)      { return nil, ErrDryRun }
+func (dryStore) DeleteStep(context.Context, string, string) error          { return ErrDryRun }
+func (dryStore) SetUndoneBy(context.Context, string, string) error         { return ErrDryRun }
+func (dryStore) DeleteSnapshots(context.Context, string) error             { return ErrDryRun }
+func (dryStore) SaveAnswer(context.Context, Answer) error                  { return ErrDryRun }
+func (dryStore) Answers(context.Context, string) ([]Answer, error)         { return nil, ErrDryRun }
+func (dryStore) Answer(context.Context, string, string) (*Answer, error)   { return nil, ErrDryRun }
+func (dryStore) SaveQuestion(context.Context, Asked) error                 { return ErrDryRun }
+func (dryStore) Question(context.Context, string, string) (*Asked, error)  { return nil, ErrDryRun }
 func (dryStore) SaveSnapshot(context.Context, Snapshot) error              { return ErrDryRun }
 func (dryStore) Snapshots(context.Context, string) ([]Snapshot, error)     { return nil, ErrDryRun }
 func (dryStore) SaveService(context.Context, Service) error                { return ErrDryRun }

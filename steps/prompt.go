@@ -2,9 +2,12 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
@@ -28,21 +31,32 @@ const (
 //   - choices: the answers a choice or multi question takes (required for
 //     them, refused for the others).
 //   - default: what an empty reply on the terminal gives: yes or no for a
-//     confirm, one of the choices, or comma-separated choices for multi.
+//     confirm, one of the choices, or comma-separated choices for multi;
+//     and what the prompt takes when its wait runs out.
+//   - wait: how long the prompt waits for an answer (a Go duration). With
+//     it, a run without a terminal waits instead of stopping (exit 4); when
+//     the wait runs out the prompt takes its default, recorded as answered
+//     by "timeout", or, without a default, the run stops as it would have.
 //
 // The answer comes, in this order, from --answer ID=VALUE (rbflow run and
-// resume store it with the run); from --yes, for a confirm; from the person
-// at the terminal when rbflow runs on one; otherwise the run stops,
-// resumable (exit 4), naming the `rbflow resume RUN --answer ID=VALUE` that
-// goes on. A confirm takes y, yes, true, n, no or false; a choice one of
-// the choices; multi a comma-separated list of them. Anything else is an
-// error that says what the question takes.
+// resume store it with the run) or an answer recorded with rbflow answer
+// while the run was stopped; from --yes, for a confirm; then, while the
+// prompt waits, from the person at the terminal when rbflow runs on one,
+// or from `rbflow answer RUN ID=VALUE` in another shell, which the prompt
+// looks for in the store every answerPoll; without a terminal and without
+// wait, the run stops, resumable (exit 4), naming the `rbflow resume RUN
+// --answer ID=VALUE` that goes on. A confirm takes y, yes, true, n, no or
+// false; a choice one of the choices; multi a comma-separated list of
+// them. Anything else is an error that says what the question takes.
+//
+// Every answer is recorded with who gave it, where and how (SPEC §3), and
+// the question with it.
 //
 // Outputs: answer (yes or no for a confirm, the list of choices for multi,
-// else the text), confirmed (confirm only), and source (answer, yes, default or
-// terminal). A confirm answered no is an answer, not a failure (SPEC §8,
-// §12): the step succeeds with confirmed false, and the steps that need a
-// yes say so with `if: steps.ID.outputs.confirmed`.
+// else the text), confirmed (confirm only), and source (answer, command,
+// yes, default, terminal or timeout). A confirm answered no is an answer,
+// not a failure (SPEC §8, §12): the step succeeds with confirmed false, and
+// the steps that need a yes say so with `if: steps.ID.outputs.confirmed`.
 type promptKind struct{}
 
 var _ engine.Kind = promptKind{}
@@ -54,7 +68,8 @@ func (promptKind) Signature() engine.Signature {
 		With: []engine.Field{
 			{Name: "type", Type: engine.String, Enum: []string{PromptConfirm, PromptText, PromptChoice, PromptMulti}, Description: "choice when choices are given, else text"},
 			{Name: "choices", Type: engine.List, Description: "the answers a choice or multi question takes"},
-			{Name: "default", Type: engine.String, Description: "what an empty reply on the terminal gives"},
+			{Name: "default", Type: engine.String, Description: "what an empty reply on the terminal gives, and what the prompt takes when its wait runs out"},
+			{Name: "wait", Type: engine.Duration, Description: "how long to wait for an answer (on the terminal, or from rbflow answer in another shell) before taking the default; without a terminal the run waits instead of stopping (exit 4)"},
 		},
 	}
 }
@@ -114,11 +129,21 @@ func (promptKind) Compile(c *engine.KindContext) engine.Action {
 			}
 		}
 	}
+	if v, ok := args.Literal("wait"); ok && v.(time.Duration) <= 0 {
+		c.Errorf(args.Pos("wait"), "with.wait: %s is not a time to wait; give a positive duration such as 10m", v.(time.Duration))
+	}
 	if question == nil {
 		return nil
 	}
 	return a
 }
+
+// answerPoll is how often a waiting prompt looks in the store for an
+// answer given with rbflow answer: one lookup by key on the SQLite store
+// in WAL mode, where a reader blocks no writer, so a few a second cost
+// nothing next to a person's reply, and an answer is taken within about
+// a second of being given.
+const answerPoll = 250 * time.Millisecond
 
 type promptAction struct {
 	question *eval.Template
@@ -249,8 +274,14 @@ func (a *promptAction) Describe(ctx context.Context, x *engine.Exec) (string, er
 	if q.Default != "" {
 		s += "\ndefault: " + q.Default
 	}
+	if wait, err := x.Duration(a.args, "wait"); err == nil && wait > 0 {
+		s += fmt.Sprintf("\nwaits up to %s for an answer (the terminal, or rbflow answer)", wait)
+		if q.Default != "" {
+			s += ", then takes the default"
+		}
+	}
 	if v, ok := x.Answer(); ok {
-		s += "\nanswered with --answer: " + v
+		s += "\nanswered with --answer: " + v.Value
 	}
 	return s, nil
 }
@@ -260,69 +291,242 @@ func (a *promptAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}
+	wait, err := x.Duration(a.args, "wait")
+	if err != nil {
+		return engine.Result{ExitCode: -1}, err
+	}
 	fmt.Fprintf(x.Log, "? %s\n", q.Text)
-	var answer, source string
+	took := engine.Answer{RunID: x.RunID, StepID: x.StepID, Actor: x.Actor(), At: time.Now()}
 	if given, ok := x.Answer(); ok {
-		if answer, err = CheckAnswer(q, given); err != nil {
-			return engine.Result{ExitCode: -1}, fmt.Errorf("--answer %s=%s: %w", x.StepID, given, err)
+		if took.Value, err = CheckAnswer(q, given.Value); err != nil {
+			if given.Source == engine.AnswerCommand {
+				return engine.Result{ExitCode: -1}, fmt.Errorf("the answer %q given with rbflow answer: %w", given.Value, err)
+			}
+			return engine.Result{ExitCode: -1}, fmt.Errorf("--answer %s=%s: %w", x.StepID, given.Value, err)
 		}
-		source = "answer"
+		took.Source, took.Actor, took.Via = given.Source, given.Actor, given.Via
 	} else if q.Type == PromptConfirm && x.Yes() {
-		answer, source = "yes", "yes"
+		took.Value, took.Source = "yes", engine.AnswerYes
 	} else if q.Default != "" && x.Yes() && x.Prompter() == nil {
 		// --yes without a terminal takes the default the procedure offers.
-		if answer, err = CheckAnswer(q, q.Default); err != nil {
+		if took.Value, err = CheckAnswer(q, q.Default); err != nil {
 			return engine.Result{ExitCode: -1}, err
 		}
-		source = "default"
-	} else if p := x.Prompter(); p != nil {
-		got, err := p.Ask(ctx, q)
-		if ctx.Err() != nil {
-			return engine.Result{ExitCode: -1}, context.Cause(ctx)
-		}
-		if err != nil {
-			return engine.Result{ExitCode: -1}, engine.NeedPerson(fmt.Sprintf("could not ask on the terminal (%v); %s", err, resumeHint(x.RunID, q)))
-		}
-		if answer, err = CheckAnswer(q, got); err != nil {
-			return engine.Result{ExitCode: -1}, err
-		}
-		source = "terminal"
+		took.Source = engine.AnswerDefault
 	} else {
-		return engine.Result{ExitCode: -1}, engine.NeedPerson(resumeHint(x.RunID, q))
+		if took, err = a.await(ctx, x, q, wait); err != nil {
+			return engine.Result{ExitCode: -1}, err
+		}
 	}
-	fmt.Fprintf(x.Log, "> %s (from %s)\n", answer, map[string]string{"answer": "--answer", "yes": "--yes", "default": "--yes: the default", "terminal": "the terminal"}[source])
-	out := map[string]any{"answer": answer, "source": source}
+	if !took.Given() {
+		// A given answer is on record already, with who gave it.
+		took.Value = x.Mask(took.Value)
+		if err := x.Answers().SaveAnswer(ctx, took); err != nil {
+			return engine.Result{ExitCode: -1}, err
+		}
+	}
+	fmt.Fprintf(x.Log, "> %s (from %s)\n", took.Value, tookFrom(took))
+	out := map[string]any{"answer": took.Value, "source": took.Source}
 	switch q.Type {
 	case PromptMulti:
 		list := []string{}
-		if answer != "" {
-			list = strings.Split(answer, ",")
+		if took.Value != "" {
+			list = strings.Split(took.Value, ",")
 		}
 		out["answer"] = list
 	case PromptConfirm:
-		out["confirmed"] = answer == "yes"
+		out["confirmed"] = took.Value == "yes"
 	}
 	return engine.Result{Outputs: out}, nil
+}
+
+// tookFrom says where the step's answer came from, for its log.
+func tookFrom(a engine.Answer) string {
+	switch a.Source {
+	case engine.AnswerCommand:
+		return fmt.Sprintf("rbflow answer by %s", a.Actor)
+	case engine.AnswerTimeout:
+		return "the default: nobody answered in time"
+	}
+	return a.How()
+}
+
+// await waits for an answer: typed on the terminal when there is one,
+// given with rbflow answer from another shell, or, when wait runs out,
+// the default. Without a terminal and without wait it records the
+// question and stops the run (exit 4) at once.
+func (a *promptAction) await(ctx context.Context, x *engine.Exec, q engine.Question, wait time.Duration) (engine.Answer, error) {
+	took := engine.Answer{RunID: x.RunID, StepID: x.StepID, Actor: x.Actor()}
+	p := x.Prompter()
+	now := time.Now()
+	host := x.Actor().Host
+	if host == "" {
+		host = "this host"
+	}
+	asked := engine.Asked{RunID: x.RunID, AskedAt: now, Where: fmt.Sprintf("%s, rbflow pid %d", host, os.Getpid()),
+		Question: engine.Question{Step: q.Step, Text: x.Mask(q.Text), Type: q.Type, Default: x.Mask(q.Default)}}
+	for _, c := range q.Choices {
+		asked.Choices = append(asked.Choices, x.Mask(c))
+	}
+	if p != nil {
+		asked.Where += ", on its terminal"
+	}
+	if wait > 0 {
+		asked.Until = now.Add(wait)
+	}
+	// The question is recorded before the run waits or stops: rbflow
+	// answer checks answers against it.
+	if err := x.Answers().SaveQuestion(ctx, asked); err != nil {
+		return took, err
+	}
+	if p == nil && wait <= 0 {
+		return took, engine.NeedPerson(resumeHint(x.RunID, q))
+	}
+	msg := fmt.Sprintf("step %s waits for an answer to %q (on %s", q.Step, q.Text, asked.Where)
+	if x.Repo != "" {
+		msg += ", repository " + x.Repo
+	}
+	msg += ")"
+	if wait > 0 {
+		msg += fmt.Sprintf(" for up to %s", wait)
+		if q.Default != "" {
+			msg += fmt.Sprintf(", then takes its default %s", eval.Quote(q.Default))
+		} else {
+			msg += ", then stops until someone answers"
+		}
+	}
+	x.Waiting(msg + "; answer from another shell with: " + answerHint("rbflow answer "+x.RunID+" ", q))
+
+	askCtx, stopAsking := context.WithCancel(ctx)
+	defer stopAsking()
+	typed := make(chan error, 1) // the terminal's reply is in took.Value
+	var reply string
+	asking := p != nil
+	if asking {
+		go func() {
+			got, err := p.Ask(askCtx, q)
+			reply = got
+			typed <- err
+		}()
+	}
+	// stop ends the terminal's question and waits for Ask to return, so
+	// that the terminal is the view's again.
+	stop := func() {
+		stopAsking()
+		if asking {
+			<-typed
+		}
+	}
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	tick := time.NewTicker(answerPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			return took, context.Cause(ctx)
+		case err := <-typed:
+			asking = false
+			if err != nil {
+				return took, engine.NeedPerson(fmt.Sprintf("could not ask on the terminal (%v); step %s asks %q; %s", err, q.Step, q.Text, goOn(x.RunID, q)))
+			}
+			v, err := CheckAnswer(q, reply)
+			if err != nil {
+				return took, err
+			}
+			took.Value, took.Source, took.At = v, engine.AnswerTerminal, time.Now()
+			return took, nil
+		case <-tick.C:
+			if given, err := givenAnswer(ctx, x, q); err != nil || given != nil {
+				stop()
+				if err != nil {
+					return took, err
+				}
+				return *given, nil
+			}
+		case <-timeout:
+			stop()
+			// An answer given in the last moment still counts.
+			if given, err := givenAnswer(ctx, x, q); err != nil || given != nil {
+				if err != nil {
+					return took, err
+				}
+				return *given, nil
+			}
+			if q.Default == "" {
+				return took, engine.NeedPerson(fmt.Sprintf("step %s asks %q, nobody answered within %s and it has no default; %s", q.Step, q.Text, wait, goOn(x.RunID, q)))
+			}
+			v, err := CheckAnswer(q, q.Default)
+			if err != nil {
+				return took, err
+			}
+			took.Value, took.Source, took.At = v, engine.AnswerTimeout, time.Now()
+			took.Actor.User = engine.TimeoutActor
+			took.Via = fmt.Sprintf("nobody answered within %s", wait)
+			return took, nil
+		}
+	}
+}
+
+// givenAnswer returns the answer given for the step with rbflow answer
+// while it waits, checked against q, or nil if there is none yet.
+func givenAnswer(ctx context.Context, x *engine.Exec, q engine.Question) (*engine.Answer, error) {
+	a, err := x.Answers().Answer(ctx, x.RunID, x.StepID)
+	if errors.Is(err, engine.ErrNotFound) || (err == nil && !a.Given()) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := CheckAnswer(q, a.Value)
+	if err != nil {
+		return nil, fmt.Errorf("the answer %q given with rbflow answer: %w", a.Value, err)
+	}
+	a.Value = v
+	return a, nil
 }
 
 // resumeHint says what the question asks and the exact command that
 // answers it.
 func resumeHint(runID string, q engine.Question) string {
-	cmd := func(value string) string {
-		return fmt.Sprintf("rbflow resume %s --answer %s=%s", runID, q.Step, eval.Quote(value))
+	return fmt.Sprintf("step %s asks %q and there is no terminal to ask on; %s", q.Step, q.Text, goOn(runID, q))
+}
+
+// goOn says how a run stopped at prompt q goes on.
+func goOn(runID string, q engine.Question) string {
+	arg, _ := answerArg(q)
+	return fmt.Sprintf("answer with: %s; or, from any shell, record the answer with rbflow answer %s %s and then run rbflow resume %s",
+		answerHint("rbflow resume "+runID+" --answer ", q), runID, arg, runID)
+}
+
+// answerHint is the command that answers q, cmd followed by STEP=VALUE
+// with an example value, and what the answer may be.
+func answerHint(cmd string, q engine.Question) string {
+	arg, note := answerArg(q)
+	if note != "" {
+		return cmd + arg + " (" + note + ")"
 	}
-	var how string
+	return cmd + arg
+}
+
+// answerArg is STEP=VALUE with an example answer to q, quoted for a shell,
+// and a note on what the answer may be.
+func answerArg(q engine.Question) (arg, note string) {
+	with := func(value string) string { return q.Step + "=" + eval.Quote(value) }
 	switch q.Type {
 	case PromptConfirm:
-		how = fmt.Sprintf("%s (or %s=no)", cmd("yes"), q.Step)
+		return with("yes"), "or " + q.Step + "=no"
 	case PromptChoice:
-		how = fmt.Sprintf("%s (the answer one of: %s)", cmd(firstOr(q.Default, q.Choices)), strings.Join(q.Choices, ", "))
+		return with(firstOr(q.Default, q.Choices)), "the answer one of: " + strings.Join(q.Choices, ", ")
 	case PromptMulti:
-		how = fmt.Sprintf("%s (the answer a comma-separated list of: %s)", cmd(firstOr(q.Default, q.Choices)), strings.Join(q.Choices, ", "))
-	default:
-		how = cmd("YOUR ANSWER")
+		return with(firstOr(q.Default, q.Choices)), "the answer a comma-separated list of: " + strings.Join(q.Choices, ", ")
 	}
-	return fmt.Sprintf("step %s asks %q and there is no terminal to ask on; answer with: %s", q.Step, q.Text, how)
+	return with("YOUR ANSWER"), ""
 }
 
 func firstOr(def string, choices []string) string {

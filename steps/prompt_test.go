@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/testkit"
@@ -108,10 +109,13 @@ func TestPromptHints(t *testing.T) {
 		q    engine.Question
 		want string
 	}{
-		{engine.Question{Step: "go", Text: "Reset?", Type: PromptConfirm}, "answer with: rbflow resume R --answer go=yes (or go=no)"},
-		{engine.Question{Step: "why", Text: "Why?", Type: PromptText}, "answer with: rbflow resume R --answer why='YOUR ANSWER'"},
+		{engine.Question{Step: "go", Text: "Reset?", Type: PromptConfirm}, "answer with: rbflow resume R --answer go=yes (or go=no); " +
+			"or, from any shell, record the answer with rbflow answer R go=yes and then run rbflow resume R"},
+		{engine.Question{Step: "why", Text: "Why?", Type: PromptText}, "answer with: rbflow resume R --answer why='YOUR ANSWER'; " +
+			"or, from any shell, record the answer with rbflow answer R why='YOUR ANSWER' and then run rbflow resume R"},
 		{engine.Question{Step: "svc", Text: "Which?", Type: PromptMulti, Choices: []string{"api server", "web"}},
-			"answer with: rbflow resume R --answer svc='api server' (the answer a comma-separated list of: api server, web)"},
+			"answer with: rbflow resume R --answer svc='api server' (the answer a comma-separated list of: api server, web); " +
+				"or, from any shell, record the answer with rbflow answer R svc='api server' and then run rbflow resume R"},
 	} {
 		if got := resumeHint("R", c.q); !strings.HasSuffix(got, c.want) {
 			t.Errorf("resumeHint(%+v) = %q, want it to end with %q", c.q, got, c.want)
@@ -271,5 +275,86 @@ func TestPlanCheckAnswers(t *testing.T) {
 		if (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
 			t.Errorf("CheckAnswers(%s=%q) = %v, want %q", c.step, c.value, err, c.err)
 		}
+	}
+}
+
+// blockingPrompter is a terminal nobody types on: Ask returns only when
+// its context ends.
+type blockingPrompter struct {
+	asked chan engine.Question
+	ended chan error
+}
+
+func (p *blockingPrompter) Ask(ctx context.Context, q engine.Question) (string, error) {
+	p.asked <- q
+	<-ctx.Done()
+	p.ended <- ctx.Err()
+	return "", ctx.Err()
+}
+
+// TestPromptTakesAnswerGivenElsewhere: while a prompt asks on the terminal,
+// an answer recorded in the store (as rbflow answer does) ends the
+// question there and is the step's answer, with who gave it. The question
+// is on record before the prompt asks.
+func TestPromptTakesAnswerGivenElsewhere(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	plan, err := engine.Load("p.yaml", []byte("version: 1\nname: p\nsteps:\n  - id: go\n    prompt: Reset?\n    with: {type: confirm}\n"), h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blockingPrompter{asked: make(chan engine.Question, 1), ended: make(chan error, 1)}
+	r := h.runner()
+	r.Prompter, r.Actor = p, engine.Actor{User: "alice", Host: "h1"}
+	ctx := context.Background()
+	type result struct {
+		run *engine.Run
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		run, err := r.Start(ctx, plan, map[string]any{}, "p.yaml")
+		done <- result{run, err}
+	}()
+	select {
+	case <-p.asked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the prompt did not ask")
+	}
+	runs, err := h.st.Runs(ctx, "")
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs = %v, %v", runs, err)
+	}
+	id := runs[0].ID
+	q, err := h.st.Question(ctx, id, "go")
+	if err != nil || q.Text != "Reset?" || q.Type != PromptConfirm || !q.Until.IsZero() || !strings.Contains(q.Where, "on its terminal") {
+		t.Fatalf("question on record = %+v, %v", q, err)
+	}
+	bob := engine.Actor{User: "bob", Host: "h2"}
+	if err := h.st.SaveAnswer(ctx, engine.Answer{RunID: id, StepID: "go", Value: "yes", Source: engine.AnswerCommand, Actor: bob, Via: "rbflow answer, pid 1"}); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not take the answer")
+	}
+	if res.err != nil {
+		t.Fatalf("run: %v", res.err)
+	}
+	if err := <-p.ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("the terminal's question ended with %v, want it cancelled", err)
+	}
+	rec := h.steps(id)["go"]
+	if want := map[string]any{"answer": "yes", "confirmed": true, "source": "command"}; !reflect.DeepEqual(rec.Outputs, want) {
+		t.Errorf("go outputs = %v, want %v", rec.Outputs, want)
+	}
+	answers, err := h.st.Answers(ctx, id)
+	if err != nil || len(answers) != 1 || answers[0].Actor != bob || answers[0].Question != "Reset?" {
+		t.Errorf("answers = %+v, %v; want one by bob", answers, err)
+	}
+	if rec.Actor != r.Actor {
+		t.Errorf("step ran by %+v, want %+v", rec.Actor, r.Actor)
 	}
 }

@@ -33,6 +33,21 @@ type ReportData struct {
 	// Compare is what changed from the baseline to the failed branch
 	// (with.data.baseline and failed_branch): analysis reports only.
 	Compare *Comparison `json:"compare,omitempty"`
+	// Answers are the run's prompts as they were answered, oldest first:
+	// who approved what, when and how.
+	Answers []ReportAnswer `json:"answers,omitempty"`
+}
+
+// ReportAnswer is the answer one prompt step took or was given.
+type ReportAnswer struct {
+	Step     string    `json:"step"`
+	Question string    `json:"question,omitempty"`
+	Answer   string    `json:"answer"`
+	Source   string    `json:"source"` // answer (--answer), command (rbflow answer), terminal, yes, default, timeout
+	How      string    `json:"how"`    // the source in words, with the process and terminal of rbflow answer
+	User     string    `json:"user"`   // "timeout" for a default taken when the wait ran out
+	Host     string    `json:"host"`
+	At       time.Time `json:"at,omitzero"`
 }
 
 // ReportSnapshot is one snapshot a run took.
@@ -68,6 +83,8 @@ type ReportRun struct {
 	Attempt        int           `json:"attempt"`       // 1, +1 for each rbflow retry
 	Dir            string        `json:"dir"`           // the run's artifact folder
 	Source         string        `json:"source"`        // the procedure file, or builtin:NAME
+	User           string        `json:"user"`          // who started the run
+	Host           string        `json:"host"`          // where
 }
 
 // ReportStep is one step of the procedure as the report sees it.
@@ -336,6 +353,14 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 	for _, sn := range snaps {
 		d.Snapshots = append(d.Snapshots, ReportSnapshot{Step: sn.StepID, Ref: sn.Ref, Commit: sn.Commit, NotSaved: sn.Skipped})
 	}
+	answers, err := x.Answers().Answers(ctx, x.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("read the run's answers: %w", err)
+	}
+	for _, a := range answers {
+		d.Answers = append(d.Answers, ReportAnswer{Step: a.StepID, Question: a.Question, Answer: a.Value, Source: a.Source,
+			How: a.How(), User: a.User, Host: a.Host, At: a.At})
+	}
 	recs := map[string]*engine.StepRecord{}
 	for _, r := range view.Steps {
 		recs[r.StepID] = r
@@ -365,7 +390,7 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 	d.Run = ReportRun{
 		ID: r.ID, Procedure: r.Procedure, Description: p.Description, Severity: p.Severity,
 		StartedAt: r.StartedAt, EndedAt: r.EndedAt, Target: r.Target, Attempt: r.Generation,
-		Dir: x.RunDir, Source: r.SourcePath, FailedStep: r.FailedStep,
+		Dir: x.RunDir, Source: r.SourcePath, FailedStep: r.FailedStep, User: r.User, Host: r.Host,
 	}
 	d.Run.Status, d.Run.FailedStep = runStatus(r, d.Steps)
 	if d.Run.Status == string(engine.RunSucceeded) || d.Run.Status == string(engine.RunRunning) {

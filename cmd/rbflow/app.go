@@ -29,7 +29,7 @@ type subcommand interface {
 
 func commands() []subcommand {
 	return []subcommand{
-		&runCmd{}, &resumeCmd{}, &retryCmd{}, &cancelCmd{}, &runsCmd{}, &statusCmd{}, &logsCmd{},
+		&runCmd{}, &resumeCmd{}, &answerCmd{}, &retryCmd{}, &cancelCmd{}, &runsCmd{}, &statusCmd{}, &logsCmd{},
 		&undoCmd{}, &snapshotsCmd{}, &gcCmd{}, &metricsCmd{}, &checklistCmd{}, &approveCmd{},
 		&validateCmd{}, &graphCmd{}, &listCmd{}, &showCmd{}, &initCmd{}, &schemaCmd{}, &doctorCmd{}, &completionCmd{}, &versionCmd{},
 	}

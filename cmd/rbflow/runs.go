@@ -33,6 +33,8 @@ type runJSON struct {
 	StartedAt  time.Time      `json:"started_at"`
 	EndedAt    *time.Time     `json:"ended_at"`
 	Repo       string         `json:"repo,omitempty"`
+	User       string         `json:"user"` // who started the run: "alice", "alice (sudo as root)"
+	Host       string         `json:"host"`
 	ParentRun  string         `json:"parent_run,omitempty"`
 	FailedStep string         `json:"failed_step,omitempty"`
 	Target     float64        `json:"target_seconds,omitempty"`
@@ -40,6 +42,20 @@ type runJSON struct {
 	Params     map[string]any `json:"params,omitempty"`
 	Warnings   []string       `json:"warnings,omitempty"`
 	Steps      []stepJSON     `json:"steps,omitempty"`
+	Answers    []answerJSON   `json:"answers,omitempty"` // status: who answered the prompts, when and how
+}
+
+// answerJSON is one answer to a prompt step (status --json).
+type answerJSON struct {
+	Step     string     `json:"step"`
+	Question string     `json:"question,omitempty"`
+	Value    string     `json:"value"`
+	Source   string     `json:"source"` // answer (--answer), command (rbflow answer), terminal, yes, default, timeout
+	How      string     `json:"how"`    // the source in words
+	User     string     `json:"user"`   // "timeout" for a default taken when the wait ran out
+	Host     string     `json:"host"`
+	Via      string     `json:"via,omitempty"` // rbflow answer's pid and terminal
+	At       *time.Time `json:"at"`
 }
 
 type stepJSON struct {
@@ -54,6 +70,8 @@ type stepJSON struct {
 	Attempts   int            `json:"attempts"`
 	Outputs    map[string]any `json:"outputs,omitempty"`
 	Error      string         `json:"error,omitempty"`
+	User       string         `json:"user"` // who ran this attempt
+	Host       string         `json:"host"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -65,7 +83,8 @@ func timePtr(t time.Time) *time.Time {
 
 func toJSON(r *engine.Run) runJSON {
 	return runJSON{ID: r.ID, Procedure: r.Procedure, Status: string(r.Shown()), StartedAt: r.StartedAt,
-		EndedAt: timePtr(r.EndedAt), Repo: r.Repo, ParentRun: r.ParentRun, FailedStep: r.FailedStep, Target: r.Target.Seconds()}
+		EndedAt: timePtr(r.EndedAt), Repo: r.Repo, User: r.User, Host: r.Host, ParentRun: r.ParentRun,
+		FailedStep: r.FailedStep, Target: r.Target.Seconds()}
 }
 
 func (c *runsCmd) Run(ctx context.Context, a *app, args []string) error {

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -41,6 +43,10 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		st.Outputs, _ = mask.Any(st.Outputs).(map[string]any)
 		st.Error = mask.String(st.Error)
 	}
+	answers, err := s.store.Answers(ctx, run.ID)
+	if err != nil {
+		return err
+	}
 	var warnings []string
 	if run.Shown() == engine.RunSucceeded {
 		for _, w := range engine.Warnings(steps) {
@@ -55,7 +61,11 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		for _, st := range steps {
 			out.Steps = append(out.Steps, stepJSON{ID: st.StepID, Section: st.Section, Status: string(run.ShownStep(st)),
 				Outcome: string(st.Outcome), Conclusion: string(st.Conclusion), StartedAt: st.StartedAt, EndedAt: timePtr(st.EndedAt),
-				ExitCode: st.ExitCode, Attempts: st.Attempts, Outputs: st.Outputs, Error: st.Error})
+				ExitCode: st.ExitCode, Attempts: st.Attempts, Outputs: st.Outputs, Error: st.Error, User: st.User, Host: st.Host})
+		}
+		for _, an := range answers {
+			out.Answers = append(out.Answers, answerJSON{Step: an.StepID, Question: an.Question, Value: an.Value, Source: an.Source,
+				How: an.How(), User: an.User, Host: an.Host, Via: an.Via, At: timePtr(an.At)})
 		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -71,6 +81,9 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(w, "  ⚠ %s\n", wr)
 	}
 	fmt.Fprintf(w, "started %s", run.StartedAt.Local().Format("2006-01-02 15:04:05"))
+	if run.Actor != (engine.Actor{}) {
+		fmt.Fprintf(w, " by %s", run.Actor)
+	}
 	if !run.EndedAt.IsZero() {
 		fmt.Fprintf(w, ", took %s", elapsed(run.StartedAt, run.EndedAt))
 		if active, whole := run.Active(steps, time.Now()), run.EndedAt.Sub(run.StartedAt); whole-active > 2*time.Second && active < whole*9/10 {
@@ -157,11 +170,61 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := c.answers(ctx, w, s, run, steps, answers); err != nil {
+		return err
+	}
 	switch run.Shown() {
 	case engine.RunInterrupted, engine.RunWaiting:
 		fmt.Fprintf(w, "\nfinish it with: rbflow resume %s\n", run.ID)
 	case engine.RunFailed:
 		fmt.Fprintf(w, "\nlogs: rbflow logs %s %s   retry: rbflow retry %s\n", run.ID, run.FailedStep, run.ID)
+	}
+	return nil
+}
+
+// answers prints who answered which prompt, when and how, and the prompts
+// that wait for an answer with the command that gives one.
+func (c *statusCmd) answers(ctx context.Context, w io.Writer, s *session, run *engine.Run, steps []*engine.StepRecord, answers []engine.Answer) error {
+	taken := map[string]bool{}
+	header := func() {
+		if len(taken) == 0 {
+			fmt.Fprintln(w)
+		}
+		taken[""] = true
+	}
+	if len(answers) > 0 {
+		header()
+		fmt.Fprintln(w, "answers:")
+	}
+	for _, an := range answers {
+		taken[an.StepID] = true
+		when := ""
+		if !an.At.IsZero() {
+			when = " at " + an.At.Local().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(w, "  %s: %s, by %s%s, from %s\n", an.StepID, shortValue(an.Value), an.Actor, when, an.How())
+	}
+	for _, st := range steps {
+		if shown := run.ShownStep(st); (shown != engine.StepRunning && shown != engine.StepWaiting) || taken[st.StepID] {
+			continue
+		}
+		q, err := s.store.Question(ctx, run.ID, st.StepID)
+		if errors.Is(err, engine.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		header()
+		fmt.Fprintf(w, "%s asks %q since %s", st.StepID, q.Text, q.AskedAt.Local().Format("15:04:05"))
+		if !q.Until.IsZero() {
+			fmt.Fprintf(w, " (until %s", q.Until.Local().Format("15:04:05"))
+			if q.Default != "" {
+				fmt.Fprintf(w, ", then %s", q.Default)
+			}
+			fmt.Fprint(w, ")")
+		}
+		fmt.Fprintf(w, "; answer with: rbflow answer %s %s=VALUE\n", run.ID, st.StepID)
 	}
 	return nil
 }

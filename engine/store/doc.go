@@ -3,7 +3,10 @@
 // engine commits a step's running record before the step's side effects
 // begin and its result when it ends, so a run survives a crash or kill -9 and
 // can be resumed. The store also holds the records of later features:
-// snapshots, services, metrics events, checklists and prompt answers.
+// snapshots, services, metrics events, checklists, prompt answers and the
+// questions prompts asked, and who ran, answered or undid what, and where.
+// A prompt that waits polls the answers table by key while rbflow answer
+// writes to it from another process: in WAL mode neither waits for the other.
 //
 // The database runs in WAL mode with a busy timeout, immediate
 // transactions and foreign keys on, all set in the DSN so that every pooled

@@ -253,41 +253,129 @@ func (s *Store) Checklist(ctx context.Context, runID string) (map[string]engine.
 	return items, nil
 }
 
-// SaveAnswer records the answer given on the command line to the prompt of
-// a step, replacing an earlier one. The run must exist.
-func (s *Store) SaveAnswer(ctx context.Context, runID, stepID, value string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error { return saveAnswer(ctx, tx, runID, stepID, value) })
+// SaveAnswer records an answer to the prompt of a step, with who gave it,
+// when and how, replacing an earlier one. The run must exist.
+func (s *Store) SaveAnswer(ctx context.Context, a engine.Answer) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error { return saveAnswer(ctx, tx, a) })
 	if err != nil {
-		return fmt.Errorf("save answer for step %s of run %s: %w", stepID, runID, err)
+		return fmt.Errorf("save answer for step %s of run %s: %w", a.StepID, a.RunID, err)
 	}
 	return nil
 }
 
-func saveAnswer(ctx context.Context, tx *sql.Tx, runID, stepID, value string) error {
-	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO answers (run_id, step_id, value) VALUES (?, ?, ?)`,
-		runID, stepID, value)
+func saveAnswer(ctx context.Context, tx *sql.Tx, a engine.Answer) error {
+	if a.At.IsZero() {
+		a.At = time.Now()
+	}
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO answers
+		(run_id, step_id, value, source, user, host, via, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.RunID, a.StepID, a.Value, a.Source, a.User, a.Host, a.Via, toNanos(a.At))
 	return err
 }
 
-// Answers returns a run's prompt answers by step id.
-func (s *Store) Answers(ctx context.Context, runID string) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT step_id, value FROM answers WHERE run_id = ?`, runID)
+const answerColumns = `a.run_id, a.step_id, a.value, a.source, a.user, a.host, a.via, a.answered_at, coalesce(q.text, '')`
+
+func scanAnswer(sc scanner) (*engine.Answer, error) {
+	var (
+		a  engine.Answer
+		at sql.NullInt64
+	)
+	if err := sc.Scan(&a.RunID, &a.StepID, &a.Value, &a.Source, &a.User, &a.Host, &a.Via, &at, &a.Question); err != nil {
+		return nil, err
+	}
+	a.At = fromNanos(at)
+	return &a, nil
+}
+
+// Answers returns a run's prompt answers, oldest first (answers from
+// before answers had times come first), each with the text of the
+// question its step asked.
+func (s *Store) Answers(ctx context.Context, runID string) ([]engine.Answer, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+answerColumns+` FROM answers a
+		LEFT JOIN questions q ON q.run_id = a.run_id AND q.step_id = a.step_id
+		WHERE a.run_id = ? ORDER BY coalesce(a.answered_at, 0), a.step_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("answers of run %s: %w", runID, err)
 	}
 	defer rows.Close()
-	answers := make(map[string]string)
+	var answers []engine.Answer
 	for rows.Next() {
-		var step, value string
-		if err := rows.Scan(&step, &value); err != nil {
+		a, err := scanAnswer(rows)
+		if err != nil {
 			return nil, fmt.Errorf("answers of run %s: %w", runID, err)
 		}
-		answers[step] = value
+		answers = append(answers, *a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("answers of run %s: %w", runID, err)
 	}
 	return answers, nil
+}
+
+// Answer returns the answer recorded for one step of a run, or an error
+// wrapping engine.ErrNotFound. It is a lookup by primary key, cheap enough
+// for a waiting prompt to call a few times a second: in WAL mode a reader
+// takes no lock a writer waits for.
+func (s *Store) Answer(ctx context.Context, runID, stepID string) (*engine.Answer, error) {
+	a, err := scanAnswer(s.db.QueryRowContext(ctx, `SELECT `+answerColumns+` FROM answers a
+		LEFT JOIN questions q ON q.run_id = a.run_id AND q.step_id = a.step_id
+		WHERE a.run_id = ? AND a.step_id = ?`, runID, stepID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("answer for step %s of run %s: %w", stepID, runID, engine.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("answer for step %s of run %s: %w", stepID, runID, err)
+	}
+	return a, nil
+}
+
+// SaveQuestion records the question a step asks, replacing an earlier
+// one. The run must exist.
+func (s *Store) SaveQuestion(ctx context.Context, q engine.Asked) error {
+	choices, err := encodeList(q.Choices)
+	if err != nil {
+		return fmt.Errorf("save question of step %s of run %s: %w", q.Step, q.RunID, err)
+	}
+	if q.AskedAt.IsZero() {
+		q.AskedAt = time.Now()
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO questions
+			(run_id, step_id, text, type, choices_json, default_value, asked_at, until_at, place)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			q.RunID, q.Step, q.Text, q.Type, choices, q.Default, q.AskedAt.UnixNano(), toNanos(q.Until), q.Where)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save question of step %s of run %s: %w", q.Step, q.RunID, err)
+	}
+	return nil
+}
+
+// Question returns the question a step asked last, or an error wrapping
+// engine.ErrNotFound.
+func (s *Store) Question(ctx context.Context, runID, stepID string) (*engine.Asked, error) {
+	var (
+		q       = engine.Asked{RunID: runID}
+		choices string
+		asked   int64
+		until   sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT step_id, text, type, choices_json, default_value, asked_at, until_at, place
+		FROM questions WHERE run_id = ? AND step_id = ?`, runID, stepID).
+		Scan(&q.Step, &q.Text, &q.Type, &choices, &q.Default, &asked, &until, &q.Where)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("question of step %s of run %s: %w", stepID, runID, engine.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("question of step %s of run %s: %w", stepID, runID, err)
+	}
+	if q.Choices, err = decodeList(choices); err != nil {
+		return nil, fmt.Errorf("question of step %s of run %s: %w", stepID, runID, err)
+	}
+	q.AskedAt = time.Unix(0, asked)
+	q.Until = fromNanos(until)
+	return &q, nil
 }
 
 // Approve records that the procedure text at path (an absolute path inside

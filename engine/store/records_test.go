@@ -198,20 +198,71 @@ func TestChecklist(t *testing.T) {
 func TestAnswers(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	if err := s.CreateRun(ctx, &engine.Run{ID: "r1"}, nil); err != nil {
+	alice := engine.Actor{User: "alice (sudo as root)", Host: "db-1"}
+	given := []engine.Answer{{StepID: "pick", Value: "b", Source: engine.AnswerFlag, Actor: alice, At: at(5)}}
+	if err := s.CreateRun(ctx, &engine.Run{ID: "r1"}, given); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range [][2]string{{"confirm", "no"}, {"pick", "b"}, {"confirm", "yes"}} {
-		if err := s.SaveAnswer(ctx, "r1", a[0], a[1]); err != nil {
-			t.Fatalf("SaveAnswer(%q, %q) = %v", a[0], a[1], err)
+	if err := s.SaveQuestion(ctx, engine.Asked{RunID: "r1", Question: engine.Question{Step: "confirm", Text: "Reset?", Type: "confirm", Default: "no"},
+		AskedAt: at(8), Until: at(68), Where: "db-1, pid 42"}); err != nil {
+		t.Fatal(err)
+	}
+	bob := engine.Actor{User: "bob", Host: "laptop"}
+	for _, a := range []engine.Answer{
+		{RunID: "r1", StepID: "confirm", Value: "no", Source: engine.AnswerCommand, Actor: bob, Via: "rbflow answer, pid 7", At: at(10)},
+		{RunID: "r1", StepID: "confirm", Value: "yes", Source: engine.AnswerTerminal, Actor: alice, At: at(20)},
+	} {
+		if err := s.SaveAnswer(ctx, a); err != nil {
+			t.Fatalf("SaveAnswer(%+v) = %v", a, err)
 		}
 	}
 	got, err := s.Answers(ctx, "r1")
-	want := map[string]string{"confirm": "yes", "pick": "b"}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("Answers(%q) = %v, %v, want %v", "r1", got, err, want)
+	want := []engine.Answer{
+		{RunID: "r1", StepID: "pick", Value: "b", Source: engine.AnswerFlag, Actor: alice, At: at(5)},
+		{RunID: "r1", StepID: "confirm", Value: "yes", Source: engine.AnswerTerminal, Actor: alice, At: at(20), Question: "Reset?"},
 	}
-	if err := s.SaveAnswer(ctx, "missing", "x", "y"); err == nil {
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Answers(%q) = %+v, %v, want %+v", "r1", got, err, want)
+	}
+	if a, err := s.Answer(ctx, "r1", "confirm"); err != nil || !reflect.DeepEqual(*a, want[1]) {
+		t.Errorf("Answer(r1, confirm) = %+v, %v, want %+v", a, err, want[1])
+	}
+	if _, err := s.Answer(ctx, "r1", "other"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("Answer(r1, other) = %v, want ErrNotFound", err)
+	}
+	q, err := s.Question(ctx, "r1", "confirm")
+	wantQ := engine.Asked{RunID: "r1", Question: engine.Question{Step: "confirm", Text: "Reset?", Type: "confirm", Default: "no"},
+		AskedAt: at(8), Until: at(68), Where: "db-1, pid 42"}
+	if err != nil || !reflect.DeepEqual(*q, wantQ) {
+		t.Errorf("Question(r1, confirm) = %+v, %v, want %+v", q, err, wantQ)
+	}
+	if _, err := s.Question(ctx, "r1", "pick"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("Question(r1, pick) = %v, want ErrNotFound", err)
+	}
+	if err := s.SaveAnswer(ctx, engine.Answer{RunID: "missing", StepID: "x", Value: "y"}); err == nil {
 		t.Errorf("SaveAnswer for an unknown run = nil, want an error")
+	}
+	if err := s.SaveQuestion(ctx, engine.Asked{RunID: "missing", Question: engine.Question{Step: "x"}}); err == nil {
+		t.Errorf("SaveQuestion for an unknown run = nil, want an error")
+	}
+}
+
+// TestActorsKept: a run and its step attempts keep who ran them, and where.
+func TestActorsKept(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	alice := engine.Actor{User: "alice", Host: "db-1"}
+	if err := s.CreateRun(ctx, &engine.Run{ID: "r1", Actor: alice}, nil); err != nil {
+		t.Fatal(err)
+	}
+	bob := engine.Actor{User: "bob (sudo as root)", Host: "db-2"}
+	if err := s.SaveStep(ctx, &engine.StepRecord{RunID: "r1", StepID: "a", Actor: bob}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Run(ctx, "r1"); err != nil || r.Actor != alice {
+		t.Errorf("Run(r1).Actor = %+v, %v, want %+v", r.Actor, err, alice)
+	}
+	if recs, err := s.Steps(ctx, "r1"); err != nil || len(recs) != 1 || recs[0].Actor != bob {
+		t.Errorf("Steps(r1) = %+v, %v, want one step by %+v", recs, err, bob)
 	}
 }

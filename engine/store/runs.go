@@ -27,11 +27,11 @@ const maxCandidates = 5
 
 const runColumns = `id, procedure, source, source_path, hash, params_json, repo, state_dir,
 	status, started_at, ended_at, parent_run, parent_step, target_ns, generation,
-	failed_step, owner_pid, owner_start, undone_by`
+	failed_step, owner_pid, owner_start, undone_by, user, host`
 
 // CreateRun inserts a new run and the answers given for its prompts, in one
 // transaction. It fails if a run with the same id exists.
-func (s *Store) CreateRun(ctx context.Context, r *engine.Run, answers map[string]string) error {
+func (s *Store) CreateRun(ctx context.Context, r *engine.Run, answers []engine.Answer) error {
 	if r == nil || r.ID == "" {
 		return errors.New("create run: the run has no id")
 	}
@@ -41,15 +41,17 @@ func (s *Store) CreateRun(ctx context.Context, r *engine.Run, answers map[string
 	}
 	err = s.durableTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.Procedure, r.Source, r.SourcePath, r.Hash, params, r.Repo, r.StateDir,
 			string(r.Status), toNanos(r.StartedAt), toNanos(r.EndedAt), r.ParentRun, r.ParentStep,
-			int64(r.Target), r.Generation, r.FailedStep, r.OwnerPID, int64(r.OwnerStart), r.UndoneBy)
+			int64(r.Target), r.Generation, r.FailedStep, r.OwnerPID, int64(r.OwnerStart), r.UndoneBy,
+			r.User, r.Host)
 		if err != nil {
 			return err
 		}
-		for step, value := range answers {
-			if err := saveAnswer(ctx, tx, r.ID, step, value); err != nil {
+		for _, a := range answers {
+			a.RunID = r.ID
+			if err := saveAnswer(ctx, tx, a); err != nil {
 				return err
 			}
 		}
@@ -189,7 +191,7 @@ func scanRun(sc scanner) (*engine.Run, error) {
 	)
 	err := sc.Scan(&r.ID, &r.Procedure, &r.Source, &r.SourcePath, &r.Hash, &params, &r.Repo, &r.StateDir,
 		&status, &started, &ended, &r.ParentRun, &r.ParentStep, &target, &r.Generation,
-		&r.FailedStep, &r.OwnerPID, &ownerTime, &r.UndoneBy)
+		&r.FailedStep, &r.OwnerPID, &ownerTime, &r.UndoneBy, &r.User, &r.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +207,7 @@ func scanRun(sc scanner) (*engine.Run, error) {
 }
 
 const stepColumns = `run_id, step_id, section, status, outcome, conclusion, started_at, ended_at,
-	exit_code, attempts, outputs_json, error, def_hash, pid, pid_start, tail, log_path`
+	exit_code, attempts, outputs_json, error, def_hash, pid, pid_start, tail, log_path, user, host`
 
 // SaveStep inserts or replaces the record of one step. A replaced record
 // keeps its place in the order Steps returns.
@@ -238,7 +240,7 @@ func (s *Store) SaveSteps(ctx context.Context, recs ...*engine.StepRecord) error
 			// seq is the step's place in the run, fixed when it is first saved.
 			_, err := tx.ExecContext(ctx, `INSERT INTO steps (seq, `+stepColumns+`)
 				VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM steps WHERE run_id = ?1),
-					?1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+					?1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (run_id, step_id) DO UPDATE SET
 					section = excluded.section, status = excluded.status,
 					outcome = excluded.outcome, conclusion = excluded.conclusion,
@@ -247,11 +249,12 @@ func (s *Store) SaveSteps(ctx context.Context, recs ...*engine.StepRecord) error
 					outputs_json = excluded.outputs_json, error = excluded.error,
 					def_hash = excluded.def_hash, pid = excluded.pid,
 					pid_start = excluded.pid_start, tail = excluded.tail,
-					log_path = excluded.log_path`,
+					log_path = excluded.log_path, user = excluded.user,
+					host = excluded.host`,
 				rec.RunID, rec.StepID, rec.Section, string(rec.Status), string(rec.Outcome),
 				string(rec.Conclusion), toNanos(rec.StartedAt), toNanos(rec.EndedAt),
 				rec.ExitCode, rec.Attempts, r.outputs, rec.Error, rec.DefHash,
-				rec.PID, int64(rec.PIDStart), rec.Tail, rec.LogPath)
+				rec.PID, int64(rec.PIDStart), rec.Tail, rec.LogPath, rec.User, rec.Host)
 			if err != nil {
 				failed = rec
 				return err
@@ -289,7 +292,7 @@ func (s *Store) Steps(ctx context.Context, runID string) ([]*engine.StepRecord, 
 		)
 		err := rows.Scan(&rec.RunID, &rec.StepID, &rec.Section, &status, &outcome, &conclusion,
 			&started, &ended, &rec.ExitCode, &rec.Attempts, &outputs, &rec.Error, &rec.DefHash,
-			&rec.PID, &pidStart, &rec.Tail, &rec.LogPath)
+			&rec.PID, &pidStart, &rec.Tail, &rec.LogPath, &rec.User, &rec.Host)
 		if err != nil {
 			return nil, fmt.Errorf("steps of run %s: %w", runID, err)
 		}

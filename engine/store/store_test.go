@@ -736,3 +736,49 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Errorf("CreateRun through the read-only store succeeded")
 	}
 }
+
+// TestMigrationKeepsAnswers: a store written before answers recorded who
+// gave them (schema version 3) opens with its runs and answers, the
+// answers taken as given with --answer, by nobody known.
+func TestMigrationKeepsAnswers(t *testing.T) {
+	ctx := context.Background()
+	if checkCgo() != nil {
+		t.Skip("the SQLite store needs cgo; see TestCgo")
+	}
+	dir := t.TempDir()
+	ms, err := migrations()
+	if err != nil || len(ms) < 4 {
+		t.Fatalf("migrations() = %d, %v; want at least 4", len(ms), err)
+	}
+	db, err := sql.Open("sqlite3", dsn(filepath.Join(dir, DBName), dsnOptions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:3] {
+		if _, err := db.ExecContext(ctx, m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	for _, q := range []string{
+		"PRAGMA user_version = 3",
+		`INSERT INTO runs (id, procedure, source, source_path, hash, params_json, repo, state_dir, status,
+			parent_run, parent_step, target_ns, generation, failed_step, owner_pid, owner_start)
+			VALUES ('r1', 'p', '', '', '', '{}', '', '', 'waiting', '', '', 0, 1, '', 0, 0)`,
+		`INSERT INTO answers (run_id, step_id, value) VALUES ('r1', 'go', 'yes')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s := openStoreIn(t, dir)
+	run, err := s.Run(ctx, "r1")
+	if err != nil || run.Status != engine.RunWaiting || run.Actor != (engine.Actor{}) {
+		t.Fatalf("Run(r1) after the migration = %+v, %v", run, err)
+	}
+	got, err := s.Answers(ctx, "r1")
+	want := []engine.Answer{{RunID: "r1", StepID: "go", Value: "yes", Source: engine.AnswerFlag}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Answers(r1) after the migration = %+v, %v, want %+v", got, err, want)
+	}
+}
