@@ -35,6 +35,7 @@ type execution struct {
 	fatal       error // the store could not record a transition
 	resumed     map[string]bool
 	above       map[*Step]bool // failedAbove of ended steps
+	notify      *notifier      // the procedure's notification hooks; nil when it has none
 }
 
 // newExecution prepares the state of an execution of run: params typed as
@@ -82,9 +83,11 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	}
 	x.resumed, x.answers = interrupted, answers
 	r.emit(Event{Kind: "run_started", RunID: run.ID, Procedure: run.Procedure, Target: run.Target.Seconds(), Status: string(RunRunning), Message: how, StartedAt: &run.StartedAt})
+	x.notify = x.startNotifier(ctx)
 	if err != nil {
 		return x.finish(ctx, RunFailed, "", err)
 	}
+	x.notify.fire(ctx, spec.NotifyStart, RunRunning, "")
 
 	x.section(ctx, plan.Main, spec.SectionMain, false)
 
@@ -103,6 +106,10 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 		status = RunFailed
 	}
 	run.FailedStep = failedStep
+	if status == RunFailed {
+		// Told before on_failure runs: people hear of it at once.
+		x.notify.fire(ctx, spec.NotifyFailure, status, failedStep)
+	}
 	if status == RunFailed && len(plan.OnFailure) > 0 {
 		x.section(ctx, plan.OnFailure, spec.SectionOnFailure, true)
 	}
@@ -150,6 +157,7 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 			}
 		}
 	}
+	hookWarnings := x.notify.end(sctx, status, step)
 	run.end(status, step, time.Now())
 	if err := x.r.Store.UpdateRun(sctx, run); err != nil {
 		if x.fatal != nil {
@@ -172,6 +180,7 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 		for _, w := range Warnings(recs) {
 			ev.Warnings = append(ev.Warnings, x.mask.String(w))
 		}
+		ev.Warnings = append(ev.Warnings, hookWarnings...)
 	case RunFailed:
 		msg := ""
 		if cause != nil {

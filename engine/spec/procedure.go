@@ -18,11 +18,14 @@ type Procedure struct {
 	Severity    string
 	Target      time.Duration
 	Contacts    []Contact
-	Params      []*Param
-	Env         []*EnvVar
-	Steps       []*Step
-	OnFailure   []*Step
-	Finally     []*Step
+	// Notifications are the webhooks told of the run's start, failure,
+	// passing of its target and finish.
+	Notifications []*Notification
+	Params        []*Param
+	Env           []*EnvVar
+	Steps         []*Step
+	OnFailure     []*Step
+	Finally       []*Step
 }
 
 // Contact is one entry of the procedure's contacts, rendered into notifications.

@@ -109,13 +109,13 @@ type slackBlock struct {
 func slackPayload(m Message) any {
 	var blocks []slackBlock
 	if m.Title != "" {
-		blocks = append(blocks, slackBlock{Type: "header", Text: slackText{Type: "plain_text", Text: cut(oneLine(m.Title), slackHeaderMax)}})
+		blocks = append(blocks, slackBlock{Type: "header", Text: slackText{Type: "plain_text", Text: Cut(oneLine(m.Title), slackHeaderMax)}})
 	}
 	chunks := split(mrkdwn(m.Text), slackSectionMax)
 	room := slackBlocksMax - len(blocks)
 	if len(chunks) > room {
 		chunks = chunks[:room]
-		chunks[room-1] = cut(chunks[room-1], slackSectionMax-40) + "\n_(cut: the message is too long for Slack)_"
+		chunks[room-1] = Cut(chunks[room-1], slackSectionMax-40) + "\n_(cut: the message is too long for Slack)_"
 	}
 	for _, c := range chunks {
 		blocks = append(blocks, slackBlock{Type: "section", Text: slackText{Type: "mrkdwn", Text: c}})
@@ -127,7 +127,7 @@ func slackPayload(m Message) any {
 	return struct {
 		Text   string       `json:"text"`
 		Blocks []slackBlock `json:"blocks,omitempty"`
-	}{cut(fallback, slackTextMax), blocks}
+	}{Cut(fallback, slackTextMax), blocks}
 }
 
 // mrkdwn turns the Markdown rbflow's reports write into Slack's mrkdwn:
@@ -167,8 +167,8 @@ func split(s string, max int) []string {
 	return out
 }
 
-// cut shortens s to at most max bytes, on a rune boundary, marking the cut.
-func cut(s string, max int) string {
+// Cut shortens s to at most max bytes, on a rune boundary, marking the cut.
+func Cut(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
@@ -261,7 +261,7 @@ func Post(ctx context.Context, rawURL, format string, m Message, timeout time.Du
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, &Error{Status: resp.StatusCode, Body: cut(hide(oneLine(string(head)), rawURL, u), 200)}
+		return resp.StatusCode, &Error{Status: resp.StatusCode, Body: Cut(hide(oneLine(string(head)), rawURL, u), 200)}
 	}
 	return resp.StatusCode, nil
 }
