@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rbflow/rbflow/engine"
@@ -49,7 +50,7 @@ func (notifyKind) Compile(c *engine.KindContext) engine.Action {
 	case args.Has("text") && args.Has("text_file"):
 		c.Errorf(args.Pos("text_file"), "notify takes with.text or with.text_file, not both")
 		ok = false
-	case !args.Has("text") && !args.Has("text_file"):
+	case !args.Has("text") && !args.Has("text_file") && !unknownWith(c):
 		c.Errorf(withPos(c), "notify needs with.text (the message) or with.text_file (a file holding it)")
 		ok = false
 	}
@@ -197,4 +198,19 @@ func (a *notifyAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 	fmt.Fprintf(x.Log, "the webhook answered %d\n", status)
 	res.ExitCode = 0
 	return res, nil
+}
+
+// unknownWith reports whether the step's with: holds an argument the kind
+// does not take: that is reported already, and may be the one missing.
+func unknownWith(c *engine.KindContext) bool {
+	if c.Step.With == nil {
+		return false
+	}
+	sig := notifyKind{}.Signature()
+	for _, e := range c.Step.With.Map {
+		if !slices.ContainsFunc(sig.With, func(f engine.Field) bool { return f.Name == e.Key }) {
+			return true
+		}
+	}
+	return false
 }
