@@ -212,12 +212,15 @@ func (n *notifier) send(ctx context.Context, s hookSend) {
 	}
 	if err != nil {
 		rec.Error = x.mask.String(err.Error())
+	}
+	// Recorded before it is told: what is told as sent is not sent again.
+	if serr := x.r.Store.SaveNotification(context.WithoutCancel(ctx), rec); serr != nil {
+		n.warn(fmt.Sprintf("notification %d (%s): %v; resume may send it again", rec.Hook+1, rec.Event, serr))
+	}
+	if err != nil {
 		n.warn(notDelivered(rec.Hook, rec.Event, rec.Error))
 	} else {
 		x.r.emit(Event{Kind: "run_notice", RunID: x.run.ID, Message: fmt.Sprintf("notification %d (%s) delivered: the webhook answered %d", rec.Hook+1, rec.Event, rec.Status)})
-	}
-	if serr := x.r.Store.SaveNotification(context.WithoutCancel(ctx), rec); serr != nil {
-		n.warn(fmt.Sprintf("notification %d (%s): %v; resume may send it again", rec.Hook+1, rec.Event, serr))
 	}
 }
 
@@ -313,14 +316,14 @@ func (x *execution) facts(status RunStatus, failedStep string) string {
 		repo = "(not a git repository) " + x.base
 	}
 	line("Repository", "%s", repo)
-	took := time.Since(run.StartedAt).Round(time.Second)
+	took := time.Since(run.StartedAt)
 	switch t := run.Target; {
 	case t > 0 && took > t:
-		line("Duration", "%s (target %s: over by %s)", took, t, took-t)
+		line("Duration", "%s (target %s: over by %s)", rounded(took), t, rounded(took-t))
 	case t > 0:
-		line("Duration", "%s (target %s)", took, t)
+		line("Duration", "%s (target %s)", rounded(took), t)
 	default:
-		line("Duration", "%s", took)
+		line("Duration", "%s", rounded(took))
 	}
 	if failedStep != "" {
 		why := ""
@@ -340,4 +343,13 @@ func (x *execution) facts(status RunStatus, failedStep string) string {
 		line("Next", "rbflow status %s; rbflow resume %s", run.ID, run.ID)
 	}
 	return b.String()
+}
+
+// rounded is d as a person reads it: to the second from a minute on, to
+// the tenth of a second below.
+func rounded(d time.Duration) time.Duration {
+	if d >= time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
 }
