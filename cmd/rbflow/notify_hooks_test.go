@@ -367,7 +367,9 @@ steps:
 	headlines := func() []string {
 		var hs []string
 		for _, p := range chat.received() {
-			var slack struct{ Blocks []struct{ Text struct{ Text string } } }
+			var slack struct {
+				Blocks []struct{ Text struct{ Text string } }
+			}
 			if err := json.Unmarshal(p.Body, &slack); err != nil || len(slack.Blocks) == 0 {
 				t.Fatalf("hook payload %s: not Slack's (%v)", p.Body, err)
 			}
