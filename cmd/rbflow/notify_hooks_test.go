@@ -378,6 +378,14 @@ steps:
 		return hs
 	}
 
+	o, e, code := runNoPython(t, path, dir, append([]string{"run", proc, "--dry-run", "--set", "gate=" + gate}, sets...)...)
+	if code != 0 || !strings.Contains(o, " 1. on start, failure, over_target, finish — POST *** as slack") || len(chat.received())+len(broken.received()) != 0 {
+		t.Fatalf("dry run: exit %d, want the hooks listed and nothing sent (%d sent)\n%s%s", code, len(chat.received())+len(broken.received()), o, e)
+	}
+	if strings.Contains(o+e, "s3cr3t") {
+		t.Errorf("the dry run shows a webhook URL:\n%s%s", o, e)
+	}
+
 	// Started, passes its 1s target while it waits, killed.
 	cmd := noPython(t, path, dir, append([]string{"run", proc, "--json", "--set", "gate=" + gate}, sets...)...)
 	var out syncBuffer
@@ -397,7 +405,7 @@ steps:
 	// Resumed: the gate is open but not ok, so check fails: failure and
 	// finish are told, start and over_target not again.
 	testkit.WriteFile(t, gate, "")
-	o, e, code := runNoPython(t, path, dir, append([]string{"resume", "--yes", "--json"}, sets...)...)
+	o, e, code = runNoPython(t, path, dir, append([]string{"resume", "--yes", "--json"}, sets...)...)
 	if code != 1 {
 		t.Fatalf("resume: exit %d, want 1 (check fails)\n%s%s", code, o, e)
 	}
