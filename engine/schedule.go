@@ -105,7 +105,9 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	case failedStep != "":
 		status = RunFailed
 	}
+	x.mu.Lock()
 	run.FailedStep = failedStep
+	x.mu.Unlock()
 	if status == RunFailed {
 		// Told before on_failure runs: people hear of it at once.
 		x.notify.fire(ctx, spec.NotifyFailure, status, failedStep)
@@ -240,13 +242,17 @@ func (x *execution) data(ctx context.Context, st *Step, status eval.Status) *eva
 		}
 	}
 	elapsed := time.Since(x.run.StartedAt).Seconds()
+	// A notification hook reads them from its own goroutine.
+	x.mu.Lock()
+	runStatus, failedStep := string(x.run.Status), x.run.FailedStep
+	x.mu.Unlock()
 	return &eval.Data{
 		Params: x.run.Params,
 		Env:    x.env,
 		Steps:  steps,
 		Run: eval.RunState{
 			ID: x.run.ID, Procedure: x.run.Procedure, Dir: x.runDir, Elapsed: elapsed,
-			Target: x.run.Target.Seconds(), Status: string(x.run.Status), FailedStep: x.run.FailedStep,
+			Target: x.run.Target.Seconds(), Status: runStatus, FailedStep: failedStep,
 		},
 		Status: status,
 		Funcs:  hostFuncs(ctx, x.repo, x.base, x.env),
