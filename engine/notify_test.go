@@ -18,7 +18,9 @@ type headlines struct {
 }
 
 func (h *headlines) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var p struct{ Blocks []struct{ Text struct{ Text string } } }
+	var p struct {
+		Blocks []struct{ Text struct{ Text string } }
+	}
 	b, _ := io.ReadAll(r.Body)
 	_ = json.Unmarshal(b, &p)
 	h.mu.Lock()
