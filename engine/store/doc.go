@@ -9,7 +9,7 @@
 // The database runs in WAL mode with a busy timeout, immediate
 // transactions and foreign keys on, all set in the DSN so that every pooled
 // connection has them. Step transitions commit with synchronous=NORMAL; a
-// run's creation and end and a snapshot's record (which a destructive
+// run's creation and end, a snapshot's record (which a destructive
 // action waits for) and a sent notification (which must not be sent again)
 // commit with FULL, which makes every earlier commit
 // durable too. The schema is versioned with
