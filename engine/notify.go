@@ -187,6 +187,9 @@ func (n *notifier) fire(ctx context.Context, event string, status RunStatus, fai
 	n.mu.Unlock()
 	for _, h := range due {
 		s := n.x.hookSend(ctx, h, event, status, failedStep)
+		if s.renErr == nil && strings.TrimSpace(s.url) == "" {
+			continue // an optional webhook param not given: the hook is off
+		}
 		n.mu.Lock()
 		if !n.closed {
 			n.queue <- s // never blocks: one place per hook and event

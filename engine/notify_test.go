@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine"
 )
 
 // headlines is a webhook that keeps the headline of each Slack post.
@@ -53,7 +56,10 @@ target: 50ms
 params:
   ok: {type: string, secret: true}
   bad: {type: string, secret: true}
+  off: {type: string, secret: true, default: ""}
 notifications:
+  - url: ${{ params.off }}
+    on: [start, finish]
   - url: ${{ params.ok }}
     format: slack
     on: [start, failure, over_target, finish]
@@ -65,6 +71,13 @@ notifications:
 	res := runProc(t, head+"steps:\n  - {id: slow, run: \"sleep:400ms\"}\n", 4, params)
 	if res.err != nil {
 		t.Fatalf("run: %v, want success: a failing hook is a warning", res.err)
+	}
+	sent, err := res.store.Notifications(context.Background(), res.run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := engine.NotificationWarnings(sent, 1); len(w) != 1 || !strings.HasPrefix(w[0], "notification 3 (finish) was not delivered: the webhook answered 400 Bad Request") {
+		t.Errorf("warnings = %q, want only the failing hook's (a hook whose url is empty is off)", w)
 	}
 	if got, want := ok.String(), "rbflow: told started | rbflow: told is over its 50ms target | rbflow: told succeeded"; got != want {
 		t.Errorf("hooks told %q, want %q", got, want)

@@ -99,10 +99,11 @@ func (k *recordingKind) order() []string {
 }
 
 type runResult struct {
-	run  *engine.Run
-	recs map[string]*engine.StepRecord
-	err  error
-	kind *recordingKind
+	run   *engine.Run
+	recs  map[string]*engine.StepRecord
+	err   error
+	kind  *recordingKind
+	store *store.Store
 }
 
 func runProc(t *testing.T, text string, parallel int, params map[string]any) runResult {
@@ -135,7 +136,7 @@ func runProc(t *testing.T, text string, parallel int, params map[string]any) run
 		recs[s.StepID] = s
 	}
 	stored, _ := st.Run(context.Background(), run.ID)
-	return runResult{run: stored, recs: recs, err: err, kind: k}
+	return runResult{run: stored, recs: recs, err: err, kind: k, store: st}
 }
 
 func statusOf(r runResult, id string) string {
