@@ -90,9 +90,15 @@ type notifier struct {
 	timed chan struct{} // closed when the timer has ended
 
 	mu       sync.Mutex
-	fired    map[[2]any]bool // {hook index, event} sent or queued in this attempt
+	fired    map[hookEvent]bool // sent or queued in this attempt
 	closed   bool
 	warnings []string
+}
+
+// hookEvent is one event of one hook (by its place in the list).
+type hookEvent struct {
+	hook  int
+	event string
 }
 
 type hookSend struct {
@@ -112,14 +118,14 @@ func (x *execution) startNotifier(ctx context.Context) *notifier {
 		return nil
 	}
 	n := &notifier{x: x, queue: make(chan hookSend, len(hooks)*len(spec.NotifyEvents)), done: make(chan struct{}),
-		stop: make(chan struct{}), timed: make(chan struct{}), fired: map[[2]any]bool{}}
+		stop: make(chan struct{}), timed: make(chan struct{}), fired: map[hookEvent]bool{}}
 	sent, err := x.r.Store.Notifications(ctx, x.run.ID)
 	if err != nil {
 		n.warn(fmt.Sprintf("notifications: cannot read what this run sent before (%v): events sent then are sent again", err))
 	}
 	for _, s := range sent {
 		if s.Generation == x.run.Generation {
-			n.fired[[2]any{s.Hook, s.Event}] = true
+			n.fired[hookEvent{s.Hook, s.Event}] = true
 		}
 	}
 	n.warnings = append(n.warnings, NotificationWarnings(sent, x.run.Generation)...)
@@ -178,7 +184,7 @@ func (n *notifier) fire(ctx context.Context, event string, status RunStatus, fai
 	var due []*Notification
 	n.mu.Lock()
 	for _, h := range n.x.plan.Notifications {
-		k := [2]any{h.Spec.Index, event}
+		k := hookEvent{h.Spec.Index, event}
 		if h.On(event) && !n.fired[k] && !n.closed {
 			n.fired[k] = true
 			due = append(due, h)
