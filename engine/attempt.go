@@ -159,6 +159,10 @@ func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepR
 		if err == nil || ctx.Err() != nil || attempt >= attempts {
 			return res, err
 		}
+		if errors.Is(err, ErrNotRetried) && st.RetryIf == nil {
+			log.Note("attempt %d failed: %v; not retried: another attempt would fail the same way", attempt, x.mask.String(err.Error()))
+			return res, err
+		}
 		if st.RetryIf != nil {
 			rd := *data
 			rd.Attempt = attempt

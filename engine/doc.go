@@ -12,6 +12,7 @@
 //	         resume.go    decideResume: which recorded steps stand when a run goes on
 //	         schedule.go  the DAG of each section, --parallel at a time
 //	         attempt.go   one step: its if:, its attempts and retries, its outputs
+//	         notify.go    the procedure's notification hooks, posted beside the steps (engine/webhook)
 //	         stepenv.go   what a step's action sees (Exec, exec.go): dir, env, params
 //	store    store.go     the Store the runner records every transition in (engine/store)
 //	         record.go    Run and StepRecord, and the only methods that move their states

@@ -67,3 +67,22 @@ func (e *RunError) Error() string {
 }
 
 func (e *RunError) Unwrap() error { return e.Err }
+
+// ErrNotRetried marks the failure of an attempt that another attempt would
+// not mend (a webhook that answered 404): a step's retry: does not try it
+// again, unless its retry.if says to. Kinds wrap it with NotRetried.
+var ErrNotRetried = errors.New("engine: another attempt would fail the same way")
+
+// NotRetried marks err as a failure retry: does not try again; its text is
+// err's.
+func NotRetried(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notRetried{err}
+}
+
+type notRetried struct{ err error }
+
+func (e *notRetried) Error() string   { return e.err.Error() }
+func (e *notRetried) Unwrap() []error { return []error{e.err, ErrNotRetried} }

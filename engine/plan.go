@@ -21,6 +21,8 @@ type Plan struct {
 	Main      []*Step
 	OnFailure []*Step
 	Finally   []*Step
+	// Notifications are the procedure's notification hooks (notify.go).
+	Notifications []*Notification
 
 	byID map[string]*Step
 	eval *eval.Compiler
@@ -246,6 +248,11 @@ func compile(p *spec.Procedure, calls *compilation) (*Plan, error) {
 			}
 		}
 		return out
+	}
+	for _, n := range p.Notifications {
+		if h := c.notification(n); h != nil {
+			plan.Notifications = append(plan.Notifications, h)
+		}
 	}
 	plan.Main = build(p.Steps)
 	plan.OnFailure = build(p.OnFailure)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rbflow/rbflow/engine/proc"
+	"github.com/rbflow/rbflow/engine/spec"
 )
 
 // Event is one thing that happened in a run, for live views and --json.
@@ -259,6 +260,13 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 	answers, err := r.answers(ctx, run.ID, NewMask(plan.Procedure, run.Params).With(r.parentMask))
 	if err != nil {
 		return run, err
+	}
+	if !retry && run.Status == RunFailed && len(plan.Notifications) > 0 {
+		// The run's failure and end were told; resumed, it will fail or
+		// finish anew, and that is told too.
+		if err := r.Store.ForgetNotifications(ctx, run.ID, run.Generation, []string{spec.NotifyFailure, spec.NotifyFinish}); err != nil {
+			return run, err
+		}
 	}
 	run.reopen(proc.Self(), retry)
 	if opt.Reload {

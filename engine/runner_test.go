@@ -61,6 +61,8 @@ func (a *fakeStep) Execute(ctx context.Context, x *engine.Exec) (engine.Result, 
 		return engine.Result{}, nil
 	case "fail":
 		return engine.Result{ExitCode: 2}, errors.New("told to fail")
+	case "final":
+		return engine.Result{ExitCode: 2}, engine.NotRetried(errors.New("told to fail for good"))
 	case "sleep":
 		d, _ := time.ParseDuration(rest)
 		select {
@@ -96,10 +98,11 @@ func (k *recordingKind) order() []string {
 }
 
 type runResult struct {
-	run  *engine.Run
-	recs map[string]*engine.StepRecord
-	err  error
-	kind *recordingKind
+	run   *engine.Run
+	recs  map[string]*engine.StepRecord
+	err   error
+	kind  *recordingKind
+	store *store.Store
 }
 
 func runProc(t *testing.T, text string, parallel int, params map[string]any) runResult {
@@ -132,7 +135,7 @@ func runProc(t *testing.T, text string, parallel int, params map[string]any) run
 		recs[s.StepID] = s
 	}
 	stored, _ := st.Run(context.Background(), run.ID)
-	return runResult{run: stored, recs: recs, err: err, kind: k}
+	return runResult{run: stored, recs: recs, err: err, kind: k, store: st}
 }
 
 func statusOf(r runResult, id string) string {
@@ -243,6 +246,28 @@ steps:
 	}
 	if b := res.recs["b"]; b.Status != engine.StepFailed || b.Attempts != 2 {
 		t.Errorf("b = %s after %d attempts, want failed after 2 (retry.if stops it)", b.Status, b.Attempts)
+	}
+}
+
+// TestNotRetried: a failure its kind marks NotRetried is not tried again
+// by retry:, unless retry.if asks for it.
+func TestNotRetried(t *testing.T) {
+	res := runProc(t, `version: 1
+name: final
+steps:
+  - id: a
+    retry: {attempts: 3, delay: 1ms}
+    continue_on_error: true
+    run: "final"
+  - id: b
+    retry: {attempts: 3, delay: 1ms, if: "attempt < 3"}
+    run: "final"
+`, 4, nil)
+	if a := res.recs["a"]; a.Outcome != engine.StepFailed || a.Attempts != 1 || a.Error != "told to fail for good" {
+		t.Errorf("a = %s after %d attempts (%q), want failed after 1 with its own message", a.Outcome, a.Attempts, a.Error)
+	}
+	if b := res.recs["b"]; b.Status != engine.StepFailed || b.Attempts != 3 {
+		t.Errorf("b = %s after %d attempts, want failed after 3 (retry.if decides)", b.Status, b.Attempts)
 	}
 }
 

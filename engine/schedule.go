@@ -38,6 +38,7 @@ type execution struct {
 	above       map[*Step]bool // failedAbove of ended steps
 	// deadlineStopped holds the steps the procedure's deadline stopped.
 	deadlineStopped map[string]bool
+	notify          *notifier // the procedure's notification hooks; nil when it has none
 }
 
 // newExecution prepares the state of an execution of run: params typed as
@@ -85,9 +86,11 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	}
 	x.resumed, x.answers = interrupted, answers
 	r.emit(Event{Kind: "run_started", RunID: run.ID, Procedure: run.Procedure, Target: run.Target.Seconds(), Status: string(RunRunning), Message: how, StartedAt: &run.StartedAt})
+	x.notify = x.startNotifier(ctx)
 	if err != nil {
 		return x.finish(ctx, RunFailed, "", err)
 	}
+	x.notify.fire(ctx, spec.NotifyStart, RunRunning, "")
 
 	// The main steps run under the procedure's deadline, counted from
 	// this execution's start: a run resumed the next morning gets its
@@ -120,7 +123,13 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	case failedStep != "":
 		status = RunFailed
 	}
+	x.mu.Lock()
 	run.FailedStep = failedStep
+	x.mu.Unlock()
+	if status == RunFailed {
+		// Told before on_failure runs: people hear of it at once.
+		x.notify.fire(ctx, spec.NotifyFailure, status, failedStep)
+	}
 	// After a signal or the deadline, on_failure and finally get the grace
 	// period (a signal during it still stops them).
 	ectx := ctx
@@ -236,6 +245,7 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 			}
 		}
 	}
+	hookWarnings := x.notify.end(sctx, status, step)
 	run.end(status, step, time.Now())
 	if err := x.r.Store.UpdateRun(sctx, run); err != nil {
 		if x.fatal != nil {
@@ -258,6 +268,7 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 		for _, w := range Warnings(recs) {
 			ev.Warnings = append(ev.Warnings, x.mask.String(w))
 		}
+		ev.Warnings = append(ev.Warnings, hookWarnings...)
 	case RunFailed:
 		msg := ""
 		if cause != nil {
@@ -317,13 +328,17 @@ func (x *execution) data(ctx context.Context, st *Step, status eval.Status) *eva
 		}
 	}
 	elapsed := time.Since(x.run.StartedAt).Seconds()
+	// A notification hook reads them from its own goroutine.
+	x.mu.Lock()
+	runStatus, failedStep := string(x.run.Status), x.run.FailedStep
+	x.mu.Unlock()
 	return &eval.Data{
 		Params: x.run.Params,
 		Env:    x.env,
 		Steps:  steps,
 		Run: eval.RunState{
 			ID: x.run.ID, Procedure: x.run.Procedure, Dir: x.runDir, Elapsed: elapsed,
-			Target: x.run.Target.Seconds(), Status: string(x.run.Status), FailedStep: x.run.FailedStep,
+			Target: x.run.Target.Seconds(), Status: runStatus, FailedStep: failedStep,
 		},
 		Status: status,
 		Funcs:  hostFuncs(ctx, x.repo, x.base, x.env),

@@ -66,6 +66,7 @@ type Store interface {
 	ServiceStore
 	EventStore
 	ChecklistStore
+	NotificationStore
 }
 
 // RunStore keeps runs and the records of their steps.
@@ -247,3 +248,34 @@ func RunFamily(ctx context.Context, st RunStore, id string) ([]*Run, error) {
 	}
 	return family, nil
 }
+
+// SentNotification records one event of a notification hook sent for a
+// run (delivered or not), so that each fires once per run attempt, also
+// across resume.
+type SentNotification struct {
+	RunID      string
+	Generation int    // the run's attempt (rbflow retry starts a new one)
+	Hook       int    // the hook's place in the procedure's notifications
+	Event      string // start, failure, over_target or finish
+	Status     int    // the webhook's HTTP status; 0 when none came
+	Error      string // why it was not delivered ("" when it was), URL masked
+	SentAt     time.Time
+}
+
+// NotificationStore keeps what a run's notification hooks sent.
+type NotificationStore interface {
+	// SaveNotification records a hook's event as sent, replacing an
+	// earlier record of it. The run must exist.
+	SaveNotification(ctx context.Context, n SentNotification) error
+	// Notifications returns what a run's hooks sent, oldest first.
+	Notifications(ctx context.Context, runID string) ([]SentNotification, error)
+	// ForgetNotifications forgets that the events were sent in a run's
+	// attempt generation, so that they fire again.
+	ForgetNotifications(ctx context.Context, runID string, generation int, events []string) error
+}
+
+func (dryStore) SaveNotification(context.Context, SentNotification) error { return ErrDryRun }
+func (dryStore) Notifications(context.Context, string) ([]SentNotification, error) {
+	return nil, ErrDryRun
+}
+func (dryStore) ForgetNotifications(context.Context, string, int, []string) error { return ErrDryRun }

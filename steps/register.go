@@ -14,5 +14,6 @@ func Register(reg *engine.Registry) {
 	reg.Register("wait", waitKind{})
 	reg.Register("call", callKind{})
 	reg.Register("record", recordKind{})
+	reg.Register("notify", notifyKind{})
 	reg.OnRunEnd(saveAfter)
 }

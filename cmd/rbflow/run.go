@@ -211,5 +211,12 @@ func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[str
 			fmt.Fprintf(w, "      > %s\n", line)
 		}
 	}
+	if len(plan.Notifications) > 0 {
+		// The URLs are secrets, and nothing is sent.
+		fmt.Fprintf(w, "\nnotifications (none sent in a dry run):\n")
+		for i, n := range plan.Notifications {
+			fmt.Fprintf(w, "%2d. on %s — POST *** as %s\n", i+1, strings.Join(n.Spec.On, ", "), n.Spec.Format)
+		}
+	}
 	return nil
 }

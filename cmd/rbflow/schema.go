@@ -8,6 +8,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
+	webhooks "github.com/rbflow/rbflow/engine/webhook"
 )
 
 type schemaCmd struct{}
@@ -184,11 +185,12 @@ func procedureSchema(reg *engine.Registry) obj {
 				"description": "stop a run that goes on longer than this (running steps get the grace period, finally runs, the run fails); counted from each start, resume or retry"},
 			"contacts": obj{"type": "array", "items": obj{"type": "object", "additionalProperties": false,
 				"properties": obj{"role": text("role"), "name": text("who"), "reach": text("how to reach them")}}},
-			"params":     obj{"type": "object", "patternProperties": obj{spec.IDPattern: paramSchema()}, "additionalProperties": false},
-			"env":        obj{"$ref": "#/$defs/env"},
-			"steps":      obj{"type": "array", "minItems": 1, "items": obj{"$ref": "#/$defs/step"}},
-			"on_failure": steps,
-			"finally":    steps,
+			"notifications": obj{"type": "array", "items": notificationSchema(), "description": "webhooks told of the run's start, failure, passing of its target and end"},
+			"params":        obj{"type": "object", "patternProperties": obj{spec.IDPattern: paramSchema()}, "additionalProperties": false},
+			"env":           obj{"$ref": "#/$defs/env"},
+			"steps":         obj{"type": "array", "minItems": 1, "items": obj{"$ref": "#/$defs/step"}},
+			"on_failure":    steps,
+			"finally":       steps,
 		},
 		"$defs": obj{"id": id, "duration": duration, "env": env, "step": step,
 			// The types of with: arguments (fieldSchema).
@@ -303,4 +305,19 @@ func fieldSchema(f engine.Field) obj {
 		s["description"] = f.Description
 	}
 	return s
+}
+
+// notificationSchema describes one notification hook.
+func notificationSchema() obj {
+	return obj{"type": "object", "additionalProperties": false, "required": []string{"url"},
+		"properties": obj{
+			"url":    obj{"type": "string", "pattern": `^\s*([Hh][Tt][Tt][Pp][Ss]?://[^/\s]|.*\$\{\{)`, "description": "the webhook (http or https), usually ${{ params.webhook }}, a secret param"},
+			"format": enum("the payload: json ({\"text\": ...}) or slack (text and blocks)", webhooks.Formats...),
+			"on": obj{"anyOf": []any{
+				obj{"type": "array", "minItems": 1, "uniqueItems": true, "items": enum("", spec.NotifyEvents...)},
+				enum("", spec.NotifyEvents...),
+			}, "description": "the events it fires on (default: failure and finish)"},
+			"text":    text("the headline, instead of the default one; may use ${{ }}"),
+			"timeout": obj{"$ref": "#/$defs/duration"},
+		}}
 }

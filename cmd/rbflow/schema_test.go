@@ -236,6 +236,8 @@ var beyondSchema = []struct {
 		matches(`^with\.\w+: (invalid ref name|invalid path|".*" begins with '-')`)},
 	{"what a script writes to", "to a schema a run: script is text; that it writes to GitHub Actions' $GITHUB_OUTPUT or $GITHUB_ENV (a redirection, not a mention) is decided by parsing it as bash",
 		matches(`^\$GITHUB_(OUTPUT|ENV) is GitHub Actions' file: `)},
+	{"over_target without a target", "whether a hook may fire on over_target depends on the value of another key (target:, where 0 is no target)",
+		matches(`^a notification on over_target needs the procedure's target`)},
 	{"defaults outside their enum", "the enum is another value of the same param; JSON Schema cannot compare one instance value with another",
 		matches(`^param ".*": bad default: ".*" is not one of `)},
 }
@@ -406,6 +408,7 @@ func TestSchemaMatchesLoader(t *testing.T) {
 		{"param keys", keys(get("properties", "params", "patternProperties", spec.IDPattern, "properties")), sorted(spec.ParamKeys())},
 		{"retry keys", keys(get(append(step, "retry", "anyOf", 1, "properties")...)), sorted(spec.RetryKeys())},
 		{"contact keys", keys(get("properties", "contacts", "items", "properties")), sorted(spec.ContactKeys())},
+		{"notification keys", keys(get("properties", "notifications", "items", "properties")), sorted(spec.NotifyKeys())},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("schema %s = %v, loader accepts %v", c.what, c.got, c.want)

@@ -52,6 +52,11 @@ func (c *statusCmd) Run(ctx context.Context, a *app, args []string) error {
 		for _, w := range engine.Warnings(steps) {
 			warnings = append(warnings, mask.String(w))
 		}
+		sent, err := s.store.Notifications(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		warnings = append(warnings, engine.NotificationWarnings(sent, run.Generation)...)
 	}
 	if c.json {
 		out := toJSON(run)

@@ -10,9 +10,10 @@ import (
 )
 
 var (
-	topKeys     = []string{"version", "name", "description", "severity", "target", "deadline", "contacts", "params", "env", "steps", "on_failure", "finally"}
+	topKeys     = []string{"version", "name", "description", "severity", "target", "deadline", "contacts", "notifications", "params", "env", "steps", "on_failure", "finally"}
 	paramKeys   = []string{"type", "default", "required", "enum", "description", "secret", "from_env", "from_file"}
 	contactKeys = []string{"role", "name", "reach"}
+	notifyKeys  = []string{"url", "format", "on", "text", "timeout"}
 	retryKeys   = []string{"attempts", "delay", "backoff", "if"}
 	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
 )
@@ -240,6 +241,9 @@ func (d *decoder) procedure(root *Value, p *Procedure) {
 	}
 	if v := root.Get("contacts"); v != nil {
 		d.contacts(v, p)
+	}
+	if v := root.Get("notifications"); v != nil {
+		d.notifications(v, p)
 	}
 	if v := root.Get("params"); v != nil {
 		d.params(v, p)
@@ -651,3 +655,6 @@ func TopKeys() []string { return slices.Clone(topKeys) }
 
 // ParamKeys lists the keys of a param declaration.
 func ParamKeys() []string { return slices.Clone(paramKeys) }
+
+// NotifyKeys lists the keys of a notification hook.
+func NotifyKeys() []string { return slices.Clone(notifyKeys) }

@@ -19,11 +19,14 @@ type Procedure struct {
 	Target      time.Duration
 	Deadline    time.Duration // stops a run that goes on longer (counted from each start, resume or retry); 0 if none
 	Contacts    []Contact
-	Params      []*Param
-	Env         []*EnvVar
-	Steps       []*Step
-	OnFailure   []*Step
-	Finally     []*Step
+	// Notifications are the webhooks told of the run's start, failure,
+	// passing of its target and finish.
+	Notifications []*Notification
+	Params        []*Param
+	Env           []*EnvVar
+	Steps         []*Step
+	OnFailure     []*Step
+	Finally       []*Step
 }
 
 // Contact is one entry of the procedure's contacts, rendered into notifications.

@@ -416,3 +416,68 @@ func (s *Store) LastApproved(ctx context.Context, path string) ([]byte, error) {
 	}
 	return []byte(text), nil
 }
+
+// SaveNotification records a hook's event as sent, replacing an earlier
+// record of it, durably: a kill after it must not send it again. The run
+// must exist.
+func (s *Store) SaveNotification(ctx context.Context, n engine.SentNotification) error {
+	at := n.SentAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	err := s.durableTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO notifications (run_id, generation, hook, event, status, error, sent_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (run_id, generation, hook, event) DO UPDATE
+			SET status = excluded.status, error = excluded.error, sent_at = excluded.sent_at`,
+			n.RunID, n.Generation, n.Hook, n.Event, n.Status, n.Error, toNanos(at))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record notification %s of run %s: %w", n.Event, n.RunID, err)
+	}
+	return nil
+}
+
+// Notifications returns what a run's hooks sent, oldest first.
+func (s *Store) Notifications(ctx context.Context, runID string) ([]engine.SentNotification, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, generation, hook, event, status, error, sent_at
+		FROM notifications WHERE run_id = ? ORDER BY sent_at, hook`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("notifications of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []engine.SentNotification
+	for rows.Next() {
+		var (
+			n  engine.SentNotification
+			at sql.NullInt64
+		)
+		if err := rows.Scan(&n.RunID, &n.Generation, &n.Hook, &n.Event, &n.Status, &n.Error, &at); err != nil {
+			return nil, fmt.Errorf("notifications of run %s: %w", runID, err)
+		}
+		n.SentAt = fromNanos(at)
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("notifications of run %s: %w", runID, err)
+	}
+	return out, nil
+}
+
+// ForgetNotifications forgets that the events were sent in a run's attempt
+// generation, so that they fire again.
+func (s *Store) ForgetNotifications(ctx context.Context, runID string, generation int, events []string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, e := range events {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM notifications WHERE run_id = ? AND generation = ? AND event = ?`, runID, generation, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("forget notifications of run %s: %w", runID, err)
+	}
+	return nil
+}

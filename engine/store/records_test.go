@@ -266,3 +266,46 @@ func TestActorsKept(t *testing.T) {
 		t.Errorf("Steps(r1) = %+v, %v, want one step by %+v", recs, err, bob)
 	}
 }
+
+// TestNotifications: what a run's hooks sent is kept per attempt, replaced
+// when sent again, forgotten on demand, and gone with its run's id only.
+func TestNotifications(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	if err := s.SaveNotification(ctx, engine.SentNotification{RunID: "nope", Generation: 1, Event: "start"}); err == nil {
+		t.Error("SaveNotification for a run that does not exist = nil, want an error")
+	}
+	if err := s.CreateRun(ctx, &engine.Run{ID: "r1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Unix(1_700_000_000, 0)
+	for i, n := range []engine.SentNotification{
+		{Generation: 1, Hook: 0, Event: "start", Status: 200},
+		{Generation: 1, Hook: 1, Event: "finish", Status: 500, Error: "the webhook answered 500"},
+		{Generation: 1, Hook: 0, Event: "finish", Status: 200},
+		{Generation: 2, Hook: 0, Event: "start", Status: 200},
+		{Generation: 1, Hook: 1, Event: "finish", Status: 502, Error: "the webhook answered 502"}, // sent again
+	} {
+		n.RunID, n.SentAt = "r1", base.Add(time.Duration(i)*time.Second)
+		if err := s.SaveNotification(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Notifications(ctx, "r1")
+	if err != nil || len(got) != 4 {
+		t.Fatalf("Notifications = %d, %v; want 4", len(got), err)
+	}
+	if last := got[3]; last.Hook != 1 || last.Status != 502 || !last.SentAt.Equal(base.Add(4*time.Second)) {
+		t.Errorf("the record sent again = %+v, want status 502 at its new time, listed last", last)
+	}
+	if w := engine.NotificationWarnings(got, 1); len(w) != 1 || w[0] != "notification 2 (finish) was not delivered: the webhook answered 502" {
+		t.Errorf("NotificationWarnings = %q", w)
+	}
+	if err := s.ForgetNotifications(ctx, "r1", 1, []string{"finish", "failure"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Notifications(ctx, "r1")
+	if len(got) != 2 || got[0].Event != "start" || got[1].Generation != 2 {
+		t.Errorf("after forgetting attempt 1's finish: %+v, want the two starts", got)
+	}
+}
