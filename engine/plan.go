@@ -55,15 +55,19 @@ type Step struct {
 	refs        *eval.StepRefs     // the steps its expressions read
 }
 
-// GitStep returns the first step, in order, that runs git (a git action),
-// or nil when none does: such a plan needs a git repository.
-func (p *Plan) GitStep() *Step {
+// GitStep returns the first step, in order, that uses git (a git action,
+// or an expression calling a function that asks git) and how, or nil when
+// none does: such a plan needs a git repository.
+func (p *Plan) GitStep() (*Step, string) {
 	for _, st := range p.Steps() {
 		if st.Kind == "git" {
-			return st
+			return st, "a git step"
+		}
+		if st.refs != nil && st.refs.Git != "" {
+			return st, st.refs.Git
 		}
 	}
-	return nil
+	return nil, ""
 }
 
 // Step returns a step by id.

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -27,8 +29,10 @@ func RepoRoot(ctx context.Context, dir string, must bool) (string, error) {
 
 // StateDir returns where runs are kept (SPEC §4.1): the explicit dir, else
 // $RBFLOW_STATE, else <git common dir>/rbflow (it survives git clean -fdx and
-// checkouts), else $XDG_STATE_HOME/rbflow.
-func StateDir(ctx context.Context, explicit, repo string) (string, error) {
+// checkouts), else, outside git, a folder of the working directory wd's
+// own under $XDG_STATE_HOME/rbflow/dirs/ (named after it and a hash of its
+// path), so that two directories never share runs, locks or services.
+func StateDir(ctx context.Context, explicit, repo, wd string) (string, error) {
 	if explicit != "" {
 		return filepath.Abs(explicit)
 	}
@@ -48,5 +52,17 @@ func StateDir(ctx context.Context, explicit, repo string) (string, error) {
 		}
 		base = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(base, "rbflow"), nil
+	abs, err := filepath.Abs(wd)
+	if err != nil {
+		return "", fmt.Errorf("no state folder for %s: %w; pass --state DIR", wd, err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	sum := sha256.Sum256([]byte(abs))
+	name := filepath.Base(abs)
+	if name == string(filepath.Separator) || name == "." {
+		name = "root"
+	}
+	return filepath.Join(base, "rbflow", "dirs", fmt.Sprintf("%s-%x", name, sum[:6])), nil
 }

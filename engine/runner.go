@@ -137,12 +137,12 @@ func (r *Runner) Start(ctx context.Context, plan *Plan, params map[string]any, s
 	}
 	// SPEC §4.1: outside a git repository a procedure that uses git refuses
 	// before anything runs, instead of failing at its first git step.
-	if st := plan.GitStep(); r.Repo == "" && st != nil {
+	if st, how := plan.GitStep(); r.Repo == "" && st != nil {
 		wd := r.WorkDir
 		if wd == "" {
 			wd = "."
 		}
-		return nil, usageErr("%s is not a git repository, and procedure %s uses git (step %s): nothing was run; run it inside a git work tree or pass --repo DIR", wd, plan.Name(), st.ID)
+		return nil, usageErr("%s is not a git repository, and procedure %s uses git (step %s, %s): nothing was run; run it inside a git work tree or pass --repo DIR", wd, plan.Name(), st.ID, how)
 	}
 	run := r.newRun(plan, params, sourcePath, time.Now())
 	return run, r.start(ctx, plan, run)

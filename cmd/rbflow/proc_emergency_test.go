@@ -420,9 +420,53 @@ func TestGitProceduresRefuseOutsideGit(t *testing.T) {
 			t.Errorf("the refused runs left %d run folders", len(runs))
 		}
 	}
+	// A function that asks git counts as using git, as a git step does.
+	asks := filepath.Join(dir, "asks.yaml")
+	testkit.WriteFile(t, asks, "version: 1\nname: asks\nsteps:\n  - id: hi\n    run: echo hi\n  - id: where\n    run: echo ${{ current_branch() }}\n")
+	if o, e, code := rbflow(t, dir, "run", asks, "--state", state); code != 2 || !strings.Contains(e, "uses git (step where, current_branch())") {
+		t.Errorf("a procedure calling current_branch() outside git: exit %d, want 2 naming the step and the function\n%s%s", code, o, e)
+	}
 	plain := filepath.Join(dir, "plain.yaml")
 	testkit.WriteFile(t, plain, "version: 1\nname: plain\nsteps:\n  - id: hi\n    run: echo hi\n")
 	if o, e, code := rbflow(t, dir, "run", plain, "--state", state); code != 0 {
 		t.Errorf("a procedure without git outside git: exit %d\n%s%s", code, o, e)
+	}
+}
+
+// TestStatePerDirectoryOutsideGit (SPEC §4.1): outside git, each directory
+// keeps its runs in a folder of its own under $XDG_STATE_HOME/rbflow/dirs
+// (one folder was shared by every non-git directory: runs, locks and
+// services of unrelated directories mixed).
+func TestStatePerDirectoryOutsideGit(t *testing.T) {
+	t.Parallel()
+	xdg := t.TempDir()
+	root := t.TempDir()
+	run := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := rbflowCmd(t, dir, args...)
+		cmd.Env = append(cmd.Env, "XDG_STATE_HOME="+xdg, "RBFLOW_STATE=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("rbflow %v in %s: %v\n%s", args, dir, err, out)
+		}
+		return string(out)
+	}
+	var ids []string
+	for _, name := range []string{"a", "b c"} {
+		dir := filepath.Join(root, name)
+		testkit.WriteFile(t, filepath.Join(dir, "p.yaml"), "version: 1\nname: p\nsteps:\n  - id: hi\n    run: echo hi from $PWD\n")
+		run(dir, "run", "p.yaml", "-q")
+		out := run(dir, "runs", "--json")
+		if n := strings.Count(out, `"id"`); n != 1 {
+			t.Errorf("rbflow runs in %s lists %d runs, want its own one:\n%s", name, n, out)
+		}
+		ids = append(ids, out)
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("the two directories list the same run")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(xdg, "rbflow", "dirs", "*", "state.db"))
+	if len(dirs) != 2 || !strings.Contains(strings.Join(dirs, "\n"), "/a-") || !strings.Contains(strings.Join(dirs, "\n"), "/b c-") {
+		t.Errorf("state folders under $XDG_STATE_HOME/rbflow/dirs: %v, want one for a and one for \"b c\"", dirs)
 	}
 }

@@ -25,7 +25,11 @@ func (a *app) stateDir(ctx context.Context) (repo, dir string, err error) {
 	if repo, err = a.repo(ctx); err != nil {
 		return "", "", err
 	}
-	dir, err = engine.StateDir(ctx, a.stateFlag, repo)
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", "", err
+	}
+	dir, err = engine.StateDir(ctx, a.stateFlag, repo, wd)
 	return repo, dir, err
 }
 

@@ -401,7 +401,14 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 type StepRefs struct {
 	IDs map[string]bool
 	All bool
+	// Git names a function that asks git (current_branch, ref_exists,
+	// changed_files, is_dirty) when an expression calls one: the step
+	// needs a git repository.
+	Git string
 }
+
+// gitFuncs are the host functions that ask git.
+var gitFuncs = map[string]bool{"current_branch": true, "ref_exists": true, "changed_files": true, "is_dirty": true}
 
 // Collect makes the compiler add the step references of every expression
 // it compiles from now on to r (nil: stop).
@@ -413,6 +420,9 @@ func (c *Compiler) collectRefs(r StepRefs) {
 	}
 	if r.All {
 		c.collect.All = true
+	}
+	if r.Git != "" && c.collect.Git == "" {
+		c.collect.Git = r.Git
 	}
 	for id := range r.IDs {
 		if c.collect.IDs == nil {
@@ -431,6 +441,10 @@ func stepRefsOf(root ast.Node) StepRefs {
 		case *ast.IdentifierNode:
 			if m.Value == "steps" {
 				uses++
+			}
+		case *ast.CallNode:
+			if id, ok := m.Callee.(*ast.IdentifierNode); ok && gitFuncs[id.Value] && r.Git == "" {
+				r.Git = id.Value + "()"
 			}
 		case *ast.MemberNode:
 			if base, ok := m.Node.(*ast.IdentifierNode); ok && base.Value == "steps" {
