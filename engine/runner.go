@@ -19,6 +19,9 @@ type Event struct {
 	RunID    string         `json:"run_id"`
 	Time     time.Time      `json:"time"`
 	Step     string         `json:"step,omitempty"`
+	// Item is the index of the item a step_* event is about, in a step
+	// with for_each (nil: the step itself).
+	Item     *int           `json:"item,omitempty"`
 	Status   string         `json:"status,omitempty"`
 	ExitCode *int           `json:"exit_code,omitempty"`
 	Outputs  map[string]any `json:"outputs,omitempty"`

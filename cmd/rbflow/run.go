@@ -207,6 +207,14 @@ func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[str
 		for _, line := range s.Output {
 			fmt.Fprintf(w, "      > %s\n", line)
 		}
+		for _, it := range s.Items {
+			fmt.Fprintf(w, "      item %d (%s) — %s\n", it.Index, it.Item, it.Decision)
+			if it.Command != "" {
+				for _, line := range strings.Split(strings.TrimRight(it.Command, "\n"), "\n") {
+					fmt.Fprintf(w, "        | %s\n", line)
+				}
+			}
+		}
 	}
 	return nil
 }
