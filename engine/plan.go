@@ -36,15 +36,15 @@ type EnvVar struct {
 
 // Step is one compiled step of a plan.
 type Step struct {
-	Spec     *spec.Step
-	ID       string
-	Section  string
-	Kind     string
-	Needs    []*Step // direct dependencies
-	If       *eval.Condition
-	Env      []EnvVar
-	Dir      *eval.Template
-	RetryIf  *eval.Condition
+	Spec    *spec.Step
+	ID      string
+	Section string
+	Kind    string
+	Needs   []*Step // direct dependencies
+	If      *eval.Condition
+	Env     []EnvVar
+	Dir     *eval.Template
+	RetryIf *eval.Condition
 	// ForEach gives the items of a step with for_each written as an
 	// expression; Items are those written as a YAML list. Both nil: the
 	// step runs once.

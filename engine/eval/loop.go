@@ -2,8 +2,8 @@ package eval
 
 import (
 	"fmt"
-	"reflect"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
