@@ -155,6 +155,9 @@ func (x *execution) dryLoop(ctx context.Context, st *Step, ps PlannedStep, env *
 		}
 	}
 	ps.Decision = fmt.Sprintf("runs for each of %d items", len(items))
+	if len(items) == 1 {
+		ps.Decision = "runs for its one item"
+	}
 	if len(items) == 0 {
 		ps.Decision = "skipped (for_each gives no items)"
 	}
