@@ -471,6 +471,7 @@ func TestForEachLoadErrors(t *testing.T) {
 		{"unknown field", "    for_each: params.services\n    run: echo ${{ item.nmae }}", `p.yaml:9:24: .*an item has no field "nmae" \(it has name, start\) \(did you mean "name"\?\)`},
 		{"item field not code", "    for_each: params.services\n    run: eval ${{ item.name }}", `p.yaml:9:15: .*eval runs \$\{\{ item.name \}\} as code`},
 		{"max_parallel alone", "    max_parallel: 2\n    run: echo", `p.yaml:8:5: .*max_parallel bounds how many items of a for_each run at once`},
+		{"ready neither URL nor address", "    service: start\n    with: {name: w, command: sleep 9, ready: nonsense}", `p.yaml:9:46: .*with.ready "nonsense" is neither an http\(s\):// URL nor a HOST:PORT`},
 		{"max_parallel zero", "    for_each: [a]\n    max_parallel: 0\n    run: echo", `p.yaml:9:19: .*max_parallel must be a whole number of at least 1`},
 	}
 	for _, c := range cases {
