@@ -40,15 +40,20 @@ func (x *execution) record(ctx context.Context, st *Step, rec *StepRecord) bool 
 	return true
 }
 
-// step evaluates the condition and runs one step with its retries.
+// step evaluates the condition and runs one step with its retries, or,
+// with for_each, runs it for each item.
 func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
+	if st.Looped() {
+		x.loop(ctx, st, status)
+		return
+	}
 	data := x.data(ctx, st, status)
 	env := x.plan.eval.Env(data)
 	now := time.Now()
 	rec := &StepRecord{RunID: x.run.ID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now, Actor: x.r.actor()}
 
 	if reason, skip, err := x.skipReason(st, env, status); err != nil {
-		x.fail(ctx, st, rec, fmt.Errorf("if: %w", err))
+		x.fail(ctx, st, nil, rec, fmt.Errorf("if: %w", err))
 		return
 	} else if skip {
 		rec.skip(reason, now)
@@ -57,26 +62,35 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 		}
 		return
 	}
-	ex, err := x.exec(ctx, st, env)
+	x.runAction(ctx, st, nil, rec, data, env)
+}
+
+// runAction runs the action of st with its retries and records how it
+// ends in rec: the step's own record, or (item set) that of one item of a
+// step with for_each.
+func (x *execution) runAction(ctx context.Context, st *Step, item *int, rec *StepRecord, data *eval.Data, env *eval.Env) {
+	now := time.Now()
+	ex, err := x.exec(ctx, st, rec.StepID, env)
 	if err != nil {
-		x.fail(ctx, st, rec, err)
+		x.fail(ctx, st, item, rec, err)
 		return
 	}
+	ex.item = item
 	// The running record is committed before any side effect.
 	rec.start(proc.Self(), now)
-	rec.LogPath = filepath.Join(x.runDir, st.ID+".log")
+	rec.LogPath = filepath.Join(x.runDir, rec.StepID+".log")
 	if !x.record(ctx, st, rec) {
 		return
 	}
-	x.r.emit(Event{Kind: "step_started", RunID: x.run.ID, Step: st.ID, Status: string(StepRunning)})
+	x.r.emit(Event{Kind: "step_started", RunID: x.run.ID, Step: st.ID, Item: item, Status: string(StepRunning)})
 
 	lf, err := os.OpenFile(rec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		x.fail(ctx, st, rec, fmt.Errorf("open log: %w", err))
+		x.fail(ctx, st, item, rec, fmt.Errorf("open log: %w", err))
 		return
 	}
 	log := &stepLog{file: lf, w: bufio.NewWriterSize(lf, 64<<10), mask: x.mask, someLines: !x.r.allLines(), onLine: func(line string) {
-		x.r.emit(Event{Kind: "step_output", RunID: x.run.ID, Step: st.ID, Line: line})
+		x.r.emit(Event{Kind: "step_output", RunID: x.run.ID, Step: st.ID, Item: item, Line: line})
 	}}
 	defer log.Close()
 	ex.Log = log
@@ -108,7 +122,9 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 		x.interrupted = true
 		x.mu.Unlock()
 	case runErr != nil:
-		rec.fail(x.mask.String(runErr.Error()), st.Spec.ContinueOnError, end)
+		// An item's own record keeps its failure: continue_on_error
+		// applies to the step.
+		rec.fail(x.mask.String(runErr.Error()), st.Spec.ContinueOnError && item == nil, end)
 	default:
 		rec.succeed(end)
 	}
@@ -124,7 +140,7 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 	}
 	code := rec.ExitCode
 	outputs, _ := x.mask.Any(rec.Outputs).(map[string]any)
-	x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(rec.Status), ExitCode: &code,
+	x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Item: item, Status: string(rec.Status), ExitCode: &code,
 		Outputs: outputs, Error: rec.Error, Attempt: rec.Attempts})
 }
 
@@ -178,7 +194,7 @@ func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepR
 		wait := time.Duration(float64(delay) * math.Pow(backoff, float64(attempt-1)))
 		msg := x.mask.String(err.Error())
 		log.Note("attempt %d failed: %v; retrying in %s", attempt, msg, wait)
-		x.r.emit(Event{Kind: "step_retry", RunID: x.run.ID, Step: st.ID, Attempt: attempt + 1, Error: msg, Message: fmt.Sprintf("retrying in %s", wait)})
+		x.r.emit(Event{Kind: "step_retry", RunID: x.run.ID, Step: st.ID, Item: ex.item, Attempt: attempt + 1, Error: msg, Message: fmt.Sprintf("retrying in %s", wait)})
 		_ = x.setRec(ctx, rec)
 		t := time.NewTimer(wait)
 		select {
@@ -223,11 +239,12 @@ func (x *execution) attempt(ctx context.Context, st *Step, ex *Exec) (Result, er
 	return res, err
 }
 
-// fail records a step that failed before it could start.
-func (x *execution) fail(ctx context.Context, st *Step, rec *StepRecord, err error) {
-	rec.fail(x.mask.String(err.Error()), st.Spec.ContinueOnError, time.Now())
+// fail records a step (or one item of it) that failed before it could
+// start.
+func (x *execution) fail(ctx context.Context, st *Step, item *int, rec *StepRecord, err error) {
+	rec.fail(x.mask.String(err.Error()), st.Spec.ContinueOnError && item == nil, time.Now())
 	if x.record(ctx, st, rec) {
-		x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Status: string(StepFailed), Error: rec.Error})
+		x.r.emit(Event{Kind: "step_finished", RunID: x.run.ID, Step: st.ID, Item: item, Status: string(StepFailed), Error: rec.Error})
 	}
 }
 

@@ -37,7 +37,13 @@ func (x *Exec) View(ctx context.Context) (*RunView, error) {
 	for _, s := range plan.Steps() {
 		order[s.ID] = s.Order
 	}
-	sort.SliceStable(recs, func(i, j int) bool { return order[recs[i].StepID] < order[recs[j].StepID] })
+	at := func(id string) int {
+		if step, _, item := ItemOf(id); item {
+			return order[step] // an item of a step with for_each goes with it
+		}
+		return order[id]
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return at(recs[i].StepID) < at(recs[j].StepID) })
 	params, m := maskParams(plan.Procedure, run.Params)
 	for _, r := range recs {
 		r.Outputs, _ = m.Any(r.Outputs).(map[string]any)

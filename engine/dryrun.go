@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -21,6 +22,17 @@ type PlannedStep struct {
 	Command  string // the interpolated command or argv
 	Note     string
 	Output   []string // what a dry_run: run step printed (its last lines)
+	// Items are what a step with for_each would do for each item, when
+	// its list is known before the run (nil otherwise: see Note).
+	Items []PlannedItem
+}
+
+// PlannedItem is what one item of a step with for_each would do.
+type PlannedItem struct {
+	Index    int
+	Item     string // the item, shown as text
+	Decision string // "runs", "skipped (if is false)", "depends on runtime"
+	Command  string
 }
 
 // DryRun evaluates what it can of a plan without side effects: conditions
@@ -57,6 +69,14 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 			status.Failure = st.Section == "on_failure"
 		}
 		env := plan.eval.Env(x.data(ctx, st, status))
+		if st.Looped() {
+			out = append(out, x.dryLoop(ctx, st, ps, env))
+			rec := &StepRecord{StepID: st.ID}
+			rec.start(proc.Self(), time.Now())
+			rec.succeed(time.Now())
+			x.recs[st.ID] = rec
+			continue
+		}
 		skipped := false
 		if st.If != nil {
 			ps.If = strings.TrimSpace(st.If.Source)
@@ -75,7 +95,7 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 		case "finally":
 			ps.Note = "always, last"
 		}
-		ex, err := x.exec(ctx, st, env)
+		ex, err := x.exec(ctx, st, st.ID, env)
 		if err != nil {
 			ps.Command = "(" + x.mask.String(err.Error()) + ")"
 		} else {
@@ -110,6 +130,66 @@ func (r *Runner) DryRun(ctx context.Context, plan *Plan, params map[string]any) 
 		out = append(out, ps)
 	}
 	return out, nil
+}
+
+// dryLoop plans a step with for_each: each item's decision and command
+// when the list is known before the run.
+func (x *execution) dryLoop(ctx context.Context, st *Step, ps PlannedStep, env *eval.Env) PlannedStep {
+	switch st.Section {
+	case "on_failure":
+		ps.Note = "only if a main step fails"
+	case "finally":
+		ps.Note = "always, last"
+	}
+	if st.If != nil {
+		ps.If = strings.TrimSpace(st.If.Source)
+	}
+	items := st.Items
+	if st.ForEach != nil {
+		if st.ForEach.Runtime() {
+			ps.Decision = "depends on runtime"
+			ps.Note = strings.TrimSpace(ps.Note + "; for each item of " + strings.TrimSpace(st.ForEach.Source) + ", known only at run time")
+			return ps
+		}
+		var err error
+		if items, err = st.ForEach.Eval(env); err != nil {
+			ps.Decision = "for_each fails: " + x.mask.String(err.Error())
+			return ps
+		}
+	}
+	ps.Decision = fmt.Sprintf("runs for each of %d items", len(items))
+	if len(items) == 1 {
+		ps.Decision = "runs for its one item"
+	}
+	if len(items) == 0 {
+		ps.Decision = "skipped (for_each gives no items)"
+	}
+	limit := max(st.Spec.MaxParallel, 1)
+	ps.Note = strings.TrimSpace(ps.Note + fmt.Sprintf("; at most %d at once", min(limit, x.parallel())))
+	for i, item := range items {
+		d := *env.Data()
+		d.Item, d.Index = item, i
+		ienv := x.plan.eval.Env(&d)
+		pi := PlannedItem{Index: i, Item: x.mask.String(itemLabel(item)), Decision: "runs"}
+		if st.If != nil {
+			if !knowable(st.If, nil) {
+				pi.Decision = "depends on runtime"
+			} else if ok, err := st.If.Eval(ienv); err != nil {
+				pi.Decision = "condition fails: " + x.mask.String(err.Error())
+			} else if !ok {
+				pi.Decision = "skipped (if is false)"
+			}
+		}
+		if ex, err := x.exec(ctx, st, ItemID(st.ID, i), ienv); err != nil {
+			pi.Command = "(" + x.mask.String(err.Error()) + ")"
+		} else if cmd, err := st.Action.Describe(ctx, ex); err != nil {
+			pi.Command = "(" + x.mask.String(err.Error()) + ")"
+		} else {
+			pi.Command = x.mask.String(cmd)
+		}
+		ps.Items = append(ps.Items, pi)
+	}
+	return ps
 }
 
 // knowable reports whether a condition can be evaluated in a dry run: it

@@ -32,6 +32,7 @@ type Exec struct {
 	OutputFile string
 
 	env   *eval.Env
+	item  *int // the item's index, in a step with for_each
 	mask  *Mask
 	store Store // dryStore in a dry run
 	x     *execution

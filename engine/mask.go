@@ -139,6 +139,12 @@ func (m *Mask) Any(v any) any {
 			out[k] = m.Any(e)
 		}
 		return out
+	case []map[string]any:
+		out := make([]map[string]any, len(x))
+		for i, e := range x {
+			out[i], _ = m.Any(e).(map[string]any)
+		}
+		return out
 	}
 	return v
 }

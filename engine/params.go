@@ -138,9 +138,12 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 			errs = append(errs, &ParamError{Param: name, Msg: err.Error()})
 			continue
 		}
-		if pm.Type == spec.TypeList && listSet[name] {
+		switch {
+		case pm.Type == spec.TypeList && listSet[name] && pm.Items != nil:
+			out[name] = append(out[name].([]map[string]any), v.([]map[string]any)...)
+		case pm.Type == spec.TypeList && listSet[name]:
 			out[name] = append(out[name].([]string), v.([]string)...)
-		} else {
+		default:
 			out[name] = v
 		}
 		listSet[name] = true
@@ -165,6 +168,9 @@ func ResolveParams(p *spec.Procedure, in ParamInput) (map[string]any, error) {
 			}
 		default:
 			out[pm.Name] = zero(pm.Type)
+			if pm.Items != nil {
+				out[pm.Name] = []map[string]any{}
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -204,6 +210,16 @@ func checkControl(pm *spec.Param, v any) error {
 				return err
 			}
 		}
+	case []map[string]any:
+		for i, item := range x {
+			for _, f := range pm.Items {
+				if s, ok := item[f.Name].(string); ok {
+					if err := check(s, f.Type == spec.TypeCommand); err != nil {
+						return fmt.Errorf("item %d: %s: %w", i+1, f.Name, err)
+					}
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -233,6 +249,9 @@ func typed(pm *spec.Param, v any) (any, error) {
 			return pm.FromString(b)
 		}
 	case spec.TypeList:
+		if pm.Items != nil {
+			return typedRecords(pm, v)
+		}
 		switch l := v.(type) {
 		case []string:
 			return slices.Clone(l), nil
@@ -258,6 +277,49 @@ func typed(pm *spec.Param, v any) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("want %s, got %v", pm.Type, v)
+}
+
+// typedRecords converts a list of records from JSON (a stored run's
+// params: []any of map[string]any, numbers as float64) or as given.
+func typedRecords(pm *spec.Param, v any) (any, error) {
+	var list []map[string]any
+	switch l := v.(type) {
+	case []map[string]any:
+		list = l
+	case []any:
+		for i, e := range l {
+			m, ok := e.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("item %d: want a map of %s, got %v", i+1, pm.Name, e)
+			}
+			list = append(list, m)
+		}
+	case string:
+		return pm.FromString(l)
+	case nil:
+	default:
+		return nil, fmt.Errorf("want a list of records, got %v", v)
+	}
+	out := make([]map[string]any, 0, len(list))
+	for i, m := range list {
+		item := make(map[string]any, len(pm.Items))
+		for _, f := range pm.Items {
+			item[f.Name] = zero(f.Type)
+		}
+		for k, val := range m {
+			f := pm.Field(k)
+			if f == nil {
+				return nil, fmt.Errorf("item %d: unknown field %q", i+1, k)
+			}
+			tv, err := typed(&spec.Param{Name: pm.Name, Type: f.Type}, val)
+			if err != nil {
+				return nil, fmt.Errorf("item %d: %s: %w", i+1, k, err)
+			}
+			item[k] = tv
+		}
+		out = append(out, item)
+	}
+	return out, nil
 }
 
 func zero(t string) any {

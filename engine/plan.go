@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,15 +38,20 @@ type EnvVar struct {
 
 // Step is one compiled step of a plan.
 type Step struct {
-	Spec     *spec.Step
-	ID       string
-	Section  string
-	Kind     string
-	Needs    []*Step // direct dependencies
-	If       *eval.Condition
-	Env      []EnvVar
-	Dir      *eval.Template
-	RetryIf  *eval.Condition
+	Spec    *spec.Step
+	ID      string
+	Section string
+	Kind    string
+	Needs   []*Step // direct dependencies
+	If      *eval.Condition
+	Env     []EnvVar
+	Dir     *eval.Template
+	RetryIf *eval.Condition
+	// ForEach gives the items of a step with for_each written as an
+	// expression; Items are those written as a YAML list. Both nil: the
+	// step runs once.
+	ForEach  *eval.List
+	Items    []any
 	Action   Action
 	DefHash  string
 	OnResume string // resolved policy: rerun, ask, skip or fail
@@ -222,7 +228,14 @@ func compile(p *spec.Procedure, calls *compilation) (*Plan, error) {
 	reg := calls.reg
 	decl := eval.Decl{}
 	for _, pm := range p.Params {
-		decl.Params = append(decl.Params, eval.Param{Name: pm.Name, Type: pm.Type})
+		ep := eval.Param{Name: pm.Name, Type: pm.Type}
+		if pm.Items != nil {
+			ep.Fields = map[string]string{}
+			for _, f := range pm.Items {
+				ep.Fields[f.Name] = f.Type
+			}
+		}
+		decl.Params = append(decl.Params, ep)
 	}
 	all := append(append(append([]*spec.Step{}, p.Steps...), p.OnFailure...), p.Finally...)
 	for _, s := range all {
@@ -278,6 +291,10 @@ func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
 	// What the step's expressions read of other steps: data() builds only that.
 	c.ev.Collect(st.refs)
 	defer c.ev.Collect(nil)
+	if s.ForEach != nil {
+		c.ev.Loop(c.forEach(s, st))
+		defer c.ev.Loop(nil)
+	}
 	if s.If != nil {
 		cond, err := c.ev.Condition(s.If.Str)
 		if err != nil {
@@ -320,6 +337,41 @@ func (c *compiler) step(s *spec.Step, reg *Registry) *Step {
 		}
 	}
 	return st
+}
+
+// forEach compiles a step's for_each and says what its expressions know
+// of item.
+func (c *compiler) forEach(s *spec.Step, st *Step) *eval.Item {
+	v := s.ForEach
+	if v.Kind == spec.List {
+		st.Items = make([]any, 0, len(v.List))
+		keys := make([][]string, 0, len(v.List))
+		for _, x := range v.List {
+			st.Items = append(st.Items, x.Plain())
+			var ks []string
+			if x.Kind == spec.Map {
+				ks = []string{}
+				for _, e := range x.Map {
+					ks = append(ks, e.Key)
+				}
+			}
+			keys = append(keys, ks)
+		}
+		if len(keys) > 0 && !slices.ContainsFunc(keys, func(k []string) bool { return k != nil }) {
+			keys = nil // scalars only
+		}
+		return eval.WrittenItem(keys)
+	}
+	l, err := c.ev.List(v.Str)
+	if err != nil {
+		c.exprErr(v, s.ID, err)
+		return &eval.Item{}
+	}
+	st.ForEach = l
+	if it := l.Item(); it != nil {
+		return it
+	}
+	return &eval.Item{}
 }
 
 // defHash hashes a step's definition as data, so that reformatting the file

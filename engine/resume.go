@@ -38,6 +38,10 @@ type resumeDecision struct {
 	moved       []*StepRecord   // records whose state the decision changed
 	added       []*StepRecord   // records of steps skipped with --skip
 	asks        []string        // interrupted steps whose on_resume is ask
+	// keepItems are steps with for_each that run again where they were
+	// cut off or failed: their items that succeeded stand. The items of
+	// other steps that run again are dropped with them.
+	keepItems map[string]bool
 }
 
 // decideResume applies the resume rules (SPEC §4.3) to a run's records:
@@ -45,7 +49,7 @@ type resumeDecision struct {
 // failed steps, on_failure and finally run again. yes turns on_resume: ask
 // into rerun. recs is not changed.
 func decideResume(plan *Plan, recs map[string]*StepRecord, opt ResumeOptions, yes bool, now time.Time) (*resumeDecision, error) {
-	d := &resumeDecision{rerun: map[string]bool{}, interrupted: map[string]bool{}}
+	d := &resumeDecision{rerun: map[string]bool{}, interrupted: map[string]bool{}, keepItems: map[string]bool{}}
 	if err := d.fromOptions(plan, recs, opt); err != nil {
 		return nil, err
 	}
@@ -62,6 +66,7 @@ func decideResume(plan *Plan, recs map[string]*StepRecord, opt ResumeOptions, ye
 	// on_failure and finally run again at the end of every execution.
 	for _, st := range append(append([]*Step{}, plan.OnFailure...), plan.Finally...) {
 		d.rerun[st.ID] = true
+		delete(d.keepItems, st.ID)
 	}
 	// Steps that run again take their skipped dependents with them: a skip
 	// caused by an upstream failure is not a decision to keep.
@@ -88,6 +93,11 @@ func decideResume(plan *Plan, recs map[string]*StepRecord, opt ResumeOptions, ye
 // steps run again, and checks --skip.
 func (d *resumeDecision) fromOptions(plan *Plan, recs map[string]*StepRecord, opt ResumeOptions) error {
 	for id := range recs {
+		if step, _, item := ItemOf(id); item {
+			if _, ok := plan.Step(step); ok {
+				continue // stands or goes with its step (apply)
+			}
+		}
 		if _, ok := plan.Step(id); !ok {
 			d.rerun[id] = true // no longer in the plan (reload)
 		}
@@ -136,6 +146,7 @@ func (d *resumeDecision) settle(st *Step, rec *StepRecord, yes bool, now time.Ti
 	}
 	if rec.Status != StepInterrupted {
 		d.rerun[st.ID] = true
+		d.keepItems[st.ID] = true
 		return
 	}
 	policy := st.OnResume
@@ -146,6 +157,7 @@ func (d *resumeDecision) settle(st *Step, rec *StepRecord, yes bool, now time.Ti
 	case "rerun":
 		d.rerun[st.ID] = true
 		d.interrupted[st.ID] = true
+		d.keepItems[st.ID] = true
 	case "skip":
 		d.move(rec, func(r *StepRecord) { r.skip("interrupted, then skipped (on_resume: skip)", now) })
 	case "fail":
@@ -198,6 +210,12 @@ func (d *resumeDecision) apply(ctx context.Context, st RunStore, runID string, r
 	ids := make([]string, 0, len(d.rerun))
 	for id := range d.rerun {
 		ids = append(ids, id)
+	}
+	// The items of a step that runs again from its start go with it.
+	for id := range recs {
+		if step, _, item := ItemOf(id); item && d.rerun[step] && !d.keepItems[step] {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	for _, id := range ids {

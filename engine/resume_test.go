@@ -274,3 +274,66 @@ func TestStepTransitions(t *testing.T) {
 		t.Errorf("retry reopened the run as %s, generation %d, ended %v", run.Status, run.Generation, run.EndedAt)
 	}
 }
+
+// The items of a step with for_each that succeeded stand when the step
+// runs again where it failed or was cut off; --from (or a reload that
+// changed it) runs them all again.
+func TestDecideResumeKeepsItemsThatSucceeded(t *testing.T) {
+	reg := NewRegistry()
+	reg.Register("run", policyKind{})
+	plan, err := Load("loop.yaml", []byte("version: 1\nname: loop\nsteps:\n  - {id: each, for_each: [a, b], run: rerun}\n"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := func(i int, status StepStatus) *StepRecord {
+		r := rec(plan, "each", status, false)
+		r.StepID = ItemID("each", i)
+		return r
+	}
+	for _, c := range []struct {
+		name     string
+		parent   StepStatus
+		opt      ResumeOptions
+		keep     bool
+		wantGone []string
+	}{
+		{"failed", StepFailed, ResumeOptions{}, true, []string{"each"}},
+		{"cut off", StepRunning, ResumeOptions{}, true, []string{"each"}},
+		{"--from", StepFailed, ResumeOptions{From: "each"}, false, []string{"each", "each.0", "each.1"}},
+	} {
+		recs := map[string]*StepRecord{"each": rec(plan, "each", c.parent, false), "each.0": item(0, StepSucceeded), "each.1": item(1, StepRunning)}
+		d, err := decideResume(plan, recs, c.opt, false, time.Unix(200, 0))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if d.keepItems["each"] != c.keep {
+			t.Errorf("%s: keepItems = %v, want %v", c.name, d.keepItems["each"], c.keep)
+		}
+		st := &memRunStore{recs: recs}
+		if err := d.apply(context.Background(), st, "r", recs); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(st.deleted)
+		if !slices.Equal(st.deleted, c.wantGone) {
+			t.Errorf("%s: deleted %v, want %v", c.name, st.deleted, c.wantGone)
+		}
+	}
+}
+
+// memRunStore is the part of a RunStore decideResume's apply uses: it
+// notes the records deleted.
+type memRunStore struct {
+	RunStore
+	recs    map[string]*StepRecord
+	deleted []string
+}
+
+func (m *memRunStore) SaveStep(_ context.Context, r *StepRecord) error {
+	m.recs[r.StepID] = r
+	return nil
+}
+
+func (m *memRunStore) DeleteStep(_ context.Context, _, id string) error {
+	m.deleted = append(m.deleted, id)
+	return nil
+}

@@ -16,10 +16,13 @@ import (
 
 // Event is one thing that happened in a run, for live views and --json.
 type Event struct {
-	Kind     string         `json:"event"` // run_started, run_notice, step_started, step_output, step_progress, step_retry, step_finished, run_warning, run_finished
-	RunID    string         `json:"run_id"`
-	Time     time.Time      `json:"time"`
-	Step     string         `json:"step,omitempty"`
+	Kind  string    `json:"event"` // run_started, run_notice, step_started, step_output, step_progress, step_retry, step_finished, run_warning, run_finished
+	RunID string    `json:"run_id"`
+	Time  time.Time `json:"time"`
+	Step  string    `json:"step,omitempty"`
+	// Item is the index of the item a step_* event is about, in a step
+	// with for_each (nil: the step itself).
+	Item     *int           `json:"item,omitempty"`
 	Status   string         `json:"status,omitempty"`
 	ExitCode *int           `json:"exit_code,omitempty"`
 	Outputs  map[string]any `json:"outputs,omitempty"`

@@ -317,7 +317,9 @@ func (x *execution) data(ctx context.Context, st *Step, status eval.Status) *eva
 		x.mu.Lock()
 		steps = make(map[string]eval.StepState, len(x.recs))
 		for id, rec := range x.recs {
-			steps[id] = stepState(rec)
+			if _, _, item := ItemOf(id); !item {
+				steps[id] = stepState(rec)
+			}
 		}
 		x.mu.Unlock()
 		// Every declared step is visible, even before it ran.
@@ -364,10 +366,7 @@ func stepState(rec *StepRecord) eval.StepState {
 // runFailed marks on_failure and finally after a failed run (failure() is
 // true).
 func (x *execution) section(ctx context.Context, steps []*Step, section string, runFailed bool) {
-	parallel := x.r.Parallel
-	if parallel <= 0 {
-		parallel = 4
-	}
+	parallel := x.parallel()
 	started := map[string]bool{}
 	done := make(chan string, len(steps))
 	running := 0

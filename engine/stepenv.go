@@ -11,10 +11,11 @@ import (
 	"github.com/rbflow/rbflow/engine/eval"
 )
 
-// exec prepares what the action of st sees: its working directory and its
+// exec prepares what the action of st sees, as the step id (or, for one
+// item of a step with for_each, the item's id): its working directory and its
 // environment (the process's, the procedure's and the step's env, the
 // params as RBFLOW_PARAM_<NAME>, and the run's own RBFLOW_* variables).
-func (x *execution) exec(ctx context.Context, st *Step, env *eval.Env) (*Exec, error) {
+func (x *execution) exec(ctx context.Context, st *Step, id string, env *eval.Env) (*Exec, error) {
 	dir := x.base
 	if st.Dir != nil {
 		d, err := st.Dir.Render(env)
@@ -45,10 +46,10 @@ func (x *execution) exec(ctx context.Context, st *Step, env *eval.Env) (*Exec, e
 	for _, pm := range x.plan.Procedure.Params {
 		vars["RBFLOW_PARAM_"+strings.ToUpper(pm.Name)] = paramEnv(x.run.Params[pm.Name])
 	}
-	out := filepath.Join(x.runDir, st.ID+".out")
+	out := filepath.Join(x.runDir, id+".out")
 	vars["RBFLOW_RUN_ID"] = x.run.ID
 	vars["RBFLOW_RUN_DIR"] = x.runDir
-	vars["RBFLOW_STEP"] = st.ID
+	vars["RBFLOW_STEP"] = id
 	vars["RBFLOW_OUTPUT"] = out
 	vars["RBFLOW_REPO"] = x.r.Repo
 	envList := os.Environ()
@@ -65,9 +66,9 @@ func (x *execution) exec(ctx context.Context, st *Step, env *eval.Env) (*Exec, e
 		store = dryStore{}
 	}
 	return &Exec{
-		RunID: x.run.ID, StepID: st.ID, Procedure: x.run.Procedure, SourcePath: x.run.SourcePath,
+		RunID: x.run.ID, StepID: id, Procedure: x.run.Procedure, SourcePath: x.run.SourcePath,
 		Repo: x.r.Repo, Dir: dir, RunDir: x.runDir, Env: envList, Grace: x.r.grace(),
-		OutputFile: out, Resumed: x.resumed[st.ID],
+		OutputFile: out, Resumed: x.resumed[st.ID] || x.resumed[id],
 		env: env, mask: x.mask, store: store, x: x,
 	}, nil
 }
@@ -84,6 +85,13 @@ func paramEnv(v any) string {
 		parts := make([]string, len(x))
 		for i, e := range x {
 			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, "\n")
+	case []map[string]any:
+		// A list of records: one JSON object per line.
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = eval.Text(e)
 		}
 		return strings.Join(parts, "\n")
 	}

@@ -215,9 +215,13 @@ func runSteps(ctx context.Context, st engine.RunStore, l *engine.Loader, r *engi
 	}
 	var out []ranStep
 	for _, rec := range recs {
-		step, ok := plan.Step(rec.StepID)
-		if !ok || step.Action == nil {
-			continue
+		id := rec.StepID
+		if parent, _, item := engine.ItemOf(id); item {
+			id = parent // an item of a step with for_each did the step's work
+		}
+		step, ok := plan.Step(id)
+		if !ok || step.Action == nil || step.Looped() && id == rec.StepID {
+			continue // a looped step's own record only gathers its items'
 		}
 		out = append(out, ranStep{run: r, rec: rec, action: step.Action})
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,7 @@ var readyKeys = []string{probeHTTP, probeTCP, probeCommand, "timeout", "interval
 // Signature: the operation; every one takes the service's name, start and
 // restart also the command and its readiness.
 func (serviceKind) Signature() engine.Signature {
-	ready := engine.Field{Name: "ready", Type: engine.Map, Description: "when it is ready: {http: URL | tcp: ADDRESS | command: CMD, timeout, interval, status, body}"}
+	ready := engine.Field{Name: "ready", Type: engine.Any, Description: "when it is ready: an http(s):// URL (answers 2xx/3xx) or a HOST:PORT (accepts connections), or {http: URL | tcp: ADDRESS | command: CMD, timeout, interval, status, body}"}
 	return engine.Signature{
 		Arg: "what to do with the service (with.name)",
 		Actions: []engine.ActionSig{
@@ -108,9 +109,37 @@ func shellArg(c *engine.KindContext, args *engine.Args, name string) *eval.Templ
 	return c.ShellTemplate(c.Step.With.Get(name), "bash")
 }
 
-// checkReady checks the keys of with.ready (a map: the signature says so)
-// at load time and compiles its values; nil when it is wrong.
+// readyEither is the key checkReady files with.ready under when it is one
+// string: an http probe when its value is an http(s):// URL, a tcp probe
+// otherwise. Decided when the step runs, so that the value may come from
+// a param or an item.
+const readyEither = ""
+
+// isURL reports whether a readiness target is an http probe's.
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// checkReady checks with.ready at load time and compiles its values; nil
+// when it is wrong. It is one string (readyEither) or a map of readyKeys.
 func checkReady(c *engine.KindContext, v *spec.Value) map[string]*eval.Template {
+	if v.Kind == spec.Scalar {
+		t := c.Template(v)
+		if t == nil {
+			return nil
+		}
+		if lit := strings.TrimSpace(v.Str); t.IsLiteral() && !isURL(lit) {
+			if _, _, err := net.SplitHostPort(lit); err != nil {
+				c.Errorf(v.Pos, "with.ready %q is neither an http(s):// URL nor a HOST:PORT such as 127.0.0.1:8000", v.Str)
+				return nil
+			}
+		}
+		return map[string]*eval.Template{readyEither: t}
+	}
+	if v.Kind != spec.Map {
+		c.Errorf(v.Pos, "with.ready must be a URL, a HOST:PORT or a map {http: URL | tcp: ADDRESS | command: CMD, timeout, interval, status, body}, not %s", v.TypeName())
+		return nil
+	}
 	ok := true
 	ts := map[string]*eval.Template{}
 	var kinds []string
@@ -293,6 +322,12 @@ func readySpec(x *engine.Exec, ready map[string]*eval.Template) (*probeSpec, err
 	for _, k := range probeKinds {
 		if t, ok := vals[k]; ok {
 			s.kind, s.target = k, t
+		}
+	}
+	if t, ok := vals[readyEither]; ok {
+		s.kind, s.target = probeTCP, strings.TrimSpace(t)
+		if isURL(s.target) {
+			s.kind = probeHTTP
 		}
 	}
 	for k, d := range map[string]*time.Duration{"timeout": &s.timeout, "interval": &s.interval} {

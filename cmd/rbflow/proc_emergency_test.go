@@ -119,8 +119,8 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	}
 	id := lastRunID(t, dir)
 	st := statusOf(t, dir, id)
-	backendPID := servicePID(t, st, "start_backend_http")
-	frontendPID := servicePID(t, st, "start_frontend")
+	backendPID := servicePID(t, st, "start_services.0")
+	frontendPID := servicePID(t, st, "start_services.1")
 
 	// Git and disk: the baseline, clean, the kept .env still there.
 	if br := strings.TrimSpace(testkit.Git(t, dir, "branch", "--show-current")); br != "baseline" {
@@ -146,7 +146,7 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 			t.Errorf("%s is still there after the clean", gone)
 		}
 	}
-	for _, s := range []string{"stop_backend", "stop_frontend", "deps_backend", "deps_frontend", "verify", "record"} {
+	for _, s := range []string{"stop_services", "stop_services.0", "stop_services.1", "deps_backend", "deps_frontend", "start_services", "verify", "record"} {
 		if got := stepOf(t, st, s).Status; got != "succeeded" {
 			t.Errorf("step %s %s, want succeeded", s, got)
 		}
@@ -178,11 +178,11 @@ func TestEmergencyRollbackRestartsServices(t *testing.T) {
 	}
 	id2 := lastRunID(t, dir)
 	st2 := statusOf(t, dir, id2)
-	if stepOf(t, st2, "stop_backend").Outputs["stopped"] != true || testkit.Alive(backendPID) || testkit.Alive(frontendPID) {
-		t.Errorf("the second run did not stop the services the first started: %v", stepOf(t, st2, "stop_backend").Outputs)
+	if stepOf(t, st2, "stop_services.0").Outputs["stopped"] != true || testkit.Alive(backendPID) || testkit.Alive(frontendPID) {
+		t.Errorf("the second run did not stop the services the first started: %v", stepOf(t, st2, "stop_services.0").Outputs)
 	}
-	servicePID(t, st2, "start_backend_http")
-	servicePID(t, st2, "start_frontend")
+	servicePID(t, st2, "start_services.0")
+	servicePID(t, st2, "start_services.1")
 	if got := httpGet(fmt.Sprintf("http://127.0.0.1:%d/health", backend)); got != "ok\n" {
 		t.Errorf("backend after the second run answered %q", got)
 	}
@@ -261,8 +261,8 @@ func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
 		t.Fatalf("uninterrupted run: exit %d\n%s%s", code, o, e)
 	}
 	wst := statusOf(t, want, lastRunID(t, want))
-	servicePID(t, wst, "start_backend_http")
-	servicePID(t, wst, "start_frontend")
+	servicePID(t, wst, "start_services.0")
+	servicePID(t, wst, "start_services.1")
 	stopServices(t, want)
 	if err := os.Remove(gate); err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	testkit.WaitFor(t, 60*time.Second, "the backend's readiness probe", func() bool {
 		o := out.String()
-		return strings.Contains(o, "start_backend_http | probe 1") && strings.Contains(o, "start_frontend: succeeded")
+		return strings.Contains(o, "start_services.0 | probe 1") && strings.Contains(o, "start_services.1: succeeded")
 	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -300,11 +300,11 @@ func TestEmergencyKilledWhileServicesStartResumes(t *testing.T) {
 		t.Fatalf("resume --yes: exit %d\n%s%s", code, o, e)
 	}
 	st := statusOf(t, dir, run.ID)
-	svc := stepOf(t, st, "start_backend_http")
+	svc := stepOf(t, st, "start_services.0")
 	if st.Status != "succeeded" || svc.Outputs["pid"] != float64(started) || svc.Outputs["started"] != false {
 		t.Errorf("resumed run %s, backend %v; want the backend started before the kill (pid %d) adopted", st.Status, svc.Outputs, started)
 	}
-	servicePID(t, st, "start_frontend")
+	servicePID(t, st, "start_services.1")
 	if got := httpGet(fmt.Sprintf("http://127.0.0.1:%d/health", backend)); got != "ok\n" {
 		t.Errorf("backend answered %q after the resume", got)
 	}
@@ -326,7 +326,7 @@ func TestEmergencyRollbackGoRepo(t *testing.T) {
 	}
 	id := lastRunID(t, dir)
 	st := statusOf(t, dir, id)
-	for step, want := range map[string]string{"deps_go": "succeeded", "deps_backend": "skipped", "deps_frontend": "skipped", "start_backend": "skipped", "verify": "succeeded"} {
+	for step, want := range map[string]string{"deps_go": "succeeded", "deps_backend": "skipped", "deps_frontend": "skipped", "start_services": "skipped", "verify": "succeeded"} {
 		if got := stepOf(t, st, step).Status; got != want {
 			t.Errorf("step %s %s, want %s", step, got, want)
 		}
@@ -363,7 +363,7 @@ func TestEmergencyChecksFirstAndRestartsWhatItStopped(t *testing.T) {
 	if o, e, code := rbflow(t, dir, args...); code != 0 || httpGet(health) != "ok\n" {
 		t.Fatalf("first emergency run: exit %d, backend %q\n%s%s", code, httpGet(health), o, e)
 	}
-	started := servicePID(t, statusOf(t, dir, lastRunID(t, dir)), "start_backend")
+	started := servicePID(t, statusOf(t, dir, lastRunID(t, dir)), "start_services.0")
 	testkit.Git(t, dir, "switch", "-q", "refactor/sprint-3")
 
 	other := filepath.Join(t.TempDir(), "other")
@@ -392,11 +392,14 @@ func TestEmergencyChecksFirstAndRestartsWhatItStopped(t *testing.T) {
 	if code != 1 || stepOf(t, st, "to_baseline").Status != "failed" {
 		t.Fatalf("emergency with a failing hook: exit %d, to_baseline %s; want it to fail there\n%s%s", code, stepOf(t, st, "to_baseline").Status, out, errOut)
 	}
-	if stepOf(t, st, "stop_backend").Outputs["stopped"] != true || testkit.Alive(started) {
-		t.Errorf("the run did not stop the backend first: %v", stepOf(t, st, "stop_backend").Outputs)
+	if stepOf(t, st, "stop_services.0").Outputs["stopped"] != true || testkit.Alive(started) {
+		t.Errorf("the run did not stop the backend first: %v", stepOf(t, st, "stop_services.0").Outputs)
 	}
-	if got := stepOf(t, st, "restart_backend").Status; got != "succeeded" || httpGet(health) != "ok\n" {
-		t.Errorf("restart_backend %s, backend answers %q: want the stopped backend started again", got, httpGet(health))
+	if got := stepOf(t, st, "restart_services.0").Status; got != "succeeded" || httpGet(health) != "ok\n" {
+		t.Errorf("restart_services.0 %s, backend answers %q: want the stopped backend started again", got, httpGet(health))
+	}
+	if rs := stepOf(t, st, "restart_services"); rs.Outputs["succeeded"] != 1.0 || rs.Outputs["skipped"] != 1.0 {
+		t.Errorf("restart_services outputs %v: want the backend restarted and the frontend (not stopped: never started) skipped", rs.Outputs)
 	}
 	if got := stepOf(t, st, "services_down").Status; got != "skipped" {
 		t.Errorf("services_down %s with every service back, want skipped", got)

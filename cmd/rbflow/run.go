@@ -210,6 +210,14 @@ func (a *app) printDryRun(ctx context.Context, plan *engine.Plan, params map[str
 		for _, line := range s.Output {
 			fmt.Fprintf(w, "      > %s\n", line)
 		}
+		for _, it := range s.Items {
+			fmt.Fprintf(w, "      item %d (%s) — %s\n", it.Index, it.Item, it.Decision)
+			if it.Command != "" {
+				for _, line := range strings.Split(strings.TrimRight(it.Command, "\n"), "\n") {
+					fmt.Fprintf(w, "        | %s\n", line)
+				}
+			}
+		}
 	}
 	if len(plan.Notifications) > 0 {
 		// The URLs are secrets, and nothing is sent.

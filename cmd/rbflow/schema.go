@@ -134,6 +134,11 @@ func procedureSchema(reg *engine.Registry) obj {
 			"backoff":  obj{"type": "number", "minimum": 1},
 			"if":       cond("an expression over attempt and the last result"),
 		}}}},
+		"for_each": obj{"anyOf": []any{
+			obj{"type": "array"},
+			obj{"type": "string", "pattern": `\S`, "not": obj{"pattern": exprPattern}},
+		}, "description": "run the step once per item: a list, or a bare expression that gives one (params.files); item and index in its expressions, each item's result in outputs.items"},
+		"max_parallel":      obj{"type": "integer", "minimum": 1, "description": "how many items of for_each run at once (default 1; never more than --parallel)"},
 		"continue_on_error": obj{"type": "boolean"},
 		"on_resume":         enum("what resume does with the step if it was cut off while running", spec.OnResumePolicies...),
 		"description":       text("what the step does, for people"),
@@ -165,6 +170,7 @@ func procedureSchema(reg *engine.Registry) obj {
 		"additionalProperties": false,
 		"oneOf":                oneAction,
 		"allOf":                kinds,
+		"dependentRequired":    obj{"max_parallel": []string{"for_each"}},
 	}
 	steps := obj{"type": "array", "items": obj{"$ref": "#/$defs/step"}}
 	return obj{
@@ -224,12 +230,17 @@ func paramSchema() obj {
 			"secret":      obj{"type": "boolean", "description": "masked as *** in logs, reports and events, never stored"},
 			"from_env":    obj{"type": "string", "pattern": spec.EnvNamePattern, "description": "a secret's value from this environment variable, read again on resume"},
 			"from_file":   obj{"type": "string", "minLength": 1, "description": "a secret's value from this file (its last newline dropped), read again on resume"},
+			"items": obj{"type": "object", "minProperties": 1, "additionalProperties": false,
+				"patternProperties": obj{spec.IDPattern: enum("the field's type", spec.FieldTypes...)},
+				"description":       "a list of records: each item's fields and their types ({name: string, port: int, start: command})"},
 		},
 		"allOf": []any{
 			typed(spec.TypeString, text("")),
 			typed(spec.TypeInt, obj{"type": []string{"integer", "null"}}),
 			typed(spec.TypeBool, obj{"type": []string{"boolean", "null"}}),
-			typed(spec.TypeList, obj{"anyOf": []any{obj{"type": "array", "items": scalar}, text("")}}),
+			typed(spec.TypeList, obj{"anyOf": []any{obj{"type": "array", "items": obj{"anyOf": []any{scalar, obj{"type": "object"}}}}, text(""), obj{"type": "object"}}}),
+			// items: is for lists.
+			obj{"if": obj{"required": []string{"items"}}, "then": obj{"required": []string{"type"}, "properties": obj{"type": obj{"const": spec.TypeList}}}},
 			// from_env and from_file are for secrets, one at a time.
 			obj{"if": obj{"anyOf": []any{obj{"required": []string{"from_env"}}, obj{"required": []string{"from_file"}}}},
 				"then": obj{"required": []string{"secret"}, "properties": obj{"secret": obj{"const": true}},

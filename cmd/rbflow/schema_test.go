@@ -466,6 +466,9 @@ steps:
 		{"text arguments YAML reads as numbers", "  - id: b\n    prompt: Why?\n    with: {type: text, default: 3}\n  - id: c\n    report: \"-\"\n    with: {template: 5, data: {a: 1}}\n"},
 		{"a service with its readiness", "  - id: b\n    service: start\n    with: {name: web, command: sleep 9, env: {PORT: 8080}, ready: {tcp: \"localhost:8080\", timeout: 30s}}\n"},
 		{"tests of changed files", "  - id: b\n    test: go test ./...\n    with: {select: changed, base: main, format: go-json}\n"},
+		{"for_each over a list", "  - id: b\n    for_each: [a, {x: 1}, 3]\n    max_parallel: 2\n    run: echo ${{ item }}\n"},
+		{"for_each over an expression", "  - id: b\n    for_each: params.files\n    if: index > 0\n    run: echo ${{ item }}\n"},
+		{"readiness as one string", "  - id: b\n    service: start\n    with: {name: web, command: sleep 9, ready: \"http://localhost:8080/health\"}\n  - id: c\n    service: start\n    with: {name: db, command: sleep 9, ready: \"localhost:5432\"}\n"},
 	}
 	for _, c := range accepted {
 		f := file(c.name, c.steps)
@@ -493,6 +496,10 @@ steps:
 		{"yes for a boolean", "  - id: b\n    git: checkout\n    with: {ref: main, create: yes}\n", `with.create: want true or false, got "yes"`},
 		{"a duration without its unit", "  - id: b\n    wait: tcp\n    with: {address: x, interval: 5}\n", `with.interval: 5 has no unit`},
 		{"an empty script", "  - id: b\n    run: \" \"\n", `run needs a script`},
+		{"for_each as a number", "  - id: b\n    for_each: 3\n    run: echo\n", `for_each must be a list`},
+		{"for_each as ${{ }}", "  - id: b\n    for_each: \"${{ params.files }}\"\n    run: echo\n", `for_each takes a bare expression`},
+		{"max_parallel without for_each", "  - id: b\n    max_parallel: 2\n    run: echo\n", `max_parallel bounds how many items`},
+		{"max_parallel 0", "  - id: b\n    for_each: [a]\n    max_parallel: 0\n    run: echo\n", `max_parallel must be a whole number of at least 1`},
 	}
 	for _, c := range rejected {
 		f := file(c.name, c.steps)

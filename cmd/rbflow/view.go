@@ -134,6 +134,11 @@ func (v *view) Event(e engine.Event) {
 		}
 		return
 	}
+	if e.Item != nil {
+		// One item of a step with for_each: a line of its own, named as
+		// its record and log are (rbflow logs RUN STEP.INDEX).
+		e.Step = engine.ItemID(e.Step, *e.Item)
+	}
 	switch e.Kind {
 	case "run_started":
 		v.runID, v.proc, v.started = e.RunID, e.Procedure, e.Time

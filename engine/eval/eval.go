@@ -3,6 +3,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -23,6 +24,20 @@ import (
 type Param struct {
 	Name string
 	Type string // string, int, bool, list or command (a string that is code)
+	// Fields are the fields of a list of records (a list param with
+	// items:), by name, with their types; nil for a list of strings.
+	Fields map[string]string
+}
+
+// Item is what the expressions of a step with for_each know of item.
+type Item struct {
+	// Fields are the fields of the items when they are records whose
+	// shape is known (nil otherwise), each true when its value may run as
+	// code: a field of type command, or a value written in the procedure.
+	Fields map[string]bool
+	// Written reports whether the items are written in the procedure
+	// itself (a for_each list): such a value may run as code.
+	Written bool
 }
 
 // Decl is what expressions of one procedure may refer to.
@@ -91,6 +106,8 @@ type Data struct {
 	Funcs   Funcs
 	Attempt int          // retry.if only
 	Result  AttemptState // retry.if only
+	Item    any          // a step with for_each: the item it runs for
+	Index   int          // and that item's index
 }
 
 // statusFuncs are the functions that switch off the implicit success().
@@ -101,6 +118,7 @@ var statusFuncs = []string{"success", "failure", "always", "cancelled"}
 type Compiler struct {
 	refs      map[string]StepRefs // by cache key
 	collect   *StepRefs
+	loop      *Item // the step being compiled has for_each: item and index exist
 	decl      Decl
 	stepIDs   map[string]bool
 	paramType reflect.Type
@@ -128,7 +146,7 @@ func NewCompiler(d Decl) *Compiler {
 	for i, p := range d.Params {
 		pf = append(pf, reflect.StructField{
 			Name: fmt.Sprintf("P%d", i),
-			Type: paramGoType(p.Type),
+			Type: paramGoType(p),
 			Tag:  reflect.StructTag(fmt.Sprintf(`expr:%q`, p.Name)),
 		})
 	}
@@ -151,6 +169,8 @@ func NewCompiler(d Decl) *Compiler {
 		{Name: "DiskUsedPercent", Type: reflect.TypeFor[func(string) float64](), Tag: `expr:"disk_used_percent"`},
 		{Name: "MemAvailableMB", Type: reflect.TypeFor[func() float64](), Tag: `expr:"mem_available_mb"`},
 		{Name: "EnvOr", Type: reflect.TypeFor[func(string, string) string](), Tag: `expr:"env_or"`},
+		{Name: "Item", Type: reflect.TypeFor[any](), Tag: `expr:"item"`},
+		{Name: "Index", Type: reflect.TypeFor[int](), Tag: `expr:"index"`},
 	}
 	c.envType = reflect.StructOf(base)
 	c.retryType = reflect.StructOf(append(slices.Clone(base),
@@ -160,8 +180,11 @@ func NewCompiler(d Decl) *Compiler {
 	return c
 }
 
-func paramGoType(t string) reflect.Type {
-	switch t {
+func paramGoType(p Param) reflect.Type {
+	if p.Type == "list" && p.Fields != nil {
+		return reflect.TypeFor[[]map[string]any]()
+	}
+	switch p.Type {
 	case "int":
 		return reflect.TypeFor[int]()
 	case "bool":
@@ -349,6 +372,9 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 	if asBool {
 		key = "\x00b" + key
 	}
+	if c.loop != nil {
+		key = c.loop.key() + key
+	}
 	if p, ok := c.cache[key]; ok {
 		c.collectRefs(c.refs[key])
 		return p, nil
@@ -493,7 +519,11 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 		}
 		switch m := n.(type) {
 		case *ast.IdentifierNode:
-			if locals[m.Value] || retry && (m.Value == "attempt" || m.Value == "result") {
+			if locals[m.Value] || retry && (m.Value == "attempt" || m.Value == "result") || c.loop != nil && (m.Value == "item" || m.Value == "index") {
+				return false
+			}
+			if m.Value == "item" || m.Value == "index" {
+				fail(m, fmt.Sprintf("%s exists only in a step with for_each (the step runs once per item; item is the item, index its position from 0)", m.Value), m.Value, nil)
 				return false
 			}
 			if !slices.Contains(globalNames, m.Value) && !slices.Contains(statusFuncs, m.Value) && !slices.Contains(funcNames, m.Value) {
@@ -541,6 +571,13 @@ func (c *Compiler) checkRefs(src string, root ast.Node, retry bool) error {
 				case "run":
 					if !slices.Contains(runFields, prop.Value) {
 						fail(m.Property, fmt.Sprintf("run has no field %q (it has %s)", prop.Value, strings.Join(runFields, ", ")), prop.Value, runFields)
+					}
+				case "item":
+					if c.loop != nil && c.loop.Fields != nil && !locals["item"] {
+						if _, ok := c.loop.Fields[prop.Value]; !ok {
+							names := slices.Sorted(maps.Keys(c.loop.Fields))
+							fail(m.Property, fmt.Sprintf("an item has no field %q (it has %s)", prop.Value, strings.Join(names, ", ")), prop.Value, names)
+						}
 					}
 				case "result":
 					if retry && !locals["result"] && !slices.Contains(resultFields, prop.Value) {
@@ -714,9 +751,13 @@ func (c *Compiler) build(d *Data, retry bool) any {
 	v.Field(14).Set(reflect.ValueOf(f.DiskUsedPercent))
 	v.Field(15).Set(reflect.ValueOf(f.MemAvailableMB))
 	v.Field(16).Set(reflect.ValueOf(f.EnvOr))
+	if d.Item != nil {
+		v.Field(17).Set(reflect.ValueOf(d.Item))
+	}
+	v.Field(18).SetInt(int64(d.Index))
 	if retry {
-		v.Field(17).SetInt(int64(d.Attempt))
-		v.Field(18).Set(reflect.ValueOf(d.Result))
+		v.Field(19).SetInt(int64(d.Attempt))
+		v.Field(20).Set(reflect.ValueOf(d.Result))
 	}
 	return v.Interface()
 }

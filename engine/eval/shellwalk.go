@@ -724,27 +724,15 @@ func kindOf(p *part) reflect.Kind {
 	return t.Kind()
 }
 
-// isCommandParam reports whether a part is exactly params.NAME for a param
-// declared type: command.
+// isCommandParam reports whether a part's value may run as code: a param
+// declared type: command, a field of type command of a for_each step's
+// items, or a choice between such values (see Compiler.isCode).
 func (a *shellAnalysis) isCommandParam(p *part) bool {
-	m, ok := p.prog.Node().(*ast.MemberNode)
-	if !ok {
-		return false
+	n := p.prog.Node()
+	if _, lit := n.(*ast.StringNode); lit {
+		return false // write the code itself
 	}
-	id, ok := m.Node.(*ast.IdentifierNode)
-	if !ok || id.Value != "params" {
-		return false
-	}
-	prop, ok := m.Property.(*ast.StringNode)
-	if !ok {
-		return false
-	}
-	for _, pm := range a.c.decl.Params {
-		if pm.Name == prop.Value {
-			return pm.Type == "command"
-		}
-	}
-	return false
+	return a.c.isCode(n)
 }
 
 // collectIntVars finds the variables the script declares integer: an

@@ -11,11 +11,11 @@ import (
 
 var (
 	topKeys     = []string{"version", "name", "description", "severity", "target", "deadline", "contacts", "notifications", "params", "env", "steps", "on_failure", "finally"}
-	paramKeys   = []string{"type", "default", "required", "enum", "description", "secret", "from_env", "from_file"}
+	paramKeys   = []string{"type", "default", "required", "enum", "description", "secret", "from_env", "from_file", "items"}
 	contactKeys = []string{"role", "name", "reach"}
 	notifyKeys  = []string{"url", "format", "on", "text", "timeout"}
 	retryKeys   = []string{"attempts", "delay", "backoff", "if"}
-	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
+	stepFields  = []string{"id", "with", "needs", "if", "env", "dir", "timeout", "retry", "for_each", "max_parallel", "continue_on_error", "on_resume", "description", "dry_run", "idempotent", "shell"}
 )
 
 // topNotes explain top-level keys of other tools (GitHub Actions) that
@@ -323,6 +323,9 @@ func (d *decoder) params(v *Value, p *Procedure) {
 				}
 			}
 		}
+		if t := m.Entry("items"); t != nil {
+			d.items(pm, t, what)
+		}
 		if t := m.Get("required"); t != nil {
 			pm.Required = d.boolean(t, what+": required")
 		}
@@ -346,6 +349,13 @@ func (d *decoder) params(v *Value, p *Procedure) {
 				}
 			}
 		}
+		if t := m.Entry("secret"); t != nil && pm.Secret && pm.Items != nil {
+			d.errorf(t.KeyPos, "%s: a list of records cannot be secret: declare the secret as a param of its own (type: string, secret: true) and refer to it", what)
+		}
+		if t := m.Entry("enum"); t != nil && pm.Items != nil {
+			d.errorf(t.KeyPos, "%s: enum is for strings, not a list of records", what)
+			pm.Enum = nil
+		}
 		if t := m.Get("default"); t != nil && t.Kind != Null {
 			val, err := pm.FromValue(t)
 			if err != nil {
@@ -354,6 +364,35 @@ func (d *decoder) params(v *Value, p *Procedure) {
 				pm.Default = val
 			}
 		}
+	}
+}
+
+// items reads a list param's items: the fields of each record, name:
+// type.
+func (d *decoder) items(pm *Param, e *Entry, what string) {
+	if pm.Type != TypeList {
+		d.errorf(e.KeyPos, "%s: items is for type: list (a list of records), not %s", what, pm.Type)
+		return
+	}
+	v := e.Value
+	if v.Kind != Map || len(v.Map) == 0 {
+		d.errorf(v.Pos, "%s: items must map each field of an item to its type, such as {name: string, port: int, start: command}, not %s", what, v.TypeName())
+		return
+	}
+	for _, f := range v.Map {
+		if !idRE.MatchString(f.Key) {
+			d.errorf(f.KeyPos, "%s: bad field name %q: use lowercase letters, digits and underscores, starting with a letter", what, f.Key)
+			continue
+		}
+		t, ok := d.str(f.Value, what+": items."+f.Key)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(FieldTypes, t) {
+			d.errorf(f.Value.Pos, "%s: field %s: unknown type %q: use string, int, bool or command%s", what, f.Key, t, Hint(t, FieldTypes))
+			continue
+		}
+		pm.Items = append(pm.Items, &Field{Name: f.Key, Type: t, Pos: f.KeyPos})
 	}
 }
 
@@ -528,6 +567,25 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 	}
 	if x := v.Get("retry"); x != nil {
 		s.Retry = d.retry(x)
+	}
+	if x := v.Get("for_each"); x != nil {
+		switch {
+		case x.Kind == List, x.Kind == Scalar && x.IsString() && strings.TrimSpace(x.Str) != "":
+			s.ForEach = x
+		default:
+			d.errorf(x.Pos, "for_each must be a list, or an expression that gives one (such as params.files), not %s", quoteVal(x))
+		}
+	}
+	if e := v.Entry("max_parallel"); e != nil {
+		n, ok := e.Value.Int()
+		switch {
+		case !ok || n < 1:
+			d.errorf(e.Value.Pos, "max_parallel must be a whole number of at least 1, not %s", quoteVal(e.Value))
+		case v.Get("for_each") == nil:
+			d.errorf(e.KeyPos, "max_parallel bounds how many items of a for_each run at once: add for_each, or remove max_parallel (--parallel bounds the steps)")
+		default:
+			s.MaxParallel = n
+		}
 	}
 	if x := v.Get("continue_on_error"); x != nil {
 		s.ContinueOnError = d.boolean(x, "continue_on_error")

@@ -13,6 +13,9 @@ func (p *Param) FromValue(v *Value) (any, error) {
 	var out any
 	switch p.Type {
 	case TypeList:
+		if p.Items != nil {
+			return p.records(v)
+		}
 		switch v.Kind {
 		case List:
 			items := make([]string, 0, len(v.List))
@@ -73,10 +76,16 @@ func (p *Param) FromString(s string) (any, error) {
 		}
 	case TypeList:
 		t := strings.TrimSpace(s)
-		if strings.HasPrefix(t, "[") {
+		if p.Items != nil && !strings.HasPrefix(t, "[") && !strings.HasPrefix(t, "{") {
+			return nil, fmt.Errorf("bad item %q: write one as %s, or the whole list as [%s, ...]", s, p.itemExample(), p.itemExample())
+		}
+		if strings.HasPrefix(t, "[") || p.Items != nil {
 			src := NewSource("--set "+p.Name, []byte(t))
 			v, errs := parseYAML(src, []byte(t))
 			if len(errs) > 0 || v == nil {
+				if p.Items != nil {
+					return nil, fmt.Errorf("bad list %q: write it as [%s, ...]", s, p.itemExample())
+				}
 				return nil, fmt.Errorf("bad list %q: write it as [a, \"b c\"]", s)
 			}
 			return p.FromValue(v)
@@ -86,6 +95,77 @@ func (p *Param) FromString(s string) (any, error) {
 		out = s
 	}
 	return out, p.checkEnum(out)
+}
+
+// records converts a list of records: each item a map of the declared
+// fields, each value of its field's type.
+func (p *Param) records(v *Value) (any, error) {
+	var list []*Value
+	switch v.Kind {
+	case List:
+		list = v.List
+	case Map:
+		list = []*Value{v} // one item, as one --set gives it
+	case Null:
+	default:
+		return nil, fmt.Errorf("want a list of items such as %s, got %s", p.itemExample(), v.TypeName())
+	}
+	out := make([]map[string]any, 0, len(list))
+	for i, x := range list {
+		if x.Kind != Map {
+			return nil, fmt.Errorf("item %d: want a map such as %s, got %s", i+1, p.itemExample(), x.TypeName())
+		}
+		item := make(map[string]any, len(p.Items))
+		for _, f := range p.Items {
+			item[f.Name] = zeroOf(f.Type)
+		}
+		for _, e := range x.Map {
+			f := p.Field(e.Key)
+			if f == nil {
+				names := make([]string, len(p.Items))
+				for j, f := range p.Items {
+					names[j] = f.Name
+				}
+				return nil, fmt.Errorf("item %d: unknown field %q%s (an item has %s)", i+1, e.Key, Hint(e.Key, names), strings.Join(names, ", "))
+			}
+			val, err := (&Param{Name: p.Name, Type: f.Type}).FromValue(e.Value)
+			if err != nil {
+				return nil, fmt.Errorf("item %d: %s: %w", i+1, e.Key, err)
+			}
+			item[e.Key] = val
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// itemExample shows how an item of a list of records is written.
+func (p *Param) itemExample() string {
+	parts := make([]string, len(p.Items))
+	for i, f := range p.Items {
+		ex := "..."
+		switch f.Type {
+		case TypeInt:
+			ex = "8000"
+		case TypeBool:
+			ex = "true"
+		}
+		parts[i] = f.Name + ": " + ex
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// zeroOf is the value of a field or param of type t that is not given.
+func zeroOf(t string) any {
+	switch t {
+	case TypeInt:
+		return 0
+	case TypeBool:
+		return false
+	case TypeList:
+		return []string{}
+	}
+	return ""
 }
 
 func (p *Param) checkEnum(v any) error {

@@ -59,11 +59,33 @@ type Param struct {
 	Enum        []string
 	Description string
 	Secret      bool
+	// Items, set on a list param, makes it a list of records: each item
+	// is a map with these fields (a field left out is its type's zero
+	// value). Without Items a list holds strings.
+	Items []*Field
 	// FromEnv and FromFile name where a secret's value is read (at most one
 	// is set): at the start of a run when it is not given, and again on
 	// resume, since rbflow never keeps a secret's value.
 	FromEnv  string
 	FromFile string
+}
+
+// Field is one field of a list param's items: a name and a param type
+// other than list.
+type Field struct {
+	Name string
+	Type string
+	Pos  Pos
+}
+
+// Field returns the item field of that name, or nil.
+func (p *Param) Field(name string) *Field {
+	for _, f := range p.Items {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
 }
 
 // EnvVar is one environment variable; Value may hold ${{ }} expressions.
@@ -115,6 +137,13 @@ type Step struct {
 	Timeout  time.Duration
 	Retry    *Retry
 
+	// ForEach makes the step run once per item: a YAML list written in
+	// the step (its items taken as written) or an expression that gives
+	// a list. nil: the step runs once.
+	ForEach *Value
+	// MaxParallel bounds how many items run at once (0: one at a time).
+	MaxParallel int
+
 	ContinueOnError bool
 	OnResume        string // rerun, ask, skip, fail or "" (kind default)
 	Description     string
@@ -152,6 +181,9 @@ var DryRunModes = []string{"run", "skip"}
 
 // Shells allowed in shell.
 var Shells = []string{"bash", "sh"}
+
+// FieldTypes allowed for the fields of a list param's items.
+var FieldTypes = []string{TypeString, TypeInt, TypeBool, TypeCommand}
 
 // ParamTypes allowed in a param's type.
 var ParamTypes = []string{TypeString, TypeInt, TypeBool, TypeList, TypeCommand}
