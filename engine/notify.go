@@ -88,6 +88,8 @@ type notifier struct {
 	done  chan struct{} // closed when the queue is drained
 	stop  chan struct{} // ends the over_target timer
 	timed chan struct{} // closed when the timer has ended
+	begun chan struct{} // closed once start is queued: over_target never comes first
+	once  sync.Once
 
 	mu       sync.Mutex
 	fired    map[hookEvent]bool // sent or queued in this attempt
@@ -118,7 +120,7 @@ func (x *execution) startNotifier(ctx context.Context) *notifier {
 		return nil
 	}
 	n := &notifier{x: x, queue: make(chan hookSend, len(hooks)*len(spec.NotifyEvents)), done: make(chan struct{}),
-		stop: make(chan struct{}), timed: make(chan struct{}), fired: map[hookEvent]bool{}}
+		stop: make(chan struct{}), timed: make(chan struct{}), begun: make(chan struct{}), fired: map[hookEvent]bool{}}
 	sent, err := x.r.Store.Notifications(ctx, x.run.ID)
 	if err != nil {
 		n.warn(fmt.Sprintf("notifications: cannot read what this run sent before (%v): events sent then are sent again", err))
@@ -152,6 +154,11 @@ func (x *execution) startNotifier(ctx context.Context) *notifier {
 		defer close(n.timed)
 		target := x.run.Target
 		if target <= 0 || !slices.ContainsFunc(hooks, func(h *Notification) bool { return h.On(spec.NotifyOverTarget) }) {
+			return
+		}
+		select {
+		case <-n.begun:
+		case <-n.stop:
 			return
 		}
 		t := time.NewTimer(max(0, target-time.Since(x.run.StartedAt)))
@@ -201,6 +208,11 @@ func (n *notifier) fire(ctx context.Context, event string, status RunStatus, fai
 			n.queue <- s // never blocks: one place per hook and event
 		}
 		n.mu.Unlock()
+	}
+	if event == spec.NotifyStart {
+		// The start is queued (or was sent before a resume): the
+		// over_target timer may go now, and its post comes after.
+		n.once.Do(func() { close(n.begun) })
 	}
 }
 
