@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -275,6 +277,13 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 			msg = x.mask.String(cause.Error())
 		} else if rec := x.recs[step]; rec != nil && rec.Error != "" {
 			msg = rec.Error
+			if exitOnly.MatchString(msg) {
+				// An exit status says nothing: what the step said last
+				// is why it failed.
+				if last := lastOutput(rec.Tail, 3); last != "" {
+					msg += "; its last output:\n" + last
+				}
+			}
 		}
 		err = &RunError{RunID: run.ID, Status: status, Step: step, Msg: msg, Err: ErrRunFailed}
 	case RunInterrupted:
@@ -466,4 +475,23 @@ func (x *execution) failedAbove(st *Step, seen map[*Step]bool) bool {
 	}
 	seen[st] = failed
 	return failed
+}
+
+// exitOnly matches a step error that is only an exit status.
+var exitOnly = regexp.MustCompile(`^exit status -?\d+$`)
+
+// lastOutput returns the last n non-blank lines of a step's output tail
+// (rbflow's own markers left out), each indented.
+func lastOutput(tail string, n int) string {
+	var out []string
+	lines := strings.Split(tail, "\n")
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		l := strings.TrimRight(lines[i], " \t\r")
+		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "::rbflow::") {
+			continue
+		}
+		out = append(out, "  "+l)
+	}
+	slices.Reverse(out)
+	return strings.Join(out, "\n")
 }

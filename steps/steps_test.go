@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/rbflow/rbflow/engine"
@@ -90,5 +91,31 @@ func needGo(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not on PATH")
+	}
+}
+
+// TestFailedRunSaysWhy (issue 14): a run that failed at a step whose error
+// is only an exit status ends with the step's last lines of output, masked
+// ("run … failed at step check: exit status 1" said nothing of why).
+func TestFailedRunSaysWhy(t *testing.T) {
+	h := newHarness(t)
+	_, _, err := h.runSet("p", `version: 1
+name: p
+params:
+  token: {type: string, secret: true}
+steps:
+  - id: check
+    run: |
+      echo "checking"
+      echo "cannot reach the database with ${{ params.token }}" >&2
+      echo "nothing was changed" >&2
+      exit 3
+`, "token=hunter2-value")
+	if err == nil {
+		t.Fatal("the run succeeded")
+	}
+	want := "failed at step check: exit status 3; its last output:\n  checking\n  cannot reach the database with ***\n  nothing was changed"
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "hunter2-value") {
+		t.Errorf("the run's error = %q, want it to end with %q, the secret masked", err, want)
 	}
 }
