@@ -477,8 +477,9 @@ func (x *execution) failedAbove(st *Step, seen map[*Step]bool) bool {
 	return failed
 }
 
-// exitOnly matches a step error that is only an exit status.
-var exitOnly = regexp.MustCompile(`^exit status -?\d+$`)
+// exitOnly matches a step error that ends with an exit status, and says
+// no more: what the step printed last is why it failed.
+var exitOnly = regexp.MustCompile(`(^|: )exit status -?\d+$`)
 
 // lastOutput returns the last n non-blank lines of a step's output tail
 // (rbflow's own markers left out), each indented.

@@ -106,7 +106,7 @@ params:
 steps:
   - id: check
     run: |
-      echo "checking"
+      echo "checking" >&2
       echo "cannot reach the database with ${{ params.token }}" >&2
       echo "nothing was changed" >&2
       exit 3

@@ -623,6 +623,10 @@ func (a *testAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result
 		return engine.Result{ExitCode: code, Outputs: map[string]any{"ok": false}}, err
 	}
 	out := t.outputs(res)
+	if !res.OK() && res.Format == testresult.FormatExitCode {
+		// One exit status is not a count of tests.
+		return engine.Result{ExitCode: code, Outputs: out}, fmt.Errorf("%s the suite failed (read by its exit code only): exit status %d", testsFailedPrefix, code)
+	}
 	if !res.OK() {
 		return engine.Result{ExitCode: code, Outputs: out}, testsFailed(res)
 	}
