@@ -40,7 +40,9 @@ type execution struct {
 	above       map[*Step]bool // failedAbove of ended steps
 	// deadlineStopped holds the steps the procedure's deadline stopped.
 	deadlineStopped map[string]bool
-	notify          *notifier // the procedure's notification hooks; nil when it has none
+	// stopMain stops the main steps as the operator asked (a gate answered no).
+	stopMain context.CancelCauseFunc
+	notify   *notifier // the procedure's notification hooks; nil when it has none
 }
 
 // newExecution prepares the state of an execution of run: params typed as
@@ -97,7 +99,11 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	// The main steps run under the procedure's deadline, counted from
 	// this execution's start: a run resumed the next morning gets its
 	// whole deadline again (as a Temporal workflow run's timeout does).
-	mctx := ctx
+	mctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	x.mu.Lock()
+	x.stopMain = stop
+	x.mu.Unlock()
 	if d := plan.Procedure.Deadline; d > 0 {
 		var cancel context.CancelFunc
 		mctx, cancel = context.WithTimeoutCause(ctx, d, &deadlineError{Deadline: d, How: how})
@@ -111,12 +117,15 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	}
 	status := RunSucceeded
 	cut := x.deadlineCut(mctx)
+	var byOperator *operatorStop
 	switch {
 	case x.interrupted || ctx.Err() != nil && !deadlinePassed(ctx):
 		status = RunInterrupted
 		x.interrupted = true // for cancelled() in finally
 	case len(x.waiting) > 0:
 		status = RunWaiting
+	case errors.As(context.Cause(mctx), &byOperator):
+		status, cut = RunCancelled, x.stopCut(byOperator)
 	case cut != nil:
 		status = RunFailed
 		if stopped := x.stoppedByDeadline(); len(stopped) > 0 {
@@ -135,7 +144,7 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 	// After a signal or the deadline, on_failure and finally get the grace
 	// period (a signal during it still stops them).
 	ectx := ctx
-	if ctx.Err() != nil || cut != nil {
+	if ctx.Err() != nil || cut != nil && byOperator == nil {
 		base := ctx
 		if ctx.Err() != nil {
 			base = context.WithoutCancel(ctx)
@@ -173,11 +182,53 @@ func (e *deadlineError) Error() string {
 	return fmt.Sprintf("deadline %s passed %s after the run %s", e.Deadline, e.Deadline, since)
 }
 
+// operatorStop is the cause of the main steps' context when a gate (a
+// confirm prompt with gate: true) was answered no: the operator stopped
+// the run.
+type operatorStop struct{ Step, Answer string }
+
+func (e *operatorStop) Error() string {
+	return fmt.Sprintf("stopped by the operator: the gate %s was answered %s", e.Step, e.Answer)
+}
+
+// StopRun stops the run as stopped by the operator (a gate answered no):
+// main steps not yet started do not start, running ones get the grace
+// period, on_failure does not run, finally does, and the run ends
+// cancelled (exit 1, not resumable: rbflow retry runs it again).
+func (x *Exec) StopRun(answer string) {
+	x.x.mu.Lock()
+	stop := x.x.stopMain
+	x.x.mu.Unlock()
+	if stop != nil {
+		stop(&operatorStop{Step: x.StepID, Answer: answer})
+	}
+}
+
+// stopCut says what an operator's stop kept from running.
+func (x *execution) stopCut(stop *operatorStop) error {
+	msg := stop.Error()
+	var left []string
+	for _, st := range x.plan.Main {
+		if !x.ended(st.ID) {
+			left = append(left, st.ID)
+		}
+	}
+	if stopped := x.stoppedByDeadline(); len(stopped) > 0 {
+		msg += "; stopped step " + strings.Join(stopped, ", ")
+	}
+	if len(left) > 0 {
+		msg += "; not run: " + strings.Join(left, ", ")
+	}
+	return errors.New(msg)
+}
+
 // deadlinePassed reports whether ctx was stopped by a run's deadline
-// (this run's, or its parent's for a child run) rather than by a signal.
+// (this run's, or its parent's for a child run) or by the operator at a
+// gate, rather than by a signal.
 func deadlinePassed(ctx context.Context) bool {
 	var d *deadlineError
-	return ctx.Err() != nil && errors.As(context.Cause(ctx), &d)
+	var o *operatorStop
+	return ctx.Err() != nil && (errors.As(context.Cause(ctx), &d) || errors.As(context.Cause(ctx), &o))
 }
 
 // deadlineCut is the error of a run whose deadline stopped something: it
@@ -298,6 +349,12 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 		err = &RunError{RunID: run.ID, Status: status, Msg: msg, Err: kind}
 	case RunWaiting:
 		err = &RunError{RunID: run.ID, Status: status, Step: joinIDs(x.waiting), Msg: strings.Join(x.waitMsgs, "; "), Err: ErrWaiting}
+	case RunCancelled:
+		msg := ""
+		if cause != nil {
+			msg = x.mask.String(cause.Error())
+		}
+		err = &RunError{RunID: run.ID, Status: status, Msg: msg, Err: ErrRunFailed}
 	}
 	if err != nil {
 		ev.Error = err.Error()

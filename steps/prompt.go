@@ -70,6 +70,7 @@ func (promptKind) Signature() engine.Signature {
 			{Name: "choices", Type: engine.List, Description: "the answers a choice or multi question takes"},
 			{Name: "default", Type: engine.String, Description: "what an empty reply on the terminal gives, and what the prompt takes when its wait runs out"},
 			{Name: "wait", Type: engine.Duration, Description: "how long to wait for an answer (on the terminal, or from rbflow answer in another shell) before taking the default; without a terminal the run waits instead of stopping (exit 4)"},
+			{Name: "gate", Type: engine.Bool, Description: "confirm only: a no stops the run as stopped by the operator (later steps do not run, finally does; the run ends cancelled)"},
 		},
 	}
 }
@@ -105,6 +106,8 @@ func (promptKind) Compile(c *engine.KindContext) engine.Action {
 			c.Errorf(args.Pos("type"), "type: %s needs with.choices, the answers to choose from", typ)
 		case (typ == PromptConfirm || typ == PromptText) && args.Has("choices"):
 			c.Errorf(args.Pos("choices"), "with.choices applies only to type: choice or multi, not %s", typ)
+		case typ != PromptConfirm && args.Has("gate"):
+			c.Errorf(args.Pos("gate"), "with.gate applies only to type: confirm (a yes goes on, a no stops the run), not %s", typ)
 		}
 	}
 	if v, ok := args.Literal("choices"); ok {
@@ -336,6 +339,12 @@ func (a *promptAction) Execute(ctx context.Context, x *engine.Exec) (engine.Resu
 		out["answer"] = list
 	case PromptConfirm:
 		out["confirmed"] = took.Value == "yes"
+		if gate, err := x.Bool(a.args, "gate"); err != nil {
+			return engine.Result{ExitCode: -1, Outputs: out}, err
+		} else if gate && took.Value != "yes" {
+			fmt.Fprintf(x.Log, "the gate is closed: the run stops here, as the operator asked\n")
+			x.StopRun(took.Value)
+		}
 	}
 	return engine.Result{Outputs: out}, nil
 }

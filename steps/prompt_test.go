@@ -3,6 +3,8 @@ package steps
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -356,5 +358,73 @@ func TestPromptTakesAnswerGivenElsewhere(t *testing.T) {
 	}
 	if rec.Actor != r.Actor {
 		t.Errorf("step ran by %+v, want %+v", rec.Actor, r.Actor)
+	}
+}
+
+// A confirm declared as a gate (SPEC §12) that is answered no stops the run
+// as stopped by the operator: the steps after it do not run, a step
+// running beside it is stopped, finally runs, on_failure does not, and the
+// run ends cancelled. Answered yes, the run goes on.
+func TestPromptGate(t *testing.T) {
+	t.Parallel()
+	const gated = `version: 1
+name: gated
+steps:
+  - id: beside
+    needs: []
+    run: sleep 30
+  - id: go
+    needs: []
+    prompt: Stop the services?
+    with: {type: confirm, gate: true}
+  - id: after
+    needs: [go]
+    run: touch after
+on_failure:
+  - id: cleanup
+    run: touch on_failure
+finally:
+  - id: tidy
+    run: touch finally
+`
+	for _, answer := range []string{"no", "yes"} {
+		t.Run(answer, func(t *testing.T) {
+			h := newHarness(t)
+			plan, err := loadPlan(t, gated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := h.runner()
+			r.Answers = map[string]string{"go": answer}
+			if answer == "yes" {
+				plan, _ = loadPlan(t, strings.Replace(gated, "run: sleep 30", "run: 'true'", 1))
+			}
+			params, _ := engine.ResolveParams(plan.Procedure, engine.ParamInput{})
+			run, err := r.Start(context.Background(), plan, params, "p.yaml")
+			exists := func(f string) bool { _, err := os.Stat(filepath.Join(h.repo, f)); return err == nil }
+			recs := h.steps(run.ID)
+			if answer == "yes" {
+				if err != nil || !exists("after") || !exists("finally") || exists("on_failure") {
+					t.Errorf("gate answered yes: %v; after ran %v, finally %v, on_failure %v", err, exists("after"), exists("finally"), exists("on_failure"))
+				}
+				return
+			}
+			want := "run " + run.ID + " cancelled: stopped by the operator: the gate go was answered no; stopped step beside; not run: after"
+			if err == nil || err.Error() != want {
+				t.Errorf("run error = %v, want %q", err, want)
+			}
+			if got, _ := h.st.Run(context.Background(), run.ID); got.Status != engine.RunCancelled {
+				t.Errorf("run status %s, want cancelled", got.Status)
+			}
+			if exists("after") || exists("on_failure") || !exists("finally") {
+				t.Errorf("after ran %v (want no), on_failure %v (want no), finally %v (want yes)", exists("after"), exists("on_failure"), exists("finally"))
+			}
+			if g := recs["go"]; g == nil || g.Status != engine.StepSucceeded || g.Outputs["confirmed"] != false {
+				t.Errorf("the gate step = %+v, want succeeded with confirmed false (a no is an answer)", g)
+			}
+			if b := recs["beside"]; b == nil || b.Status == engine.StepSucceeded || b.Status == engine.StepRunning {
+				t.Errorf("the step beside the gate = %+v, want it stopped", b)
+			}
+		})
 	}
 }
