@@ -16,6 +16,7 @@ import (
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
 	"github.com/rbflow/rbflow/engine/store"
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // loopRun is a run of a procedure with the real step kinds, its records
@@ -110,15 +111,6 @@ func num(v any) float64 {
 	return -1
 }
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // A for_each over a list written in the step runs the step once per item,
 // each with its own record and log; the step's outputs hold each item's
 // result; the next step reads them.
@@ -143,7 +135,7 @@ steps:
 		t.Fatalf("run: %v", res.err)
 	}
 	for i, want := range []string{"alpha", "beta gamma", "3"} {
-		if got := readFile(t, filepath.Join(mark, []string{"0", "1", "2"}[i])); got != want {
+		if got := testkit.ReadFile(t, filepath.Join(mark, []string{"0", "1", "2"}[i])); got != want {
 			t.Errorf("item %d wrote %q, want %q", i, got, want)
 		}
 		id := engine.ItemID("each", i)
@@ -151,11 +143,11 @@ steps:
 		if rec.Status != engine.StepSucceeded || !strings.HasSuffix(rec.LogPath, id+".log") {
 			t.Errorf("record %s: %s, log %s; want succeeded with its own log", id, rec.Status, rec.LogPath)
 		}
-		if log := readFile(t, rec.LogPath); !strings.Contains(log, "step="+id) {
+		if log := testkit.ReadFile(t, rec.LogPath); !strings.Contains(log, "step="+id) {
 			t.Errorf("log of %s does not hold its own output:\n%s", id, log)
 		}
 	}
-	if got := readFile(t, filepath.Join(mark, "after")); got != "3 3 BETA GAMMA\n" {
+	if got := testkit.ReadFile(t, filepath.Join(mark, "after")); got != "3 3 BETA GAMMA\n" {
 		t.Errorf("the next step read %q from the loop's outputs, want count 3, succeeded 3 and item 1's output", got)
 	}
 	items := res.items(t, "each")
@@ -447,7 +439,7 @@ steps:
 	}
 	for i, h := range hostile {
 		for file, want := range map[string]string{"plain": h, "quoted": "in quotes: " + h, "heredoc": h + "\n", "env": h} {
-			if got := readFile(t, filepath.Join(mark, file+"-"+string(rune('0'+i)))); got != want {
+			if got := testkit.ReadFile(t, filepath.Join(mark, file+"-"+string(rune('0'+i)))); got != want {
 				t.Errorf("item %d (%q) %s: %q", i, h, file, got)
 			}
 		}

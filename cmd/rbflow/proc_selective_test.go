@@ -195,11 +195,7 @@ func gitShow(t *testing.T, dir, rev, path string) string {
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return testkit.ReadFile(t, path)
 }
 
 // TestSelectiveSeed rolls back a file of the seed-shaped project: the file

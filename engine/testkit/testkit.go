@@ -115,6 +115,16 @@ func Commit(t testing.TB, dir, message string, files map[string]string) {
 	Git(t, dir, "commit", "-q", "--allow-empty", "-m", message)
 }
 
+// ReadFile returns a file's text, failing the test if it cannot be read.
+func ReadFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // WriteFile writes text to path, making its folder first.
 func WriteFile(t testing.TB, path, text string) {
 	t.Helper()
