@@ -17,13 +17,15 @@ build:
 # -race too: its time goes to the thousands of bash processes of the shell
 # differential, and it has no concurrency of its own. The two go test runs
 # go side by side. test-long runs the random sweeps whole (RBFLOW_TEST_LONG),
-# and everything under -race.
+# and everything under -race. GORACE=atexit_sleep_ms=0: a race-built
+# binary otherwise sleeps a second when it exits, and the run's supervisor
+# is the test binary started again, once per run.
 TESTFLAGS := -count=1 -parallel 4
 NORACE_PKGS := ./cmd/rbflow ./engine/eval
 RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/rbflow$$' -e '/engine/eval$$')
 
 test:
-	CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) -timeout 12m $(RACE_PKGS) & units=$$!; \
+	GORACE=atexit_sleep_ms=0 CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) -timeout 12m $(RACE_PKGS) & units=$$!; \
 	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 12m $(NORACE_PKGS); e2e=$$?; \
 	wait $$units; units=$$?; \
 	if [ $$e2e -ne 0 ] || [ $$units -ne 0 ]; then echo "make test: FAILED"; exit 1; fi
