@@ -32,9 +32,11 @@ type Event struct {
 	Message  string         `json:"message,omitempty"`
 	Progress *Progress      `json:"progress,omitempty"` // step_progress
 	Warnings []string       `json:"warnings,omitempty"` // run_finished of a run that succeeded with warnings
-	// Procedure and Target are set on run_started.
+	// Procedure, Target and Deadline are set on run_started; the deadline
+	// counts from this event's time (each start, resume or retry).
 	Procedure string     `json:"procedure,omitempty"`
 	Target    float64    `json:"target_seconds,omitempty"`
+	Deadline  float64    `json:"deadline_seconds,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 }
 

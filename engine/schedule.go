@@ -89,7 +89,7 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, run *Run, recs map[str
 		return err
 	}
 	x.resumed, x.answers = interrupted, answers
-	r.emit(Event{Kind: "run_started", RunID: run.ID, Procedure: run.Procedure, Target: run.Target.Seconds(), Status: string(RunRunning), Message: how, StartedAt: &run.StartedAt})
+	r.emit(Event{Kind: "run_started", RunID: run.ID, Procedure: run.Procedure, Target: run.Target.Seconds(), Deadline: plan.Procedure.Deadline.Seconds(), Status: string(RunRunning), Message: how, StartedAt: &run.StartedAt})
 	x.notify = x.startNotifier(ctx)
 	if err != nil {
 		return x.finish(ctx, RunFailed, "", err)

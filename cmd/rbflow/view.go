@@ -30,6 +30,8 @@ type view struct {
 	runID    string
 	proc     string
 	target   time.Duration
+	deadline time.Duration // 0: none
+	began    time.Time     // this execution's start, which the deadline counts from
 	started  time.Time
 	steps    []string
 	state    map[string]*stepView
@@ -146,8 +148,9 @@ func (v *view) Event(e engine.Event) {
 			v.started = *e.StartedAt
 		}
 		v.target = time.Duration(e.Target * float64(time.Second))
+		v.deadline, v.began = time.Duration(e.Deadline*float64(time.Second)), e.Time
 		if !v.live && !v.quiet {
-			v.line(e.Time, "run %s of %s %s%s", e.RunID, e.Procedure, e.Message, v.targetText())
+			v.line(e.Time, "run %s of %s %s%s%s", e.RunID, e.Procedure, e.Message, v.targetText(), v.deadlineText())
 		}
 	case "step_started":
 		sv := v.stepState(e.Step)
@@ -229,6 +232,22 @@ func (v *view) Event(e engine.Event) {
 			v.line(e.Time, "%s", strings.Join(lines, "\n"))
 		}
 	}
+}
+
+// deadlineText is the procedure's deadline and, once the run is under
+// way, the time left before it stops the run.
+func (v *view) deadlineText() string {
+	if v.deadline <= 0 {
+		return ""
+	}
+	if v.began.IsZero() {
+		return fmt.Sprintf(" (deadline %s)", v.deadline)
+	}
+	left := v.deadline - time.Since(v.began)
+	if left <= 0 {
+		return fmt.Sprintf(" (deadline %s: passed, stopping)", v.deadline)
+	}
+	return fmt.Sprintf(" (deadline %s: %s left)", v.deadline, left.Round(time.Second))
 }
 
 func (v *view) targetText() string {
@@ -402,7 +421,7 @@ type stepBlock struct {
 // steps give way to a line that counts them, then the running steps'
 // older output lines, then the oldest running steps.
 func (v *view) frame(cols, rows int, final bool) []frameLine {
-	head := frameLine{text: fit(fmt.Sprintf("%s  run %s  %s%s", v.proc, v.runID, elapsed(v.started, time.Time{}), v.targetText()), cols)}
+	head := frameLine{text: fit(fmt.Sprintf("%s  run %s  %s%s%s", v.proc, v.runID, elapsed(v.started, time.Time{}), v.targetText(), v.deadlineText()), cols)}
 	blocks := make([]stepBlock, len(v.steps))
 	total := 1
 	for i, id := range v.steps {

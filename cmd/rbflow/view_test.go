@@ -230,3 +230,30 @@ func TestViewFrameFits(t *testing.T) {
 		}
 	}
 }
+
+// The live view's header shows the deadline and the time left before it
+// stops the run, counted from this execution's start (a resumed run has
+// its whole deadline again); the plain start line names it.
+func TestViewDeadline(t *testing.T) {
+	now := time.Now()
+	v := &view{runID: "20260101-000000-abcdef", proc: "emergency", started: now.Add(-time.Hour), began: now.Add(-time.Minute),
+		deadline: 5 * time.Minute, state: map[string]*stepView{}}
+	head := v.frame(100, 10, false)[0].text
+	if !strings.Contains(head, "(deadline 5m0s: 4m0s left)") {
+		t.Errorf("header %q lacks the deadline and the 4m0s left of it", head)
+	}
+	v.began = now.Add(-6 * time.Minute)
+	if head := v.frame(100, 10, false)[0].text; !strings.Contains(head, "(deadline 5m0s: passed, stopping)") {
+		t.Errorf("header %q does not say the deadline passed", head)
+	}
+	v.deadline = 0
+	if head := v.frame(100, 10, false)[0].text; strings.Contains(head, "deadline") {
+		t.Errorf("header %q names a deadline the procedure has not", head)
+	}
+	var out bytes.Buffer
+	p := &view{w: &out, state: map[string]*stepView{}}
+	p.Event(engine.Event{Kind: "run_started", RunID: "r1", Procedure: "p", Message: "started", Time: now, Deadline: 300})
+	if !strings.Contains(out.String(), "run r1 of p started (deadline 5m0s: ") {
+		t.Errorf("plain start line %q lacks the deadline", out.String())
+	}
+}
