@@ -65,9 +65,18 @@ func (x *Exec) Hurry() <-chan struct{} { return x.x.r.Hurry }
 // Answer returns the answer given for this step's prompt: on the command
 // line now, or stored with the run when it was given before (an earlier
 // --answer, or rbflow answer).
+//
+// An item of a prompt step with for_each (ask.1) takes the answer given
+// for it, else the one given for the step (ask), which answers every item.
 func (x *Exec) Answer() (Answer, bool) {
-	a, ok := x.x.answers[x.StepID]
-	return a, ok
+	if a, ok := x.x.answers[x.StepID]; ok {
+		return a, true
+	}
+	if step, _, item := ItemOf(x.StepID); item {
+		a, ok := x.x.answers[step]
+		return a, ok
+	}
+	return Answer{}, false
 }
 
 // Answers is the store of answers and questions: a prompt step records

@@ -117,6 +117,12 @@ func (p *Plan) CheckAnswers(answers map[string]string) error {
 	}
 	for _, id := range ids {
 		st, ok := p.Step(id)
+		if step, _, item := ItemOf(id); !ok && item {
+			// An item of a prompt step with for_each: ask.1.
+			if s, found := p.Step(step); found && s.Looped() {
+				st, ok = s, true
+			}
+		}
 		switch {
 		case !ok && len(asking) == 0:
 			return usageErr("--answer %s=%s: %s has no step %q (it has no prompt steps)", id, answers[id], p.Name(), id)

@@ -428,3 +428,40 @@ finally:
 		})
 	}
 }
+
+// A prompt step with for_each asks once per item; --answer STEP.N answers
+// one item and --answer STEP every item without an answer of its own (the
+// waiting message named --answer ask.0=yes, and the run refused it).
+func TestPromptForEachAnswers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	plan, err := loadPlan(t, `version: 1
+name: looped
+steps:
+  - id: ask
+    for_each: ["a", "b", "c"]
+    prompt: Restart ${{ item }}?
+    with: {type: confirm}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]string{{"ask.x": "yes"}, {"ask.1": "maybe"}} {
+		if err := plan.CheckAnswers(bad); err == nil {
+			t.Errorf("CheckAnswers(%v) = nil, want it refused", bad)
+		}
+	}
+	r := h.runner()
+	r.Answers = map[string]string{"ask.1": "no", "ask": "yes"}
+	params, _ := engine.ResolveParams(plan.Procedure, engine.ParamInput{})
+	run, err := r.Start(context.Background(), plan, params, "p.yaml")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	recs := h.steps(run.ID)
+	for id, want := range map[string]string{"ask.0": "yes", "ask.1": "no", "ask.2": "yes"} {
+		if rec := recs[id]; rec == nil || rec.Outputs["answer"] != want {
+			t.Errorf("%s = %+v, want answer %s", id, rec, want)
+		}
+	}
+}
