@@ -52,11 +52,8 @@ func (x *Exec) Services() ServiceStore { return x.store }
 // Events is the store of metrics events (record steps).
 func (x *Exec) Events() EventStore { return x.store }
 
-// PlanOf compiles the text a stored run executed, so that a step reading
-// earlier runs reads each step as the kind that ran it.
-func (x *Exec) PlanOf(r *Run) (*Plan, error) {
-	return x.x.r.Loader.LoadStored(Source{Path: r.SourcePath, Text: []byte(r.Source)})
-}
+// PlanOf compiles the text a stored run executed (Loader.PlanOf).
+func (x *Exec) PlanOf(r *Run) (*Plan, error) { return x.x.r.Loader.PlanOf(r) }
 
 // Hurry is closed when the person asked to stop at once (a second Ctrl-C):
 // the grace period is over.

@@ -38,6 +38,12 @@ func (l *Loader) Load(src Source) (*Plan, error) {
 	return l.compilation().load(src)
 }
 
+// PlanOf compiles the text a stored run executed (LoadStored), so that
+// what reads earlier runs reads each step as the kind that ran it.
+func (l *Loader) PlanOf(r *Run) (*Plan, error) {
+	return l.LoadStored(Source{Path: r.SourcePath, Text: []byte(r.Source)})
+}
+
 // LoadStored compiles the text a run started with, for resume: a literal
 // call target that no longer loads as written is resolved when its step
 // starts instead of failing the whole plan (see KindContext.Callee).

@@ -209,7 +209,7 @@ func runSteps(ctx context.Context, st engine.RunStore, l *engine.Loader, r *engi
 	if err != nil {
 		return nil, err
 	}
-	plan, err := l.LoadStored(engine.Source{Path: r.SourcePath, Text: []byte(r.Source)})
+	plan, err := l.PlanOf(r)
 	if err != nil {
 		return nil, nil // written for another rbflow: nothing to read from it
 	}

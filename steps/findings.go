@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rbflow/rbflow/engine/eval"
 	"github.com/rbflow/rbflow/engine/git"
 )
 
@@ -177,12 +178,12 @@ func (d *ReportData) Findings() []Finding {
 		if len(deps) > 0 {
 			files := make([]string, len(c.Dependencies))
 			for i, dc := range c.Dependencies {
-				files[i] = shellWord(dc.File)
+				files[i] = eval.Quote(dc.File)
 			}
 			out = append(out, Finding{
 				Cause:  "Dependencies changed on " + c.Failed,
 				Detail: deps,
-				Action: fmt.Sprintf("Check the failures against the dependency changes: `git diff %s -- %s`; reinstall from the baseline's files and run the failing tests again", shellWord(rng), strings.Join(files, " ")),
+				Action: fmt.Sprintf("Check the failures against the dependency changes: `git diff %s -- %s`; reinstall from the baseline's files and run the failing tests again", eval.Quote(rng), strings.Join(files, " ")),
 			})
 		}
 		if near := changedNearFailures(c, failures, d.treeOf); len(near) > 0 {
@@ -192,7 +193,7 @@ func (d *ReportData) Findings() []Finding {
 			}
 			var ds []string
 			for dir := range dirs {
-				ds = append(ds, shellWord(dir))
+				ds = append(ds, eval.Quote(dir))
 			}
 			sort.Strings(ds)
 			var lines []string
@@ -202,7 +203,7 @@ func (d *ReportData) Findings() []Finding {
 			out = append(out, Finding{
 				Cause:  "Code changed where the tests fail",
 				Detail: lines,
-				Action: fmt.Sprintf("Review these changes first: `git diff %s -- %s`", shellWord(rng), strings.Join(ds, " ")),
+				Action: fmt.Sprintf("Review these changes first: `git diff %s -- %s`", eval.Quote(rng), strings.Join(ds, " ")),
 			})
 		}
 	}
@@ -275,7 +276,7 @@ func (d *ReportData) Findings() []Finding {
 		out = append(out, Finding{
 			Cause:  fmt.Sprintf("No failing test: %d files changed in %d commits", len(c.Files), c.Commits),
 			Detail: largest(c.Files, 5),
-			Action: fmt.Sprintf("The failure is not in the tests: compare behaviour with the baseline, starting with the largest changes (`git diff --stat %s`)", shellWord(c.Baseline+"..."+c.Failed)),
+			Action: fmt.Sprintf("The failure is not in the tests: compare behaviour with the baseline, starting with the largest changes (`git diff --stat %s`)", eval.Quote(c.Baseline+"..."+c.Failed)),
 		})
 	}
 	return out
@@ -361,14 +362,6 @@ func limit[T any](s []T, n int) []T {
 		return s[:n]
 	}
 	return s
-}
-
-// shellWord quotes s for a command a person copies, when it needs it.
-func shellWord(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@+=") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func plural(n int, one, many string) string {

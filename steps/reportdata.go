@@ -408,72 +408,37 @@ func reportData(ctx context.Context, x *engine.Exec, data map[string]any) (*Repo
 		d.Run.OverBy = d.Run.Elapsed - r.Target
 	}
 	baseline, _ := d.Value("baseline").(string)
-	if at, _ := d.Value("at").(string); at != "" {
-		d.Git = gitFactsAt(ctx, x.Repo, baseline, at, d)
-	} else {
-		d.Git = gitFacts(ctx, x.Repo, baseline)
-	}
+	d.Git = gitFacts(ctx, x.Repo, baseline, d.pinned())
 	return d, nil
 }
 
-// gitFactsAt describes a commit instead of the work tree (with.data.at): a
-// report written after the run changed branches still tells of the branch
-// it rolled back. The branch is with.data.failed_branch (else the ref),
-// and the uncommitted count and untracked secrets are with.data's (an
-// earlier report's outputs), since a commit has none.
-func gitFactsAt(ctx context.Context, dir, baseline, at string, d *ReportData) GitFacts {
-	g := GitFacts{Repo: dir, ChangedSinceBaseline: []string{}, UntrackedSecrets: []string{}}
-	repo, err := git.Open(ctx, dir)
-	if err != nil {
-		g.Error = err.Error()
-		return g
+// pinned is a commit a report tells of instead of the work tree
+// (with.data.at): a report written after the run changed branches still
+// tells of the branch it rolled back. The branch is with.data.failed_branch
+// (else the ref); the uncommitted count and untracked secrets are
+// with.data's (an earlier report's outputs), since a commit has none.
+type pinned struct {
+	ref, branch string
+	uncommitted int
+	secrets     []string
+}
+
+// pinned reads with.data.at and what goes with it; nil without it.
+func (d *ReportData) pinned() *pinned {
+	at, _ := d.Value("at").(string)
+	if at == "" {
+		return nil
 	}
-	var errs []string
-	sha, err := repo.ResolveCommit(ctx, at)
-	if err != nil {
-		g.Error = fmt.Sprintf("with.data.at: %v", err)
-		return g
-	}
-	q := func(args ...string) string {
-		out, err := repo.Git(ctx, args...)
-		if err != nil {
-			errs = append(errs, err.Error())
-		}
-		return strings.TrimSpace(out)
-	}
-	g.Branch, _ = d.Value("failed_branch").(string)
-	if g.Branch == "" {
-		g.Branch = at
-	}
-	g.Head = sha
-	g.HeadShort = q("rev-parse", "--short", sha)
-	g.Subject = q("log", "-1", "--format=%s", sha)
-	if n, ok := d.Value("uncommitted").(int); ok {
-		g.Uncommitted = n
-	} else if f, ok := d.Value("uncommitted").(float64); ok {
-		g.Uncommitted = int(f)
+	p := &pinned{ref: at, uncommitted: toInt(d.Value("uncommitted"))}
+	if p.branch, _ = d.Value("failed_branch").(string); p.branch == "" {
+		p.branch = at
 	}
 	if list, ok := d.Value("untracked_secrets").([]any); ok {
 		for _, v := range list {
-			g.UntrackedSecrets = append(g.UntrackedSecrets, str(v))
+			p.secrets = append(p.secrets, str(v))
 		}
 	}
-	if baseline != "" {
-		if base, err := repo.ResolveCommit(ctx, baseline); err != nil {
-			errs = append(errs, fmt.Sprintf("baseline: %v", err))
-		} else {
-			g.Baseline = baseline
-			g.BaselineCommit = q("log", "-1", "--format=%h %s", base)
-			for _, p := range strings.Split(q("-c", "core.quotePath=false", "diff", "--name-only", "--no-renames", "-z", "--end-of-options", base, sha), "\x00") {
-				if p != "" {
-					g.ChangedSinceBaseline = append(g.ChangedSinceBaseline, p)
-				}
-			}
-			sort.Strings(g.ChangedSinceBaseline)
-		}
-	}
-	g.Error = strings.Join(errs, "; ")
-	return g
+	return p
 }
 
 // runStatus is the run's status, or, while it still runs (a report in
@@ -589,9 +554,10 @@ func str(v any) string {
 }
 
 // gitFacts reads the branch, HEAD, the count of uncommitted changes and,
-// with a baseline, what changed since it. What cannot be read is said in
-// Error; a report is still written.
-func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
+// with a baseline, what changed since it, of the work tree or, pinned, of
+// a commit. What cannot be read is said in Error; a report is still
+// written.
+func gitFacts(ctx context.Context, dir, baseline string, at *pinned) GitFacts {
 	g := GitFacts{Repo: dir, ChangedSinceBaseline: []string{}, UntrackedSecrets: []string{}}
 	if dir == "" {
 		g.Error = "not in a git repository"
@@ -613,33 +579,52 @@ func gitFacts(ctx context.Context, dir, baseline string) GitFacts {
 		note(err)
 		return strings.TrimSpace(out)
 	}
-	g.Branch, err = repo.Branch(ctx)
-	note(err)
-	g.Head, err = repo.Head(ctx)
-	note(err)
+	if at != nil {
+		if g.Head, err = repo.ResolveCommit(ctx, at.ref); err != nil {
+			g.Error = fmt.Sprintf("with.data.at: %v", err)
+			return g
+		}
+		g.Branch, g.Uncommitted = at.branch, at.uncommitted
+		g.UntrackedSecrets = append(g.UntrackedSecrets, at.secrets...)
+	} else {
+		g.Branch, err = repo.Branch(ctx)
+		note(err)
+		g.Head, err = repo.Head(ctx)
+		note(err)
+		if g.Head == "" && err == nil {
+			errs = append(errs, "no commit yet")
+		}
+		for _, line := range strings.Split(q("status", "--porcelain"), "\n") {
+			if line != "" {
+				g.Uncommitted++
+			}
+		}
+		secrets, err := repo.UntrackedSecrets(ctx)
+		note(err)
+		g.UntrackedSecrets = append(g.UntrackedSecrets, secrets...)
+	}
 	if g.Head != "" {
 		g.HeadShort = q("rev-parse", "--short", g.Head)
 		g.Subject = q("log", "-1", "--format=%s", g.Head)
-	} else if err == nil {
-		errs = append(errs, "no commit yet")
 	}
-	for _, line := range strings.Split(q("status", "--porcelain"), "\n") {
-		if line != "" {
-			g.Uncommitted++
-		}
-	}
-	secrets, err := repo.UntrackedSecrets(ctx)
-	note(err)
-	g.UntrackedSecrets = append(g.UntrackedSecrets, secrets...)
 	if baseline != "" {
 		if sha, err := repo.ResolveCommit(ctx, baseline); err != nil {
 			note(fmt.Errorf("baseline: %w", err))
 		} else {
 			g.Baseline = baseline
 			g.BaselineCommit = q("log", "-1", "--format=%h %s", sha)
-			changed, err := repo.ChangedFiles(ctx, sha)
-			note(err)
-			g.ChangedSinceBaseline = append(g.ChangedSinceBaseline, changed...)
+			var changed []string
+			if at != nil {
+				changed = strings.Split(q("-c", "core.quotePath=false", "diff", "--name-only", "--no-renames", "-z", "--end-of-options", sha, g.Head), "\x00")
+			} else {
+				changed, err = repo.ChangedFiles(ctx, sha)
+				note(err)
+			}
+			for _, p := range changed {
+				if p != "" {
+					g.ChangedSinceBaseline = append(g.ChangedSinceBaseline, p)
+				}
+			}
 			sort.Strings(g.ChangedSinceBaseline)
 		}
 	}

@@ -122,10 +122,7 @@ func (c *checklistCmd) find(ctx context.Context, a *app, s *session, args []stri
 	if len(args) == 1 {
 		return s.findRun(ctx, args[0])
 	}
-	l := a.loader(s.repo, nil)
-	rb, err := steps.LatestRollback(ctx, s.store, func(r *engine.Run) (*engine.Plan, error) {
-		return l.LoadStored(engine.Source{Path: r.SourcePath, Text: []byte(r.Source)})
-	}, s.repo)
+	rb, err := steps.LatestRollback(ctx, s.store, a.loader(s.repo, nil).PlanOf, s.repo)
 	if err != nil || rb == nil {
 		return s.findRun(ctx, "")
 	}
