@@ -174,7 +174,7 @@ func (lastRollbackAction) Describe(context.Context, *engine.Exec) (string, error
 }
 
 func (lastRollbackAction) Execute(ctx context.Context, x *engine.Exec) (engine.Result, error) {
-	rb, err := LatestRollback(ctx, x.Runs(), x.PlanOf, x.Repo)
+	rb, err := LatestRollback(ctx, x.Runs(), x.Events(), x.PlanOf, x.Repo)
 	if err != nil {
 		return engine.Result{ExitCode: -1}, err
 	}

@@ -34,13 +34,24 @@ type Rollback struct {
 // rollback (a record: rollback step that succeeded) and was not undone,
 // or nil when there is none. Runs a procedure called count as their own
 // (a triage that called emergency: the emergency run).
-func LatestRollback(ctx context.Context, st engine.RunStore, plan func(*engine.Run) (*engine.Plan, error), repo string) (*Rollback, error) {
+//
+// Only runs that recorded a rollback event are read (their text compiled,
+// their steps read): the others are left out by one query.
+func LatestRollback(ctx context.Context, st engine.RunStore, ev engine.EventStore, plan func(*engine.Run) (*engine.Plan, error), repo string) (*Rollback, error) {
+	events, err := ev.Events(ctx, EventRollback)
+	if err != nil {
+		return nil, err
+	}
+	tagged := make(map[string]bool, len(events))
+	for _, e := range events {
+		tagged[e.RunID] = true
+	}
 	runs, err := st.Runs(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range runs {
-		if r.EndedAt.IsZero() || r.UndoneBy != "" || r.Repo != repo {
+		if !tagged[r.ID] || r.EndedAt.IsZero() || r.UndoneBy != "" || r.Repo != repo {
 			continue
 		}
 		p, err := plan(r)

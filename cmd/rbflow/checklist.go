@@ -122,7 +122,7 @@ func (c *checklistCmd) find(ctx context.Context, a *app, s *session, args []stri
 	if len(args) == 1 {
 		return s.findRun(ctx, args[0])
 	}
-	rb, err := steps.LatestRollback(ctx, s.store, a.loader(s.repo, nil).PlanOf, s.repo)
+	rb, err := steps.LatestRollback(ctx, s.store, s.store, a.loader(s.repo, nil).PlanOf, s.repo)
 	if err != nil || rb == nil {
 		return s.findRun(ctx, "")
 	}
