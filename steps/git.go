@@ -328,11 +328,8 @@ func (g *gitStep) Execute(ctx context.Context, x *engine.Exec) (engine.Result, e
 		outputs[k] = v
 	}
 	// Every action reports where HEAD is afterwards.
-	if head, herr := r.Head(context.WithoutCancel(ctx)); herr == nil {
-		outputs["head"] = head
-	}
-	if br, berr := r.Branch(context.WithoutCancel(ctx)); berr == nil {
-		outputs["branch"] = br
+	if head, br, herr := r.HeadBranch(context.WithoutCancel(ctx)); herr == nil {
+		outputs["head"], outputs["branch"] = head, br
 	}
 	code := 0
 	if err != nil {

@@ -587,9 +587,7 @@ func gitFacts(ctx context.Context, dir, baseline string, at *pinned) GitFacts {
 		g.Branch, g.Uncommitted = at.branch, at.uncommitted
 		g.UntrackedSecrets = append(g.UntrackedSecrets, at.secrets...)
 	} else {
-		g.Branch, err = repo.Branch(ctx)
-		note(err)
-		g.Head, err = repo.Head(ctx)
+		g.Head, g.Branch, err = repo.HeadBranch(ctx)
 		note(err)
 		if g.Head == "" && err == nil {
 			errs = append(errs, "no commit yet")

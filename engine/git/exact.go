@@ -445,20 +445,12 @@ func (r *Repo) splitIndex() bool {
 
 // storeMeta writes m as the meta commit (see meta) and returns its id.
 // stages lists the blobs of conflict stages, which no tree holds.
-func (r *Repo) storeMeta(ctx context.Context, m *meta, stages []string, dir string) (string, error) {
-	// Every blob is written by one git hash-object, from files: the ones
-	// in memory go to the temporary directory first.
-	var names, files []string
-	addFile := func(name, path string) {
-		names, files = append(names, name), append(files, path)
-	}
+func (r *Repo) storeMeta(ctx context.Context, o *objects, m *meta, stages []string) (string, error) {
+	files := map[string]entry{}
 	add := func(name string, b []byte) error {
-		p := filepath.Join(dir, fmt.Sprintf("meta-%d", len(files)))
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return err
-		}
-		addFile(name, p)
-		return nil
+		id, err := o.write("blob", b)
+		files[name] = entry{id: id}
+		return err
 	}
 	if m.index != nil {
 		if err := add("index", m.index); err != nil {
@@ -480,7 +472,7 @@ func (r *Repo) storeMeta(ctx context.Context, m *meta, stages []string, dir stri
 	if err != nil {
 		return "", err
 	}
-	if err := errors.Join(add("modes", modes.Bytes()), add("refs", refs.Bytes()), add("empty", nil)); err != nil {
+	if err := errors.Join(add("modes", modes.Bytes()), add("refs", refs.Bytes())); err != nil {
 		return "", err
 	}
 	for _, name := range sortedKeys(m.state) {
@@ -488,43 +480,26 @@ func (r *Repo) storeMeta(ctx context.Context, m *meta, stages []string, dir stri
 			return "", err
 		}
 	}
+	// The annotated tags the refs name, as blobs of their content.
 	for _, id := range sortedKeys(tags) {
 		if err := add("objects/"+id, tags[id]); err != nil {
 			return "", err
 		}
 	}
-	shas, err := r.hashFiles(ctx, files)
-	if err != nil {
-		return "", err
-	}
-	var info bytes.Buffer
 	// Objects kept alive: the empty blob (intent-to-add entries name it)
 	// and the conflict stages.
-	objs := map[string]bool{}
-	for _, s := range stages {
-		objs[s] = true
-	}
-	for i, name := range names {
-		if name == "empty" {
-			objs[shas[i]] = true
-			continue
-		}
-		fmt.Fprintf(&info, "100644 %s\t%s\x00", shas[i], name)
-	}
-	for _, s := range sortedKeys(objs) {
-		fmt.Fprintf(&info, "100644 %s\tobjects/%s\x00", s, s)
-	}
-	idx := filepath.Join(dir, "meta-index")
-	tmp := runOpts{env: []string{"GIT_INDEX_FILE=" + idx}, stdin: info.Bytes()}
-	if _, err := r.run(ctx, tmp, "update-index", "-z", "--add", "--index-info"); err != nil {
-		return "", err
-	}
-	tmp.stdin = nil
-	out, err := r.run(ctx, tmp, "write-tree")
+	empty, err := o.write("blob", nil)
 	if err != nil {
 		return "", err
 	}
-	return r.commitTree(ctx, strings.TrimSpace(string(out)), parents, "rbflow snapshot: index, modes, refs and operation state\n")
+	for _, s := range append(stages, empty) {
+		files["objects/"+s] = entry{id: s}
+	}
+	tree, err := o.tree(files)
+	if err != nil {
+		return "", err
+	}
+	return o.commit(tree, parents, "rbflow snapshot: index, modes, refs and operation state\n")
 }
 
 // refTargets returns the commits that m's refs and operation state point

@@ -2,6 +2,7 @@ package git
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,21 @@ func (r *Repo) KeepDir() string { return r.keepDir() }
 func (r *Repo) keepStore(ctx context.Context) (string, error) {
 	dir := r.keepDir()
 	if _, err := os.Stat(filepath.Join(dir, "objects", "info", "alternates")); err == nil {
-		return dir, nil
+		if r.format == "sha1" || r.format == "" {
+			return dir, nil
+		}
+		// Older rbflow made every store in SHA-1, which cannot hold a
+		// snapshot of a SHA-256 repository: such a store is empty (no ref
+		// could be written to it) and is made again.
+		if out, err := r.gitIn(ctx, true, "rev-parse", "--show-object-format"); err != nil || strings.TrimSpace(string(out)) == r.format {
+			return dir, err
+		}
+		if refs, err := r.gitIn(ctx, true, "for-each-ref", "--count=1"); err != nil || len(refs) > 0 {
+			return "", fmt.Errorf("snapshot store %s is not in the repository's object format %s", dir, r.format)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return "", fmt.Errorf("snapshot store: %w", err)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return "", fmt.Errorf("snapshot store: %w", err)
@@ -51,7 +66,7 @@ func (r *Repo) keepStore(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("snapshot store: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := r.run(ctx, runOpts{}, "init", "-q", "--bare", tmp); err != nil {
+	if _, err := r.run(ctx, runOpts{}, "init", "-q", "--bare", "--object-format="+cmp.Or(r.format, "sha1"), tmp); err != nil {
 		return "", fmt.Errorf("snapshot store: %w", err)
 	}
 	objects, err := filepath.Abs(filepath.Join(r.commonDir, "objects"))

@@ -34,6 +34,7 @@ type Repo struct {
 	commonDir string // shared git directory (objects, refs)
 	indexFile string // the real index
 	stored    string // the object directory new objects go to, when not the repository's (see storing)
+	format    string // the object format: "sha1" or "sha256"
 }
 
 // CommandError is the error of a git command that failed. Its message
@@ -211,15 +212,15 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	}
 	r := &Repo{}
 	out, err := r.run(ctx, runOpts{dir: dir}, "rev-parse", "--path-format=absolute",
-		"--show-toplevel", "--absolute-git-dir", "--git-common-dir", "--git-path", "index")
+		"--show-toplevel", "--absolute-git-dir", "--git-common-dir", "--git-path", "index", "--show-object-format")
 	if err != nil {
 		return nil, fmt.Errorf("open git work tree at %s: %w", dir, err)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	if len(lines) != 4 {
+	if len(lines) != 5 {
 		return nil, fmt.Errorf("open git work tree at %s: unexpected rev-parse output %q", dir, out)
 	}
-	r.Dir, r.gitDir, r.commonDir, r.indexFile = lines[0], lines[1], lines[2], lines[3]
+	r.Dir, r.gitDir, r.commonDir, r.indexFile, r.format = lines[0], lines[1], lines[2], lines[3], lines[4]
 	opened.put(dir, r)
 	return r, nil
 }
@@ -326,6 +327,27 @@ func (r *Repo) Branch(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read current branch: %w", err)
 	}
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "refs/heads/"), nil
+}
+
+// HeadBranch returns Head and Branch together, with one git command
+// where HEAD has a commit (two on an unborn branch).
+func (r *Repo) HeadBranch(ctx context.Context) (head, branch string, err error) {
+	// The trailing -- makes both HEADs revisions, even beside a file named
+	// HEAD; --symbolic-full-name prints "HEAD" itself when detached (no
+	// branch may be called HEAD).
+	out, err := r.run(ctx, runOpts{}, "rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--")
+	if f := strings.Split(strings.TrimSpace(string(out)), "\n"); err == nil && len(f) == 3 && f[2] == "--" {
+		head = f[0]
+		if f[1] != "HEAD" {
+			branch = strings.TrimPrefix(f[1], "refs/heads/")
+		}
+		return head, branch, nil
+	}
+	if head, err = r.Head(ctx); err != nil {
+		return "", "", err
+	}
+	branch, err = r.Branch(ctx)
+	return head, branch, err
 }
 
 // RefExists reports whether ref names an existing ref: a full name such as

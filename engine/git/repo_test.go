@@ -207,3 +207,38 @@ func TestOpenNoticesNewRepositories(t *testing.T) {
 		t.Errorf("Open found %s after its .git was removed", r.Dir)
 	}
 }
+
+// TestHeadBranch reads HEAD and its branch in one go on a branch, detached,
+// on an unborn branch and beside a file named HEAD, and agrees with Head
+// and Branch each time.
+func TestHeadBranch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	check := func(when, wantHead, wantBranch string) {
+		t.Helper()
+		head, branch, err := r.HeadBranch(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		h, herr := r.Head(ctx)
+		b, berr := r.Branch(ctx)
+		if herr != nil || berr != nil {
+			t.Fatalf("%s: %v %v", when, herr, berr)
+		}
+		if head != wantHead || branch != wantBranch || head != h || branch != b {
+			t.Errorf("%s: HeadBranch = %q %q, want %q %q (Head %q, Branch %q)", when, head, branch, wantHead, wantBranch, h, b)
+		}
+	}
+	check("unborn", "", "main")
+	writeFile(t, dir, "HEAD", "a file named HEAD\n", 0o644)
+	commitAll(t, dir, "one")
+	one := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	check("on main, beside a file named HEAD", one, "main")
+	testkit.Git(t, dir, "switch", "-q", "-c", "feature/x-1")
+	check("on a branch with a slash", one, "feature/x-1")
+	testkit.Git(t, dir, "switch", "-q", "--detach")
+	check("detached", one, "")
+	testkit.Git(t, dir, "switch", "-q", "--orphan", "fresh")
+	check("orphan", "", "fresh")
+}

@@ -135,13 +135,6 @@ var (
 	ErrNotSnapshot = errors.New("git: not an rbflow snapshot")
 )
 
-// snapshotIdentity is the author and committer of snapshot commits, so that
-// taking one works whatever user.name and user.email say (or if unset).
-var snapshotIdentity = []string{
-	"GIT_AUTHOR_NAME=rbflow", "GIT_AUTHOR_EMAIL=rbflow@localhost",
-	"GIT_COMMITTER_NAME=rbflow", "GIT_COMMITTER_EMAIL=rbflow@localhost",
-}
-
 // Snapshot saves HEAD, the index and the work tree in a new commit stored at
 // ref, which must be a full ref name (refs/rbflow/<run>/<step>) that does not
 // exist yet (else the error wraps ErrRefExists). It changes nothing in the
@@ -744,15 +737,27 @@ func (r *Repo) store(ctx context.Context, ref string, s *state, opt SnapshotOpti
 	if s.head != "" {
 		parents = []string{s.head}
 	}
-	var err error
-	snap.IndexCommit, err = r.commitTree(ctx, s.indexTree, parents, "index of "+snap.where()+"\n")
+	if r.stored == "" {
+		// Objects go to the store; the repository's own (what capture
+		// wrote) are read through its alternates, and Keep packs them.
+		w, err := r.storing(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", ref, err)
+		}
+		r = w
+	}
+	o, err := r.objects()
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
-	if snap.Meta, err = r.storeMeta(ctx, s.meta, s.stages, s.dir); err != nil {
+	snap.IndexCommit, err = o.commit(s.indexTree, parents, "index of "+snap.where()+"\n")
+	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
-	snap.Commit, err = r.commitTree(ctx, s.workTree, append(parents, snap.IndexCommit, snap.Meta), snap.message())
+	if snap.Meta, err = r.storeMeta(ctx, o, s.meta, s.stages); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
+	}
+	snap.Commit, err = o.commit(s.workTree, append(parents, snap.IndexCommit, snap.Meta), snap.message())
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
@@ -769,19 +774,6 @@ func (r *Repo) store(ctx context.Context, ref string, s *state, opt SnapshotOpti
 // "" if it does not exist.
 func (r *Repo) refValue(ctx context.Context, ref string) (string, error) {
 	return refValueIn(ctx, r, false, ref)
-}
-
-func (r *Repo) commitTree(ctx context.Context, tree string, parents []string, msg string) (string, error) {
-	args := []string{"commit-tree", "--no-gpg-sign"}
-	for _, p := range parents {
-		args = append(args, "-p", p)
-	}
-	args = append(args, tree)
-	out, err := r.run(ctx, runOpts{env: snapshotIdentity, stdin: []byte(msg)}, args...)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 func short(sha string) string {
