@@ -19,10 +19,12 @@ import (
 // Main is the first call of a TestMain whose tests start rbflow's
 // processes. When rbflow started this test binary as a step's reaper or
 // as a service's launcher or log relay (engine/proc re-executes its own
-// binary for those), Main runs it and exits. Otherwise it returns, after setting GORACE for the processes
-// the tests start, unless it is set already: a binary built with -race
-// sleeps a second before it exits by default (atexit_sleep_ms), and every
-// rbflow process and every reaper a test starts is this binary.
+// binary for those), Main runs it and exits. Otherwise it returns, after
+// setting GORACE for the processes the tests start, unless it is set
+// already (a binary built with -race sleeps a second before it exits by
+// default, atexit_sleep_ms, and every rbflow process and every reaper a
+// test starts is this binary), and after putting the interpreter behind a
+// python3 shim first on PATH (unshimPython).
 func Main() {
 	if proc.IsReaper() {
 		os.Exit(proc.ReaperMain())
@@ -36,6 +38,7 @@ func Main() {
 	if _, ok := os.LookupEnv("GORACE"); !ok {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
+	unshimPython()
 }
 
 // LongEnv is the variable that makes Long true; make test-long sets it.
