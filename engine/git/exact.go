@@ -43,6 +43,7 @@ type meta struct {
 	dirs    map[string]fs.FileMode // permission bits of directories ("" is the top)
 	state   map[string][]byte      // operation in progress: file name under the git dir → content
 	refs    map[string]string      // refs/heads/*, refs/tags/* → object id
+	commits map[string]bool        // for writing: the ids in refs known to be commits
 	objects map[string][]byte      // for reading: objects/<id> content (tag objects only)
 }
 
@@ -424,13 +425,18 @@ func (r *Repo) readMetaNow(ctx context.Context, orig string) (*meta, error) {
 			return nil, fmt.Errorf("read the state of the operation in progress: %w", err)
 		}
 	}
-	out, err := r.run(ctx, runOpts{}, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
+	out, err := r.run(ctx, runOpts{}, "for-each-ref", "--format=%(objectname) %(objecttype) %(refname)", "refs/heads", "refs/tags")
 	if err != nil {
 		return nil, fmt.Errorf("list refs: %w", err)
 	}
+	m.commits = map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if sha, ref, ok := strings.Cut(line, " "); ok {
-			m.refs[ref] = sha
+		f := strings.SplitN(line, " ", 3)
+		if len(f) == 3 {
+			m.refs[f[2]] = f[0]
+			if f[1] == "commit" {
+				m.commits[f[0]] = true
+			}
 		}
 	}
 	return m, nil
@@ -505,9 +511,16 @@ func (r *Repo) storeMeta(ctx context.Context, o *objects, m *meta, stages []stri
 // refTargets returns the commits that m's refs and operation state point
 // at (M's parents), and the raw content of the annotated tags among them.
 func (r *Repo) refTargets(ctx context.Context, m *meta) ([]string, map[string][]byte, error) {
+	// What for-each-ref said is a commit needs no second look; the other
+	// refs (tags) and the ids in the operation state are read.
 	ids := map[string]bool{}
+	seen := map[string]bool{} // the parents
 	for _, id := range m.refs {
-		ids[id] = true
+		if m.commits[id] {
+			seen[id] = true
+		} else {
+			ids[id] = true
+		}
 	}
 	for _, b := range m.state {
 		if len(b) > 4096 {
@@ -519,17 +532,15 @@ func (r *Repo) refTargets(ctx context.Context, m *meta) ([]string, map[string][]
 			}
 		}
 	}
+	tags := map[string][]byte{}
 	if len(ids) == 0 {
-		return nil, nil, nil
+		return sortedKeys(seen), tags, nil
 	}
 	list := sortedKeys(ids)
 	br, err := r.catBatch(ctx, list)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read ref targets: %w", err)
 	}
-	var parents []string
-	tags := map[string][]byte{}
-	seen := map[string]bool{}
 	for range list {
 		id, typ, body, err := readBatch(br)
 		if err != nil {
@@ -537,22 +548,16 @@ func (r *Repo) refTargets(ctx context.Context, m *meta) ([]string, map[string][]
 		}
 		switch typ {
 		case "commit":
-			if !seen[id] {
-				seen[id] = true
-				parents = append(parents, id)
-			}
+			seen[id] = true
 		case "tag":
 			tags[id] = body
 			// The tag's target, if a commit, lives on as a parent.
-			if line, _, _ := strings.Cut(string(body), "\n"); strings.HasPrefix(line, "object ") {
-				if t := strings.TrimPrefix(line, "object "); !seen[t] && strings.Contains(string(body), "\ntype commit\n") {
-					seen[t] = true
-					parents = append(parents, t)
-				}
+			if line, _, _ := strings.Cut(string(body), "\n"); strings.HasPrefix(line, "object ") && strings.Contains(string(body), "\ntype commit\n") {
+				seen[strings.TrimPrefix(line, "object ")] = true
 			}
 		}
 	}
-	return parents, tags, nil
+	return sortedKeys(seen), tags, nil
 }
 
 // catBatch runs git cat-file --batch for ids and returns its output.
