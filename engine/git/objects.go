@@ -67,7 +67,9 @@ func (o *objects) write(typ string, body []byte) (string, error) {
 		return id, nil // objects never change: one that exists is this one
 	}
 	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
+	// Level 1, as git writes loose objects (core.looseCompression): the
+	// index and the modes of a big tree are megabytes.
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestSpeed)
 	zw.Write([]byte(head))
 	zw.Write(body)
 	if err := zw.Close(); err != nil {
