@@ -3,10 +3,10 @@ package fleet_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"

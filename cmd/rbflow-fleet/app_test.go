@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestUsage: what runs nothing exits 2 and says what to give, before any
+// connection to Temporal is tried.
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\nname: bad\nsteps:\n  - id: a\n    run: echo\n    needs: [nope]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("version: 1\nname: good\nsteps:\n  - id: a\n    run: echo hi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", good, "--on", "web1:/srv/app"}, "give the Temporal server with --temporal ADDR"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1"}, "--on HOST:PATH"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:srv"}, "absolute path"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--on", "web1:/a/"}, "given twice"},
+		{[]string{"run", bad, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, `bad.yaml:6:13: step "a": needs unknown step "nope"`},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--set", "x=1"}, "x"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--answer", "a=yes"}, "only prompt steps take answers"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, "no payload key"},
+		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1"}, "--repo PATH"},
+		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1", "--repo", "rel"}, "absolute path"},
+		{[]string{"resume", "R", "--temporal", "127.0.0.1:1", "--reload"}, "--reload does not apply on Temporal"},
+		{[]string{"undo", "R", "--temporal", "127.0.0.1:1"}, "rbflow undo R"},
+		{[]string{"stauts", "R"}, `did you mean "status"`},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(tc.args, &out, &errb, noEnv)
+		if code != 2 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("rbflow %s = exit %d, stderr %q; want exit 2 and %q", strings.Join(tc.args, " "), code, errb.String(), tc.want)
+		}
+	}
+}
