@@ -46,3 +46,23 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestRefused: what the fleet does not run yet is refused before anything
+// starts, naming what to change.
+func TestRefused(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"deadline.yaml": "version: 1\nname: d\ndeadline: 5m\nsteps:\n  - id: a\n    run: echo\n",
+		"call.yaml":     "version: 1\nname: c\nsteps:\n  - id: a\n    call: sprint\n    with: {params: {sprint: 1}}\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := Main([]string{"run", p, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, &out, &errb, func(string) string { return "" })
+		if code != 2 || !strings.Contains(errb.String(), "Temporal yet") {
+			t.Errorf("run %s = exit %d, %q; want exit 2: not on Temporal yet", name, code, errb.String())
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/fleet"
@@ -598,5 +599,65 @@ func TestCodecKeys(t *testing.T) {
 	}
 	if err := c2.DataConverter().FromPayload(p, &s); err == nil || !strings.Contains(err.Error(), "same key") {
 		t.Errorf("another key opened the payload: %v", err)
+	}
+}
+
+// TestFleetIncident: an incident runs the procedure on each target as a
+// child workflow whose id is that repository's lock; a second target on
+// a repository that is already held does not start.
+func TestFleetIncident(t *testing.T) {
+	f := newFixture(t)
+	other := testkit.GitRepo(t, map[string]string{"README.md": "other\n"})
+	h, err := fleet.NewHost(context.Background(), "web2", f.reg, []string{f.repo, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	h.Register(f.env)
+	var mu sync.Mutex
+	var ids []string
+	f.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
+		mu.Lock()
+		ids = append(ids, info.WorkflowExecution.ID)
+		mu.Unlock()
+	})
+	proc := f.input(`version: 1
+name: everywhere
+steps:
+  - id: mark
+    run: echo "$RBFLOW_RUN_ID" > mark.txt
+`, nil)
+	one := fleet.Target{Host: "web1", Path: f.repo}
+	two := fleet.Target{Host: "web2", Path: other}
+	again := fleet.Target{Host: "web1", Path: f.repo + "/"}
+	f.env.ExecuteWorkflow(fleet.IncidentWorkflow, fleet.IncidentInput{RunID: "20261130-120000-abcdef", Targets: []fleet.Target{one, two, again}, Procedure: proc})
+	if err := f.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var out fleet.IncidentOutcome
+	if err := f.env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Runs) != 3 {
+		t.Fatalf("%d runs, want 3", len(out.Runs))
+	}
+	for i, dir := range []string{f.repo, other} {
+		o := out.Runs[i]
+		want := fleet.TargetRunID("20261130-120000-abcdef", i)
+		if o.Status != engine.RunSucceeded || o.RunID != want {
+			t.Errorf("target %d: run %s %s (%s), want %s succeeded", i, o.RunID, o.Status, o.Error, want)
+		}
+		if got := testkit.ReadFile(t, filepath.Join(dir, "mark.txt")); got != want+"\n" {
+			t.Errorf("%s/mark.txt = %q, want the run id %s", dir, got, want)
+		}
+	}
+	if o := out.Runs[2]; o.Status != engine.RunFailed || !strings.Contains(o.Error, "is held by another incident") {
+		t.Errorf("a second target on the same repository: %s %q, want failed: held", o.Status, o.Error)
+	}
+	if len(ids) < 2 || ids[0] != fleet.LockID(one) || ids[1] != fleet.LockID(two) {
+		t.Errorf("child workflow ids %q, want %q and %q", ids, fleet.LockID(one), fleet.LockID(two))
+	}
+	if fleet.LockID(one) != fleet.LockID(again) {
+		t.Errorf("LockID(%s) != LockID(%s)", one, again)
 	}
 }

@@ -121,14 +121,20 @@ type Interpreter struct {
 // Compile compiles a procedure for the fleet: a load error, or a feature
 // the fleet does not run, refuses it before anything starts.
 func Compile(path, source string, reg *engine.Registry) (*engine.Plan, error) {
-	plan, err := engine.Load(path, []byte(source), reg)
+	// A call step is a positioned load error: its callee would run on
+	// the host as a child run the workflow does not see.
+	noCalls := func(ref, _ string) (engine.Source, error) {
+		return engine.Source{}, fmt.Errorf("call steps do not run on Temporal yet (%s): run the procedure on the host, or copy the called steps in", ref)
+	}
+	plan, err := (&engine.Loader{Registry: reg, Resolve: noCalls}).Load(engine.Source{Path: path, Text: []byte(source)})
 	if err != nil {
 		return nil, err
 	}
-	for _, st := range plan.Steps() {
-		if st.Kind == "call" {
-			return nil, fmt.Errorf("step %s: call steps do not run on Temporal yet: run %s on the host, or copy the called steps in", st.ID, path)
-		}
+	switch {
+	case plan.Procedure.Deadline > 0:
+		return nil, fmt.Errorf("%s: deadline: is not applied on Temporal yet: remove it to run the procedure on the fleet", path)
+	case len(plan.Notifications) > 0:
+		return nil, fmt.Errorf("%s: notifications: are not sent on Temporal yet: remove them to run the procedure on the fleet", path)
 	}
 	return plan, nil
 }
