@@ -661,3 +661,50 @@ steps:
 		t.Errorf("LockID(%s) != LockID(%s)", one, again)
 	}
 }
+
+// TestFleetRetryIf: retry.if is evaluated on the host over the failed
+// attempt: a failure it does not name is not retried.
+func TestFleetRetryIf(t *testing.T) {
+	f := newFixture(t)
+	out := f.run(f.input(`version: 1
+name: retryif
+steps:
+  - id: once
+    run: echo x >> count; exit 3
+    retry: {attempts: 3, delay: 100ms, if: result.exit_code == 75}
+`, nil))
+	if out.Status != engine.RunFailed {
+		t.Fatalf("status %s, want failed", out.Status)
+	}
+	if got := testkit.ReadFile(t, filepath.Join(f.repo, "count")); got != "x\n" {
+		t.Errorf("count = %q, want one attempt (exit 3 is not 75)", got)
+	}
+}
+
+// TestFleetHostCondition: a condition that reads the machine is evaluated
+// on the step's host, in its repository, not in the workflow.
+func TestFleetHostCondition(t *testing.T) {
+	f := newFixture(t)
+	testkit.WriteFile(t, filepath.Join(f.repo, "present"), "x\n")
+	out := f.run(f.input(`version: 1
+name: hostif
+steps:
+  - id: here
+    if: file_exists("present")
+    run: echo here > here.txt
+  - id: absent
+    if: file_exists("absent")
+    run: echo absent > absent.txt
+`, nil))
+	if out.Status != engine.RunSucceeded {
+		t.Fatalf("status %s, want succeeded", out.Status)
+	}
+	statuses(t, out, map[string]engine.StepStatus{"here": engine.StepSucceeded, "absent": engine.StepSkipped})
+	if _, err := os.Stat(filepath.Join(f.repo, "here.txt")); err != nil {
+		t.Errorf("here did not run: %v", err)
+	}
+	_, recs := f.stored(out.RunID)
+	if recs["absent"] == nil || recs["absent"].Status != engine.StepSkipped {
+		t.Errorf("host store: absent = %+v, want skipped", recs["absent"])
+	}
+}
