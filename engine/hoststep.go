@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rbflow/rbflow/engine/eval"
@@ -18,6 +19,13 @@ import (
 // run's, so that rbflow status there tells the truth; the scheduler keeps
 // the order, the conditions it can evaluate anywhere, the retries and the
 // answers, and hands each step the records of the steps that ended.
+
+// ScheduledPrefix starts the SourcePath of a host run: the scheduler
+// drives it, so rbflow resume, retry and cancel on the host refuse it.
+const ScheduledPrefix = "scheduled:"
+
+// Scheduled reports whether another engine drives the run (a host run).
+func (r *Run) Scheduled() bool { return strings.HasPrefix(r.SourcePath, ScheduledPrefix) }
 
 // HostRun describes a run scheduled from outside on this host.
 type HostRun struct {
@@ -39,7 +47,7 @@ func (r *Runner) BeginHostRun(ctx context.Context, plan *Plan, h HostRun) (*Run,
 	if err != nil {
 		return nil, fmt.Errorf("params of run %s: %w", h.ID, err)
 	}
-	run := r.newRun(plan, params, h.SourcePath, h.StartedAt)
+	run := r.newRun(plan, params, ScheduledPrefix+h.SourcePath, h.StartedAt)
 	run.ID = h.ID
 	run.begin(proc.Self())
 	kept := *run

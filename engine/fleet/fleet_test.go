@@ -708,3 +708,47 @@ steps:
 		t.Errorf("host store: absent = %+v, want skipped", recs["absent"])
 	}
 }
+
+// TestFleetRunNotDrivenLocally: the host's store shows a fleet run, but a
+// local resume, retry or cancel does not take it over from Temporal.
+func TestFleetRunNotDrivenLocally(t *testing.T) {
+	f := newFixture(t)
+	out := f.run(f.input("version: 1\nname: failing\nsteps:\n  - id: a\n    run: exit 1\n", nil))
+	if out.Status != engine.RunFailed {
+		t.Fatalf("status %s, want failed", out.Status)
+	}
+	dir, err := engine.StateDir(context.Background(), "", f.repo, f.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := &engine.Runner{Store: st, Loader: &engine.Loader{Registry: f.reg}, StateDir: dir, Repo: f.repo}
+	ctx := context.Background()
+	for what, do := range map[string]func() error{
+		"resume": func() error { _, err := r.Resume(ctx, out.RunID, engine.ResumeOptions{}); return err },
+		"retry":  func() error { _, err := r.Retry(ctx, out.RunID, engine.ResumeOptions{}); return err },
+	} {
+		if err := do(); err == nil || !engine.IsUsage(err) || !strings.Contains(err.Error(), "driven by fleet mode (Temporal)") {
+			t.Errorf("local %s of a fleet run: %v, want refused", what, err)
+		}
+	}
+	// One still running (its workflow waits, say): cancel refuses it too.
+	plan, err := fleet.Compile("p.yaml", "version: 1\nname: open\nsteps:\n  - id: a\n    run: \"true\"\n", f.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.BeginHostRun(ctx, plan, engine.HostRun{ID: "20261130-130000-aaaaaa-1", SourcePath: "p.yaml", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Cancel(ctx, "20261130-130000-aaaaaa-1"); err == nil || !strings.Contains(err.Error(), "driven by fleet mode (Temporal)") {
+		t.Errorf("local cancel of a running fleet run: %v, want refused", err)
+	}
+	run, recs := f.stored(out.RunID)
+	if run.Status != engine.RunFailed || recs["a"].Status != engine.StepFailed || !run.Scheduled() {
+		t.Errorf("the fleet run changed: %s, a %s", run.Status, recs["a"].Status)
+	}
+}
