@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
@@ -751,4 +753,23 @@ func TestFleetRunNotDrivenLocally(t *testing.T) {
 	if run.Status != engine.RunFailed || recs["a"].Status != engine.StepFailed || !run.Scheduled() {
 		t.Errorf("the fleet run changed: %s, a %s", run.Status, recs["a"].Status)
 	}
+}
+
+// TestFleetHostLost: a step no worker of its host takes in time
+// (schedule-to-start, --host-wait) fails, naming the cause, and the steps
+// after it are skipped.
+func TestFleetHostLost(t *testing.T) {
+	f := newFixture(t)
+	f.host.Register(f.env)
+	f.env.OnActivity(fleet.StepActivity, mock.Anything, mock.Anything).Return(nil, temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
+	in := f.input("version: 1\nname: lost\nsteps:\n  - id: a\n    run: \"true\"\n  - id: b\n    run: \"true\"\n", nil)
+	in.HostWait = time.Minute
+	out := f.execute(in)
+	if out.Status != engine.RunFailed || out.FailedStep != "a" {
+		t.Fatalf("status %s at %q, want failed at a", out.Status, out.FailedStep)
+	}
+	if e := step(out, "a").Error; !strings.Contains(e, "its host's worker did not take the step in time") {
+		t.Errorf("a's error %q, want the host named as lost", e)
+	}
+	statuses(t, out, map[string]engine.StepStatus{"b": engine.StepSkipped})
 }
