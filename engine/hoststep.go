@@ -73,6 +73,9 @@ type HostStep struct {
 	// EvalIf asks for the step's if: to be evaluated here: it reads the
 	// machine or the clock (eval.Condition.Reads).
 	EvalIf bool
+	// FailedStep is the main step the run failed at, once it has (in
+	// on_failure and finally: run.failed_step).
+	FailedStep string
 	// Params are the run's params, secrets included: the store keeps no
 	// secret, the scheduler gives them with each step.
 	Params  map[string]any
@@ -115,6 +118,7 @@ func (r *Runner) RunHostStep(ctx context.Context, plan *Plan, runID string, hs H
 		return HostResult{}, fmt.Errorf("create run folder: %w", err)
 	}
 	run.Params = hs.Params
+	run.FailedStep = hs.FailedStep
 	x, err := r.newExecution(ctx, plan, run, recs, runDir)
 	if err != nil {
 		return HostResult{}, err
@@ -185,6 +189,21 @@ func (r *Runner) EndHostRun(ctx context.Context, plan *Plan, runID string, statu
 		run.end(status, failedStep, time.Now())
 	}
 	return r.Store.UpdateRun(ctx, run)
+}
+
+// StepsRead lists the steps whose records the step's expressions read
+// (steps.<id>), in plan order; all is true when one reads steps by a
+// computed name, or the whole of steps.
+func (s *Step) StepsRead(p *Plan) (ids []string, all bool) {
+	if s.refs == nil || s.refs.All {
+		return nil, true
+	}
+	for _, st := range p.Steps() {
+		if s.refs.IDs[st.ID] {
+			ids = append(ids, st.ID)
+		}
+	}
+	return ids, false
 }
 
 // State is the record as expressions see it (steps.<id>).

@@ -183,7 +183,7 @@ func (a *app) dialLog(logger log.Logger) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(client.Options{HostPort: a.temporal, Namespace: a.namespace, DataConverter: codec.DataConverter(), Logger: logger})
+	c, err := client.Dial(client.Options{HostPort: a.temporal, Namespace: a.namespace, DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter(), Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", a.temporal, err)
 	}

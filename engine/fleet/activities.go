@@ -34,6 +34,7 @@ type StepInput struct {
 	Source     string
 	SourcePath string
 	Step       string
+	FailedStep string
 	Prior      []*engine.StepRecord
 	Status     eval.Status
 	EvalIf     bool
@@ -270,7 +271,7 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 	activity.RecordHeartbeat(ctx, "")
 
 	res, err := h.runner(r, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
-		Step: in.Step, Attempt: int(info.Attempt), Prior: in.Prior, Status: in.Status,
+		Step: in.Step, Attempt: int(info.Attempt), Prior: in.Prior, Status: in.Status, FailedStep: in.FailedStep,
 		EvalIf: in.EvalIf, Params: in.Params, Answers: in.Answers,
 	})
 	if err != nil {

@@ -273,8 +273,8 @@ finally:
 	if got := testkit.ReadFile(t, filepath.Join(f.repo, "summary.txt")); got != "failed\n" {
 		t.Errorf("summary.txt = %q, want failed", got)
 	}
-	if _, err := os.Stat(filepath.Join(f.repo, "told.txt")); err != nil {
-		t.Errorf("on_failure did not run: %v", err)
+	if got := testkit.ReadFile(t, filepath.Join(f.repo, "told.txt")); got != "failed at reset\n" {
+		t.Errorf("told.txt = %q, want on_failure to see run.failed_step", got)
 	}
 	run, _ := f.stored(out.RunID)
 	if run.Status != engine.RunFailed || run.FailedStep != "reset" {
@@ -601,6 +601,14 @@ func TestCodecKeys(t *testing.T) {
 	}
 	if err := c2.DataConverter().FromPayload(p, &s); err == nil || !strings.Contains(err.Error(), "same key") {
 		t.Errorf("another key opened the payload: %v", err)
+	}
+	// Error messages are sealed too.
+	fail := c1.FailureConverter().ErrorToFailure(temporal.NewApplicationError("step a failed: hunter2", "StepFailed"))
+	if b, _ := fail.Marshal(); bytes.Contains(b, []byte("hunter2")) {
+		t.Error("an error message crossed the failure converter in clear")
+	}
+	if err := c1.FailureConverter().FailureToError(fail); err == nil || !strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the sealed error came back as %v", err)
 	}
 }
 

@@ -209,6 +209,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 	case failed != "":
 		status = engine.RunFailed
 	}
+	r.failed = failed // run.failed_step in on_failure and finally
 	// After a cancel, on_failure and finally run all the same.
 	ectx := ctx
 	if cancelled {
@@ -443,16 +444,11 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 	}
 	actx := workflow.WithActivityOptions(ctx, r.stepOptions(st))
 	for {
-		var prior []*engine.StepRecord
-		for _, s := range r.plan.Steps() {
-			if rec, ok := r.recs[s.ID]; ok && rec.Status.Terminal() {
-				prior = append(prior, rec)
-			}
-		}
+		prior := r.prior(st)
 		var out StepOutput
 		err := workflow.ExecuteActivity(actx, StepActivity, StepInput{
 			RunID: r.in.RunID, Repo: r.in.Target.Path, Source: r.in.Source, SourcePath: r.in.SourcePath,
-			Step: st.ID, Prior: prior, Status: status, EvalIf: evalIf(st), Params: r.params, Answers: r.answers,
+			Step: st.ID, FailedStep: r.failed, Prior: prior, Status: status, EvalIf: evalIf(st), Params: r.params, Answers: r.answers,
 		}).Get(actx, &out)
 		now = workflow.Now(ctx)
 		var canceled *temporal.CanceledError
@@ -484,6 +480,28 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 		delete(r.waiting, st.ID)
 		delete(r.recs, st.ID)
 	}
+}
+
+// prior are the records a step's expressions read, without their output
+// tails: what its activity needs, and no more, so that the history grows
+// by what each step reads.
+func (r *procRun) prior(st *engine.Step) []*engine.StepRecord {
+	ids, all := st.StepsRead(r.plan)
+	if all {
+		ids = nil
+		for _, s := range r.plan.Steps() {
+			ids = append(ids, s.ID)
+		}
+	}
+	var out []*engine.StepRecord
+	for _, id := range ids {
+		if rec, ok := r.recs[id]; ok && rec.Status.Terminal() {
+			cp := *rec
+			cp.Tail, cp.LogPath = "", ""
+			out = append(out, &cp)
+		}
+	}
+	return out
 }
 
 // answered reports whether an answer is given for a step or one of its items.
