@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
 )
 
 // TestUsage: what runs nothing exits 2 and says what to give, before any
@@ -65,4 +67,34 @@ func TestRefused(t *testing.T) {
 			t.Errorf("run %s = exit %d, %q; want exit 2: not on Temporal yet", name, code, errb.String())
 		}
 	}
+}
+
+// TestNoServer: with a key but no server, commands fail (exit 1) naming
+// the address, and the worker opens its repositories' stores first.
+func TestNoServer(t *testing.T) {
+	addr := testkit.FreeAddr(t)
+	repo := testkit.GitRepo(t, map[string]string{"a": "a\n"})
+	env := func(k string) string {
+		if k == "RBFLOW_TEMPORAL_KEY" {
+			return strings.Repeat("0f", 32)
+		}
+		return ""
+	}
+	for _, args := range [][]string{
+		{"run", "emergency", "--temporal", addr, "--on", "web1:/srv/app"},
+		{"status", "20261130-120000-abcdef", "--temporal", addr},
+		{"worker", "--temporal", addr, "--host", "web1", "--repo", repo},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(args, &out, &errb, env)
+		if code != 1 || !strings.Contains(errb.String(), "connect to Temporal at "+addr) {
+			t.Errorf("rbflow %s = exit %d, %q; want exit 1: connect to Temporal at %s", strings.Join(args, " "), code, errb.String(), addr)
+		}
+	}
+}
+
+// TestMain lets a worker's steps start this binary as their supervisor.
+func TestMain(m *testing.M) {
+	testkit.Main()
+	os.Exit(m.Run())
 }
