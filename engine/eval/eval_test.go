@@ -198,38 +198,38 @@ func TestCompareOutputs(t *testing.T) {
 		src  string
 		want bool
 	}{
-		{`steps.save_state.outputs.n == 1`, false},
-		{`steps.save_state.outputs.n == 3`, true},
-		{`3 == steps.save_state.outputs.n`, true},
-		{`steps.save_state.outputs.n != 3`, false},
-		{`steps.save_state.outputs.n > 0`, true},
-		{`steps.save_state.outputs.n >= 3`, true},
-		{`steps.save_state.outputs.n < 3`, false},
-		{`steps.save_state.outputs.n <= 2`, false},
-		{`0 < steps.save_state.outputs.n`, true},
-		{`steps.save_state.outputs.n > params.n`, true},
-		{`steps.save_state.outputs.n == 3.0`, true},
-		{`steps.save_state.outputs.z == 0`, true},
-		{`steps.save_state.outputs.neg < 0`, true},
-		{`steps.save_state.outputs.f > 2`, true},
-		{`steps.save_state.outputs.f == 2.5`, true},
-		{`steps.save_state.outputs.sp == 7`, true},                  // spaces and a newline around it
-		{`steps.save_state.outputs.big == 9007199254740993`, true},  // exact past 2^53
-		{`steps.save_state.outputs.big == 9007199254740992`, false}, // not rounded to a float
-		{`steps.save_state.outputs.ten > 9`, true},                  // as a number, not as text
-		{`let x = steps.save_state.outputs.n; x > 2`, true},
-		{`any(steps.save_state.outputs.list, # > 4)`, true},
+		{`steps.a.outputs.n == 1`, false},
+		{`steps.a.outputs.n == 3`, true},
+		{`3 == steps.a.outputs.n`, true},
+		{`steps.a.outputs.n != 3`, false},
+		{`steps.a.outputs.n > 0`, true},
+		{`steps.a.outputs.n >= 3`, true},
+		{`steps.a.outputs.n < 3`, false},
+		{`steps.a.outputs.n <= 2`, false},
+		{`0 < steps.a.outputs.n`, true},
+		{`steps.a.outputs.n > params.n`, true},
+		{`steps.a.outputs.n == 3.0`, true},
+		{`steps.a.outputs.z == 0`, true},
+		{`steps.a.outputs.neg < 0`, true},
+		{`steps.a.outputs.f > 2`, true},
+		{`steps.a.outputs.f == 2.5`, true},
+		{`steps.a.outputs.sp == 7`, true},                  // spaces and a newline around it
+		{`steps.a.outputs.big == 9007199254740993`, true},  // exact past 2^53
+		{`steps.a.outputs.big == 9007199254740992`, false}, // not rounded to a float
+		{`steps.a.outputs.ten > 9`, true},                  // as a number, not as text
+		{`let x = steps.a.outputs.n; x > 2`, true},
+		{`any(steps.a.outputs.list, # > 4)`, true},
 		// Not a number: NaN, equal to nothing, neither less nor greater.
-		{`steps.save_state.outputs.word == 0`, false},
-		{`steps.save_state.outputs.word != 0`, true},
-		{`steps.save_state.outputs.word > 0`, false},
-		{`steps.save_state.outputs.word <= 0`, false},
-		{`steps.save_state.outputs.empty == 0`, false},
-		{`steps.save_state.outputs.empty < 1`, false},
-		{`steps.save_state.outputs.missing == 0`, false}, // never written: not 0
-		{`steps.save_state.outputs.missing > 0`, false},
-		{`steps.save_state.outputs.missing != 0`, true},
-		{`steps.save_state.outputs.missing == nil`, true},
+		{`steps.a.outputs.word == 0`, false},
+		{`steps.a.outputs.word != 0`, true},
+		{`steps.a.outputs.word > 0`, false},
+		{`steps.a.outputs.word <= 0`, false},
+		{`steps.a.outputs.empty == 0`, false},
+		{`steps.a.outputs.empty < 1`, false},
+		{`steps.a.outputs.missing == 0`, false}, // never written: not 0
+		{`steps.a.outputs.missing > 0`, false},
+		{`steps.a.outputs.missing != 0`, true},
+		{`steps.a.outputs.missing == nil`, true},
 		{`steps.t.outputs.ok == 1`, false},
 		// Typed outputs keep working, also against text.
 		{`steps.t.outputs.failed == 0`, true},
@@ -238,14 +238,14 @@ func TestCompareOutputs(t *testing.T) {
 		{`steps.t.outputs.ok`, true},
 		{`steps.t.outputs.ok == true`, true},
 		{`steps.t.outputs.failed == "0"`, true},
-		{`steps.save_state.outputs.n > steps.t.outputs.failed`, true},
+		{`steps.a.outputs.n > steps.t.outputs.failed`, true},
 		// Text stays text.
-		{`steps.save_state.outputs.s == "abc"`, true},
-		{`steps.save_state.outputs.s != "abc"`, false},
-		{`steps.save_state.outputs.n == "3"`, true},
-		{`steps.save_state.outputs.n == params.s`, true},
-		{`steps.save_state.outputs.ten < "9"`, true}, // two strings compare as text, as in GitHub Actions
-		{`steps.save_state.outputs.s in ["abc", "d"]`, true},
+		{`steps.a.outputs.s == "abc"`, true},
+		{`steps.a.outputs.s != "abc"`, false},
+		{`steps.a.outputs.n == "3"`, true},
+		{`steps.a.outputs.n == params.s`, true},
+		{`steps.a.outputs.ten < "9"`, true}, // two strings compare as text, as in GitHub Actions
+		{`steps.a.outputs.s in ["abc", "d"]`, true},
 	}
 	for _, tt := range tests {
 		cond, err := c.Condition(tt.src)
@@ -259,7 +259,7 @@ func TestCompareOutputs(t *testing.T) {
 		}
 	}
 	// Interpolation gives the output as it was written.
-	tpl, err := c.Template("n=${{ steps.save_state.outputs.n }} f=${{ steps.t.outputs.failed }}")
+	tpl, err := c.Template("n=${{ steps.a.outputs.n }} f=${{ steps.t.outputs.failed }}")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,14 +267,14 @@ func TestCompareOutputs(t *testing.T) {
 		t.Errorf("Render = %q, %v; want %q", got, err, "n=3 f=0")
 	}
 	v, err := (func() (any, error) {
-		tpl, err := c.Template("${{ steps.save_state.outputs.n == 3 }}")
+		tpl, err := c.Template("${{ steps.a.outputs.n == 3 }}")
 		if err != nil {
 			return nil, err
 		}
 		return tpl.Value(c.Env(data()))
 	})()
 	if err != nil || v != true {
-		t.Errorf("Value(${{ steps.save_state.outputs.n == 3 }}) = %v, %v; want true", v, err)
+		t.Errorf("Value(${{ steps.a.outputs.n == 3 }}) = %v, %v; want true", v, err)
 	}
 	// Types known at load are still checked at load.
 	for _, src := range []string{`params.s > 2`, `params.n == "x"`} {
