@@ -3,8 +3,11 @@ BIN := bin/rbflow
 
 .PHONY: build test test-long test-undo test-graphs check bench demo fuzz clean
 
+# rbflow-fleet (fleet mode on Temporal) is a second binary beside rbflow:
+# the Temporal SDK would make rbflow itself larger and slower to start.
 build:
 	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/rbflow
+	CGO_ENABLED=1 $(GO) build -o $(BIN)-fleet ./cmd/rbflow-fleet
 
 # -timeout is per package. Most tests wait on the processes they start, so
 # four run at once (-parallel; the default is one per core).

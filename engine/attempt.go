@@ -52,7 +52,13 @@ func (x *execution) step(ctx context.Context, st *Step, status eval.Status) {
 	now := time.Now()
 	rec := &StepRecord{RunID: x.run.ID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now, Actor: x.r.actor()}
 
-	if reason, skip, err := x.skipReason(st, env, status); err != nil {
+	var reason string
+	var skip bool
+	var err error
+	if !x.decided { // a host step's scheduler evaluated the condition
+		reason, skip, err = x.skipReason(st, env, status)
+	}
+	if err != nil {
 		x.fail(ctx, st, nil, rec, fmt.Errorf("if: %w", err))
 		return
 	} else if skip {
@@ -167,12 +173,17 @@ func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepR
 	if r := st.Spec.Retry; r != nil {
 		attempts, delay, backoff = r.Attempts, r.Delay, r.Backoff
 	}
-	for attempt := 1; ; attempt++ {
+	first := 1
+	if x.single > 0 && ex.item == nil {
+		// A host step: the scheduler makes the retries, one call each.
+		first = x.single
+	}
+	for attempt := first; ; attempt++ {
 		ex.Attempt = attempt
 		log.Note("attempt %d started %s", attempt, time.Now().UTC().Format(time.RFC3339))
 		res, err := x.attempt(ctx, st, ex)
 		rec.Attempts = attempt
-		if err == nil || ctx.Err() != nil || attempt >= attempts {
+		if err == nil || ctx.Err() != nil || attempt >= attempts || errors.Is(err, ErrWaiting) && x.single > 0 {
 			return res, err
 		}
 		if errors.Is(err, ErrNotRetried) && st.RetryIf == nil {
@@ -193,6 +204,13 @@ func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepR
 		}
 		wait := time.Duration(float64(delay) * math.Pow(backoff, float64(attempt-1)))
 		msg := x.mask.String(err.Error())
+		if x.single > 0 && ex.item == nil {
+			log.Note("attempt %d failed: %v; the scheduler retries in %s", attempt, msg, wait)
+			x.mu.Lock()
+			x.retry = true
+			x.mu.Unlock()
+			return res, err
+		}
 		log.Note("attempt %d failed: %v; retrying in %s", attempt, msg, wait)
 		x.r.emit(Event{Kind: "step_retry", RunID: x.run.ID, Step: st.ID, Item: ex.item, Attempt: attempt + 1, Error: msg, Message: fmt.Sprintf("retrying in %s", wait)})
 		_ = x.setRec(ctx, rec)

@@ -14,6 +14,7 @@
 //	         attempt.go   one step: its if:, its attempts and retries, its outputs
 //	         notify.go    the procedure's notification hooks, posted beside the steps (engine/webhook)
 //	         stepenv.go   what a step's action sees (Exec, exec.go): dir, env, params
+//	         hoststep.go  one step of a run another engine schedules (engine/fleet, Temporal)
 //	store    store.go     the Store the runner records every transition in (engine/store)
 //	         record.go    Run and StepRecord, and the only methods that move their states
 //

@@ -291,6 +291,8 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 // one, and either while the run's owner is alive.
 func (r *Runner) canContinue(run *Run, retry bool) error {
 	switch {
+	case run.Scheduled():
+		return scheduledErr(run, "resumed or retried")
 	case run.UndoneBy != "":
 		return usageErr("run %s was undone by run %s: it is not resumed or retried over its own undo (rbflow undo %s brings its changes back first)", run.ID, run.UndoneBy, run.UndoneBy)
 	case retry && !run.Status.Finished():
@@ -380,6 +382,9 @@ func (r *Runner) Cancel(ctx context.Context, runID string) (*Run, error) {
 	if run.Status.Finished() {
 		return run, fmt.Errorf("run %s is already %s", run.ID, run.Status)
 	}
+	if run.Scheduled() {
+		return run, scheduledErr(run, "cancelled")
+	}
 	lock, err := r.lock(run.Repo, run.ID)
 	if err != nil {
 		if run.Owner().Alive() {
@@ -411,6 +416,11 @@ func (r *Runner) Cancel(ctx context.Context, runID string) (*Run, error) {
 	}
 	run.cancel(now)
 	return run, r.Store.UpdateRun(ctx, run)
+}
+
+// scheduledErr refuses to drive a run another engine drives (fleet mode).
+func scheduledErr(run *Run, what string) error {
+	return usageErr("run %s is driven by fleet mode (Temporal): this host only records its steps, and it is not %s here; use rbflow status, resume --answer or cancel with --temporal ADDR", run.ID, what)
 }
 
 // usageError is a wrong resume or retry option.

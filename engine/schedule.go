@@ -43,6 +43,14 @@ type execution struct {
 	// stopMain stops the main steps as the operator asked (a gate answered no).
 	stopMain context.CancelCauseFunc
 	notify   *notifier // the procedure's notification hooks; nil when it has none
+
+	// A host step (hoststep.go): single is the one attempt to make (0: a
+	// local run, which makes them all), decided that the step's if: was
+	// decided by the scheduler, retry that the failed attempt may be
+	// followed by another.
+	single  int
+	decided bool
+	retry   bool
 }
 
 // newExecution prepares the state of an execution of run: params typed as

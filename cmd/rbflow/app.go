@@ -108,6 +108,9 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		a.help(a.stderr)
 		return &usageError{"no command given"}
 	}
+	if toFleet(args, os.Getenv) {
+		return handOver(args)
+	}
 	name := args[0]
 	switch name {
 	case "-h", "--help", "help":
@@ -164,6 +167,7 @@ func (a *app) help(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.Name(), c.Summary())
 	}
+	fmt.Fprintf(w, "  %-10s %s\n", "worker", "fleet worker on Temporal, and any run/status/resume/cancel/undo with --temporal ADDR (rbflow-fleet)")
 	fmt.Fprintf(w, "\nglobal flags: --repo DIR, --state DIR, -q/--quiet, -v/--verbose\nrun 'rbflow COMMAND --help' for a command's flags.\n")
 }
 

@@ -204,6 +204,7 @@ type Condition struct {
 	runtime  bool
 	status   bool     // uses the run's status, elapsed time or status functions
 	steps    []string // step ids it reads; nil when none (or not literal)
+	reads    string   // the first call that reads the machine or the clock
 }
 
 // Condition compiles an if: expression. It must be boolean; a ${{ }} inside
@@ -230,7 +231,7 @@ func (c *Compiler) condition(src string, retry bool) (*Condition, error) {
 		return nil, err
 	}
 	cond := &Condition{Source: src, prog: prog, retry: retry, implicit: true, runtime: usesRuntime(prog.Node()),
-		status: usesRunState(prog.Node()), steps: stepRefs(prog.Node())}
+		status: usesRunState(prog.Node()), steps: stepRefs(prog.Node()), reads: readsMachine(prog.Node())}
 	if usesStatusFunc(prog.Node()) {
 		cond.implicit = false
 	}
@@ -245,6 +246,39 @@ func (c *Condition) Runtime() bool { return c.runtime }
 // whether it also depends on the run's state (status functions, run.status,
 // run.elapsed): with neither it is known before anything runs.
 func (c *Condition) StepRefs() (ids []string, runState bool) { return c.steps, c.status }
+
+// Reads names the first function the condition calls whose value is not
+// a function of the expression's data alone: a host function (it reads
+// the machine: file_exists(), is_dirty()), now() and date() (the clock),
+// keys() and values() (Go's map order). It is "" when the condition gives
+// the same value for the same params, env, steps and run wherever and
+// whenever it is evaluated, as a Temporal workflow needs (engine/fleet
+// evaluates the others on the step's host).
+func (c *Condition) Reads() string { return c.reads }
+
+// unsteadyFuncs are the expr-lang built-ins whose value is not a function
+// of their arguments.
+var unsteadyFuncs = map[string]bool{"now": true, "date": true, "keys": true, "values": true}
+
+func readsMachine(root ast.Node) string {
+	found := ""
+	ast.Find(root, func(n ast.Node) bool {
+		name := ""
+		switch m := n.(type) {
+		case *ast.CallNode:
+			if id, ok := m.Callee.(*ast.IdentifierNode); ok {
+				name = id.Value
+			}
+		case *ast.BuiltinNode:
+			name = m.Name
+		}
+		if name != "" && found == "" && (slices.Contains(funcNames, name) || unsteadyFuncs[name]) {
+			found = name + "()"
+		}
+		return false
+	})
+	return found
+}
 
 // stepRefs lists the literal steps.<id> references; a dynamic one
 // (steps[x]) gives nil with "steps" in the list, which matches no id.

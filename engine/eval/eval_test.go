@@ -287,3 +287,26 @@ func TestCompareOutputs(t *testing.T) {
 		t.Errorf("Condition($compare(...)) compiled, want an error")
 	}
 }
+
+// TestConditionReads: a condition that reads the machine or the clock says
+// which call does, so that a Temporal workflow never evaluates it itself.
+func TestConditionReads(t *testing.T) {
+	c := testCompiler()
+	for _, tc := range []struct{ src, want string }{
+		{`params.dry`, ""},
+		{`steps.save_state.outputs.n > 1 && env.CI == "1"`, ""},
+		{`file_exists("x") && params.dry`, "file_exists()"},
+		{`params.dry || is_dirty()`, "is_dirty()"},
+		{`now().Year() > 2000`, "now()"},
+		{`len(keys(steps.save_state.outputs)) > 0`, "keys()"},
+		{`env_or("X", "y") == "y"`, "env_or()"},
+	} {
+		cond, err := c.Condition(tc.src)
+		if err != nil {
+			t.Fatalf("Condition(%q): %v", tc.src, err)
+		}
+		if got := cond.Reads(); got != tc.want {
+			t.Errorf("Condition(%q).Reads() = %q, want %q", tc.src, got, tc.want)
+		}
+	}
+}

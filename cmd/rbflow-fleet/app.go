@@ -1,0 +1,537 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/fleet"
+	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/procedures"
+	"github.com/rbflow/rbflow/steps"
+)
+
+// Exit statuses, as rbflow's (SPEC §3).
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitLocked  = 3
+	exitWaiting = 4
+	exitSignal  = 130
+)
+
+// usageError is a wrong command line, or input that runs nothing: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// exitError carries an exit status decided by a command that has said why.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// app is one command line.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	reg            *engine.Registry
+
+	temporal  string
+	namespace string
+	keyFile   string
+	json      bool
+}
+
+// Main runs rbflow-fleet with args and returns its exit status.
+func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	reg := engine.NewRegistry()
+	steps.Register(reg)
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv, reg: reg}
+	err := a.dispatch(context.Background(), args)
+	var usage *usageError
+	var exit *exitError
+	var list spec.ErrorList
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &exit):
+		return exit.code
+	case errors.As(err, &usage), errors.As(err, &list), errors.Is(err, fleet.ErrNoKey):
+		fmt.Fprintln(stderr, "rbflow: "+err.Error())
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "rbflow: "+err.Error())
+	return exitFailed
+}
+
+const usage = `usage:
+  rbflow worker --temporal ADDR --host NAME --repo PATH... [--key-file FILE]
+  rbflow run PROCEDURE --temporal ADDR --on HOST:PATH... [--set k=v]... [--answer step=value]... [--host-wait 10m]
+  rbflow status RUN --temporal ADDR [--json]
+  rbflow resume RUN --temporal ADDR --answer step=value... [--on HOST:PATH]...
+  rbflow cancel RUN --temporal ADDR
+
+--temporal defaults to $RBFLOW_TEMPORAL; every payload is sealed with the key
+of --key-file, $RBFLOW_TEMPORAL_KEY_FILE or $RBFLOW_TEMPORAL_KEY (the same on
+every worker and starter).
+`
+
+func (a *app) dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(a.stdout, usage)
+		if len(args) == 0 {
+			return &exitError{exitUsage}
+		}
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	fs := pflag.NewFlagSet("rbflow "+cmd, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&a.temporal, "temporal", a.getenv("RBFLOW_TEMPORAL"), "Temporal frontend `ADDR` (host:port)")
+	fs.StringVar(&a.namespace, "namespace", "default", "Temporal `NAMESPACE`")
+	fs.StringVar(&a.keyFile, "key-file", "", "payload key `FILE` (32 bytes, raw, hex or base64)")
+	var on, sets, answers, repos []string
+	var host string
+	var parallel int
+	var reload bool
+	var hostWait time.Duration
+	switch cmd {
+	case "worker":
+		fs.StringVar(&host, "host", "", "this host's `NAME` (its steps' queue is rbflow/host/NAME)")
+		fs.StringArrayVar(&repos, "repo", nil, "a repository `PATH` this worker may touch (repeatable)")
+	case "run":
+		fs.StringArrayVar(&on, "on", nil, "a target `HOST:PATH` (repeatable)")
+		fs.StringArrayVar(&sets, "set", nil, "a param `NAME=VALUE` (repeatable)")
+		fs.StringArrayVar(&answers, "answer", nil, "answer a prompt step: `STEP=VALUE` (repeatable)")
+		fs.IntVar(&parallel, "parallel", 4, "steps at once on each target")
+		fs.DurationVar(&hostWait, "host-wait", 10*time.Minute, "how long a step waits for its host's worker before it fails (0: for ever)")
+	case "resume":
+		fs.StringArrayVar(&on, "on", nil, "answer only on this target `HOST:PATH` (repeatable)")
+		fs.StringArrayVar(&answers, "answer", nil, "answer a waiting prompt step: `STEP=VALUE` (repeatable)")
+		fs.BoolVar(&reload, "reload", false, "not on Temporal (see README)")
+	case "status":
+		fs.BoolVar(&a.json, "json", false, "print JSON")
+	case "cancel":
+	case "undo":
+		return usagef("rbflow undo --temporal is not built yet: the snapshots live on each host; run 'rbflow undo %s' there, in the repository", strings.Join(rest, " "))
+	default:
+		return usagef("rbflow-fleet has no command %q%s", cmd, spec.Hint(cmd, []string{"worker", "run", "status", "resume", "cancel", "undo"}))
+	}
+	if err := fs.Parse(rest); err != nil {
+		return usagef("%s: %v\n%s", cmd, err, usage)
+	}
+	pos := fs.Args()
+	if a.temporal == "" {
+		return usagef("%s: give the Temporal server with --temporal ADDR or $RBFLOW_TEMPORAL", cmd)
+	}
+	switch cmd {
+	case "worker":
+		if host == "" || len(repos) == 0 {
+			return usagef("worker: give --host NAME and at least one --repo PATH (the repositories it may touch)")
+		}
+		return a.worker(ctx, host, repos)
+	case "run":
+		if len(pos) != 1 {
+			return usagef("run: give one PROCEDURE (a file or a built-in name)")
+		}
+		return a.run(ctx, pos[0], on, sets, answers, parallel, hostWait)
+	}
+	if len(pos) != 1 {
+		return usagef("%s: give the RUN id (rbflow run printed it)", cmd)
+	}
+	switch cmd {
+	case "status":
+		return a.status(ctx, pos[0])
+	case "resume":
+		if reload {
+			return usagef("resume --reload does not apply on Temporal: a workflow runs the text it started with; cancel the run and run the edited procedure again")
+		}
+		return a.resume(ctx, pos[0], on, answers)
+	default:
+		return a.cancel(ctx, pos[0])
+	}
+}
+
+// dial connects to Temporal with the payload codec. The SDK's log is
+// kept for workers, and off the output of the other commands.
+func (a *app) dial() (client.Client, error) { return a.dialLog(quietLogger{}) }
+
+func (a *app) dialLog(logger log.Logger) (client.Client, error) {
+	key, err := fleet.LoadKey(a.keyFile, a.getenv)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := fleet.NewCodec(key)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(client.Options{HostPort: a.temporal, Namespace: a.namespace, DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter(), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", a.temporal, err)
+	}
+	return c, nil
+}
+
+// worker polls the workflow queue and this host's queue until a signal.
+func (a *app) worker(ctx context.Context, host string, repos []string) error {
+	h, err := fleet.NewHost(ctx, host, a.reg, repos)
+	if err != nil {
+		return usagef("worker: %v", err)
+	}
+	defer h.Close()
+	c, err := a.dialLog(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	wf := worker.New(c, fleet.TaskQueue, worker.Options{})
+	(&fleet.Interpreter{Registry: a.reg}).Register(wf)
+	steps := worker.New(c, fleet.HostQueue(host), worker.Options{})
+	h.Register(steps)
+	if err := wf.Start(); err != nil {
+		return err
+	}
+	defer wf.Stop()
+	fmt.Fprintf(a.stdout, "rbflow worker: host %s, repositories %s, Temporal %s (queues %s and %s)\n", host, strings.Join(h.Repos(), ", "), a.temporal, fleet.TaskQueue, fleet.HostQueue(host))
+	return steps.Run(worker.InterruptCh())
+}
+
+func incidentID(runID string) string { return "rbflow/incident/" + runID }
+
+// run starts an incident and follows it.
+func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, parallel int, hostWait time.Duration) error {
+	if len(on) == 0 {
+		return usagef("run: give at least one target with --on HOST:PATH")
+	}
+	var targets []fleet.Target
+	seen := map[string]bool{}
+	for _, s := range on {
+		t, err := fleet.ParseTarget(s)
+		if err != nil {
+			return usagef("run: %v", err)
+		}
+		if seen[fleet.LockID(t)] {
+			return usagef("run: --on %s given twice", t)
+		}
+		seen[fleet.LockID(t)] = true
+		targets = append(targets, t)
+	}
+	src, err := procedures.Resolve(arg, "")
+	if err != nil {
+		return usagef("run: %v", err)
+	}
+	plan, err := fleet.Compile(src.Path, string(src.Text), a.reg)
+	if err != nil {
+		var list spec.ErrorList
+		if errors.As(err, &list) {
+			return err
+		}
+		return usagef("run: %v", err)
+	}
+	wd, _ := os.Getwd()
+	params, err := engine.ResolveParams(plan.Procedure, engine.ParamInput{Sets: sets, Dir: wd})
+	if err != nil {
+		return usagef("run: %v", err)
+	}
+	given, err := parseAnswers(answers)
+	if err != nil {
+		return err
+	}
+	if err := plan.CheckAnswers(given); err != nil {
+		return usagef("run: %v", err)
+	}
+	c, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	runID := engine.NewRunID(time.Now())
+	in := fleet.IncidentInput{RunID: runID, Targets: targets, Procedure: fleet.ProcedureInput{
+		Source: string(src.Text), SourcePath: src.Path, Params: params, Answers: given, Parallel: parallel, HostWait: hostWait,
+	}}
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: incidentID(runID), TaskQueue: fleet.TaskQueue}, fleet.IncidentWorkflow, in); err != nil {
+		return fmt.Errorf("start run: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "run %s of %s on %s\n", runID, plan.Name(), strings.Join(on, ", "))
+	return a.follow(ctx, c, runID)
+}
+
+func parseAnswers(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--answer %q: want STEP=VALUE", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// children queries an incident's targets and where each stands.
+func (a *app) children(ctx context.Context, c client.Client, runID string) ([]*fleet.Child, []*fleet.Outcome, error) {
+	v, err := c.QueryWorkflow(ctx, incidentID(runID), "", fleet.TargetsQuery)
+	if err != nil {
+		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
+	}
+	var kids []*fleet.Child
+	if err := v.Get(&kids); err != nil {
+		return nil, nil, err
+	}
+	outs := make([]*fleet.Outcome, len(kids))
+	for i, k := range kids {
+		outs[i] = &fleet.Outcome{RunID: k.RunID, Target: k.Target, Status: engine.RunRunning, Error: k.Error}
+		if k.Execution == "" {
+			continue
+		}
+		v, err := c.QueryWorkflow(ctx, k.WorkflowID, k.Execution, fleet.StatusQuery)
+		if err != nil {
+			outs[i].Error = err.Error()
+			continue
+		}
+		var o fleet.Outcome
+		if v.Get(&o) == nil {
+			outs[i] = &o
+		}
+	}
+	return kids, outs, nil
+}
+
+// follow prints each step as it ends until the incident ends (its exit
+// status: 0 when every target succeeded) or a target waits for an answer
+// (exit 4; the run waits in Temporal).
+func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	type result struct {
+		out fleet.IncidentOutcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.err = c.GetWorkflow(ctx, incidentID(runID), "").Get(ctx, &r.out)
+		done <- r
+	}()
+	printed := map[string]engine.StepStatus{}
+	show := func(outs []*fleet.Outcome) {
+		for _, o := range outs {
+			for _, s := range o.Steps {
+				k := o.Target.String() + " " + s.StepID
+				if printed[k] != s.Status && s.Status != engine.StepRunning {
+					printed[k] = s.Status
+					line := fmt.Sprintf("%s  %-20s %s", o.Target, s.StepID, s.Status)
+					if s.Error != "" && s.Status != engine.StepSucceeded {
+						line += ": " + firstLine(s.Error)
+					}
+					fmt.Fprintln(a.stdout, line)
+				}
+			}
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return fmt.Errorf("run %s: %w", runID, r.err)
+			}
+			show(r.out.Runs)
+			return a.ended(runID, r.out.Runs)
+		case <-sig:
+			fmt.Fprintf(a.stderr, "rbflow: stopped following; run %s goes on in Temporal: rbflow status %s --temporal %s (rbflow cancel stops it)\n", runID, runID, a.temporal)
+			return &exitError{exitSignal}
+		case <-tick.C:
+			_, outs, err := a.children(ctx, c, runID)
+			if err != nil {
+				continue
+			}
+			show(outs)
+			var waits []string
+			for _, o := range outs {
+				for _, w := range o.Waiting {
+					waits = append(waits, fmt.Sprintf("%s %s", o.Target, w))
+				}
+			}
+			if len(waits) > 0 {
+				fmt.Fprintf(a.stderr, "rbflow: run %s waits for an answer:\n  %s\nanswer with: rbflow resume %s --temporal %s --answer STEP=VALUE\n", runID, strings.Join(waits, "\n  "), runID, a.temporal)
+				return &exitError{exitWaiting}
+			}
+		}
+	}
+}
+
+// ended prints how each target ended and returns the run's exit status.
+func (a *app) ended(runID string, outs []*fleet.Outcome) error {
+	code := exitOK
+	for _, o := range outs {
+		line := fmt.Sprintf("%s  run %s %s", o.Target, o.RunID, o.Status)
+		if o.FailedStep != "" {
+			line += " at " + o.FailedStep
+		}
+		if o.Error != "" {
+			line += ": " + o.Error
+		}
+		fmt.Fprintln(a.stdout, line)
+		switch {
+		case strings.Contains(o.Error, "held by another incident"):
+			code = max(code, exitLocked)
+		case o.Status != engine.RunSucceeded:
+			code = max(code, exitFailed)
+		}
+	}
+	if code != exitOK {
+		return &exitError{code}
+	}
+	return nil
+}
+
+// status prints where each target of a run stands.
+func (a *app) status(ctx context.Context, runID string) error {
+	c, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, outs, err := a.children(ctx, c, runID)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(outs)
+	}
+	for _, o := range outs {
+		fmt.Fprintf(a.stdout, "%s  run %s  %s  %s\n", o.Target, o.RunID, o.Procedure, o.Status)
+		if o.Error != "" {
+			fmt.Fprintf(a.stdout, "  %s\n", o.Error)
+		}
+		for _, s := range o.Steps {
+			line := fmt.Sprintf("  %-20s %s", s.StepID, s.Status)
+			if s.Error != "" {
+				line += ": " + firstLine(s.Error)
+			}
+			fmt.Fprintln(a.stdout, line)
+		}
+		for _, w := range o.Waiting {
+			fmt.Fprintf(a.stdout, "  waiting: %s\n", w)
+		}
+	}
+	return nil
+}
+
+// resume answers waiting prompts and follows the run again.
+func (a *app) resume(ctx context.Context, runID string, on, answers []string) error {
+	given, err := parseAnswers(answers)
+	if err != nil {
+		return err
+	}
+	if len(given) == 0 {
+		return usagef("resume: on Temporal a run goes on by itself; resume gives answers: --answer STEP=VALUE")
+	}
+	only := map[string]bool{}
+	for _, s := range on {
+		t, err := fleet.ParseTarget(s)
+		if err != nil {
+			return usagef("resume: %v", err)
+		}
+		only[fleet.LockID(t)] = true
+	}
+	c, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	kids, outs, err := a.children(ctx, c, runID)
+	if err != nil {
+		return err
+	}
+	answered := 0
+	for i, k := range kids {
+		if len(only) > 0 && !only[k.WorkflowID] || k.Execution == "" {
+			continue
+		}
+		for _, step := range slices.Sorted(maps.Keys(given)) {
+			if !waitsOn(outs[i], step) {
+				continue
+			}
+			h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+				WorkflowID: k.WorkflowID, RunID: k.Execution, UpdateName: fleet.AnswerUpdate,
+				Args: []any{fleet.Answer{Step: step, Value: given[step]}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+			})
+			if err == nil {
+				err = h.Get(ctx, nil)
+			}
+			if err != nil {
+				return usagef("--answer %s on %s: %v", step, k.Target, err)
+			}
+			answered++
+		}
+	}
+	if answered == 0 {
+		return usagef("resume: no target of run %s waits on %s", runID, strings.Join(slices.Sorted(maps.Keys(given)), ", "))
+	}
+	return a.follow(ctx, c, runID)
+}
+
+func waitsOn(o *fleet.Outcome, step string) bool {
+	for _, w := range o.Waiting {
+		id, _, _ := strings.Cut(w, ":")
+		if id == step {
+			return true
+		}
+		if s, _, item := engine.ItemOf(step); item && s == id {
+			return true
+		}
+	}
+	return false
+}
+
+// cancel cancels the incident: each target's running step is stopped,
+// its finally steps run.
+func (a *app) cancel(ctx context.Context, runID string) error {
+	c, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.CancelWorkflow(ctx, incidentID(runID), ""); err != nil {
+		return fmt.Errorf("cancel run %s: %w", runID, err)
+	}
+	fmt.Fprintf(a.stdout, "run %s: cancel requested; finally steps run\n", runID)
+	return a.follow(ctx, c, runID)
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return l
+}
+
+// quietLogger keeps the SDK's own logging off the command's output.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

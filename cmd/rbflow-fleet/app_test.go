@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
+)
+
+// TestUsage: what runs nothing exits 2 and says what to give, before any
+// connection to Temporal is tried.
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\nname: bad\nsteps:\n  - id: a\n    run: echo\n    needs: [nope]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("version: 1\nname: good\nsteps:\n  - id: a\n    run: echo hi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", good, "--on", "web1:/srv/app"}, "give the Temporal server with --temporal ADDR"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1"}, "--on HOST:PATH"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:srv"}, "absolute path"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--on", "web1:/a/"}, "given twice"},
+		{[]string{"run", bad, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, `bad.yaml:6:13: step "a": needs unknown step "nope"`},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--set", "x=1"}, "x"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--answer", "a=yes"}, "only prompt steps take answers"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, "no payload key"},
+		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1"}, "--repo PATH"},
+		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1", "--repo", "rel"}, "absolute path"},
+		{[]string{"resume", "R", "--temporal", "127.0.0.1:1", "--reload"}, "--reload does not apply on Temporal"},
+		{[]string{"undo", "R", "--temporal", "127.0.0.1:1"}, "rbflow undo R"},
+		{[]string{"stauts", "R"}, `did you mean "status"`},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(tc.args, &out, &errb, noEnv)
+		if code != 2 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("rbflow %s = exit %d, stderr %q; want exit 2 and %q", strings.Join(tc.args, " "), code, errb.String(), tc.want)
+		}
+	}
+}
+
+// TestRefused: what the fleet does not run yet is refused before anything
+// starts, naming what to change.
+func TestRefused(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"deadline.yaml": "version: 1\nname: d\ndeadline: 5m\nsteps:\n  - id: a\n    run: echo\n",
+		"call.yaml":     "version: 1\nname: c\nsteps:\n  - id: a\n    call: sprint\n    with: {params: {sprint: 1}}\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := Main([]string{"run", p, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, &out, &errb, func(string) string { return "" })
+		if code != 2 || !strings.Contains(errb.String(), "Temporal yet") {
+			t.Errorf("run %s = exit %d, %q; want exit 2: not on Temporal yet", name, code, errb.String())
+		}
+	}
+}
+
+// TestNoServer: with a key but no server, commands fail (exit 1) naming
+// the address, and the worker opens its repositories' stores first.
+func TestNoServer(t *testing.T) {
+	addr := testkit.FreeAddr(t)
+	repo := testkit.GitRepo(t, map[string]string{"a": "a\n"})
+	env := func(k string) string {
+		if k == "RBFLOW_TEMPORAL_KEY" {
+			return strings.Repeat("0f", 32)
+		}
+		return ""
+	}
+	for _, args := range [][]string{
+		{"run", "emergency", "--temporal", addr, "--on", "web1:/srv/app"},
+		{"status", "20261130-120000-abcdef", "--temporal", addr},
+		{"worker", "--temporal", addr, "--host", "web1", "--repo", repo},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(args, &out, &errb, env)
+		if code != 1 || !strings.Contains(errb.String(), "connect to Temporal at "+addr) {
+			t.Errorf("rbflow %s = exit %d, %q; want exit 1: connect to Temporal at %s", strings.Join(args, " "), code, errb.String(), addr)
+		}
+	}
+}
+
+// TestMain lets a worker's steps start this binary as their supervisor.
+func TestMain(m *testing.M) {
+	testkit.Main()
+	os.Exit(m.Run())
+}

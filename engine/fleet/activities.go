@@ -1,0 +1,330 @@
+package fleet
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/eval"
+	"github.com/rbflow/rbflow/engine/store"
+)
+
+// BeginInput is BeginRunActivity's argument.
+type BeginInput struct {
+	RunID      string
+	Repo       string
+	Source     string
+	SourcePath string
+	Params     map[string]any
+	StartedAt  time.Time
+}
+
+// StepInput is StepActivity's argument.
+type StepInput struct {
+	RunID      string
+	Repo       string
+	Source     string
+	SourcePath string
+	Step       string
+	FailedStep string
+	Prior      []*engine.StepRecord
+	Status     eval.Status
+	EvalIf     bool
+	Params     map[string]any
+	Answers    map[string]string
+}
+
+// StepOutput is StepActivity's result: the step's record (outputs in
+// clear: the codec seals them), and whether it waits for an answer.
+type StepOutput struct {
+	Record  *engine.StepRecord
+	Waiting bool
+}
+
+// EndInput is EndRunActivity's argument.
+type EndInput struct {
+	RunID      string
+	Repo       string
+	Source     string
+	SourcePath string
+	Status     engine.RunStatus
+	FailedStep string
+	Decided    []*engine.StepRecord
+}
+
+// Host is the activities of one host: it runs steps in the repositories
+// it was given, and only there, each recorded in that repository's store.
+type Host struct {
+	Name     string
+	Registry *engine.Registry
+	Grace    time.Duration // SIGTERM to SIGKILL of a step's processes (0: 10 s)
+
+	repos map[string]*hostRepo
+	plans sync.Map // procedure text hash -> *engine.Plan
+}
+
+// hostRepo is one repository a worker serves.
+type hostRepo struct {
+	root     string
+	stateDir string
+	store    *store.Store
+
+	mu    sync.Mutex
+	locks map[string]*heldLock // by run id
+}
+
+// heldLock is the repository lock held for a run while any of its steps
+// runs here; its supervisor starts every process of those steps.
+type heldLock struct {
+	lock *engine.Lock
+	n    int
+}
+
+// NewHost opens the store of each repository (the state folder a local
+// rbflow uses there, so rbflow status on the host shows fleet runs too).
+func NewHost(ctx context.Context, name string, reg *engine.Registry, repos []string) (*Host, error) {
+	h := &Host{Name: name, Registry: reg, repos: map[string]*hostRepo{}}
+	for _, p := range repos {
+		if !filepath.IsAbs(p) {
+			h.Close()
+			return nil, fmt.Errorf("--repo %s: give an absolute path (the starter names it in --on %s:PATH)", p, name)
+		}
+		root, err := engine.RepoRoot(ctx, p, true)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("--repo %s: %w", p, err)
+		}
+		dir, err := engine.StateDir(ctx, "", root, root)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("--repo %s: %w", p, err)
+		}
+		st, err := store.Open(dir)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("--repo %s: %w", p, err)
+		}
+		r := &hostRepo{root: root, stateDir: dir, store: st, locks: map[string]*heldLock{}}
+		h.repos[filepath.Clean(p)] = r
+		h.repos[root] = r
+	}
+	return h, nil
+}
+
+// Close closes the stores.
+func (h *Host) Close() {
+	seen := map[*hostRepo]bool{}
+	for _, r := range h.repos {
+		if !seen[r] {
+			seen[r] = true
+			_ = r.store.Close()
+		}
+	}
+}
+
+// Repos lists the repository roots the host serves.
+func (h *Host) Repos() []string {
+	var out []string
+	for p, r := range h.repos {
+		if p == r.root {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (h *Host) repo(path string) (*hostRepo, error) {
+	if r, ok := h.repos[filepath.Clean(path)]; ok {
+		return r, nil
+	}
+	return nil, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("host %s does not serve %s (its worker was given --repo %s)", h.Name, path, strings.Join(h.Repos(), " --repo ")), "UnknownRepo", nil)
+}
+
+func (h *Host) plan(path, source string) (*engine.Plan, error) {
+	sum := sha256.Sum256([]byte(path + "\x00" + source))
+	if p, ok := h.plans.Load(sum); ok {
+		return p.(*engine.Plan), nil
+	}
+	p, err := Compile(path, source, h.Registry)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ProcedureError", nil)
+	}
+	h.plans.Store(sum, p)
+	return p, nil
+}
+
+func (h *Host) runner(r *hostRepo, obs engine.Observer) *engine.Runner {
+	return &engine.Runner{
+		Store: r.store, Loader: &engine.Loader{Registry: h.Registry}, StateDir: r.stateDir,
+		Repo: r.root, Parallel: 4, Grace: h.Grace, Observer: obs,
+		Actor: engine.CurrentActor(),
+	}
+}
+
+// acquire takes the repository's lock for a run (once for all its steps
+// running here at a time).
+func (r *hostRepo) acquire(runID string) (*engine.Lock, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l, ok := r.locks[runID]; ok {
+		l.n++
+		return l.lock, nil
+	}
+	lock, err := engine.AcquireLock(r.stateDir, r.root, runID)
+	if err != nil {
+		return nil, err
+	}
+	r.locks[runID] = &heldLock{lock: lock, n: 1}
+	return lock, nil
+}
+
+func (r *hostRepo) release(runID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.locks[runID]
+	if !ok {
+		return
+	}
+	if l.n--; l.n == 0 {
+		_ = l.lock.Release()
+		delete(r.locks, runID)
+	}
+}
+
+// BeginRun records the run in the host's store.
+func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
+	r, err := h.repo(in.Repo)
+	if err != nil {
+		return err
+	}
+	plan, err := h.plan(in.SourcePath, in.Source)
+	if err != nil {
+		return err
+	}
+	_, err = h.runner(r, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt})
+	return err
+}
+
+// EndRun records how the run ended in the host's store.
+func (h *Host) EndRun(ctx context.Context, in EndInput) error {
+	r, err := h.repo(in.Repo)
+	if err != nil {
+		return err
+	}
+	plan, err := h.plan(in.SourcePath, in.Source)
+	if err != nil {
+		return err
+	}
+	return h.runner(r, nil).EndHostRun(ctx, plan, in.RunID, in.Status, in.FailedStep, in.Decided)
+}
+
+// RunStep runs one attempt of one step under the repository's lock and a
+// supervisor, heartbeating the last lines of its output. A failed attempt
+// the step's retry allows again is an error (Temporal retries it by the
+// step's RetryPolicy); any other end is the step's record.
+func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
+	r, err := h.repo(in.Repo)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := h.plan(in.SourcePath, in.Source)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := r.acquire(in.RunID)
+	if err != nil {
+		// Another run (a local rbflow run) holds the repository.
+		return nil, err
+	}
+	defer r.release(in.RunID)
+	ctx = lock.Context(ctx)
+
+	tail := &tailObserver{}
+	info := activity.GetInfo(ctx)
+	stop := make(chan struct{})
+	defer close(stop)
+	every := info.HeartbeatTimeout / 3
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, tail.String())
+			}
+		}
+	}()
+	activity.RecordHeartbeat(ctx, "")
+
+	res, err := h.runner(r, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
+		Step: in.Step, Attempt: int(info.Attempt), Prior: in.Prior, Status: in.Status, FailedStep: in.FailedStep,
+		EvalIf: in.EvalIf, Params: in.Params, Answers: in.Answers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if res.Retry {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("step %s attempt %d failed: %s", in.Step, info.Attempt, res.Record.Error), "StepFailed")
+	}
+	return &StepOutput{Record: res.Record, Waiting: res.Waiting}, nil
+}
+
+// tailObserver keeps the last lines a step printed (masked by the engine),
+// for its heartbeats.
+type tailObserver struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const tailLines = 20
+
+func (t *tailObserver) Event(e engine.Event) {
+	if e.Kind != "step_output" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, e.Line)
+	if len(t.lines) > tailLines {
+		t.lines = t.lines[len(t.lines)-tailLines:]
+	}
+}
+
+// SamplesLines: the tail needs only the last lines of each block.
+func (t *tailObserver) SamplesLines() bool { return true }
+
+func (t *tailObserver) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}
+
+// ActivityRegistry is where activities are registered: a worker, or the
+// SDK's test environment.
+type ActivityRegistry interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+// Register registers the host's activities under their names.
+func (h *Host) Register(w ActivityRegistry) {
+	w.RegisterActivityWithOptions(h.BeginRun, activity.RegisterOptions{Name: BeginRunActivity})
+	w.RegisterActivityWithOptions(h.RunStep, activity.RegisterOptions{Name: StepActivity})
+	w.RegisterActivityWithOptions(h.EndRun, activity.RegisterOptions{Name: EndRunActivity})
+}
