@@ -183,6 +183,13 @@ func (r *Runner) EndHostRun(ctx context.Context, plan *Plan, runID string, statu
 			return err
 		}
 	}
+	if run.ParentRun == "" {
+		for _, h := range plan.hooks() {
+			if err := h(ctx, r.Store, run); err != nil {
+				r.emit(Event{Kind: "run_warning", RunID: run.ID, Message: mask.String(err.Error())})
+			}
+		}
+	}
 	if status == RunCancelled {
 		run.cancel(time.Now())
 	} else {

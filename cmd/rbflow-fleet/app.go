@@ -88,6 +88,7 @@ const usage = `usage:
   rbflow status RUN --temporal ADDR [--json]
   rbflow resume RUN --temporal ADDR --answer step=value... [--on HOST:PATH]...
   rbflow cancel RUN --temporal ADDR
+  rbflow undo RUN --temporal ADDR [--on HOST:PATH]... [--force]
 
 --temporal defaults to $RBFLOW_TEMPORAL; every payload is sealed with the key
 of --key-file, $RBFLOW_TEMPORAL_KEY_FILE or $RBFLOW_TEMPORAL_KEY (the same on
@@ -111,7 +112,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	var on, sets, answers, repos []string
 	var host string
 	var parallel int
-	var reload bool
+	var reload, force bool
 	var hostWait time.Duration
 	switch cmd {
 	case "worker":
@@ -131,7 +132,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		fs.BoolVar(&a.json, "json", false, "print JSON")
 	case "cancel":
 	case "undo":
-		return usagef("rbflow undo --temporal is not built yet: the snapshots live on each host; run 'rbflow undo %s' there, in the repository", strings.Join(rest, " "))
+		fs.StringArrayVar(&on, "on", nil, "undo only on this target `HOST:PATH` (repeatable)")
+		fs.BoolVar(&force, "force", false, "restore over changes made after the run (they are saved in a snapshot first)")
 	default:
 		return usagef("rbflow-fleet has no command %q%s", cmd, spec.Hint(cmd, []string{"worker", "run", "status", "resume", "cancel", "undo"}))
 	}
@@ -160,6 +162,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	switch cmd {
 	case "status":
 		return a.status(ctx, pos[0])
+	case "undo":
+		return a.undo(ctx, pos[0], on, force)
 	case "resume":
 		if reload {
 			return usagef("resume --reload does not apply on Temporal: a workflow runs the text it started with; cancel the run and run the edited procedure again")
@@ -521,6 +525,71 @@ func (a *app) cancel(ctx context.Context, runID string) error {
 	}
 	fmt.Fprintf(a.stdout, "run %s: cancel requested; finally steps run\n", runID)
 	return a.follow(ctx, c, runID)
+}
+
+// undo undoes an incident target by target: an incident of the built-in
+// undo procedure, each target's workflow on the host that holds its
+// snapshots and under its repository's lock, restoring what that
+// target's run found (rbflow undo RUN, run there).
+func (a *app) undo(ctx context.Context, runID string, on []string, force bool) error {
+	only := map[string]bool{}
+	for _, s := range on {
+		t, err := fleet.ParseTarget(s)
+		if err != nil {
+			return usagef("undo: %v", err)
+		}
+		only[fleet.LockID(t)] = true
+	}
+	c, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	kids, outs, err := a.children(ctx, c, runID)
+	if err != nil {
+		return err
+	}
+	var targets []fleet.Target
+	var params []map[string]any
+	var names []string
+	for i, k := range kids {
+		if len(only) > 0 && !only[k.WorkflowID] {
+			continue
+		}
+		if outs[i].Status == engine.RunRunning || outs[i].Status == engine.RunWaiting {
+			return usagef("undo: run %s is still %s on %s: cancel it first (rbflow cancel %s --temporal ADDR)", runID, outs[i].Status, k.Target, runID)
+		}
+		if k.Execution == "" {
+			continue // it never started there: nothing to undo
+		}
+		targets = append(targets, k.Target)
+		params = append(params, map[string]any{"run": k.RunID})
+		names = append(names, k.Target.String())
+	}
+	if len(targets) == 0 {
+		if len(only) > 0 {
+			return usagef("undo: run %s has no target that started among the --on given", runID)
+		}
+		return usagef("undo: run %s started on no target: nothing to undo", runID)
+	}
+	src := engine.Source{Path: procedures.BuiltinPrefix + "undo", Text: []byte(procedures.Undo)}
+	plan, err := fleet.Compile(src.Path, string(src.Text), a.reg)
+	if err != nil {
+		return err
+	}
+	base, err := engine.ResolveParams(plan.Procedure, engine.ParamInput{Sets: []string{"run=" + kids[0].RunID, fmt.Sprintf("force=%t", force)}})
+	if err != nil {
+		return err
+	}
+	undoID := engine.NewRunID(time.Now())
+	in := fleet.IncidentInput{RunID: undoID, Targets: targets, TargetParams: params, Procedure: fleet.ProcedureInput{
+		Source: string(src.Text), SourcePath: src.Path, Params: base, Parallel: 1, HostWait: 10 * time.Minute,
+	}}
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: incidentID(undoID), TaskQueue: fleet.TaskQueue}, fleet.IncidentWorkflow, in); err != nil {
+		return fmt.Errorf("start undo: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "run %s undoes run %s on %s\n", undoID, runID, strings.Join(names, ", "))
+	return a.follow(ctx, c, undoID)
 }
 
 func firstLine(s string) string {

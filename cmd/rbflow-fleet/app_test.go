@@ -38,7 +38,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1"}, "--repo PATH"},
 		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1", "--repo", "rel"}, "absolute path"},
 		{[]string{"resume", "R", "--temporal", "127.0.0.1:1", "--reload"}, "--reload does not apply on Temporal"},
-		{[]string{"undo", "R", "--temporal", "127.0.0.1:1"}, "rbflow undo R"},
+		{[]string{"undo", "R", "--temporal", "127.0.0.1:1", "--on", "web1:rel"}, "absolute path"},
+		{[]string{"undo", "--temporal", "127.0.0.1:1"}, "give the RUN id"},
+		{[]string{"undo", "R", "--temporal", "127.0.0.1:1"}, "no payload key"},
 		{[]string{"stauts", "R"}, `did you mean "status"`},
 	} {
 		var out, errb bytes.Buffer

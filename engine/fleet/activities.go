@@ -214,7 +214,10 @@ func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
 	return err
 }
 
-// EndRun records how the run ended in the host's store.
+// EndRun records how the run ended in the host's store, under the
+// repository's lock: the run-end hooks run first, as for a local run (the
+// git kind's saves the state the run left, which undo compares with the
+// tree).
 func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 	r, err := h.repo(in.Repo)
 	if err != nil {
@@ -224,7 +227,12 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 	if err != nil {
 		return err
 	}
-	return h.runner(r, nil).EndHostRun(ctx, plan, in.RunID, in.Status, in.FailedStep, in.Decided)
+	lock, err := r.acquire(in.RunID)
+	if err != nil {
+		return err
+	}
+	defer r.release(in.RunID)
+	return h.runner(r, nil).EndHostRun(lock.Context(ctx), plan, in.RunID, in.Status, in.FailedStep, in.Decided)
 }
 
 // RunStep runs one attempt of one step under the repository's lock and a

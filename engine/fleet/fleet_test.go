@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/rbflow/rbflow/engine/fleet"
 	"github.com/rbflow/rbflow/engine/store"
 	"github.com/rbflow/rbflow/engine/testkit"
+	"github.com/rbflow/rbflow/procedures"
 	"github.com/rbflow/rbflow/steps"
 )
 
@@ -780,4 +782,94 @@ func TestFleetHostLost(t *testing.T) {
 		t.Errorf("a's error %q, want the host named as lost", e)
 	}
 	statuses(t, out, map[string]engine.StepStatus{"b": engine.StepSkipped})
+}
+
+// TestFleetUndo runs an incident whose steps throw away uncommitted work on
+// two hosts' repositories, then the undo incident rbflow undo --temporal
+// starts: the built-in undo procedure on each target, each with its own
+// run. Both trees come back byte for byte, and each host's store marks its
+// run undone by the undo's run.
+func TestFleetUndo(t *testing.T) {
+	f := newFixture(t)
+	other := testkit.GitRepo(t, map[string]string{"README.md": "other\n"})
+	h, err := fleet.NewHost(context.Background(), "web2", f.reg, []string{f.repo, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	h.Register(f.env)
+	dirs := []string{f.repo, other}
+	for i, dir := range dirs {
+		testkit.WriteFile(t, filepath.Join(dir, "README.md"), fmt.Sprintf("work in progress %d\n", i))
+		testkit.WriteFile(t, filepath.Join(dir, "notes.txt"), "untracked, it's $(not) code\n")
+		if err := os.Chmod(filepath.Join(dir, "notes.txt"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := []string{testkit.TreeManifest(t, dirs[0]), testkit.TreeManifest(t, dirs[1])}
+	targets := []fleet.Target{{Host: "web1", Path: f.repo}, {Host: "web2", Path: other}}
+	const incident = "20261130-120000-abcdef"
+	f.env.ExecuteWorkflow(fleet.IncidentWorkflow, fleet.IncidentInput{RunID: incident, Targets: targets, Procedure: f.input(`version: 1
+name: discard
+steps:
+  - id: reset
+    git: reset
+    with: {to: HEAD, mode: hard}
+  - id: clean
+    needs: [reset]
+    git: clean
+`, nil)})
+	var out fleet.IncidentOutcome
+	if err := errors.Join(f.env.GetWorkflowError(), f.env.GetWorkflowResult(&out)); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range dirs {
+		if o := out.Runs[i]; o.Status != engine.RunSucceeded {
+			t.Fatalf("target %d: %s %s", i, o.Status, o.Error)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "notes.txt")); !os.IsNotExist(err) {
+			t.Fatalf("%s: the incident left notes.txt (%v)", dir, err)
+		}
+	}
+
+	// A new environment, as a new rbflow undo process would find. (The
+	// test environment runs every activity of one name in one place: host
+	// web2 serves both repositories, as in TestFleetIncident.)
+	u := newFixture(t)
+	h.Register(u.env)
+	const undo = "20261130-121500-fedcba"
+	u.env.ExecuteWorkflow(fleet.IncidentWorkflow, fleet.IncidentInput{
+		RunID: undo, Targets: targets,
+		TargetParams: []map[string]any{{"run": fleet.TargetRunID(incident, 0)}, {"run": fleet.TargetRunID(incident, 1)}},
+		Procedure: fleet.ProcedureInput{Source: procedures.Undo, SourcePath: procedures.BuiltinPrefix + "undo",
+			Params: map[string]any{"run": "", "force": false}, Grace: time.Second},
+	})
+	var undone fleet.IncidentOutcome
+	if err := errors.Join(u.env.GetWorkflowError(), u.env.GetWorkflowResult(&undone)); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range dirs {
+		if o := undone.Runs[i]; o.Status != engine.RunSucceeded {
+			r := step(o, "restore"); t.Fatalf("undo on target %d: %s %s: %s %s %s", i, o.Status, o.Error, r.Status, r.Error, r.Tail)
+		}
+		if got := testkit.TreeManifest(t, dir); got != before[i] {
+			t.Errorf("%s after the undo differs from before the incident:\n%s", dir, testkit.LineDiff(before[i], got))
+		}
+		st, err := engine.StateDir(context.Background(), "", dir, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := store.Open(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := s.Run(context.Background(), fleet.TargetRunID(incident, i))
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fleet.TargetRunID(undo, i); run.UndoneBy != want {
+			t.Errorf("%s: run %s undone by %q, want %q", dir, run.ID, run.UndoneBy, want)
+		}
+	}
 }

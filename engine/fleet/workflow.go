@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -580,6 +581,9 @@ type IncidentInput struct {
 	// Procedure holds the procedure, params and options every target
 	// runs with; its RunID and Target are set per target.
 	Procedure ProcedureInput
+	// TargetParams, when given, holds params of each target (by index)
+	// that replace the procedure's: an undo names each target's own run.
+	TargetParams []map[string]any `json:",omitempty"`
 }
 
 // Child is one target's procedure workflow.
@@ -615,6 +619,15 @@ func (in *Interpreter) Incident(ctx workflow.Context, input IncidentInput) (*Inc
 	for i, c := range children {
 		pi := input.Procedure
 		pi.RunID, pi.Target = c.RunID, c.Target
+		if i < len(input.TargetParams) && len(input.TargetParams[i]) > 0 {
+			pi.Params = maps.Clone(pi.Params)
+			if pi.Params == nil {
+				pi.Params = map[string]any{}
+			}
+			for _, k := range sortedKeys(input.TargetParams[i]) {
+				pi.Params[k] = input.TargetParams[i][k]
+			}
+		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            c.WorkflowID,
 			TaskQueue:             TaskQueue,
