@@ -850,7 +850,8 @@ steps:
 	}
 	for i, dir := range dirs {
 		if o := undone.Runs[i]; o.Status != engine.RunSucceeded {
-			r := step(o, "restore"); t.Fatalf("undo on target %d: %s %s: %s %s %s", i, o.Status, o.Error, r.Status, r.Error, r.Tail)
+			r := step(o, "restore")
+			t.Fatalf("undo on target %d: %s %s: %s %s %s", i, o.Status, o.Error, r.Status, r.Error, r.Tail)
 		}
 		if got := testkit.TreeManifest(t, dir); got != before[i] {
 			t.Errorf("%s after the undo differs from before the incident:\n%s", dir, testkit.LineDiff(before[i], got))
