@@ -225,7 +225,7 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		defer close(done)
 		s.indexTree, unmerged, s.stages, treeErr = r.writeIndexTree(ctx, tmp)
 		if treeErr == nil {
-			flagged, treeErr = r.unflag(ctx, tmp)
+			flagged, treeErr = r.unflag(ctx, tmp, s.index)
 		}
 	}()
 	// One status gives HEAD, the branch and every change, all read at once.
@@ -340,9 +340,12 @@ func (r *Repo) updateTree(ctx context.Context, tmp runOpts, update []string, raw
 }
 
 // unflag clears the skip-worktree and assume-unchanged bits in the
-// temporary index tmp, so that git reads those files from disk, and
-// returns their paths.
-func (r *Repo) unflag(ctx context.Context, tmp runOpts) ([]string, error) {
+// temporary index tmp (the file index), so that git reads those files from
+// disk, and returns their paths.
+func (r *Repo) unflag(ctx context.Context, tmp runOpts, index string) ([]string, error) {
+	if flagged, known := r.indexHasFlags(index); known && !flagged {
+		return nil, nil
+	}
 	out, err := r.run(ctx, tmp, "ls-files", "-z", "-v", "--stage")
 	if err != nil {
 		return nil, fmt.Errorf("list index flags: %w", err)

@@ -120,6 +120,9 @@ func (r *Repo) PrepareDiscard(ctx context.Context) error {
 	if err := r.QuitOperations(ctx); err != nil {
 		return err
 	}
+	if flagged, known := r.indexHasFlags(r.indexFile); known && !flagged {
+		return nil
+	}
 	out, err := r.run(ctx, runOpts{}, "ls-files", "-z", "-v")
 	if err != nil {
 		return fmt.Errorf("list index flags: %w", err)
