@@ -213,11 +213,10 @@ func fileMode(u uint32) fs.FileMode {
 // raw reports whether git, filters aside, stores a file as its bytes and
 // its executable bit as on disk (core.fileMode and core.symlinks are not
 // false): then a snapshot may write the blobs itself (see writeBlobs).
-func (r *Repo) filtersMayApply(ctx context.Context, attrsInTree bool) (any, all, raw bool, err error) {
-	out, err := r.run(ctx, runOpts{}, "config", "-z", "--get-regexp", `^core\.(autocrlf|attributesfile|filemode|symlinks)$`)
-	if err != nil && exitCode(err) != 1 { // 1: none set
-		return false, false, false, fmt.Errorf("read config: %w", err)
-	}
+//
+// config is what filterConfig read.
+func (r *Repo) filtersMayApply(config []byte, attrsInTree bool) (any, all, raw bool) {
+	out := config
 	raw = true
 	for _, rec := range splitZ(out) {
 		key, v, _ := strings.Cut(rec, "\n")
@@ -235,7 +234,7 @@ func (r *Repo) filtersMayApply(ctx context.Context, attrsInTree bool) (any, all,
 		}
 	}
 	if all || attrsInTree {
-		return true, all, raw, nil
+		return true, all, raw
 	}
 	candidates := []string{filepath.Join(r.commonDir, "info", "attributes"), "/etc/gitattributes"}
 	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
@@ -248,7 +247,16 @@ func (r *Repo) filtersMayApply(ctx context.Context, attrsInTree bool) (any, all,
 			any = true
 		}
 	}
-	return any, false, raw, nil
+	return any, false, raw
+}
+
+// filterConfig reads the settings filtersMayApply looks at.
+func (r *Repo) filterConfig(ctx context.Context) ([]byte, error) {
+	out, err := r.run(ctx, runOpts{}, "config", "-z", "--get-regexp", `^core\.(autocrlf|attributesfile|filemode|symlinks)$`)
+	if err != nil && exitCode(err) != 1 { // 1: none set
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return out, nil
 }
 
 // rawTree rewrites the entries of tree whose bytes git's filters change

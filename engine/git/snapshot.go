@@ -218,33 +218,42 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 	var (
 		unmerged []SkippedPath
 		flagged  []string // skip-worktree and assume-unchanged entries
+		config   []byte   // for filtersMayApply
 		treeErr  error
 		done     = make(chan struct{})
 	)
+	// Alongside git status, which takes longest.
 	go func() {
 		defer close(done)
+		if config, treeErr = r.filterConfig(ctx); treeErr != nil {
+			return
+		}
 		s.indexTree, unmerged, s.stages, treeErr = r.writeIndexTree(ctx, tmp)
 		if treeErr == nil {
 			flagged, treeErr = r.unflag(ctx, tmp, s.index)
 		}
 	}()
+	var metaErr error
+	metaDone := make(chan struct{})
+	go func() {
+		defer close(metaDone)
+		s.meta, metaErr = r.readMetaNow(ctx, orig)
+	}()
 	// One status gives HEAD, the branch and every change, all read at once.
 	status, err := r.run(ctx, runOpts{}, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
 		"--untracked-files=all", "--no-renames", "--ignore-submodules=dirty", ignored)
 	<-done
+	<-metaDone
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("list changes: %w", err)
 	}
-	if treeErr != nil {
-		return nil, cleanup, treeErr
+	if err := errors.Join(treeErr, metaErr); err != nil {
+		return nil, cleanup, err
 	}
 
 	sk := &skipper{opt: opt, keep: keep, seen: map[string]bool{}}
 	for _, p := range opt.Reinstallable {
 		sk.reinst = append(sk.reinst, strings.TrimSuffix(p, "/")+"/")
-	}
-	if s.meta, err = r.readMetaNow(ctx, orig); err != nil {
-		return nil, cleanup, err
 	}
 	if s.meta.index == nil && len(unmerged) > 0 {
 		sk.skipped = append(sk.skipped, unmerged...)
@@ -281,10 +290,7 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		return nil, cleanup, err
 	}
 	s.meta.dirs = s.dirs
-	filters, all, raw, err := r.filtersMayApply(ctx, attrs)
-	if err != nil {
-		return nil, cleanup, err
-	}
+	filters, all, raw := r.filtersMayApply(config, attrs)
 
 	s.workTree = s.indexTree
 	if len(update) > 0 {
