@@ -90,11 +90,7 @@ func (x *execution) runAction(ctx context.Context, st *Step, item *int, rec *Ste
 	}
 	x.r.emit(Event{Kind: "step_started", RunID: x.run.ID, Step: st.ID, Item: item, Status: string(StepRunning)})
 
-	lf, err := os.OpenFile(rec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		x.fail(ctx, st, item, rec, fmt.Errorf("open log: %w", err))
-		return
-	}
+	lf := &lazyFile{path: rec.LogPath}
 	log := &stepLog{file: lf, w: bufio.NewWriterSize(lf, 64<<10), mask: x.mask, someLines: !x.r.allLines(), onLine: func(line string) {
 		x.r.emit(Event{Kind: "step_output", RunID: x.run.ID, Step: st.ID, Item: item, Line: line})
 	}}
@@ -229,9 +225,9 @@ func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepR
 // attempt runs the action once with the step's timeout and collects its
 // outputs: the action's own and what it wrote to $RBFLOW_OUTPUT.
 func (x *execution) attempt(ctx context.Context, st *Step, ex *Exec) (Result, error) {
-	if f, err := os.OpenFile(ex.OutputFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
-		f.Close()
-	}
+	// No file is made: the step's first write makes it (>> does), as for
+	// most steps there is none. One left by an attempt cut off is gone.
+	_ = os.Remove(ex.OutputFile)
 	actx := ctx
 	if st.Spec.Timeout > 0 {
 		var cancel context.CancelFunc

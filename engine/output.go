@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -88,7 +89,7 @@ const (
 // masked (the cut never falls inside one).
 type stepLog struct {
 	mu      sync.Mutex
-	file    *os.File
+	file    io.Closer
 	w       *bufio.Writer
 	mask    *Mask
 	partial []byte
@@ -223,6 +224,32 @@ func (l *stepLog) flushLine(newline bool) {
 	block := append(l.partial, '\n')
 	l.partial = l.partial[:0]
 	l.emit(block)
+}
+
+// lazyFile is a step's log file, made at its first write: most steps
+// print nothing, and a file made (and a directory entry written) for each
+// cost more than the rest of a short step's bookkeeping.
+type lazyFile struct {
+	path string
+	f    *os.File
+}
+
+func (z *lazyFile) Write(p []byte) (int, error) {
+	if z.f == nil {
+		f, err := os.OpenFile(z.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		z.f = f
+	}
+	return z.f.Write(p)
+}
+
+func (z *lazyFile) Close() error {
+	if z.f == nil {
+		return nil
+	}
+	return z.f.Close()
 }
 
 // Close flushes a final partial line.

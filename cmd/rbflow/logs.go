@@ -58,18 +58,27 @@ func (c *logsCmd) Run(ctx context.Context, a *app, args []string) error {
 }
 
 // print copies a log file; with follow it keeps reading until the step ends.
+//
+// A step's log is made at its first line: until then there is none, and
+// following waits for it while the step runs.
 func (c *logsCmd) print(ctx context.Context, a *app, s *session, runID, stepID, path string, single bool) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	for {
-		if _, err := io.Copy(a.stdout, f); err != nil {
-			return err
+		if f == nil {
+			var err error
+			if f, err = os.Open(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		if f != nil {
+			if _, err := io.Copy(a.stdout, f); err != nil {
+				return err
+			}
 		}
 		if !c.follow || !single {
 			return nil
@@ -85,6 +94,11 @@ func (c *logsCmd) print(ctx context.Context, a *app, s *session, runID, stepID, 
 			}
 		}
 		if !running {
+			if f == nil {
+				if f, err = os.Open(path); err != nil {
+					return nil // it printed nothing
+				}
+			}
 			_, err := io.Copy(a.stdout, f)
 			return err
 		}

@@ -10,7 +10,8 @@ import (
 )
 
 // TestLogsFollow: `rbflow logs RUN STEP --follow` prints a running step's
-// output as it comes and returns when the step ends.
+// output as it comes and returns when the step ends, also when it starts
+// following before the step's first line (its log is made then).
 func TestLogsFollow(t *testing.T) {
 	t.Parallel()
 	repo := testkit.GitRepo(t, nil)
@@ -19,7 +20,7 @@ func TestLogsFollow(t *testing.T) {
 name: follow
 steps:
   - id: talk
-    run: for i in 1 2 3 4 5; do echo "line $i"; sleep 0.2; done
+    run: sleep 0.5; for i in 1 2 3 4 5; do echo "line $i"; sleep 0.2; done
 `)
 	run := rbflowCmd(t, repo, "run", procFile, "--json")
 	var out syncBuffer
