@@ -176,7 +176,12 @@ func (x *execution) attempts(ctx context.Context, st *Step, ex *Exec, rec *StepR
 	}
 	for attempt := first; ; attempt++ {
 		ex.Attempt = attempt
-		log.Note("attempt %d started %s", attempt, time.Now().UTC().Format(time.RFC3339))
+		// The first attempt's start is the step's; a later one, or one
+		// after an attempt cut off, is marked in the log between their
+		// outputs.
+		if attempt > 1 || ex.Resumed {
+			log.Note("attempt %d started %s", attempt, time.Now().UTC().Format(time.RFC3339))
+		}
 		res, err := x.attempt(ctx, st, ex)
 		rec.Attempts = attempt
 		if err == nil || ctx.Err() != nil || attempt >= attempts || errors.Is(err, ErrWaiting) && x.single > 0 {

@@ -400,7 +400,7 @@ steps:
 	if f.err != nil {
 		t.Fatal(f.err)
 	}
-	if log := f.log(t, "r"); !strings.Contains(log, "\nshort running team 1\n") {
+	if log := f.log(t, "r"); log != "short running team 1\n" {
 		t.Errorf("log = %q", log)
 	}
 }
