@@ -2,7 +2,6 @@ package proc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,19 +78,19 @@ func NewSupervisor(inherit ...*os.File) *Supervisor {
 }
 
 type supRequest struct {
-	ID   uint64   `json:"id"`
-	Path string   `json:"path"`
-	Args []string `json:"args"`
-	Dir  string   `json:"dir"`
-	Env  []string `json:"env"`
+	ID   uint64
+	Path string
+	Args []string
+	Dir  string
+	Env  []string
 }
 
 type supReply struct {
-	ID     uint64 `json:"id"`
-	Op     string `json:"op"` // started, error, exit
-	PID    int    `json:"pid,omitempty"`
-	Status int    `json:"status,omitempty"` // exit code, or 128+signal
-	Err    string `json:"err,omitempty"`
+	ID     uint64
+	Op     string // started, error, exit
+	PID    int
+	Status int // exit code, or 128+signal
+	Err    string
 }
 
 func (s *Supervisor) start() error {
@@ -144,8 +143,8 @@ func (s *Supervisor) readReplies() {
 			s.fail(fmt.Errorf("rbflow's supervisor ended: %v", err))
 			return
 		}
-		var r supReply
-		if json.Unmarshal(buf[:n], &r) != nil {
+		r, err := decodeReply(buf[:n])
+		if err != nil {
 			continue
 		}
 		s.mu.Lock()
@@ -212,8 +211,11 @@ func (s *Supervisor) startCmd(req supRequest, files [3]*os.File) (int, <-chan su
 	req.ID = s.nextID
 	s.pending[req.ID] = ch
 	s.mu.Unlock()
-	b, err := json.Marshal(req)
+	b, err := req.encode()
 	if err != nil {
+		s.mu.Lock()
+		delete(s.pending, req.ID)
+		s.mu.Unlock()
 		return 0, nil, err
 	}
 	rights := syscall.UnixRights(int(files[0].Fd()), int(files[1].Fd()), int(files[2].Fd()))
@@ -421,13 +423,16 @@ func SupervisorMain() int {
 	buf := make([]byte, 256<<10)
 	oob := make([]byte, syscall.CmsgSpace(3*4))
 	for {
-		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
 		if err != nil || n == 0 {
 			break // rbflow is gone, or done with the run
 		}
-		var req supRequest
 		files, ferr := parseRights(oob[:oobn])
-		if err := json.Unmarshal(buf[:n], &req); err != nil || ferr != nil || len(files) != 3 {
+		req, err := decodeRequest(buf[:n])
+		if err == nil && flags&syscall.MSG_TRUNC != 0 {
+			err = fmt.Errorf("the command and its environment are over %d KB", len(buf)>>10)
+		}
+		if err != nil || ferr != nil || len(files) != 3 {
 			for _, fd := range files {
 				syscall.Close(fd)
 			}
@@ -450,7 +455,7 @@ type supervisorState struct {
 }
 
 func (sv *supervisorState) send(r supReply) {
-	b, _ := json.Marshal(r)
+	b := r.encode()
 	sv.sendM.Lock()
 	_, _ = sv.conn.Write(b)
 	sv.sendM.Unlock()
