@@ -84,7 +84,7 @@ func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) i
 
 const usage = `usage:
   rbflow worker --temporal ADDR --host NAME --repo PATH... [--key-file FILE]
-  rbflow run PROCEDURE --temporal ADDR --on HOST:PATH... [--set k=v]... [--answer step=value]... [--host-wait 10m]
+  rbflow run PROCEDURE --temporal ADDR --on HOST:PATH... [--set k=v]... [--answer step=value]... [--host-wait 10m] [--heartbeat 30s]
   rbflow status RUN --temporal ADDR [--json]
   rbflow resume RUN --temporal ADDR --answer step=value... [--on HOST:PATH]...
   rbflow cancel RUN --temporal ADDR
@@ -112,7 +112,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	var host string
 	var parallel int
 	var reload bool
-	var hostWait time.Duration
+	var hostWait, heartbeat time.Duration
 	switch cmd {
 	case "worker":
 		fs.StringVar(&host, "host", "", "this host's `NAME` (its steps' queue is rbflow/host/NAME)")
@@ -123,6 +123,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		fs.StringArrayVar(&answers, "answer", nil, "answer a prompt step: `STEP=VALUE` (repeatable)")
 		fs.IntVar(&parallel, "parallel", 4, "steps at once on each target")
 		fs.DurationVar(&hostWait, "host-wait", 10*time.Minute, "how long a step waits for its host's worker before it fails (0: for ever)")
+		fs.DurationVar(&heartbeat, "heartbeat", fleet.DefaultHeartbeat, "how long a running step's worker may be silent before the step is run again on the restarted worker")
 	case "resume":
 		fs.StringArrayVar(&on, "on", nil, "answer only on this target `HOST:PATH` (repeatable)")
 		fs.StringArrayVar(&answers, "answer", nil, "answer a waiting prompt step: `STEP=VALUE` (repeatable)")
@@ -152,7 +153,10 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		if len(pos) != 1 {
 			return usagef("run: give one PROCEDURE (a file or a built-in name)")
 		}
-		return a.run(ctx, pos[0], on, sets, answers, parallel, hostWait)
+		if heartbeat < time.Second {
+			return usagef("run: --heartbeat %s: give at least 1s (a worker heartbeats every third of it)", heartbeat)
+		}
+		return a.run(ctx, pos[0], on, sets, answers, parallel, hostWait, heartbeat)
 	}
 	if len(pos) != 1 {
 		return usagef("%s: give the RUN id (rbflow run printed it)", cmd)
@@ -217,7 +221,7 @@ func (a *app) worker(ctx context.Context, host string, repos []string) error {
 func incidentID(runID string) string { return "rbflow/incident/" + runID }
 
 // run starts an incident and follows it.
-func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, parallel int, hostWait time.Duration) error {
+func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, parallel int, hostWait, heartbeat time.Duration) error {
 	if len(on) == 0 {
 		return usagef("run: give at least one target with --on HOST:PATH")
 	}
@@ -265,7 +269,7 @@ func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, p
 	defer c.Close()
 	runID := engine.NewRunID(time.Now())
 	in := fleet.IncidentInput{RunID: runID, Targets: targets, Procedure: fleet.ProcedureInput{
-		Source: string(src.Text), SourcePath: src.Path, Params: params, Answers: given, Parallel: parallel, HostWait: hostWait,
+		Source: string(src.Text), SourcePath: src.Path, Params: params, Answers: given, Parallel: parallel, HostWait: hostWait, Heartbeat: heartbeat,
 	}}
 	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: incidentID(runID), TaskQueue: fleet.TaskQueue}, fleet.IncidentWorkflow, in); err != nil {
 		return fmt.Errorf("start run: %w", err)
