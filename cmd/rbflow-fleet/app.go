@@ -58,6 +58,9 @@ type app struct {
 	namespace string
 	keyFile   string
 	json      bool
+	// cancelling: this command cancelled the run, so a target that ended
+	// cancelled ended as asked.
+	cancelling bool
 }
 
 // Main runs rbflow-fleet with args and returns its exit status.
@@ -385,7 +388,8 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 	}
 }
 
-// ended prints how each target ended and returns the run's exit status.
+// ended prints how each target ended and returns the run's exit status:
+// 0 when every target succeeded (or, for cancel, ended cancelled).
 func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 	code := exitOK
 	for _, o := range outs {
@@ -400,6 +404,10 @@ func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 		switch {
 		case strings.Contains(o.Error, "held by another incident"):
 			code = max(code, exitLocked)
+		case o.Status == engine.RunCancelled && a.cancelling && finallyFailed(o) == "":
+		case o.Status == engine.RunCancelled && a.cancelling:
+			fmt.Fprintf(a.stdout, "%s  finally step %s failed\n", o.Target, finallyFailed(o))
+			code = max(code, exitFailed)
 		case o.Status != engine.RunSucceeded:
 			code = max(code, exitFailed)
 		}
@@ -408,6 +416,16 @@ func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 		return &exitError{code}
 	}
 	return nil
+}
+
+// finallyFailed names the first finally step of o that failed.
+func finallyFailed(o *fleet.Outcome) string {
+	for _, s := range o.Steps {
+		if s.Section == spec.SectionFinally && s.Conclusion == engine.StepFailed {
+			return s.StepID
+		}
+	}
+	return ""
 }
 
 // status prints where each target of a run stands.
@@ -524,6 +542,7 @@ func (a *app) cancel(ctx context.Context, runID string) error {
 		return fmt.Errorf("cancel run %s: %w", runID, err)
 	}
 	fmt.Fprintf(a.stdout, "run %s: cancel requested; finally steps run\n", runID)
+	a.cancelling = true
 	return a.follow(ctx, c, runID)
 }
 

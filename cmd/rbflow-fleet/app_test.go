@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/fleet"
+	"github.com/rbflow/rbflow/engine/spec"
 	"github.com/rbflow/rbflow/engine/testkit"
 )
 
@@ -98,4 +102,40 @@ func TestNoServer(t *testing.T) {
 func TestMain(m *testing.M) {
 	testkit.Main()
 	os.Exit(m.Run())
+}
+
+// TestEndedAfterCancel: rbflow cancel exits 0 when the targets ended
+// cancelled as it asked, 1 when a finally step failed; rbflow run exits
+// 1 for a cancelled target.
+func TestEndedAfterCancel(t *testing.T) {
+	target := fleet.Target{Host: "web1", Path: "/srv/app"}
+	cancelled := &fleet.Outcome{RunID: "R-1", Target: target, Status: engine.RunCancelled, Steps: []*engine.StepRecord{
+		{StepID: "hang", Section: spec.SectionMain, Status: engine.StepCancelled, Conclusion: engine.StepCancelled},
+		{StepID: "fin", Section: spec.SectionFinally, Status: engine.StepSucceeded, Conclusion: engine.StepSucceeded},
+	}}
+	finFailed := &fleet.Outcome{RunID: "R-1", Target: target, Status: engine.RunCancelled, Steps: []*engine.StepRecord{
+		{StepID: "fin", Section: spec.SectionFinally, Status: engine.StepFailed, Conclusion: engine.StepFailed},
+	}}
+	for _, tc := range []struct {
+		cancelling bool
+		out        *fleet.Outcome
+		want       int
+	}{
+		{true, cancelled, exitOK},
+		{true, finFailed, exitFailed},
+		{false, cancelled, exitFailed},
+	} {
+		var out bytes.Buffer
+		a := &app{stdout: &out, cancelling: tc.cancelling}
+		code := exitOK
+		var exit *exitError
+		if err := a.ended("R", []*fleet.Outcome{tc.out}); errors.As(err, &exit) {
+			code = exit.code
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.want {
+			t.Errorf("cancelling %v, %s: exit %d, want %d\n%s", tc.cancelling, tc.out.Steps[len(tc.out.Steps)-1].Status, code, tc.want, out.String())
+		}
+	}
 }
