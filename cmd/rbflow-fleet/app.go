@@ -156,8 +156,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		if len(pos) != 1 {
 			return usagef("run: give one PROCEDURE (a file or a built-in name)")
 		}
-		if heartbeat < time.Second {
-			return usagef("run: --heartbeat %s: give at least 1s (a worker heartbeats every third of it)", heartbeat)
+		if heartbeat < 3*time.Second {
+			return usagef("run: --heartbeat %s: give at least 3s (a running step heartbeats every third of it, at most every 2s)", heartbeat)
 		}
 		return a.run(ctx, pos[0], on, sets, answers, parallel, hostWait, heartbeat)
 	}
@@ -211,7 +211,7 @@ func (a *app) worker(ctx context.Context, host string, repos []string) error {
 	defer c.Close()
 	wf := worker.New(c, fleet.TaskQueue, worker.Options{})
 	(&fleet.Interpreter{Registry: a.reg}).Register(wf)
-	steps := worker.New(c, fleet.HostQueue(host), worker.Options{})
+	steps := worker.New(c, fleet.HostQueue(host), fleet.WorkerOptions())
 	h.Register(steps)
 	if err := wf.Start(); err != nil {
 		return err

@@ -427,7 +427,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	testkit.WriteFile(t, proc, incident)
 	secret := "s3cr3t-" + hex.EncodeToString([]byte(t.Name()))[:8] + "-e2e"
 	run, runID := c.runFleet(proc, "--on", "a:"+repoA, "--on", "b:"+repoB,
-		"--set", "marks="+c.markDir, "--set", "token="+secret, "--heartbeat", "2s")
+		"--set", "marks="+c.markDir, "--set", "token="+secret, "--heartbeat", "3s")
 	runA, runB := fleet.TargetRunID(runID, 0), fleet.TargetRunID(runID, 1)
 	// Host b's long step may end at once.
 	testkit.WriteFile(t, filepath.Join(c.markDir, runB+".release"), "")
@@ -579,12 +579,15 @@ finally:
 	hangRun := fleet.TargetRunID(hangID, 0)
 	c.waitFor(time.Minute, "the hanging step to start", hanging, func() bool { return len(c.marks(hangRun+".hang")) == 1 })
 	hung := pids(t, c.marks(hangRun + ".hang")[0])
-	out, errs, code = c.rbflow(c.dir, "cancel", hangID, "--temporal", c.addr, "--key-file", c.key)
-	if !strings.Contains(out, "cancel requested") || !strings.Contains(out, "cancelled") {
-		t.Errorf("rbflow cancel: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
-	}
+	cancelAt := time.Now()
+	canceller := c.start("rbflow-cancel", filepath.Join(c.bin, "rbflow"), "cancel", hangID, "--temporal", c.addr, "--key-file", c.key)
 	for _, pid := range hung {
 		c.waitFor(15*time.Second, fmt.Sprintf("process %d of the cancelled step to end", pid), nil, func() bool { return !testkit.Alive(pid) })
+	}
+	t.Logf("rbflow cancel reached the running step's processes in %s", time.Since(cancelAt).Round(time.Millisecond))
+	out, errs, code = c.wait(canceller, time.Minute)
+	if code != 0 || !strings.Contains(out, "cancel requested") || !strings.Contains(out, hangRun+" cancelled") {
+		t.Errorf("rbflow cancel: exit %d, want 0 and the run cancelled\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 	c.wait(hanging, time.Minute)
 	if got := c.marks(hangRun + ".fin"); len(got) != 1 {

@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
@@ -252,10 +253,7 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 	info := activity.GetInfo(ctx)
 	stop := make(chan struct{})
 	defer close(stop)
-	every := info.HeartbeatTimeout / 3
-	if every <= 0 {
-		every = 10 * time.Second
-	}
+	every := HeartbeatEvery(info.HeartbeatTimeout)
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -284,6 +282,30 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 		return nil, temporal.NewApplicationError(fmt.Sprintf("step %s attempt %d failed: %s", in.Step, info.Attempt, res.Record.Error), "StepFailed")
 	}
 	return &StepOutput{Record: res.Record, Waiting: res.Waiting}, nil
+}
+
+// MaxHeartbeatEvery is the longest time between two heartbeats of a
+// running step: Temporal tells an activity it was cancelled in the answer
+// to a heartbeat, so it is also how long rbflow cancel takes to reach a
+// running step's processes.
+const MaxHeartbeatEvery = 2 * time.Second
+
+// HeartbeatEvery is how often a step heartbeats given its heartbeat
+// timeout: a third of it, at most MaxHeartbeatEvery.
+func HeartbeatEvery(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return MaxHeartbeatEvery
+	}
+	return min(timeout/3, MaxHeartbeatEvery)
+}
+
+// WorkerOptions are the options of a host's worker. The SDK holds back a
+// heartbeat sent less than 80% of the heartbeat timeout after the last
+// (24 s of the default 30 s): a cancel then reached a running step up to
+// 24 s late, and a worker on a busy machine came near its timeout. Each
+// heartbeat goes out when RunStep sends it.
+func WorkerOptions() worker.Options {
+	return worker.Options{MaxHeartbeatThrottleInterval: MaxHeartbeatEvery / 2}
 }
 
 // tailObserver keeps the last lines a step printed (masked by the engine),

@@ -781,3 +781,27 @@ func TestFleetHostLost(t *testing.T) {
 	}
 	statuses(t, out, map[string]engine.StepStatus{"b": engine.StepSkipped})
 }
+
+// TestHeartbeatCadence: a running step heartbeats a third of its
+// heartbeat timeout apart, at most MaxHeartbeatEvery apart (a cancel
+// reaches it in the answer to one), and the worker's throttle lets every
+// such heartbeat out at once for any timeout run --heartbeat accepts (3s
+// up): the SDK's default held them back to 80% of the timeout.
+func TestHeartbeatCadence(t *testing.T) {
+	throttle := fleet.WorkerOptions().MaxHeartbeatThrottleInterval
+	if throttle <= 0 {
+		t.Fatalf("worker's MaxHeartbeatThrottleInterval %s: the SDK's default (80%% of the timeout) applies", throttle)
+	}
+	for _, timeout := range []time.Duration{3 * time.Second, 10 * time.Second, fleet.DefaultHeartbeat, time.Hour} {
+		every := fleet.HeartbeatEvery(timeout)
+		if every <= 0 || every > timeout/3 || every > fleet.MaxHeartbeatEvery {
+			t.Errorf("timeout %s: a heartbeat every %s, want at most a third of it and at most %s", timeout, every, fleet.MaxHeartbeatEvery)
+		}
+		if sent := min(throttle, timeout*8/10); sent > every {
+			t.Errorf("timeout %s: heartbeats sent every %s, held back to %s by the throttle", timeout, every, sent)
+		}
+	}
+	if every := fleet.HeartbeatEvery(0); every != fleet.MaxHeartbeatEvery {
+		t.Errorf("no timeout: a heartbeat every %s, want %s", every, fleet.MaxHeartbeatEvery)
+	}
+}
