@@ -776,10 +776,28 @@ func TestFleetHostLost(t *testing.T) {
 	if out.Status != engine.RunFailed || out.FailedStep != "a" {
 		t.Fatalf("status %s at %q, want failed at a", out.Status, out.FailedStep)
 	}
-	if e := step(out, "a").Error; !strings.Contains(e, "its host's worker did not take the step in time") {
+	if e := step(out, "a").Error; !strings.Contains(e, "no worker of host web1 took the step within 1m0s (--host-wait): is 'rbflow worker --host web1' running there?") {
 		t.Errorf("a's error %q, want the host named as lost", e)
 	}
 	statuses(t, out, map[string]engine.StepStatus{"b": engine.StepSkipped})
+}
+
+// TestFleetHostLostAtStart: a run no worker of its host begins in time
+// (the host's first activity) ends failed with the cause, as its
+// workflow's outcome (status shows it), not as the SDK's error chain.
+func TestFleetHostLostAtStart(t *testing.T) {
+	f := newFixture(t)
+	f.host.Register(f.env)
+	f.env.OnActivity(fleet.BeginRunActivity, mock.Anything, mock.Anything).Return(temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
+	in := f.input("version: 1\nname: lost\nsteps:\n  - id: a\n    run: \"true\"\n", nil)
+	in.HostWait = 3 * time.Second
+	out := f.execute(in)
+	if out.Status != engine.RunFailed || len(out.Steps) != 0 {
+		t.Fatalf("status %s with steps %v, want failed before any step", out.Status, out.Steps)
+	}
+	if want := "no worker of host web1 took the run within 3s (--host-wait): is 'rbflow worker --host web1' running there?"; out.Error != want {
+		t.Errorf("error %q, want %q", out.Error, want)
+	}
 }
 
 // TestHeartbeatCadence: a running step heartbeats a third of its

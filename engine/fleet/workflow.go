@@ -197,7 +197,13 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 		RunID: input.RunID, Repo: input.Target.Path, Source: input.Source, SourcePath: input.SourcePath,
 		Params: params, StartedAt: r.start,
 	}).Get(bctx, nil); err != nil {
-		return nil, err
+		// Version 1: the workflow completes with the run failed and why,
+		// as when a step's host is lost; it failed with the SDK's error.
+		if workflow.GetVersion(ctx, "begin-run-outcome", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return nil, err
+		}
+		r.status, r.errMsg = engine.RunFailed, r.mask.String(r.lostReason(err, "the run"))
+		return r.outcome(), nil
 	}
 
 	r.section(ctx, plan.Main, spec.SectionMain, false)
@@ -457,7 +463,7 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepCancelled, "cancelled while it ran", now)
 			return
 		case err != nil:
-			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepFailed, r.mask.String(lostReason(err)), now)
+			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepFailed, r.mask.String(r.lostReason(err, "the step")), now)
 			return
 		case out.Record == nil:
 			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepFailed, "the host returned no record", now)
@@ -514,13 +520,14 @@ func (r *procRun) answered(id string) bool {
 	return false
 }
 
-// lostReason says why a step's activity gave up.
-func lostReason(err error) string {
+// lostReason says why an activity (what: "the step", "the run") gave up.
+func (r *procRun) lostReason(err error, what string) string {
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {
 		switch te.TimeoutType() {
 		case enums.TIMEOUT_TYPE_SCHEDULE_TO_START:
-			return "its host's worker did not take the step in time (is rbflow-fleet worker running for that host?)"
+			host := r.in.Target.Host
+			return fmt.Sprintf("no worker of host %s took %s within %s (--host-wait): is 'rbflow worker --host %s' running there?", host, what, r.in.HostWait, host)
 		case enums.TIMEOUT_TYPE_HEARTBEAT:
 			return "its host's worker stopped answering (heartbeat timeout) on every attempt"
 		case enums.TIMEOUT_TYPE_START_TO_CLOSE:
