@@ -319,7 +319,7 @@ func (a *app) children(ctx context.Context, c client.Client, runID string) ([]*f
 			outs[i] = &o
 		}
 	}
-	return kids, outs, nil
+	return kids, withWarnings(outs), nil
 }
 
 // follow prints each step as it ends until the incident ends (its exit
@@ -346,7 +346,7 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 				k := o.Target.String() + " " + s.StepID
 				if printed[k] != s.Status && s.Status != engine.StepRunning {
 					printed[k] = s.Status
-					line := fmt.Sprintf("%s  %-20s %s", o.Target, s.StepID, s.Status)
+					line := fmt.Sprintf("%s  %-20s %s", o.Target, s.StepID, stepStatus(s))
 					if s.Error != "" && s.Status != engine.StepSucceeded {
 						line += ": " + firstLine(s.Error)
 					}
@@ -364,7 +364,7 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 				return fmt.Errorf("run %s: %w", runID, r.err)
 			}
 			show(r.out.Runs)
-			return a.ended(runID, r.out.Runs)
+			return a.ended(runID, withWarnings(r.out.Runs))
 		case <-sig:
 			fmt.Fprintf(a.stderr, "rbflow: stopped following; run %s goes on in Temporal: rbflow status %s --temporal %s (rbflow cancel stops it)\n", runID, runID, a.temporal)
 			return &exitError{exitSignal}
@@ -393,7 +393,7 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 	code := exitOK
 	for _, o := range outs {
-		line := fmt.Sprintf("%s  run %s %s", o.Target, o.RunID, o.Status)
+		line := fmt.Sprintf("%s  run %s %s", o.Target, o.RunID, runStatus(o))
 		if o.FailedStep != "" {
 			line += " at " + o.FailedStep
 		}
@@ -401,6 +401,9 @@ func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 			line += ": " + o.Error
 		}
 		fmt.Fprintln(a.stdout, line)
+		for _, w := range o.Warnings {
+			fmt.Fprintf(a.stdout, "%s  ⚠ %s\n", o.Target, w)
+		}
 		switch {
 		case strings.Contains(o.Error, "held by another incident"):
 			code = max(code, exitLocked)
@@ -416,6 +419,38 @@ func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 		return &exitError{code}
 	}
 	return nil
+}
+
+// runStatus is how a target's run stands, in words: a run that succeeded
+// with warnings (a continue_on_error step failed) says so, as locally.
+func runStatus(o *fleet.Outcome) string {
+	if o.Status == engine.RunSucceeded && len(o.Warnings) > 0 {
+		if len(o.Warnings) == 1 {
+			return "succeeded with 1 warning"
+		}
+		return fmt.Sprintf("succeeded with %d warnings", len(o.Warnings))
+	}
+	return string(o.Status)
+}
+
+// stepStatus is a step's status in words: "failed (continued)" for a
+// continue_on_error step that failed, as locally.
+func stepStatus(s *engine.StepRecord) string {
+	if s.Outcome == engine.StepFailed && s.Conclusion == engine.StepSucceeded {
+		return "failed (continued)"
+	}
+	return string(s.Status)
+}
+
+// withWarnings sets each outcome's warnings: the continue_on_error steps
+// that failed in a run that succeeded.
+func withWarnings(outs []*fleet.Outcome) []*fleet.Outcome {
+	for _, o := range outs {
+		if o != nil && o.Status == engine.RunSucceeded {
+			o.Warnings = engine.Warnings(o.Steps)
+		}
+	}
+	return outs
 }
 
 // finallyFailed names the first finally step of o that failed.
@@ -445,12 +480,15 @@ func (a *app) status(ctx context.Context, runID string) error {
 		return enc.Encode(outs)
 	}
 	for _, o := range outs {
-		fmt.Fprintf(a.stdout, "%s  run %s  %s  %s\n", o.Target, o.RunID, o.Procedure, o.Status)
+		fmt.Fprintf(a.stdout, "%s  run %s  %s  %s\n", o.Target, o.RunID, o.Procedure, runStatus(o))
 		if o.Error != "" {
 			fmt.Fprintf(a.stdout, "  %s\n", o.Error)
 		}
+		for _, w := range o.Warnings {
+			fmt.Fprintf(a.stdout, "  ⚠ %s\n", w)
+		}
 		for _, s := range o.Steps {
-			line := fmt.Sprintf("  %-20s %s", s.StepID, s.Status)
+			line := fmt.Sprintf("  %-20s %s", s.StepID, stepStatus(s))
 			if s.Error != "" {
 				line += ": " + firstLine(s.Error)
 			}

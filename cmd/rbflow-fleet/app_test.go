@@ -139,3 +139,26 @@ func TestEndedAfterCancel(t *testing.T) {
 		}
 	}
 }
+
+// TestEndedWarnings: a target whose run succeeded while a
+// continue_on_error step failed says so with the step, as a local run
+// does, and exits 0.
+func TestEndedWarnings(t *testing.T) {
+	o := &fleet.Outcome{RunID: "R-1", Target: fleet.Target{Host: "web1", Path: "/srv/app"}, Status: engine.RunSucceeded, Steps: []*engine.StepRecord{
+		{StepID: "verify", Section: spec.SectionMain, Status: engine.StepFailed, Outcome: engine.StepFailed, Conclusion: engine.StepSucceeded, Error: "exit status 3"},
+		{StepID: "fin", Section: spec.SectionFinally, Status: engine.StepSucceeded, Outcome: engine.StepSucceeded, Conclusion: engine.StepSucceeded},
+	}}
+	var out bytes.Buffer
+	a := &app{stdout: &out}
+	if err := a.ended("R", withWarnings([]*fleet.Outcome{o})); err != nil {
+		t.Fatalf("exit: %v, want 0", err)
+	}
+	for _, want := range []string{"web1:/srv/app  run R-1 succeeded with 1 warning\n", "web1:/srv/app  ⚠ step verify failed (continue_on_error): exit status 3\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if got := stepStatus(o.Steps[0]); got != "failed (continued)" {
+		t.Errorf("verify shown %q, want failed (continued)", got)
+	}
+}

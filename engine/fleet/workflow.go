@@ -104,6 +104,9 @@ type Outcome struct {
 	Waiting    []string // steps waiting for an answer
 	Steps      []*engine.StepRecord
 	Error      string
+	// Warnings are set by rbflow-fleet's commands, not by the workflow:
+	// engine.Warnings of a run that succeeded (status --json).
+	Warnings []string `json:",omitempty"`
 }
 
 // Answer is the argument of AnswerUpdate.
