@@ -287,9 +287,10 @@ func (c *cluster) fleetStatus(runID string) []*fleet.Outcome {
 // localStatus is `rbflow status RUN --json` run in a host's repository,
 // without Temporal: what the host's own store says.
 type localRun struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	Steps  []struct {
+	ID       string   `json:"id"`
+	Status   string   `json:"status"`
+	Warnings []string `json:"warnings"`
+	Steps    []struct {
 		ID       string         `json:"id"`
 		Status   string         `json:"status"`
 		Attempts int            `json:"attempts"`
@@ -403,6 +404,10 @@ steps:
   - id: after
     if: steps.long.outputs.done == "yes"
     run: echo "$$" >> "${{ params.marks }}/${{ run.id }}.after"
+  - id: verify
+    needs: [long]
+    run: echo "not verified" >&2; exit 3
+    continue_on_error: true
   - id: never
     needs: [long]
     if: steps.long.outputs.done != "yes"
@@ -451,7 +456,8 @@ func TestFleetEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("rbflow run: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	for _, want := range []string{"a:" + repoA + "  run " + runA + " succeeded", "b:" + repoB + "  run " + runB + " succeeded"} {
+	for _, want := range []string{"a:" + repoA + "  run " + runA + " succeeded with 1 warning", "b:" + repoB + "  run " + runB + " succeeded with 1 warning",
+		"a:" + repoA + "  ⚠ step verify failed (continue_on_error): exit status 3: not verified"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("rbflow run's output lacks %q:\n%s", want, out)
 		}
@@ -481,7 +487,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("rbflow status --temporal: exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"a:" + repoA + "  run " + runA, "b:" + repoB + "  run " + runB, "e2e-incident  succeeded", "never", "skipped"} {
+	for _, want := range []string{"a:" + repoA + "  run " + runA, "b:" + repoB + "  run " + runB, "e2e-incident  succeeded with 1 warning", "never", "skipped", "verify               failed (continued)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rbflow status --temporal lacks %q:\n%s", want, text)
 		}
@@ -494,11 +500,11 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Fatalf("rbflow status --json: %d targets, want 2", len(outs))
 	}
 	want := map[string]engine.StepStatus{"first": engine.StepSucceeded, "snap": engine.StepSucceeded, "reset": engine.StepSucceeded,
-		"long": engine.StepSucceeded, "after": engine.StepSucceeded, "never": engine.StepSkipped, "fin": engine.StepSucceeded}
+		"long": engine.StepSucceeded, "after": engine.StepSucceeded, "verify": engine.StepFailed, "never": engine.StepSkipped, "fin": engine.StepSucceeded}
 	for host, id := range map[string]string{"a": runA, "b": runB} {
 		o := outcome(t, outs, host)
-		if o.RunID != id || o.Status != engine.RunSucceeded {
-			t.Errorf("status --json, host %s: run %s %s, want %s succeeded", host, o.RunID, o.Status, id)
+		if o.RunID != id || o.Status != engine.RunSucceeded || len(o.Warnings) != 1 {
+			t.Errorf("status --json, host %s: run %s %s, warnings %q; want %s succeeded with verify's warning", host, o.RunID, o.Status, o.Warnings, id)
 		}
 		for step, w := range want {
 			if got := stepOf(o, step); got != w {
@@ -510,8 +516,8 @@ func TestFleetEndToEnd(t *testing.T) {
 	// Each host's own store tells what that host ran, and only that.
 	for _, h := range []struct{ repo, run, other string }{{repoA, runA, runB}, {repoB, runB, runA}} {
 		r, raw := c.localStatus(h.repo, h.run)
-		if r.Status != string(engine.RunSucceeded) {
-			t.Errorf("rbflow status %s in %s: %s, want succeeded", h.run, h.repo, r.Status)
+		if r.Status != string(engine.RunSucceeded) || len(r.Warnings) != 1 {
+			t.Errorf("rbflow status %s in %s: %s, warnings %q; want succeeded with verify's warning", h.run, h.repo, r.Status, r.Warnings)
 		}
 		for step, w := range want {
 			if got := r.step(step); got != string(w) {
