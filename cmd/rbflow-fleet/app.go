@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
@@ -204,7 +205,9 @@ func (a *app) worker(ctx context.Context, host string, repos []string) error {
 		return usagef("worker: %v", err)
 	}
 	defer h.Close()
-	c, err := a.dialLog(nil)
+	// The SDK's log, from INFO up, on stderr: its default logs every
+	// activity at DEBUG on stdout.
+	c, err := a.dialLog(log.NewStructuredLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	if err != nil {
 		return err
 	}

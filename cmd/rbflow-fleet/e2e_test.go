@@ -246,6 +246,13 @@ func (c *cluster) worker(host, repo string) *process {
 	c.waitFor(30*time.Second, "worker "+host+" to start", p, func() bool {
 		return strings.Contains(p.stdout(), "rbflow worker: host "+host)
 	})
+	c.t.Cleanup(func() {
+		// The SDK's own log goes to stderr, INFO and up: stdout is the
+		// worker's line.
+		if out := p.stdout(); strings.Count(out, "\n") != 1 || strings.Contains(p.stderr(), "DEBUG") {
+			c.t.Errorf("worker %s's output: stdout %q, stderr with DEBUG lines:\n%s", host, out, p.stderr())
+		}
+	})
 	return p
 }
 
@@ -516,6 +523,12 @@ func TestFleetEndToEnd(t *testing.T) {
 	// Each host's own store tells what that host ran, and only that.
 	for _, h := range []struct{ repo, run, other string }{{repoA, runA, runB}, {repoB, runB, runA}} {
 		r, raw := c.localStatus(h.repo, h.run)
+		attempts := map[string]int{repoA: 2, repoB: 1}[h.repo]
+		for _, s := range r.Steps {
+			if s.ID == "long" && s.Attempts != attempts {
+				t.Errorf("rbflow status %s in %s: long made %d attempts, want %d", h.run, h.repo, s.Attempts, attempts)
+			}
+		}
 		if r.Status != string(engine.RunSucceeded) || len(r.Warnings) != 1 {
 			t.Errorf("rbflow status %s in %s: %s, warnings %q; want succeeded with verify's warning", h.run, h.repo, r.Status, r.Warnings)
 		}
