@@ -349,11 +349,7 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 				k := o.Target.String() + " " + s.StepID
 				if printed[k] != s.Status && s.Status != engine.StepRunning {
 					printed[k] = s.Status
-					line := fmt.Sprintf("%s  %-20s %s", o.Target, s.StepID, stepStatus(s))
-					if s.Error != "" && s.Status != engine.StepSucceeded {
-						line += ": " + firstLine(s.Error)
-					}
-					fmt.Fprintln(a.stdout, line)
+					fmt.Fprintf(a.stdout, "%s  %-20s %s\n", o.Target, s.StepID, stepLine(s))
 				}
 			}
 		}
@@ -445,6 +441,21 @@ func stepStatus(s *engine.StepRecord) string {
 	return string(s.Status)
 }
 
+// stepLine is a step's status and the first line of why, once: the
+// reason of a step skipped or cancelled begins with its status already
+// ("skipped: an earlier step failed").
+func stepLine(s *engine.StepRecord) string {
+	status := stepStatus(s)
+	why := firstLine(s.Error)
+	switch {
+	case why == "" || s.Status == engine.StepSucceeded:
+		return status
+	case strings.HasPrefix(why, string(s.Status)+":"):
+		return why
+	}
+	return status + ": " + why
+}
+
 // withWarnings sets each outcome's warnings: the continue_on_error steps
 // that failed in a run that succeeded.
 func withWarnings(outs []*fleet.Outcome) []*fleet.Outcome {
@@ -491,11 +502,7 @@ func (a *app) status(ctx context.Context, runID string) error {
 			fmt.Fprintf(a.stdout, "  ⚠ %s\n", w)
 		}
 		for _, s := range o.Steps {
-			line := fmt.Sprintf("  %-20s %s", s.StepID, stepStatus(s))
-			if s.Error != "" {
-				line += ": " + firstLine(s.Error)
-			}
-			fmt.Fprintln(a.stdout, line)
+			fmt.Fprintf(a.stdout, "  %-20s %s\n", s.StepID, stepLine(s))
 		}
 		for _, w := range o.Waiting {
 			fmt.Fprintf(a.stdout, "  waiting: %s\n", w)

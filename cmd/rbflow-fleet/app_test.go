@@ -162,3 +162,23 @@ func TestEndedWarnings(t *testing.T) {
 		t.Errorf("verify shown %q, want failed (continued)", got)
 	}
 }
+
+// TestStepLine: a step's line says its status and why once ("skipped:
+// skipped: ..." was printed for every step skipped after a failure).
+func TestStepLine(t *testing.T) {
+	for _, tc := range []struct {
+		rec  engine.StepRecord
+		want string
+	}{
+		{engine.StepRecord{Status: engine.StepSkipped, Error: "skipped: an earlier step failed"}, "skipped: an earlier step failed"},
+		{engine.StepRecord{Status: engine.StepSkipped}, "skipped"},
+		{engine.StepRecord{Status: engine.StepFailed, Outcome: engine.StepFailed, Conclusion: engine.StepFailed, Error: "exit status 3\nmore"}, "failed: exit status 3"},
+		{engine.StepRecord{Status: engine.StepFailed, Outcome: engine.StepFailed, Conclusion: engine.StepSucceeded, Error: "exit status 1"}, "failed (continued): exit status 1"},
+		{engine.StepRecord{Status: engine.StepCancelled, Error: "cancelled while it ran"}, "cancelled: cancelled while it ran"},
+		{engine.StepRecord{Status: engine.StepSucceeded, Error: "retried: exit status 1"}, "succeeded"},
+	} {
+		if got := stepLine(&tc.rec); got != tc.want {
+			t.Errorf("stepLine(%s, %q) = %q, want %q", tc.rec.Status, tc.rec.Error, got, tc.want)
+		}
+	}
+}
