@@ -205,6 +205,7 @@ func (a *app) worker(ctx context.Context, host string, repos []string) error {
 		return usagef("worker: %v", err)
 	}
 	defer h.Close()
+	h.Temporal = a.temporal
 	// The SDK's log, from INFO up, on stderr: its default logs every
 	// activity at DEBUG on stdout.
 	c, err := a.dialLog(log.NewStructuredLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))))

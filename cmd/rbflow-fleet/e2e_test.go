@@ -561,7 +561,7 @@ steps:
 `)
 	asking, askID := c.runFleet(ask, "--on", "b:"+repoB, "--set", "marks="+c.markDir)
 	out, errs, code = c.wait(asking, time.Minute)
-	if code != exitWaiting || !strings.Contains(errs, "waits for an answer") || !strings.Contains(errs, "go: ") {
+	if code != exitWaiting || !strings.Contains(errs, "waits for an answer") || !strings.Contains(errs, "answer with: rbflow resume "+askID+" --temporal "+c.addr+" --answer go=yes") {
 		t.Fatalf("rbflow run of a prompt: exit %d, want %d and the step it waits on:\nstdout:\n%s\nstderr:\n%s", code, exitWaiting, out, errs)
 	}
 	if o := outcome(t, c.fleetStatus(askID), "b"); o.Status != engine.RunWaiting || len(o.Waiting) != 1 {

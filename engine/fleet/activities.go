@@ -67,6 +67,9 @@ type Host struct {
 	Name     string
 	Registry *engine.Registry
 	Grace    time.Duration // SIGTERM to SIGKILL of a step's processes (0: 10 s)
+	// Temporal is the server's address as the worker was given it: a
+	// prompt that waits names the command that answers it through there.
+	Temporal string
 
 	repos map[string]*hostRepo
 	plans sync.Map // procedure text hash -> *engine.Plan
@@ -163,12 +166,23 @@ func (h *Host) plan(path, source string) (*engine.Plan, error) {
 	return p, nil
 }
 
-func (h *Host) runner(r *hostRepo, obs engine.Observer) *engine.Runner {
+func (h *Host) runner(r *hostRepo, runID string, obs engine.Observer) *engine.Runner {
 	return &engine.Runner{
 		Store: r.store, Loader: &engine.Loader{Registry: h.Registry}, StateDir: r.stateDir,
 		Repo: r.root, Parallel: 4, Grace: h.Grace, Observer: obs,
-		Actor: engine.CurrentActor(),
+		Actor:      engine.CurrentActor(),
+		AnswerWith: AnswerCommand(runID, h.Temporal),
 	}
+}
+
+// AnswerCommand is the command, up to STEP=VALUE, that answers a prompt
+// of the target run runID: rbflow resume of its incident on Temporal (a
+// local rbflow resume or rbflow answer would not reach the workflow).
+func AnswerCommand(runID, temporal string) string {
+	if temporal == "" {
+		temporal = "ADDR"
+	}
+	return fmt.Sprintf("rbflow resume %s --temporal %s --answer ", IncidentOf(runID), temporal)
 }
 
 // acquire takes the repository's lock for a run (once for all its steps
@@ -211,7 +225,7 @@ func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.runner(r, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt})
+	_, err = h.runner(r, in.RunID, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt})
 	return err
 }
 
@@ -225,7 +239,7 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 	if err != nil {
 		return err
 	}
-	return h.runner(r, nil).EndHostRun(ctx, plan, in.RunID, in.Status, in.FailedStep, in.Decided)
+	return h.runner(r, in.RunID, nil).EndHostRun(ctx, plan, in.RunID, in.Status, in.FailedStep, in.Decided)
 }
 
 // RunStep runs one attempt of one step under the repository's lock and a
@@ -268,7 +282,7 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 	}()
 	activity.RecordHeartbeat(ctx, "")
 
-	res, err := h.runner(r, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
+	res, err := h.runner(r, in.RunID, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
 		Step: in.Step, Attempt: int(info.Attempt), Prior: in.Prior, Status: in.Status, FailedStep: in.FailedStep,
 		EvalIf: in.EvalIf, Params: in.Params, Answers: in.Answers,
 	})

@@ -60,6 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
+	h.Temporal = "temporal.example:7233"
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	codec, err := fleet.NewCodec(key)
@@ -407,6 +408,11 @@ steps:
 `, nil))
 	if waiting == nil || waiting.Status != engine.RunWaiting || len(waiting.Waiting) != 1 || !strings.HasPrefix(waiting.Waiting[0], "ask: ") {
 		t.Fatalf("status while waiting = %+v, want waiting on ask", waiting)
+	}
+	// The wait names the command that answers it through Temporal, not
+	// a local rbflow resume or rbflow answer of the host's run.
+	if w, want := waiting.Waiting[0], "answer with: rbflow resume 20261130-120000-abcdef --temporal temporal.example:7233 --answer ask=yes (or ask=no)"; !strings.HasSuffix(w, want) || strings.Contains(w, "rbflow answer") {
+		t.Errorf("waiting on %q, want it to end with %q", w, want)
 	}
 	if rejected == nil || !strings.Contains(rejected.Error(), "only prompt steps take answers") {
 		t.Errorf("answer for a run step: %v, want refused", rejected)

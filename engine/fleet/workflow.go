@@ -610,6 +610,14 @@ type IncidentOutcome struct {
 // TargetRunID is the run id of an incident's i-th target (0-based).
 func TargetRunID(incident string, i int) string { return fmt.Sprintf("%s-%d", incident, i+1) }
 
+// IncidentOf is the incident of a target's run id (TargetRunID's inverse).
+func IncidentOf(runID string) string {
+	if i := strings.LastIndexByte(runID, '-'); i > 0 {
+		return runID[:i]
+	}
+	return runID
+}
+
 // Incident is the incident workflow: one procedure workflow per target,
 // each under its repository's lock id, all at once.
 func (in *Interpreter) Incident(ctx workflow.Context, input IncidentInput) (*IncidentOutcome, error) {
