@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/rbflow/rbflow/engine"
@@ -301,6 +303,10 @@ func parseAnswers(kvs []string) (map[string]string, error) {
 func (a *app) children(ctx context.Context, c client.Client, runID string) ([]*fleet.Child, []*fleet.Outcome, error) {
 	v, err := c.QueryWorkflow(ctx, incidentID(runID), "", fleet.TargetsQuery)
 	if err != nil {
+		var missing *serviceerror.NotFound
+		if errors.As(err, &missing) {
+			return nil, nil, usagef("no run %q on Temporal at %s (namespace %s): rbflow run printed the run's id", runID, a.temporal, a.namespace)
+		}
 		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
 	}
 	var kids []*fleet.Child
@@ -555,7 +561,7 @@ func (a *app) resume(ctx context.Context, runID string, on, answers []string) er
 				err = h.Get(ctx, nil)
 			}
 			if err != nil {
-				return usagef("--answer %s on %s: %v", step, k.Target, err)
+				return usagef("--answer %s on %s: %s", step, k.Target, errMessage(err))
 			}
 			answered++
 		}
@@ -593,6 +599,17 @@ func (a *app) cancel(ctx context.Context, runID string) error {
 	fmt.Fprintf(a.stdout, "run %s: cancel requested; finally steps run\n", runID)
 	a.cancelling = true
 	return a.follow(ctx, c, runID)
+}
+
+// errMessage is an error's message without the SDK's "(type: ...,
+// retryable: ...)" of an application error, such as an answer the
+// workflow refused.
+func errMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 func firstLine(s string) string {

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/fleet"
@@ -180,5 +183,17 @@ func TestStepLine(t *testing.T) {
 		if got := stepLine(&tc.rec); got != tc.want {
 			t.Errorf("stepLine(%s, %q) = %q, want %q", tc.rec.Status, tc.rec.Error, got, tc.want)
 		}
+	}
+}
+
+// TestErrMessage: an error the workflow returned (an answer it refused)
+// is shown by its message, without the SDK's "(type: ..., retryable: ...)".
+func TestErrMessage(t *testing.T) {
+	err := fmt.Errorf("update: %w", temporal.NewApplicationError(`--answer go=maybe: "maybe" is not a yes or no`, "usageError"))
+	if got, want := errMessage(err), `--answer go=maybe: "maybe" is not a yes or no`; got != want {
+		t.Errorf("errMessage = %q, want %q", got, want)
+	}
+	if got := errMessage(errors.New("plain")); got != "plain" {
+		t.Errorf("errMessage(plain) = %q", got)
 	}
 }

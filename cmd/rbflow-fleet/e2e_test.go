@@ -502,6 +502,9 @@ func TestFleetEndToEnd(t *testing.T) {
 	if strings.Contains(text, secret) {
 		t.Errorf("rbflow status --temporal shows the secret:\n%s", text)
 	}
+	if _, errs, code := c.rbflow(c.dir, "status", "nosuch", "--temporal", c.addr, "--key-file", c.key); code != exitUsage || !strings.Contains(errs, `no run "nosuch" on Temporal at `+c.addr) {
+		t.Errorf("rbflow status nosuch --temporal: exit %d, stderr %q; want exit %d naming the run and the server", code, errs, exitUsage)
+	}
 	outs := c.fleetStatus(runID)
 	if len(outs) != 2 {
 		t.Fatalf("rbflow status --json: %d targets, want 2", len(outs))
@@ -566,6 +569,10 @@ steps:
 	}
 	if o := outcome(t, c.fleetStatus(askID), "b"); o.Status != engine.RunWaiting || len(o.Waiting) != 1 {
 		t.Errorf("status of a run waiting for an answer: %s, waiting %q", o.Status, o.Waiting)
+	}
+	out, errs, code = c.rbflow(c.dir, "resume", askID, "--answer", "go=maybe", "--temporal", c.addr, "--key-file", c.key)
+	if want := `rbflow: --answer go on b:` + repoB + `: --answer go=maybe: "maybe" is not a yes or no: answer y, yes, true, n, no or false` + "\n"; code != exitUsage || errs != want {
+		t.Errorf("rbflow resume --answer go=maybe: exit %d, stderr %q; want exit %d and %q", code, errs, exitUsage, want)
 	}
 	out, errs, code = c.rbflow(c.dir, "resume", askID, "--answer", "go=yes", "--temporal", c.addr, "--key-file", c.key)
 	if code != 0 {
