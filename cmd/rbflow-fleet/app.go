@@ -60,6 +60,7 @@ type app struct {
 	temporal  string
 	namespace string
 	keyFile   string
+	keyID     string // the payload key's id, once dialled
 	json      bool
 	// cancelling: this command cancelled the run, so a target that ended
 	// cancelled ended as asked.
@@ -193,6 +194,7 @@ func (a *app) dialLog(logger log.Logger) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.keyID = codec.KeyID()
 	c, err := client.Dial(client.Options{HostPort: a.temporal, Namespace: a.namespace, DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter(), Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", a.temporal, err)
@@ -367,7 +369,7 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 		select {
 		case r := <-done:
 			if r.err != nil {
-				return fmt.Errorf("run %s: %w", runID, r.err)
+				return a.runError(runID, r.err)
 			}
 			show(r.out.Runs)
 			return a.ended(runID, withWarnings(r.out.Runs))
@@ -392,6 +394,16 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 			}
 		}
 	}
+}
+
+// runError is why a run's workflow failed. A failure this command could
+// not open (the SDK leaves it "Encoded failure") was sealed with another
+// key: that of workers which could not open the run's input either.
+func (a *app) runError(runID string, err error) error {
+	if strings.Contains(err.Error(), "Encoded failure") {
+		return fmt.Errorf("run %s failed, and why is sealed with a payload key other than this command's (key %s): the workers have another key; every worker and starter needs the same (--key-file, $%s or $%s)", runID, a.keyID, fleet.KeyFileEnv, fleet.KeyEnv)
+	}
+	return fmt.Errorf("run %s: %w", runID, err)
 }
 
 // ended prints how each target ended and returns the run's exit status:

@@ -197,3 +197,17 @@ func TestErrMessage(t *testing.T) {
 		t.Errorf("errMessage(plain) = %q", got)
 	}
 }
+
+// TestRunErrorOtherKey: a run whose workers have another payload key fails
+// with an error this command cannot open; it says so, with its key's id,
+// instead of the SDK's "Encoded failure".
+func TestRunErrorOtherKey(t *testing.T) {
+	a := &app{keyID: "48c3fe9a"}
+	err := a.runError("R", errors.New("workflow execution error (type: , workflowID: rbflow/incident/R): Encoded failure (type: wrapError, retryable: true): Encoded failure"))
+	if want := "run R failed, and why is sealed with a payload key other than this command's (key 48c3fe9a): the workers have another key"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if err := a.runError("R", errors.New("boom")); err.Error() != "run R: boom" {
+		t.Errorf("error %q, want run R: boom", err)
+	}
+}

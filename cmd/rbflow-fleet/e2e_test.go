@@ -582,6 +582,15 @@ steps:
 		t.Errorf("act after the answer wrote %q, want [yes]", got)
 	}
 
+	// A starter with another payload key than the workers': the run
+	// fails at once, saying so.
+	other := filepath.Join(c.dir, "other.key")
+	testkit.WriteFile(t, other, strings.Repeat("ab", 32))
+	out, errs, code = c.rbflow(c.dir, "run", ask, "--temporal", c.addr, "--key-file", other, "--on", "b:"+repoB, "--set", "marks="+c.markDir)
+	if code != exitFailed || !strings.Contains(errs, "sealed with a payload key other than this command's") {
+		t.Errorf("rbflow run with another key: exit %d, want %d naming the key\nstdout:\n%s\nstderr:\n%s", code, exitFailed, out, errs)
+	}
+
 	// A cancel: the running step's processes are stopped, finally runs.
 	hang := filepath.Join(c.dir, "hang.yaml")
 	testkit.WriteFile(t, hang, `version: 1
