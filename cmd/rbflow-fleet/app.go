@@ -496,6 +496,59 @@ func finallyFailed(o *fleet.Outcome) string {
 	return ""
 }
 
+// runJSON is one target's run in status --json: the keys of a local
+// rbflow status --json (SPEC §3), with the incident and the target.
+type runJSON struct {
+	Incident   string     `json:"incident"`
+	Target     string     `json:"target"` // HOST:PATH
+	Repo       string     `json:"repo"`
+	ID         string     `json:"id"`
+	Procedure  string     `json:"procedure"`
+	Status     string     `json:"status"`
+	StartedAt  *time.Time `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+	FailedStep string     `json:"failed_step,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Warnings   []string   `json:"warnings,omitempty"`
+	Waiting    []string   `json:"waiting,omitempty"`
+	Steps      []stepJSON `json:"steps"`
+}
+
+type stepJSON struct {
+	ID         string         `json:"id"`
+	Section    string         `json:"section"`
+	Status     string         `json:"status"`
+	Outcome    string         `json:"outcome,omitempty"`
+	Conclusion string         `json:"conclusion,omitempty"`
+	StartedAt  *time.Time     `json:"started_at"`
+	EndedAt    *time.Time     `json:"ended_at"`
+	ExitCode   int            `json:"exit_code"`
+	Attempts   int            `json:"attempts"`
+	Outputs    map[string]any `json:"outputs,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	User       string         `json:"user,omitempty"`
+	Host       string         `json:"host,omitempty"` // the machine that ran it
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toJSON(incident string, o *fleet.Outcome) runJSON {
+	j := runJSON{Incident: incident, Target: o.Target.String(), Repo: o.Target.Path, ID: o.RunID, Procedure: o.Procedure,
+		Status: string(o.Status), StartedAt: timePtr(o.StartedAt), EndedAt: timePtr(o.EndedAt), FailedStep: o.FailedStep,
+		Error: o.Error, Warnings: o.Warnings, Waiting: o.Waiting, Steps: []stepJSON{}}
+	for _, s := range o.Steps {
+		j.Steps = append(j.Steps, stepJSON{ID: s.StepID, Section: s.Section, Status: string(s.Status), Outcome: string(s.Outcome),
+			Conclusion: string(s.Conclusion), StartedAt: timePtr(s.StartedAt), EndedAt: timePtr(s.EndedAt), ExitCode: s.ExitCode,
+			Attempts: s.Attempts, Outputs: s.Outputs, Error: s.Error, User: s.User, Host: s.Host})
+	}
+	return j
+}
+
 // status prints where each target of a run stands.
 func (a *app) status(ctx context.Context, runID string) error {
 	c, err := a.dial()
@@ -509,8 +562,12 @@ func (a *app) status(ctx context.Context, runID string) error {
 	}
 	if a.json {
 		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(outs)
+		for _, o := range outs {
+			if err := enc.Encode(toJSON(runID, o)); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for _, o := range outs {
 		fmt.Fprintf(a.stdout, "%s  run %s  %s  %s\n", o.Target, o.RunID, o.Procedure, runStatus(o))

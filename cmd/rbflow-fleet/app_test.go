@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -209,5 +211,41 @@ func TestRunErrorOtherKey(t *testing.T) {
 	}
 	if err := a.runError("R", errors.New("boom")); err.Error() != "run R: boom" {
 		t.Errorf("error %q, want run R: boom", err)
+	}
+}
+
+// TestStatusJSON: status --json gives each target's run with the keys of a
+// local status --json (SPEC §3: id, procedure, status, started_at,
+// ended_at, steps), and the incident and target; it printed Go's field
+// names (RunID, StepID, ...) and internals (PID, LogPath).
+func TestStatusJSON(t *testing.T) {
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	o := &fleet.Outcome{RunID: "R-1", Procedure: "p", Target: fleet.Target{Host: "web1", Path: "/srv/app"}, Status: engine.RunRunning, StartedAt: start,
+		Steps: []*engine.StepRecord{{StepID: "a", Section: spec.SectionMain, Status: engine.StepSucceeded, StartedAt: start, EndedAt: start.Add(time.Second), Attempts: 1, PID: 42, LogPath: "/x"}}}
+	b, err := json.Marshal(toJSON("R", o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"incident": "R", "target": "web1:/srv/app", "repo": "/srv/app", "id": "R-1", "procedure": "p", "status": "running", "started_at": "2026-11-30T12:00:00Z", "ended_at": nil} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v\n%s", k, v, ok, want, b)
+		}
+	}
+	steps, _ := got["steps"].([]any)
+	if len(steps) != 1 {
+		t.Fatalf("steps = %v", got["steps"])
+	}
+	st := steps[0].(map[string]any)
+	if st["id"] != "a" || st["status"] != "succeeded" || st["ended_at"] != "2026-11-30T12:00:01Z" || st["attempts"] != 1.0 {
+		t.Errorf("step = %v", st)
+	}
+	for _, k := range []string{"PID", "pid", "LogPath", "StepID"} {
+		if _, ok := st[k]; ok {
+			t.Errorf("step has %s: %s", k, b)
+		}
 	}
 }

@@ -277,18 +277,46 @@ func (c *cluster) runFleet(procedure string, args ...string) (*process, string) 
 	return p, id
 }
 
-// fleetStatus is `rbflow status RUN --temporal ADDR --json`.
-func (c *cluster) fleetStatus(runID string) []*fleet.Outcome {
+// fleetRun is one line of `rbflow status RUN --temporal ADDR --json`: a
+// target's run, with the keys of a local status --json.
+type fleetRun struct {
+	Incident  string     `json:"incident"`
+	Target    string     `json:"target"`
+	Repo      string     `json:"repo"`
+	ID        string     `json:"id"`
+	Procedure string     `json:"procedure"`
+	Status    string     `json:"status"`
+	StartedAt *time.Time `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at"`
+	Warnings  []string   `json:"warnings"`
+	Waiting   []string   `json:"waiting"`
+	Steps     []struct {
+		ID       string `json:"id"`
+		Status   string `json:"status"`
+		Attempts int    `json:"attempts"`
+	} `json:"steps"`
+}
+
+// fleetStatus is `rbflow status RUN --temporal ADDR --json`, one object
+// per target.
+func (c *cluster) fleetStatus(runID string) []*fleetRun {
 	c.t.Helper()
 	out, errs, code := c.rbflow(c.dir, "status", runID, "--temporal", c.addr, "--key-file", c.key, "--json")
 	if code != 0 {
 		c.t.Fatalf("rbflow status %s --temporal --json: exit %d: %s", runID, code, errs)
 	}
-	var outs []*fleet.Outcome
-	if err := json.Unmarshal([]byte(out), &outs); err != nil {
-		c.t.Fatalf("rbflow status --json: %v:\n%s", err, out)
+	var runs []*fleetRun
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r fleetRun
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			c.t.Fatalf("rbflow status --json: %v:\n%s", err, out)
+		}
+		if r.Incident != runID || r.StartedAt == nil {
+			c.t.Errorf("rbflow status --json: incident %q, started_at %v; want %s and a time:\n%s", r.Incident, r.StartedAt, runID, line)
+		}
+		runs = append(runs, &r)
 	}
-	return outs
+	return runs
 }
 
 // localStatus is `rbflow status RUN --json` run in a host's repository,
@@ -354,20 +382,20 @@ func pids(t *testing.T, line string) []int {
 	return out
 }
 
-func outcome(t *testing.T, outs []*fleet.Outcome, host string) *fleet.Outcome {
+func outcome(t *testing.T, runs []*fleetRun, host string) *fleetRun {
 	t.Helper()
-	for _, o := range outs {
-		if o.Target.Host == host {
-			return o
+	for _, r := range runs {
+		if strings.HasPrefix(r.Target, host+":") {
+			return r
 		}
 	}
-	t.Fatalf("no target on host %s in %+v", host, outs)
+	t.Fatalf("no target on host %s in %+v", host, runs)
 	return nil
 }
 
-func stepOf(o *fleet.Outcome, id string) engine.StepStatus {
-	for _, s := range o.Steps {
-		if s.StepID == id {
+func stepOf(r *fleetRun, id string) string {
+	for _, s := range r.Steps {
+		if s.ID == id {
 			return s.Status
 		}
 	}
@@ -513,11 +541,11 @@ func TestFleetEndToEnd(t *testing.T) {
 		"long": engine.StepSucceeded, "after": engine.StepSucceeded, "verify": engine.StepFailed, "never": engine.StepSkipped, "fin": engine.StepSucceeded}
 	for host, id := range map[string]string{"a": runA, "b": runB} {
 		o := outcome(t, outs, host)
-		if o.RunID != id || o.Status != engine.RunSucceeded || len(o.Warnings) != 1 {
-			t.Errorf("status --json, host %s: run %s %s, warnings %q; want %s succeeded with verify's warning", host, o.RunID, o.Status, o.Warnings, id)
+		if o.ID != id || o.Status != string(engine.RunSucceeded) || len(o.Warnings) != 1 || o.EndedAt == nil || o.Procedure != "e2e-incident" {
+			t.Errorf("status --json, host %s: run %s %s of %s, ended %v, warnings %q; want %s succeeded, ended, with verify's warning", host, o.ID, o.Status, o.Procedure, o.EndedAt, o.Warnings, id)
 		}
 		for step, w := range want {
-			if got := stepOf(o, step); got != w {
+			if got := stepOf(o, step); got != string(w) {
 				t.Errorf("status --json, host %s: step %s %s, want %s", host, step, got, w)
 			}
 		}
@@ -567,7 +595,7 @@ steps:
 	if code != exitWaiting || !strings.Contains(errs, "waits for an answer") || !strings.Contains(errs, "answer with: rbflow resume "+askID+" --temporal "+c.addr+" --answer go=yes") {
 		t.Fatalf("rbflow run of a prompt: exit %d, want %d and the step it waits on:\nstdout:\n%s\nstderr:\n%s", code, exitWaiting, out, errs)
 	}
-	if o := outcome(t, c.fleetStatus(askID), "b"); o.Status != engine.RunWaiting || len(o.Waiting) != 1 {
+	if o := outcome(t, c.fleetStatus(askID), "b"); o.Status != string(engine.RunWaiting) || len(o.Waiting) != 1 {
 		t.Errorf("status of a run waiting for an answer: %s, waiting %q", o.Status, o.Waiting)
 	}
 	out, errs, code = c.rbflow(c.dir, "resume", askID, "--answer", "go=maybe", "--temporal", c.addr, "--key-file", c.key)
@@ -632,7 +660,7 @@ finally:
 		t.Errorf("a step after the cancelled one ran: %q", got)
 	}
 	o := outcome(t, c.fleetStatus(hangID), "b")
-	if o.Status != engine.RunCancelled || stepOf(o, "hang") != engine.StepCancelled || stepOf(o, "fin") != engine.StepSucceeded {
+	if o.Status != string(engine.RunCancelled) || stepOf(o, "hang") != string(engine.StepCancelled) || stepOf(o, "fin") != string(engine.StepSucceeded) {
 		t.Errorf("status after cancel: run %s, hang %s, fin %s; want cancelled, cancelled, succeeded", o.Status, stepOf(o, "hang"), stepOf(o, "fin"))
 	}
 	if r, _ := c.localStatus(repoB, hangRun); r.Status != string(engine.RunCancelled) {

@@ -104,6 +104,8 @@ type Outcome struct {
 	Waiting    []string // steps waiting for an answer
 	Steps      []*engine.StepRecord
 	Error      string
+	StartedAt  time.Time
+	EndedAt    time.Time // zero while it runs
 	// Warnings are set by rbflow-fleet's commands, not by the workflow:
 	// engine.Warnings of a run that succeeded (status --json).
 	Warnings []string `json:",omitempty"`
@@ -150,6 +152,7 @@ type procRun struct {
 	mask    *engine.Mask
 	env     map[string]string
 	start   time.Time
+	ended   time.Time // when the run's status was decided
 	recs    map[string]*engine.StepRecord
 	waiting map[string]string // step -> what it waits for
 	answers map[string]string
@@ -205,7 +208,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 		if workflow.GetVersion(ctx, "begin-run-outcome", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			return nil, err
 		}
-		r.status, r.errMsg = engine.RunFailed, r.mask.String(r.lostReason(err, "the run"))
+		r.status, r.errMsg, r.ended = engine.RunFailed, r.mask.String(r.lostReason(err, "the run")), workflow.Now(ctx)
 		return r.outcome(), nil
 	}
 
@@ -235,7 +238,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 			}
 		}
 	}
-	r.status, r.failed = status, failed
+	r.status, r.failed, r.ended = status, failed, workflow.Now(ctx)
 
 	var decided []*engine.StepRecord
 	for _, st := range plan.Steps() {
@@ -555,7 +558,8 @@ func (r *procRun) firstFailed(steps []*engine.Step) string {
 
 // outcome is the run as it stands, secrets masked.
 func (r *procRun) outcome() *Outcome {
-	o := &Outcome{RunID: r.in.RunID, Procedure: r.plan.Name(), Target: r.in.Target, Status: r.status, FailedStep: r.failed, Error: r.errMsg}
+	o := &Outcome{RunID: r.in.RunID, Procedure: r.plan.Name(), Target: r.in.Target, Status: r.status, FailedStep: r.failed, Error: r.errMsg,
+		StartedAt: r.start, EndedAt: r.ended}
 	if r.status == engine.RunRunning && len(r.waiting) > 0 {
 		o.Status = engine.RunWaiting
 	}
