@@ -576,6 +576,19 @@ func TestFleetEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The snapshots live on each host: a local rbflow undo there brings
+	// back the state before the fleet run's reset.
+	secondA := strings.TrimSpace(testkit.Git(t, repoA, "rev-parse", "HEAD@{1}"))
+	if out, errs, code := c.rbflow(repoA, "undo", runA); code != 0 {
+		t.Errorf("rbflow undo %s in %s: exit %d\nstdout:\n%s\nstderr:\n%s", runA, repoA, code, out, errs)
+	}
+	if head := strings.TrimSpace(testkit.Git(t, repoA, "rev-parse", "HEAD")); head != secondA {
+		t.Errorf("after rbflow undo %s: HEAD %s, want %s (before the reset)", runA, head, secondA)
+	}
+	if _, err := os.Stat(filepath.Join(repoA, "two.txt")); err != nil {
+		t.Errorf("after rbflow undo %s: %v", runA, err)
+	}
+
 	// A prompt, answered with resume.
 	ask := filepath.Join(c.dir, "ask.yaml")
 	testkit.WriteFile(t, ask, `version: 1

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
@@ -239,7 +240,13 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 	if err != nil {
 		return err
 	}
-	return h.runner(r, in.RunID, nil).EndHostRun(ctx, plan, in.RunID, in.Status, in.FailedStep, in.Decided)
+	// Under the repository lock, as a local run's end: the run-end hooks
+	// save the state the run left in the repository.
+	if _, err := r.acquire(in.RunID); err != nil {
+		return err
+	}
+	defer r.release(in.RunID)
+	return h.runner(r, in.RunID, warnLog{activity.GetLogger(ctx)}).EndHostRun(ctx, plan, in.RunID, in.Status, in.FailedStep, in.Decided)
 }
 
 // RunStep runs one attempt of one step under the repository's lock and a
@@ -320,6 +327,16 @@ func HeartbeatEvery(timeout time.Duration) time.Duration {
 // heartbeat goes out when RunStep sends it.
 func WorkerOptions() worker.Options {
 	return worker.Options{MaxHeartbeatThrottleInterval: MaxHeartbeatEvery / 2}
+}
+
+// warnLog writes a run's warnings (a run-end hook that failed) to the
+// worker's log.
+type warnLog struct{ log log.Logger }
+
+func (w warnLog) Event(e engine.Event) {
+	if e.Kind == "run_warning" {
+		w.log.Warn("run "+e.RunID+": "+e.Message, "run", e.RunID)
+	}
 }
 
 // tailObserver keeps the last lines a step printed (masked by the engine),

@@ -829,3 +829,28 @@ func TestHeartbeatCadence(t *testing.T) {
 		t.Errorf("no timeout: a heartbeat every %s, want %s", every, fleet.MaxHeartbeatEvery)
 	}
 }
+
+// TestFleetSavesStateAfter: a fleet run that took snapshots saves the
+// state it left when it ends, as a local run does, under the run's after
+// ref: rbflow undo on the host compares it with the tree (without it, undo
+// refused: "no record of the state it left").
+func TestFleetSavesStateAfter(t *testing.T) {
+	f := newFixture(t)
+	testkit.WriteFile(t, filepath.Join(f.repo, "README.md"), "edited\n")
+	in := f.input(`version: 1
+name: resets
+steps:
+  - id: reset
+    git: reset
+    with: {to: HEAD, mode: hard}
+`, nil)
+	out := f.run(in)
+	if out.Status != engine.RunSucceeded {
+		t.Fatalf("status %s: %+v", out.Status, step(out, "reset"))
+	}
+	if got := testkit.ReadFile(t, filepath.Join(f.repo, "README.md")); got != "hello\n" {
+		t.Fatalf("README.md = %q after the reset", got)
+	}
+	// KeptGit fails the test when the ref is missing.
+	testkit.KeptGit(t, f.repo, "rev-parse", "--verify", "--quiet", steps.AfterRef(in.RunID))
+}
