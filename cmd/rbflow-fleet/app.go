@@ -423,7 +423,7 @@ func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 			fmt.Fprintf(a.stdout, "%s  ⚠ %s\n", o.Target, w)
 		}
 		switch {
-		case strings.Contains(o.Error, "held by another incident"):
+		case strings.Contains(o.Error, "held by another incident") || lockedOut(o):
 			code = max(code, exitLocked)
 		case o.Status == engine.RunCancelled && a.cancelling && finallyFailed(o) == "":
 		case o.Status == engine.RunCancelled && a.cancelling:
@@ -484,6 +484,21 @@ func withWarnings(outs []*fleet.Outcome) []*fleet.Outcome {
 		}
 	}
 	return outs
+}
+
+// lockedOut reports whether the run failed at a step its host could not
+// start because another run (a local rbflow run) held the repository's
+// lock on every attempt: exit 3, as a local run that finds the lock held.
+func lockedOut(o *fleet.Outcome) bool {
+	if o.Status != engine.RunFailed || o.FailedStep == "" {
+		return false
+	}
+	for _, s := range o.Steps {
+		if s.StepID == o.FailedStep {
+			return strings.Contains(s.Error, "holds the lock of this repository")
+		}
+	}
+	return false
 }
 
 // finallyFailed names the first finally step of o that failed.

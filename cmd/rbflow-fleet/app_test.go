@@ -249,3 +249,26 @@ func TestStatusJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEndedLockedOut: a target whose run failed at a step because a local
+// run held the repository's lock exits 3, as a local run finding the lock
+// held; another failure exits 1.
+func TestEndedLockedOut(t *testing.T) {
+	locked := (&engine.LockError{Path: "/srv/app/.git/rbflow/lock", RunID: "L"}).Error()
+	for _, tc := range []struct {
+		err  string
+		want int
+	}{{locked, exitLocked}, {"exit status 3", exitFailed}} {
+		o := &fleet.Outcome{RunID: "R-1", Target: fleet.Target{Host: "web1", Path: "/srv/app"}, Status: engine.RunFailed, FailedStep: "one",
+			Steps: []*engine.StepRecord{{StepID: "one", Status: engine.StepFailed, Conclusion: engine.StepFailed, Error: tc.err}}}
+		var out bytes.Buffer
+		code := exitOK
+		var exit *exitError
+		if err := (&app{stdout: &out}).ended("R", []*fleet.Outcome{o}); errors.As(err, &exit) {
+			code = exit.code
+		}
+		if code != tc.want {
+			t.Errorf("failed at one with %q: exit %d, want %d", tc.err, code, tc.want)
+		}
+	}
+}
