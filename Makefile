@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/rbflow
 
-.PHONY: build test test-long test-undo test-graphs check bench demo fuzz clean
+.PHONY: build test test-long test-undo test-graphs test-fleet check bench demo fuzz clean
 
 # rbflow-fleet (fleet mode on Temporal) is a second binary beside rbflow:
 # the Temporal SDK would make rbflow itself larger and slower to start.
@@ -46,6 +46,17 @@ test-undo:
 		grep -E 'seed|trees per kind|FAIL|differs|^ok' $$log; rm -f $$log; \
 		[ $$rc -eq 0 ] || exit $$rc; \
 	done
+
+# test-fleet runs fleet mode end to end against a real Temporal server:
+# the Temporal CLI's dev server (go install
+# github.com/temporalio/cli/cmd/temporal@v1.5.1, found on PATH or in
+# $(go env GOPATH)/bin), two workers as two hosts with their repositories,
+# one SIGKILLed mid-step and restarted, a prompt, a cancel, the history
+# searched for a secret, and the per-step overhead against a local run
+# (logged). cmd/rbflow-fleet/e2e_test.go, behind the fleet_e2e build tag:
+# make test never compiles it.
+test-fleet: build
+	CGO_ENABLED=1 RBFLOW_BIN=$(CURDIR)/bin $(GO) test -tags fleet_e2e -count=1 -timeout 10m -run '^TestFleetEndToEnd$$' -v ./cmd/rbflow-fleet
 
 # test-graphs draws every built-in's and example's graph with mermaid-cli
 # (npm i -g @mermaid-js/mermaid-cli, PUPPETEER_SKIP_DOWNLOAD=1, with

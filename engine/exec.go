@@ -96,6 +96,15 @@ func (x *Exec) Waiting(msg string) {
 // Prompter returns the terminal prompter, or nil when nobody can be asked.
 func (x *Exec) Prompter() Prompter { return x.x.r.Prompter }
 
+// AnswerWith is the command, up to STEP=VALUE, that answers this run's
+// prompts when the runner names one (Runner.AnswerWith), else "".
+func (x *Exec) AnswerWith() string {
+	if x.x == nil {
+		return ""
+	}
+	return x.x.r.AnswerWith
+}
+
 // Yes reports whether --yes was given.
 func (x *Exec) Yes() bool { return x.x.r.Yes }
 

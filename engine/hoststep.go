@@ -155,7 +155,10 @@ func (r *Runner) RunHostStep(ctx context.Context, plan *Plan, runID string, hs H
 
 // EndHostRun records how a host run ended, with the records of the steps
 // the scheduler decided alone (skipped, or never run because the run was
-// cancelled) that this store does not have yet.
+// cancelled) that this store does not have yet. It runs the plan's run-end
+// hooks first, as a local run's end does (the git kind saves the state the
+// run left there, which rbflow undo on the host needs): the caller holds
+// the repository lock. A hook's error is a run_warning event.
 func (r *Runner) EndHostRun(ctx context.Context, plan *Plan, runID string, status RunStatus, failedStep string, decided []*StepRecord) error {
 	run, err := r.Store.Run(ctx, runID)
 	if err != nil {

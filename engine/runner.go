@@ -77,6 +77,11 @@ type Runner struct {
 	Answers  map[string]string
 	Yes      bool     // --yes: confirm prompts, and rerun steps whose on_resume is ask
 	Prompter Prompter // nil when there is no terminal to ask on
+	// AnswerWith is the command, up to STEP=VALUE, that answers a prompt
+	// of this runner's runs when they wait for a person; empty: rbflow
+	// resume RUN --answer, or rbflow answer from another shell. A fleet
+	// host's runs are answered through Temporal.
+	AnswerWith string
 	// Actor is who drives the runner, recorded with the runs it starts,
 	// their step attempts and the answers given with --answer; zero means
 	// CurrentActor.

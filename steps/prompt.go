@@ -389,7 +389,7 @@ func (a *promptAction) await(ctx context.Context, x *engine.Exec, q engine.Quest
 		return took, err
 	}
 	if p == nil && wait <= 0 {
-		return took, engine.NeedPerson(resumeHint(x.RunID, q))
+		return took, engine.NeedPerson(resumeHint(x, q))
 	}
 	msg := fmt.Sprintf("step %s waits for an answer to %q (on %s", q.Step, q.Text, asked.Where)
 	if x.Repo != "" {
@@ -442,7 +442,7 @@ func (a *promptAction) await(ctx context.Context, x *engine.Exec, q engine.Quest
 		case err := <-typed:
 			asking = false
 			if err != nil {
-				return took, engine.NeedPerson(fmt.Sprintf("could not ask on the terminal (%v); step %s asks %q; %s", err, q.Step, q.Text, goOn(x.RunID, q)))
+				return took, engine.NeedPerson(fmt.Sprintf("could not ask on the terminal (%v); step %s asks %q; %s", err, q.Step, q.Text, goOn(x, q)))
 			}
 			v, err := CheckAnswer(q, reply)
 			if err != nil {
@@ -468,7 +468,7 @@ func (a *promptAction) await(ctx context.Context, x *engine.Exec, q engine.Quest
 				return *given, nil
 			}
 			if q.Default == "" {
-				return took, engine.NeedPerson(fmt.Sprintf("step %s asks %q, nobody answered within %s and it has no default; %s", q.Step, q.Text, wait, goOn(x.RunID, q)))
+				return took, engine.NeedPerson(fmt.Sprintf("step %s asks %q, nobody answered within %s and it has no default; %s", q.Step, q.Text, wait, goOn(x, q)))
 			}
 			v, err := CheckAnswer(q, q.Default)
 			if err != nil {
@@ -502,12 +502,17 @@ func givenAnswer(ctx context.Context, x *engine.Exec, q engine.Question) (*engin
 
 // resumeHint says what the question asks and the exact command that
 // answers it.
-func resumeHint(runID string, q engine.Question) string {
-	return fmt.Sprintf("step %s asks %q and there is no terminal to ask on; %s", q.Step, q.Text, goOn(runID, q))
+func resumeHint(x *engine.Exec, q engine.Question) string {
+	return fmt.Sprintf("step %s asks %q and there is no terminal to ask on; %s", q.Step, q.Text, goOn(x, q))
 }
 
-// goOn says how a run stopped at prompt q goes on.
-func goOn(runID string, q engine.Question) string {
+// goOn says how a run stopped at prompt q goes on: with the command its
+// runner names (a fleet run: through Temporal), else resume or answer.
+func goOn(x *engine.Exec, q engine.Question) string {
+	if cmd := x.AnswerWith(); cmd != "" {
+		return "answer with: " + answerHint(cmd, q)
+	}
+	runID := x.RunID
 	arg, _ := answerArg(q)
 	return fmt.Sprintf("answer with: %s; or, from any shell, record the answer with rbflow answer %s %s and then run rbflow resume %s",
 		answerHint("rbflow resume "+runID+" --answer ", q), runID, arg, runID)

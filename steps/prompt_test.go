@@ -119,7 +119,7 @@ func TestPromptHints(t *testing.T) {
 			"answer with: rbflow resume R --answer svc='api server' (the answer a comma-separated list of: api server, web); " +
 				"or, from any shell, record the answer with rbflow answer R svc='api server' and then run rbflow resume R"},
 	} {
-		if got := resumeHint("R", c.q); !strings.HasSuffix(got, c.want) {
+		if got := resumeHint(&engine.Exec{RunID: "R"}, c.q); !strings.HasSuffix(got, c.want) {
 			t.Errorf("resumeHint(%+v) = %q, want it to end with %q", c.q, got, c.want)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/rbflow/rbflow/engine"
@@ -57,7 +60,11 @@ type app struct {
 	temporal  string
 	namespace string
 	keyFile   string
+	keyID     string // the payload key's id, once dialled
 	json      bool
+	// cancelling: this command cancelled the run, so a target that ended
+	// cancelled ended as asked.
+	cancelling bool
 }
 
 // Main runs rbflow-fleet with args and returns its exit status.
@@ -84,7 +91,7 @@ func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) i
 
 const usage = `usage:
   rbflow worker --temporal ADDR --host NAME --repo PATH... [--key-file FILE]
-  rbflow run PROCEDURE --temporal ADDR --on HOST:PATH... [--set k=v]... [--answer step=value]... [--host-wait 10m]
+  rbflow run PROCEDURE --temporal ADDR --on HOST:PATH... [--set k=v]... [--answer step=value]... [--host-wait 10m] [--heartbeat 30s]
   rbflow status RUN --temporal ADDR [--json]
   rbflow resume RUN --temporal ADDR --answer step=value... [--on HOST:PATH]...
   rbflow cancel RUN --temporal ADDR
@@ -113,7 +120,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	var host string
 	var parallel int
 	var reload, force bool
-	var hostWait time.Duration
+	var hostWait, heartbeat time.Duration
 	switch cmd {
 	case "worker":
 		fs.StringVar(&host, "host", "", "this host's `NAME` (its steps' queue is rbflow/host/NAME)")
@@ -124,6 +131,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		fs.StringArrayVar(&answers, "answer", nil, "answer a prompt step: `STEP=VALUE` (repeatable)")
 		fs.IntVar(&parallel, "parallel", 4, "steps at once on each target")
 		fs.DurationVar(&hostWait, "host-wait", 10*time.Minute, "how long a step waits for its host's worker before it fails (0: for ever)")
+		fs.DurationVar(&heartbeat, "heartbeat", fleet.DefaultHeartbeat, "how long a running step's worker may be silent before the step is run again on the restarted worker")
 	case "resume":
 		fs.StringArrayVar(&on, "on", nil, "answer only on this target `HOST:PATH` (repeatable)")
 		fs.StringArrayVar(&answers, "answer", nil, "answer a waiting prompt step: `STEP=VALUE` (repeatable)")
@@ -154,7 +162,10 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		if len(pos) != 1 {
 			return usagef("run: give one PROCEDURE (a file or a built-in name)")
 		}
-		return a.run(ctx, pos[0], on, sets, answers, parallel, hostWait)
+		if heartbeat < 3*time.Second {
+			return usagef("run: --heartbeat %s: give at least 3s (a running step heartbeats every third of it, at most every 2s)", heartbeat)
+		}
+		return a.run(ctx, pos[0], on, sets, answers, parallel, hostWait, heartbeat)
 	}
 	if len(pos) != 1 {
 		return usagef("%s: give the RUN id (rbflow run printed it)", cmd)
@@ -187,6 +198,7 @@ func (a *app) dialLog(logger log.Logger) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.keyID = codec.KeyID()
 	c, err := client.Dial(client.Options{HostPort: a.temporal, Namespace: a.namespace, DataConverter: codec.DataConverter(), FailureConverter: codec.FailureConverter(), Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", a.temporal, err)
@@ -201,14 +213,17 @@ func (a *app) worker(ctx context.Context, host string, repos []string) error {
 		return usagef("worker: %v", err)
 	}
 	defer h.Close()
-	c, err := a.dialLog(nil)
+	h.Temporal = a.temporal
+	// The SDK's log, from INFO up, on stderr: its default logs every
+	// activity at DEBUG on stdout.
+	c, err := a.dialLog(log.NewStructuredLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	wf := worker.New(c, fleet.TaskQueue, worker.Options{})
 	(&fleet.Interpreter{Registry: a.reg}).Register(wf)
-	steps := worker.New(c, fleet.HostQueue(host), worker.Options{})
+	steps := worker.New(c, fleet.HostQueue(host), fleet.WorkerOptions())
 	h.Register(steps)
 	if err := wf.Start(); err != nil {
 		return err
@@ -221,7 +236,7 @@ func (a *app) worker(ctx context.Context, host string, repos []string) error {
 func incidentID(runID string) string { return "rbflow/incident/" + runID }
 
 // run starts an incident and follows it.
-func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, parallel int, hostWait time.Duration) error {
+func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, parallel int, hostWait, heartbeat time.Duration) error {
 	if len(on) == 0 {
 		return usagef("run: give at least one target with --on HOST:PATH")
 	}
@@ -269,7 +284,7 @@ func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, p
 	defer c.Close()
 	runID := engine.NewRunID(time.Now())
 	in := fleet.IncidentInput{RunID: runID, Targets: targets, Procedure: fleet.ProcedureInput{
-		Source: string(src.Text), SourcePath: src.Path, Params: params, Answers: given, Parallel: parallel, HostWait: hostWait,
+		Source: string(src.Text), SourcePath: src.Path, Params: params, Answers: given, Parallel: parallel, HostWait: hostWait, Heartbeat: heartbeat,
 	}}
 	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: incidentID(runID), TaskQueue: fleet.TaskQueue}, fleet.IncidentWorkflow, in); err != nil {
 		return fmt.Errorf("start run: %w", err)
@@ -294,6 +309,10 @@ func parseAnswers(kvs []string) (map[string]string, error) {
 func (a *app) children(ctx context.Context, c client.Client, runID string) ([]*fleet.Child, []*fleet.Outcome, error) {
 	v, err := c.QueryWorkflow(ctx, incidentID(runID), "", fleet.TargetsQuery)
 	if err != nil {
+		var missing *serviceerror.NotFound
+		if errors.As(err, &missing) {
+			return nil, nil, usagef("no run %q on Temporal at %s (namespace %s): rbflow run printed the run's id", runID, a.temporal, a.namespace)
+		}
 		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
 	}
 	var kids []*fleet.Child
@@ -316,7 +335,7 @@ func (a *app) children(ctx context.Context, c client.Client, runID string) ([]*f
 			outs[i] = &o
 		}
 	}
-	return kids, outs, nil
+	return kids, withWarnings(outs), nil
 }
 
 // follow prints each step as it ends until the incident ends (its exit
@@ -343,11 +362,7 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 				k := o.Target.String() + " " + s.StepID
 				if printed[k] != s.Status && s.Status != engine.StepRunning {
 					printed[k] = s.Status
-					line := fmt.Sprintf("%s  %-20s %s", o.Target, s.StepID, s.Status)
-					if s.Error != "" && s.Status != engine.StepSucceeded {
-						line += ": " + firstLine(s.Error)
-					}
-					fmt.Fprintln(a.stdout, line)
+					fmt.Fprintf(a.stdout, "%s  %-20s %s\n", o.Target, s.StepID, stepLine(s))
 				}
 			}
 		}
@@ -358,10 +373,10 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 		select {
 		case r := <-done:
 			if r.err != nil {
-				return fmt.Errorf("run %s: %w", runID, r.err)
+				return a.runError(runID, r.err)
 			}
 			show(r.out.Runs)
-			return a.ended(runID, r.out.Runs)
+			return a.ended(runID, withWarnings(r.out.Runs))
 		case <-sig:
 			fmt.Fprintf(a.stderr, "rbflow: stopped following; run %s goes on in Temporal: rbflow status %s --temporal %s (rbflow cancel stops it)\n", runID, runID, a.temporal)
 			return &exitError{exitSignal}
@@ -385,11 +400,22 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 	}
 }
 
-// ended prints how each target ended and returns the run's exit status.
+// runError is why a run's workflow failed. A failure this command could
+// not open (the SDK leaves it "Encoded failure") was sealed with another
+// key: that of workers which could not open the run's input either.
+func (a *app) runError(runID string, err error) error {
+	if strings.Contains(err.Error(), "Encoded failure") {
+		return fmt.Errorf("run %s failed, and why is sealed with a payload key other than this command's (key %s): the workers have another key; every worker and starter needs the same (--key-file, $%s or $%s)", runID, a.keyID, fleet.KeyFileEnv, fleet.KeyEnv)
+	}
+	return fmt.Errorf("run %s: %w", runID, err)
+}
+
+// ended prints how each target ended and returns the run's exit status:
+// 0 when every target succeeded (or, for cancel, ended cancelled).
 func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 	code := exitOK
 	for _, o := range outs {
-		line := fmt.Sprintf("%s  run %s %s", o.Target, o.RunID, o.Status)
+		line := fmt.Sprintf("%s  run %s %s", o.Target, o.RunID, runStatus(o))
 		if o.FailedStep != "" {
 			line += " at " + o.FailedStep
 		}
@@ -397,9 +423,16 @@ func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 			line += ": " + o.Error
 		}
 		fmt.Fprintln(a.stdout, line)
+		for _, w := range o.Warnings {
+			fmt.Fprintf(a.stdout, "%s  ⚠ %s\n", o.Target, w)
+		}
 		switch {
-		case strings.Contains(o.Error, "held by another incident"):
+		case strings.Contains(o.Error, "held by another incident") || lockedOut(o):
 			code = max(code, exitLocked)
+		case o.Status == engine.RunCancelled && a.cancelling && finallyFailed(o) == "":
+		case o.Status == engine.RunCancelled && a.cancelling:
+			fmt.Fprintf(a.stdout, "%s  finally step %s failed\n", o.Target, finallyFailed(o))
+			code = max(code, exitFailed)
 		case o.Status != engine.RunSucceeded:
 			code = max(code, exitFailed)
 		}
@@ -408,6 +441,131 @@ func (a *app) ended(runID string, outs []*fleet.Outcome) error {
 		return &exitError{code}
 	}
 	return nil
+}
+
+// runStatus is how a target's run stands, in words: a run that succeeded
+// with warnings (a continue_on_error step failed) says so, as locally.
+func runStatus(o *fleet.Outcome) string {
+	if o.Status == engine.RunSucceeded && len(o.Warnings) > 0 {
+		if len(o.Warnings) == 1 {
+			return "succeeded with 1 warning"
+		}
+		return fmt.Sprintf("succeeded with %d warnings", len(o.Warnings))
+	}
+	return string(o.Status)
+}
+
+// stepStatus is a step's status in words: "failed (continued)" for a
+// continue_on_error step that failed, as locally.
+func stepStatus(s *engine.StepRecord) string {
+	if s.Outcome == engine.StepFailed && s.Conclusion == engine.StepSucceeded {
+		return "failed (continued)"
+	}
+	return string(s.Status)
+}
+
+// stepLine is a step's status and the first line of why, once: the
+// reason of a step skipped or cancelled begins with its status already
+// ("skipped: an earlier step failed").
+func stepLine(s *engine.StepRecord) string {
+	status := stepStatus(s)
+	why := firstLine(s.Error)
+	switch {
+	case why == "" || s.Status == engine.StepSucceeded:
+		return status
+	case strings.HasPrefix(why, string(s.Status)+":"):
+		return why
+	}
+	return status + ": " + why
+}
+
+// withWarnings sets each outcome's warnings: the continue_on_error steps
+// that failed in a run that succeeded.
+func withWarnings(outs []*fleet.Outcome) []*fleet.Outcome {
+	for _, o := range outs {
+		if o != nil && o.Status == engine.RunSucceeded {
+			o.Warnings = engine.Warnings(o.Steps)
+		}
+	}
+	return outs
+}
+
+// lockedOut reports whether the run failed at a step its host could not
+// start because another run (a local rbflow run) held the repository's
+// lock on every attempt: exit 3, as a local run that finds the lock held.
+func lockedOut(o *fleet.Outcome) bool {
+	if o.Status != engine.RunFailed || o.FailedStep == "" {
+		return false
+	}
+	for _, s := range o.Steps {
+		if s.StepID == o.FailedStep {
+			return strings.Contains(s.Error, "holds the lock of this repository")
+		}
+	}
+	return false
+}
+
+// finallyFailed names the first finally step of o that failed.
+func finallyFailed(o *fleet.Outcome) string {
+	for _, s := range o.Steps {
+		if s.Section == spec.SectionFinally && s.Conclusion == engine.StepFailed {
+			return s.StepID
+		}
+	}
+	return ""
+}
+
+// runJSON is one target's run in status --json: the keys of a local
+// rbflow status --json (SPEC §3), with the incident and the target.
+type runJSON struct {
+	Incident   string     `json:"incident"`
+	Target     string     `json:"target"` // HOST:PATH
+	Repo       string     `json:"repo"`
+	ID         string     `json:"id"`
+	Procedure  string     `json:"procedure"`
+	Status     string     `json:"status"`
+	StartedAt  *time.Time `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+	FailedStep string     `json:"failed_step,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Warnings   []string   `json:"warnings,omitempty"`
+	Waiting    []string   `json:"waiting,omitempty"`
+	Steps      []stepJSON `json:"steps"`
+}
+
+type stepJSON struct {
+	ID         string         `json:"id"`
+	Section    string         `json:"section"`
+	Status     string         `json:"status"`
+	Outcome    string         `json:"outcome,omitempty"`
+	Conclusion string         `json:"conclusion,omitempty"`
+	StartedAt  *time.Time     `json:"started_at"`
+	EndedAt    *time.Time     `json:"ended_at"`
+	ExitCode   int            `json:"exit_code"`
+	Attempts   int            `json:"attempts"`
+	Outputs    map[string]any `json:"outputs,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	User       string         `json:"user,omitempty"`
+	Host       string         `json:"host,omitempty"` // the machine that ran it
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toJSON(incident string, o *fleet.Outcome) runJSON {
+	j := runJSON{Incident: incident, Target: o.Target.String(), Repo: o.Target.Path, ID: o.RunID, Procedure: o.Procedure,
+		Status: string(o.Status), StartedAt: timePtr(o.StartedAt), EndedAt: timePtr(o.EndedAt), FailedStep: o.FailedStep,
+		Error: o.Error, Warnings: o.Warnings, Waiting: o.Waiting, Steps: []stepJSON{}}
+	for _, s := range o.Steps {
+		j.Steps = append(j.Steps, stepJSON{ID: s.StepID, Section: s.Section, Status: string(s.Status), Outcome: string(s.Outcome),
+			Conclusion: string(s.Conclusion), StartedAt: timePtr(s.StartedAt), EndedAt: timePtr(s.EndedAt), ExitCode: s.ExitCode,
+			Attempts: s.Attempts, Outputs: s.Outputs, Error: s.Error, User: s.User, Host: s.Host})
+	}
+	return j
 }
 
 // status prints where each target of a run stands.
@@ -423,20 +581,23 @@ func (a *app) status(ctx context.Context, runID string) error {
 	}
 	if a.json {
 		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(outs)
+		for _, o := range outs {
+			if err := enc.Encode(toJSON(runID, o)); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for _, o := range outs {
-		fmt.Fprintf(a.stdout, "%s  run %s  %s  %s\n", o.Target, o.RunID, o.Procedure, o.Status)
+		fmt.Fprintf(a.stdout, "%s  run %s  %s  %s\n", o.Target, o.RunID, o.Procedure, runStatus(o))
 		if o.Error != "" {
 			fmt.Fprintf(a.stdout, "  %s\n", o.Error)
 		}
+		for _, w := range o.Warnings {
+			fmt.Fprintf(a.stdout, "  ⚠ %s\n", w)
+		}
 		for _, s := range o.Steps {
-			line := fmt.Sprintf("  %-20s %s", s.StepID, s.Status)
-			if s.Error != "" {
-				line += ": " + firstLine(s.Error)
-			}
-			fmt.Fprintln(a.stdout, line)
+			fmt.Fprintf(a.stdout, "  %-20s %s\n", s.StepID, stepLine(s))
 		}
 		for _, w := range o.Waiting {
 			fmt.Fprintf(a.stdout, "  waiting: %s\n", w)
@@ -488,7 +649,7 @@ func (a *app) resume(ctx context.Context, runID string, on, answers []string) er
 				err = h.Get(ctx, nil)
 			}
 			if err != nil {
-				return usagef("--answer %s on %s: %v", step, k.Target, err)
+				return usagef("--answer %s on %s: %s", step, k.Target, errMessage(err))
 			}
 			answered++
 		}
@@ -524,6 +685,7 @@ func (a *app) cancel(ctx context.Context, runID string) error {
 		return fmt.Errorf("cancel run %s: %w", runID, err)
 	}
 	fmt.Fprintf(a.stdout, "run %s: cancel requested; finally steps run\n", runID)
+	a.cancelling = true
 	return a.follow(ctx, c, runID)
 }
 
@@ -590,6 +752,17 @@ func (a *app) undo(ctx context.Context, runID string, on []string, force bool) e
 	}
 	fmt.Fprintf(a.stdout, "run %s undoes run %s on %s\n", undoID, runID, strings.Join(names, ", "))
 	return a.follow(ctx, c, undoID)
+}
+
+// errMessage is an error's message without the SDK's "(type: ...,
+// retryable: ...)" of an application error, such as an answer the
+// workflow refused.
+func errMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 func firstLine(s string) string {

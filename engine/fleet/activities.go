@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/eval"
@@ -66,6 +68,9 @@ type Host struct {
 	Name     string
 	Registry *engine.Registry
 	Grace    time.Duration // SIGTERM to SIGKILL of a step's processes (0: 10 s)
+	// Temporal is the server's address as the worker was given it: a
+	// prompt that waits names the command that answers it through there.
+	Temporal string
 
 	repos map[string]*hostRepo
 	plans sync.Map // procedure text hash -> *engine.Plan
@@ -162,12 +167,23 @@ func (h *Host) plan(path, source string) (*engine.Plan, error) {
 	return p, nil
 }
 
-func (h *Host) runner(r *hostRepo, obs engine.Observer) *engine.Runner {
+func (h *Host) runner(r *hostRepo, runID string, obs engine.Observer) *engine.Runner {
 	return &engine.Runner{
 		Store: r.store, Loader: &engine.Loader{Registry: h.Registry}, StateDir: r.stateDir,
 		Repo: r.root, Parallel: 4, Grace: h.Grace, Observer: obs,
-		Actor: engine.CurrentActor(),
+		Actor:      engine.CurrentActor(),
+		AnswerWith: AnswerCommand(runID, h.Temporal),
 	}
+}
+
+// AnswerCommand is the command, up to STEP=VALUE, that answers a prompt
+// of the target run runID: rbflow resume of its incident on Temporal (a
+// local rbflow resume or rbflow answer would not reach the workflow).
+func AnswerCommand(runID, temporal string) string {
+	if temporal == "" {
+		temporal = "ADDR"
+	}
+	return fmt.Sprintf("rbflow resume %s --temporal %s --answer ", IncidentOf(runID), temporal)
 }
 
 // acquire takes the repository's lock for a run (once for all its steps
@@ -210,7 +226,7 @@ func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.runner(r, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt})
+	_, err = h.runner(r, in.RunID, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt})
 	return err
 }
 
@@ -232,7 +248,7 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 		return err
 	}
 	defer r.release(in.RunID)
-	return h.runner(r, nil).EndHostRun(lock.Context(ctx), plan, in.RunID, in.Status, in.FailedStep, in.Decided)
+	return h.runner(r, in.RunID, warnLog{activity.GetLogger(ctx)}).EndHostRun(lock.Context(ctx), plan, in.RunID, in.Status, in.FailedStep, in.Decided)
 }
 
 // RunStep runs one attempt of one step under the repository's lock and a
@@ -260,10 +276,7 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 	info := activity.GetInfo(ctx)
 	stop := make(chan struct{})
 	defer close(stop)
-	every := info.HeartbeatTimeout / 3
-	if every <= 0 {
-		every = 10 * time.Second
-	}
+	every := HeartbeatEvery(info.HeartbeatTimeout)
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -278,7 +291,7 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 	}()
 	activity.RecordHeartbeat(ctx, "")
 
-	res, err := h.runner(r, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
+	res, err := h.runner(r, in.RunID, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
 		Step: in.Step, Attempt: int(info.Attempt), Prior: in.Prior, Status: in.Status, FailedStep: in.FailedStep,
 		EvalIf: in.EvalIf, Params: in.Params, Answers: in.Answers,
 	})
@@ -292,6 +305,40 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 		return nil, temporal.NewApplicationError(fmt.Sprintf("step %s attempt %d failed: %s", in.Step, info.Attempt, res.Record.Error), "StepFailed")
 	}
 	return &StepOutput{Record: res.Record, Waiting: res.Waiting}, nil
+}
+
+// MaxHeartbeatEvery is the longest time between two heartbeats of a
+// running step: Temporal tells an activity it was cancelled in the answer
+// to a heartbeat, so it is also how long rbflow cancel takes to reach a
+// running step's processes.
+const MaxHeartbeatEvery = 2 * time.Second
+
+// HeartbeatEvery is how often a step heartbeats given its heartbeat
+// timeout: a third of it, at most MaxHeartbeatEvery.
+func HeartbeatEvery(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return MaxHeartbeatEvery
+	}
+	return min(timeout/3, MaxHeartbeatEvery)
+}
+
+// WorkerOptions are the options of a host's worker. The SDK holds back a
+// heartbeat sent less than 80% of the heartbeat timeout after the last
+// (24 s of the default 30 s): a cancel then reached a running step up to
+// 24 s late, and a worker on a busy machine came near its timeout. Each
+// heartbeat goes out when RunStep sends it.
+func WorkerOptions() worker.Options {
+	return worker.Options{MaxHeartbeatThrottleInterval: MaxHeartbeatEvery / 2}
+}
+
+// warnLog writes a run's warnings (a run-end hook that failed) to the
+// worker's log.
+type warnLog struct{ log log.Logger }
+
+func (w warnLog) Event(e engine.Event) {
+	if e.Kind == "run_warning" {
+		w.log.Warn("run "+e.RunID+": "+e.Message, "run", e.RunID)
+	}
 }
 
 // tailObserver keeps the last lines a step printed (masked by the engine),

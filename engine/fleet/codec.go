@@ -55,6 +55,10 @@ func NewCodec(key []byte) (*Codec, error) {
 	return &Codec{aead: aead, keyID: hex.EncodeToString(sum[:4])}, nil
 }
 
+// KeyID names the key without giving it away: the first bytes of its
+// SHA-256, as sealed payloads carry it.
+func (c *Codec) KeyID() string { return c.keyID }
+
 // ErrNoKey is returned by LoadKey when no key is given anywhere.
 var ErrNoKey = errors.New("fleet: no payload key: give --key-file FILE, or set " + KeyFileEnv + " or " + KeyEnv + " (32 random bytes: head -c32 /dev/urandom > fleet.key)")
 

@@ -62,6 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
+	h.Temporal = "temporal.example:7233"
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	codec, err := fleet.NewCodec(key)
@@ -409,6 +410,11 @@ steps:
 `, nil))
 	if waiting == nil || waiting.Status != engine.RunWaiting || len(waiting.Waiting) != 1 || !strings.HasPrefix(waiting.Waiting[0], "ask: ") {
 		t.Fatalf("status while waiting = %+v, want waiting on ask", waiting)
+	}
+	// The wait names the command that answers it through Temporal, not
+	// a local rbflow resume or rbflow answer of the host's run.
+	if w, want := waiting.Waiting[0], "answer with: rbflow resume 20261130-120000-abcdef --temporal temporal.example:7233 --answer ask=yes (or ask=no)"; !strings.HasSuffix(w, want) || strings.Contains(w, "rbflow answer") {
+		t.Errorf("waiting on %q, want it to end with %q", w, want)
 	}
 	if rejected == nil || !strings.Contains(rejected.Error(), "only prompt steps take answers") {
 		t.Errorf("answer for a run step: %v, want refused", rejected)
@@ -778,10 +784,77 @@ func TestFleetHostLost(t *testing.T) {
 	if out.Status != engine.RunFailed || out.FailedStep != "a" {
 		t.Fatalf("status %s at %q, want failed at a", out.Status, out.FailedStep)
 	}
-	if e := step(out, "a").Error; !strings.Contains(e, "its host's worker did not take the step in time") {
+	if e := step(out, "a").Error; !strings.Contains(e, "no worker of host web1 took the step within 1m0s (--host-wait): is 'rbflow worker --host web1' running there?") {
 		t.Errorf("a's error %q, want the host named as lost", e)
 	}
 	statuses(t, out, map[string]engine.StepStatus{"b": engine.StepSkipped})
+}
+
+// TestFleetHostLostAtStart: a run no worker of its host begins in time
+// (the host's first activity) ends failed with the cause, as its
+// workflow's outcome (status shows it), not as the SDK's error chain.
+func TestFleetHostLostAtStart(t *testing.T) {
+	f := newFixture(t)
+	f.host.Register(f.env)
+	f.env.OnActivity(fleet.BeginRunActivity, mock.Anything, mock.Anything).Return(temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_START, nil))
+	in := f.input("version: 1\nname: lost\nsteps:\n  - id: a\n    run: \"true\"\n", nil)
+	in.HostWait = 3 * time.Second
+	out := f.execute(in)
+	if out.Status != engine.RunFailed || len(out.Steps) != 0 {
+		t.Fatalf("status %s with steps %v, want failed before any step", out.Status, out.Steps)
+	}
+	if want := "no worker of host web1 took the run within 3s (--host-wait): is 'rbflow worker --host web1' running there?"; out.Error != want {
+		t.Errorf("error %q, want %q", out.Error, want)
+	}
+}
+
+// TestHeartbeatCadence: a running step heartbeats a third of its
+// heartbeat timeout apart, at most MaxHeartbeatEvery apart (a cancel
+// reaches it in the answer to one), and the worker's throttle lets every
+// such heartbeat out at once for any timeout run --heartbeat accepts (3s
+// up): the SDK's default held them back to 80% of the timeout.
+func TestHeartbeatCadence(t *testing.T) {
+	throttle := fleet.WorkerOptions().MaxHeartbeatThrottleInterval
+	if throttle <= 0 {
+		t.Fatalf("worker's MaxHeartbeatThrottleInterval %s: the SDK's default (80%% of the timeout) applies", throttle)
+	}
+	for _, timeout := range []time.Duration{3 * time.Second, 10 * time.Second, fleet.DefaultHeartbeat, time.Hour} {
+		every := fleet.HeartbeatEvery(timeout)
+		if every <= 0 || every > timeout/3 || every > fleet.MaxHeartbeatEvery {
+			t.Errorf("timeout %s: a heartbeat every %s, want at most a third of it and at most %s", timeout, every, fleet.MaxHeartbeatEvery)
+		}
+		if sent := min(throttle, timeout*8/10); sent > every {
+			t.Errorf("timeout %s: heartbeats sent every %s, held back to %s by the throttle", timeout, every, sent)
+		}
+	}
+	if every := fleet.HeartbeatEvery(0); every != fleet.MaxHeartbeatEvery {
+		t.Errorf("no timeout: a heartbeat every %s, want %s", every, fleet.MaxHeartbeatEvery)
+	}
+}
+
+// TestFleetSavesStateAfter: a fleet run that took snapshots saves the
+// state it left when it ends, as a local run does, under the run's after
+// ref: rbflow undo on the host compares it with the tree (without it, undo
+// refused: "no record of the state it left").
+func TestFleetSavesStateAfter(t *testing.T) {
+	f := newFixture(t)
+	testkit.WriteFile(t, filepath.Join(f.repo, "README.md"), "edited\n")
+	in := f.input(`version: 1
+name: resets
+steps:
+  - id: reset
+    git: reset
+    with: {to: HEAD, mode: hard}
+`, nil)
+	out := f.run(in)
+	if out.Status != engine.RunSucceeded {
+		t.Fatalf("status %s: %+v", out.Status, step(out, "reset"))
+	}
+	if got := testkit.ReadFile(t, filepath.Join(f.repo, "README.md")); got != "hello\n" {
+		t.Fatalf("README.md = %q after the reset", got)
+	}
+	// KeptGit fails the test when the ref is missing.
+	testkit.KeptGit(t, f.repo, "rev-parse", "--verify", "--quiet", steps.AfterRef(in.RunID))
 }
 
 // TestFleetUndo runs an incident whose steps throw away uncommitted work on

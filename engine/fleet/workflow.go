@@ -105,6 +105,11 @@ type Outcome struct {
 	Waiting    []string // steps waiting for an answer
 	Steps      []*engine.StepRecord
 	Error      string
+	StartedAt  time.Time
+	EndedAt    time.Time // zero while it runs
+	// Warnings are set by rbflow-fleet's commands, not by the workflow:
+	// engine.Warnings of a run that succeeded (status --json).
+	Warnings []string `json:",omitempty"`
 }
 
 // Answer is the argument of AnswerUpdate.
@@ -148,6 +153,7 @@ type procRun struct {
 	mask    *engine.Mask
 	env     map[string]string
 	start   time.Time
+	ended   time.Time // when the run's status was decided
 	recs    map[string]*engine.StepRecord
 	waiting map[string]string // step -> what it waits for
 	answers map[string]string
@@ -198,7 +204,13 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 		RunID: input.RunID, Repo: input.Target.Path, Source: input.Source, SourcePath: input.SourcePath,
 		Params: params, StartedAt: r.start,
 	}).Get(bctx, nil); err != nil {
-		return nil, err
+		// Version 1: the workflow completes with the run failed and why,
+		// as when a step's host is lost; it failed with the SDK's error.
+		if workflow.GetVersion(ctx, "begin-run-outcome", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return nil, err
+		}
+		r.status, r.errMsg, r.ended = engine.RunFailed, r.mask.String(r.lostReason(err, "the run")), workflow.Now(ctx)
+		return r.outcome(), nil
 	}
 
 	r.section(ctx, plan.Main, spec.SectionMain, false)
@@ -227,7 +239,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 			}
 		}
 	}
-	r.status, r.failed = status, failed
+	r.status, r.failed, r.ended = status, failed, workflow.Now(ctx)
 
 	var decided []*engine.StepRecord
 	for _, st := range plan.Steps() {
@@ -458,7 +470,7 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepCancelled, "cancelled while it ran", now)
 			return
 		case err != nil:
-			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepFailed, r.mask.String(lostReason(err)), now)
+			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepFailed, r.mask.String(r.lostReason(err, "the step")), now)
 			return
 		case out.Record == nil:
 			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepFailed, "the host returned no record", now)
@@ -515,13 +527,14 @@ func (r *procRun) answered(id string) bool {
 	return false
 }
 
-// lostReason says why a step's activity gave up.
-func lostReason(err error) string {
+// lostReason says why an activity (what: "the step", "the run") gave up.
+func (r *procRun) lostReason(err error, what string) string {
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {
 		switch te.TimeoutType() {
 		case enums.TIMEOUT_TYPE_SCHEDULE_TO_START:
-			return "its host's worker did not take the step in time (is rbflow-fleet worker running for that host?)"
+			host := r.in.Target.Host
+			return fmt.Sprintf("no worker of host %s took %s within %s (--host-wait): is 'rbflow worker --host %s' running there?", host, what, r.in.HostWait, host)
 		case enums.TIMEOUT_TYPE_HEARTBEAT:
 			return "its host's worker stopped answering (heartbeat timeout) on every attempt"
 		case enums.TIMEOUT_TYPE_START_TO_CLOSE:
@@ -546,7 +559,8 @@ func (r *procRun) firstFailed(steps []*engine.Step) string {
 
 // outcome is the run as it stands, secrets masked.
 func (r *procRun) outcome() *Outcome {
-	o := &Outcome{RunID: r.in.RunID, Procedure: r.plan.Name(), Target: r.in.Target, Status: r.status, FailedStep: r.failed, Error: r.errMsg}
+	o := &Outcome{RunID: r.in.RunID, Procedure: r.plan.Name(), Target: r.in.Target, Status: r.status, FailedStep: r.failed, Error: r.errMsg,
+		StartedAt: r.start, EndedAt: r.ended}
 	if r.status == engine.RunRunning && len(r.waiting) > 0 {
 		o.Status = engine.RunWaiting
 	}
@@ -603,6 +617,14 @@ type IncidentOutcome struct {
 
 // TargetRunID is the run id of an incident's i-th target (0-based).
 func TargetRunID(incident string, i int) string { return fmt.Sprintf("%s-%d", incident, i+1) }
+
+// IncidentOf is the incident of a target's run id (TargetRunID's inverse).
+func IncidentOf(runID string) string {
+	if i := strings.LastIndexByte(runID, '-'); i > 0 {
+		return runID[:i]
+	}
+	return runID
+}
 
 // Incident is the incident workflow: one procedure workflow per target,
 // each under its repository's lock id, all at once.
