@@ -589,6 +589,26 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Errorf("after rbflow undo %s: %v", runA, err)
 	}
 
+	// On Temporal: rbflow undo --temporal --on b:B runs the built-in undo
+	// on host b, in a workflow under B's lock, and leaves A alone.
+	secondB := strings.TrimSpace(testkit.Git(t, repoB, "rev-parse", "HEAD@{1}"))
+	headA := strings.TrimSpace(testkit.Git(t, repoA, "rev-parse", "HEAD"))
+	if out, errs, code := c.rbflow(c.dir, "undo", runID, "--temporal", c.addr, "--key-file", c.key, "--on", "b:"+repoB); code != 0 {
+		t.Errorf("rbflow undo %s --temporal --on b: exit %d\nstdout:\n%s\nstderr:\n%s", runID, code, out, errs)
+	}
+	if head := strings.TrimSpace(testkit.Git(t, repoB, "rev-parse", "HEAD")); head != secondB {
+		t.Errorf("after rbflow undo --temporal: %s HEAD %s, want %s (before the reset)", repoB, head, secondB)
+	}
+	if head := strings.TrimSpace(testkit.Git(t, repoA, "rev-parse", "HEAD")); head != headA {
+		t.Errorf("rbflow undo --temporal --on b moved %s: HEAD %s, want %s", repoA, head, headA)
+	}
+	if r, _ := c.localStatus(repoB, runB); r.Status != "undone" {
+		t.Errorf("rbflow status %s in %s after the undo: %s, want undone", runB, repoB, r.Status)
+	}
+	if out, errs, _ := c.rbflow(repoB, "undo", runB); !strings.Contains(out, "is undone already") {
+		t.Errorf("rbflow undo %s in %s after the undo on Temporal: want 'is undone already':\n%s%s", runB, repoB, out, errs)
+	}
+
 	// A prompt, answered with resume.
 	ask := filepath.Join(c.dir, "ask.yaml")
 	testkit.WriteFile(t, ask, `version: 1

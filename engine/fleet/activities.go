@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -71,6 +72,9 @@ type Host struct {
 	// Temporal is the server's address as the worker was given it: a
 	// prompt that waits names the command that answers it through there.
 	Temporal string
+	// HoldIdle is how long a run's lock is kept with none of its steps
+	// running (0: DefaultHoldIdle).
+	HoldIdle time.Duration
 
 	repos map[string]*hostRepo
 	plans sync.Map // procedure text hash -> *engine.Plan
@@ -84,7 +88,13 @@ type hostRepo struct {
 
 	mu    sync.Mutex
 	locks map[string]*heldLock // by run id
+	held  map[string]time.Time // runs whose lock is held from BeginRun to EndRun: when a step last ran
 }
+
+// DefaultHoldIdle is how long a run's lock is held with none of its steps
+// running (a prompt waiting, or a workflow terminated without its end):
+// then it is let go, and the run's later steps take it one by one.
+const DefaultHoldIdle = 15 * time.Minute
 
 // heldLock is the repository lock held for a run while any of its steps
 // runs here; its supervisor starts every process of those steps.
@@ -117,7 +127,7 @@ func NewHost(ctx context.Context, name string, reg *engine.Registry, repos []str
 			h.Close()
 			return nil, fmt.Errorf("--repo %s: %w", p, err)
 		}
-		r := &hostRepo{root: root, stateDir: dir, store: st, locks: map[string]*heldLock{}}
+		r := &hostRepo{root: root, stateDir: dir, store: st, locks: map[string]*heldLock{}, held: map[string]time.Time{}}
 		h.repos[filepath.Clean(p)] = r
 		h.repos[root] = r
 	}
@@ -226,8 +236,67 @@ func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.runner(r, in.RunID, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt})
-	return err
+	if _, err := h.runner(r, in.RunID, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt}); err != nil {
+		return err
+	}
+	r.hold(in.RunID, cmp.Or(h.HoldIdle, DefaultHoldIdle))
+	return nil
+}
+
+// hold keeps the repository's lock for a run from its start to its end on
+// this worker, so that no local rbflow run slips in between two of its
+// steps; after idle with none of its steps running it is let go. When
+// a local run holds the lock now, the run's steps take it one by one (each
+// retried until it is free); a restarted worker does the same.
+func (r *hostRepo) hold(runID string, idle time.Duration) {
+	r.mu.Lock()
+	_, held := r.held[runID]
+	r.mu.Unlock()
+	if held {
+		return // a retried BeginRun
+	}
+	if _, err := r.acquire(runID); err != nil {
+		return
+	}
+	r.mu.Lock()
+	r.held[runID] = time.Now()
+	r.mu.Unlock()
+	go func() {
+		for {
+			time.Sleep(min(idle/4, time.Minute))
+			r.mu.Lock()
+			last, held := r.held[runID]
+			unused := held && time.Since(last) > idle && r.locks[runID] != nil && r.locks[runID].n == 1
+			r.mu.Unlock()
+			if !held {
+				return
+			}
+			if unused {
+				r.unhold(runID)
+				return
+			}
+		}
+	}()
+}
+
+// touch notes that a step of a held run runs now.
+func (r *hostRepo) touch(runID string) {
+	r.mu.Lock()
+	if _, held := r.held[runID]; held {
+		r.held[runID] = time.Now()
+	}
+	r.mu.Unlock()
+}
+
+// unhold lets go of what hold took.
+func (r *hostRepo) unhold(runID string) {
+	r.mu.Lock()
+	_, held := r.held[runID]
+	delete(r.held, runID)
+	r.mu.Unlock()
+	if held {
+		r.release(runID)
+	}
 }
 
 // EndRun records how the run ended in the host's store, under the
@@ -248,7 +317,11 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 		return err
 	}
 	defer r.release(in.RunID)
-	return h.runner(r, in.RunID, warnLog{activity.GetLogger(ctx)}).EndHostRun(lock.Context(ctx), plan, in.RunID, in.Status, in.FailedStep, in.Decided)
+	if err := h.runner(r, in.RunID, warnLog{activity.GetLogger(ctx)}).EndHostRun(lock.Context(ctx), plan, in.RunID, in.Status, in.FailedStep, in.Decided); err != nil {
+		return err
+	}
+	r.unhold(in.RunID)
+	return nil
 }
 
 // RunStep runs one attempt of one step under the repository's lock and a
@@ -270,6 +343,8 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 		return nil, err
 	}
 	defer r.release(in.RunID)
+	r.touch(in.RunID)
+	defer r.touch(in.RunID)
 	ctx = lock.Context(ctx)
 
 	tail := &tailObserver{}

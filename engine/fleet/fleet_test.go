@@ -947,3 +947,47 @@ steps:
 		}
 	}
 }
+
+// TestFleetHoldsTheLockBetweenSteps: from the start of a fleet run on a
+// host to its end, the repository's lock is held, so a local rbflow run
+// cannot slip in between two of its steps (before, each step took it and
+// let it go); it is let go at the end, and after Host.HoldIdle with no step
+// running (a prompt waiting for hours, a workflow terminated without its
+// end).
+func TestFleetHoldsTheLockBetweenSteps(t *testing.T) {
+	f := newFixture(t)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	f.host.Register(env)
+	dir, err := engine.StateDir(context.Background(), "", f.repo, f.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := "version: 1\nname: held\nsteps:\n  - id: a\n    run: \"true\"\n"
+	local := func() error {
+		l, err := engine.AcquireLock(dir, f.repo, "20261130-140000-local0")
+		if err == nil {
+			l.Release()
+		}
+		return err
+	}
+	for i, idle := range []time.Duration{time.Hour, 300 * time.Millisecond} {
+		f.host.HoldIdle = idle
+		runID := fmt.Sprintf("20261130-140000-aaaaa%d-1", i)
+		if _, err := env.ExecuteActivity(fleet.BeginRunActivity, fleet.BeginInput{RunID: runID, Repo: f.repo, Source: src, SourcePath: "held.yaml", StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := local(); err == nil {
+			t.Fatalf("a local run took the repository while fleet run %s was between steps", runID)
+		}
+		if idle < time.Minute {
+			testkit.WaitFor(t, 10*time.Second, "the idle run's lock to be let go", func() bool { return local() == nil })
+		}
+		if _, err := env.ExecuteActivity(fleet.EndRunActivity, fleet.EndInput{RunID: runID, Repo: f.repo, Source: src, SourcePath: "held.yaml", Status: engine.RunSucceeded}); err != nil {
+			t.Fatal(err)
+		}
+		if err := local(); err != nil {
+			t.Errorf("after fleet run %s ended the repository stays locked: %v", runID, err)
+		}
+	}
+}
