@@ -615,13 +615,9 @@ func (a *app) resume(ctx context.Context, runID string, on, answers []string) er
 	if len(given) == 0 {
 		return usagef("resume: on Temporal a run goes on by itself; resume gives answers: --answer STEP=VALUE")
 	}
-	only := map[string]bool{}
-	for _, s := range on {
-		t, err := fleet.ParseTarget(s)
-		if err != nil {
-			return usagef("resume: %v", err)
-		}
-		only[fleet.LockID(t)] = true
+	only, err := onlyTargets("resume", on)
+	if err != nil {
+		return err
 	}
 	c, err := a.dial()
 	if err != nil {
@@ -689,18 +685,28 @@ func (a *app) cancel(ctx context.Context, runID string) error {
 	return a.follow(ctx, c, runID)
 }
 
+// onlyTargets reads the --on of cmd: the lock ids of the targets it
+// names (none: every target).
+func onlyTargets(cmd string, on []string) (map[string]bool, error) {
+	only := map[string]bool{}
+	for _, s := range on {
+		t, err := fleet.ParseTarget(s)
+		if err != nil {
+			return nil, usagef("%s: %v", cmd, err)
+		}
+		only[fleet.LockID(t)] = true
+	}
+	return only, nil
+}
+
 // undo undoes an incident target by target: an incident of the built-in
 // undo procedure, each target's workflow on the host that holds its
 // snapshots and under its repository's lock, restoring what that
 // target's run found (rbflow undo RUN, run there).
 func (a *app) undo(ctx context.Context, runID string, on []string, force bool) error {
-	only := map[string]bool{}
-	for _, s := range on {
-		t, err := fleet.ParseTarget(s)
-		if err != nil {
-			return usagef("undo: %v", err)
-		}
-		only[fleet.LockID(t)] = true
+	only, err := onlyTargets("undo", on)
+	if err != nil {
+		return err
 	}
 	c, err := a.dial()
 	if err != nil {
