@@ -425,20 +425,20 @@ func protect(ctx context.Context, x *engine.Exec, r *git.Repo) (*git.Snapshot, e
 			return snap, nil
 		}
 	}
-	for {
-		exists, err := r.RefExists(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
-		if !exists {
+	// Snapshots must finish even when Ctrl-C arrives: a half-written one is
+	// worth nothing. A ref taken already (one this step kept but could not
+	// record, and did not reuse) is never overwritten: the snapshot goes to
+	// the next free one. Keeping the ref refuses atomically, so no lookup
+	// comes first.
+	var snap *git.Snapshot
+	for tries := 0; ; tries++ {
+		snap, err = r.Snapshot(context.WithoutCancel(ctx), ref, git.SnapshotOptions{IncludeIgnored: true, Message: fmt.Sprintf("before step %s of run %s", x.StepID, x.RunID)})
+		if !errors.Is(err, git.ErrRefExists) || tries == 100 {
 			break
 		}
 		n++
 		ref = snapshotRef(x.RunID, x.StepID, n)
 	}
-	// Snapshots must finish even when Ctrl-C arrives: a half-written one is
-	// worth nothing.
-	snap, err := r.Snapshot(context.WithoutCancel(ctx), ref, git.SnapshotOptions{IncludeIgnored: true, Message: fmt.Sprintf("before step %s of run %s", x.StepID, x.RunID)})
 	if err != nil {
 		return nil, err
 	}

@@ -62,3 +62,40 @@ steps:
 		}
 	}
 }
+
+// TestSnapshotRefTakenGoesToTheNext: a destructive step whose snapshot ref
+// exists already (kept, never recorded: a step cut off in between) takes
+// the next free one and leaves the existing ref as it was; keeping a ref
+// refuses atomically, so no lookup comes before the snapshot.
+func TestSnapshotRefTakenGoesToTheNext(t *testing.T) {
+	t.Parallel()
+	repo := testkit.GitRepo(t, map[string]string{"a.txt": "a\n"})
+	head := strings.TrimSpace(testkit.Git(t, repo, "rev-parse", "HEAD"))
+	testkit.WriteFile(t, filepath.Join(repo, "a.txt"), "work in progress\n")
+	f := runProcedure(t, repo, `version: 1
+name: taken
+steps:
+  - id: save
+    git: snapshot
+  - id: take
+    needs: [save]
+    run: git --git-dir=.git/rbflow/snapshots.git update-ref "refs/rbflow/$RBFLOW_RUN_ID/reset" `+head+`
+  - id: reset
+    needs: [take]
+    git: reset
+    with: {to: HEAD, mode: hard}
+`, runOpts{})
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
+	rec := f.step(t, "reset")
+	if want := "refs/rbflow/" + f.run.ID + "/reset.2"; rec.Status != engine.StepSucceeded || rec.Outputs["snapshot"] != want {
+		t.Fatalf("reset: %s, snapshot %v, want %s", rec.Status, rec.Outputs["snapshot"], want)
+	}
+	if got := strings.TrimSpace(testkit.KeptGit(t, repo, "rev-parse", "refs/rbflow/"+f.run.ID+"/reset")); got != head {
+		t.Errorf("the ref that was taken now points at %s, want %s as it was", got, head)
+	}
+	if got := testkit.ReadFile(t, filepath.Join(repo, "a.txt")); got != "a\n" {
+		t.Errorf("a.txt = %q after the reset", got)
+	}
+}
