@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,9 +330,13 @@ func (r *Repo) Branch(ctx context.Context) (string, error) {
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "refs/heads/"), nil
 }
 
-// HeadBranch returns Head and Branch together, with one git command
-// where HEAD has a commit (two on an unborn branch).
+// HeadBranch returns Head and Branch together: read from the git
+// directory's files where they tell for sure (headFromFiles), else with
+// one git command where HEAD has a commit (two on an unborn branch).
 func (r *Repo) HeadBranch(ctx context.Context) (head, branch string, err error) {
+	if head, branch, ok := r.headFromFiles(); ok {
+		return head, branch, nil
+	}
 	// The trailing -- makes both HEADs revisions, even beside a file named
 	// HEAD; --symbolic-full-name prints "HEAD" itself when detached (no
 	// branch may be called HEAD).
@@ -348,6 +353,50 @@ func (r *Repo) HeadBranch(ctx context.Context) (head, branch string, err error) 
 	}
 	branch, err = r.Branch(ctx)
 	return head, branch, err
+}
+
+// headFromFiles reads HEAD and its branch from the files git keeps them
+// in: HEAD, the branch's loose ref, packed-refs. Every git step reports
+// them, and a git process for that cost more than reading two small
+// files. ok is false wherever the files do not tell for sure (a reftable
+// store, HEAD on something other than a branch, a branch that is a
+// symbolic ref, one found in neither place): git is asked then.
+func (r *Repo) headFromFiles() (head, branch string, ok bool) {
+	if _, err := os.Stat(filepath.Join(r.commonDir, "reftable")); !errors.Is(err, fs.ErrNotExist) {
+		return "", "", false
+	}
+	b, err := os.ReadFile(filepath.Join(r.gitDir, "HEAD"))
+	if err != nil {
+		return "", "", false
+	}
+	line, rest, _ := strings.Cut(string(b), "\n")
+	if strings.TrimSpace(rest) != "" {
+		return "", "", false
+	}
+	target, symbolic := strings.CutPrefix(line, "ref: ")
+	if !symbolic {
+		return line, "", isObjectID(line) // detached
+	}
+	name, isBranch := strings.CutPrefix(target, "refs/heads/")
+	if !isBranch || CheckRef(target) != nil {
+		return "", "", false
+	}
+	if b, err := os.ReadFile(filepath.Join(r.commonDir, filepath.FromSlash(target))); err == nil {
+		id := strings.TrimSuffix(string(b), "\n")
+		return id, name, isObjectID(id)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", "", false
+	}
+	packed, err := os.ReadFile(filepath.Join(r.commonDir, "packed-refs"))
+	if err != nil {
+		return "", "", false
+	}
+	for _, l := range strings.Split(string(packed), "\n") {
+		if id, ref, found := strings.Cut(l, " "); found && ref == target {
+			return id, name, isObjectID(id)
+		}
+	}
+	return "", "", false // unborn, or packed as we read: git tells
 }
 
 // RefExists reports whether ref names an existing ref: a full name such as

@@ -239,6 +239,29 @@ func TestHeadBranch(t *testing.T) {
 	check("on a branch with a slash", one, "feature/x-1")
 	testkit.Git(t, dir, "switch", "-q", "--detach")
 	check("detached", one, "")
+	testkit.Git(t, dir, "switch", "-q", "feature/x-1")
+	testkit.Git(t, dir, "pack-refs", "--all")
+	check("on a branch kept in packed-refs", one, "feature/x-1")
+	writeFile(t, dir, "two.txt", "two\n", 0o644)
+	commitAll(t, dir, "two")
+	two := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	check("on a loose ref newer than packed-refs", two, "feature/x-1")
+	testkit.Git(t, dir, "symbolic-ref", "refs/heads/alias", "refs/heads/main")
+	testkit.Git(t, dir, "symbolic-ref", "HEAD", "refs/heads/alias")
+	check("on a branch that is a symbolic ref (git names the branch it points at)", one, "main")
+	testkit.Git(t, dir, "switch", "-q", "main")
+	wt := filepath.Join(t.TempDir(), "wt")
+	testkit.Git(t, dir, "worktree", "add", "-q", "--detach", wt, "feature/x-1")
+	wr, err := Open(ctx, wt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head, branch, err := wr.HeadBranch(ctx); err != nil || head != two || branch != "" {
+		t.Errorf("linked worktree: HeadBranch = %q %q %v, want %s detached", head, branch, err, two)
+	}
+	if head, branch, err := r.HeadBranch(ctx); err != nil || head != one || branch != "main" {
+		t.Errorf("main worktree beside a linked one: HeadBranch = %q %q %v, want %s main", head, branch, err, one)
+	}
 	testkit.Git(t, dir, "switch", "-q", "--orphan", "fresh")
 	check("orphan", "", "fresh")
 }
