@@ -14,14 +14,6 @@ import (
 func main() {
 	// As rbflow: this binary is also the supervisor, reaper and relay of
 	// the processes its steps start (see engine/proc).
-	if proc.IsReaper() {
-		os.Exit(proc.ReaperMain())
-	}
-	if proc.IsRelay() {
-		os.Exit(proc.RelayMain())
-	}
-	if proc.IsSupervisor() {
-		os.Exit(proc.SupervisorMain())
-	}
+	proc.RunHelper()
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }

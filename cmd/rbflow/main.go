@@ -13,14 +13,6 @@ func main() {
 	// rbflow re-executes itself as the supervisor (and reaper) that keeps step processes
 	// from outliving it, and as the relay that masks secrets in the log of
 	// a service, which does outlive it (see engine/proc).
-	if proc.IsReaper() {
-		os.Exit(proc.ReaperMain())
-	}
-	if proc.IsRelay() {
-		os.Exit(proc.RelayMain())
-	}
-	if proc.IsSupervisor() {
-		os.Exit(proc.SupervisorMain())
-	}
+	proc.RunHelper()
 	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

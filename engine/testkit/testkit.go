@@ -26,15 +26,7 @@ import (
 // test starts is this binary), and after putting the interpreter behind a
 // python3 shim first on PATH (unshimPython).
 func Main() {
-	if proc.IsReaper() {
-		os.Exit(proc.ReaperMain())
-	}
-	if proc.IsRelay() {
-		os.Exit(proc.RelayMain())
-	}
-	if proc.IsSupervisor() {
-		os.Exit(proc.SupervisorMain())
-	}
+	proc.RunHelper()
 	if _, ok := os.LookupEnv("GORACE"); !ok {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
