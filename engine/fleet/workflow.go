@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -180,9 +179,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 		start: workflow.Now(ctx), recs: map[string]*engine.StepRecord{}, waiting: map[string]string{},
 		answers: map[string]string{}, status: engine.RunRunning,
 	}
-	for _, id := range sortedKeys(input.Answers) {
-		r.answers[id] = input.Answers[id]
-	}
+	maps.Copy(r.answers, input.Answers)
 	if err := r.renderEnv(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ProcedureError", nil)
 	}
@@ -579,15 +576,6 @@ func (r *procRun) outcome() *Outcome {
 	return o
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // IncidentInput is one incident: one procedure on several repositories.
 type IncidentInput struct {
 	RunID   string
@@ -646,9 +634,7 @@ func (in *Interpreter) Incident(ctx workflow.Context, input IncidentInput) (*Inc
 			if pi.Params == nil {
 				pi.Params = map[string]any{}
 			}
-			for _, k := range sortedKeys(input.TargetParams[i]) {
-				pi.Params[k] = input.TargetParams[i][k]
-			}
+			maps.Copy(pi.Params, input.TargetParams[i])
 		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            c.WorkflowID,
