@@ -81,7 +81,7 @@ func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) i
 		return exitOK
 	case errors.As(err, &exit):
 		return exit.code
-	case errors.As(err, &usage), errors.As(err, &list), errors.Is(err, fleet.ErrNoKey):
+	case errors.As(err, &usage), errors.As(err, &list), errors.Is(err, fleet.ErrNoKey), errors.As(err, new(*fleet.KeyError)):
 		fmt.Fprintln(stderr, "rbflow: "+err.Error())
 		return exitUsage
 	}

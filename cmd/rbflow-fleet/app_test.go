@@ -44,6 +44,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--set", "x=1"}, "x"},
 		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--answer", "a=yes"}, "only prompt steps take answers"},
 		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, "no payload key"},
+		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--key-file", "/nonexistent/fleet.key"}, "read payload key: open /nonexistent/fleet.key"},
 		{[]string{"run", good, "--temporal", "127.0.0.1:1", "--on", "web1:/a", "--heartbeat", "2s"}, "--heartbeat 2s: give at least 3s"},
 		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1"}, "--repo PATH"},
 		{[]string{"worker", "--temporal", "127.0.0.1:1", "--host", "web1", "--repo", "rel"}, "absolute path"},

@@ -62,6 +62,13 @@ func (c *Codec) KeyID() string { return c.keyID }
 // ErrNoKey is returned by LoadKey when no key is given anywhere.
 var ErrNoKey = errors.New("fleet: no payload key: give --key-file FILE, or set " + KeyFileEnv + " or " + KeyEnv + " (32 random bytes: head -c32 /dev/urandom > fleet.key)")
 
+// KeyError is a payload key that was given but cannot be used: a key file
+// that cannot be read, or text that is not 32 bytes in hex or base64.
+type KeyError struct{ Err error }
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // LoadKey reads the payload key: from file when given, else from the file
 // named by $RBFLOW_TEMPORAL_KEY_FILE, else from $RBFLOW_TEMPORAL_KEY. A
 // key file holds the 32 bytes raw, or as hex or base64 text.
@@ -72,21 +79,21 @@ func LoadKey(file string, getenv func(string) string) ([]byte, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("read payload key: %w", err)
+			return nil, &KeyError{fmt.Errorf("read payload key: %w", err)}
 		}
 		if len(b) == 32 {
 			return b, nil
 		}
 		k, err := parseKey(strings.TrimSpace(string(b)))
 		if err != nil {
-			return nil, fmt.Errorf("payload key file %s: %w", file, err)
+			return nil, &KeyError{fmt.Errorf("payload key file %s: %w", file, err)}
 		}
 		return k, nil
 	}
 	if v := getenv(KeyEnv); v != "" {
 		k, err := parseKey(strings.TrimSpace(v))
 		if err != nil {
-			return nil, fmt.Errorf("$%s: %w", KeyEnv, err)
+			return nil, &KeyError{fmt.Errorf("$%s: %w", KeyEnv, err)}
 		}
 		return k, nil
 	}
