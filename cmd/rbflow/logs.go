@@ -68,20 +68,22 @@ func (c *logsCmd) print(ctx context.Context, a *app, s *session, runID, stepID, 
 			f.Close()
 		}
 	}()
-	for {
+	// copyNew prints what the log holds that was not printed yet.
+	copyNew := func() error {
 		if f == nil {
 			var err error
-			if f, err = os.Open(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if f, err = os.Open(path); errors.Is(err, os.ErrNotExist) {
+				return nil // no line yet
+			} else if err != nil {
 				return err
 			}
 		}
-		if f != nil {
-			if _, err := io.Copy(a.stdout, f); err != nil {
-				return err
-			}
-		}
-		if !c.follow || !single {
-			return nil
+		_, err := io.Copy(a.stdout, f)
+		return err
+	}
+	for {
+		if err := copyNew(); err != nil || !c.follow || !single {
+			return err
 		}
 		rec, err := s.store.Steps(ctx, runID)
 		if err != nil {
@@ -94,13 +96,7 @@ func (c *logsCmd) print(ctx context.Context, a *app, s *session, runID, stepID, 
 			}
 		}
 		if !running {
-			if f == nil {
-				if f, err = os.Open(path); err != nil {
-					return nil // it printed nothing
-				}
-			}
-			_, err := io.Copy(a.stdout, f)
-			return err
+			return copyNew()
 		}
 		select {
 		case <-ctx.Done():
