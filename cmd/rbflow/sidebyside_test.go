@@ -35,11 +35,20 @@ import (
 //     the after-state snapshot included), each round's tree dirtied again
 //     outside the timing.
 //
-// RBFLOW_BENCH_ROUNDS sets the rounds (default 5).
+// RBFLOW_BENCH_ROUNDS sets the rounds (default 5); RBFLOW_BENCH_ONLY=reset
+// measures the reset alone.
 func BenchmarkSideBySide(b *testing.B) {
 	rounds := 5
 	if n, err := fmt.Sscan(os.Getenv("RBFLOW_BENCH_ROUNDS"), &rounds); n != 1 || err != nil {
 		rounds = 5
+	}
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if os.Getenv("RBFLOW_BENCH_ONLY") == "reset" {
+		resetSide(b, rounds, sideReport(b), self)
+		return
 	}
 	dir := b.TempDir()
 	repo := filepath.Join(dir, "repo")
@@ -66,10 +75,6 @@ func BenchmarkSideBySide(b *testing.B) {
 	gigabyte := write("gigabyte.yaml", "version: 1\nname: bench\nsteps:\n  - id: print\n    run: yes | head -c 1000000000 || true\n")
 	out := filepath.Join(dir, "out.txt")
 
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
 	rb := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(self, append(args, "--repo", repo, "-q")...)
 		cmd.Env = append(os.Environ(), asMainEnv+"=1", "NO_COLOR=1")
@@ -81,15 +86,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	}
 	floorA := func() *exec.Cmd { return sh("for i in $(seq 1000); do /usr/bin/true; done") }
 
-	report := func(name string, pairs [][2]measure) {
-		var wall, cpu []float64
-		for _, p := range pairs {
-			wall = append(wall, p[0].wall.Seconds()/p[1].wall.Seconds())
-			cpu = append(cpu, p[0].cpu.Seconds()/p[1].cpu.Seconds())
-		}
-		b.Logf("%-58s wall %s  cpu %s  (A median %.2fs, B median %.2fs)", name, testkit.Spread(wall), testkit.Spread(cpu),
-			testkit.Median(secondsOf(pairs, 0)), testkit.Median(secondsOf(pairs, 1)))
-	}
+	report := sideReport(b)
 	side := func(name string, a, bb func() *exec.Cmd) {
 		var pairs [][2]measure
 		for r := 0; r < rounds; r++ {
@@ -167,6 +164,20 @@ func secondsOf(pairs [][2]measure, i int) []float64 {
 // resetSide times a one-step `git: reset` run of rbflow against `git reset
 // --hard`, on a 20,000-file tree of which 1,000 files are changed again
 // (untimed) before each command.
+// sideReport returns the function that logs pairs of runs, A and B, as the
+// ratios A/B of their wall and CPU times (min/median/max).
+func sideReport(b *testing.B) func(string, [][2]measure) {
+	return func(name string, pairs [][2]measure) {
+		var wall, cpu []float64
+		for _, p := range pairs {
+			wall = append(wall, p[0].wall.Seconds()/p[1].wall.Seconds())
+			cpu = append(cpu, p[0].cpu.Seconds()/p[1].cpu.Seconds())
+		}
+		b.Logf("%-58s wall %s  cpu %s  (A median %.2fs, B median %.2fs)", name, testkit.Spread(wall), testkit.Spread(cpu),
+			testkit.Median(secondsOf(pairs, 0)), testkit.Median(secondsOf(pairs, 1)))
+	}
+}
+
 func resetSide(b *testing.B, rounds int, report func(string, [][2]measure), self string) {
 	dir := b.TempDir()
 	repo := filepath.Join(dir, "big")

@@ -222,11 +222,29 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		treeErr  error
 		done     = make(chan struct{})
 	)
+	// In a snapshot, trees and blobs are written into one pack in the
+	// store when the index allows (see workTreeInGo).
+	var (
+		p   *pack
+		idx *indexFile
+	)
+	if o, err := r.objects(); err == nil {
+		p = o.pack()
+	}
 	// Alongside git status, which takes longest.
 	go func() {
 		defer close(done)
 		if config, treeErr = r.filterConfig(ctx); treeErr != nil {
 			return
+		}
+		if p != nil {
+			if i, known := r.readIndex(s.index); known && i.usable() {
+				idx = i
+			}
+		}
+		if idx != nil {
+			s.indexTree, treeErr = indexTreeInGo(idx, p)
+			return // no flags, no conflicts
 		}
 		s.indexTree, unmerged, s.stages, treeErr = r.writeIndexTree(ctx, tmp)
 		if treeErr == nil {
@@ -281,7 +299,7 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		}
 		update = append(update, more...)
 	}
-	if err := r.skipSubmodules(ctx, tmp, sk); err != nil {
+	if err := r.skipSubmodules(ctx, tmp, idx, sk); err != nil {
 		return nil, cleanup, err
 	}
 	s.skipped = sk.sorted()
@@ -293,9 +311,20 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 	filters, all, raw := r.filtersMayApply(config, attrs)
 
 	s.workTree = s.indexTree
-	if len(update) > 0 {
+	inGo := false
+	if len(update) > 0 && idx != nil && raw && !filters {
+		if s.workTree, inGo, err = r.workTreeInGo(idx, update, p); err != nil {
+			return nil, cleanup, fmt.Errorf("record work tree: %w", err)
+		}
+	}
+	if len(update) > 0 && !inGo {
 		if s.workTree, err = r.updateTree(ctx, tmp, update, raw, len(s.indexTree)); err != nil {
 			return nil, cleanup, err
+		}
+	}
+	if p != nil {
+		if err := p.write(); err != nil {
+			return nil, cleanup, fmt.Errorf("record work tree: %w", err)
 		}
 	}
 	if filters {
@@ -455,9 +484,17 @@ func (r *Repo) ignoredReplacements(ctx context.Context, sk *skipper) ([]string, 
 }
 
 // skipSubmodules reports each submodule: its commit is saved, its files not.
-func (r *Repo) skipSubmodules(ctx context.Context, tmp runOpts, sk *skipper) error {
+func (r *Repo) skipSubmodules(ctx context.Context, tmp runOpts, idx *indexFile, sk *skipper) error {
 	if _, err := os.Lstat(filepath.Join(r.Dir, ".gitmodules")); err != nil {
 		return nil // gitlinks without .gitmodules are rare enough not to list
+	}
+	if idx != nil {
+		for _, e := range idx.entries {
+			if e.mode == 0o160000 {
+				sk.skip(e.path+"/", SkipSubmodule, 0)
+			}
+		}
+		return nil
 	}
 	out, err := r.run(ctx, tmp, "ls-files", "-z", "--stage")
 	if err != nil {

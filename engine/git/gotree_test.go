@@ -1,0 +1,164 @@
+package git
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rbflow/rbflow/engine/testkit"
+)
+
+// TestTreesInGoAsGitWritesThem checks that the trees and blobs a snapshot
+// writes itself (indexTreeInGo, workTreeInGo, in one pack) are git's to
+// the byte: the same ids as git write-tree over the same index and git
+// update-index over the same paths, in both object formats and index
+// versions 2 to 4, with a whole, a partly invalidated and a missing cache
+// tree; names that sort around '/' ("a-b", "a.b", "a/b", "a0"), a file
+// that became a directory and back, deletions, symbolic links, executable
+// bits, empty files, untracked trees, unusual names. git fsck --strict and
+// git verify-pack then read the store whole.
+func TestTreesInGoAsGitWritesThem(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"sha1", "sha256"} {
+		for _, version := range []string{"2", "3", "4"} {
+			for _, cache := range []string{"whole", "invalidated", "none"} {
+				t.Run(format+"/v"+version+"/"+cache, func(t *testing.T) {
+					t.Parallel()
+					treesInGo(t, format, version, cache)
+				})
+			}
+		}
+	}
+}
+
+func treesInGo(t *testing.T, format, version, cache string) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	testkit.Git(t, dir, "init", "-q", "-b", "main", "--object-format="+format)
+	files := []string{"a", "a-b/x", "a.b", "a0", "dir/sub/deep/f.txt", "dir/sub/g", "dir/was-file",
+		"dir/was-dir/inner/x", "gone/only", "sp ace/tab\tname", "ünï/ｃｏｄｅ.txt", "z/empty"}
+	for i, f := range files {
+		content := fmt.Sprintf("file %d %s\n", i, f)
+		if strings.HasSuffix(f, "empty") {
+			content = ""
+		}
+		writeFile(t, dir, f, content, 0o644)
+	}
+	writeFile(t, dir, "bin/run.sh", "#!/bin/sh\n", 0o755)
+	symlink(t, dir, "link", "a.b")
+	commitAll(t, dir, "one")
+	testkit.Git(t, dir, "update-index", "--index-version", version)
+	switch cache {
+	case "invalidated":
+		// Staged changes invalidate their directories' cache entries.
+		writeFile(t, dir, "dir/sub/g", "staged\n", 0o644)
+		writeFile(t, dir, "new/staged.txt", "staged new\n", 0o644)
+		testkit.Git(t, dir, "add", "dir/sub/g", "new/staged.txt")
+	case "none":
+		os.Remove(filepath.Join(dir, ".git", "index"))
+		testkit.Git(t, dir, "update-index", "--index-version", version, "--add", "--", "a", "a-b/x", "a.b", "a0", "dir/sub/deep/f.txt", "link")
+	}
+
+	// The work tree moves on: changes, deletions, a file where a directory
+	// was and a directory where a file was, new files.
+	// Big enough to be compressed in the pack; the others are stored.
+	writeFile(t, dir, "a", strings.Repeat("changed a\n", 600), 0o644)
+	writeFile(t, dir, "a.b", "", 0o755)
+	os.Remove(filepath.Join(dir, "gone", "only"))
+	os.Remove(filepath.Join(dir, "gone"))
+	os.Remove(filepath.Join(dir, "dir", "was-file"))
+	writeFile(t, dir, "dir/was-file/now-dir.txt", "inside\n", 0o644)
+	os.RemoveAll(filepath.Join(dir, "dir", "was-dir"))
+	writeFile(t, dir, "dir/was-dir", "now a file\n", 0o600)
+	writeFile(t, dir, "a/../a0", "a0 changed\n", 0o644)
+	writeFile(t, dir, "a-c/new.txt", "new\n", 0o644)
+	writeFile(t, dir, "untracked/one/two/three.txt", "deep\n", 0o644)
+	os.Remove(filepath.Join(dir, "link"))
+	symlink(t, dir, "link", "dir/sub")
+	update := []string{"a", "a.b", "gone/only", "dir/was-file", "dir/was-file/now-dir.txt", "dir/was-dir/inner/x",
+		"dir/was-dir", "a0", "a-c/new.txt", "untracked/one/two/three.txt", "link", "a-b/x", "z/empty"}
+	if cache == "none" {
+		update = []string{"a", "a.b", "a0", "a-c/new.txt", "link", "a-b/x"}
+	}
+
+	r, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.storing(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := w.objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, known := w.readIndex(filepath.Join(dir, ".git", "index"))
+	if !known || !idx.usable() {
+		t.Fatalf("index version %s (%s) not read: known %v", version, format, known)
+	}
+	if _, ok := idx.trees[""]; ok != (cache == "whole") {
+		t.Fatalf("cache tree whole = %v, want %v", ok, cache == "whole")
+	}
+	p := o.pack()
+	indexTree, err := indexTreeInGo(idx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workTree, ok, err := w.workTreeInGo(idx, update, p)
+	if err != nil || !ok {
+		t.Fatalf("workTreeInGo: ok %v, %v", ok, err)
+	}
+	if p.len() == 0 {
+		t.Fatal("nothing was written")
+	}
+	if err := p.write(); err != nil {
+		t.Fatal(err)
+	}
+
+	// git's own, from a copy of the index, into the repository.
+	tmp := filepath.Join(t.TempDir(), "index")
+	if _, err := copyFile(filepath.Join(dir, ".git", "index"), tmp); err != nil {
+		t.Fatal(err)
+	}
+	gitIndex := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_INDEX_FILE="+tmp)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if want := gitIndex("", "write-tree"); indexTree != want {
+		t.Errorf("index tree %s, git write-tree %s", indexTree, want)
+	}
+	gitIndex(strings.Join(update, "\x00")+"\x00", "update-index", "-z", "--add", "--remove", "--replace", "--stdin")
+	if want := gitIndex("", "write-tree"); workTree != want {
+		t.Errorf("work tree %s, git %s\ngit's:\n%s\nours:\n%s", workTree, want,
+			testkit.Git(t, dir, "ls-tree", "-r", "-t", want), testkit.Git(t, dir, "--git-dir="+w.keepDir(), "ls-tree", "-r", "-t", workTree))
+	}
+	store := w.keepDir()
+	packs, _ := filepath.Glob(filepath.Join(store, "objects", "pack", "*.idx"))
+	if len(packs) != 1 {
+		t.Fatalf("packs in the store: %v, want one", packs)
+	}
+	if out, err := exec.Command("git", "--git-dir="+store, "verify-pack", "-v", packs[0]).CombinedOutput(); err != nil {
+		t.Fatalf("git verify-pack: %v\n%s", err, out)
+	}
+	// What git wrote in the repository, gone, so that fsck reads ours.
+	testkit.Git(t, dir, "prune", "--expire=now")
+	for _, tree := range []string{indexTree, workTree} {
+		testkit.Git(t, dir, "--git-dir="+store, "ls-tree", "-r", tree)
+	}
+	if out, err := exec.Command("git", "--git-dir="+store, "fsck", "--strict", "--no-dangling").CombinedOutput(); err != nil {
+		t.Fatalf("git fsck of the store: %v\n%s", err, out)
+	}
+}
