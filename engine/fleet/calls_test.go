@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -428,5 +429,32 @@ on_failure:
 	}
 	if f.sealed.contains("s3cr3t-hook") {
 		t.Error("the secret webhook URL left the codec in clear")
+	}
+}
+
+// TestFleetCompilesTriage: the built-in triage, whose levels call the
+// built-in emergency, sprint and selective procedures, runs on the fleet:
+// the starter resolves the three, and the workflow's compile takes it.
+func TestFleetCompilesTriage(t *testing.T) {
+	f := newFixture(t)
+	src, err := procedures.Resolve("triage", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	called, err := fleet.Resolve(src.Path, string(src.Text), f.reg, procedures.Resolver("", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, c := range called {
+		paths = append(paths, c.Path)
+	}
+	for _, want := range []string{"builtin:emergency", "builtin:sprint", "builtin:selective"} {
+		if !slices.Contains(paths, want) {
+			t.Errorf("resolved %q, want %s among them", paths, want)
+		}
+	}
+	if _, err := fleet.Compile(src.Path, string(src.Text), called, f.reg); err != nil {
+		t.Fatalf("triage on the fleet: %v", err)
 	}
 }
