@@ -341,3 +341,20 @@ func (r *Runner) NotifyHost(ctx context.Context, plan *Plan, runID string, hn Ho
 	}
 	return n.warnings, nil
 }
+
+// ScheduledRecord is the record of a step its scheduler runs itself (a
+// call step's child workflow), running since start.
+func ScheduledRecord(runID string, st *Step, start time.Time) *StepRecord {
+	rec := &StepRecord{RunID: runID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash}
+	rec.start(proc.Identity{}, start)
+	return rec
+}
+
+// StoppedRecord is the record of a step the run's deadline stopped:
+// failed, continue_on_error not applying (the run is over), as a local
+// run records it.
+func StoppedRecord(runID string, st *Step, reason string, now time.Time) *StepRecord {
+	rec := &StepRecord{RunID: runID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now}
+	rec.fail(reason, false, now)
+	return rec
+}

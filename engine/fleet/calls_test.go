@@ -458,3 +458,36 @@ func TestFleetCompilesTriage(t *testing.T) {
 		t.Fatalf("triage on the fleet: %v", err)
 	}
 }
+
+// TestFleetDeadlineDuringCall: the caller's deadline passing while its
+// callee runs cancels the child workflow (its finally runs) and fails the
+// call step as stopped by the deadline.
+func TestFleetDeadlineDuringCall(t *testing.T) {
+	f := newFixture(t)
+	in := f.callInput(map[string]string{"main.yaml": `version: 1
+name: caller
+deadline: 2s
+steps:
+  - id: c
+    call: ./child.yaml
+`, "child.yaml": `version: 1
+name: child
+steps:
+  - id: long
+    run: exec sleep 30
+finally:
+  - id: child_fin
+    run: echo "cancelled=${{ cancelled() }}" > child_fin.txt
+`}, "main.yaml", nil)
+	in.Grace = 5 * time.Second
+	out := f.run(in)
+	if out.Status != engine.RunFailed || out.FailedStep != "c" || out.Error != "deadline 2s passed 2s after the run started; stopped step c" {
+		t.Fatalf("status %s at %q (%s), want failed at c by the deadline", out.Status, out.FailedStep, out.Error)
+	}
+	if got := testkit.ReadFile(t, filepath.Join(f.repo, "child_fin.txt")); got != "cancelled=true\n" {
+		t.Errorf("child_fin.txt = %q", got)
+	}
+	if run, _ := f.childRun(in.RunID, "c"); run.Status != engine.RunCancelled {
+		t.Errorf("child run in the host's store: %s, want cancelled", run.Status)
+	}
+}

@@ -683,9 +683,7 @@ func (r *procRun) byDeadline(st *engine.Step) bool {
 // stop records a main step the deadline stopped: failed (continue_on_error
 // does not apply), as in a local run.
 func (r *procRun) stop(st *engine.Step, now time.Time) {
-	rec := engine.DecidedRecord(r.in.RunID, st, engine.StepFailed, r.mask.String("stopped: "+r.deadlineMsg()), now)
-	rec.Conclusion = engine.StepFailed
-	r.recs[st.ID] = rec
+	r.recs[st.ID] = engine.StoppedRecord(r.in.RunID, st, r.mask.String("stopped: "+r.deadlineMsg()), now)
 	r.stopped[st.ID] = true
 }
 
@@ -753,6 +751,8 @@ func (r *procRun) call(ctx workflow.Context, st *engine.Step, c engine.CallStep,
 		fail(fmt.Sprintf("call %s: params for %s: %v", callee.Source.Path, callee.Plan.Name(), err))
 		return
 	}
+	// Running, for the status query, until the callee ends.
+	r.recs[st.ID] = engine.ScheduledRecord(r.in.RunID, st, start)
 	child := r.in
 	child.RunID = CallRunID(r.in.RunID, st.ID)
 	child.Source, child.SourcePath = string(callee.Source.Text), callee.Source.Path
