@@ -33,6 +33,10 @@ type HostRun struct {
 	SourcePath string
 	Params     map[string]any // typed, secrets included (never stored in clear)
 	StartedAt  time.Time
+	// ParentRun and ParentStep name the run and call step that called
+	// this one (a child run, recorded as a local call step records it).
+	ParentRun  string
+	ParentStep string
 }
 
 // BeginHostRun records a run scheduled from outside, once: called again for
@@ -49,6 +53,7 @@ func (r *Runner) BeginHostRun(ctx context.Context, plan *Plan, h HostRun) (*Run,
 	}
 	run := r.newRun(plan, params, ScheduledPrefix+h.SourcePath, h.StartedAt)
 	run.ID = h.ID
+	run.ParentRun, run.ParentStep = h.ParentRun, h.ParentStep
 	run.begin(proc.Self())
 	kept := *run
 	kept.Params = keptParams(plan.Procedure, params, NewMask(plan.Procedure, params))
@@ -237,5 +242,119 @@ func DecidedRecord(runID string, st *Step, status StepStatus, reason string, now
 	default:
 		rec.fail(reason, st.Spec.ContinueOnError, now)
 	}
+	return rec
+}
+
+// CallStep is the action of a call step (the steps package's call kind),
+// as a scheduler that runs the callee itself sees it (engine/fleet runs it
+// as a child workflow).
+type CallStep interface {
+	// Callee is the procedure a literal target names, compiled with the
+	// calling procedure; nil when the target is built with ${{ }}.
+	Callee() *Callee
+	// CallParams evaluates the step's with.params (nil: none given).
+	CallParams(x *Exec) (map[string]any, error)
+}
+
+// Call returns the step's call action, or nil when it is no call step.
+func (s *Step) Call() CallStep {
+	c, _ := s.Action.(CallStep)
+	return c
+}
+
+// ExprExec is an Exec that only evaluates a step's arguments (Render,
+// Value) with data, secrets masked by mask: what a scheduler that runs
+// no process needs to evaluate a call step's with.params.
+func (p *Plan) ExprExec(runID string, st *Step, data *eval.Data, mask *Mask) *Exec {
+	return &Exec{RunID: runID, StepID: st.ID, Procedure: p.Name(), env: p.eval.Env(data), mask: mask}
+}
+
+// CalledRecord is the record of a call step whose callee its scheduler
+// ran (a child workflow): started at start, with the outputs the local
+// call step gives (each callee step's outputs by id, run_id, status), and
+// failed with failure unless it is "".
+func CalledRecord(runID string, st *Step, outputs map[string]any, failure string, start, now time.Time) *StepRecord {
+	rec := &StepRecord{RunID: runID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, Outputs: outputs}
+	rec.start(proc.Identity{}, start)
+	if failure != "" {
+		rec.ExitCode = 1
+		rec.fail(failure, st.Spec.ContinueOnError, now)
+	} else {
+		rec.succeed(now)
+	}
+	return rec
+}
+
+// HostNotice is one event of a host run to tell its notification hooks.
+type HostNotice struct {
+	Event      string // spec.NotifyStart, NotifyFailure, NotifyOverTarget, NotifyFinish
+	Status     RunStatus
+	FailedStep string
+	// Prior are the records of the steps that have ended (the failed
+	// step's error is told); Params the run's params, secrets included.
+	Prior  []*StepRecord
+	Params map[string]any
+}
+
+// NotifyHost posts event to each of the plan's hooks that fires on it
+// and has not sent it for this run yet (the store keeps what was sent), as
+// a local run's notifier does, and records each post. It returns the
+// warnings of the posts that were not delivered.
+func (r *Runner) NotifyHost(ctx context.Context, plan *Plan, runID string, hn HostNotice) ([]string, error) {
+	if len(plan.Notifications) == 0 {
+		return nil, nil
+	}
+	run, err := r.Store.Run(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	recs := map[string]*StepRecord{}
+	for _, p := range hn.Prior {
+		cp := *p
+		recs[p.StepID] = &cp
+	}
+	run.Params = hn.Params
+	run.FailedStep = hn.FailedStep
+	x, err := r.newExecution(ctx, plan, run, recs, filepath.Join(r.StateDir, "runs", run.ID))
+	if x == nil {
+		return nil, err
+	}
+	n := &notifier{x: x, fired: map[hookEvent]bool{}}
+	sent, err := r.Store.Notifications(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sent {
+		if s.Generation == run.Generation {
+			n.fired[hookEvent{s.Hook, s.Event}] = true
+		}
+	}
+	for _, h := range plan.Notifications {
+		if !h.On(hn.Event) || n.fired[hookEvent{h.Spec.Index, hn.Event}] {
+			continue
+		}
+		s := x.hookSend(ctx, h, hn.Event, hn.Status, hn.FailedStep)
+		if s.renErr == nil && strings.TrimSpace(s.url) == "" {
+			continue // an optional webhook param not given: the hook is off
+		}
+		n.send(ctx, s)
+	}
+	return n.warnings, nil
+}
+
+// ScheduledRecord is the record of a step its scheduler runs itself (a
+// call step's child workflow), running since start.
+func ScheduledRecord(runID string, st *Step, start time.Time) *StepRecord {
+	rec := &StepRecord{RunID: runID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash}
+	rec.start(proc.Identity{}, start)
+	return rec
+}
+
+// StoppedRecord is the record of a step the run's deadline stopped:
+// failed, continue_on_error not applying (the run is over), as a local
+// run records it.
+func StoppedRecord(runID string, st *Step, reason string, now time.Time) *StepRecord {
+	rec := &StepRecord{RunID: runID, StepID: st.ID, Section: st.Section, DefHash: st.DefHash, StartedAt: now}
+	rec.fail(reason, false, now)
 	return rec
 }

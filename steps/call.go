@@ -20,7 +20,10 @@ import (
 // starting a new one.
 type callKind struct{}
 
-var _ engine.Kind = callKind{}
+var (
+	_ engine.Kind     = callKind{}
+	_ engine.CallStep = (*callAction)(nil)
+)
 
 // Signature: a procedure, and the child's params.
 func (callKind) Signature() engine.Signature {
@@ -62,6 +65,15 @@ type callAction struct {
 	// nil when the target is built with ${{ }} (or, in a resumed run, no
 	// longer loads as written): it is resolved when the step starts.
 	callee *engine.Callee
+}
+
+// Callee is the procedure a literal target names (nil: built with ${{ }}).
+func (a *callAction) Callee() *engine.Callee { return a.callee }
+
+// CallParams evaluates with.params, as Execute does.
+func (a *callAction) CallParams(x *engine.Exec) (map[string]any, error) {
+	_, params, err := a.eval(x)
+	return params, err
 }
 
 // DefaultOnResume: the step is run again, and RunChild goes on with the

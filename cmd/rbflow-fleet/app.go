@@ -257,7 +257,13 @@ func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, p
 	if err != nil {
 		return usagef("run: %v", err)
 	}
-	plan, err := fleet.Compile(src.Path, string(src.Text), a.reg)
+	// The procedures its call steps name are read here, once, and go with
+	// the run: the workflow and the hosts look for no file.
+	called, err := fleet.Resolve(src.Path, string(src.Text), a.reg, procedures.Resolver("", nil))
+	var plan *engine.Plan
+	if err == nil {
+		plan, err = fleet.Compile(src.Path, string(src.Text), called, a.reg)
+	}
 	if err != nil {
 		var list spec.ErrorList
 		if errors.As(err, &list) {
@@ -285,6 +291,7 @@ func (a *app) run(ctx context.Context, arg string, on, sets, answers []string, p
 	runID := engine.NewRunID(time.Now())
 	in := fleet.IncidentInput{RunID: runID, Targets: targets, Procedure: fleet.ProcedureInput{
 		Source: string(src.Text), SourcePath: src.Path, Params: params, Answers: given, Parallel: parallel, HostWait: hostWait, Heartbeat: heartbeat,
+		Called: called,
 	}}
 	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: incidentID(runID), TaskQueue: fleet.TaskQueue}, fleet.IncidentWorkflow, in); err != nil {
 		return fmt.Errorf("start run: %w", err)
@@ -484,7 +491,7 @@ func stepLine(s *engine.StepRecord) string {
 func withWarnings(outs []*fleet.Outcome) []*fleet.Outcome {
 	for _, o := range outs {
 		if o != nil && o.Status == engine.RunSucceeded {
-			o.Warnings = engine.Warnings(o.Steps)
+			o.Warnings = append(engine.Warnings(o.Steps), o.NotifyWarnings...)
 		}
 	}
 	return outs
@@ -741,7 +748,7 @@ func (a *app) undo(ctx context.Context, runID string, on []string, force bool) e
 		return usagef("undo: run %s started on no target: nothing to undo", runID)
 	}
 	src := engine.Source{Path: procedures.BuiltinPrefix + "undo", Text: []byte(procedures.Undo)}
-	plan, err := fleet.Compile(src.Path, string(src.Text), a.reg)
+	plan, err := fleet.Compile(src.Path, string(src.Text), nil, a.reg)
 	if err != nil {
 		return err
 	}

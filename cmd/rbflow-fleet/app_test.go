@@ -62,22 +62,31 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestRefused: what the fleet does not run yet is refused before anything
-// starts, naming what to change.
+// TestRefused: what the fleet does not run is refused before anything
+// starts, at its line, naming what to change; call steps (the called
+// procedure read by the starter, next to the caller) and deadline: pass
+// the checks (and stop at the missing payload key here).
 func TestRefused(t *testing.T) {
 	dir := t.TempDir()
 	for name, text := range map[string]string{
+		"dyncall.yaml":  "version: 1\nname: c\nparams:\n  p: {type: string, default: sprint}\nsteps:\n  - id: a\n    call: ${{ params.p }}\n",
 		"deadline.yaml": "version: 1\nname: d\ndeadline: 5m\nsteps:\n  - id: a\n    run: echo\n",
-		"call.yaml":     "version: 1\nname: c\nsteps:\n  - id: a\n    call: sprint\n    with: {params: {sprint: 1}}\n",
+		"call.yaml":     "version: 1\nname: c\nsteps:\n  - id: a\n    call: ./child.yaml\n",
+		"child.yaml":    "version: 1\nname: child\nsteps:\n  - id: b\n    run: echo\n",
 	} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for name, want := range map[string]string{
+		"dyncall.yaml":  "dyncall.yaml:7:5: step \"a\": a call target built with ${{ }} does not run on Temporal",
+		"deadline.yaml": "no payload key",
+		"call.yaml":     "no payload key",
+	} {
 		var out, errb bytes.Buffer
-		code := Main([]string{"run", p, "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, &out, &errb, func(string) string { return "" })
-		if code != 2 || !strings.Contains(errb.String(), "Temporal yet") {
-			t.Errorf("run %s = exit %d, %q; want exit 2: not on Temporal yet", name, code, errb.String())
+		code := Main([]string{"run", filepath.Join(dir, name), "--temporal", "127.0.0.1:1", "--on", "web1:/a"}, &out, &errb, func(string) string { return "" })
+		if code != 2 || !strings.Contains(errb.String(), want) {
+			t.Errorf("run %s = exit %d, %q; want exit 2 and %q", name, code, errb.String(), want)
 		}
 	}
 }

@@ -643,6 +643,47 @@ steps:
 		t.Errorf("act after the answer wrote %q, want [yes]", got)
 	}
 
+	// A call step under a deadline: the called procedure, next to the
+	// caller, is read by the starter and runs as a child workflow on the
+	// same host; its outputs reach the caller; the host's store records
+	// the child run with its parent, and the call step.
+	testkit.WriteFile(t, filepath.Join(c.dir, "callee.yaml"), `version: 1
+name: e2e-callee
+params:
+  who: {type: string}
+steps:
+  - id: greet
+    run: echo "msg=hello ${{ params.who }}" >> "$RBFLOW_OUTPUT"
+`)
+	caller := filepath.Join(c.dir, "caller.yaml")
+	testkit.WriteFile(t, caller, `version: 1
+name: e2e-caller
+deadline: 10m
+params:
+  marks: {type: string}
+steps:
+  - id: c
+    call: ./callee.yaml
+    with: {params: {who: fleet}}
+  - id: after
+    run: echo "${{ steps.c.outputs.greet.msg }} ${{ steps.c.outputs.run_id }}" >> "${{ params.marks }}/${{ run.id }}.call"
+`)
+	calling, callID := c.runFleet(caller, "--on", "b:"+repoB, "--set", "marks="+c.markDir)
+	if out, errs, code := c.wait(calling, time.Minute); code != 0 {
+		t.Fatalf("rbflow run of a call step: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	callRun := fleet.TargetRunID(callID, 0)
+	child := fleet.CallRunID(callRun, "c")
+	if got := c.marks(callRun + ".call"); len(got) != 1 || got[0] != "hello fleet "+child {
+		t.Errorf("the step after the call wrote %q, want [hello fleet %s]", got, child)
+	}
+	if r, _ := c.localStatus(repoB, child); r.Status != string(engine.RunSucceeded) || r.step("greet") != string(engine.StepSucceeded) {
+		t.Errorf("rbflow status %s in %s: %s, greet %s; want the child run succeeded", child, repoB, r.Status, r.step("greet"))
+	}
+	if r, _ := c.localStatus(repoB, callRun); r.Status != string(engine.RunSucceeded) || r.step("c") != string(engine.StepSucceeded) {
+		t.Errorf("rbflow status %s in %s: %s, c %s; want the caller succeeded", callRun, repoB, r.Status, r.step("c"))
+	}
+
 	// A starter with another payload key than the workers': the run
 	// fails at once, saying so.
 	other := filepath.Join(c.dir, "other.key")

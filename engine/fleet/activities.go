@@ -28,7 +28,15 @@ type BeginInput struct {
 	SourcePath string
 	Params     map[string]any
 	StartedAt  time.Time
+	Called     []Called `json:",omitempty"`
+	LockRun    string   `json:",omitempty"`
+	ParentRun  string   `json:",omitempty"`
+	ParentStep string   `json:",omitempty"`
 }
+
+// lockRun is the run whose repository lock a run's activities share: the
+// outermost caller's (ProcedureInput.LockRun).
+func lockRun(runID, lock string) string { return cmp.Or(lock, runID) }
 
 // StepInput is StepActivity's argument.
 type StepInput struct {
@@ -43,6 +51,8 @@ type StepInput struct {
 	EvalIf     bool
 	Params     map[string]any
 	Answers    map[string]string
+	Called     []Called `json:",omitempty"`
+	LockRun    string   `json:",omitempty"`
 }
 
 // StepOutput is StepActivity's result: the step's record (outputs in
@@ -61,6 +71,24 @@ type EndInput struct {
 	Status     engine.RunStatus
 	FailedStep string
 	Decided    []*engine.StepRecord
+	Called     []Called `json:",omitempty"`
+	LockRun    string   `json:",omitempty"`
+}
+
+// NotifyInput is NotifyActivity's argument: one event of the run's
+// notification hooks (engine.HostNotice).
+type NotifyInput struct {
+	RunID      string
+	Repo       string
+	Source     string
+	SourcePath string
+	Called     []Called `json:",omitempty"`
+	LockRun    string   `json:",omitempty"`
+	Event      string
+	Status     engine.RunStatus
+	FailedStep string
+	Prior      []*engine.StepRecord
+	Params     map[string]any
 }
 
 // Host is the activities of one host: it runs steps in the repositories
@@ -164,12 +192,17 @@ func (h *Host) repo(path string) (*hostRepo, error) {
 		fmt.Sprintf("host %s does not serve %s (its worker was given --repo %s)", h.Name, path, strings.Join(h.Repos(), " --repo ")), "UnknownRepo", nil)
 }
 
-func (h *Host) plan(path, source string) (*engine.Plan, error) {
-	sum := sha256.Sum256([]byte(path + "\x00" + source))
+func (h *Host) plan(path, source string, called []Called) (*engine.Plan, error) {
+	d := sha256.New()
+	for _, s := range append([]string{path, source}, calledKey(called)...) {
+		d.Write([]byte(s + "\x00"))
+	}
+	var sum [sha256.Size]byte
+	d.Sum(sum[:0])
 	if p, ok := h.plans.Load(sum); ok {
 		return p.(*engine.Plan), nil
 	}
-	p, err := Compile(path, source, h.Registry)
+	p, err := Compile(path, source, called, h.Registry)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ProcedureError", nil)
 	}
@@ -184,6 +217,14 @@ func (h *Host) runner(r *hostRepo, runID string, obs engine.Observer) *engine.Ru
 		Actor:      engine.CurrentActor(),
 		AnswerWith: AnswerCommand(runID, h.Temporal),
 	}
+}
+
+func calledKey(called []Called) []string {
+	var out []string
+	for _, c := range called {
+		out = append(out, c.From, c.Ref, c.Path, c.Text)
+	}
+	return out
 }
 
 // AnswerCommand is the command, up to STEP=VALUE, that answers a prompt
@@ -232,14 +273,19 @@ func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
 	if err != nil {
 		return err
 	}
-	plan, err := h.plan(in.SourcePath, in.Source)
+	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
 	if err != nil {
 		return err
 	}
-	if _, err := h.runner(r, in.RunID, nil).BeginHostRun(ctx, plan, engine.HostRun{ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt}); err != nil {
+	if _, err := h.runner(r, lockRun(in.RunID, in.LockRun), nil).BeginHostRun(ctx, plan, engine.HostRun{
+		ID: in.RunID, SourcePath: in.SourcePath, Params: in.Params, StartedAt: in.StartedAt, ParentRun: in.ParentRun, ParentStep: in.ParentStep,
+	}); err != nil {
 		return err
 	}
-	r.hold(in.RunID, cmp.Or(h.HoldIdle, DefaultHoldIdle))
+	if in.LockRun == "" {
+		// A called procedure's run shares its caller's lock, held already.
+		r.hold(in.RunID, cmp.Or(h.HoldIdle, DefaultHoldIdle))
+	}
 	return nil
 }
 
@@ -308,20 +354,41 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 	if err != nil {
 		return err
 	}
-	plan, err := h.plan(in.SourcePath, in.Source)
+	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
 	if err != nil {
 		return err
 	}
-	lock, err := r.acquire(in.RunID)
+	lr := lockRun(in.RunID, in.LockRun)
+	lock, err := r.acquire(lr)
 	if err != nil {
 		return err
 	}
-	defer r.release(in.RunID)
-	if err := h.runner(r, in.RunID, warnLog{activity.GetLogger(ctx)}).EndHostRun(lock.Context(ctx), plan, in.RunID, in.Status, in.FailedStep, in.Decided); err != nil {
+	defer r.release(lr)
+	if err := h.runner(r, lr, warnLog{activity.GetLogger(ctx)}).EndHostRun(lock.Context(ctx), plan, in.RunID, in.Status, in.FailedStep, in.Decided); err != nil {
 		return err
 	}
-	r.unhold(in.RunID)
+	if in.LockRun == "" {
+		r.unhold(in.RunID)
+	}
 	return nil
+}
+
+// Notify posts one event of a run's notification hooks from this host (its
+// secrets and network), recorded in the run's store as a local run records
+// them: an event already sent is not sent again. It returns the warnings
+// of the posts not delivered.
+func (h *Host) Notify(ctx context.Context, in NotifyInput) ([]string, error) {
+	r, err := h.repo(in.Repo)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
+	if err != nil {
+		return nil, err
+	}
+	return h.runner(r, lockRun(in.RunID, in.LockRun), nil).NotifyHost(ctx, plan, in.RunID, engine.HostNotice{
+		Event: in.Event, Status: in.Status, FailedStep: in.FailedStep, Prior: in.Prior, Params: in.Params,
+	})
 }
 
 // RunStep runs one attempt of one step under the repository's lock and a
@@ -333,18 +400,19 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := h.plan(in.SourcePath, in.Source)
+	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.acquire(in.RunID)
+	lr := lockRun(in.RunID, in.LockRun)
+	lock, err := r.acquire(lr)
 	if err != nil {
 		// Another run (a local rbflow run) holds the repository.
 		return nil, err
 	}
-	defer r.release(in.RunID)
-	r.touch(in.RunID)
-	defer r.touch(in.RunID)
+	defer r.release(lr)
+	r.touch(lr)
+	defer r.touch(lr)
 	ctx = lock.Context(ctx)
 
 	tail := &tailObserver{}
@@ -366,7 +434,7 @@ func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
 	}()
 	activity.RecordHeartbeat(ctx, "")
 
-	res, err := h.runner(r, in.RunID, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
+	res, err := h.runner(r, lr, tail).RunHostStep(ctx, plan, in.RunID, engine.HostStep{
 		Step: in.Step, Attempt: int(info.Attempt), Prior: in.Prior, Status: in.Status, FailedStep: in.FailedStep,
 		EvalIf: in.EvalIf, Params: in.Params, Answers: in.Answers,
 	})
@@ -457,4 +525,5 @@ func (h *Host) Register(w ActivityRegistry) {
 	w.RegisterActivityWithOptions(h.BeginRun, activity.RegisterOptions{Name: BeginRunActivity})
 	w.RegisterActivityWithOptions(h.RunStep, activity.RegisterOptions{Name: StepActivity})
 	w.RegisterActivityWithOptions(h.EndRun, activity.RegisterOptions{Name: EndRunActivity})
+	w.RegisterActivityWithOptions(h.Notify, activity.RegisterOptions{Name: NotifyActivity})
 }

@@ -755,7 +755,7 @@ func TestFleetRunNotDrivenLocally(t *testing.T) {
 		}
 	}
 	// One still running (its workflow waits, say): cancel refuses it too.
-	plan, err := fleet.Compile("p.yaml", "version: 1\nname: open\nsteps:\n  - id: a\n    run: \"true\"\n", f.reg)
+	plan, err := fleet.Compile("p.yaml", "version: 1\nname: open\nsteps:\n  - id: a\n    run: \"true\"\n", nil, f.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

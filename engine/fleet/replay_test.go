@@ -19,6 +19,7 @@ import (
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -56,6 +57,83 @@ finally:
 `
 
 const replayFile = "testdata/replay/procedure-v1.json"
+
+// replayCallSource is the procedure of the second recorded history: a
+// deadline (a timer, cancelled when the main steps end) and a call step
+// (a child workflow) whose params read an earlier step's outputs.
+const replayCallSource = `version: 1
+name: replay-call
+deadline: 1h
+steps:
+  - id: a
+    run: echo who=fleet >> "$RBFLOW_OUTPUT"
+  - id: c
+    call: ./greet.yaml
+    with:
+      params:
+        who: ${{ steps.a.outputs.who }}
+`
+
+const replayCallFile = "testdata/replay/procedure-call-deadline-v1.json"
+
+// replayCallWorkflowID is the workflow id of that history (a repository's
+// lock id): the call step's child workflow id is derived from it.
+const replayCallWorkflowID = "rbflow/repo/web1:/srv/app"
+
+// replayCall replays replayCallFile with r under its workflow id.
+func replayCall(t *testing.T, r worker.WorkflowReplayer) error {
+	fh, err := os.Open(replayCallFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	hist, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ReplayWorkflowHistoryWithOptions(quiet(), hist, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: replayCallWorkflowID, RunID: "6e3c6bd9-7b7e-4b52-9d4b-6f0d7d3d0a01"},
+	})
+}
+
+// replayCallInput is the input of that history: the callee as the
+// starter resolved it, under fixed paths.
+func replayCallInput(f *fixture) fleet.ProcedureInput {
+	in := f.input(replayCallSource, nil)
+	in.SourcePath = "/procedures/main.yaml"
+	in.Called = []fleet.Called{{From: in.SourcePath, Ref: "./greet.yaml", Path: "/procedures/greet.yaml", Text: greetChild}}
+	return in
+}
+
+// TestReplayCallDeadlineHistory replays the recorded history of a
+// procedure with a deadline and a call step: the timer and the child
+// workflow must come as they were recorded.
+func TestReplayCallDeadlineHistory(t *testing.T) {
+	if *update {
+		recordCallHistory(t, replayCallFile)
+	}
+	reg := engine.NewRegistry()
+	steps.Register(reg)
+	r := worker.NewWorkflowReplayer()
+	(&fleet.Interpreter{Registry: reg}).Register(r)
+	if err := replayCall(t, r); err != nil {
+		t.Fatalf("the interpreter no longer replays %s: %v", replayCallFile, err)
+	}
+	// Without the deadline's timer the history does not replay.
+	r2 := worker.NewWorkflowReplayer()
+	r2.RegisterWorkflowWithOptions(func(ctx workflow.Context, in fleet.ProcedureInput) (*fleet.Outcome, error) {
+		return (&fleet.Interpreter{Registry: reg}).Procedure(ctx, noDeadline(in))
+	}, workflow.RegisterOptions{Name: fleet.ProcedureWorkflow})
+	if err := replayCall(t, r2); err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
+		t.Fatalf("an interpreter without the deadline's timer replayed the history: %v", err)
+	}
+}
+
+// noDeadline is in without the procedure's deadline: line.
+func noDeadline(in fleet.ProcedureInput) fleet.ProcedureInput {
+	in.Source = strings.Replace(in.Source, "deadline: 1h\n", "", 1)
+	return in
+}
 
 // TestReplayRecordedHistory replays a history of the procedure workflow
 // recorded by an earlier interpreter: a change to the interpreter that
@@ -210,6 +288,189 @@ func recordHistory(t *testing.T, file string) {
 	}
 }
 
+// recordCallHistory runs replayCallSource in the SDK's test environment
+// with real activities (the callee's too) and writes the history a server
+// would have recorded for the caller's workflow: its activities, the
+// deadline's timer, and the child workflow of the call step.
+func recordCallHistory(t *testing.T, file string) {
+	f := newFixture(t)
+	dc := converter.GetDefaultDataConverter()
+	f.env.SetDataConverter(dc)
+	type call struct {
+		name   string
+		input  *commonpb.Payloads
+		result *commonpb.Payloads
+	}
+	var mu sync.Mutex
+	var calls []*call // the caller's activities, in order
+	byID := map[string]*call{}
+	var childInput, childResult *commonpb.Payloads
+	var childID string
+	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		if strings.Contains(info.WorkflowExecution.ID, "/call/") {
+			return // the callee's: in its own history
+		}
+		c := &call{name: info.ActivityType.Name}
+		var in any
+		switch c.name {
+		case fleet.BeginRunActivity:
+			in = &fleet.BeginInput{}
+		case fleet.StepActivity:
+			in = &fleet.StepInput{}
+		case fleet.EndRunActivity:
+			in = &fleet.EndInput{}
+		}
+		_ = args.Get(in)
+		var err error
+		if c.input, err = dc.ToPayloads(in); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		calls = append(calls, c)
+		byID[info.ActivityID] = c
+		mu.Unlock()
+	})
+	f.env.SetOnActivityCompletedListener(func(info *activity.Info, result converter.EncodedValue, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		c := byID[info.ActivityID]
+		if strings.Contains(info.WorkflowExecution.ID, "/call/") || c == nil {
+			return
+		}
+		if err != nil {
+			t.Errorf("activity %s: %v", info.ActivityID, err)
+			return
+		}
+		if result != nil && result.HasValue() {
+			var out fleet.StepOutput
+			if result.Get(&out) == nil {
+				c.result, _ = dc.ToPayloads(&out)
+			}
+		}
+	})
+	f.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
+		var in fleet.ProcedureInput
+		_ = args.Get(&in)
+		// As a server names it under the caller's real id.
+		childID = fleet.CallWorkflowID(replayCallWorkflowID, strings.TrimPrefix(info.WorkflowExecution.ID, info.ParentWorkflowExecution.ID+"/call/"))
+		childInput, _ = dc.ToPayloads(in)
+	})
+	f.env.SetOnChildWorkflowCompletedListener(func(_ *workflow.Info, result converter.EncodedValue, err error) {
+		var out fleet.Outcome
+		if err != nil || result.Get(&out) != nil {
+			t.Errorf("child workflow: %v", err)
+		}
+		childResult, _ = dc.ToPayloads(&out)
+	})
+	in := replayCallInput(f)
+	out := f.run(in)
+	if out.Status != engine.RunSucceeded || len(calls) != 3 || childResult == nil {
+		t.Fatalf("recording run %s (%s), %d activities of the caller", out.Status, out.Error, len(calls))
+	}
+	input, _ := dc.ToPayloads(in)
+	result, _ := dc.ToPayloads(out)
+
+	h := &historyBuilder{start: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	h.started(input)
+	// BeginRun.
+	h.activity(h.workflowTask(), calls[0].name, calls[0].input, calls[0].result)
+	// The deadline's timer, then step a.
+	completed := h.workflowTask()
+	timer := h.add(enums.EVENT_TYPE_TIMER_STARTED, &historypb.HistoryEvent_TimerStartedEventAttributes{
+		TimerStartedEventAttributes: &historypb.TimerStartedEventAttributes{
+			TimerId: strconv.Itoa(len(h.events) + 1), StartToFireTimeout: durationpb.New(time.Hour), WorkflowTaskCompletedEventId: completed,
+		},
+	})
+	h.activity(completed, calls[1].name, calls[1].input, calls[1].result)
+	// The call step's child workflow.
+	completed = h.workflowTask()
+	typ := &commonpb.WorkflowType{Name: fleet.ProcedureWorkflow}
+	initiated := h.add(enums.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED, &historypb.HistoryEvent_StartChildWorkflowExecutionInitiatedEventAttributes{
+		StartChildWorkflowExecutionInitiatedEventAttributes: &historypb.StartChildWorkflowExecutionInitiatedEventAttributes{
+			Namespace: "default", WorkflowId: childID, WorkflowType: typ,
+			TaskQueue: &taskqueuepb.TaskQueue{Name: fleet.TaskQueue, Kind: enums.TASK_QUEUE_KIND_NORMAL},
+			Input:     childInput, ParentClosePolicy: enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL, WorkflowTaskCompletedEventId: completed,
+		},
+	})
+	exec := &commonpb.WorkflowExecution{WorkflowId: childID, RunId: "6e3c6bd9-7b7e-4b52-9d4b-6f0d7d3d0a02"}
+	started := h.add(enums.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED, &historypb.HistoryEvent_ChildWorkflowExecutionStartedEventAttributes{
+		ChildWorkflowExecutionStartedEventAttributes: &historypb.ChildWorkflowExecutionStartedEventAttributes{
+			Namespace: "default", InitiatedEventId: initiated, WorkflowExecution: exec, WorkflowType: typ,
+		},
+	})
+	h.workflowTask() // the child started: nothing to do
+	h.add(enums.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED, &historypb.HistoryEvent_ChildWorkflowExecutionCompletedEventAttributes{
+		ChildWorkflowExecutionCompletedEventAttributes: &historypb.ChildWorkflowExecutionCompletedEventAttributes{
+			Result: childResult, Namespace: "default", WorkflowExecution: exec, WorkflowType: typ, InitiatedEventId: initiated, StartedEventId: started,
+		},
+	})
+	// The main steps ended: the timer is cancelled, the run ends.
+	completed = h.workflowTask()
+	h.add(enums.EVENT_TYPE_TIMER_CANCELED, &historypb.HistoryEvent_TimerCanceledEventAttributes{
+		TimerCanceledEventAttributes: &historypb.TimerCanceledEventAttributes{
+			TimerId: strconv.FormatInt(timer, 10), StartedEventId: timer, WorkflowTaskCompletedEventId: completed,
+		},
+	})
+	h.activity(completed, calls[2].name, calls[2].input, calls[2].result)
+	completed = h.workflowTask()
+	h.add(enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, &historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes{
+		WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: result, WorkflowTaskCompletedEventId: completed},
+	})
+	h.write(t, file)
+}
+
+// started adds the workflow's start with its input.
+func (h *historyBuilder) started(input *commonpb.Payloads) {
+	h.add(enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{
+		WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{
+			WorkflowType:             &commonpb.WorkflowType{Name: fleet.ProcedureWorkflow},
+			TaskQueue:                &taskqueuepb.TaskQueue{Name: fleet.TaskQueue, Kind: enums.TASK_QUEUE_KIND_NORMAL},
+			Input:                    input,
+			WorkflowTaskTimeout:      durationpb.New(10 * time.Second),
+			OriginalExecutionRunId:   "6e3c6bd9-7b7e-4b52-9d4b-6f0d7d3d0a01",
+			FirstExecutionRunId:      "6e3c6bd9-7b7e-4b52-9d4b-6f0d7d3d0a01",
+			Attempt:                  1,
+			WorkflowExecutionTimeout: durationpb.New(0),
+			WorkflowRunTimeout:       durationpb.New(0),
+		},
+	})
+}
+
+// activity adds an activity of the host's queue scheduled by the workflow
+// task completed at completed, started and completed with result.
+func (h *historyBuilder) activity(completed int64, name string, input, result *commonpb.Payloads) {
+	sched := h.add(enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
+		ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
+			// A server's activity id is the event id of its scheduling.
+			ActivityId:                   strconv.Itoa(len(h.events) + 1),
+			ActivityType:                 &commonpb.ActivityType{Name: name},
+			TaskQueue:                    &taskqueuepb.TaskQueue{Name: fleet.HostQueue("web1"), Kind: enums.TASK_QUEUE_KIND_NORMAL},
+			Input:                        input,
+			WorkflowTaskCompletedEventId: completed,
+		},
+	})
+	started := h.add(enums.EVENT_TYPE_ACTIVITY_TASK_STARTED, &historypb.HistoryEvent_ActivityTaskStartedEventAttributes{
+		ActivityTaskStartedEventAttributes: &historypb.ActivityTaskStartedEventAttributes{ScheduledEventId: sched, Attempt: 1},
+	})
+	h.add(enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
+		ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{Result: result, ScheduledEventId: sched, StartedEventId: started},
+	})
+}
+
+// write writes the history as the JSON a server exports.
+func (h *historyBuilder) write(t *testing.T, file string) {
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: h.events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // historyBuilder numbers events and stamps them a second apart.
 type historyBuilder struct {
 	start  time.Time
@@ -235,6 +496,16 @@ func (h *historyBuilder) add(typ enums.EventType, attrs any) int64 {
 	case *historypb.HistoryEvent_ActivityTaskCompletedEventAttributes:
 		e.Attributes = a
 	case *historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes:
+		e.Attributes = a
+	case *historypb.HistoryEvent_TimerStartedEventAttributes:
+		e.Attributes = a
+	case *historypb.HistoryEvent_TimerCanceledEventAttributes:
+		e.Attributes = a
+	case *historypb.HistoryEvent_StartChildWorkflowExecutionInitiatedEventAttributes:
+		e.Attributes = a
+	case *historypb.HistoryEvent_ChildWorkflowExecutionStartedEventAttributes:
+		e.Attributes = a
+	case *historypb.HistoryEvent_ChildWorkflowExecutionCompletedEventAttributes:
 		e.Attributes = a
 	}
 	h.events = append(h.events, e)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ const (
 	BeginRunActivity = "rbflow.begin_run"
 	StepActivity     = "rbflow.step"
 	EndRunActivity   = "rbflow.end_run"
+	NotifyActivity   = "rbflow.notify"
 
 	// AnswerUpdate answers a waiting prompt (an Answer).
 	AnswerUpdate = "answer"
@@ -91,7 +93,33 @@ type ProcedureInput struct {
 	// wait for its host's worker before the run stops (0: for ever).
 	HostWait time.Duration
 	Grace    time.Duration // what a step's start-to-close adds to its timeout (0: DefaultGrace)
+	// Called holds the procedures the call steps name (Resolve).
+	Called []Called `json:",omitempty"`
+	// ParentRun and ParentStep name the run and call step of a called
+	// procedure's workflow (a child run); LockRun is the run whose
+	// repository lock its steps share on the host (the outermost
+	// caller's, which holds it; "": RunID).
+	ParentRun  string `json:",omitempty"`
+	ParentStep string `json:",omitempty"`
+	LockRun    string `json:",omitempty"`
 }
+
+// lockRun is the run whose repository lock the run's steps take.
+func (in ProcedureInput) lockRun() string {
+	if in.LockRun != "" {
+		return in.LockRun
+	}
+	return in.RunID
+}
+
+// CallWorkflowID is the workflow id of the child workflow a call step runs
+// its procedure in: derived from its caller's (which holds the
+// repository's lock id), never the lock id itself.
+func CallWorkflowID(caller, step string) string { return caller + "/call/" + step }
+
+// CallRunID is the run id, in the host's store, of the child run a call
+// step starts.
+func CallRunID(caller, step string) string { return caller + "." + step }
 
 // Outcome is how a procedure workflow stands or ended: the StatusQuery
 // result and the workflow's result. Secret values are masked.
@@ -107,8 +135,12 @@ type Outcome struct {
 	StartedAt  time.Time
 	EndedAt    time.Time // zero while it runs
 	// Warnings are set by rbflow-fleet's commands, not by the workflow:
-	// engine.Warnings of a run that succeeded (status --json).
+	// engine.Warnings of a run that succeeded (status --json), and its
+	// NotifyWarnings.
 	Warnings []string `json:",omitempty"`
+	// NotifyWarnings are the notification hooks' posts the host could not
+	// deliver.
+	NotifyWarnings []string `json:",omitempty"`
 }
 
 // Answer is the argument of AnswerUpdate.
@@ -123,29 +155,97 @@ type Interpreter struct {
 	Registry *engine.Registry
 }
 
-// Compile compiles a procedure for the fleet: a load error, or a feature
-// the fleet does not run, refuses it before anything starts.
-func Compile(path, source string, reg *engine.Registry) (*engine.Plan, error) {
-	// A call step is a positioned load error: its callee would run on
-	// the host as a child run the workflow does not see.
-	noCalls := func(ref, _ string) (engine.Source, error) {
-		return engine.Source{}, fmt.Errorf("call steps do not run on Temporal yet (%s): run the procedure on the host, or copy the called steps in", ref)
+// Called is a procedure a call step names, as the starter resolved it
+// (Resolve): the workflow and the hosts compile the caller with these and
+// look for no file, so that the workflow stays deterministic and every
+// host runs the text the starter read.
+type Called struct {
+	From string // the calling procedure's file
+	Ref  string // the call step's target, as written
+	Path string // where it was found (builtin:NAME for a built-in)
+	Text string
+}
+
+// Resolve resolves, with resolve (procedures.Resolve), the procedures the
+// procedure at path calls, and those they call: ProcedureInput.Called. A
+// load error of any of them is the error.
+func Resolve(path, source string, reg *engine.Registry, resolve engine.Resolver) ([]Called, error) {
+	var called []Called
+	seen := map[[2]string]bool{}
+	rec := func(ref, from string) (engine.Source, error) {
+		src, err := resolve(ref, from)
+		if err == nil && !seen[[2]string{from, ref}] {
+			seen[[2]string{from, ref}] = true
+			called = append(called, Called{From: from, Ref: ref, Path: src.Path, Text: string(src.Text)})
+		}
+		return src, err
 	}
-	plan, err := (&engine.Loader{Registry: reg, Resolve: noCalls}).Load(engine.Source{Path: path, Text: []byte(source)})
+	if _, err := (&engine.Loader{Registry: reg, Resolve: rec}).Load(engine.Source{Path: path, Text: []byte(source)}); err != nil {
+		return nil, err
+	}
+	return called, nil
+}
+
+// Compile compiles a procedure for the fleet, its call steps' procedures
+// from called (Resolve): a load error, or a feature the fleet does not
+// run, refuses it before anything starts.
+func Compile(path, source string, called []Called, reg *engine.Registry) (*engine.Plan, error) {
+	resolve := func(ref, from string) (engine.Source, error) {
+		for _, c := range called {
+			if c.From == from && c.Ref == ref {
+				return engine.Source{Path: c.Path, Text: []byte(c.Text)}, nil
+			}
+		}
+		return engine.Source{}, fmt.Errorf("%s was not resolved when the run started (rbflow-fleet reads every procedure a run calls then)", ref)
+	}
+	plan, err := (&engine.Loader{Registry: reg, Resolve: resolve}).Load(engine.Source{Path: path, Text: []byte(source)})
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case plan.Procedure.Deadline > 0:
-		return nil, fmt.Errorf("%s: deadline: is not applied on Temporal yet: remove it to run the procedure on the fleet", path)
-	case len(plan.Notifications) > 0:
-		return nil, fmt.Errorf("%s: notifications: are not sent on Temporal yet: remove them to run the procedure on the fleet", path)
+	if err := checkCalls(plan, map[*engine.Plan]bool{}); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }
 
+// checkCalls refuses the call steps the workflow cannot run as a child
+// workflow, in plan and the procedures it calls: a target built with
+// ${{ }} (the starter resolves every callee before the run), for_each, and
+// an if: that reads the host.
+func checkCalls(plan *engine.Plan, seen map[*engine.Plan]bool) error {
+	if seen[plan] {
+		return nil
+	}
+	seen[plan] = true
+	var errs spec.ErrorList
+	for _, st := range plan.Steps() {
+		c := st.Call()
+		if c == nil {
+			continue
+		}
+		msg := ""
+		switch {
+		case c.Callee() == nil:
+			msg = "a call target built with ${{ }} does not run on Temporal (the starter resolves every called procedure before the run): name the procedure"
+		case st.Looped():
+			msg = "a call step with for_each does not run on Temporal: call the procedure once, with the list as a param"
+		case st.If != nil && st.If.Reads() != "":
+			msg = "the if: of a call step cannot read the machine on Temporal (the workflow decides it): move that test to a step before it"
+		}
+		if msg != "" {
+			errs = append(errs, &spec.Error{File: plan.Procedure.File, Pos: st.Spec.KindPos, Step: st.ID, Msg: msg})
+			continue
+		}
+		if err := checkCalls(c.Callee().Plan, seen); err != nil {
+			return err
+		}
+	}
+	return errs.Err()
+}
+
 // procRun is the state of one procedure workflow.
 type procRun struct {
+	wf      workflow.Context // the workflow's own context: cancelled by a cancel only
 	in      ProcedureInput
 	plan    *engine.Plan
 	params  map[string]any
@@ -161,12 +261,24 @@ type procRun struct {
 	cancel  bool // the workflow was cancelled: cancelled() is true
 	failed  string
 	errMsg  string
+
+	// deadline is set when the procedure's deadline has passed; stopped
+	// lists the main steps it stopped.
+	deadline bool
+	stopped  map[string]bool
+	// notices carries the events of the notification hooks to the
+	// goroutine that has the host post them, one after another; notified
+	// are the events sent; warnings the posts not delivered.
+	notices    workflow.Channel
+	notified   map[string]bool
+	warnings   []string
+	notifyDone workflow.Channel // closed when every notice is posted
 }
 
 // Procedure is the procedure workflow: it runs one procedure on one
 // repository, each step an activity on the host's queue.
 func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*Outcome, error) {
-	plan, err := Compile(input.SourcePath, input.Source, in.Registry)
+	plan, err := Compile(input.SourcePath, input.Source, input.Called, in.Registry)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ProcedureError", nil)
 	}
@@ -175,9 +287,9 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ParamsError", nil)
 	}
 	r := &procRun{
-		in: input, plan: plan, params: params, mask: engine.NewMask(plan.Procedure, params),
+		wf: ctx, in: input, plan: plan, params: params, mask: engine.NewMask(plan.Procedure, params),
 		start: workflow.Now(ctx), recs: map[string]*engine.StepRecord{}, waiting: map[string]string{},
-		answers: map[string]string{}, status: engine.RunRunning,
+		answers: map[string]string{}, status: engine.RunRunning, stopped: map[string]bool{}, notified: map[string]bool{},
 	}
 	maps.Copy(r.answers, input.Answers)
 	if err := r.renderEnv(); err != nil {
@@ -199,7 +311,8 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 	bctx := workflow.WithActivityOptions(ctx, r.bookkeeping())
 	if err := workflow.ExecuteActivity(bctx, BeginRunActivity, BeginInput{
 		RunID: input.RunID, Repo: input.Target.Path, Source: input.Source, SourcePath: input.SourcePath,
-		Params: params, StartedAt: r.start,
+		Params: params, StartedAt: r.start, Called: input.Called, LockRun: input.LockRun,
+		ParentRun: input.ParentRun, ParentStep: input.ParentStep,
 	}).Get(bctx, nil); err != nil {
 		// Version 1: the workflow completes with the run failed and why,
 		// as when a step's host is lost; it failed with the SDK's error.
@@ -210,20 +323,68 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 		return r.outcome(), nil
 	}
 
-	r.section(ctx, plan.Main, spec.SectionMain, false)
+	// A procedure with none of these (all an earlier interpreter ran)
+	// gives the commands it gave: no timer, no notification.
+	stopTimers := r.notify(ctx)
+	defer stopTimers()
+	r.notice(spec.NotifyStart, engine.RunRunning, "")
+
+	// The main steps run under the procedure's deadline: when it passes,
+	// the running steps are cancelled (their processes get the grace
+	// period on the host) and no other main step starts.
+	mctx := ctx
+	if d := plan.Procedure.Deadline; d > 0 {
+		var stopMain workflow.CancelFunc
+		mctx, stopMain = workflow.WithCancel(ctx)
+		tctx, stopTimer := workflow.WithCancel(ctx)
+		defer stopTimer()
+		timer := workflow.NewTimer(tctx, d)
+		workflow.Go(tctx, func(ctx workflow.Context) {
+			if timer.Get(ctx, nil) == nil {
+				r.deadline = true
+				stopMain()
+			}
+		})
+		r.section(mctx, plan.Main, spec.SectionMain, false)
+		stopTimer()
+	} else {
+		r.section(ctx, plan.Main, spec.SectionMain, false)
+	}
 	status, failed := engine.RunSucceeded, r.firstFailed(plan.Main)
 	cancelled := ctx.Err() != nil
+	cut := r.deadlineCut()
 	switch {
 	case cancelled:
 		status, r.cancel = engine.RunCancelled, true
+	case cut != "":
+		status, r.errMsg = engine.RunFailed, cut
+		if stopped := r.stoppedSteps(); len(stopped) > 0 {
+			failed = stopped[0]
+		}
 	case failed != "":
 		status = engine.RunFailed
 	}
 	r.failed = failed // run.failed_step in on_failure and finally
-	// After a cancel, on_failure and finally run all the same.
+	if status == engine.RunFailed {
+		// Told before on_failure runs, as a local run tells it.
+		r.notice(spec.NotifyFailure, status, failed)
+	}
+	// After a cancel, on_failure and finally run all the same; after the
+	// deadline they get the grace period, as in a local run.
 	ectx := ctx
 	if cancelled {
 		ectx, _ = workflow.NewDisconnectedContext(ctx)
+	} else if cut != "" {
+		var stopEnd workflow.CancelFunc
+		ectx, stopEnd = workflow.WithCancel(ctx)
+		gctx, stopGrace := workflow.WithCancel(ctx)
+		defer stopGrace()
+		grace := workflow.NewTimer(gctx, r.grace())
+		workflow.Go(gctx, func(ctx workflow.Context) {
+			if grace.Get(ctx, nil) == nil {
+				stopEnd()
+			}
+		})
 	}
 	if status == engine.RunFailed && len(plan.OnFailure) > 0 {
 		r.section(ectx, plan.OnFailure, spec.SectionOnFailure, true)
@@ -237,6 +398,8 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 		}
 	}
 	r.status, r.failed, r.ended = status, failed, workflow.Now(ctx)
+	stopTimers()
+	r.endNotices(ctx, status, failed)
 
 	var decided []*engine.StepRecord
 	for _, st := range plan.Steps() {
@@ -248,7 +411,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 	dctx = workflow.WithActivityOptions(dctx, r.bookkeeping())
 	if err := workflow.ExecuteActivity(dctx, EndRunActivity, EndInput{
 		RunID: input.RunID, Repo: input.Target.Path, Source: input.Source, SourcePath: input.SourcePath,
-		Status: status, FailedStep: failed, Decided: decided,
+		Status: status, FailedStep: failed, Decided: decided, Called: input.Called, LockRun: input.LockRun,
 	}).Get(dctx, nil); err != nil {
 		r.errMsg = "the host did not record the run's end: " + err.Error()
 	}
@@ -268,6 +431,13 @@ func (r *procRun) renderEnv() error {
 		r.env[e.Name] = v
 	}
 	return nil
+}
+
+func (r *procRun) grace() time.Duration {
+	if r.in.Grace <= 0 {
+		return DefaultGrace
+	}
+	return r.in.Grace
 }
 
 func (r *procRun) bookkeeping() workflow.ActivityOptions {
@@ -295,10 +465,7 @@ func (r *procRun) stepOptions(st *engine.Step) workflow.ActivityOptions {
 	if hb <= 0 {
 		hb = DefaultHeartbeat
 	}
-	grace := r.in.Grace
-	if grace <= 0 {
-		grace = DefaultGrace
-	}
+	grace := r.grace()
 	limit := DefaultStepLimit
 	if t := st.Spec.Timeout; t > 0 && !st.Looped() {
 		// The host stops the step at its timeout; Temporal stops an
@@ -354,7 +521,9 @@ func (r *procRun) section(ctx workflow.Context, steps []*engine.Step, section st
 		done.Receive(ctx, &id)
 		running--
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !(r.deadline && section == spec.SectionMain) {
+		// (The main steps a deadline kept from starting have no record,
+		// as in a local run.)
 		now := workflow.Now(ctx)
 		for _, st := range steps {
 			if _, ok := r.recs[st.ID]; !ok {
@@ -452,6 +621,10 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 			return
 		}
 	}
+	if c := st.Call(); c != nil {
+		r.call(ctx, st, c, status)
+		return
+	}
 	actx := workflow.WithActivityOptions(ctx, r.stepOptions(st))
 	for {
 		prior := r.prior(st)
@@ -459,10 +632,14 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 		err := workflow.ExecuteActivity(actx, StepActivity, StepInput{
 			RunID: r.in.RunID, Repo: r.in.Target.Path, Source: r.in.Source, SourcePath: r.in.SourcePath,
 			Step: st.ID, FailedStep: r.failed, Prior: prior, Status: status, EvalIf: evalIf(st), Params: r.params, Answers: r.answers,
+			Called: r.in.Called, LockRun: r.in.LockRun,
 		}).Get(actx, &out)
 		now = workflow.Now(ctx)
 		var canceled *temporal.CanceledError
 		switch {
+		case (errors.As(err, &canceled) || err != nil && ctx.Err() != nil) && r.byDeadline(st):
+			r.stop(st, now)
+			return
 		case errors.As(err, &canceled) || err != nil && ctx.Err() != nil:
 			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepCancelled, "cancelled while it ran", now)
 			return
@@ -483,6 +660,11 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 		r.recs[st.ID] = out.Record
 		seen := r.given
 		if err := workflow.Await(ctx, func() bool { return r.given > seen && r.answered(st.ID) }); err != nil {
+			delete(r.waiting, st.ID)
+			if r.byDeadline(st) {
+				r.stop(st, workflow.Now(ctx))
+				return
+			}
 			r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepCancelled, "cancelled while it waited for an answer", workflow.Now(ctx))
 			delete(r.waiting, st.ID)
 			return
@@ -490,6 +672,232 @@ func (r *procRun) step(ctx workflow.Context, st *engine.Step, status eval.Status
 		delete(r.waiting, st.ID)
 		delete(r.recs, st.ID)
 	}
+}
+
+// byDeadline reports whether the procedure's deadline, and not a cancel,
+// stopped st: a main step.
+func (r *procRun) byDeadline(st *engine.Step) bool {
+	return r.deadline && r.wf.Err() == nil && st.Section == spec.SectionMain
+}
+
+// stop records a main step the deadline stopped: failed (continue_on_error
+// does not apply), as in a local run.
+func (r *procRun) stop(st *engine.Step, now time.Time) {
+	r.recs[st.ID] = engine.StoppedRecord(r.in.RunID, st, r.mask.String("stopped: "+r.deadlineMsg()), now)
+	r.stopped[st.ID] = true
+}
+
+func (r *procRun) deadlineMsg() string {
+	d := r.plan.Procedure.Deadline
+	return fmt.Sprintf("deadline %s passed %s after the run started", d, d)
+}
+
+// stoppedSteps lists, in plan order, the main steps the deadline stopped.
+func (r *procRun) stoppedSteps() []string {
+	var ids []string
+	for _, st := range r.plan.Main {
+		if r.stopped[st.ID] {
+			ids = append(ids, st.ID)
+		}
+	}
+	return ids
+}
+
+// deadlineCut is the run's error when the deadline stopped something, as
+// a local run words it: the deadline, the steps it stopped and the main
+// steps it kept from starting ("" when it did not pass while they ran).
+func (r *procRun) deadlineCut() string {
+	if !r.deadline || r.wf.Err() != nil {
+		return ""
+	}
+	msg := r.deadlineMsg()
+	stopped := r.stoppedSteps()
+	if len(stopped) > 0 {
+		msg += "; stopped step " + strings.Join(stopped, ", ")
+	}
+	var left []string
+	for _, st := range r.plan.Main {
+		if rec, ok := r.recs[st.ID]; !ok || !rec.Status.Terminal() {
+			left = append(left, st.ID)
+		}
+	}
+	if len(stopped) == 0 && len(left) == 0 {
+		return ""
+	}
+	if len(left) > 0 {
+		msg += "; not started: " + strings.Join(left, ", ")
+	}
+	return r.mask.String(msg)
+}
+
+// call runs a call step: its procedure, compiled with the caller from the
+// text the starter resolved, runs as a child workflow on the same target
+// (a child run in the host's store, recorded with this run and step), and
+// the step ends as a local call step does: the callee's step outputs by
+// step id, with run_id and status, failed when the callee failed.
+func (r *procRun) call(ctx workflow.Context, st *engine.Step, c engine.CallStep, status eval.Status) {
+	start := workflow.Now(ctx)
+	callee := c.Callee()
+	fail := func(msg string) {
+		r.recs[st.ID] = engine.CalledRecord(r.in.RunID, st, nil, r.mask.String(msg), start, workflow.Now(ctx))
+	}
+	given, err := c.CallParams(r.plan.ExprExec(r.in.RunID, st, r.data(st, status, start.Sub(r.start).Seconds()), r.mask))
+	if err != nil {
+		fail(fmt.Sprintf("call %s: %v", callee.Plan.Name(), err))
+		return
+	}
+	params, err := engine.ResolveParams(callee.Plan.Procedure, engine.ParamInput{Given: given})
+	if err != nil {
+		fail(fmt.Sprintf("call %s: params for %s: %v", callee.Source.Path, callee.Plan.Name(), err))
+		return
+	}
+	// Running, for the status query, until the callee ends.
+	r.recs[st.ID] = engine.ScheduledRecord(r.in.RunID, st, start)
+	child := r.in
+	child.RunID = CallRunID(r.in.RunID, st.ID)
+	child.Source, child.SourcePath = string(callee.Source.Text), callee.Source.Path
+	child.Params, child.Answers = params, maps.Clone(r.answers)
+	child.ParentRun, child.ParentStep, child.LockRun = r.in.RunID, st.ID, r.in.lockRun()
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          CallWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID, st.ID),
+		TaskQueue:           TaskQueue,
+		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation: true,
+	})
+	var out Outcome
+	err = workflow.ExecuteChildWorkflow(cctx, ProcedureWorkflow, child).Get(cctx, &out)
+	now := workflow.Now(ctx)
+	var canceled *temporal.CanceledError
+	switch {
+	case (err != nil || out.Status == engine.RunCancelled) && r.byDeadline(st):
+		r.stop(st, now)
+		return
+	case errors.As(err, &canceled) || ctx.Err() != nil:
+		r.recs[st.ID] = engine.DecidedRecord(r.in.RunID, st, engine.StepCancelled, "cancelled while it ran", now)
+		return
+	case err != nil:
+		fail(fmt.Sprintf("call %s: %s", callee.Plan.Name(), r.lostReason(err, "the called procedure")))
+		return
+	}
+	outputs := map[string]any{}
+	for _, s := range out.Steps {
+		if len(s.Outputs) > 0 {
+			outputs[s.StepID] = s.Outputs
+		}
+	}
+	outputs["run_id"], outputs["status"] = out.RunID, string(out.Status)
+	msg := ""
+	if out.Status != engine.RunSucceeded {
+		why := fmt.Sprintf("run %s %s", out.RunID, out.Status)
+		if out.FailedStep != "" {
+			why += " at step " + out.FailedStep
+		}
+		if e := out.Error; e != "" {
+			why += ": " + e
+		} else if s := step(&out, out.FailedStep); s != nil && s.Error != "" {
+			why += ": " + s.Error
+		}
+		if out.FailedStep != "" && out.Status == engine.RunFailed {
+			msg = fmt.Sprintf("called procedure %s failed at step %s (child run %s): %s", out.Procedure, out.FailedStep, out.RunID, why)
+		} else {
+			msg = fmt.Sprintf("called procedure %s (child run %s): %s", out.Procedure, out.RunID, why)
+		}
+	}
+	r.recs[st.ID] = engine.CalledRecord(r.in.RunID, st, outputs, msg, start, now)
+}
+
+// step is the record of the step id in o.
+func step(o *Outcome, id string) *engine.StepRecord {
+	for _, s := range o.Steps {
+		if s.StepID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// notify starts the goroutine that has the host post the notification
+// hooks' events, one after another (a cancel does not stop it: the run's
+// end is told), and the timer of over_target; it returns what stops the
+// timer. A procedure without hooks starts nothing.
+func (r *procRun) notify(ctx workflow.Context) func() {
+	if len(r.plan.Notifications) == 0 {
+		return func() {}
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	dctx = workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
+		TaskQueue:              HostQueue(r.in.Target.Host),
+		ScheduleToStartTimeout: r.in.HostWait,
+		// Each post waits up to its hook's timeout, three times.
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: LostAttempts},
+	})
+	r.notices = workflow.NewBufferedChannel(dctx, 4*len(spec.NotifyEvents))
+	done := workflow.NewChannel(dctx)
+	workflow.Go(dctx, func(ctx workflow.Context) {
+		defer done.Close()
+		var n NotifyInput
+		for r.notices.Receive(ctx, &n) {
+			var warnings []string
+			if err := workflow.ExecuteActivity(ctx, NotifyActivity, n).Get(ctx, &warnings); err != nil {
+				warnings = []string{fmt.Sprintf("notifications (%s): %s", n.Event, r.lostReason(err, "the notification"))}
+			}
+			r.warnings = append(r.warnings, warnings...)
+		}
+	})
+	r.notifyDone = done
+	target := r.plan.Procedure.Target
+	if target <= 0 || !slices.ContainsFunc(r.plan.Notifications, func(h *engine.Notification) bool { return h.On(spec.NotifyOverTarget) }) {
+		return func() {}
+	}
+	tctx, stop := workflow.WithCancel(ctx)
+	timer := workflow.NewTimer(tctx, target)
+	workflow.Go(tctx, func(ctx workflow.Context) {
+		if timer.Get(ctx, nil) == nil && r.status == engine.RunRunning {
+			r.notice(spec.NotifyOverTarget, engine.RunRunning, "")
+		}
+	})
+	return stop
+}
+
+// notice queues event for the host to post (once per run).
+func (r *procRun) notice(event string, status engine.RunStatus, failedStep string) {
+	if r.notices == nil || r.notified[event] {
+		return
+	}
+	r.notified[event] = true
+	var prior []*engine.StepRecord
+	for _, st := range r.plan.Steps() {
+		if rec, ok := r.recs[st.ID]; ok && rec.Status.Terminal() {
+			cp := *rec
+			cp.Tail, cp.LogPath = "", ""
+			prior = append(prior, &cp)
+		}
+	}
+	r.notices.SendAsync(NotifyInput{
+		RunID: r.in.RunID, Repo: r.in.Target.Path, Source: r.in.Source, SourcePath: r.in.SourcePath,
+		Called: r.in.Called, LockRun: r.in.LockRun,
+		Event: event, Status: status, FailedStep: failedStep, Prior: prior, Params: r.params,
+	})
+}
+
+// endNotices queues the events of the run's end (failure, over_target,
+// finish), as a local run's end fires them, and waits until the host has
+// posted every event.
+func (r *procRun) endNotices(ctx workflow.Context, status engine.RunStatus, failed string) {
+	if r.notices == nil {
+		return
+	}
+	if status == engine.RunFailed {
+		r.notice(spec.NotifyFailure, status, failed)
+	}
+	if t := r.plan.Procedure.Target; t > 0 && r.ended.Sub(r.start) > t {
+		r.notice(spec.NotifyOverTarget, status, failed)
+	}
+	r.notice(spec.NotifyFinish, status, failed)
+	r.notices.Close()
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	r.notifyDone.Receive(dctx, nil)
 }
 
 // prior are the records a step's expressions read, without their output
@@ -557,7 +965,7 @@ func (r *procRun) firstFailed(steps []*engine.Step) string {
 // outcome is the run as it stands, secrets masked.
 func (r *procRun) outcome() *Outcome {
 	o := &Outcome{RunID: r.in.RunID, Procedure: r.plan.Name(), Target: r.in.Target, Status: r.status, FailedStep: r.failed, Error: r.errMsg,
-		StartedAt: r.start, EndedAt: r.ended}
+		StartedAt: r.start, EndedAt: r.ended, NotifyWarnings: slices.Clone(r.warnings)}
 	if r.status == engine.RunRunning && len(r.waiting) > 0 {
 		o.Status = engine.RunWaiting
 	}
