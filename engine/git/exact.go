@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,23 +60,39 @@ var opStateNames = []string{
 // its tree is saved, not its flags or conflict stages.
 const SkipSplitIndex SkipReason = "split-index"
 
-// walkModes records the permission bits of every directory and regular file
-// of the work tree that the snapshot may save (not .git, not skipped or kept
-// trees), and reports whether any .gitattributes file was seen. Directories
-// are read by a few goroutines at once, each entry's bits read relative to
-// its open directory: a snapshot of a big tree spends most of its own time
-// here.
-func walkModes(top string, sk *skipper) (files, dirs map[string]fs.FileMode, attrs bool, err error) {
-	files, dirs = map[string]fs.FileMode{}, map[string]fs.FileMode{}
-	fi, err := os.Lstat(top)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("read modes: %w", err)
+// modeWalk is what walkFrom read.
+type modeWalk struct {
+	files, dirs map[string]fs.FileMode
+	attrs       bool
+	// deferred lists the directories an early walk did not read: they
+	// may turn out to be skipped (see early).
+	deferred []string
+}
+
+// walkFrom records the permission bits of every directory and regular file
+// in the directories from (relative, "" for the top) and below them, that
+// the snapshot may save (not .git, not skipped or kept trees), and reports
+// whether any .gitattributes file was seen. Directories are read by a few
+// goroutines at once, each entry's bits read relative to its open
+// directory: a snapshot of a big tree spends most of its own time here.
+// early is a walk that runs while git
+// status decides what is skipped: it does not read a directory that may
+// turn out skipped (named like a reinstallable or excluded tree, or
+// holding a .git of its own) but lists it in deferred; finishWalk then
+// settles the walk with status's answer.
+func walkFrom(top string, sk *skipper, from []string, early bool) (*modeWalk, error) {
+	w := &modeWalk{files: map[string]fs.FileMode{}, dirs: map[string]fs.FileMode{}}
+	if slices.Contains(from, "") {
+		fi, err := os.Lstat(top)
+		if err != nil {
+			return nil, fmt.Errorf("read modes: %w", err)
+		}
+		w.dirs[""] = fi.Mode() & modeBits
 	}
-	dirs[""] = fi.Mode() & modeBits
 	var (
 		mu       sync.Mutex
 		more     = sync.NewCond(&mu)
-		queue    = []string{""}
+		queue    = append([]string(nil), from...)
 		busy     int
 		firstErr error
 		wg       sync.WaitGroup
@@ -95,20 +113,21 @@ func walkModes(top string, sk *skipper) (files, dirs map[string]fs.FileMode, att
 			queue = queue[:len(queue)-1]
 			busy++
 			mu.Unlock()
-			subdirs, ownFiles, ownDirs, sawAttrs, err := readModes(top, rel, sk)
+			d, err := readModes(top, rel, sk, early)
 			mu.Lock()
 			busy--
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
-			for p, m := range ownFiles {
-				files[p] = m
+			if d.nested {
+				w.deferred = append(w.deferred, rel)
+			} else {
+				maps.Copy(w.files, d.files)
+				maps.Copy(w.dirs, d.dirs)
+				w.attrs = w.attrs || d.attrs
+				queue = append(queue, d.subdirs...)
+				w.deferred = append(w.deferred, d.deferred...)
 			}
-			for p, m := range ownDirs {
-				dirs[p] = m
-			}
-			attrs = attrs || sawAttrs
-			queue = append(queue, subdirs...)
 			more.Broadcast()
 		}
 	}
@@ -117,28 +136,81 @@ func walkModes(top string, sk *skipper) (files, dirs map[string]fs.FileMode, att
 		go worker()
 	}
 	wg.Wait()
-	return files, dirs, attrs, firstErr
+	return w, firstErr
+}
+
+// finishWalk settles an early walk w once sk knows what is skipped: what
+// it read under a skipped directory is dropped, and the directories it
+// deferred that are not skipped are read now.
+func finishWalk(top string, w *modeWalk, sk *skipper) (*modeWalk, error) {
+	skipped := func(p string) bool { // p or a directory above it
+		for {
+			if sk.seen[p+"/"] {
+				return true
+			}
+			i := strings.LastIndexByte(p, '/')
+			if i < 0 {
+				return false
+			}
+			p = p[:i]
+		}
+	}
+	if slices.ContainsFunc(slices.Collect(maps.Keys(sk.seen)), func(p string) bool { return strings.HasSuffix(p, "/") }) {
+		for _, m := range []map[string]fs.FileMode{w.files, w.dirs} {
+			maps.DeleteFunc(m, func(p string, _ fs.FileMode) bool { return p != "" && skipped(p) })
+		}
+	}
+	var later []string
+	for _, d := range w.deferred {
+		if !skipped(d) {
+			later = append(later, d)
+		}
+	}
+	if len(later) > 0 {
+		more, err := walkFrom(top, sk, later, false)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(w.files, more.files)
+		maps.Copy(w.dirs, more.dirs)
+		w.attrs = w.attrs || more.attrs
+	}
+	w.deferred = nil
+	return w, nil
 }
 
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
-// readModes reads one directory of walkModes (rel, "" for the top): the
+// readDir is one directory as readModes read it.
+type readDir struct {
+	subdirs, deferred []string
+	files, dirs       map[string]fs.FileMode
+	attrs             bool
+	nested            bool // early: it holds a .git, and nothing was kept
+}
+
+// readModes reads one directory of walkFrom (rel, "" for the top): the
 // bits of its regular files and subdirectories, and the subdirectories to
-// read next.
-func readModes(top, rel string, sk *skipper) (subdirs []string, files, dirs map[string]fs.FileMode, attrs bool, err error) {
+// read next (with early, those to defer apart).
+func readModes(top, rel string, sk *skipper, early bool) (*readDir, error) {
+	d := &readDir{}
 	f, err := os.Open(filepath.Join(top, filepath.FromSlash(rel)))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil, nil, nil, false, nil // gone meanwhile
+			return d, nil // gone meanwhile
 		}
-		return nil, nil, nil, false, fmt.Errorf("read modes: %w", err)
+		return d, fmt.Errorf("read modes: %w", err)
 	}
 	defer f.Close()
 	entries, err := f.ReadDir(-1)
 	if err != nil {
-		return nil, nil, nil, false, fmt.Errorf("read modes: %w", err)
+		return d, fmt.Errorf("read modes: %w", err)
 	}
-	files, dirs = map[string]fs.FileMode{}, map[string]fs.FileMode{}
+	if early && rel != "" && slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return e.Name() == ".git" }) {
+		d.nested = true
+		return d, nil
+	}
+	d.files, d.dirs = map[string]fs.FileMode{}, map[string]fs.FileMode{}
 	fd := int(f.Fd())
 	prefix := ""
 	if rel != "" {
@@ -154,7 +226,7 @@ func readModes(top, rel string, sk *skipper) (subdirs []string, files, dirs map[
 				continue
 			}
 		case e.Name() == ".gitattributes":
-			attrs = true
+			d.attrs = true
 			if !t.IsRegular() {
 				continue
 			}
@@ -168,13 +240,17 @@ func readModes(top, rel string, sk *skipper) (subdirs []string, files, dirs map[
 		m := fileMode(st.Mode & 0o7777)
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			dirs[p] = m
-			subdirs = append(subdirs, p)
+			d.dirs[p] = m
+			if early && (matchOne(sk.reinst, p, e.Name(), true) || matchOne(sk.opt.Exclude, p, e.Name(), true)) {
+				d.deferred = append(d.deferred, p)
+			} else {
+				d.subdirs = append(d.subdirs, p)
+			}
 		case unix.S_IFREG:
-			files[p] = m
+			d.files[p] = m
 		}
 	}
-	return subdirs, files, dirs, attrs, nil
+	return d, nil
 }
 
 // unixMode turns the bits walkModes records into the octal numbers of chmod.

@@ -162,3 +162,66 @@ func treesInGo(t *testing.T, format, version, cache string) {
 		t.Fatalf("git fsck of the store: %v\n%s", err, out)
 	}
 }
+
+// TestModesReadAlongsideStatus: the modes are read while git status runs,
+// before it says what is skipped (see walkFrom's early walk). A tracked
+// directory named like a reinstallable tree, and an untracked one that
+// git does not ignore, are deferred and then read: their modes come back
+// on restore. An ignored reinstallable tree and a nested repository are
+// never read: their modes are not in the snapshot.
+func TestModesReadAlongsideStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	writeFile(t, dir, ".gitignore", "node_modules/\n", 0o644)
+	writeFile(t, dir, "target/keep.txt", "tracked in a directory named target\n", 0o640)
+	writeFile(t, dir, "src/a.go", "package a\n", 0o644)
+	commitAll(t, dir, "one")
+	writeFile(t, dir, "venv/notes.txt", "untracked, not ignored\n", 0o600)
+	writeFile(t, dir, "node_modules/pkg/index.js", "ignored, reinstallable\n", 0o644)
+	testkit.Git(t, dir, "init", "-q", filepath.Join(dir, "vendor", "lib"))
+	writeFile(t, dir, "vendor/lib/inner.txt", "a nested repository\n", 0o604)
+	for p, m := range map[string]os.FileMode{"target": 0o750, "venv": 0o700} {
+		if err := os.Chmod(filepath.Join(dir, p), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := manifest(t, dir)
+	snap, err := r.Snapshot(ctx, "refs/rbflow/modes/one", SnapshotOptions{IncludeIgnored: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.fetchSnapshots(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.readMeta(ctx, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"target/keep.txt", "venv/notes.txt"} {
+		if _, ok := m.files[p]; !ok {
+			t.Errorf("the snapshot has no mode for %s", p)
+		}
+	}
+	for p := range m.files {
+		if strings.HasPrefix(p, "node_modules/") || strings.HasPrefix(p, "vendor/lib/") {
+			t.Errorf("the snapshot read %s, in a tree it skips", p)
+		}
+	}
+	for _, p := range []string{"target/keep.txt", "venv/notes.txt", "target", "venv"} {
+		if err := os.Chmod(filepath.Join(dir, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := r.Snapshot(ctx, "refs/rbflow/modes/_after", snap.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(ctx, snap, RestoreOptions{After: after, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	skip := func(p string) bool { return strings.HasPrefix(p, "vendor/lib/.git") }
+	if d := diffManifests(before, manifest(t, dir), false, skip); d != "" {
+		t.Errorf("restore differs:\n%s", d)
+	}
+}

@@ -251,6 +251,18 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 			flagged, treeErr = r.unflag(ctx, tmp, s.index)
 		}
 	}()
+	// The modes are read alongside too; what turns out skipped is settled
+	// after (finishWalk).
+	var (
+		walk    *modeWalk
+		walkErr error
+	)
+	walkDone := make(chan struct{})
+	go func() {
+		defer close(walkDone)
+		early := &skipper{opt: opt, keep: keep, seen: map[string]bool{}, reinst: reinstallable(opt)}
+		walk, walkErr = walkFrom(r.Dir, early, []string{""}, true)
+	}()
 	var metaErr error
 	metaDone := make(chan struct{})
 	go func() {
@@ -262,17 +274,15 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		"--untracked-files=all", "--no-renames", "--ignore-submodules=dirty", ignored)
 	<-done
 	<-metaDone
+	<-walkDone
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("list changes: %w", err)
 	}
-	if err := errors.Join(treeErr, metaErr); err != nil {
+	if err := errors.Join(treeErr, metaErr, walkErr); err != nil {
 		return nil, cleanup, err
 	}
 
-	sk := &skipper{opt: opt, keep: keep, seen: map[string]bool{}}
-	for _, p := range opt.Reinstallable {
-		sk.reinst = append(sk.reinst, strings.TrimSuffix(p, "/")+"/")
-	}
+	sk := &skipper{opt: opt, keep: keep, seen: map[string]bool{}, reinst: reinstallable(opt)}
 	if s.meta.index == nil && len(unmerged) > 0 {
 		sk.skipped = append(sk.skipped, unmerged...)
 	}
@@ -303,10 +313,11 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		return nil, cleanup, err
 	}
 	s.skipped = sk.sorted()
-	var attrs bool
-	if s.meta.files, s.dirs, attrs, err = walkModes(r.Dir, sk); err != nil {
+	if walk, err = finishWalk(r.Dir, walk, sk); err != nil {
 		return nil, cleanup, err
 	}
+	s.meta.files, s.dirs = walk.files, walk.dirs
+	attrs := walk.attrs
 	s.meta.dirs = s.dirs
 	filters, all, raw := r.filtersMayApply(config, attrs)
 
@@ -508,6 +519,15 @@ func (r *Repo) skipSubmodules(ctx context.Context, tmp runOpts, idx *indexFile, 
 		}
 	}
 	return nil
+}
+
+// reinstallable returns opt.Reinstallable made to match directories only.
+func reinstallable(opt SnapshotOptions) []string {
+	var list []string
+	for _, p := range opt.Reinstallable {
+		list = append(list, strings.TrimSuffix(p, "/")+"/")
+	}
+	return list
 }
 
 // skipper decides which untracked and ignored paths a snapshot saves.
