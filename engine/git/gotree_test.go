@@ -15,17 +15,22 @@ import (
 // TestTreesInGoAsGitWritesThem checks that the trees and blobs a snapshot
 // writes itself (indexTreeInGo, workTreeInGo, in one pack) are git's to
 // the byte: the same ids as git write-tree over the same index and git
-// update-index over the same paths, in both object formats and index
-// versions 2 to 4, with a whole, a partly invalidated and a missing cache
-// tree; names that sort around '/' ("a-b", "a.b", "a/b", "a0"), a file
+// update-index over the same paths, in index versions 2 and 4, with a
+// whole, a partly invalidated and a missing cache tree, in SHA-1 (and
+// SHA-256 for one kind of cache tree; all of them in make test-long); names that sort around '/' ("a-b", "a.b", "a/b", "a0"), a file
 // that became a directory and back, deletions, symbolic links, executable
 // bits, empty files, untracked trees, unusual names. git fsck --strict and
 // git verify-pack then read the store whole.
 func TestTreesInGoAsGitWritesThem(t *testing.T) {
 	t.Parallel()
 	for _, format := range []string{"sha1", "sha256"} {
-		for _, version := range []string{"2", "3", "4"} {
+		// Version 3 differs from 2 only by extended flags, which send the
+		// snapshot to git; 4 compresses paths.
+		for _, version := range []string{"2", "4"} {
 			for _, cache := range []string{"whole", "invalidated", "none"} {
+				if format == "sha256" && cache != "invalidated" && !testkit.Long() {
+					continue // the id length is what SHA-256 changes
+				}
 				t.Run(format+"/v"+version+"/"+cache, func(t *testing.T) {
 					t.Parallel()
 					treesInGo(t, format, version, cache)

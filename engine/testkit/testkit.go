@@ -25,10 +25,20 @@ import (
 // default, atexit_sleep_ms, and every rbflow process and every reaper a
 // test starts is this binary), and after putting the interpreter behind a
 // python3 shim first on PATH (unshimPython).
+//
+// It also sets GOFLAGS, unless set, for the go commands that the
+// procedures under test run in the tests' sample Go modules: -trimpath
+// lets the build cache serve a module that another test made in another
+// temporary directory (without it every copy compiles and vets again),
+// and -count=1 keeps go test from answering with a cached result: the
+// tests that stop rbflow while a test suite runs need it to run.
 func Main() {
 	proc.RunHelper()
 	if _, ok := os.LookupEnv("GORACE"); !ok {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	if _, ok := os.LookupEnv("GOFLAGS"); !ok {
+		os.Setenv("GOFLAGS", "-trimpath -count=1")
 	}
 	unshimPython()
 }
