@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,4 +208,34 @@ func underFile(p string, now map[string]indexEntry) bool {
 			return true
 		}
 	}
+}
+
+// needs returns the objects of the repository that a snapshot of the index
+// idx holds and the repository's refs may not reach, given the blobs
+// staged (path -> id) that HEAD does not hold: those blobs, and the trees
+// the snapshot took from the cache tree for the directories above them.
+// Everything else it holds is HEAD's, or was written into the store.
+func needs(idx *indexFile, staged map[string]string) []string {
+	var ids []string
+	dirs := map[string]bool{}
+	for p, id := range staged {
+		ids = append(ids, id)
+		for d := p; d != ""; {
+			i := strings.LastIndexByte(d, '/')
+			if i < 0 {
+				d = ""
+			} else {
+				d = d[:i]
+			}
+			if dirs[d] {
+				break
+			}
+			dirs[d] = true
+			if id, ok := idx.trees[d]; ok {
+				ids = append(ids, hex.EncodeToString(id))
+			}
+		}
+	}
+	sort.Strings(ids)
+	return slices.Compact(ids)
 }

@@ -230,3 +230,57 @@ func TestModesReadAlongsideStatus(t *testing.T) {
 		t.Errorf("restore differs:\n%s", d)
 	}
 }
+
+// TestSnapshotKeepsStagedObjects: a snapshot written in Go packs into the
+// store exactly the objects of the repository it holds that no ref
+// reaches: a staged blob, and the trees git wrote for the staged index
+// (git write-tree leaves them in the cache tree, where the snapshot takes
+// them). After git gc --prune=now has removed them from the repository,
+// the snapshot still restores the staged index and the file.
+func TestSnapshotKeepsStagedObjects(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	writeFile(t, dir, "keep/a.txt", "committed\n", 0o644)
+	writeFile(t, dir, "other/b.txt", "committed\n", 0o644)
+	commitAll(t, dir, "one")
+	staged := "staged only, in no commit\n"
+	writeFile(t, dir, "keep/deep/new.txt", staged, 0o644)
+	testkit.Git(t, dir, "add", "keep/deep/new.txt")
+	stagedTree := strings.TrimSpace(testkit.Git(t, dir, "write-tree")) // primes the cache tree
+	writeFile(t, dir, "keep/deep/new.txt", "then changed on disk\n", 0o644)
+	before := manifest(t, dir)
+	st := readState(t, dir)
+
+	snap, err := r.Snapshot(ctx, "refs/rbflow/staged/one", SnapshotOptions{IncludeIgnored: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.IndexTree != stagedTree {
+		t.Fatalf("index tree %s, git write-tree %s", snap.IndexTree, stagedTree)
+	}
+	testkit.Git(t, dir, "reset", "-q", "--hard")
+	testkit.Git(t, dir, "clean", "-q", "-fdx")
+	testkit.Git(t, dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
+	testkit.Git(t, dir, "gc", "-q", "--prune=now")
+	if _, err := exec.Command("git", "-C", dir, "cat-file", "-e", stagedTree).CombinedOutput(); err == nil {
+		t.Fatal("git gc kept the staged tree in the repository: the test proves nothing")
+	}
+	after, err := r.Snapshot(ctx, "refs/rbflow/staged/_after", snap.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(ctx, snap, RestoreOptions{After: after}); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffManifests(before, manifest(t, dir), false, nil); d != "" {
+		t.Errorf("restore differs:\n%s", d)
+	}
+	if got := readState(t, dir); got != st {
+		t.Errorf("restore: repository\n got %q\nwant %q", got, st)
+	}
+	if got := testkit.Git(t, dir, "show", ":keep/deep/new.txt"); got != staged {
+		t.Errorf("staged content %q, want %q", got, staged)
+	}
+	testkit.Git(t, dir, "fsck", "--no-dangling", "--no-progress")
+}

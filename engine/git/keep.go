@@ -122,10 +122,7 @@ func (r *Repo) hasKeep() bool {
 // repository), which it must not point at yet: the objects obj needs that
 // the repository's refs do not reach are packed into the store first.
 func (r *Repo) Keep(ctx context.Context, ref, obj string) error {
-	if !IsKept(ref) {
-		return fmt.Errorf("keep %s: a kept ref begins with %s", ref, KeptPrefix)
-	}
-	if err := CheckRef(ref); err != nil {
+	if err := checkKeptRef(ref); err != nil {
 		return err
 	}
 	if _, err := r.keepStore(ctx); err != nil {
@@ -138,6 +135,33 @@ func (r *Repo) Keep(ctx context.Context, ref, obj string) error {
 	if list, err = r.notStored(ctx, list); err != nil {
 		return fmt.Errorf("keep %s: %w", ref, err)
 	}
+	return r.keepPacked(ctx, ref, obj, list)
+}
+
+// keepWith is Keep for a snapshot that knows which objects of the
+// repository it holds that the refs may not reach (state.needs): those are
+// packed into the store, with no walk of everything obj holds.
+func (r *Repo) keepWith(ctx context.Context, ref, obj string, needs []string) error {
+	if err := checkKeptRef(ref); err != nil {
+		return err
+	}
+	var list []byte
+	if len(needs) > 0 {
+		list = []byte(strings.Join(needs, "\n") + "\n")
+	}
+	return r.keepPacked(ctx, ref, obj, list)
+}
+
+func checkKeptRef(ref string) error {
+	if !IsKept(ref) {
+		return fmt.Errorf("keep %s: a kept ref begins with %s", ref, KeptPrefix)
+	}
+	return CheckRef(ref)
+}
+
+// keepPacked packs the objects of list (one id a line) into the store,
+// then points ref at obj there.
+func (r *Repo) keepPacked(ctx context.Context, ref, obj string, list []byte) error {
 	if len(list) > 0 {
 		pack := filepath.Join(r.keepDir(), "objects", "pack", "pack")
 		if _, err := r.run(ctx, runOpts{stdin: list}, "pack-objects", "-q", pack); err != nil {

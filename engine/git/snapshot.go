@@ -183,6 +183,13 @@ type state struct {
 	meta         *meta  // what trees cannot hold
 	stages       []string
 	dirs         map[string]fs.FileMode
+	// staged are the index's blobs that HEAD does not hold, by path (git
+	// status tells them); needs, when known, the objects of the
+	// repository the snapshot holds that its refs may not reach: those
+	// blobs and the cache-tree trees above them (see Keep).
+	staged     map[string]string
+	needs      []string
+	needsKnown bool
 }
 
 // capture records the index and the work tree as trees, using a temporary
@@ -196,7 +203,7 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		return nil, func() {}, fmt.Errorf("temporary index: %w", err)
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	s := &state{index: filepath.Join(dir, "index"), dir: dir}
+	s := &state{index: filepath.Join(dir, "index"), dir: dir, staged: map[string]string{}}
 	// The copy keeps the index's mtime: git treats entries changed in the
 	// same instant as the index was written as "racily clean" and compares
 	// their content, and a newer mtime would hide those changes.
@@ -337,6 +344,9 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		if err := p.write(); err != nil {
 			return nil, cleanup, fmt.Errorf("record work tree: %w", err)
 		}
+	}
+	if idx != nil {
+		s.needs, s.needsKnown = needs(idx, s.staged), true
 	}
 	if filters {
 		// Snapshots hold the bytes on disk: what git's filters and line
@@ -620,6 +630,9 @@ func (sk *skipper) classify(top string, status []byte, s *state) ([]string, erro
 			return nil, bad()
 		}
 		p := f[len(f)-1]
+		if x := f[1][0]; f[0] == "1" && x != '.' && f[4] != "160000" && strings.Trim(f[7], "0") != "" {
+			s.staged[p] = f[7] // hI: what the index holds
+		}
 		if y := f[1][1]; f[0] == "u" || y != '.' {
 			update = append(update, p) // for a conflict, what the file holds now
 			if f[0] == "u" || y == 'D' {
@@ -827,7 +840,11 @@ func (r *Repo) store(ctx context.Context, ref string, s *state, opt SnapshotOpti
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
-	if err := r.Keep(ctx, ref, snap.Commit); err != nil {
+	keep := r.Keep
+	if s.needsKnown {
+		keep = func(ctx context.Context, ref, obj string) error { return r.keepWith(ctx, ref, obj, s.needs) }
+	}
+	if err := keep(ctx, ref, snap.Commit); err != nil {
 		if errors.Is(err, ErrRefExists) {
 			return nil, fmt.Errorf("snapshot %s: %w; choose another ref (snapshots are never overwritten)", ref, ErrRefExists)
 		}
