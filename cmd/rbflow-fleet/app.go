@@ -383,7 +383,11 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 				return a.runError(runID, r.err)
 			}
 			show(r.out.Runs)
-			return a.ended(runID, withWarnings(r.out.Runs))
+			err := a.ended(runID, withWarnings(r.out.Runs))
+			if r.out.Refused != "" {
+				return usagef("run %s refused, nothing ran: %s", runID, r.out.Refused)
+			}
+			return err
 		case <-sig:
 			fmt.Fprintf(a.stderr, "rbflow: stopped following; run %s goes on in Temporal: rbflow status %s --temporal %s (rbflow cancel stops it)\n", runID, runID, a.temporal)
 			return &exitError{exitSignal}
@@ -637,7 +641,7 @@ func (a *app) resume(ctx context.Context, runID string, on, answers []string) er
 	}
 	answered := 0
 	for i, k := range kids {
-		if len(only) > 0 && !only[k.WorkflowID] || k.Execution == "" {
+		if !only.has(k) || k.Execution == "" {
 			continue
 		}
 		for _, step := range slices.Sorted(maps.Keys(given)) {
@@ -692,10 +696,19 @@ func (a *app) cancel(ctx context.Context, runID string) error {
 	return a.follow(ctx, c, runID)
 }
 
-// onlyTargets reads the --on of cmd: the lock ids of the targets it
-// names (none: every target).
-func onlyTargets(cmd string, on []string) (map[string]bool, error) {
-	only := map[string]bool{}
+// targetSet is the targets an --on names, by the lock id of the path
+// given: a run's target is named by the spelling it was started with, or
+// by its repository's real path on its host (its lock id).
+type targetSet map[string]bool
+
+// has reports whether the set names k (an empty set names every target).
+func (s targetSet) has(k *fleet.Child) bool {
+	return len(s) == 0 || s[fleet.LockID(k.Target)] || s[k.WorkflowID]
+}
+
+// onlyTargets reads the --on of cmd (none: every target).
+func onlyTargets(cmd string, on []string) (targetSet, error) {
+	only := targetSet{}
 	for _, s := range on {
 		t, err := fleet.ParseTarget(s)
 		if err != nil {
@@ -728,7 +741,7 @@ func (a *app) undo(ctx context.Context, runID string, on []string, force bool) e
 	var params []map[string]any
 	var names []string
 	for i, k := range kids {
-		if len(only) > 0 && !only[k.WorkflowID] {
+		if !only.has(k) {
 			continue
 		}
 		if outs[i].Status == engine.RunRunning || outs[i].Status == engine.RunWaiting {

@@ -30,6 +30,8 @@ const (
 	StepActivity     = "rbflow.step"
 	EndRunActivity   = "rbflow.end_run"
 	NotifyActivity   = "rbflow.notify"
+	// RepoActivity asks a host for a repository's identity (Host.RepoIdentity).
+	RepoActivity = "rbflow.repo_identity"
 
 	// AnswerUpdate answers a waiting prompt (an Answer).
 	AnswerUpdate = "answer"
@@ -57,7 +59,10 @@ func HostQueue(host string) string { return "rbflow/host/" + host }
 
 // LockID is the workflow id of the procedure workflow that works on a
 // repository: Temporal runs one open workflow per id, so it is the
-// fleet-wide lock of that repository.
+// fleet-wide lock of that repository. The incident workflow gives it the
+// repository's identity on its host (Host.RepoIdentity: the real path of
+// its top-level directory), so that two spellings of one repository (a
+// symbolic link) are one lock.
 func LockID(t Target) string { return "rbflow/repo/" + t.Host + ":" + filepath.Clean(t.Path) }
 
 // Target is one repository on one host (--on HOST:PATH).
@@ -934,12 +939,17 @@ func (r *procRun) answered(id string) bool {
 
 // lostReason says why an activity (what: "the step", "the run") gave up.
 func (r *procRun) lostReason(err error, what string) string {
+	return lostReason(err, what, r.in.Target.Host, r.in.HostWait)
+}
+
+// lostReason says why an activity on host's queue, waiting hostWait for
+// a worker, gave up.
+func lostReason(err error, what, host string, hostWait time.Duration) string {
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {
 		switch te.TimeoutType() {
 		case enums.TIMEOUT_TYPE_SCHEDULE_TO_START:
-			host := r.in.Target.Host
-			return fmt.Sprintf("no worker of host %s took %s within %s (--host-wait): is 'rbflow worker --host %s' running there?", host, what, r.in.HostWait, host)
+			return fmt.Sprintf("no worker of host %s took %s within %s (--host-wait): is 'rbflow worker --host %s' running there?", host, what, hostWait, host)
 		case enums.TIMEOUT_TYPE_HEARTBEAT:
 			return "its host's worker stopped answering (heartbeat timeout) on every attempt"
 		case enums.TIMEOUT_TYPE_START_TO_CLOSE:
@@ -998,9 +1008,13 @@ type IncidentInput struct {
 
 // Child is one target's procedure workflow.
 type Child struct {
-	Target     Target
+	Target Target
+	// Repo is the repository's identity on its host (Host.RepoIdentity;
+	// "" until the host said, and for incidents started before it was
+	// asked).
+	Repo       string `json:",omitempty"`
 	RunID      string // the run's id in the host's store
-	WorkflowID string // LockID(Target)
+	WorkflowID string // LockID of the host and Repo (of Target, before Repo was asked)
 	Execution  string // Temporal's run id of the workflow ("" until started)
 	Error      string // why it did not start
 }
@@ -1009,6 +1023,9 @@ type Child struct {
 type IncidentOutcome struct {
 	RunID string
 	Runs  []*Outcome
+	// Refused says why no target started: its targets name a repository
+	// a host does not serve, or one repository twice.
+	Refused string `json:",omitempty"`
 }
 
 // TargetRunID is the run id of an incident's i-th target (0-based).
@@ -1033,8 +1050,20 @@ func (in *Interpreter) Incident(ctx workflow.Context, input IncidentInput) (*Inc
 		return nil, err
 	}
 	out := &IncidentOutcome{RunID: input.RunID, Runs: make([]*Outcome, len(children))}
+	// Version 1: each target's lock id is its repository's identity on its
+	// host, asked first; it was the path as typed.
+	if workflow.GetVersion(ctx, "repo-identity", workflow.DefaultVersion, 1) >= 1 {
+		if identify(ctx, input, children, out) {
+			return out, nil
+		}
+	}
 	done := workflow.NewBufferedChannel(ctx, len(children))
+	started := 0
 	for i, c := range children {
+		if out.Runs[i] != nil {
+			continue // its host did not answer
+		}
+		started++
 		pi := input.Procedure
 		pi.RunID, pi.Target = c.RunID, c.Target
 		if i < len(input.TargetParams) && len(input.TargetParams[i]) > 0 {
@@ -1073,10 +1102,64 @@ func (in *Interpreter) Incident(ctx workflow.Context, input IncidentInput) (*Inc
 			out.Runs[i] = &o
 		})
 	}
-	for range children {
+	for range started {
 		done.Receive(ctx, nil)
 	}
 	return out, nil
+}
+
+// identify asks each target's host, all at once, for its repository's
+// identity, and sets the children's lock ids from it. When a host does not
+// serve a target, or two targets are one repository, no target starts:
+// it fills out with why and reports true. A host that did not answer (no
+// worker within --host-wait) fails its target alone, as its steps would.
+func identify(ctx workflow.Context, input IncidentInput, children []*Child, out *IncidentOutcome) bool {
+	futures := make([]workflow.Future, len(children))
+	for i, c := range children {
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              HostQueue(c.Target.Host),
+			ScheduleToStartTimeout: input.Procedure.HostWait,
+			StartToCloseTimeout:    bookkeepingLimits,
+			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: LostAttempts},
+		})
+		futures[i] = workflow.ExecuteActivity(actx, RepoActivity, c.Target.Path)
+	}
+	var refused []string
+	first := map[string]*Child{}
+	for i, c := range children {
+		err := futures[i].Get(ctx, &c.Repo)
+		var ae *temporal.ApplicationError
+		switch {
+		case errors.As(err, &ae) && ae.Type() == UnknownRepoError:
+			c.Error = fmt.Sprintf("--on %s: %s", c.Target, ae.Message())
+			refused = append(refused, c.Error)
+		case err != nil:
+			c.Error = lostReason(err, "the target", c.Target.Host, input.Procedure.HostWait)
+		default:
+			c.WorkflowID = LockID(Target{Host: c.Target.Host, Path: c.Repo})
+			if f, ok := first[c.WorkflowID]; ok {
+				c.Error = fmt.Sprintf("--on %s and --on %s are one repository, %s on %s: give it once", f.Target, c.Target, c.Repo, c.Target.Host)
+				refused = append(refused, c.Error)
+			}
+			first[c.WorkflowID] = c
+		}
+	}
+	if len(refused) > 0 {
+		out.Refused = strings.Join(refused, "; ")
+	}
+	for i, c := range children {
+		switch {
+		case c.Error != "" && ctx.Err() != nil && out.Refused == "":
+			c.Error = "cancelled before it started"
+			out.Runs[i] = &Outcome{RunID: c.RunID, Target: c.Target, Status: engine.RunCancelled, Error: c.Error}
+		case c.Error != "":
+			out.Runs[i] = &Outcome{RunID: c.RunID, Target: c.Target, Status: engine.RunFailed, Error: c.Error}
+		case out.Refused != "":
+			c.Error = "not started: " + out.Refused
+			out.Runs[i] = &Outcome{RunID: c.RunID, Target: c.Target, Status: engine.RunFailed, Error: c.Error}
+		}
+	}
+	return out.Refused != ""
 }
 
 func childError(c *Child, err error) string {
