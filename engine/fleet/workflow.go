@@ -135,7 +135,10 @@ type Outcome struct {
 	Status     engine.RunStatus
 	FailedStep string
 	Waiting    []string // steps waiting for an answer
-	Steps      []*engine.StepRecord
+	// Calls are the workflow ids of the procedures the running call
+	// steps run, by step: where their prompts wait (Family).
+	Calls map[string]string `json:",omitempty"`
+	Steps []*engine.StepRecord
 	Error      string
 	StartedAt  time.Time
 	EndedAt    time.Time // zero while it runs
@@ -260,6 +263,7 @@ type procRun struct {
 	ended   time.Time // when the run's status was decided
 	recs    map[string]*engine.StepRecord
 	waiting map[string]string // step -> what it waits for
+	calls   map[string]string // running call step -> its child's workflow id
 	answers map[string]string
 	given   int // answers given by update so far
 	status  engine.RunStatus
@@ -293,7 +297,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 	}
 	r := &procRun{
 		wf: ctx, in: input, plan: plan, params: params, mask: engine.NewMask(plan.Procedure, params),
-		start: workflow.Now(ctx), recs: map[string]*engine.StepRecord{}, waiting: map[string]string{},
+		start: workflow.Now(ctx), recs: map[string]*engine.StepRecord{}, waiting: map[string]string{}, calls: map[string]string{},
 		answers: map[string]string{}, status: engine.RunRunning, stopped: map[string]bool{}, notified: map[string]bool{},
 	}
 	maps.Copy(r.answers, input.Answers)
@@ -763,14 +767,17 @@ func (r *procRun) call(ctx workflow.Context, st *engine.Step, c engine.CallStep,
 	child.Source, child.SourcePath = string(callee.Source.Text), callee.Source.Path
 	child.Params, child.Answers = params, maps.Clone(r.answers)
 	child.ParentRun, child.ParentStep, child.LockRun = r.in.RunID, st.ID, r.in.lockRun()
+	childID := CallWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID, st.ID)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          CallWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID, st.ID),
+		WorkflowID:          childID,
 		TaskQueue:           TaskQueue,
 		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
 	})
 	var out Outcome
+	r.calls[st.ID] = childID
 	err = workflow.ExecuteChildWorkflow(cctx, ProcedureWorkflow, child).Get(cctx, &out)
+	delete(r.calls, st.ID)
 	now := workflow.Now(ctx)
 	var canceled *temporal.CanceledError
 	switch {
@@ -976,6 +983,9 @@ func (r *procRun) firstFailed(steps []*engine.Step) string {
 func (r *procRun) outcome() *Outcome {
 	o := &Outcome{RunID: r.in.RunID, Procedure: r.plan.Name(), Target: r.in.Target, Status: r.status, FailedStep: r.failed, Error: r.errMsg,
 		StartedAt: r.start, EndedAt: r.ended, NotifyWarnings: slices.Clone(r.warnings)}
+	if len(r.calls) > 0 {
+		o.Calls = maps.Clone(r.calls)
+	}
 	if r.status == engine.RunRunning && len(r.waiting) > 0 {
 		o.Status = engine.RunWaiting
 	}
