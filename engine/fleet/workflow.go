@@ -137,11 +137,11 @@ type Outcome struct {
 	Waiting    []string // steps waiting for an answer
 	// Calls are the workflow ids of the procedures the running call
 	// steps run, by step: where their prompts wait (Family).
-	Calls map[string]string `json:",omitempty"`
-	Steps []*engine.StepRecord
-	Error      string
-	StartedAt  time.Time
-	EndedAt    time.Time // zero while it runs
+	Calls     map[string]string `json:",omitempty"`
+	Steps     []*engine.StepRecord
+	Error     string
+	StartedAt time.Time
+	EndedAt   time.Time // zero while it runs
 	// Warnings are set by rbflow-fleet's commands, not by the workflow:
 	// engine.Warnings of a run that succeeded (status --json), and its
 	// NotifyWarnings.
