@@ -98,8 +98,9 @@ type Waiter struct {
 
 // Waiting finds what an --answer names in a family: "c/ask" is step ask
 // of the procedure call step c runs (as status shows it); a plain "ask"
-// is every run of the family that waits on a prompt ask, as the answers
-// given to a local run reach the procedures it calls. An item of a
+// is every run of the family that waits on a prompt ask, as a local
+// rbflow answer RUN ask=yes finds the waiting prompt among a run and the
+// runs it called. An item of a
 // looped prompt (ask.1) is named as its step is.
 func Waiting(fam []FamilyRun, key string) []Waiter {
 	path, step := "", key

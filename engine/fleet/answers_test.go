@@ -61,7 +61,7 @@ func (w *envWorkflows) Answer(_ context.Context, workflowID, _ string, a fleet.A
 // waits in the call step's child workflow; the target's status shows it
 // as c/ask (as a local run shows a called step under its call step), and
 // an answer given after the start reaches that workflow: by c/ask, or by
-// the plain step id as a local run's answers reach what it calls. The
+// the plain step id as a local rbflow answer finds it. The
 // called workflow checks the value; the caller reads the answer from the
 // call step's outputs.
 func TestFleetAnswerInCalledProcedure(t *testing.T) {

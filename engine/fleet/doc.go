@@ -11,8 +11,9 @@
 //	               carried in the input: Resolve, Called) as a child procedure
 //	               workflow; deadline: is a timer; notifications: are posted by
 //	               the host
-//	activities.go  a host's activities (Host): begin a run, run one step,
-//	               post a notification, end the run, through engine.Runner's host-run API
+//	activities.go  a host's activities (Host): tell a repository's identity,
+//	               begin a run, run one step, post a notification, end the
+//	               run, through engine.Runner's host-run API
 //	               (engine/hoststep.go) in the repositories the worker serves
 //	answers.go     a target's run and the runs its call steps started
 //	               (Family): their status as one (c/ask), and the workflow
