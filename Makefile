@@ -57,6 +57,12 @@ test-undo:
 # searched for a secret, and the per-step overhead against a local run
 # (logged). cmd/rbflow-fleet/e2e_test.go, behind the fleet_e2e build tag:
 # make test never compiles it.
+#
+# RBFLOW_RECORD_REPLAY=1 make test-fleet also writes the histories of two
+# incidents and of their procedure workflows, as the server holds them
+# (payloads opened), to engine/fleet/testdata/replay/server-*.json, which
+# make test replays (TestReplayServerHistories): run it, and commit them,
+# after a change to the workflow code goes behind workflow.GetVersion.
 test-fleet: build
 	CGO_ENABLED=1 RBFLOW_BIN=$(CURDIR)/bin $(GO) test -tags fleet_e2e -count=1 -timeout 10m -run '^TestFleetEndToEnd$$' -v ./cmd/rbflow-fleet
 

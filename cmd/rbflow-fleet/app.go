@@ -312,8 +312,23 @@ func parseAnswers(kvs []string) (map[string]string, error) {
 	return out, nil
 }
 
-// children queries an incident's targets and where each stands.
+// children queries an incident's targets and where each stands, with the
+// steps and waits of the procedures their running call steps run.
 func (a *app) children(ctx context.Context, c client.Client, runID string) ([]*fleet.Child, []*fleet.Outcome, error) {
+	kids, fams, err := a.families(ctx, c, runID)
+	if err != nil {
+		return nil, nil, err
+	}
+	outs := make([]*fleet.Outcome, len(fams))
+	for i, fam := range fams {
+		outs[i] = fleet.Merged(fam)
+	}
+	return kids, withWarnings(outs), nil
+}
+
+// families queries an incident's targets and, for each, its run and the
+// runs its running call steps started (fleet.Family).
+func (a *app) families(ctx context.Context, c client.Client, runID string) ([]*fleet.Child, [][]fleet.FamilyRun, error) {
 	v, err := c.QueryWorkflow(ctx, incidentID(runID), "", fleet.TargetsQuery)
 	if err != nil {
 		var missing *serviceerror.NotFound
@@ -326,23 +341,48 @@ func (a *app) children(ctx context.Context, c client.Client, runID string) ([]*f
 	if err := v.Get(&kids); err != nil {
 		return nil, nil, err
 	}
-	outs := make([]*fleet.Outcome, len(kids))
+	fams := make([][]fleet.FamilyRun, len(kids))
+	w := clientWorkflows{c}
 	for i, k := range kids {
-		outs[i] = &fleet.Outcome{RunID: k.RunID, Target: k.Target, Status: engine.RunRunning, Error: k.Error}
+		o := &fleet.Outcome{RunID: k.RunID, Target: k.Target, Status: engine.RunRunning, Error: k.Error}
+		fams[i] = []fleet.FamilyRun{{WorkflowID: k.WorkflowID, RunID: k.Execution, Outcome: o}}
 		if k.Execution == "" {
 			continue
 		}
-		v, err := c.QueryWorkflow(ctx, k.WorkflowID, k.Execution, fleet.StatusQuery)
+		got, err := w.Status(ctx, k.WorkflowID, k.Execution)
 		if err != nil {
-			outs[i].Error = err.Error()
+			o.Error = err.Error()
 			continue
 		}
-		var o fleet.Outcome
-		if v.Get(&o) == nil {
-			outs[i] = &o
-		}
+		fams[i] = fleet.Family(ctx, w, k.WorkflowID, k.Execution, got)
 	}
-	return kids, withWarnings(outs), nil
+	return kids, fams, nil
+}
+
+// clientWorkflows reaches procedure workflows through a Temporal client.
+type clientWorkflows struct{ c client.Client }
+
+func (w clientWorkflows) Status(ctx context.Context, workflowID, runID string) (*fleet.Outcome, error) {
+	v, err := w.c.QueryWorkflow(ctx, workflowID, runID, fleet.StatusQuery)
+	if err != nil {
+		return nil, err
+	}
+	var o fleet.Outcome
+	if err := v.Get(&o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func (w clientWorkflows) Answer(ctx context.Context, workflowID, runID string, a fleet.Answer) error {
+	h, err := w.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, RunID: runID, UpdateName: fleet.AnswerUpdate,
+		Args: []any{a}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, nil)
 }
 
 // follow prints each step as it ends until the incident ends (its exit
@@ -383,7 +423,11 @@ func (a *app) follow(ctx context.Context, c client.Client, runID string) error {
 				return a.runError(runID, r.err)
 			}
 			show(r.out.Runs)
-			return a.ended(runID, withWarnings(r.out.Runs))
+			err := a.ended(runID, withWarnings(r.out.Runs))
+			if r.out.Refused != "" {
+				return usagef("run %s refused, nothing ran: %s", runID, r.out.Refused)
+			}
+			return err
 		case <-sig:
 			fmt.Fprintf(a.stderr, "rbflow: stopped following; run %s goes on in Temporal: rbflow status %s --temporal %s (rbflow cancel stops it)\n", runID, runID, a.temporal)
 			return &exitError{exitSignal}
@@ -631,49 +675,32 @@ func (a *app) resume(ctx context.Context, runID string, on, answers []string) er
 		return err
 	}
 	defer c.Close()
-	kids, outs, err := a.children(ctx, c, runID)
+	kids, fams, err := a.families(ctx, c, runID)
 	if err != nil {
 		return err
 	}
+	// A prompt of a called procedure is answered in the workflow that
+	// runs it: c/ask names step ask of call step c's procedure; a plain
+	// ask, every run of the target's family that waits on it.
 	answered := 0
+	w := clientWorkflows{c}
 	for i, k := range kids {
-		if len(only) > 0 && !only[k.WorkflowID] || k.Execution == "" {
+		if !only.has(k) || k.Execution == "" {
 			continue
 		}
-		for _, step := range slices.Sorted(maps.Keys(given)) {
-			if !waitsOn(outs[i], step) {
-				continue
+		for _, key := range slices.Sorted(maps.Keys(given)) {
+			for _, wt := range fleet.Waiting(fams[i], key) {
+				if err := w.Answer(ctx, wt.Run.WorkflowID, wt.Run.RunID, fleet.Answer{Step: wt.Step, Value: given[key]}); err != nil {
+					return usagef("--answer %s on %s: %s", key, k.Target, errMessage(err))
+				}
+				answered++
 			}
-			h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-				WorkflowID: k.WorkflowID, RunID: k.Execution, UpdateName: fleet.AnswerUpdate,
-				Args: []any{fleet.Answer{Step: step, Value: given[step]}}, WaitForStage: client.WorkflowUpdateStageCompleted,
-			})
-			if err == nil {
-				err = h.Get(ctx, nil)
-			}
-			if err != nil {
-				return usagef("--answer %s on %s: %s", step, k.Target, errMessage(err))
-			}
-			answered++
 		}
 	}
 	if answered == 0 {
 		return usagef("resume: no target of run %s waits on %s", runID, strings.Join(slices.Sorted(maps.Keys(given)), ", "))
 	}
 	return a.follow(ctx, c, runID)
-}
-
-func waitsOn(o *fleet.Outcome, step string) bool {
-	for _, w := range o.Waiting {
-		id, _, _ := strings.Cut(w, ":")
-		if id == step {
-			return true
-		}
-		if s, _, item := engine.ItemOf(step); item && s == id {
-			return true
-		}
-	}
-	return false
 }
 
 // cancel cancels the incident: each target's running step is stopped,
@@ -692,10 +719,19 @@ func (a *app) cancel(ctx context.Context, runID string) error {
 	return a.follow(ctx, c, runID)
 }
 
-// onlyTargets reads the --on of cmd: the lock ids of the targets it
-// names (none: every target).
-func onlyTargets(cmd string, on []string) (map[string]bool, error) {
-	only := map[string]bool{}
+// targetSet is the targets an --on names, by the lock id of the path
+// given: a run's target is named by the spelling it was started with, or
+// by its repository's real path on its host (its lock id).
+type targetSet map[string]bool
+
+// has reports whether the set names k (an empty set names every target).
+func (s targetSet) has(k *fleet.Child) bool {
+	return len(s) == 0 || s[fleet.LockID(k.Target)] || s[k.WorkflowID]
+}
+
+// onlyTargets reads the --on of cmd (none: every target).
+func onlyTargets(cmd string, on []string) (targetSet, error) {
+	only := targetSet{}
 	for _, s := range on {
 		t, err := fleet.ParseTarget(s)
 		if err != nil {
@@ -728,7 +764,7 @@ func (a *app) undo(ctx context.Context, runID string, on []string, force bool) e
 	var params []map[string]any
 	var names []string
 	for i, k := range kids {
-		if len(only) > 0 && !only[k.WorkflowID] {
+		if !only.has(k) {
 			continue
 		}
 		if outs[i].Status == engine.RunRunning || outs[i].Status == engine.RunWaiting {

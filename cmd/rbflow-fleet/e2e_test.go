@@ -11,13 +11,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -28,6 +31,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/proxy"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/fleet"
@@ -684,6 +695,71 @@ steps:
 		t.Errorf("rbflow status %s in %s: %s, c %s; want the caller succeeded", callRun, repoB, r.Status, r.step("c"))
 	}
 
+	// A prompt inside a called procedure waits in the call step's child
+	// workflow: run stops (exit 4) naming it c/go, status shows it, and
+	// while it waits the repository is held for every spelling of it:
+	// an incident on a symbolic link to it is refused, naming the lock
+	// (the real path); two spellings in one incident refuse it at once.
+	testkit.WriteFile(t, filepath.Join(c.dir, "callee-ask.yaml"), `version: 1
+name: e2e-callee-ask
+params:
+  marks: {type: string}
+steps:
+  - id: go
+    prompt: "Roll back the callee?"
+    with: {type: confirm}
+  - id: act
+    if: steps.go.outputs.confirmed
+    run: echo "${{ steps.go.outputs.answer }}" >> "${{ params.marks }}/${{ run.id }}.act"
+`)
+	callerAsk := filepath.Join(c.dir, "caller-ask.yaml")
+	testkit.WriteFile(t, callerAsk, `version: 1
+name: e2e-caller-ask
+params:
+  marks: {type: string}
+steps:
+  - id: c
+    call: ./callee-ask.yaml
+    with: {params: {marks: "${{ params.marks }}"}}
+  - id: after
+    run: echo "${{ steps.c.outputs.go.confirmed }}" >> "${{ params.marks }}/${{ run.id }}.after"
+`)
+	nested, nestedID := c.runFleet(callerAsk, "--on", "b:"+repoB, "--set", "marks="+c.markDir)
+	out, errs, code = c.wait(nested, time.Minute)
+	if code != exitWaiting || !strings.Contains(errs, "b:"+repoB+" c/go: ") || !strings.Contains(errs, "--answer go=yes") {
+		t.Fatalf("rbflow run of a called prompt: exit %d, want %d and c/go waiting:\nstdout:\n%s\nstderr:\n%s", code, exitWaiting, out, errs)
+	}
+	if o := outcome(t, c.fleetStatus(nestedID), "b"); o.Status != string(engine.RunWaiting) || len(o.Waiting) != 1 || !strings.HasPrefix(o.Waiting[0], "c/go: ") || stepOf(o, "c/go") != string(engine.StepWaiting) {
+		t.Errorf("status of a run whose callee waits: %s, waiting %q, c/go %s; want waiting on c/go", o.Status, o.Waiting, stepOf(o, "c/go"))
+	}
+	linkB := filepath.Join(c.dir, "current-b")
+	if err := os.Symlink(repoB, linkB); err != nil {
+		t.Fatal(err)
+	}
+	realB, err := filepath.EvalSymlinks(repoB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = c.rbflow(c.dir, "run", ask, "--temporal", c.addr, "--key-file", c.key, "--on", "b:"+linkB, "--set", "marks="+c.markDir)
+	if want := "b:" + linkB + "  run "; code != exitLocked || !strings.Contains(out, want) || !strings.Contains(out, "is held by another incident (workflow "+fleet.LockID(fleet.Target{Host: "b", Path: realB})+" is open)") {
+		t.Errorf("rbflow run on a link to a held repository: exit %d, want %d naming the lock by the real path\nstdout:\n%s\nstderr:\n%s", code, exitLocked, out, errs)
+	}
+	out, errs, code = c.rbflow(c.dir, "run", ask, "--temporal", c.addr, "--key-file", c.key, "--on", "b:"+repoB, "--on", "b:"+linkB, "--set", "marks="+c.markDir)
+	if want := "--on b:" + repoB + " and --on b:" + linkB + " are one repository, " + realB + " on b: give it once"; code != exitUsage || !strings.Contains(errs, want) {
+		t.Errorf("rbflow run on two spellings of one repository: exit %d, want %d and %q\nstdout:\n%s\nstderr:\n%s", code, exitUsage, want, out, errs)
+	}
+	out, errs, code = c.rbflow(c.dir, "resume", nestedID, "--answer", "c/go=yes", "--temporal", c.addr, "--key-file", c.key)
+	if code != 0 {
+		t.Fatalf("rbflow resume --answer c/go=yes: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	nestedRun := fleet.TargetRunID(nestedID, 0)
+	if got := c.marks(fleet.CallRunID(nestedRun, "c") + ".act"); len(got) != 1 || got[0] != "yes" {
+		t.Errorf("the callee's act after the answer wrote %q, want [yes]", got)
+	}
+	if got := c.marks(nestedRun + ".after"); len(got) != 1 || got[0] != "true" {
+		t.Errorf("the caller's after wrote %q, want [true]", got)
+	}
+
 	// A starter with another payload key than the workers': the run
 	// fails at once, saying so.
 	other := filepath.Join(c.dir, "other.key")
@@ -744,6 +820,13 @@ finally:
 	// Temporal holds no secret in clear: not in any workflow's history,
 	// nor in the server's database files.
 	c.noSecretInHistory(secret, runID, repoA, repoB)
+
+	// RBFLOW_RECORD_REPLAY=1 make test-fleet records the histories the
+	// replay tests of make test replay (engine/fleet/replay_test.go).
+	if os.Getenv("RBFLOW_RECORD_REPLAY") != "" {
+		c.recordReplay("ask", askID)
+		c.recordReplay("cancel", hangID)
+	}
 
 	// Per-step overhead: the same procedure of N steps, locally and on
 	// the fleet.
@@ -846,6 +929,78 @@ func (c *cluster) noSecretInHistory(secret, runID string, repos ...string) {
 			t.Errorf("state folder %s: %d files, %v", state, n, err)
 		}
 	}
+}
+
+// replayDir is where the replay tests find recorded histories.
+const replayDir = "../../engine/fleet/testdata/replay"
+
+// recordReplay writes the history of the incident runID and of its first
+// target's procedure workflow, as the server holds them, every payload
+// opened with the test's key, to replayDir/server-NAME-incident.json and
+// server-NAME-procedure.json.
+func (c *cluster) recordReplay(name, runID string) {
+	t := c.t
+	t.Helper()
+	key, err := fleet.LoadKey(c.key, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := fleet.NewCodec(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.Dial(client.Options{HostPort: c.addr, Logger: log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	incident := c.history(cl, codec, "rbflow/incident/"+runID, "")
+	var child *commonpb.WorkflowExecution
+	for _, e := range incident.Events {
+		if a := e.GetChildWorkflowExecutionStartedEventAttributes(); a != nil {
+			child = a.WorkflowExecution
+			break
+		}
+	}
+	if child == nil {
+		t.Fatalf("the history of incident %s started no procedure workflow", runID)
+	}
+	proc := c.history(cl, codec, child.WorkflowId, child.RunId)
+	for file, h := range map[string]*historypb.History{"server-" + name + "-incident.json": incident, "server-" + name + "-procedure.json": proc} {
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(replayDir, file), append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded %s: %d events", file, len(h.Events))
+	}
+}
+
+// history is a workflow's history with its payloads opened by codec.
+func (c *cluster) history(cl client.Client, codec *fleet.Codec, workflowID, runID string) *historypb.History {
+	t := c.t
+	t.Helper()
+	ctx := context.Background()
+	h := &historypb.History{}
+	it := cl.GetWorkflowHistory(ctx, workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	err := proxy.VisitPayloads(ctx, h, proxy.VisitPayloadsOptions{
+		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+			return codec.Decode(p)
+		},
+	})
+	if err != nil {
+		t.Fatalf("open the payloads of %s: %v", workflowID, err)
+	}
+	return h
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -184,12 +184,40 @@ func (h *Host) Repos() []string {
 	return out
 }
 
-func (h *Host) repo(path string) (*hostRepo, error) {
+// repo is the repository a path names on this host: one the worker was
+// given, by the path it was given, or by any other spelling of it (a
+// symbolic link, a folder inside it), which git resolves to the real path
+// of its top-level directory.
+func (h *Host) repo(ctx context.Context, path string) (*hostRepo, error) {
 	if r, ok := h.repos[filepath.Clean(path)]; ok {
 		return r, nil
 	}
+	if filepath.IsAbs(path) {
+		if root, err := engine.RepoRoot(ctx, path, true); err == nil {
+			if r, ok := h.repos[root]; ok {
+				return r, nil
+			}
+		}
+	}
 	return nil, temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("host %s does not serve %s (its worker was given --repo %s)", h.Name, path, strings.Join(h.Repos(), " --repo ")), "UnknownRepo", nil)
+		fmt.Sprintf("host %s does not serve %s (its worker was given --repo %s)", h.Name, path, strings.Join(h.Repos(), " --repo ")), UnknownRepoError, nil)
+}
+
+// UnknownRepoError is the type of the error of an activity given a path
+// its host's worker does not serve.
+const UnknownRepoError = "UnknownRepo"
+
+// RepoIdentity is the repository's identity on this host: the real path
+// of the top-level directory of the repository path names, as git
+// resolves it, so that every spelling of one repository takes one lock
+// id. A path the worker does not serve is refused (UnknownRepoError),
+// naming the repositories it does.
+func (h *Host) RepoIdentity(ctx context.Context, path string) (string, error) {
+	r, err := h.repo(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	return r.root, nil
 }
 
 func (h *Host) plan(path, source string, called []Called) (*engine.Plan, error) {
@@ -269,7 +297,7 @@ func (r *hostRepo) release(runID string) {
 
 // BeginRun records the run in the host's store.
 func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
-	r, err := h.repo(in.Repo)
+	r, err := h.repo(ctx, in.Repo)
 	if err != nil {
 		return err
 	}
@@ -350,7 +378,7 @@ func (r *hostRepo) unhold(runID string) {
 // git kind's saves the state the run left, which undo compares with the
 // tree).
 func (h *Host) EndRun(ctx context.Context, in EndInput) error {
-	r, err := h.repo(in.Repo)
+	r, err := h.repo(ctx, in.Repo)
 	if err != nil {
 		return err
 	}
@@ -378,7 +406,7 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 // them: an event already sent is not sent again. It returns the warnings
 // of the posts not delivered.
 func (h *Host) Notify(ctx context.Context, in NotifyInput) ([]string, error) {
-	r, err := h.repo(in.Repo)
+	r, err := h.repo(ctx, in.Repo)
 	if err != nil {
 		return nil, err
 	}
@@ -396,7 +424,7 @@ func (h *Host) Notify(ctx context.Context, in NotifyInput) ([]string, error) {
 // the step's retry allows again is an error (Temporal retries it by the
 // step's RetryPolicy); any other end is the step's record.
 func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
-	r, err := h.repo(in.Repo)
+	r, err := h.repo(ctx, in.Repo)
 	if err != nil {
 		return nil, err
 	}
@@ -526,4 +554,5 @@ func (h *Host) Register(w ActivityRegistry) {
 	w.RegisterActivityWithOptions(h.RunStep, activity.RegisterOptions{Name: StepActivity})
 	w.RegisterActivityWithOptions(h.EndRun, activity.RegisterOptions{Name: EndRunActivity})
 	w.RegisterActivityWithOptions(h.Notify, activity.RegisterOptions{Name: NotifyActivity})
+	w.RegisterActivityWithOptions(h.RepoIdentity, activity.RegisterOptions{Name: RepoActivity})
 }

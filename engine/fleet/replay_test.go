@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"io"
 	"log/slog"
@@ -151,6 +152,53 @@ func TestReplayRecordedHistory(t *testing.T) {
 		t.Fatalf("the interpreter no longer replays %s: %v", replayFile, err)
 	}
 }
+
+// serverHistories are histories recorded from a real Temporal server by
+// RBFLOW_RECORD_REPLAY=1 make test-fleet (cmd/rbflow-fleet/e2e_test.go),
+// their payloads opened, and what each holds that the histories built in
+// the SDK's test environment do not.
+var serverHistories = []struct {
+	file  string
+	holds []string
+}{
+	// An incident of the interpreter that asks each host for its
+	// repository's identity (GetVersion repo-identity, version 1).
+	{"testdata/replay/server-ask-incident.json", []string{b64(`"repo-identity"`), fleet.RepoActivity, "EVENT_TYPE_MARKER_RECORDED", "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"}},
+	// Its target's procedure workflow: a prompt answered by an Update.
+	{"testdata/replay/server-ask-procedure.json", []string{"EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED", "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED"}},
+	// An incident cancelled while its step ran, and the procedure
+	// workflow: the running step's activity cancelled, finally run.
+	{"testdata/replay/server-cancel-incident.json", []string{fleet.RepoActivity, "EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"}},
+	{"testdata/replay/server-cancel-procedure.json", []string{"EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED", "EVENT_TYPE_ACTIVITY_TASK_CANCELED"}},
+}
+
+// TestReplayServerHistories replays the histories a real server recorded
+// (serverHistories): an interpreter change that would break an incident or
+// procedure workflow running on a server fails here.
+func TestReplayServerHistories(t *testing.T) {
+	reg := engine.NewRegistry()
+	steps.Register(reg)
+	for _, h := range serverHistories {
+		t.Run(filepath.Base(h.file), func(t *testing.T) {
+			b, err := os.ReadFile(h.file)
+			if err != nil {
+				t.Fatalf("%v (record it with RBFLOW_RECORD_REPLAY=1 make test-fleet)", err)
+			}
+			for _, want := range h.holds {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("%s does not hold %q: it is not the history this test replays", h.file, want)
+				}
+			}
+			r := worker.NewWorkflowReplayer()
+			(&fleet.Interpreter{Registry: reg}).Register(r)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(quiet(), h.file); err != nil {
+				t.Fatalf("the interpreter no longer replays %s: %v", h.file, err)
+			}
+		})
+	}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // TestReplayCatchesChange: an interpreter that schedules the steps in
 // another order does not replay the recorded history (the test above can

@@ -30,6 +30,8 @@ const (
 	StepActivity     = "rbflow.step"
 	EndRunActivity   = "rbflow.end_run"
 	NotifyActivity   = "rbflow.notify"
+	// RepoActivity asks a host for a repository's identity (Host.RepoIdentity).
+	RepoActivity = "rbflow.repo_identity"
 
 	// AnswerUpdate answers a waiting prompt (an Answer).
 	AnswerUpdate = "answer"
@@ -57,7 +59,10 @@ func HostQueue(host string) string { return "rbflow/host/" + host }
 
 // LockID is the workflow id of the procedure workflow that works on a
 // repository: Temporal runs one open workflow per id, so it is the
-// fleet-wide lock of that repository.
+// fleet-wide lock of that repository. The incident workflow gives it the
+// repository's identity on its host (Host.RepoIdentity: the real path of
+// its top-level directory), so that two spellings of one repository (a
+// symbolic link) are one lock.
 func LockID(t Target) string { return "rbflow/repo/" + t.Host + ":" + filepath.Clean(t.Path) }
 
 // Target is one repository on one host (--on HOST:PATH).
@@ -130,10 +135,13 @@ type Outcome struct {
 	Status     engine.RunStatus
 	FailedStep string
 	Waiting    []string // steps waiting for an answer
-	Steps      []*engine.StepRecord
-	Error      string
-	StartedAt  time.Time
-	EndedAt    time.Time // zero while it runs
+	// Calls are the workflow ids of the procedures the running call
+	// steps run, by step: where their prompts wait (Family).
+	Calls     map[string]string `json:",omitempty"`
+	Steps     []*engine.StepRecord
+	Error     string
+	StartedAt time.Time
+	EndedAt   time.Time // zero while it runs
 	// Warnings are set by rbflow-fleet's commands, not by the workflow:
 	// engine.Warnings of a run that succeeded (status --json), and its
 	// NotifyWarnings.
@@ -255,6 +263,7 @@ type procRun struct {
 	ended   time.Time // when the run's status was decided
 	recs    map[string]*engine.StepRecord
 	waiting map[string]string // step -> what it waits for
+	calls   map[string]string // running call step -> its child's workflow id
 	answers map[string]string
 	given   int // answers given by update so far
 	status  engine.RunStatus
@@ -288,7 +297,7 @@ func (in *Interpreter) Procedure(ctx workflow.Context, input ProcedureInput) (*O
 	}
 	r := &procRun{
 		wf: ctx, in: input, plan: plan, params: params, mask: engine.NewMask(plan.Procedure, params),
-		start: workflow.Now(ctx), recs: map[string]*engine.StepRecord{}, waiting: map[string]string{},
+		start: workflow.Now(ctx), recs: map[string]*engine.StepRecord{}, waiting: map[string]string{}, calls: map[string]string{},
 		answers: map[string]string{}, status: engine.RunRunning, stopped: map[string]bool{}, notified: map[string]bool{},
 	}
 	maps.Copy(r.answers, input.Answers)
@@ -758,14 +767,17 @@ func (r *procRun) call(ctx workflow.Context, st *engine.Step, c engine.CallStep,
 	child.Source, child.SourcePath = string(callee.Source.Text), callee.Source.Path
 	child.Params, child.Answers = params, maps.Clone(r.answers)
 	child.ParentRun, child.ParentStep, child.LockRun = r.in.RunID, st.ID, r.in.lockRun()
+	childID := CallWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID, st.ID)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          CallWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID, st.ID),
+		WorkflowID:          childID,
 		TaskQueue:           TaskQueue,
 		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
 	})
 	var out Outcome
+	r.calls[st.ID] = childID
 	err = workflow.ExecuteChildWorkflow(cctx, ProcedureWorkflow, child).Get(cctx, &out)
+	delete(r.calls, st.ID)
 	now := workflow.Now(ctx)
 	var canceled *temporal.CanceledError
 	switch {
@@ -934,12 +946,17 @@ func (r *procRun) answered(id string) bool {
 
 // lostReason says why an activity (what: "the step", "the run") gave up.
 func (r *procRun) lostReason(err error, what string) string {
+	return lostReason(err, what, r.in.Target.Host, r.in.HostWait)
+}
+
+// lostReason says why an activity on host's queue, waiting hostWait for
+// a worker, gave up.
+func lostReason(err error, what, host string, hostWait time.Duration) string {
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {
 		switch te.TimeoutType() {
 		case enums.TIMEOUT_TYPE_SCHEDULE_TO_START:
-			host := r.in.Target.Host
-			return fmt.Sprintf("no worker of host %s took %s within %s (--host-wait): is 'rbflow worker --host %s' running there?", host, what, r.in.HostWait, host)
+			return fmt.Sprintf("no worker of host %s took %s within %s (--host-wait): is 'rbflow worker --host %s' running there?", host, what, hostWait, host)
 		case enums.TIMEOUT_TYPE_HEARTBEAT:
 			return "its host's worker stopped answering (heartbeat timeout) on every attempt"
 		case enums.TIMEOUT_TYPE_START_TO_CLOSE:
@@ -966,6 +983,9 @@ func (r *procRun) firstFailed(steps []*engine.Step) string {
 func (r *procRun) outcome() *Outcome {
 	o := &Outcome{RunID: r.in.RunID, Procedure: r.plan.Name(), Target: r.in.Target, Status: r.status, FailedStep: r.failed, Error: r.errMsg,
 		StartedAt: r.start, EndedAt: r.ended, NotifyWarnings: slices.Clone(r.warnings)}
+	if len(r.calls) > 0 {
+		o.Calls = maps.Clone(r.calls)
+	}
 	if r.status == engine.RunRunning && len(r.waiting) > 0 {
 		o.Status = engine.RunWaiting
 	}
@@ -998,9 +1018,13 @@ type IncidentInput struct {
 
 // Child is one target's procedure workflow.
 type Child struct {
-	Target     Target
+	Target Target
+	// Repo is the repository's identity on its host (Host.RepoIdentity;
+	// "" until the host said, and for incidents started before it was
+	// asked).
+	Repo       string `json:",omitempty"`
 	RunID      string // the run's id in the host's store
-	WorkflowID string // LockID(Target)
+	WorkflowID string // LockID of the host and Repo (of Target, before Repo was asked)
 	Execution  string // Temporal's run id of the workflow ("" until started)
 	Error      string // why it did not start
 }
@@ -1009,6 +1033,9 @@ type Child struct {
 type IncidentOutcome struct {
 	RunID string
 	Runs  []*Outcome
+	// Refused says why no target started: its targets name a repository
+	// a host does not serve, or one repository twice.
+	Refused string `json:",omitempty"`
 }
 
 // TargetRunID is the run id of an incident's i-th target (0-based).
@@ -1033,8 +1060,20 @@ func (in *Interpreter) Incident(ctx workflow.Context, input IncidentInput) (*Inc
 		return nil, err
 	}
 	out := &IncidentOutcome{RunID: input.RunID, Runs: make([]*Outcome, len(children))}
+	// Version 1: each target's lock id is its repository's identity on its
+	// host, asked first; it was the path as typed.
+	if workflow.GetVersion(ctx, "repo-identity", workflow.DefaultVersion, 1) >= 1 {
+		if identify(ctx, input, children, out) {
+			return out, nil
+		}
+	}
 	done := workflow.NewBufferedChannel(ctx, len(children))
+	started := 0
 	for i, c := range children {
+		if out.Runs[i] != nil {
+			continue // its host did not answer
+		}
+		started++
 		pi := input.Procedure
 		pi.RunID, pi.Target = c.RunID, c.Target
 		if i < len(input.TargetParams) && len(input.TargetParams[i]) > 0 {
@@ -1073,10 +1112,64 @@ func (in *Interpreter) Incident(ctx workflow.Context, input IncidentInput) (*Inc
 			out.Runs[i] = &o
 		})
 	}
-	for range children {
+	for range started {
 		done.Receive(ctx, nil)
 	}
 	return out, nil
+}
+
+// identify asks each target's host, all at once, for its repository's
+// identity, and sets the children's lock ids from it. When a host does not
+// serve a target, or two targets are one repository, no target starts:
+// it fills out with why and reports true. A host that did not answer (no
+// worker within --host-wait) fails its target alone, as its steps would.
+func identify(ctx workflow.Context, input IncidentInput, children []*Child, out *IncidentOutcome) bool {
+	futures := make([]workflow.Future, len(children))
+	for i, c := range children {
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              HostQueue(c.Target.Host),
+			ScheduleToStartTimeout: input.Procedure.HostWait,
+			StartToCloseTimeout:    bookkeepingLimits,
+			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: LostAttempts},
+		})
+		futures[i] = workflow.ExecuteActivity(actx, RepoActivity, c.Target.Path)
+	}
+	var refused []string
+	first := map[string]*Child{}
+	for i, c := range children {
+		err := futures[i].Get(ctx, &c.Repo)
+		var ae *temporal.ApplicationError
+		switch {
+		case errors.As(err, &ae) && ae.Type() == UnknownRepoError:
+			c.Error = fmt.Sprintf("--on %s: %s", c.Target, ae.Message())
+			refused = append(refused, c.Error)
+		case err != nil:
+			c.Error = lostReason(err, "the target", c.Target.Host, input.Procedure.HostWait)
+		default:
+			c.WorkflowID = LockID(Target{Host: c.Target.Host, Path: c.Repo})
+			if f, ok := first[c.WorkflowID]; ok {
+				c.Error = fmt.Sprintf("--on %s and --on %s are one repository, %s on %s: give it once", f.Target, c.Target, c.Repo, c.Target.Host)
+				refused = append(refused, c.Error)
+			}
+			first[c.WorkflowID] = c
+		}
+	}
+	if len(refused) > 0 {
+		out.Refused = strings.Join(refused, "; ")
+	}
+	for i, c := range children {
+		switch {
+		case c.Error != "" && ctx.Err() != nil && out.Refused == "":
+			c.Error = "cancelled before it started"
+			out.Runs[i] = &Outcome{RunID: c.RunID, Target: c.Target, Status: engine.RunCancelled, Error: c.Error}
+		case c.Error != "":
+			out.Runs[i] = &Outcome{RunID: c.RunID, Target: c.Target, Status: engine.RunFailed, Error: c.Error}
+		case out.Refused != "":
+			c.Error = "not started: " + out.Refused
+			out.Runs[i] = &Outcome{RunID: c.RunID, Target: c.Target, Status: engine.RunFailed, Error: c.Error}
+		}
+	}
+	return out.Refused != ""
 }
 
 func childError(c *Child, err error) string {
