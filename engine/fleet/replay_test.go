@@ -113,10 +113,7 @@ func TestReplayCallDeadlineHistory(t *testing.T) {
 	if *update {
 		recordCallHistory(t, replayCallFile)
 	}
-	reg := engine.NewRegistry()
-	steps.Register(reg)
-	r := worker.NewWorkflowReplayer()
-	(&fleet.Interpreter{Registry: reg}).Register(r)
+	reg, r := interpreterReplayer()
 	if err := replayCall(t, r); err != nil {
 		t.Fatalf("the interpreter no longer replays %s: %v", replayCallFile, err)
 	}
@@ -128,6 +125,16 @@ func TestReplayCallDeadlineHistory(t *testing.T) {
 	if err := replayCall(t, r2); err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
 		t.Fatalf("an interpreter without the deadline's timer replayed the history: %v", err)
 	}
+}
+
+// interpreterReplayer returns a replayer of the workflows of the fleet's
+// interpreter, with the registry it compiles procedures against.
+func interpreterReplayer() (*engine.Registry, worker.WorkflowReplayer) {
+	reg := engine.NewRegistry()
+	steps.Register(reg)
+	r := worker.NewWorkflowReplayer()
+	(&fleet.Interpreter{Registry: reg}).Register(r)
+	return reg, r
 }
 
 // noDeadline is in without the procedure's deadline: line.
@@ -144,10 +151,7 @@ func TestReplayRecordedHistory(t *testing.T) {
 	if *update {
 		recordHistory(t, replayFile)
 	}
-	reg := engine.NewRegistry()
-	steps.Register(reg)
-	r := worker.NewWorkflowReplayer()
-	(&fleet.Interpreter{Registry: reg}).Register(r)
+	_, r := interpreterReplayer()
 	if err := r.ReplayWorkflowHistoryFromJSONFile(quiet(), replayFile); err != nil {
 		t.Fatalf("the interpreter no longer replays %s: %v", replayFile, err)
 	}
@@ -176,8 +180,6 @@ var serverHistories = []struct {
 // (serverHistories): an interpreter change that would break an incident or
 // procedure workflow running on a server fails here.
 func TestReplayServerHistories(t *testing.T) {
-	reg := engine.NewRegistry()
-	steps.Register(reg)
 	for _, h := range serverHistories {
 		t.Run(filepath.Base(h.file), func(t *testing.T) {
 			b, err := os.ReadFile(h.file)
@@ -189,8 +191,7 @@ func TestReplayServerHistories(t *testing.T) {
 					t.Errorf("%s does not hold %q: it is not the history this test replays", h.file, want)
 				}
 			}
-			r := worker.NewWorkflowReplayer()
-			(&fleet.Interpreter{Registry: reg}).Register(r)
+			_, r := interpreterReplayer()
 			if err := r.ReplayWorkflowHistoryFromJSONFile(quiet(), h.file); err != nil {
 				t.Fatalf("the interpreter no longer replays %s: %v", h.file, err)
 			}

@@ -259,26 +259,11 @@ func TestSnapshotKeepsStagedObjects(t *testing.T) {
 	if snap.IndexTree != stagedTree {
 		t.Fatalf("index tree %s, git write-tree %s", snap.IndexTree, stagedTree)
 	}
-	testkit.Git(t, dir, "reset", "-q", "--hard")
-	testkit.Git(t, dir, "clean", "-q", "-fdx")
-	testkit.Git(t, dir, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
-	testkit.Git(t, dir, "gc", "-q", "--prune=now")
-	if _, err := exec.Command("git", "-C", dir, "cat-file", "-e", stagedTree).CombinedOutput(); err == nil {
-		t.Fatal("git gc kept the staged tree in the repository: the test proves nothing")
-	}
-	after, err := r.Snapshot(ctx, "refs/rbflow/staged/_after", snap.Options())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Restore(ctx, snap, RestoreOptions{After: after}); err != nil {
-		t.Fatal(err)
-	}
-	if d := diffManifests(before, manifest(t, dir), false, nil); d != "" {
-		t.Errorf("restore differs:\n%s", d)
-	}
-	if got := readState(t, dir); got != st {
-		t.Errorf("restore: repository\n got %q\nwant %q", got, st)
-	}
+	dropAndRestore(t, r, snap, before, st, func() {
+		if _, err := exec.Command("git", "-C", dir, "cat-file", "-e", stagedTree).CombinedOutput(); err == nil {
+			t.Fatal("git gc kept the staged tree in the repository: the test proves nothing")
+		}
+	})
 	if got := testkit.Git(t, dir, "show", ":keep/deep/new.txt"); got != staged {
 		t.Errorf("staged content %q, want %q", got, staged)
 	}
