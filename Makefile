@@ -29,7 +29,10 @@ TESTFLAGS := -count=1 -parallel 4 -ldflags=-w
 NORACE_PKGS := ./cmd/rbflow ./engine/eval
 RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/rbflow$$' -e '/engine/eval$$')
 
+# RBFLOW_TEST_PYTHON: the interpreter behind a python3 shim (pyenv's),
+# asked once here rather than by each test binary (testkit.unshimPython).
 test:
+	export RBFLOW_TEST_PYTHON="$${RBFLOW_TEST_PYTHON:-$$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)}"; \
 	GORACE=atexit_sleep_ms=0 CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) -timeout 12m $(RACE_PKGS) & units=$$!; \
 	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 12m $(NORACE_PKGS); e2e=$$?; \
 	wait $$units; units=$$?; \

@@ -29,6 +29,8 @@ func TestUnshimPython(t *testing.T) {
 	t.Setenv("PATH", shims+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv(pythonDirEnv, "")
 	os.Unsetenv(pythonDirEnv)
+	t.Setenv(pythonEnv, "") // make test sets it: this part asks the shim
+	os.Unsetenv(pythonEnv)
 	unshimPython()
 	got, err := exec.LookPath("python3")
 	if err != nil {
@@ -41,6 +43,21 @@ func TestUnshimPython(t *testing.T) {
 	b, _ := filepath.EvalSymlinks(real)
 	if a == "" || a != b {
 		t.Errorf("the python3 now first on PATH is %s (%s), want the shim's %s (%s)", got, a, real, b)
+	}
+
+	// Told the interpreter (RBFLOW_TEST_PYTHON), it does not ask the
+	// shim: one that fails is never run.
+	broken := t.TempDir()
+	WriteFile(t, filepath.Join(broken, "python3"), "#!/bin/sh\nexit 1\n")
+	if err := os.Chmod(filepath.Join(broken, "python3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", broken+string(os.PathListSeparator)+os.Getenv("PATH"))
+	os.Unsetenv(pythonDirEnv)
+	t.Setenv(pythonEnv, real)
+	unshimPython()
+	if got, _ := exec.LookPath("python3"); !isBinary(got) || strings.HasPrefix(got, broken) {
+		t.Fatalf("told the interpreter, python3 on PATH is %s, want a link to %s", got, real)
 	}
 
 	// An interpreter first on PATH is left alone.

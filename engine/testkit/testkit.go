@@ -31,7 +31,9 @@ import (
 // lets the build cache serve a module that another test made in another
 // temporary directory (without it every copy compiles and vets again),
 // and -count=1 keeps go test from answering with a cached result: the
-// tests that stop rbflow while a test suite runs need it to run.
+// tests that stop rbflow while a test suite runs need it to run. And it
+// turns off git's automatic maintenance for the git commands the tests
+// and rbflow start.
 func Main() {
 	proc.RunHelper()
 	if _, ok := os.LookupEnv("GORACE"); !ok {
@@ -39,6 +41,14 @@ func Main() {
 	}
 	if _, ok := os.LookupEnv("GOFLAGS"); !ok {
 		os.Setenv("GOFLAGS", "-trimpath -count=1")
+	}
+	if _, ok := os.LookupEnv("GIT_CONFIG_COUNT"); !ok {
+		// No background maintenance after each of the tests' thousands of
+		// commits (a git process each): what rbflow does never depends on
+		// it, and rbflow adds its own settings after these.
+		os.Setenv("GIT_CONFIG_COUNT", "1")
+		os.Setenv("GIT_CONFIG_KEY_0", "maintenance.auto")
+		os.Setenv("GIT_CONFIG_VALUE_0", "false")
 	}
 	unshimPython()
 }
