@@ -144,6 +144,35 @@ func withoutEnv(env []string, name string) []string {
 	return out
 }
 
+// lastWins returns env with one entry per name, the last one given, where
+// it stood first: what os/exec does with a command's environment. The
+// supervisor starts commands with the list as it is, and a program's
+// getenv takes the first entry, so a later setting (rbflow's own
+// GIT_CONFIG_COUNT, say, after the one the user exports) would be lost.
+func lastWins(env []string) []string {
+	if env == nil {
+		return nil
+	}
+	last := make(map[string]int, len(env))
+	for i, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		last[name] = i
+	}
+	if len(last) == len(env) {
+		return env
+	}
+	out := make([]string, 0, len(last))
+	seen := make(map[string]bool, len(last))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, env[last[name]])
+		}
+	}
+	return out
+}
+
 // isPipe reports whether fd is open on a pipe.
 func isPipe(fd int) bool {
 	var st syscall.Stat_t

@@ -267,7 +267,7 @@ func runSupervised(ctx context.Context, s *Supervisor, c Command, hurry <-chan s
 		out.close()
 		return -1, err
 	}
-	pid, exited, err := s.startCmd(supRequest{Path: c.Path, Args: c.Args, Dir: c.Dir, Env: c.Env}, [3]*os.File{stdin, out.w, errf.w})
+	pid, exited, err := s.startCmd(supRequest{Path: c.Path, Args: c.Args, Dir: c.Dir, Env: lastWins(c.Env)}, [3]*os.File{stdin, out.w, errf.w})
 	// The supervisor's copies are the child's now; rbflow keeps the read ends.
 	stdin.Close()
 	out.closeWrite()

@@ -60,6 +60,32 @@ func TestSupervisorRuns(t *testing.T) {
 	}
 }
 
+// TestSupervisorEnvLastWins: a name given twice in a command's
+// environment takes the last value, as os/exec gives it. Started as the
+// list stood, the command saw the first: rbflow's GIT_CONFIG_COUNT, added
+// after one the user exported, was lost, and with it submodule.recurse=false
+// (an undo then deleted a submodule's files).
+func TestSupervisorEnvLastWins(t *testing.T) {
+	t.Parallel()
+	s := NewSupervisor()
+	defer s.Close()
+	// env prints its environment as it came (a shell would tidy it).
+	var out bytes.Buffer
+	code, err := Run(context.Background(), Command{
+		Path: "env", Env: []string{"X=first", "Y=y", "X=second", "PATH=" + os.Getenv("PATH"), "X=third"},
+		Stdout: &out, Supervisor: s,
+	}, nil)
+	if err != nil || code != 0 {
+		t.Fatalf("code %d, err %v", code, err)
+	}
+	if got, want := out.String(), "X=third\nY=y\nPATH="+os.Getenv("PATH")+"\n"; got != want {
+		t.Errorf("the command's environment:\n%s\nwant:\n%s", got, want)
+	}
+	if got := lastWins([]string{"A=1", "B=2", "A=3"}); strings.Join(got, " ") != "A=3 B=2" {
+		t.Errorf("lastWins = %q", got)
+	}
+}
+
 // TestSupervisorStops: a cancelled command's group gets SIGTERM, then
 // SIGKILL after the grace period.
 func TestSupervisorStops(t *testing.T) {
