@@ -10,10 +10,7 @@ build:
 	CGO_ENABLED=1 $(GO) build -o $(BIN)-fleet ./cmd/rbflow-fleet
 
 # -timeout is per package. Most tests wait on the processes they start, so
-# four run at once (-parallel; the default is one per core), and six of the
-# end-to-end tests of cmd/rbflow: they wait on processes and kills most,
-# and with four that package, the last to finish, left the second core
-# idle once the others were done.
+# four run at once (-parallel; the default is one per core).
 #
 # The packages run under the race detector, but for cmd/rbflow: its tests
 # drive rbflow end to end as processes of the test binary, which -race
@@ -29,7 +26,6 @@ build:
 # -ldflags=-w: test binaries without DWARF link in two thirds of the CPU
 # time (stack traces do not need it); fifteen of them are linked per run.
 TESTFLAGS := -count=1 -parallel 4 -ldflags=-w
-E2EFLAGS := -count=1 -parallel 6 -ldflags=-w
 NORACE_PKGS := ./cmd/rbflow ./engine/eval
 RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/rbflow$$' -e '/engine/eval$$')
 
@@ -38,7 +34,7 @@ RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/rbflow$$' -e '/engine/eval$$'
 test:
 	export RBFLOW_TEST_PYTHON="$${RBFLOW_TEST_PYTHON:-$$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)}"; \
 	GORACE=atexit_sleep_ms=0 CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) -timeout 12m $(RACE_PKGS) & units=$$!; \
-	CGO_ENABLED=1 $(GO) test $(E2EFLAGS) -timeout 12m $(NORACE_PKGS); e2e=$$?; \
+	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 12m $(NORACE_PKGS); e2e=$$?; \
 	wait $$units; units=$$?; \
 	if [ $$e2e -ne 0 ] || [ $$units -ne 0 ]; then echo "make test: FAILED"; exit 1; fi
 

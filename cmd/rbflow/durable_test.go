@@ -171,7 +171,8 @@ func killAndResume(t *testing.T, dir string, k killer, args ...string) (string, 
 		}
 		if done >= k.kills {
 			t.Logf("killed %d times", done)
-			return out.String(), code(<-exited)
+			err := <-exited // before the output is read: it is complete then
+			return out.String(), code(err)
 		}
 		var trigger <-chan time.Time
 		if done == 0 && k.first != nil {
