@@ -367,13 +367,19 @@ func (r *localRun) step(id string) string {
 	return "(no record)"
 }
 
-// marks reads a mark file: one line each time a step ran.
+// marks reads a mark file: one line each time a step ran. A line not
+// written whole yet (the shell has made the file, echo has not written)
+// does not count.
 func (c *cluster) marks(name string) []string {
 	b, err := os.ReadFile(filepath.Join(c.markDir, name))
 	if err != nil {
 		return nil
 	}
-	return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	whole, _ := strings.CutSuffix(string(b[:bytes.LastIndexByte(b, '\n')+1]), "\n")
+	if whole == "" {
+		return nil
+	}
+	return strings.Split(whole, "\n")
 }
 
 // pids reads the pids a mark line starts with.
