@@ -155,9 +155,12 @@ func finishWalk(top string, w *modeWalk, sk *skipper) (*modeWalk, error) {
 			p = p[:i]
 		}
 	}
-	if slices.ContainsFunc(slices.Collect(maps.Keys(sk.seen)), func(p string) bool { return strings.HasSuffix(p, "/") }) {
-		for _, m := range []map[string]fs.FileMode{w.files, w.dirs} {
-			maps.DeleteFunc(m, func(p string, _ fs.FileMode) bool { return p != "" && skipped(p) })
+	for p := range sk.seen {
+		if strings.HasSuffix(p, "/") { // a directory is skipped
+			for _, m := range []map[string]fs.FileMode{w.files, w.dirs} {
+				maps.DeleteFunc(m, func(p string, _ fs.FileMode) bool { return p != "" && skipped(p) })
+			}
+			break
 		}
 	}
 	var later []string

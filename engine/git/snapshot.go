@@ -244,18 +244,15 @@ func (r *Repo) capture(ctx context.Context, opt SnapshotOptions, keep []string) 
 		if config, treeErr = r.filterConfig(ctx); treeErr != nil {
 			return
 		}
-		if p != nil {
-			if i, known := r.readIndex(s.index); known && i.usable() {
-				idx = i
-			}
-		}
-		if idx != nil {
+		read, known := r.readIndex(s.index)
+		if p != nil && known && read.usable() {
+			idx = read
 			s.indexTree, treeErr = indexTreeInGo(idx, p)
 			return // no flags, no conflicts
 		}
 		s.indexTree, unmerged, s.stages, treeErr = r.writeIndexTree(ctx, tmp)
-		if treeErr == nil {
-			flagged, treeErr = r.unflag(ctx, tmp, s.index)
+		if treeErr == nil && !(known && !read.flagged) {
+			flagged, treeErr = r.unflag(ctx, tmp)
 		}
 	}()
 	// The modes are read alongside too; what turns out skipped is settled
@@ -396,12 +393,10 @@ func (r *Repo) updateTree(ctx context.Context, tmp runOpts, update []string, raw
 }
 
 // unflag clears the skip-worktree and assume-unchanged bits in the
-// temporary index tmp (the file index), so that git reads those files from
-// disk, and returns their paths.
-func (r *Repo) unflag(ctx context.Context, tmp runOpts, index string) ([]string, error) {
-	if flagged, known := r.indexHasFlags(index); known && !flagged {
-		return nil, nil
-	}
+// temporary index tmp, so that git reads those files from disk, and
+// returns their paths. capture calls it only for an index whose flags it
+// could not read, or that has some.
+func (r *Repo) unflag(ctx context.Context, tmp runOpts) ([]string, error) {
 	out, err := r.run(ctx, tmp, "ls-files", "-z", "-v", "--stage")
 	if err != nil {
 		return nil, fmt.Errorf("list index flags: %w", err)
@@ -840,11 +835,12 @@ func (r *Repo) store(ctx context.Context, ref string, s *state, opt SnapshotOpti
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ref, err)
 	}
-	keep := r.Keep
 	if s.needsKnown {
-		keep = func(ctx context.Context, ref, obj string) error { return r.keepWith(ctx, ref, obj, s.needs) }
+		err = r.keepWith(ctx, ref, snap.Commit, s.needs)
+	} else {
+		err = r.Keep(ctx, ref, snap.Commit)
 	}
-	if err := keep(ctx, ref, snap.Commit); err != nil {
+	if err != nil {
 		if errors.Is(err, ErrRefExists) {
 			return nil, fmt.Errorf("snapshot %s: %w; choose another ref (snapshots are never overwritten)", ref, ErrRefExists)
 		}
