@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +84,43 @@ func TestSupervisorEnvLastWins(t *testing.T) {
 	}
 	if got := lastWins([]string{"A=1", "B=2", "A=3"}); strings.Join(got, " ") != "A=3 B=2" {
 		t.Errorf("lastWins = %q", got)
+	}
+}
+
+// TestSupervisorStdoutStderrInOrder: a command whose stdout and stderr go
+// to the same writer (a step's log) writes both through one pipe, so the
+// writer gets its lines in the order the command wrote them, whichever
+// stream each went to, as a terminal shows them. With a pipe each, the
+// two copies raced and the lines came out of order.
+func TestSupervisorStdoutStderrInOrder(t *testing.T) {
+	t.Parallel()
+	s := NewSupervisor()
+	defer s.Close()
+	var log, want bytes.Buffer
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&want, "out %d\nerr %d\n", i, i)
+	}
+	var w io.Writer = &log
+	code, err := Run(context.Background(), Command{
+		Path: "bash", Args: []string{"-c", `for i in $(seq 0 299); do echo "out $i"; echo "err $i" >&2; done`},
+		Env: []string{"PATH=" + os.Getenv("PATH")}, Stdout: w, Stderr: w, Supervisor: s,
+	}, nil)
+	if err != nil || code != 0 {
+		t.Fatalf("code %d, err %v", code, err)
+	}
+	if log.String() != want.String() {
+		t.Errorf("stdout and stderr to one writer came out of order:\n%.400s", log.String())
+	}
+	// Two writers still get each their own stream.
+	var out, errs bytes.Buffer
+	if code, err := Run(context.Background(), Command{
+		Path: "bash", Args: []string{"-c", `echo to-out; echo to-err >&2`},
+		Env: []string{"PATH=" + os.Getenv("PATH")}, Stdout: &out, Stderr: &errs, Supervisor: s,
+	}, nil); err != nil || code != 0 {
+		t.Fatalf("code %d, err %v", code, err)
+	}
+	if out.String() != "to-out\n" || errs.String() != "to-err\n" {
+		t.Errorf("stdout %q, stderr %q: want each stream to its writer", out.String(), errs.String())
 	}
 }
 

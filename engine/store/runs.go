@@ -210,53 +210,46 @@ const stepColumns = `run_id, step_id, section, status, outcome, conclusion, star
 	exit_code, attempts, outputs_json, error, def_hash, pid, pid_start, tail, log_path, user, host`
 
 // SaveStep inserts or replaces the record of one step. A replaced record
-// keeps its place in the order Steps returns.
+// keeps its place in the order Steps returns. One record is one statement,
+// committed on its own (SQLite makes it a transaction): a step's start and
+// its end cost a commit each, without a BEGIN and a COMMIT around them.
 func (s *Store) SaveStep(ctx context.Context, rec *engine.StepRecord) error {
-	return s.SaveSteps(ctx, rec)
+	args, err := stepArgs(rec)
+	if err != nil {
+		return err
+	}
+	stmt, err := s.saveStepStmt(ctx)
+	if err == nil {
+		_, err = stmt.ExecContext(ctx, args...)
+		err = s.explain(s.walGone(err))
+	}
+	if err != nil {
+		return fmt.Errorf("save step %s of run %s: %w", rec.StepID, rec.RunID, err)
+	}
+	return nil
 }
 
 // SaveSteps saves several step records in one transaction: either all are
-// written or none. The engine uses it to finish one step and start the next.
+// written or none.
 func (s *Store) SaveSteps(ctx context.Context, recs ...*engine.StepRecord) error {
-	type row struct {
-		rec     *engine.StepRecord
-		outputs string
-	}
-	rows := make([]row, 0, len(recs))
+	rows := make([][]any, 0, len(recs))
 	for _, rec := range recs {
-		if rec == nil || rec.RunID == "" || rec.StepID == "" {
-			return errors.New("save step: the record has no run id or step id")
-		}
-		outputs, err := encodeMap(rec.Outputs)
+		args, err := stepArgs(rec)
 		if err != nil {
-			return fmt.Errorf("save step %s of run %s: encode outputs: %w", rec.StepID, rec.RunID, err)
+			return err
 		}
-		rows = append(rows, row{rec, outputs})
+		rows = append(rows, args)
+	}
+	stmt, err := s.saveStepStmt(ctx)
+	if err != nil {
+		return fmt.Errorf("save steps: %w", err)
 	}
 	var failed *engine.StepRecord
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		for _, r := range rows {
-			rec := r.rec
-			// seq is the step's place in the run, fixed when it is first saved.
-			_, err := tx.ExecContext(ctx, `INSERT INTO steps (seq, `+stepColumns+`)
-				VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM steps WHERE run_id = ?1),
-					?1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (run_id, step_id) DO UPDATE SET
-					section = excluded.section, status = excluded.status,
-					outcome = excluded.outcome, conclusion = excluded.conclusion,
-					started_at = excluded.started_at, ended_at = excluded.ended_at,
-					exit_code = excluded.exit_code, attempts = excluded.attempts,
-					outputs_json = excluded.outputs_json, error = excluded.error,
-					def_hash = excluded.def_hash, pid = excluded.pid,
-					pid_start = excluded.pid_start, tail = excluded.tail,
-					log_path = excluded.log_path, user = excluded.user,
-					host = excluded.host`,
-				rec.RunID, rec.StepID, rec.Section, string(rec.Status), string(rec.Outcome),
-				string(rec.Conclusion), toNanos(rec.StartedAt), toNanos(rec.EndedAt),
-				rec.ExitCode, rec.Attempts, r.outputs, rec.Error, rec.DefHash,
-				rec.PID, int64(rec.PIDStart), rec.Tail, rec.LogPath, rec.User, rec.Host)
-			if err != nil {
-				failed = rec
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		st := tx.StmtContext(ctx, stmt)
+		for i, args := range rows {
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				failed = recs[i]
 				return err
 			}
 		}
@@ -269,6 +262,53 @@ func (s *Store) SaveSteps(ctx context.Context, recs ...*engine.StepRecord) error
 		return fmt.Errorf("save steps: %w", err)
 	}
 	return nil
+}
+
+// saveStepSQL inserts a step's record or replaces it. seq is the step's
+// place in the run, fixed when it is first saved.
+const saveStepSQL = `INSERT INTO steps (seq, ` + stepColumns + `)
+	VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM steps WHERE run_id = ?1),
+		?1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (run_id, step_id) DO UPDATE SET
+		section = excluded.section, status = excluded.status,
+		outcome = excluded.outcome, conclusion = excluded.conclusion,
+		started_at = excluded.started_at, ended_at = excluded.ended_at,
+		exit_code = excluded.exit_code, attempts = excluded.attempts,
+		outputs_json = excluded.outputs_json, error = excluded.error,
+		def_hash = excluded.def_hash, pid = excluded.pid,
+		pid_start = excluded.pid_start, tail = excluded.tail,
+		log_path = excluded.log_path, user = excluded.user,
+		host = excluded.host`
+
+// saveStepStmt is saveStepSQL prepared once per store: a run saves each
+// step's record at least twice, and SQLite would otherwise parse the
+// statement each time.
+func (s *Store) saveStepStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if s.saveStep == nil {
+		st, err := s.db.PrepareContext(ctx, saveStepSQL)
+		if err != nil {
+			return nil, s.explain(err)
+		}
+		s.saveStep = st
+	}
+	return s.saveStep, nil
+}
+
+// stepArgs are rec's values in saveStepSQL's order.
+func stepArgs(rec *engine.StepRecord) ([]any, error) {
+	if rec == nil || rec.RunID == "" || rec.StepID == "" {
+		return nil, errors.New("save step: the record has no run id or step id")
+	}
+	outputs, err := encodeMap(rec.Outputs)
+	if err != nil {
+		return nil, fmt.Errorf("save step %s of run %s: encode outputs: %w", rec.StepID, rec.RunID, err)
+	}
+	return []any{rec.RunID, rec.StepID, rec.Section, string(rec.Status), string(rec.Outcome),
+		string(rec.Conclusion), toNanos(rec.StartedAt), toNanos(rec.EndedAt),
+		rec.ExitCode, rec.Attempts, outputs, rec.Error, rec.DefHash,
+		rec.PID, int64(rec.PIDStart), rec.Tail, rec.LogPath, rec.User, rec.Host}, nil
 }
 
 // Steps returns the records of a run's steps in the order they were first

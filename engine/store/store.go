@@ -50,12 +50,14 @@ var migrationFiles embed.FS
 // Store is the SQLite run store of one state folder. It is safe for
 // concurrent use, and several processes may open the same folder.
 type Store struct {
-	db      *sql.DB // synchronous=NORMAL
-	durable *sql.DB // synchronous=FULL
-	dir     string
-	path    string
-	walMu   sync.Mutex
-	wal     *os.File // the write-ahead log as the store first saw it (see walGone)
+	db       *sql.DB // synchronous=NORMAL
+	durable  *sql.DB // synchronous=FULL
+	dir      string
+	path     string
+	walMu    sync.Mutex
+	wal      *os.File // the write-ahead log as the store first saw it (see walGone)
+	stmtMu   sync.Mutex
+	saveStep *sql.Stmt // saveStepSQL, prepared on first use
 	// Notice is what a person must hear about this store, said by the
 	// command that opened it: it was damaged and set aside, or it lost
 	// its history.
@@ -292,6 +294,12 @@ func (s *Store) Close() error {
 		s.wal = nil
 	}
 	s.walMu.Unlock()
+	s.stmtMu.Lock()
+	if s.saveStep != nil {
+		s.saveStep.Close()
+		s.saveStep = nil
+	}
+	s.stmtMu.Unlock()
 	derr := s.durable.Close()
 	if err := errors.Join(s.db.Close(), derr); err != nil {
 		return fmt.Errorf("close state %s: %w", s.path, err)
