@@ -84,6 +84,9 @@ type RunStore interface {
 	// Runs lists runs of a repository (all repositories when repo is ""),
 	// newest first.
 	Runs(ctx context.Context, repo string) ([]*Run, error)
+	// ChildRuns lists the runs that run parent called (call steps),
+	// oldest first.
+	ChildRuns(ctx context.Context, parent string) ([]*Run, error)
 	// SaveStep inserts or replaces the record of one step.
 	SaveStep(ctx context.Context, s *StepRecord) error
 	// Steps returns the records of a run's steps in start order.
@@ -199,6 +202,7 @@ func (dryStore) CreateRun(context.Context, *Run, []Answer) error           { ret
 func (dryStore) UpdateRun(context.Context, *Run) error                     { return ErrDryRun }
 func (dryStore) Run(context.Context, string) (*Run, error)                 { return nil, ErrDryRun }
 func (dryStore) Runs(context.Context, string) ([]*Run, error)              { return nil, ErrDryRun }
+func (dryStore) ChildRuns(context.Context, string) ([]*Run, error)         { return nil, ErrDryRun }
 func (dryStore) SaveStep(context.Context, *StepRecord) error               { return ErrDryRun }
 func (dryStore) Steps(context.Context, string) ([]*StepRecord, error)      { return nil, ErrDryRun }
 func (dryStore) DeleteStep(context.Context, string, string) error          { return ErrDryRun }
@@ -233,18 +237,13 @@ func RunFamily(ctx context.Context, st RunStore, id string) ([]*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := st.Runs(ctx, "")
-	if err != nil {
-		return nil, err
-	}
 	family := []*Run{run}
 	for i := 0; i < len(family); i++ {
-		// Runs come newest first; children are listed oldest first.
-		for j := len(all) - 1; j >= 0; j-- {
-			if all[j].ParentRun == family[i].ID {
-				family = append(family, all[j])
-			}
+		children, err := st.ChildRuns(ctx, family[i].ID)
+		if err != nil {
+			return nil, err
 		}
+		family = append(family, children...)
 	}
 	return family, nil
 }

@@ -156,23 +156,35 @@ func (s *Store) idsWithPrefix(ctx context.Context, prefix string) ([]string, err
 // Runs lists the runs of the repository whose work tree root is repo (all
 // runs when repo is ""), newest first.
 func (s *Store) Runs(ctx context.Context, repo string) ([]*engine.Run, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs
+	return s.queryRuns(ctx, "list runs", `SELECT `+runColumns+` FROM runs
 		WHERE ?1 = '' OR repo = ?1
 		ORDER BY started_at DESC, id DESC`, repo)
+}
+
+// ChildRuns lists the runs that run parent called, oldest first: what a
+// run's family needs without reading every run of the store.
+func (s *Store) ChildRuns(ctx context.Context, parent string) ([]*engine.Run, error) {
+	return s.queryRuns(ctx, "list the runs "+parent+" called", `SELECT `+runColumns+` FROM runs
+		WHERE parent_run = ?1 AND ?1 != ''
+		ORDER BY started_at, id`, parent)
+}
+
+func (s *Store) queryRuns(ctx context.Context, what, query string, args ...any) ([]*engine.Run, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var runs []*engine.Run
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		runs = append(runs, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return runs, nil
 }

@@ -273,6 +273,43 @@ func TestRunsOrder(t *testing.T) {
 	}
 }
 
+// TestChildRunsAndFamily: ChildRuns lists the runs one run called, oldest
+// first, and nothing else; engine.RunFamily builds on it, the run first,
+// then its calls in the order they started, at any depth.
+func TestChildRunsAndFamily(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	for _, r := range []*engine.Run{
+		{ID: "top", StartedAt: at(10)},
+		{ID: "c2", ParentRun: "top", StartedAt: at(30)},
+		{ID: "c1", ParentRun: "top", StartedAt: at(20)},
+		{ID: "g1", ParentRun: "c1", StartedAt: at(25)},
+		{ID: "other", StartedAt: at(15)},
+		{ID: "oc", ParentRun: "other", StartedAt: at(16)},
+	} {
+		if err := s.CreateRun(ctx, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(runs []*engine.Run) []string {
+		var out []string
+		for _, r := range runs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	for parent, want := range map[string][]string{"top": {"c1", "c2"}, "c1": {"g1"}, "g1": nil, "": nil} {
+		got, err := s.ChildRuns(ctx, parent)
+		if err != nil || !reflect.DeepEqual(ids(got), want) {
+			t.Errorf("ChildRuns(%q) = %v, %v; want %v", parent, ids(got), err, want)
+		}
+	}
+	family, err := engine.RunFamily(ctx, s, "top")
+	if got, want := ids(family), []string{"top", "c1", "c2", "g1"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("RunFamily(top) = %v, %v; want %v", got, err, want)
+	}
+}
+
 func TestStepRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
@@ -575,8 +612,18 @@ func TestConcurrentWriters(t *testing.T) {
 					errs <- err
 					return
 				}
-				if _, err := s.Steps(ctx, id); err != nil {
+				// One record alone is one statement, without BEGIN: it
+				// waits for the other store's writes as a transaction does.
+				c := &engine.StepRecord{RunID: id, StepID: "b", Status: engine.StepSucceeded}
+				if err := s.SaveStep(ctx, c); err != nil {
 					errs <- err
+					return
+				}
+				if steps, err := s.Steps(ctx, id); err != nil {
+					errs <- err
+					return
+				} else if len(steps) != 2 || steps[1].Status != engine.StepSucceeded {
+					errs <- fmt.Errorf("run %s: steps %+v, want a and b, b succeeded", id, steps)
 					return
 				}
 				r.Status = engine.RunSucceeded
