@@ -31,9 +31,15 @@ RACE_PKGS = $$($(GO) list ./... | grep -v -e '/cmd/rbflow$$' -e '/engine/eval$$'
 
 # RBFLOW_TEST_PYTHON: the interpreter behind a python3 shim (pyenv's),
 # asked once here rather than by each test binary (testkit.unshimPython).
+#
+# TestInvalidGolden loads megabytes of hostile YAML in one goroutine: the
+# race detector finds nothing there and makes it six times slower (9 s of
+# CPU against 1.5 s), so it runs without -race once the raced packages are
+# done.
 test:
 	export RBFLOW_TEST_PYTHON="$${RBFLOW_TEST_PYTHON:-$$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)}"; \
-	GORACE=atexit_sleep_ms=0 CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) -timeout 12m $(RACE_PKGS) & units=$$!; \
+	{ GORACE=atexit_sleep_ms=0 CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) -timeout 12m -skip '^TestInvalidGolden$$' $(RACE_PKGS) && \
+	  CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 12m -run '^TestInvalidGolden$$' ./engine; } & units=$$!; \
 	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) -timeout 12m $(NORACE_PKGS); e2e=$$?; \
 	wait $$units; units=$$?; \
 	if [ $$e2e -ne 0 ] || [ $$units -ne 0 ]; then echo "make test: FAILED"; exit 1; fi

@@ -230,11 +230,14 @@ func (s *Store) SaveStep(ctx context.Context, rec *engine.StepRecord) error {
 	if err != nil {
 		return err
 	}
-	stmt, err := s.saveStepStmt(ctx)
+	s.writeMu.Lock()
+	stmt, err := s.stepStmt(ctx)
 	if err == nil {
 		_, err = stmt.ExecContext(ctx, args...)
+		s.writeFailed(err)
 		err = s.explain(s.walGone(err))
 	}
+	s.writeMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("save step %s of run %s: %w", rec.StepID, rec.RunID, err)
 	}
@@ -252,15 +255,10 @@ func (s *Store) SaveSteps(ctx context.Context, recs ...*engine.StepRecord) error
 		}
 		rows = append(rows, args)
 	}
-	stmt, err := s.saveStepStmt(ctx)
-	if err != nil {
-		return fmt.Errorf("save steps: %w", err)
-	}
 	var failed *engine.StepRecord
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		st := tx.StmtContext(ctx, stmt)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, args := range rows {
-			if _, err := st.ExecContext(ctx, args...); err != nil {
+			if _, err := tx.ExecContext(ctx, saveStepSQL, args...); err != nil {
 				failed = recs[i]
 				return err
 			}
@@ -291,22 +289,6 @@ const saveStepSQL = `INSERT INTO steps (seq, ` + stepColumns + `)
 		pid_start = excluded.pid_start, tail = excluded.tail,
 		log_path = excluded.log_path, user = excluded.user,
 		host = excluded.host`
-
-// saveStepStmt is saveStepSQL prepared once per store: a run saves each
-// step's record at least twice, and SQLite would otherwise parse the
-// statement each time.
-func (s *Store) saveStepStmt(ctx context.Context) (*sql.Stmt, error) {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	if s.saveStep == nil {
-		st, err := s.db.PrepareContext(ctx, saveStepSQL)
-		if err != nil {
-			return nil, s.explain(err)
-		}
-		s.saveStep = st
-	}
-	return s.saveStep, nil
-}
 
 // stepArgs are rec's values in saveStepSQL's order.
 func stepArgs(rec *engine.StepRecord) ([]any, error) {

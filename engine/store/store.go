@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -50,14 +51,20 @@ var migrationFiles embed.FS
 // Store is the SQLite run store of one state folder. It is safe for
 // concurrent use, and several processes may open the same folder.
 type Store struct {
-	db       *sql.DB // synchronous=NORMAL
-	durable  *sql.DB // synchronous=FULL
-	dir      string
-	path     string
-	walMu    sync.Mutex
-	wal      *os.File // the write-ahead log as the store first saw it (see walGone)
-	stmtMu   sync.Mutex
-	saveStep *sql.Stmt // saveStepSQL, prepared on first use
+	db      *sql.DB // synchronous=NORMAL
+	durable *sql.DB // synchronous=FULL
+	dir     string
+	path    string
+	walMu   sync.Mutex
+	wal     *os.File // the write-ahead log as the store first saw it (see walGone)
+	// writeMu lets one of this process's writes at a time reach SQLite,
+	// which takes one writer at a time anyway: a second one on another
+	// connection would get SQLITE_BUSY and sleep in SQLite's busy handler
+	// (a millisecond or more) while the first commits in microseconds.
+	// Steps that run side by side commit one after another instead.
+	writeMu  sync.Mutex
+	wconn    *sql.Conn // the connection writes go through (see writer)
+	saveStep *sql.Stmt // saveStepSQL, prepared on wconn
 	// Notice is what a person must hear about this store, said by the
 	// command that opened it: it was damaged and set aside, or it lost
 	// its history.
@@ -177,6 +184,10 @@ func open(abs, path string, check bool) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	// Steps side by side read at once: their connections stay open rather
+	// than each being opened again once two are idle, database/sql's
+	// default.
+	db.SetMaxIdleConns(8)
 	s := &Store{db: db, durable: durable, dir: abs, path: path}
 	if err := s.migrate(context.Background()); err != nil {
 		s.Close()
@@ -294,12 +305,9 @@ func (s *Store) Close() error {
 		s.wal = nil
 	}
 	s.walMu.Unlock()
-	s.stmtMu.Lock()
-	if s.saveStep != nil {
-		s.saveStep.Close()
-		s.saveStep = nil
-	}
-	s.stmtMu.Unlock()
+	s.writeMu.Lock()
+	s.dropWriter()
+	s.writeMu.Unlock()
 	derr := s.durable.Close()
 	if err := errors.Join(s.db.Close(), derr); err != nil {
 		return fmt.Errorf("close state %s: %w", s.path, err)
@@ -407,11 +415,75 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // tx runs f in an immediate transaction and commits if f returns nil.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	return s.explain(s.walGone(txOn(ctx, s.db, f)))
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	c, err := s.writer(ctx)
+	if err != nil {
+		return err
+	}
+	err = txOn(ctx, c, f)
+	s.writeFailed(err)
+	return s.explain(s.walGone(err))
+}
+
+// writer returns the connection this process writes through (but for
+// durableTx), opened on first use; s.writeMu is held. One connection keeps
+// its page cache and its prepared statement from one write to the next:
+// steps side by side would otherwise take turns on the pool's
+// connections, each reading again the pages the others changed.
+func (s *Store) writer(ctx context.Context) (*sql.Conn, error) {
+	if s.wconn == nil {
+		c, err := s.db.Conn(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, s.explain(err)
+		}
+		s.wconn = c
+	}
+	return s.wconn, nil
+}
+
+// stepStmt returns saveStepSQL prepared on the writer, once; s.writeMu is
+// held. (Not in writer: the migrations that make the table write first.)
+func (s *Store) stepStmt(ctx context.Context) (*sql.Stmt, error) {
+	c, err := s.writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.saveStep == nil {
+		st, err := c.PrepareContext(ctx, saveStepSQL)
+		if err != nil {
+			return nil, s.explain(err)
+		}
+		s.saveStep = st
+	}
+	return s.saveStep, nil
+}
+
+// writeFailed drops the writer when err says its connection is broken:
+// the next write opens another. s.writeMu is held.
+func (s *Store) writeFailed(err error) {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		s.dropWriter()
+	}
+}
+
+// dropWriter closes the writer's statement and connection. s.writeMu is
+// held.
+func (s *Store) dropWriter() {
+	if s.saveStep != nil {
+		s.saveStep.Close()
+		s.saveStep = nil
+	}
+	if s.wconn != nil {
+		s.wconn.Close()
+		s.wconn = nil
+	}
 }
 
 // durableTx is tx committed with synchronous=FULL (see dsnOptions).
 func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	return s.explain(s.walGone(txOn(ctx, s.durable, f)))
 }
 
@@ -474,7 +546,9 @@ const (
 	failIO
 )
 
-func txOn(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
+func txOn(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, f func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

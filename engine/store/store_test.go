@@ -656,6 +656,61 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 }
 
+// TestStepsSideBySide: steps that run side by side save their records
+// from as many goroutines through one store (one write at a time, on the
+// store's writer connection): every record is kept, each with its own
+// place in the run.
+func TestStepsSideBySide(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	if err := s.CreateRun(ctx, &engine.Run{ID: "r", Status: engine.RunRunning, StartedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				rec := &engine.StepRecord{RunID: "r", StepID: fmt.Sprintf("s%d-%02d", w, i), Status: engine.StepRunning}
+				if err := s.SaveStep(ctx, rec); err != nil {
+					errs <- err
+					return
+				}
+				// A read between the writes, on another connection.
+				if _, err := s.Run(ctx, "r"); err != nil {
+					errs <- err
+					return
+				}
+				rec.Status = engine.StepSucceeded
+				if err := s.SaveStep(ctx, rec); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	steps, err := s.Steps(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != workers*each {
+		t.Fatalf("%d step records, want %d", len(steps), workers*each)
+	}
+	seen := map[string]bool{}
+	for _, st := range steps {
+		if seen[st.StepID] || st.Status != engine.StepSucceeded {
+			t.Errorf("step %s: listed twice or not succeeded (%s)", st.StepID, st.Status)
+		}
+		seen[st.StepID] = true
+	}
+}
+
 func TestIntegrityCheck(t *testing.T) {
 	const pageSize = 4096
 	tests := []struct {
