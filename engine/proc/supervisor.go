@@ -444,10 +444,9 @@ func SupervisorMain() int {
 	conn := c.(*net.UnixConn)
 	sv := &supervisorState{conn: conn, ids: map[int]uint64{}, live: map[int]bool{}}
 	// Children are reaped when SIGCHLD says one ended, not by a wait4
-	// blocked in the kernel: a goroutine blocked in a system call holds
-	// the runtime's processor until sysmon takes it back, and sysmon then
-	// polls every 20 µs for as long as commands run (some 45 wake-ups a
-	// step, about a tenth of this process's CPU).
+	// blocked in the kernel for the whole life of every command: a
+	// goroutine blocked in a system call holds one of the runtime's
+	// processors until sysmon takes it back, which keeps sysmon polling.
 	chld := make(chan os.Signal, 1)
 	signal.Notify(chld, syscall.SIGCHLD)
 	go sv.reap(chld)
