@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,6 +213,104 @@ func TestDAGParallelism(t *testing.T) {
 		order := res.kind.order()
 		if order[0] != "root" || order[len(order)-1] != "join" {
 			t.Errorf("order = %v, want root first and join last", order)
+		}
+	}
+}
+
+// TestRandomGraphsStartInFileOrder: on random graphs (each step needs a
+// few earlier ones, none, or by default the one before), one step at a
+// time starts the first step in the file whose needs have all ended, as a
+// simulation of that rule does; side by side, each step starts after its
+// needs; with a failing step, exactly the steps below it are skipped. The
+// scheduler counts each step's needs down as they end rather than
+// looking at every step each time one ends.
+func TestRandomGraphsStartInFileOrder(t *testing.T) {
+	rnd := rand.New(rand.NewSource(7))
+	for g := 0; g < 12; g++ {
+		n := 10 + rnd.Intn(30)
+		needs := make([][]int, n)
+		var b strings.Builder
+		b.WriteString("version: 1\nname: graph\nsteps:\n")
+		fail := -1
+		if g%3 == 2 {
+			fail = rnd.Intn(n)
+		}
+		for i := 0; i < n; i++ {
+			arg := "ok"
+			if i == fail {
+				arg = "fail"
+			}
+			switch r := rnd.Intn(4); {
+			case i == 0 || r == 0: // by default: the step before
+				if i > 0 {
+					needs[i] = []int{i - 1}
+				}
+				fmt.Fprintf(&b, "  - {id: s%d, run: %s}\n", i, arg)
+			default:
+				var ids []string
+				for j := 0; j < i; j++ {
+					if rnd.Intn(i) < r-1 {
+						needs[i] = append(needs[i], j)
+						ids = append(ids, fmt.Sprintf("s%d", j))
+					}
+				}
+				fmt.Fprintf(&b, "  - {id: s%d, needs: [%s], run: %s}\n", i, strings.Join(ids, ", "), arg)
+			}
+		}
+		below := map[int]bool{} // steps that need the failing one, at any depth
+		for i := 0; i < n; i++ {
+			for _, j := range needs[i] {
+				if j == fail || below[j] {
+					below[i] = true
+				}
+			}
+		}
+		for _, parallel := range []int{1, 3} {
+			res := runProc(t, b.String(), parallel, nil)
+			order := res.kind.order()
+			pos := map[string]int{}
+			for k, id := range order {
+				pos[id] = k
+			}
+			for i := 0; i < n; i++ {
+				id := fmt.Sprintf("s%d", i)
+				_, ran := pos[id]
+				if ran == below[i] {
+					t.Errorf("graph %d, --parallel %d: %s ran = %v, want %v (status %s)\n%s", g, parallel, id, ran, !below[i], statusOf(res, id), b.String())
+				}
+				if below[i] && statusOf(res, id) != "skipped" {
+					t.Errorf("graph %d: %s is %s, want skipped below the failed step", g, id, statusOf(res, id))
+				}
+				for _, j := range needs[i] {
+					if k, ok := pos[fmt.Sprintf("s%d", j)]; ran && (!ok || k > pos[id]) {
+						t.Errorf("graph %d, --parallel %d: %s ran before its need s%d", g, parallel, id, j)
+					}
+				}
+			}
+			if parallel != 1 || fail >= 0 {
+				continue
+			}
+			var want []string
+			done := make([]bool, n)
+			for len(want) < n {
+				for i := 0; i < n; i++ {
+					if done[i] {
+						continue
+					}
+					ok := true
+					for _, j := range needs[i] {
+						ok = ok && done[j]
+					}
+					if ok {
+						done[i] = true
+						want = append(want, fmt.Sprintf("s%d", i))
+						break
+					}
+				}
+			}
+			if !slices.Equal(order, want) {
+				t.Errorf("graph %d, one at a time: started %v, want %v\n%s", g, order, want, b.String())
+			}
 		}
 	}
 }

@@ -444,13 +444,40 @@ func (x *execution) section(ctx context.Context, steps []*Step, section string, 
 	started := map[string]bool{}
 	done := make(chan string, len(steps))
 	running := 0
+	// Each step waits for as many of its needs as have not ended; a step
+	// that ends counts down those that need it. The ready ones start in
+	// the order the file gives, so a run's cost per step does not grow with
+	// its length (it looked at every step each time one ended).
+	index := make(map[string]int, len(steps))
+	for i, st := range steps {
+		index[st.ID] = i
+	}
+	waits := make([]int, len(steps))
+	dependents := map[string][]int{}
+	for i, st := range steps {
+		for _, n := range st.Needs {
+			if !x.ended(n.ID) {
+				waits[i]++
+				dependents[n.ID] = append(dependents[n.ID], i)
+			}
+		}
+	}
+	var ready []int // indexes of steps whose needs have all ended, in order
+	for i := range steps {
+		if waits[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
 	for {
 		if ctx.Err() == nil && !x.halted(section) {
-			for _, st := range steps {
+			kept := ready[:0]
+			for k, i := range ready {
+				st := steps[i]
 				if running >= parallel {
+					kept = append(kept, ready[k:]...)
 					break
 				}
-				if started[st.ID] || x.ended(st.ID) || !x.ready(st) {
+				if started[st.ID] || x.ended(st.ID) {
 					continue
 				}
 				started[st.ID] = true
@@ -461,13 +488,47 @@ func (x *execution) section(ctx context.Context, steps []*Step, section string, 
 					done <- st.ID
 				}(st)
 			}
+			ready = kept
+			if running == 0 && x.readyByLook(steps, started, &ready) {
+				continue
+			}
 		}
 		if running == 0 {
 			return
 		}
-		<-done
+		id := <-done
 		running--
+		if !x.ended(id) { // waiting for a person, or cut off: its dependents wait
+			continue
+		}
+		for _, i := range dependents[id] {
+			if waits[i]--; waits[i] == 0 {
+				ready = insertSorted(ready, i)
+			}
+		}
 	}
+}
+
+// readyByLook looks once over every step for one that has not started and
+// whose needs have all ended, should one have ended without its end
+// counted (a record written outside this section's steps): the section is
+// about to end, and this is what it used to ask each time. It reports
+// whether it added any to ready.
+func (x *execution) readyByLook(steps []*Step, started map[string]bool, ready *[]int) bool {
+	added := false
+	for i, st := range steps {
+		if !started[st.ID] && !x.ended(st.ID) && x.ready(st) && !slices.Contains(*ready, i) {
+			*ready = insertSorted(*ready, i)
+			added = true
+		}
+	}
+	return added
+}
+
+// insertSorted inserts i into the ascending list.
+func insertSorted(list []int, i int) []int {
+	k, _ := slices.BinarySearch(list, i)
+	return slices.Insert(list, k, i)
 }
 
 // halted reports whether no new step may start: the store failed, or (in
