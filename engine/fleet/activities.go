@@ -238,6 +238,20 @@ func (h *Host) plan(path, source string, called []Called) (*engine.Plan, error) 
 	return p, nil
 }
 
+// repoPlan is the repository an activity runs in and the procedure it
+// runs, compiled (see plan).
+func (h *Host) repoPlan(ctx context.Context, repo, path, source string, called []Called) (*hostRepo, *engine.Plan, error) {
+	r, err := h.repo(ctx, repo)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := h.plan(path, source, called)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, plan, nil
+}
+
 func (h *Host) runner(r *hostRepo, runID string, obs engine.Observer) *engine.Runner {
 	return &engine.Runner{
 		Store: r.store, Loader: &engine.Loader{Registry: h.Registry}, StateDir: r.stateDir,
@@ -297,11 +311,7 @@ func (r *hostRepo) release(runID string) {
 
 // BeginRun records the run in the host's store.
 func (h *Host) BeginRun(ctx context.Context, in BeginInput) error {
-	r, err := h.repo(ctx, in.Repo)
-	if err != nil {
-		return err
-	}
-	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
+	r, plan, err := h.repoPlan(ctx, in.Repo, in.SourcePath, in.Source, in.Called)
 	if err != nil {
 		return err
 	}
@@ -378,11 +388,7 @@ func (r *hostRepo) unhold(runID string) {
 // git kind's saves the state the run left, which undo compares with the
 // tree).
 func (h *Host) EndRun(ctx context.Context, in EndInput) error {
-	r, err := h.repo(ctx, in.Repo)
-	if err != nil {
-		return err
-	}
-	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
+	r, plan, err := h.repoPlan(ctx, in.Repo, in.SourcePath, in.Source, in.Called)
 	if err != nil {
 		return err
 	}
@@ -406,11 +412,7 @@ func (h *Host) EndRun(ctx context.Context, in EndInput) error {
 // them: an event already sent is not sent again. It returns the warnings
 // of the posts not delivered.
 func (h *Host) Notify(ctx context.Context, in NotifyInput) ([]string, error) {
-	r, err := h.repo(ctx, in.Repo)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
+	r, plan, err := h.repoPlan(ctx, in.Repo, in.SourcePath, in.Source, in.Called)
 	if err != nil {
 		return nil, err
 	}
@@ -424,11 +426,7 @@ func (h *Host) Notify(ctx context.Context, in NotifyInput) ([]string, error) {
 // the step's retry allows again is an error (Temporal retries it by the
 // step's RetryPolicy); any other end is the step's record.
 func (h *Host) RunStep(ctx context.Context, in StepInput) (*StepOutput, error) {
-	r, err := h.repo(ctx, in.Repo)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := h.plan(in.SourcePath, in.Source, in.Called)
+	r, plan, err := h.repoPlan(ctx, in.Repo, in.SourcePath, in.Source, in.Called)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -179,20 +178,7 @@ finally:
 // the host's store.
 func TestFleetCallCancel(t *testing.T) {
 	f := newFixture(t)
-	started := filepath.Join(f.repo, "started")
-	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-		var in fleet.StepInput
-		if info.ActivityType.Name != fleet.StepActivity || args.Get(&in) != nil || in.Step != "long" {
-			return
-		}
-		go func() {
-			testkit.WaitFor(t, 20*time.Second, "the callee's step to start", func() bool {
-				_, err := os.Stat(started)
-				return err == nil
-			})
-			f.env.CancelWorkflow()
-		}()
-	})
+	f.cancelWhenStarted("long", "the callee's step to start")
 	begin := time.Now()
 	in := f.callInput(map[string]string{"main.yaml": `version: 1
 name: caller

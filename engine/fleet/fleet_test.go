@@ -79,6 +79,25 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, reg: reg, repo: repo, host: h, env: env, sealed: rec}
 }
 
+// cancelWhenStarted cancels the workflow once the step named step has
+// started and its script has made the file "started" in the repository.
+func (f *fixture) cancelWhenStarted(step, what string) {
+	started := filepath.Join(f.repo, "started")
+	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		var in fleet.StepInput
+		if info.ActivityType.Name != fleet.StepActivity || args.Get(&in) != nil || in.Step != step {
+			return
+		}
+		go func() {
+			testkit.WaitFor(f.t, 20*time.Second, what, func() bool {
+				_, err := os.Stat(started)
+				return err == nil
+			})
+			f.env.CancelWorkflow()
+		}()
+	})
+}
+
 func (f *fixture) input(src string, params map[string]any) fleet.ProcedureInput {
 	return fleet.ProcedureInput{
 		RunID: "20261130-120000-abcdef-1", Target: fleet.Target{Host: "web1", Path: f.repo},
@@ -437,20 +456,7 @@ steps:
 // step's processes on the host, skips the rest, and finally still runs.
 func TestFleetCancelRunsFinally(t *testing.T) {
 	f := newFixture(t)
-	started := filepath.Join(f.repo, "started")
-	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-		var in fleet.StepInput
-		if info.ActivityType.Name != fleet.StepActivity || args.Get(&in) != nil || in.Step != "long" {
-			return
-		}
-		go func() {
-			testkit.WaitFor(t, 20*time.Second, "the step's process", func() bool {
-				_, err := os.Stat(started)
-				return err == nil
-			})
-			f.env.CancelWorkflow()
-		}()
-	})
+	f.cancelWhenStarted("long", "the step's process")
 	begin := time.Now()
 	out := f.run(f.input(`version: 1
 name: cancel

@@ -226,54 +226,7 @@ func recordHistory(t *testing.T, file string) {
 	f := newFixture(t)
 	dc := converter.GetDefaultDataConverter()
 	f.env.SetDataConverter(dc)
-	type call struct {
-		id, name string
-		input    *commonpb.Payloads
-		result   *commonpb.Payloads
-	}
-	var mu sync.Mutex
-	var calls []*call
-	byID := map[string]*call{}
-	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-		c := &call{id: info.ActivityID, name: info.ActivityType.Name}
-		var err error
-		switch c.name {
-		case fleet.BeginRunActivity:
-			var in fleet.BeginInput
-			_ = args.Get(&in)
-			c.input, err = dc.ToPayloads(in)
-		case fleet.StepActivity:
-			var in fleet.StepInput
-			_ = args.Get(&in)
-			c.input, err = dc.ToPayloads(in)
-		case fleet.EndRunActivity:
-			var in fleet.EndInput
-			_ = args.Get(&in)
-			c.input, err = dc.ToPayloads(in)
-		}
-		if err != nil {
-			t.Error(err)
-		}
-		mu.Lock()
-		calls = append(calls, c)
-		byID[c.id] = c
-		mu.Unlock()
-	})
-	f.env.SetOnActivityCompletedListener(func(info *activity.Info, result converter.EncodedValue, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		c := byID[info.ActivityID]
-		if err != nil || c == nil {
-			t.Errorf("activity %s: %v", info.ActivityID, err)
-			return
-		}
-		if result != nil && result.HasValue() {
-			var out fleet.StepOutput
-			if result.Get(&out) == nil {
-				c.result, _ = dc.ToPayloads(&out)
-			}
-		}
-	})
+	calls := captureActivities(t, f, dc)
 	in := f.input(replaySource, nil)
 	out := f.run(in)
 	if out.Status != engine.RunSucceeded {
@@ -287,79 +240,36 @@ func recordHistory(t *testing.T, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	h := &historyBuilder{start: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	h.add(enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{
-		WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{
-			WorkflowType:             &commonpb.WorkflowType{Name: fleet.ProcedureWorkflow},
-			TaskQueue:                &taskqueuepb.TaskQueue{Name: fleet.TaskQueue, Kind: enums.TASK_QUEUE_KIND_NORMAL},
-			Input:                    input,
-			WorkflowTaskTimeout:      durationpb.New(10 * time.Second),
-			OriginalExecutionRunId:   "6e3c6bd9-7b7e-4b52-9d4b-6f0d7d3d0a01",
-			FirstExecutionRunId:      "6e3c6bd9-7b7e-4b52-9d4b-6f0d7d3d0a01",
-			Attempt:                  1,
-			WorkflowExecutionTimeout: durationpb.New(0),
-			WorkflowRunTimeout:       durationpb.New(0),
-		},
-	})
-	for _, c := range calls {
-		completed := h.workflowTask()
-		sched := h.add(enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
-			ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
-				// A server's activity id is the event id of its scheduling.
-				ActivityId:                   strconv.Itoa(len(h.events) + 1),
-				ActivityType:                 &commonpb.ActivityType{Name: c.name},
-				TaskQueue:                    &taskqueuepb.TaskQueue{Name: fleet.HostQueue("web1"), Kind: enums.TASK_QUEUE_KIND_NORMAL},
-				Input:                        c.input,
-				WorkflowTaskCompletedEventId: completed,
-			},
-		})
-		started := h.add(enums.EVENT_TYPE_ACTIVITY_TASK_STARTED, &historypb.HistoryEvent_ActivityTaskStartedEventAttributes{
-			ActivityTaskStartedEventAttributes: &historypb.ActivityTaskStartedEventAttributes{ScheduledEventId: sched, Attempt: 1},
-		})
-		h.add(enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
-			ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{Result: c.result, ScheduledEventId: sched, StartedEventId: started},
-		})
+	h.started(input)
+	for _, c := range *calls {
+		h.activity(h.workflowTask(), c.name, c.input, c.result)
 	}
-	completed := h.workflowTask()
-	h.add(enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, &historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes{
-		WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: result, WorkflowTaskCompletedEventId: completed},
-	})
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: h.events})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.completed(h.workflowTask(), result)
+	h.write(t, file)
 }
 
-// recordCallHistory runs replayCallSource in the SDK's test environment
-// with real activities (the callee's too) and writes the history a server
-// would have recorded for the caller's workflow: its activities, the
-// deadline's timer, and the child workflow of the call step.
-func recordCallHistory(t *testing.T, file string) {
-	f := newFixture(t)
-	dc := converter.GetDefaultDataConverter()
-	f.env.SetDataConverter(dc)
-	type call struct {
-		name   string
-		input  *commonpb.Payloads
-		result *commonpb.Payloads
-	}
+// activityCall is one activity a recorded workflow ran: its input and
+// result as the data converter encodes them.
+type activityCall struct {
+	name   string
+	input  *commonpb.Payloads
+	result *commonpb.Payloads
+}
+
+// captureActivities records, in the order they start, the activities the
+// fixture's workflow runs; a call step's callee runs its own in its own
+// history, and they are left out. The list is whole once the run ends.
+func captureActivities(t *testing.T, f *fixture, dc converter.DataConverter) *[]*activityCall {
 	var mu sync.Mutex
-	var calls []*call // the caller's activities, in order
-	byID := map[string]*call{}
-	var childInput, childResult *commonpb.Payloads
-	var childID string
+	calls := new([]*activityCall)
+	byID := map[string]*activityCall{}
+	callee := func(info *activity.Info) bool { return strings.Contains(info.WorkflowExecution.ID, "/call/") }
 	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-		if strings.Contains(info.WorkflowExecution.ID, "/call/") {
-			return // the callee's: in its own history
+		if callee(info) {
+			return
 		}
-		c := &call{name: info.ActivityType.Name}
+		c := &activityCall{name: info.ActivityType.Name}
 		var in any
 		switch c.name {
 		case fleet.BeginRunActivity:
@@ -375,18 +285,18 @@ func recordCallHistory(t *testing.T, file string) {
 			t.Error(err)
 		}
 		mu.Lock()
-		calls = append(calls, c)
+		*calls = append(*calls, c)
 		byID[info.ActivityID] = c
 		mu.Unlock()
 	})
 	f.env.SetOnActivityCompletedListener(func(info *activity.Info, result converter.EncodedValue, err error) {
+		if callee(info) {
+			return
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		c := byID[info.ActivityID]
-		if strings.Contains(info.WorkflowExecution.ID, "/call/") || c == nil {
-			return
-		}
-		if err != nil {
+		if err != nil || c == nil {
 			t.Errorf("activity %s: %v", info.ActivityID, err)
 			return
 		}
@@ -397,6 +307,20 @@ func recordCallHistory(t *testing.T, file string) {
 			}
 		}
 	})
+	return calls
+}
+
+// recordCallHistory runs replayCallSource in the SDK's test environment
+// with real activities (the callee's too) and writes the history a server
+// would have recorded for the caller's workflow: its activities, the
+// deadline's timer, and the child workflow of the call step.
+func recordCallHistory(t *testing.T, file string) {
+	f := newFixture(t)
+	dc := converter.GetDefaultDataConverter()
+	f.env.SetDataConverter(dc)
+	calls := captureActivities(t, f, dc) // the caller's
+	var childInput, childResult *commonpb.Payloads
+	var childID string
 	f.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
 		var in fleet.ProcedureInput
 		_ = args.Get(&in)
@@ -413,8 +337,9 @@ func recordCallHistory(t *testing.T, file string) {
 	})
 	in := replayCallInput(f)
 	out := f.run(in)
-	if out.Status != engine.RunSucceeded || len(calls) != 3 || childResult == nil {
-		t.Fatalf("recording run %s (%s), %d activities of the caller", out.Status, out.Error, len(calls))
+	caller := *calls
+	if out.Status != engine.RunSucceeded || len(caller) != 3 || childResult == nil {
+		t.Fatalf("recording run %s (%s), %d activities of the caller", out.Status, out.Error, len(caller))
 	}
 	input, _ := dc.ToPayloads(in)
 	result, _ := dc.ToPayloads(out)
@@ -422,7 +347,7 @@ func recordCallHistory(t *testing.T, file string) {
 	h := &historyBuilder{start: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	h.started(input)
 	// BeginRun.
-	h.activity(h.workflowTask(), calls[0].name, calls[0].input, calls[0].result)
+	h.activity(h.workflowTask(), caller[0].name, caller[0].input, caller[0].result)
 	// The deadline's timer, then step a.
 	completed := h.workflowTask()
 	timer := h.add(enums.EVENT_TYPE_TIMER_STARTED, &historypb.HistoryEvent_TimerStartedEventAttributes{
@@ -430,7 +355,7 @@ func recordCallHistory(t *testing.T, file string) {
 			TimerId: strconv.Itoa(len(h.events) + 1), StartToFireTimeout: durationpb.New(time.Hour), WorkflowTaskCompletedEventId: completed,
 		},
 	})
-	h.activity(completed, calls[1].name, calls[1].input, calls[1].result)
+	h.activity(completed, caller[1].name, caller[1].input, caller[1].result)
 	// The call step's child workflow.
 	completed = h.workflowTask()
 	typ := &commonpb.WorkflowType{Name: fleet.ProcedureWorkflow}
@@ -460,11 +385,8 @@ func recordCallHistory(t *testing.T, file string) {
 			TimerId: strconv.FormatInt(timer, 10), StartedEventId: timer, WorkflowTaskCompletedEventId: completed,
 		},
 	})
-	h.activity(completed, calls[2].name, calls[2].input, calls[2].result)
-	completed = h.workflowTask()
-	h.add(enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, &historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes{
-		WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: result, WorkflowTaskCompletedEventId: completed},
-	})
+	h.activity(completed, caller[2].name, caller[2].input, caller[2].result)
+	h.completed(h.workflowTask(), result)
 	h.write(t, file)
 }
 
@@ -503,6 +425,14 @@ func (h *historyBuilder) activity(completed int64, name string, input, result *c
 	})
 	h.add(enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
 		ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{Result: result, ScheduledEventId: sched, StartedEventId: started},
+	})
+}
+
+// completed adds the workflow's end with its result, after the workflow
+// task completed at completed.
+func (h *historyBuilder) completed(completed int64, result *commonpb.Payloads) {
+	h.add(enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, &historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes{
+		WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: result, WorkflowTaskCompletedEventId: completed},
 	})
 }
 
