@@ -93,7 +93,9 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	waitErr, stopped := awaitGroup(ctx, done, pgid, grace, hurry)
+	waitErr, stopped := awaitGroup(ctx, done, func(sig syscall.Signal) { _ = syscall.Kill(-pgid, sig) }, grace, hurry)
+	// What the command left running in its group ends with it.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	if stopped {
 		return -1, fmt.Errorf("%w: %w", ErrKilled, context.Cause(ctx))
 	}
@@ -107,30 +109,28 @@ func Run(ctx context.Context, c Command, hurry <-chan struct{}) (int, error) {
 	return cmd.ProcessState.ExitCode(), nil
 }
 
-// awaitGroup waits for the command that leads process group pgid to end
-// (done). When ctx ends first the group gets SIGTERM, then SIGKILL after
-// grace or at once when hurry is closed; stopped says so. Whatever the
-// command left in its group is killed when it ends.
-func awaitGroup[T any](ctx context.Context, done <-chan T, pgid int, grace time.Duration, hurry <-chan struct{}) (v T, stopped bool) {
+// awaitGroup waits for a command to end (done). When ctx ends first, its
+// process group gets SIGTERM (through signal), then SIGKILL after grace or
+// at once when hurry is closed; stopped says so.
+func awaitGroup[T any](ctx context.Context, done <-chan T, signal func(syscall.Signal), grace time.Duration, hurry <-chan struct{}) (v T, stopped bool) {
 	select {
 	case v = <-done:
+		return v, false
 	case <-ctx.Done():
-		stopped = true
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(grace)
-		select {
-		case v = <-done:
-		case <-t.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			v = <-done
-		case <-hurry:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			v = <-done
-		}
-		t.Stop()
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	return v, stopped
+	signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case v = <-done:
+	case <-t.C:
+		signal(syscall.SIGKILL)
+		v = <-done
+	case <-hurry:
+		signal(syscall.SIGKILL)
+		v = <-done
+	}
+	return v, true
 }
 
 // withoutEnv returns env without the entries of variable name.

@@ -49,31 +49,39 @@ func TestReaperRefusesOutsideRbflow(t *testing.T) {
 // TestRunEndsTheGroup: Run passes the exit status on, and a process the
 // command left in the background dies with it.
 func TestRunEndsTheGroup(t *testing.T) {
-	var out bytes.Buffer
-	pidFile := t.TempDir() + "/pid"
-	code, err := Run(context.Background(), Command{Path: "bash", Args: []string{"-c", "sleep 30 & echo $! > " + pidFile + "; exit 3"},
-		Env: os.Environ(), Stdout: &out, Stderr: &out, Grace: time.Second}, nil)
-	if err != nil || code != 3 {
-		t.Fatalf("Run = %d, %v; want 3, nil (%s)", code, err, out.String())
-	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &pid); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st := State(pid)
-		if st == "" || st == "Z" {
-			break
+	// Under a run's supervisor, which kills the group as it reaps the
+	// command, and under a reaper of its own, where Run does.
+	sup := NewSupervisor()
+	defer sup.Close()
+	for _, s := range []*Supervisor{sup, nil} {
+		var out bytes.Buffer
+		pidFile := t.TempDir() + "/pid"
+		code, err := Run(context.Background(), Command{Path: "bash", Args: []string{"-c", "sleep 30 & echo $! > " + pidFile + "; exit 3"},
+			Env: os.Environ(), Stdout: &out, Stderr: &out, Grace: time.Second, Supervisor: s}, nil)
+		if err != nil || code != 3 {
+			t.Fatalf("supervisor %v: Run = %d, %v; want 3, nil (%s)", s != nil, code, err, out.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("background process %d outlived its step", pid)
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		var pid int
+		if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &pid); err != nil {
+			t.Fatal(err)
+		}
+		// Gone as Run returns: the group is killed before the exit is
+		// reported (a zombie of the supervisor's is gone too).
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			st := State(pid)
+			if st == "" || st == "Z" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("supervisor %v: background process %d outlived its step", s != nil, pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 

@@ -80,6 +80,7 @@ func NewSupervisor(inherit ...*os.File) *Supervisor {
 
 type supRequest struct {
 	ID   uint64
+	Sig  syscall.Signal // a signal request: send Sig to command ID's group
 	Path string
 	Args []string
 	Dir  string
@@ -88,9 +89,8 @@ type supRequest struct {
 
 type supReply struct {
 	ID     uint64
-	Op     string // started, error, exit
-	PID    int
-	Status int // exit code, or 128+signal
+	Op     string // exit, nostart (the command could not start), error (the supervisor failed)
+	Status int    // exit code, or 128+signal
 	Err    string
 }
 
@@ -150,9 +150,7 @@ func (s *Supervisor) readReplies() {
 		}
 		s.mu.Lock()
 		ch := s.pending[r.ID]
-		if r.Op != "started" {
-			delete(s.pending, r.ID)
-		}
+		delete(s.pending, r.ID)
 		s.mu.Unlock()
 		if ch != nil {
 			ch <- r
@@ -196,12 +194,15 @@ func (s *Supervisor) Close() error {
 }
 
 // startCmd asks the supervisor to start a command with stdin, stdout and
-// stderr, and returns its pid and a channel for its exit status.
-func (s *Supervisor) startCmd(req supRequest, files [3]*os.File) (int, <-chan supReply, error) {
+// stderr, and returns the request's id and the channel of its one reply:
+// how it exited, or why it could not start. No reply says it started:
+// rbflow needs no pid, as the supervisor signals the command's group for
+// it (signal), and a reply each way is all a step costs.
+func (s *Supervisor) startCmd(req supRequest, files [3]*os.File) (uint64, <-chan supReply, error) {
 	if err := s.start(); err != nil {
 		return 0, nil, err
 	}
-	ch := make(chan supReply, 2)
+	ch := make(chan supReply, 1)
 	s.mu.Lock()
 	if s.broken != nil {
 		err := s.broken
@@ -213,27 +214,29 @@ func (s *Supervisor) startCmd(req supRequest, files [3]*os.File) (int, <-chan su
 	s.pending[req.ID] = ch
 	s.mu.Unlock()
 	b, err := req.encode()
+	if err == nil {
+		rights := syscall.UnixRights(int(files[0].Fd()), int(files[1].Fd()), int(files[2].Fd()))
+		if _, _, err = s.conn.WriteMsgUnix(b, rights, nil); err != nil {
+			err = fmt.Errorf("ask the supervisor to start %s: %w", req.Path, err)
+		}
+	}
 	if err != nil {
 		s.mu.Lock()
 		delete(s.pending, req.ID)
 		s.mu.Unlock()
 		return 0, nil, err
 	}
-	rights := syscall.UnixRights(int(files[0].Fd()), int(files[1].Fd()), int(files[2].Fd()))
-	if _, _, err := s.conn.WriteMsgUnix(b, rights, nil); err != nil {
-		s.mu.Lock()
-		delete(s.pending, req.ID)
-		s.mu.Unlock()
-		return 0, nil, fmt.Errorf("ask the supervisor to start %s: %w", req.Path, err)
+	return req.ID, ch, nil
+}
+
+// signal asks the supervisor to send sig to the process group of command
+// id, if it still runs. The supervisor kills what is left of a group
+// itself once its command has exited.
+func (s *Supervisor) signal(id uint64, sig syscall.Signal) {
+	b, err := supRequest{ID: id, Sig: sig}.encode()
+	if err == nil {
+		_, _ = s.conn.Write(b) // a supervisor that is gone took the group with it
 	}
-	r := <-ch
-	switch r.Op {
-	case "started":
-		return r.PID, ch, nil
-	case "exit": // cannot come first, but be safe
-		return 0, nil, fmt.Errorf("start %s: exited at once", req.Path)
-	}
-	return 0, nil, fmt.Errorf("start %s: %s", req.Path, r.Err)
 }
 
 // runSupervised is Run through a supervisor.
@@ -272,7 +275,7 @@ func runSupervised(ctx context.Context, s *Supervisor, c Command, hurry <-chan s
 			return -1, err
 		}
 	}
-	pid, exited, err := s.startCmd(supRequest{Path: c.Path, Args: c.Args, Dir: c.Dir, Env: lastWins(c.Env)}, [3]*os.File{stdin, out.w, errf.w})
+	id, exited, err := s.startCmd(supRequest{Path: c.Path, Args: c.Args, Dir: c.Dir, Env: lastWins(c.Env)}, [3]*os.File{stdin, out.w, errf.w})
 	// The supervisor's copies are the child's now; rbflow keeps the read ends.
 	if c.Stdin != nil {
 		stdin.Close()
@@ -284,7 +287,7 @@ func runSupervised(ctx context.Context, s *Supervisor, c Command, hurry <-chan s
 		errf.close()
 		return -1, err
 	}
-	r, stopped := awaitGroup(ctx, exited, pid, grace, hurry)
+	r, stopped := awaitGroup(ctx, exited, func(sig syscall.Signal) { s.signal(id, sig) }, grace, hurry)
 	// A background process that escaped the group may still hold the
 	// output open: the step is over when its command is.
 	out.wait(outDone)
@@ -292,7 +295,10 @@ func runSupervised(ctx context.Context, s *Supervisor, c Command, hurry <-chan s
 	if stopped {
 		return -1, fmt.Errorf("%w: %w", ErrKilled, context.Cause(ctx))
 	}
-	if r.Op == "error" {
+	switch r.Op {
+	case "nostart":
+		return -1, fmt.Errorf("start %s: %s", c.Path, r.Err)
+	case "error":
 		return -1, errors.New(r.Err)
 	}
 	return r.Status, nil
@@ -442,7 +448,7 @@ func SupervisorMain() int {
 		return 2
 	}
 	conn := c.(*net.UnixConn)
-	sv := &supervisorState{conn: conn, ids: map[int]uint64{}, live: map[int]bool{}}
+	sv := &supervisorState{conn: conn, ids: map[int]uint64{}, pids: map[uint64]int{}, live: map[int]bool{}}
 	// Children are reaped when SIGCHLD says one ended, not by a wait4
 	// blocked in the kernel for the whole life of every command: a
 	// goroutine blocked in a system call holds one of the runtime's
@@ -459,6 +465,13 @@ func SupervisorMain() int {
 		}
 		files, ferr := parseRights(oob[:oobn])
 		req, err := decodeRequest(buf[:n])
+		if err == nil && req.Sig != 0 {
+			for _, fd := range files {
+				syscall.Close(fd)
+			}
+			sv.signal(req)
+			continue
+		}
 		if err == nil && flags&syscall.MSG_TRUNC != 0 {
 			err = fmt.Errorf("the command and its environment are over %d KB", len(buf)>>10)
 		}
@@ -466,7 +479,7 @@ func SupervisorMain() int {
 			for _, fd := range files {
 				syscall.Close(fd)
 			}
-			sv.send(supReply{ID: req.ID, Op: "error", Err: fmt.Sprintf("bad request (%v %v)", err, ferr)})
+			sv.send(supReply{ID: req.ID, Op: "nostart", Err: fmt.Sprintf("bad request (%v %v)", err, ferr)})
 			continue
 		}
 		sv.startOne(req, files)
@@ -479,6 +492,7 @@ type supervisorState struct {
 	conn  *net.UnixConn
 	mu    sync.Mutex
 	ids   map[int]uint64 // pid → request
+	pids  map[uint64]int // request → pid, while the command runs
 	live  map[int]bool   // process groups of commands that run
 	sendM sync.Mutex
 }
@@ -498,7 +512,7 @@ func (sv *supervisorState) startOne(req supRequest, files []int) {
 	}()
 	path, err := LookPath(req.Path, req.Env, req.Dir)
 	if err != nil {
-		sv.send(supReply{ID: req.ID, Op: "error", Err: err.Error()})
+		sv.send(supReply{ID: req.ID, Op: "nostart", Err: err.Error()})
 		return
 	}
 	attr := &syscall.ProcAttr{
@@ -513,13 +527,22 @@ func (sv *supervisorState) startOne(req supRequest, files []int) {
 	pid, err := syscall.ForkExec(path, append([]string{req.Path}, req.Args...), attr)
 	if err != nil {
 		sv.mu.Unlock()
-		sv.send(supReply{ID: req.ID, Op: "error", Err: fmt.Sprintf("%s: %v", req.Path, err)})
+		sv.send(supReply{ID: req.ID, Op: "nostart", Err: fmt.Sprintf("%s: %v", req.Path, err)})
 		return
 	}
 	sv.live[pid] = true
 	sv.ids[pid] = req.ID
-	// "started" goes out before the reaper can send "exit": both under mu.
-	sv.send(supReply{ID: req.ID, Op: "started", PID: pid})
+	sv.pids[req.ID] = pid
+	sv.mu.Unlock()
+}
+
+// signal sends a signal to the group of a command that runs. Requests
+// come in order: a command's start is handled before any signal for it.
+func (sv *supervisorState) signal(req supRequest) {
+	sv.mu.Lock()
+	if pid, ok := sv.pids[req.ID]; ok {
+		_ = syscall.Kill(-pid, req.Sig)
+	}
 	sv.mu.Unlock()
 }
 
@@ -545,7 +568,11 @@ func (sv *supervisorState) reap(chld <-chan os.Signal) {
 			sv.mu.Lock()
 			id, ok := sv.ids[pid]
 			if ok { // else an orphan, reaped
+				// What the command left running in its group ends with
+				// it, before rbflow hears that it exited.
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
 				delete(sv.ids, pid)
+				delete(sv.pids, id)
 				delete(sv.live, pid)
 				sv.send(supReply{ID: id, Op: "exit", Status: status})
 			}

@@ -52,8 +52,9 @@ func TestSupervisorRuns(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "to a file\n" {
 		t.Errorf("file holds %q", b)
 	}
-	if _, err := Run(context.Background(), Command{Path: "no-such-command-rbflow", Env: []string{"PATH=/usr/bin"}, Supervisor: s}, nil); err == nil {
-		t.Error("a missing command ran")
+	if _, err := Run(context.Background(), Command{Path: "no-such-command-rbflow", Env: []string{"PATH=/usr/bin"}, Supervisor: s}, nil); err == nil ||
+		!strings.HasPrefix(err.Error(), "start no-such-command-rbflow: ") {
+		t.Errorf("a missing command: err %v, want it said it could not start", err)
 	}
 	// Killed by a signal: 128+n, as bash reports it.
 	if code, _ := Run(context.Background(), Command{Path: "/bin/sh", Args: []string{"-c", "kill -9 $$"}, Supervisor: s}, nil); code != 137 {
@@ -139,6 +140,29 @@ func TestSupervisorStops(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("stopping took %s", d)
+	}
+	// In a hurry, SIGKILL comes at once, whatever the grace period.
+	ctx, cancel = context.WithCancel(context.Background())
+	hurry := make(chan struct{})
+	time.AfterFunc(200*time.Millisecond, func() { cancel(); time.AfterFunc(100*time.Millisecond, func() { close(hurry) }) })
+	start = time.Now()
+	_, err = Run(ctx, Command{Path: "bash", Args: []string{"-c", `trap "" TERM; while :; do sleep 0.05; done`}, Env: []string{"PATH=" + os.Getenv("PATH")}, Grace: time.Minute, Supervisor: s}, hurry)
+	if !errors.Is(err, ErrKilled) {
+		t.Fatalf("hurried: err = %v, want ErrKilled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a hurried stop took %s", d)
+	}
+	// A command that honours SIGTERM ends without waiting for SIGKILL.
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	code, err := Run(ctx, Command{Path: "bash", Args: []string{"-c", `trap "exit 9" TERM; while :; do sleep 0.05; done`}, Env: []string{"PATH=" + os.Getenv("PATH")}, Grace: time.Minute, Supervisor: s}, nil)
+	if !errors.Is(err, ErrKilled) || code != -1 {
+		t.Fatalf("terminated: %d, %v; want -1, ErrKilled", code, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a command that took SIGTERM took %s to stop", d)
 	}
 }
 

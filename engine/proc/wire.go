@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The supervisor's messages are NUL-separated fields, one message per
@@ -13,8 +14,9 @@ import (
 // NUL, and a step's environment sent as JSON cost more to write and read
 // than the rest of starting the step.
 //
-//	request: id, path, dir, the number of args, the args, the environment
-//	reply:   id, op (started, exit, error), pid or status, error text
+//	start:   "start", id, path, dir, the number of args, the args, the environment
+//	signal:  "signal", id of the command, signal number
+//	reply:   id, op (exit, nostart, error), status, error text
 
 func (r supRequest) encode() ([]byte, error) {
 	var b bytes.Buffer
@@ -23,6 +25,13 @@ func (r supRequest) encode() ([]byte, error) {
 		b.WriteString(s)
 		b.WriteByte(0)
 	}
+	if r.Sig != 0 {
+		field("signal")
+		field(strconv.FormatUint(r.ID, 10))
+		field(strconv.Itoa(int(r.Sig)))
+		return b.Bytes(), nil
+	}
+	field("start")
 	field(strconv.FormatUint(r.ID, 10))
 	field(r.Path)
 	field(r.Dir)
@@ -46,14 +55,29 @@ func decodeRequest(p []byte) (supRequest, error) {
 		return r, errors.New("request cut short")
 	}
 	f := strings.Split(string(p[:len(p)-1]), "\x00")
-	if len(f) < 4 {
+	if len(f) < 2 {
 		return r, errors.New("request cut short")
 	}
-	id, err := strconv.ParseUint(f[0], 10, 64)
+	id, err := strconv.ParseUint(f[1], 10, 64)
 	if err != nil {
 		return r, fmt.Errorf("request id: %w", err)
 	}
 	r.ID = id
+	switch kind := f[0]; {
+	case kind == "signal" && len(f) == 3:
+		sig, err := strconv.Atoi(f[2])
+		if err != nil || sig <= 0 || sig >= 65 {
+			return r, fmt.Errorf("bad signal %q", f[2])
+		}
+		r.Sig = syscall.Signal(sig)
+		return r, nil
+	case kind != "start":
+		return r, fmt.Errorf("unknown request %q", kind)
+	}
+	f = f[1:]
+	if len(f) < 4 {
+		return r, errors.New("request cut short")
+	}
 	n, err := strconv.Atoi(f[3])
 	if err != nil || n < 0 || 4+n > len(f) {
 		return r, errors.New("request args cut short")
@@ -64,11 +88,7 @@ func decodeRequest(p []byte) (supRequest, error) {
 }
 
 func (r supReply) encode() []byte {
-	n := r.PID
-	if r.Op == "exit" {
-		n = r.Status
-	}
-	return []byte(strconv.FormatUint(r.ID, 10) + "\x00" + r.Op + "\x00" + strconv.Itoa(n) + "\x00" + r.Err)
+	return []byte(strconv.FormatUint(r.ID, 10) + "\x00" + r.Op + "\x00" + strconv.Itoa(r.Status) + "\x00" + r.Err)
 }
 
 func decodeReply(p []byte) (supReply, error) {
@@ -87,11 +107,9 @@ func decodeReply(p []byte) (supReply, error) {
 	}
 	r.ID, r.Op, r.Err = id, f[1], f[3]
 	switch r.Op {
-	case "started":
-		r.PID = n
 	case "exit":
 		r.Status = n
-	case "error":
+	case "nostart", "error":
 	default:
 		return r, fmt.Errorf("unknown reply %q", r.Op)
 	}

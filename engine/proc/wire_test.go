@@ -3,6 +3,7 @@ package proc
 import (
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -16,6 +17,8 @@ func TestWire(t *testing.T) {
 		{ID: 18446744073709551615, Path: "bash", Args: []string{"--noprofile", "-c", "echo \"$X\"\n; $(rm -rf /) `x` 'y'", "", "step id"},
 			Dir: "/tmp/a dir/ünï", Env: []string{"X=a\nb", "EMPTY=", "=odd", "K=v=w"}},
 		{ID: 7, Path: "p", Args: []string{""}, Env: nil},
+		{ID: 8, Sig: syscall.SIGTERM},
+		{ID: 9, Sig: syscall.SIGKILL},
 	} {
 		b, err := req.encode()
 		if err != nil {
@@ -47,13 +50,21 @@ func TestWire(t *testing.T) {
 			t.Errorf("%+v: err %v, want a NUL refused", bad, err)
 		}
 	}
-	for _, msg := range []string{"", "1\x00", "x\x00started\x001\x00", "1\x00run\x00rm -rf\x00"} {
+	// A request names what it is: a start or a signal with a number in
+	// range, never anything else.
+	for _, msg := range []string{"1\x00/usr/bin/true\x00/tmp\x000\x00", "run\x001\x00p\x00/\x000\x00", "signal\x001\x00",
+		"signal\x001\x000\x00", "signal\x001\x0065\x00", "signal\x001\x00-9\x00", "signal\x00x\x009\x00", "signal\x001\x009\x00p\x00"} {
+		if r, err := decodeRequest([]byte(msg)); err == nil {
+			t.Errorf("request %q read as %+v", msg, r)
+		}
+	}
+	for _, msg := range []string{"", "1\x00", "x\x00exit\x001\x00", "1\x00run\x00rm -rf\x00", "3\x00started\x004242\x00"} {
 		if r, err := decodeReply([]byte(msg)); err == nil {
 			t.Errorf("reply %q read as %+v", msg, r)
 		}
 	}
 	for _, rep := range []supReply{
-		{ID: 3, Op: "started", PID: 4242},
+		{ID: 5, Op: "nostart", Err: "nope: executable file not found in $PATH"},
 		{ID: 3, Op: "exit", Status: 137},
 		{ID: 4, Op: "error", Err: "fork/exec /nope: no such file\x00or directory\nsecond line"},
 	} {
