@@ -63,16 +63,20 @@ func decodeRequest(p []byte) (supRequest, error) {
 		return r, fmt.Errorf("request id: %w", err)
 	}
 	r.ID = id
-	switch kind := f[0]; {
-	case kind == "signal" && len(f) == 3:
+	switch f[0] {
+	case "signal":
+		if len(f) != 3 {
+			return r, errors.New("signal request: want the command and the signal")
+		}
 		sig, err := strconv.Atoi(f[2])
 		if err != nil || sig <= 0 || sig >= 65 {
 			return r, fmt.Errorf("bad signal %q", f[2])
 		}
 		r.Sig = syscall.Signal(sig)
 		return r, nil
-	case kind != "start":
-		return r, fmt.Errorf("unknown request %q", kind)
+	case "start":
+	default:
+		return r, fmt.Errorf("unknown request %q", f[0])
 	}
 	f = f[1:]
 	if len(f) < 4 {

@@ -53,7 +53,8 @@ func TestWire(t *testing.T) {
 	// A request names what it is: a start or a signal with a number in
 	// range, never anything else.
 	for _, msg := range []string{"1\x00/usr/bin/true\x00/tmp\x000\x00", "run\x001\x00p\x00/\x000\x00", "signal\x001\x00",
-		"signal\x001\x000\x00", "signal\x001\x0065\x00", "signal\x001\x00-9\x00", "signal\x00x\x009\x00", "signal\x001\x009\x00p\x00"} {
+		"signal\x001\x000\x00", "signal\x001\x0065\x00", "signal\x001\x00-9\x00", "signal\x00x\x009\x00", "signal\x001\x009\x00p\x00",
+		"signal\x001\x00p\x00/\x000\x00", "signal\x001\x00/usr/bin/true\x00/tmp\x001\x00a\x00"} {
 		if r, err := decodeRequest([]byte(msg)); err == nil {
 			t.Errorf("request %q read as %+v", msg, r)
 		}
