@@ -448,7 +448,7 @@ func SupervisorMain() int {
 		return 2
 	}
 	conn := c.(*net.UnixConn)
-	sv := &supervisorState{conn: conn, ids: map[int]uint64{}, pids: map[uint64]int{}, live: map[int]bool{}}
+	sv := &supervisorState{conn: conn, cmds: map[int]uint64{}}
 	// Children are reaped when SIGCHLD says one ended, not by a wait4
 	// blocked in the kernel for the whole life of every command: a
 	// goroutine blocked in a system call holds one of the runtime's
@@ -491,9 +491,7 @@ func SupervisorMain() int {
 type supervisorState struct {
 	conn  *net.UnixConn
 	mu    sync.Mutex
-	ids   map[int]uint64 // pid → request
-	pids  map[uint64]int // request → pid, while the command runs
-	live  map[int]bool   // process groups of commands that run
+	cmds  map[int]uint64 // the commands that run: pid (and process group) → request
 	sendM sync.Mutex
 }
 
@@ -530,9 +528,7 @@ func (sv *supervisorState) startOne(req supRequest, files []int) {
 		sv.send(supReply{ID: req.ID, Op: "nostart", Err: fmt.Sprintf("%s: %v", req.Path, err)})
 		return
 	}
-	sv.live[pid] = true
-	sv.ids[pid] = req.ID
-	sv.pids[req.ID] = pid
+	sv.cmds[pid] = req.ID
 	sv.mu.Unlock()
 }
 
@@ -540,8 +536,10 @@ func (sv *supervisorState) startOne(req supRequest, files []int) {
 // come in order: a command's start is handled before any signal for it.
 func (sv *supervisorState) signal(req supRequest) {
 	sv.mu.Lock()
-	if pid, ok := sv.pids[req.ID]; ok {
-		_ = syscall.Kill(-pid, req.Sig)
+	for pid, id := range sv.cmds { // a handful at most: the steps side by side
+		if id == req.ID {
+			_ = syscall.Kill(-pid, req.Sig)
+		}
 	}
 	sv.mu.Unlock()
 }
@@ -566,14 +564,12 @@ func (sv *supervisorState) reap(chld <-chan os.Signal) {
 				status = 128 + int(ws.Signal())
 			}
 			sv.mu.Lock()
-			id, ok := sv.ids[pid]
+			id, ok := sv.cmds[pid]
 			if ok { // else an orphan, reaped
 				// What the command left running in its group ends with
 				// it, before rbflow hears that it exited.
 				_ = syscall.Kill(-pid, syscall.SIGKILL)
-				delete(sv.ids, pid)
-				delete(sv.pids, id)
-				delete(sv.live, pid)
+				delete(sv.cmds, pid)
 				sv.send(supReply{ID: id, Op: "exit", Status: status})
 			}
 			sv.mu.Unlock()
@@ -584,7 +580,7 @@ func (sv *supervisorState) reap(chld <-chan os.Signal) {
 // killAll ends every group it started and every process left under it.
 func (sv *supervisorState) killAll() {
 	sv.mu.Lock()
-	for pgid := range sv.live {
+	for pgid := range sv.cmds {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	}
 	sv.mu.Unlock()

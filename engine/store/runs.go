@@ -230,14 +230,13 @@ func (s *Store) SaveStep(ctx context.Context, rec *engine.StepRecord) error {
 	if err != nil {
 		return err
 	}
-	s.writeMu.Lock()
-	stmt, err := s.stepStmt(ctx)
-	if err == nil {
-		_, err = stmt.ExecContext(ctx, args...)
-		s.writeFailed(err)
-		err = s.explain(s.walGone(err))
-	}
-	s.writeMu.Unlock()
+	err = s.write(ctx, func(c *sql.Conn) error {
+		stmt, err := s.stepStmt(ctx, c)
+		if err == nil {
+			_, err = stmt.ExecContext(ctx, args...)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save step %s of run %s: %w", rec.StepID, rec.RunID, err)
 	}

@@ -63,7 +63,7 @@ type Store struct {
 	// (a millisecond or more) while the first commits in microseconds.
 	// Steps that run side by side commit one after another instead.
 	writeMu  sync.Mutex
-	wconn    *sql.Conn // the connection writes go through (see writer)
+	wconn    *sql.Conn // the connection writes go through (see write)
 	saveStep *sql.Stmt // saveStepSQL, prepared on wconn
 	// Notice is what a person must hear about this store, said by the
 	// command that opened it: it was damaged and set aside, or it lost
@@ -415,44 +415,39 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // tx runs f in an immediate transaction and commits if f returns nil.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	return s.write(ctx, func(c *sql.Conn) error { return txOn(ctx, c, f) })
+}
+
+// write runs f on the connection this process writes through (but for
+// durableTx), one write at a time, and explains its error. The connection
+// is opened on first use and kept: it keeps its page cache and its
+// prepared statement from one write to the next, where steps side by side
+// would otherwise take turns on the pool's connections, each reading again
+// the pages the others changed. A broken one is dropped, and the next
+// write opens another.
+func (s *Store) write(ctx context.Context, f func(c *sql.Conn) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	c, err := s.writer(ctx)
-	if err != nil {
-		return err
+	if s.wconn == nil {
+		c, err := s.db.Conn(context.WithoutCancel(ctx))
+		if err != nil {
+			return s.explain(err)
+		}
+		s.wconn = c
 	}
-	err = txOn(ctx, c, f)
+	err := f(s.wconn)
 	s.writeFailed(err)
 	return s.explain(s.walGone(err))
 }
 
-// writer returns the connection this process writes through (but for
-// durableTx), opened on first use; s.writeMu is held. One connection keeps
-// its page cache and its prepared statement from one write to the next:
-// steps side by side would otherwise take turns on the pool's
-// connections, each reading again the pages the others changed.
-func (s *Store) writer(ctx context.Context) (*sql.Conn, error) {
-	if s.wconn == nil {
-		c, err := s.db.Conn(context.WithoutCancel(ctx))
-		if err != nil {
-			return nil, s.explain(err)
-		}
-		s.wconn = c
-	}
-	return s.wconn, nil
-}
-
-// stepStmt returns saveStepSQL prepared on the writer, once; s.writeMu is
-// held. (Not in writer: the migrations that make the table write first.)
-func (s *Store) stepStmt(ctx context.Context) (*sql.Stmt, error) {
-	c, err := s.writer(ctx)
-	if err != nil {
-		return nil, err
-	}
+// stepStmt returns saveStepSQL prepared on the writer c, once; s.writeMu
+// is held. (Not when the writer opens: the migrations that make the table
+// write first.)
+func (s *Store) stepStmt(ctx context.Context, c *sql.Conn) (*sql.Stmt, error) {
 	if s.saveStep == nil {
 		st, err := c.PrepareContext(ctx, saveStepSQL)
 		if err != nil {
-			return nil, s.explain(err)
+			return nil, err
 		}
 		s.saveStep = st
 	}
