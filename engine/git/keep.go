@@ -6,10 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // KeptPrefix begins the refs rbflow keeps: snapshots, and the branches and
@@ -169,7 +171,7 @@ func (r *Repo) keepPacked(ctx context.Context, ref, obj string, list []byte) err
 		}
 	}
 	// The empty old value makes git refuse if the ref exists.
-	if _, err := r.gitIn(ctx, true, "update-ref", "-m", "rbflow", ref, obj, ""); err != nil {
+	if err := r.updateKept(ctx, ref, "-m", "rbflow", ref, obj, ""); err != nil {
 		if ok, _ := r.keptExists(ctx, ref); ok {
 			return fmt.Errorf("keep %s: %w", ref, ErrRefExists)
 		}
@@ -232,6 +234,30 @@ func (r *Repo) KeptRefs(ctx context.Context, prefix string) ([]string, error) {
 	return out, nil
 }
 
+// keptUpdates serializes this process's updates of kept refs (updateKept).
+var keptUpdates sync.Mutex
+
+// updateKept runs git update-ref with args on the store, for the kept ref
+// ref. It first removes the lock file (<ref>.lock) that a git killed while
+// updating ref leaves behind: a SIGKILL gives git no chance to remove it,
+// and every later update of ref would fail ("cannot lock ref ...: File
+// exists"). The lock can only be a dead git's. A kept ref names its run
+// (refs/rbflow/<run>/...), and only the rbflow that owns the run updates
+// it (rbflow gc deletes the refs of runs that are over): a resumed run
+// starts no step before its previous owner and all that owner's processes
+// are gone, and within this process keptUpdates lets one update at a time
+// through.
+func (r *Repo) updateKept(ctx context.Context, ref string, args ...string) error {
+	keptUpdates.Lock()
+	defer keptUpdates.Unlock()
+	lock := filepath.Join(r.keepDir(), filepath.FromSlash(ref)+".lock")
+	if err := os.Remove(lock); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s, left by a git that was killed: %w", lock, err)
+	}
+	_, err := r.gitIn(ctx, true, append([]string{"update-ref"}, args...)...)
+	return err
+}
+
 // DeleteKept deletes a kept ref (from the store and, where an older rbflow
 // kept it, from the repository). A missing ref is not an error.
 func (r *Repo) DeleteKept(ctx context.Context, ref string) error {
@@ -239,7 +265,7 @@ func (r *Repo) DeleteKept(ctx context.Context, ref string) error {
 		return fmt.Errorf("delete %s: not a kept ref", ref)
 	}
 	if r.hasKeep() {
-		if _, err := r.gitIn(ctx, true, "update-ref", "-d", ref); err != nil {
+		if err := r.updateKept(ctx, ref, "-d", ref); err != nil {
 			return fmt.Errorf("delete %s: %w", ref, err)
 		}
 	}

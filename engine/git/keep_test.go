@@ -128,3 +128,48 @@ func TestKeptRefs(t *testing.T) {
 		t.Errorf("KeptRefs after delete = %q", refs)
 	}
 }
+
+// TestKeptRefLockLeftByKilledGit: a git killed while it updated a kept ref
+// (rbflow was SIGKILLed mid-snapshot) leaves <ref>.lock in the store. The
+// resumed step's snapshot to that ref, and the deletion of a kept ref with
+// a leftover lock, go through; before, each failed with "cannot lock ref
+// ...: File exists" and the resumed run stopped.
+func TestKeptRefLockLeftByKilledGit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, dir := dirtyRepo(t)
+	if _, err := r.Snapshot(ctx, "refs/rbflow/r1/first", SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	leaveLock := func(ref string) string {
+		lock := filepath.Join(r.KeepDir(), filepath.FromSlash(ref)+".lock")
+		if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// What git had written into the lock when it was killed.
+		if err := os.WriteFile(lock, []byte(strings.Repeat("0", 40)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return lock
+	}
+	lock := leaveLock("refs/rbflow/r1/reset")
+	snap, err := r.Snapshot(ctx, "refs/rbflow/r1/reset", SnapshotOptions{IncludeIgnored: true})
+	if err != nil {
+		t.Fatalf("snapshot over a killed git's lock: %v", err)
+	}
+	if _, err := os.Lstat(lock); err == nil {
+		t.Errorf("%s is still there", lock)
+	}
+	got := strings.TrimSpace(testkit.Git(t, dir, "--git-dir="+r.KeepDir(), "rev-parse", "refs/rbflow/r1/reset"))
+	if got != snap.Commit {
+		t.Errorf("refs/rbflow/r1/reset = %s, want the snapshot %s", got, snap.Commit)
+	}
+
+	leaveLock("refs/rbflow/r1/first")
+	if err := r.DeleteKept(ctx, "refs/rbflow/r1/first"); err != nil {
+		t.Fatalf("delete over a killed git's lock: %v", err)
+	}
+	if refs, err := r.KeptRefs(ctx, "refs/rbflow/r1/"); err != nil || len(refs) != 1 || refs[0] != "refs/rbflow/r1/reset" {
+		t.Errorf("kept refs after the delete: %v (%v), want only refs/rbflow/r1/reset", refs, err)
+	}
+}
