@@ -494,35 +494,42 @@ func skippedNote(snap *git.Snapshot) string {
 	return "; not saved: " + strings.Join(parts, ", ")
 }
 
-// staleLockAge is how long an index.lock must sit unchanged before a
-// resumed step takes it for the leftover of a git that died with rbflow.
+// staleLockAge is how long a lock (index.lock, a ref's lock) must sit
+// unchanged before a resumed step takes it for the leftover of a git that
+// died with rbflow.
 const staleLockAge = 10 * time.Second
 
-// clearStaleLock handles an index.lock left by a git that died with rbflow:
-// a live git gets time to finish; a lock unchanged for staleLockAge is
-// removed.
+// clearStaleLock handles the locks a git that died with rbflow left: the
+// index's, and the refs' (HEAD.lock, refs/heads/main.lock...), which git
+// cannot remove when it is SIGKILLed and without which it updates nothing.
+// A live git gets time to finish; a lock unchanged for staleLockAge is
+// removed, and the step's log says so.
 func clearStaleLock(ctx context.Context, x *engine.Exec, r *git.Repo) error {
 	for {
 		traces, err := r.Traces(ctx)
 		if err != nil {
 			return err
 		}
-		var lock *git.Trace
-		for i, t := range traces {
-			if t.Kind == git.TraceIndexLock {
-				lock = &traces[i]
+		var locks []git.Trace
+		fresh := false
+		for _, t := range traces {
+			if t.Kind == git.TraceIndexLock || t.Kind == git.TraceRefLock {
+				locks = append(locks, t)
+				fresh = fresh || time.Since(t.ModTime) < staleLockAge
 			}
 		}
-		if lock == nil {
+		if len(locks) == 0 {
 			return nil
 		}
-		if time.Since(lock.ModTime) >= staleLockAge {
-			removed, err := r.RemoveStaleIndexLock(ctx, staleLockAge)
-			if err != nil {
-				return fmt.Errorf("a stale index.lock blocks git: %w", err)
-			}
-			if removed {
-				fmt.Fprintf(x.Log, "removed %s, left by a git process that died with rbflow\n", lock.Path)
+		if !fresh {
+			for _, t := range locks {
+				removed, err := r.RemoveStaleLock(ctx, t, staleLockAge)
+				if err != nil {
+					return fmt.Errorf("a stale lock blocks git: %w", err)
+				}
+				if removed {
+					fmt.Fprintf(x.Log, "removed %s, left by a git process that died with rbflow\n", t.Path)
+				}
 			}
 			return nil
 		}
@@ -542,7 +549,7 @@ func inProgress(ctx context.Context, r *git.Repo, allow ...git.TraceKind) error 
 		return err
 	}
 	for _, t := range traces {
-		if t.Kind == git.TraceIndexLock || slices.Contains(allow, t.Kind) {
+		if t.Kind == git.TraceIndexLock || t.Kind == git.TraceRefLock || slices.Contains(allow, t.Kind) {
 			continue
 		}
 		return engine.NeedPerson(t.Advice + "; then rbflow resume")

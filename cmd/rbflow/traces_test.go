@@ -109,3 +109,55 @@ steps:
 		t.Errorf("index.lock is still there")
 	}
 }
+
+// TestStaleRefLockOnResume: rbflow was killed while its git reset moved
+// main, and git left refs/heads/main.lock and ORIG_HEAD.lock (a SIGKILL
+// gives it no chance to remove them). The resumed step removes both, says
+// so, and moves main; before, git refused ("cannot lock ref") and the run
+// stopped there.
+func TestStaleRefLockOnResume(t *testing.T) {
+	t.Parallel()
+	dir := testkit.GitRepo(t, map[string]string{"f.txt": "1\n"})
+	first := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	testkit.Commit(t, dir, "second", map[string]string{"f.txt": "2\n"})
+	second := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	procFile := filepath.Join(t.TempDir(), "p.yaml")
+	testkit.WriteFile(t, procFile, `version: 1
+name: lock
+steps:
+  - id: back
+    git: reset
+    with: {to: `+first+`, mode: hard}
+`)
+	if _, e, code := rbflow(t, dir, "run", procFile); code != 0 {
+		t.Fatalf("run: %s", e)
+	}
+	// As if rbflow died inside the step, git holding main's locks.
+	testkit.Git(t, dir, "reset", "-q", "--hard", second)
+	old := time.Now().Add(-time.Minute)
+	var locks []string
+	for _, name := range []string{"refs/heads/main.lock", "ORIG_HEAD.lock"} {
+		lock := filepath.Join(dir, ".git", filepath.FromSlash(name))
+		testkit.WriteFile(t, lock, second+"\n")
+		if err := os.Chtimes(lock, old, old); err != nil {
+			t.Fatal(err)
+		}
+		locks = append(locks, lock)
+	}
+	markInterrupted(t, dir, "back")
+	o, e, code := rbflow(t, dir, "resume", "--yes")
+	if code != 0 {
+		t.Fatalf("resume: exit %d, want 0\n%s%s", code, o, e)
+	}
+	for _, lock := range locks {
+		if !strings.Contains(o, "removed "+lock+", left by a git process that died with rbflow") {
+			t.Errorf("the resume does not say it removed %s:\n%s", lock, o)
+		}
+		if _, err := os.Lstat(lock); !os.IsNotExist(err) {
+			t.Errorf("%s is still there", lock)
+		}
+	}
+	if head := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "main")); head != first {
+		t.Errorf("main = %s after the resume, want %s", head, first)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +265,71 @@ func TestHeadBranch(t *testing.T) {
 	}
 	testkit.Git(t, dir, "switch", "-q", "--orphan", "fresh")
 	check("orphan", "", "fresh")
+}
+
+// TestRefLockTraces: the lock files a git killed while it updated a ref
+// leaves (HEAD.lock, ORIG_HEAD.lock, packed-refs.lock, refs/**.lock) are
+// traces; RemoveStaleLock removes an old one, leaves a fresh one, and
+// removes nothing that is not such a lock.
+func TestRefLockTraces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	if traces, err := r.Traces(ctx); err != nil || len(traces) != 0 {
+		t.Fatalf("Traces() of a clean repository = %+v, %v", traces, err)
+	}
+	names := []string{"HEAD.lock", "ORIG_HEAD.lock", "packed-refs.lock", "refs/heads/main.lock", "refs/heads/team/x.lock", "refs/tags/v1.lock"}
+	for _, n := range names {
+		writeFile(t, dir, ".git/"+n, "", 0o644)
+	}
+	writeFile(t, dir, ".git/refs/heads/not-a-lock", "", 0o644)
+	traces, err := r.Traces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tr := range traces {
+		if tr.Kind != TraceRefLock || tr.ModTime.IsZero() || !strings.Contains(tr.Advice, tr.Path) {
+			t.Errorf("trace %+v: want a ref lock with its time, and advice naming it", tr)
+		}
+		rel, _ := filepath.Rel(filepath.Join(dir, ".git"), tr.Path)
+		got = append(got, filepath.ToSlash(rel))
+	}
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(names))
+	if !slices.Equal(got, want) {
+		t.Errorf("ref locks found: %v, want %v", got, want)
+	}
+
+	if removed, err := r.RemoveStaleLock(ctx, traces[0], time.Hour); removed || !errors.Is(err, ErrLockTooRecent) {
+		t.Errorf("RemoveStaleLock(fresh %s) = %v, %v; want ErrLockTooRecent", traces[0].Path, removed, err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, tr := range traces {
+		if err := os.Chtimes(tr.Path, old, old); err != nil {
+			t.Fatal(err)
+		}
+		if removed, err := r.RemoveStaleLock(ctx, tr, time.Hour); !removed || err != nil {
+			t.Errorf("RemoveStaleLock(old %s) = %v, %v", tr.Path, removed, err)
+		}
+	}
+	if traces, err := r.Traces(ctx); err != nil || len(traces) != 0 {
+		t.Errorf("Traces() after the removals = %+v, %v", traces, err)
+	}
+
+	// Only lock files of the index and the refs.
+	writeFile(t, dir, "f.lock", "keep\n", 0o644)
+	writeFile(t, dir, ".git/config.lock", "", 0o644)
+	for _, p := range []string{filepath.Join(dir, "f.lock"), filepath.Join(dir, ".git", "config.lock"),
+		filepath.Join(dir, ".git", "refs", "..", "config.lock"), filepath.Join(dir, ".git", "refs", "heads", "not-a-lock")} {
+		if err := os.Chtimes(p, old, old); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if removed, err := r.RemoveStaleLock(ctx, Trace{Kind: TraceRefLock, Path: p}, time.Hour); removed || err == nil {
+			t.Errorf("RemoveStaleLock(%s) = %v, %v; want a refusal", p, removed, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f.lock")); err != nil {
+		t.Errorf("f.lock: %v", err)
+	}
 }

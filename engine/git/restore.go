@@ -269,9 +269,9 @@ func (r *Repo) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) 
 	return nil
 }
 
-// checkTraces refuses while git holds the index, or while an operation is
-// in progress that is neither the snapshot's nor the one the run left
-// (which the backup saves).
+// checkTraces refuses while git holds the index or a ref, or while an
+// operation is in progress that is neither the snapshot's nor the one the
+// run left (which the backup saves).
 func (r *Repo) checkTraces(ctx context.Context, snap *Snapshot, want, aft *meta, cur *state, force bool) error {
 	traces, err := r.Traces(ctx)
 	if err != nil {
@@ -280,7 +280,7 @@ func (r *Repo) checkTraces(ctx context.Context, snap *Snapshot, want, aft *meta,
 	for _, t := range traces {
 		known := want != nil && (sameState(cur.meta.state, want.state) || force ||
 			aft != nil && sameState(cur.meta.state, aft.state))
-		if t.Kind == TraceIndexLock || t.Kind == TraceBisect || !known {
+		if t.Kind == TraceIndexLock || t.Kind == TraceRefLock || t.Kind == TraceBisect || !known {
 			return fmt.Errorf("restore %s: %s (%s); nothing was changed", snap.name(), t.Advice, t.Path)
 		}
 	}

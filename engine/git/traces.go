@@ -17,6 +17,7 @@ type TraceKind string
 // Kinds of Trace.
 const (
 	TraceIndexLock  TraceKind = "index-lock"  // index.lock: a git process is writing the index, or died doing so
+	TraceRefLock    TraceKind = "ref-lock"    // HEAD.lock, refs/heads/main.lock...: a git process is updating a ref, or died doing so
 	TraceMerge      TraceKind = "merge"       // MERGE_HEAD
 	TraceCherryPick TraceKind = "cherry-pick" // CHERRY_PICK_HEAD
 	TraceRevert     TraceKind = "revert"      // REVERT_HEAD
@@ -83,7 +84,48 @@ func (r *Repo) Traces(ctx context.Context) ([]Trace, error) {
 		}
 		out = append(out, Trace{Kind: c.kind, Path: c.path, ModTime: fi.ModTime(), Continue: c.cont, Abort: c.abort, Advice: c.advice})
 	}
-	return out, nil
+	locks, err := r.refLocks()
+	if err != nil {
+		return nil, fmt.Errorf("look for git traces: %w", err)
+	}
+	return append(out, locks...), nil
+}
+
+// refLocks finds the lock files of refs: HEAD.lock and ORIG_HEAD.lock of
+// this work tree, packed-refs.lock and every refs/**.lock of the
+// repository. A git process holds one while it updates that ref; a git
+// killed meanwhile (with rbflow, by SIGKILL) leaves it, and every later
+// update of the ref fails ("cannot lock ref ...: File exists").
+func (r *Repo) refLocks() ([]Trace, error) {
+	var out []Trace
+	add := func(p string, fi fs.FileInfo) {
+		out = append(out, Trace{Kind: TraceRefLock, Path: p, ModTime: fi.ModTime(),
+			Advice: "a git process is updating a ref or died while doing so; if no git process is running in this repository, remove it: rm -f " + p})
+	}
+	for _, p := range []string{filepath.Join(r.gitDir, "HEAD.lock"), filepath.Join(r.gitDir, "ORIG_HEAD.lock"), filepath.Join(r.commonDir, "packed-refs.lock")} {
+		if fi, err := os.Lstat(p); err == nil {
+			add(p, fi)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	err := filepath.WalkDir(filepath.Join(r.commonDir, "refs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() && strings.HasSuffix(d.Name(), ".lock") {
+			fi, err := d.Info()
+			if err != nil {
+				return nil // gone meanwhile: its git finished
+			}
+			add(p, fi)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // QuitOperations forgets the merge, cherry-pick, revert, rebase or am in
@@ -166,9 +208,9 @@ type traceCheck struct {
 	advice      string
 }
 
-// ErrLockTooRecent means RemoveStaleIndexLock found a lock younger than the
-// age it was given, which a live git process may still hold.
-var ErrLockTooRecent = errors.New("git: index.lock is too recent to be stale")
+// ErrLockTooRecent means RemoveStaleLock found a lock younger than the age
+// it was given, which a live git process may still hold.
+var ErrLockTooRecent = errors.New("git: the lock is too recent to be stale")
 
 // RemoveStaleIndexLock removes the index.lock of this work tree and reports
 // whether there was one. Git cannot tell whether the process that created a
@@ -176,26 +218,55 @@ var ErrLockTooRecent = errors.New("git: index.lock is too recent to be stale")
 // the pid and start time of the git it ran); as a second guard a lock newer
 // than minAge is left alone and the error wraps ErrLockTooRecent.
 func (r *Repo) RemoveStaleIndexLock(ctx context.Context, minAge time.Duration) (bool, error) {
+	return r.RemoveStaleLock(ctx, Trace{Kind: TraceIndexLock, Path: r.indexFile + ".lock"}, minAge)
+}
+
+// RemoveStaleLock is RemoveStaleIndexLock for a lock Traces reported: the
+// index's or a ref's (TraceIndexLock, TraceRefLock).
+func (r *Repo) RemoveStaleLock(ctx context.Context, t Trace, minAge time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	lock := r.indexFile + ".lock"
+	lock := t.Path
+	if !r.isLockPath(t) {
+		return false, fmt.Errorf("remove stale lock: %s is not a lock file of this repository's index or refs", lock)
+	}
 	fi, err := os.Lstat(lock)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("remove stale index lock: %w", err)
+		return false, fmt.Errorf("remove stale lock: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return false, fmt.Errorf("remove stale index lock: %s is not a regular file; remove it by hand if it is stale", lock)
+		return false, fmt.Errorf("remove stale lock: %s is not a regular file; remove it by hand if it is stale", lock)
 	}
 	if age := time.Since(fi.ModTime()); age < minAge {
-		return false, fmt.Errorf("remove stale index lock %s: written %s ago, less than %s: %w",
+		return false, fmt.Errorf("remove stale lock %s: written %s ago, less than %s: %w",
 			lock, age.Round(time.Millisecond), minAge, ErrLockTooRecent)
 	}
 	if err := os.Remove(lock); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("remove stale index lock: %w", err)
+		return false, fmt.Errorf("remove stale lock: %w", err)
 	}
 	return true, nil
+}
+
+// isLockPath reports whether t names a lock file that Traces looks for:
+// the index's, or a ref's.
+func (r *Repo) isLockPath(t Trace) bool {
+	switch t.Kind {
+	case TraceIndexLock:
+		return t.Path == r.indexFile+".lock"
+	case TraceRefLock:
+		if !strings.HasSuffix(t.Path, ".lock") {
+			return false
+		}
+		switch t.Path {
+		case filepath.Join(r.gitDir, "HEAD.lock"), filepath.Join(r.gitDir, "ORIG_HEAD.lock"), filepath.Join(r.commonDir, "packed-refs.lock"):
+			return true
+		}
+		rel, err := filepath.Rel(filepath.Join(r.commonDir, "refs"), t.Path)
+		return err == nil && filepath.IsLocal(rel)
+	}
+	return false
 }
