@@ -13,16 +13,17 @@ build:
 # four run at once (-parallel; the default is one per core).
 #
 # The packages run under the race detector, but for cmd/rbflow: its tests
-# drive rbflow end to end as processes of the test binary, which -race
-# makes two to three times slower (326 s against 141 s on this two-core
-# machine, busy), while the concurrency they go through (engine, steps,
-# proc, store) is race-tested in its own packages. engine/eval runs without
+# drive rbflow end to end as processes (rbflow built once by the test
+# binary, with -race when the test binary has it), which -race makes two
+# to three times slower (326 s against 141 s on this two-core machine,
+# busy), while the concurrency they go through (engine, steps, proc,
+# store) is race-tested in its own packages. engine/eval runs without
 # -race too: its time goes to the thousands of bash processes of the shell
 # differential, and it has no concurrency of its own. The two go test runs
 # go side by side. test-long runs the random sweeps whole (RBFLOW_TEST_LONG),
 # and everything under -race. GORACE=atexit_sleep_ms=0: a race-built
-# binary otherwise sleeps a second when it exits, and the run's supervisor
-# is the test binary started again, once per run.
+# binary otherwise sleeps a second when it exits, and under make test-long
+# every rbflow process and every run's supervisor is one.
 # -ldflags=-w: test binaries without DWARF link in two thirds of the CPU
 # time (stack traces do not need it); fifteen of them are linked per run.
 TESTFLAGS := -count=1 -parallel 4 -ldflags=-w

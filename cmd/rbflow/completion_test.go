@@ -231,16 +231,11 @@ func TestCompleteCreatesNothing(t *testing.T) {
 	}
 }
 
-// shellPath is a folder holding an rbflow command that is this test
-// binary acting as rbflow, for the completion scripts to call.
+// shellPath is the folder of rbflow (rbflowBinary), for the completion
+// scripts to call.
 func shellPath(t *testing.T) string {
 	t.Helper()
-	bin := t.TempDir()
-	testkit.WriteFile(t, filepath.Join(bin, "rbflow"), fmt.Sprintf("#!/bin/sh\n%s=1 exec %q \"$@\"\n", asMainEnv, os.Args[0]))
-	if err := os.Chmod(filepath.Join(bin, "rbflow"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return filepath.Dir(rbflowBinary(t))
 }
 
 // inShell runs a command in the shell sh, in dir, with the test rbflow first on

@@ -42,10 +42,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	if n, err := fmt.Sscan(os.Getenv("RBFLOW_BENCH_ROUNDS"), &rounds); n != 1 || err != nil {
 		rounds = 5
 	}
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
+	self := rbflowBinary(b)
 	if os.Getenv("RBFLOW_BENCH_ONLY") == "reset" {
 		resetSide(b, rounds, sideReport(b), self)
 		return
@@ -77,7 +74,7 @@ func BenchmarkSideBySide(b *testing.B) {
 
 	rb := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(self, append(args, "--repo", repo, "-q")...)
-		cmd.Env = append(os.Environ(), asMainEnv+"=1", "NO_COLOR=1")
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
 		return cmd
 	}
 	sh := func(script string) *exec.Cmd { return exec.Command("bash", "--noprofile", "--norc", "-c", script) }
@@ -213,7 +210,7 @@ func resetSide(b *testing.B, rounds int, report func(string, [][2]measure), self
 	for r := 0; r < rounds; r++ {
 		dirty()
 		cmd := exec.Command(self, "run", proc, "--repo", repo, "-q")
-		cmd.Env = append(os.Environ(), asMainEnv+"=1", "NO_COLOR=1")
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
 		a := run(b, cmd)
 		dirty()
 		pairs = append(pairs, [2]measure{a, run(b, exec.Command("git", "-C", repo, "reset", "-q", "--hard", "HEAD"))})

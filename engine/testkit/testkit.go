@@ -22,8 +22,9 @@ import (
 // binary for those), Main runs it and exits. Otherwise it returns, after
 // setting GORACE for the processes the tests start, unless it is set
 // already (a binary built with -race sleeps a second before it exits by
-// default, atexit_sleep_ms, and every rbflow process and every reaper a
-// test starts is this binary), and after putting the interpreter behind a
+// default, atexit_sleep_ms, and every supervisor and reaper a test starts
+// is this binary, or in cmd/rbflow an rbflow built with the same -race),
+// and after putting the interpreter behind a
 // python3 shim first on PATH (unshimPython).
 //
 // It also sets GOFLAGS, unless set, for the go commands that the
