@@ -238,8 +238,8 @@ func shellPath(t *testing.T) string {
 	return filepath.Dir(rbflowBinary(t))
 }
 
-// inShell runs a command in the shell sh, in dir, with the test rbflow first on
-// PATH, and returns its output lines.
+// inShell runs a command in the shell sh, in dir, with the rbflow of bin
+// first on PATH, and returns its output lines.
 func inShell(t *testing.T, bin, dir, sh string, args ...string) []string {
 	t.Helper()
 	if _, err := exec.LookPath(sh); err != nil {

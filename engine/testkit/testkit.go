@@ -24,8 +24,8 @@ import (
 // already (a binary built with -race sleeps a second before it exits by
 // default, atexit_sleep_ms, and every supervisor and reaper a test starts
 // is this binary, or in cmd/rbflow an rbflow built with the same -race),
-// and after putting the interpreter behind a
-// python3 shim first on PATH (unshimPython).
+// and after putting the interpreter behind a python3 shim first on PATH
+// (unshimPython).
 //
 // It also sets GOFLAGS, unless set, for the go commands that the
 // procedures under test run in the tests' sample Go modules: -trimpath
