@@ -12,6 +12,7 @@ import (
 
 	"github.com/rbflow/rbflow/engine"
 	"github.com/rbflow/rbflow/engine/spec"
+	"github.com/rbflow/rbflow/engine/testkit"
 	"github.com/rbflow/rbflow/steps"
 )
 
@@ -113,8 +114,14 @@ func TestInvalidGolden(t *testing.T) {
 			plan, err := load(file, text)
 			// A hang or a blow-up is the failure this catches, not speed
 			// (BenchmarkLoadCompile10k measures that): the bound is far
-			// above any normal load, even on a busy CI machine.
-			if d := time.Since(begin); d > 30*time.Second*slowdown() {
+			// above any normal load, even on a busy CI machine, and ten
+			// times that under the race detector, which slows the loader
+			// down several times.
+			bound := 30 * time.Second
+			if testkit.Race {
+				bound *= 10
+			}
+			if d := time.Since(begin); d > bound {
 				t.Errorf("load(%s) took %v: hostile input must not make the loader hang", file, d)
 			}
 			if err == nil {

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 // removingSeed runs the tests, then removes the seed repository they
-// copied (seedRepo).
+// copied (seedRepo) and the rbflow they ran (rbflowBinary).
 type removingSeed struct{ m *testing.M }
 
 func (r removingSeed) Run() int {
@@ -59,7 +59,7 @@ func rbflowBinary(t testing.TB) string {
 		// the link's CPU time. GOFLAGS is the one testkit.Main sets for
 		// the procedures' go commands.
 		args := []string{"build", "-ldflags=-w", "-o", exe}
-		if raceBuilt {
+		if testkit.Race {
 			args = append(args, "-race")
 		}
 		cmd := exec.Command(gocmd, append(args, ".")...)

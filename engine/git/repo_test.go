@@ -142,21 +142,21 @@ func TestTraces(t *testing.T) {
 		t.Errorf("index.lock advice %q does not name the lock", traces[0].Advice)
 	}
 
-	if removed, err := r.RemoveStaleIndexLock(ctx, time.Hour); removed || !errors.Is(err, ErrLockTooRecent) {
-		t.Errorf("RemoveStaleIndexLock(fresh lock) = %v, %v; want ErrLockTooRecent", removed, err)
+	if removed, err := r.RemoveStaleLock(ctx, Trace{Kind: TraceIndexLock, Path: lock}, time.Hour); removed || !errors.Is(err, ErrLockTooRecent) {
+		t.Errorf("RemoveStaleLock(fresh index.lock) = %v, %v; want ErrLockTooRecent", removed, err)
 	}
 	old := time.Now().Add(-2 * time.Hour)
 	if err := os.Chtimes(lock, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if removed, err := r.RemoveStaleIndexLock(ctx, time.Hour); !removed || err != nil {
-		t.Errorf("RemoveStaleIndexLock(old lock) = %v, %v", removed, err)
+	if removed, err := r.RemoveStaleLock(ctx, Trace{Kind: TraceIndexLock, Path: lock}, time.Hour); !removed || err != nil {
+		t.Errorf("RemoveStaleLock(old index.lock) = %v, %v", removed, err)
 	}
 	if _, err := os.Stat(lock); err == nil {
 		t.Error("index.lock still exists")
 	}
-	if removed, err := r.RemoveStaleIndexLock(ctx, time.Hour); removed || err != nil {
-		t.Errorf("RemoveStaleIndexLock(no lock) = %v, %v", removed, err)
+	if removed, err := r.RemoveStaleLock(ctx, Trace{Kind: TraceIndexLock, Path: lock}, time.Hour); removed || err != nil {
+		t.Errorf("RemoveStaleLock(no index.lock) = %v, %v", removed, err)
 	}
 	if _, err := r.Git(ctx, "cherry-pick", "--abort"); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -91,6 +92,12 @@ func (r *Repo) Traces(ctx context.Context) ([]Trace, error) {
 	return append(out, locks...), nil
 }
 
+// fixedRefLocks are the lock files of refs outside refs/: HEAD.lock and
+// ORIG_HEAD.lock of this work tree, and the repository's packed-refs.lock.
+func (r *Repo) fixedRefLocks() []string {
+	return []string{filepath.Join(r.gitDir, "HEAD.lock"), filepath.Join(r.gitDir, "ORIG_HEAD.lock"), filepath.Join(r.commonDir, "packed-refs.lock")}
+}
+
 // refLocks finds the lock files of refs: HEAD.lock and ORIG_HEAD.lock of
 // this work tree, packed-refs.lock and every refs/**.lock of the
 // repository. A git process holds one while it updates that ref; a git
@@ -102,7 +109,7 @@ func (r *Repo) refLocks() ([]Trace, error) {
 		out = append(out, Trace{Kind: TraceRefLock, Path: p, ModTime: fi.ModTime(),
 			Advice: "a git process is updating a ref or died while doing so; if no git process is running in this repository, remove it: rm -f " + p})
 	}
-	for _, p := range []string{filepath.Join(r.gitDir, "HEAD.lock"), filepath.Join(r.gitDir, "ORIG_HEAD.lock"), filepath.Join(r.commonDir, "packed-refs.lock")} {
+	for _, p := range r.fixedRefLocks() {
 		if fi, err := os.Lstat(p); err == nil {
 			add(p, fi)
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -212,17 +219,12 @@ type traceCheck struct {
 // it was given, which a live git process may still hold.
 var ErrLockTooRecent = errors.New("git: the lock is too recent to be stale")
 
-// RemoveStaleIndexLock removes the index.lock of this work tree and reports
-// whether there was one. Git cannot tell whether the process that created a
-// lock is alive, so the caller must know that it is dead (rbflow records
-// the pid and start time of the git it ran); as a second guard a lock newer
-// than minAge is left alone and the error wraps ErrLockTooRecent.
-func (r *Repo) RemoveStaleIndexLock(ctx context.Context, minAge time.Duration) (bool, error) {
-	return r.RemoveStaleLock(ctx, Trace{Kind: TraceIndexLock, Path: r.indexFile + ".lock"}, minAge)
-}
-
-// RemoveStaleLock is RemoveStaleIndexLock for a lock Traces reported: the
-// index's or a ref's (TraceIndexLock, TraceRefLock).
+// RemoveStaleLock removes a lock file Traces reported, the index's or a
+// ref's (TraceIndexLock, TraceRefLock), and reports whether there was one.
+// Git cannot tell whether the process that created a lock is alive, so the
+// caller must know that it is dead (rbflow records the pid and start time
+// of the git it ran); as a second guard a lock newer than minAge is left
+// alone and the error wraps ErrLockTooRecent.
 func (r *Repo) RemoveStaleLock(ctx context.Context, t Trace, minAge time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -258,15 +260,11 @@ func (r *Repo) isLockPath(t Trace) bool {
 	case TraceIndexLock:
 		return t.Path == r.indexFile+".lock"
 	case TraceRefLock:
-		if !strings.HasSuffix(t.Path, ".lock") {
-			return false
-		}
-		switch t.Path {
-		case filepath.Join(r.gitDir, "HEAD.lock"), filepath.Join(r.gitDir, "ORIG_HEAD.lock"), filepath.Join(r.commonDir, "packed-refs.lock"):
+		if slices.Contains(r.fixedRefLocks(), t.Path) {
 			return true
 		}
 		rel, err := filepath.Rel(filepath.Join(r.commonDir, "refs"), t.Path)
-		return err == nil && filepath.IsLocal(rel)
+		return err == nil && filepath.IsLocal(rel) && strings.HasSuffix(t.Path, ".lock")
 	}
 	return false
 }
