@@ -2,7 +2,6 @@ package main
 
 import (
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -14,9 +13,7 @@ import (
 // and prints a readable plan with --dry-run, changing nothing.
 func TestBuiltinsAndExamplesValidate(t *testing.T) {
 	t.Parallel()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	examples, err := filepath.Glob(filepath.Join(root, "examples", "*", "*.yaml"))
+	examples, err := filepath.Glob(filepath.Join(sourceRoot(t), "examples", "*", "*.yaml"))
 	if err != nil || len(examples) < 4 {
 		t.Fatalf("examples: %v (%d files)", err, len(examples))
 	}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,9 +140,7 @@ type graphSource struct {
 // procedure, compiled, and the repository to draw them in.
 func graphSources(t *testing.T) ([]graphSource, string) {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	examples, err := filepath.Glob(filepath.Join(root, "examples", "*", "*.yaml"))
+	examples, err := filepath.Glob(filepath.Join(sourceRoot(t), "examples", "*", "*.yaml"))
 	if err != nil || len(examples) < 4 {
 		t.Fatalf("examples: %v (%d files)", err, len(examples))
 	}

@@ -56,9 +56,11 @@ func rbflowBinary(t testing.TB) string {
 			gocmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 		}
 		// -ldflags=-w: no DWARF (stack traces do not need it), a third of
-		// the link's CPU time. GOFLAGS is the one testkit.Main sets for
+		// the link's CPU time. -trimpath: as make test builds, so that
+		// the packages compiled for the test binary are reused wherever
+		// the repository is checked out. GOFLAGS is the one testkit.Main sets for
 		// the procedures' go commands.
-		args := []string{"build", "-ldflags=-w", "-o", exe}
+		args := []string{"build", "-trimpath", "-ldflags=-w", "-o", exe}
 		if testkit.Race {
 			args = append(args, "-race")
 		}
@@ -99,6 +101,18 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// sourceRoot returns the repository's top folder, two above this
+// package's, where go test runs the test binary. (Not runtime.Caller: make
+// test builds with -trimpath, which leaves no folder in the file names.)
+func sourceRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
 // rbflowCmd returns rbflow (rbflowBinary) started in dir.

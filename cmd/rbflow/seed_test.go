@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -24,8 +23,7 @@ import (
 func seedRepo(t *testing.T) string {
 	t.Helper()
 	seedTemplate.once.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "demo", "make-repo.sh")
+		script := filepath.Join(sourceRoot(t), "examples", "demo", "make-repo.sh")
 		tmp, err := os.MkdirTemp("", "rbflow-seed-")
 		if err != nil {
 			seedTemplate.err = err
