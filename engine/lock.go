@@ -119,6 +119,14 @@ func (l *Lock) Context(ctx context.Context) context.Context {
 	return proc.WithSupervisor(ctx, l.sup)
 }
 
+// Prestart starts the run's supervisor now, in the background, once the
+// run is sure to run commands: it is up by the time the first one needs it.
+func (l *Lock) Prestart() {
+	if l != nil {
+		l.sup.Prestart()
+	}
+}
+
 // Release ends the run's supervisor (and whatever the run left running),
 // then gives the lock up.
 func (l *Lock) Release() error {

@@ -167,6 +167,7 @@ func (r *Runner) start(ctx context.Context, plan *Plan, run *Run) error {
 	}
 	defer lock.Release()
 	ctx = lock.Context(ctx)
+	lock.Prestart()
 	run.begin(proc.Self())
 	var stored []Answer
 	mask := NewMask(plan.Procedure, run.Params).With(r.parentMask)
@@ -267,6 +268,7 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 		}
 		return run, &RunError{RunID: run.ID, Status: RunWaiting, Step: joinIDs(d.asks), Msg: d.askMessage(run.ID), Err: ErrWaiting}
 	}
+	lock.Prestart()
 	answers, err := r.answers(ctx, run.ID, NewMask(plan.Procedure, run.Params).With(r.parentMask))
 	if err != nil {
 		return run, err

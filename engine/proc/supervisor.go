@@ -39,7 +39,8 @@ func IsSupervisor() bool { return os.Getenv(supervisorEnv) != "" }
 // only once the supervisor, and with it every process of the run, is gone:
 // a resume never overlaps a killed run's commands.
 //
-// A Supervisor starts its process on first use; Close ends it.
+// A Supervisor starts its process on first use (or Prestart); Close ends
+// it.
 type Supervisor struct {
 	inherit []*os.File
 
@@ -92,6 +93,16 @@ type supReply struct {
 	Op     string // exit, nostart (the command could not start), error (the supervisor failed)
 	Status int    // exit code, or 128+signal
 	Err    string
+}
+
+// Prestart starts the supervisor's process now, in the background, so
+// that it is up by the time the run's first command needs it: the process
+// (rbflow starting again, a few tens of milliseconds) overlaps with
+// recording the run. An error is the first command's.
+func (s *Supervisor) Prestart() {
+	if s != nil {
+		go func() { _ = s.start() }()
+	}
 }
 
 func (s *Supervisor) start() error {

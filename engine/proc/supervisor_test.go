@@ -270,3 +270,55 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestSupervisorPrestart: Prestart starts the supervisor's process at once,
+// before any command asks for it, and Close ends it, also when Close comes
+// while the process is still starting.
+func TestSupervisorPrestart(t *testing.T) {
+	t.Parallel()
+	for _, closeAtOnce := range []bool{false, true} {
+		// The supervisor holds this file open (as it holds a run's
+		// lock): the process that has it open is this supervisor.
+		f, err := os.Create(filepath.Join(t.TempDir(), "held"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewSupervisor(f)
+		s.Prestart()
+		if !closeAtOnce {
+			deadline := time.Now().Add(10 * time.Second)
+			for len(holders(t, f.Name())) == 0 {
+				if time.Now().After(deadline) {
+					s.Close()
+					t.Fatal("no supervisor process after Prestart")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		s.Close()
+		f.Close()
+		// Gone once Close returns, and none starts after it.
+		for i := 0; i < 20; i++ {
+			if pids := holders(t, f.Name()); len(pids) != 0 {
+				t.Fatalf("closeAtOnce=%v: supervisor %v still runs after Close", closeAtOnce, pids)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// holders lists the processes that have path open.
+func holders(t *testing.T, path string) []int {
+	t.Helper()
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	var pids []int
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && target == path {
+			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			if pid != os.Getpid() {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
