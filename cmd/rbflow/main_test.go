@@ -56,10 +56,10 @@ func rbflowBinary(t testing.TB) string {
 			gocmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 		}
 		// -ldflags=-w: no DWARF (stack traces do not need it), a third of
-		// the link's CPU time. -trimpath: as make test builds, so that
-		// the packages compiled for the test binary are reused wherever
-		// the repository is checked out. GOFLAGS is the one testkit.Main sets for
-		// the procedures' go commands.
+		// the link's CPU time. -trimpath: as make test builds, so that the
+		// packages compiled for the test binary are reused wherever the
+		// repository is checked out. GOFLAGS is cleared: testkit.Main sets
+		// it for the procedures' go commands.
 		args := []string{"build", "-trimpath", "-ldflags=-w", "-o", exe}
 		if testkit.Race {
 			args = append(args, "-race")

@@ -307,16 +307,17 @@ func TestSupervisorPrestart(t *testing.T) {
 	}
 }
 
-// holders lists the processes that have path open.
+// holders lists this process's children that have path open.
 func holders(t *testing.T, path string) []int {
 	t.Helper()
-	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	live, _ := children(os.Getpid())
 	var pids []int
-	for _, fd := range fds {
-		if target, err := os.Readlink(fd); err == nil && target == path {
-			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
-			if pid != os.Getpid() {
+	for _, pid := range live {
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+		for _, fd := range fds {
+			if target, err := os.Readlink(fd); err == nil && target == path {
 				pids = append(pids, pid)
+				break
 			}
 		}
 	}
