@@ -65,6 +65,11 @@ type Store struct {
 	writeMu  sync.Mutex
 	wconn    *sql.Conn // the connection writes go through (see write)
 	saveStep *sql.Stmt // saveStepSQL, prepared on wconn
+	// chain is when the full check that vouches for this store ran: at
+	// this Open, or at an earlier one that vouch carried on; zero when
+	// the store was not checked (see vouch.go).
+	chain     time.Time
+	fullCheck bool // Open ran the full check
 	// Notice is what a person must hear about this store, said by the
 	// command that opened it: it was damaged and set aside, or it lost
 	// its history.
@@ -216,7 +221,8 @@ func (s *Store) explainOr(path string, err error) error {
 // place, rather than in the middle of a rollback: SQLite's integrity_check
 // up to integrityCheckMax (index and table out of step included; about 13
 // ms a MB here), its quick_check up to quickCheckMax (about 2 ms a MB);
-// rbflow doctor runs the whole check on a store of any size.
+// rbflow doctor runs the whole check on a store of any size. A store that
+// the last checked session left as it is needs no new check (vouch.go).
 const (
 	integrityCheckMax = 1 << 20
 	quickCheckMax     = 64 << 20
@@ -224,7 +230,7 @@ const (
 
 func (s *Store) quickCheck(check bool) error {
 	fi, err := os.Stat(s.path)
-	if !check || err != nil || fi.Size() > quickCheckMax {
+	if !check || err != nil || fi.Size() > quickCheckMax || s.vouched() {
 		return nil
 	}
 	pragma := "PRAGMA quick_check(1)"
@@ -238,6 +244,7 @@ func (s *Store) quickCheck(check bool) error {
 	if res != "ok" {
 		return sqlite3Corrupt(res)
 	}
+	s.chain, s.fullCheck = time.Now(), true
 	return nil
 }
 
@@ -253,6 +260,7 @@ func setAside(path string) (string, error) {
 			return aside, err
 		}
 	}
+	os.Remove(path + checkedSuffix) // it vouched for the file set aside
 	return aside, nil
 }
 
@@ -312,6 +320,7 @@ func (s *Store) Close() error {
 	if err := errors.Join(s.db.Close(), derr); err != nil {
 		return fmt.Errorf("close state %s: %w", s.path, err)
 	}
+	s.vouch()
 	return nil
 }
 
