@@ -48,7 +48,9 @@ func fileSum(path string) (int64, uint32, error) {
 	}
 	defer f.Close()
 	h := crc32.New(castagnoli)
-	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+	// 64 KB at a time: a bigger buffer costs more to make than it saves
+	// (15 MB: 3.2 ms against 3.5-7 ms with 1 MB, here).
+	n, err := io.CopyBuffer(h, f, make([]byte, 64<<10))
 	return n, h.Sum32(), err
 }
 
