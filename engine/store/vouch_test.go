@@ -93,7 +93,6 @@ func TestCheckVouched(t *testing.T) {
 	// A record that is not one, or from the future, vouches for nothing.
 	for _, bad := range []string{"garbage\n", strings.Replace(v.String(), "rbflow-checked 1", "rbflow-checked 2", 1),
 		vouch{size: v.size, sum: v.sum, full: time.Now().Add(time.Hour)}.String()} {
-		v, _ = readVouch(filepath.Join(dir, DBName+checkedSuffix))
 		os.WriteFile(filepath.Join(dir, DBName+checkedSuffix), []byte(bad), 0o600)
 		if how, s = checkedHow(t, dir); how != "full" {
 			t.Errorf("Open with state.db-checked %q: %s, want full", bad, how)
