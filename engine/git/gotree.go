@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -94,9 +96,10 @@ func (r *Repo) workTreeInGo(idx *indexFile, update []string, p *pack) (tree stri
 	now := map[string]indexEntry{} // path -> entry, or a nil id: gone
 	total := 0
 	var tracked map[string]uint32 // path -> mode, made when needed
-	for _, u := range update {
+	reads := readFiles(r.Dir, update)
+	for i, u := range update {
 		abs := filepath.Join(r.Dir, filepath.FromSlash(u))
-		fi, err := os.Lstat(abs)
+		fi, err := reads[i].fi, reads[i].err
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			now[u] = indexEntry{path: u}
 			continue
@@ -110,7 +113,10 @@ func (r *Repo) workTreeInGo(idx *indexFile, update []string, p *pack) (tree stri
 			if fi.Mode()&0o100 != 0 {
 				mode = 0o100755
 			}
-			content, err = os.ReadFile(abs)
+			if !reads[i].read {
+				return "", false, nil // over packedTotalMax as the readers counted
+			}
+			content, err = reads[i].content, reads[i].readErr
 		case fi.Mode()&fs.ModeSymlink != 0:
 			mode = 0o120000
 			var target string
@@ -238,4 +244,47 @@ func needs(idx *indexFile, staged map[string]string) []string {
 	}
 	sort.Strings(ids)
 	return slices.Compact(ids)
+}
+
+// fileRead is a path of workTreeInGo's update as readFiles found it.
+type fileRead struct {
+	fi      fs.FileInfo
+	err     error // Lstat's
+	read    bool  // a regular file, read into content
+	content []byte
+	readErr error
+}
+
+// readFiles lstats the paths of update, relative to dir, and reads the
+// regular files workTreeInGo may store (up to packedFileMax each and
+// packedTotalMax in all), several at a time: with thousands of changed
+// files, their system calls are most of a snapshot's own time.
+func readFiles(dir string, update []string) []fileRead {
+	out := make([]fileRead, len(update))
+	var next, total atomic.Int64
+	var wg sync.WaitGroup
+	for range min(4, (len(update)+63)/64) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(update) {
+					return
+				}
+				f := &out[i]
+				abs := filepath.Join(dir, filepath.FromSlash(update[i]))
+				if f.fi, f.err = os.Lstat(abs); f.err != nil || !f.fi.Mode().IsRegular() || f.fi.Size() > packedFileMax {
+					continue
+				}
+				if total.Add(f.fi.Size()) > packedTotalMax {
+					continue
+				}
+				f.content, f.readErr = os.ReadFile(abs)
+				f.read = true
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }

@@ -19,7 +19,8 @@ import (
 // whole, a partly invalidated and a missing cache tree, in SHA-1 (and
 // SHA-256 for one kind of cache tree; all of them in make test-long); names that sort around '/' ("a-b", "a.b", "a/b", "a0"), a file
 // that became a directory and back, deletions, symbolic links, executable
-// bits, empty files, untracked trees, unusual names. git fsck --strict and
+// bits, empty files, untracked trees, unusual names, 150 new files read
+// side by side. git fsck --strict and
 // git verify-pack then read the store whole.
 func TestTreesInGoAsGitWritesThem(t *testing.T) {
 	t.Parallel()
@@ -88,6 +89,16 @@ func treesInGo(t *testing.T, format, version, cache string) {
 		"dir/was-dir", "a0", "a-c/new.txt", "untracked/one/two/three.txt", "link", "a-b/x", "z/empty"}
 	if cache == "none" {
 		update = []string{"a", "a.b", "a0", "a-c/new.txt", "link", "a-b/x"}
+	}
+	// Enough new files that several readers share them (readFiles), some
+	// executable, one big enough to be compressed.
+	for i := range 150 {
+		name, mode := fmt.Sprintf("many/%03d.txt", i), os.FileMode(0o644)
+		if i%7 == 0 {
+			mode = 0o755
+		}
+		writeFile(t, dir, name, strings.Repeat(fmt.Sprintf("line of file %d\n", i), 1+i*i%97), mode)
+		update = append(update, name)
 	}
 
 	r, err := Open(ctx, dir)
