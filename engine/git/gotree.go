@@ -149,6 +149,7 @@ func (r *Repo) workTreeInGo(idx *indexFile, update []string, p *pack) (tree stri
 		if err != nil {
 			return "", false, err
 		}
+		reads[i].content = nil // in the pack now: up to packedTotalMax is read at once
 		now[u] = indexEntry{path: u, mode: mode, id: id}
 	}
 	// A file now where a directory was replaces all it held; a directory
