@@ -118,4 +118,12 @@ func (s *Store) vouch() {
 	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, DBName+checkedSuffix)); err != nil {
 		os.Remove(tmp.Name())
 	}
+	// A process killed between writing its record and renaming it left
+	// the file behind; one written a minute ago is no other's in flight.
+	left, _ := filepath.Glob(filepath.Join(s.dir, DBName+checkedSuffix+".*"))
+	for _, p := range left {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > time.Minute {
+			os.Remove(p)
+		}
+	}
 }

@@ -63,6 +63,26 @@ func TestCheckVouched(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, DBName+checkedSuffix)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("state.db-checked: %v %v, want mode 0600", fi, err)
 	}
+	// What a session killed before its rename left is removed once it is
+	// a minute old; a newer one may be another session's, in flight.
+	stale, fresh := filepath.Join(dir, DBName+checkedSuffix+".111"), filepath.Join(dir, DBName+checkedSuffix+".222")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("rbflow-checked 1 1 0 1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	os.Chtimes(stale, old, old)
+	storeWithRuns(t, dir, 50, 1)
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("%s, left two minutes ago, was not removed", stale)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("%s, written just now, was removed: %v", fresh, err)
+	}
+	os.Remove(fresh)
+	v, _ = readVouch(filepath.Join(dir, DBName+checkedSuffix))
+
 	// Back-date the chain by an hour, as if the full check ran then.
 	v.full = v.full.Add(-time.Hour)
 	if err := os.WriteFile(filepath.Join(dir, DBName+checkedSuffix), []byte(v.String()), 0o600); err != nil {
