@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -120,10 +121,14 @@ func (s *Store) vouch() {
 	}
 	// A process killed between writing its record and renaming it left
 	// the file behind; one written a minute ago is no other's in flight.
-	left, _ := filepath.Glob(filepath.Join(s.dir, DBName+checkedSuffix+".*"))
-	for _, p := range left {
-		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > time.Minute {
-			os.Remove(p)
+	// (Not a glob: the folder's own name may hold '*' or '['.)
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), DBName+checkedSuffix+".") || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			os.Remove(filepath.Join(s.dir, e.Name()))
 		}
 	}
 }

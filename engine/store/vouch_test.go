@@ -54,7 +54,7 @@ func TestCheckVouched(t *testing.T) {
 	if checkCgo() != nil {
 		t.Skip("the SQLite store needs cgo; see TestCgo")
 	}
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "st*[a]te") // a folder whose name is a glob
 	storeWithRuns(t, dir, 0, 50)
 	v, ok := readVouch(filepath.Join(dir, DBName+checkedSuffix))
 	if fi, err := os.Stat(filepath.Join(dir, DBName)); !ok || err != nil || v.size != fi.Size() {
@@ -65,15 +65,23 @@ func TestCheckVouched(t *testing.T) {
 	}
 	// What a session killed before its rename left is removed once it is
 	// a minute old; a newer one may be another session's, in flight.
+	// Only in the store's own folder, whatever its name: a sibling that
+	// its name would match as a glob keeps its files.
 	stale, fresh := filepath.Join(dir, DBName+checkedSuffix+".111"), filepath.Join(dir, DBName+checkedSuffix+".222")
-	for _, p := range []string{stale, fresh} {
+	sibling := filepath.Join(filepath.Dir(dir), "stXate", DBName+checkedSuffix+".333")
+	os.MkdirAll(filepath.Dir(sibling), 0o700)
+	for _, p := range []string{stale, fresh, sibling} {
 		if err := os.WriteFile(p, []byte("rbflow-checked 1 1 0 1\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	old := time.Now().Add(-2 * time.Minute)
 	os.Chtimes(stale, old, old)
+	os.Chtimes(sibling, old, old)
 	storeWithRuns(t, dir, 50, 1)
+	if _, err := os.Stat(sibling); err != nil {
+		t.Errorf("%s, in another folder, was removed: %v", sibling, err)
+	}
 	if _, err := os.Stat(stale); err == nil {
 		t.Errorf("%s, left two minutes ago, was not removed", stale)
 	}
