@@ -98,7 +98,6 @@ func (r *Repo) workTreeInGo(idx *indexFile, update []string, p *pack) (tree stri
 	var tracked map[string]uint32 // path -> mode, made when needed
 	reads := readFiles(r.Dir, update)
 	for i, u := range update {
-		abs := filepath.Join(r.Dir, filepath.FromSlash(u))
 		fi, err := reads[i].fi, reads[i].err
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			now[u] = indexEntry{path: u}
@@ -120,7 +119,7 @@ func (r *Repo) workTreeInGo(idx *indexFile, update []string, p *pack) (tree stri
 		case fi.Mode()&fs.ModeSymlink != 0:
 			mode = 0o120000
 			var target string
-			target, err = os.Readlink(abs)
+			target, err = os.Readlink(filepath.Join(r.Dir, filepath.FromSlash(u)))
 			content = []byte(target)
 		case fi.IsDir():
 			// A tracked file that became a directory is removed, as

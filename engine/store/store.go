@@ -230,7 +230,7 @@ const (
 
 func (s *Store) quickCheck(check bool) error {
 	fi, err := os.Stat(s.path)
-	if !check || err != nil || fi.Size() > quickCheckMax || s.vouched() {
+	if !check || err != nil || fi.Size() > quickCheckMax || s.vouched(fi.Size()) {
 		return nil
 	}
 	pragma := "PRAGMA quick_check(1)"

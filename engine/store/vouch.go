@@ -73,17 +73,15 @@ func readVouch(path string) (vouch, bool) {
 	return v, v.String() == string(b)
 }
 
-// vouched reports whether the store's file is still what the last
-// checked session left (see above), and if so carries on its chain.
-func (s *Store) vouched() bool {
+// vouched reports whether the store's file, of size bytes, is still what
+// the last checked session left (see above), and if so carries on its
+// chain.
+func (s *Store) vouched(size int64) bool {
 	if wal, err := os.Stat(s.path + "-wal"); err == nil && wal.Size() > 0 {
 		return false // records the file does not hold yet
 	}
 	v, ok := readVouch(s.path + checkedSuffix)
-	if age := time.Since(v.full); !ok || age < 0 || age >= checkedFor {
-		return false
-	}
-	if fi, err := os.Stat(s.path); err != nil || fi.Size() != v.size {
+	if age := time.Since(v.full); !ok || age < 0 || age >= checkedFor || size != v.size {
 		return false
 	}
 	if size, sum, err := fileSum(s.path); err != nil || size != v.size || sum != v.sum {
@@ -111,13 +109,10 @@ func (s *Store) vouch() {
 	if err != nil {
 		return
 	}
+	defer os.Remove(tmp.Name()) // gone already once renamed
 	_, werr := tmp.WriteString(vouch{size: size, sum: sum, full: s.chain}.String())
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
-		return
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, DBName+checkedSuffix)); err != nil {
-		os.Remove(tmp.Name())
+	if errors.Join(werr, tmp.Close()) == nil {
+		_ = os.Rename(tmp.Name(), filepath.Join(s.dir, DBName+checkedSuffix))
 	}
 	// A process killed between writing its record and renaming it left
 	// the file behind; one written a minute ago is no other's in flight.
