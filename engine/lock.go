@@ -45,6 +45,13 @@ var lockSettle = 2 * time.Second
 
 // AcquireLock takes the lock of repo or returns a *LockError naming the holder.
 func AcquireLock(stateDir, repo, runID string) (*Lock, error) {
+	return acquireLock(stateDir, repo, runID, nil)
+}
+
+// acquireLock takes the lock of repo; the run's commands start through sup
+// (one started ahead, see Runner.Supervisor), which is handed the lock to
+// hold, or through a new supervisor when sup is nil.
+func acquireLock(stateDir, repo, runID string, sup *proc.Supervisor) (*Lock, error) {
 	path := lockPath(stateDir, repo)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -67,7 +74,12 @@ func AcquireLock(stateDir, repo, runID string) (*Lock, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	l := &Lock{f: f, sup: proc.NewSupervisor(f)}
+	if sup == nil || sup.Hold(f) != nil {
+		// A supervisor started ahead that has failed is left to its
+		// owner to close: the run gets one of its own.
+		sup = proc.NewSupervisor(f)
+	}
+	l := &Lock{f: f, sup: sup}
 	l.SetRun(runID)
 	return l, nil
 }

@@ -91,6 +91,13 @@ type Runner struct {
 	// params: the store does not keep their values (SPEC §4.1).
 	SecretSets []string
 
+	// Supervisor, when set, is the supervisor a new run's commands start
+	// through: one its caller started ahead (Prestart), so that rbflow
+	// starting again overlaps with loading the procedure. The run hands it
+	// the lock to hold, and ends it when the run ends; its caller closes it
+	// too, for when no run took it.
+	Supervisor *proc.Supervisor
+
 	nested     bool              // a child run: the parent holds the lock
 	inherited  map[string]Answer // a child run's parent's answers
 	parentMask *Mask             // a child run's parent's secrets
@@ -161,7 +168,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan, params map[string]any, s
 // start records a prepared new run, with the answers given for it, and
 // executes it.
 func (r *Runner) start(ctx context.Context, plan *Plan, run *Run) error {
-	lock, err := r.lock(run.Repo, run.ID)
+	lock, err := r.lock(run.Repo, run.ID, r.Supervisor)
 	if err != nil {
 		return err
 	}
@@ -188,14 +195,14 @@ func (r *Runner) start(ctx context.Context, plan *Plan, run *Run) error {
 	return r.execute(ctx, plan, run, map[string]*StepRecord{}, nil, "started", answers)
 }
 
-func (r *Runner) lock(repo, runID string) (*Lock, error) {
+func (r *Runner) lock(repo, runID string, sup *proc.Supervisor) (*Lock, error) {
 	if r.nested {
 		return nil, nil
 	}
 	if r.StateDir == "" {
 		return nil, errors.New("engine: runner without a state folder")
 	}
-	return AcquireLock(r.StateDir, repo, runID)
+	return acquireLock(r.StateDir, repo, runID, sup)
 }
 
 // ResumeOptions steer a resume or a retry.
@@ -225,7 +232,7 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.lock(run.Repo, run.ID)
+	lock, err := r.lock(run.Repo, run.ID, nil)
 	if err != nil {
 		return run, err
 	}
@@ -392,7 +399,7 @@ func (r *Runner) Cancel(ctx context.Context, runID string) (*Run, error) {
 	if run.Scheduled() {
 		return run, scheduledErr(run, "cancelled")
 	}
-	lock, err := r.lock(run.Repo, run.ID)
+	lock, err := r.lock(run.Repo, run.ID, nil)
 	if err != nil {
 		if run.Owner().Alive() {
 			return run, fmt.Errorf("run %s is running in rbflow pid %d: stop it with Ctrl-C (or kill -TERM %d) first", run.ID, run.OwnerPID, run.OwnerPID)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/proc"
 	"github.com/rbflow/rbflow/engine/spec"
 	"github.com/rbflow/rbflow/procedures"
 )
@@ -126,6 +127,18 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	var ahead *proc.Supervisor
+	if !c.dryRun {
+		// The run's supervisor, rbflow starting again, takes tens of
+		// milliseconds to come up: it starts now that the procedure has
+		// loaded, alongside opening the store and recording the run, and
+		// is handed the lock with the run. Ended at once if no run takes
+		// it. (Started before the load, it competed with the load for
+		// the processors and the run ended later.)
+		ahead = proc.NewSupervisor()
+		ahead.Prestart()
+		defer ahead.Close()
+	}
 	in := engine.ParamInput{Sets: c.sets}
 	in.Dir, _ = a.repo(ctx) // where a relative from_file starts
 	if c.paramsFile != "" {
@@ -160,6 +173,7 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	r.Supervisor = ahead
 	return drive(ctx, r, v, func(ctx context.Context) error {
 		_, err := r.Start(ctx, plan, params, src.Path)
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,5 +32,25 @@ func TestRunSetReportsTheRealError(t *testing.T) {
 		if code != 2 || stderr != tt.want || strings.TrimSpace(stdout) != "" {
 			t.Errorf("rbflow %s = exit %d, stdout %q, stderr %q; want exit 2, stderr %q", strings.Join(args, " "), code, stdout, stderr, tt.want)
 		}
+	}
+}
+
+// TestStepsGetNoStateFile: a step's command, run directly or by bash, has
+// none of rbflow's state files open: the run's lock is held by its
+// supervisor, started ahead of the run and handed the lock, and no command
+// inherits it. It leaked into every step, and a step's process that kept
+// it would have held the lock after the run.
+func TestStepsGetNoStateFile(t *testing.T) {
+	t.Parallel()
+	repo := t.TempDir()
+	testkit.Git(t, repo, "init", "-q")
+	proc := filepath.Join(t.TempDir(), "fds.yaml")
+	testkit.WriteFile(t, proc, "version: 1\nname: fds\nsteps:\n  - id: direct\n    run: ls -l /proc/self/fd\n  - id: bash\n    run: ls -l /proc/$$/fd; echo listed\n")
+	out, errOut, code := rbflow(t, repo, "run", proc)
+	if code != 0 || !strings.Contains(out, "direct | ") || !strings.Contains(out, "bash | listed") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if state := filepath.Join(repo, ".git", "rbflow"); strings.Contains(out, state) {
+		t.Errorf("a step has a file of %s open:\n%s", state, out)
 	}
 }

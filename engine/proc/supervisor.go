@@ -35,20 +35,24 @@ func IsSupervisor() bool { return os.Getenv(supervisorEnv) != "" }
 // orphaned under it (setsid, nohup, double forks), at once, then exits. Its
 // children get SIGKILL should the supervisor itself die (Pdeathsig).
 //
-// The supervisor also holds the run's lock file open, so the lock is free
-// only once the supervisor, and with it every process of the run, is gone:
-// a resume never overlaps a killed run's commands.
+// The supervisor also holds the run's lock file open (Hold), so the lock
+// is free only once the supervisor, and with it every process of the run,
+// is gone: a resume never overlaps a killed run's commands. The commands
+// do not get it.
 //
 // A Supervisor starts its process on first use (or Prestart); Close ends
 // it.
 type Supervisor struct {
-	inherit []*os.File
+	holdMu  sync.Mutex
+	hold    []*os.File // to hand over once the process starts
+	spawned bool       // the process was started, or refused: Hold hands over at once
 
 	once     sync.Once
 	startErr error
 	conn     *net.UnixConn
 	proc     *os.Process
 	exited   chan struct{}
+	asked    atomic.Bool // a command was asked for
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -73,14 +77,46 @@ func SupervisorOf(ctx context.Context) *Supervisor {
 	return s
 }
 
-// NewSupervisor returns a supervisor that will hold the files inherit open
+// NewSupervisor returns a supervisor that will hold the files hold open
 // (the run's lock) for as long as it lives.
-func NewSupervisor(inherit ...*os.File) *Supervisor {
-	return &Supervisor{inherit: inherit, pending: map[uint64]chan supReply{}}
+func NewSupervisor(hold ...*os.File) *Supervisor {
+	return &Supervisor{hold: hold, pending: map[uint64]chan supReply{}}
+}
+
+// Hold makes the supervisor keep f open for as long as it lives, from
+// before the next command it starts: rbflow starts a run's supervisor
+// ahead (Prestart), while it loads the procedure, and hands it the run's
+// lock once it holds it. f goes over the socket; should rbflow die before
+// the supervisor has read it, the message in the socket keeps f open until
+// the supervisor reads it or is gone. The commands do not inherit it.
+func (s *Supervisor) Hold(f *os.File) error {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	if !s.spawned {
+		s.hold = append(s.hold, f)
+		return nil
+	}
+	if err := s.start(); err != nil {
+		return err
+	}
+	return s.handOver(f)
+}
+
+// handOver sends f to the supervisor's process to keep.
+func (s *Supervisor) handOver(f *os.File) error {
+	b, err := supRequest{Hold: true}.encode()
+	if err == nil {
+		_, _, err = s.conn.WriteMsgUnix(b, syscall.UnixRights(int(f.Fd())), nil)
+	}
+	if err != nil {
+		return fmt.Errorf("hand %s to the supervisor: %w", f.Name(), err)
+	}
+	return nil
 }
 
 type supRequest struct {
 	ID   uint64
+	Hold bool           // a hold request: keep the file it carries open
 	Sig  syscall.Signal // a signal request: send Sig to command ID's group
 	Path string
 	Args []string
@@ -106,11 +142,18 @@ func (s *Supervisor) Prestart() {
 }
 
 func (s *Supervisor) start() error {
-	s.once.Do(func() { s.startErr = s.spawn() })
+	s.once.Do(func() {
+		s.holdMu.Lock()
+		s.spawned = true
+		hold := s.hold
+		s.hold = nil
+		s.holdMu.Unlock()
+		s.startErr = s.spawn(hold)
+	})
 	return s.startErr
 }
 
-func (s *Supervisor) spawn() error {
+func (s *Supervisor) spawn(hold []*os.File) error {
 	exeOnce.Do(func() { exePath, exeErr = os.Executable() })
 	if exeErr != nil {
 		return fmt.Errorf("find rbflow executable for the supervisor: %w", exeErr)
@@ -124,7 +167,7 @@ func (s *Supervisor) spawn() error {
 	cmd := exec.Command(exePath)
 	cmd.Env = append(withoutEnv(os.Environ(), supervisorEnv), supervisorEnv+"=1")
 	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = append([]*os.File{theirs}, s.inherit...)
+	cmd.ExtraFiles = []*os.File{theirs}
 	if err := cmd.Start(); err != nil {
 		mine.Close()
 		return fmt.Errorf("start supervisor: %w", err)
@@ -142,6 +185,14 @@ func (s *Supervisor) spawn() error {
 		_ = cmd.Wait()
 		close(s.exited)
 	}()
+	for _, f := range hold {
+		if err := s.handOver(f); err != nil {
+			s.conn.Close()
+			_ = s.proc.Kill()
+			<-s.exited
+			return err
+		}
+	}
 	go s.readReplies()
 	return nil
 }
@@ -193,6 +244,12 @@ func (s *Supervisor) Close() error {
 		started = true
 		s.conn.Close()
 	}
+	if started && !s.asked.Load() {
+		// No command was asked for (the run was refused, or its
+		// procedure did not load): nothing of the run's is there to
+		// end, and the process may still be starting.
+		_ = s.proc.Kill()
+	}
 	if started {
 		select {
 		case <-s.exited:
@@ -213,6 +270,7 @@ func (s *Supervisor) startCmd(req supRequest, files [3]*os.File) (uint64, <-chan
 	if err := s.start(); err != nil {
 		return 0, nil, err
 	}
+	s.asked.Store(true)
 	ch := make(chan supReply, 1)
 	s.mu.Lock()
 	if s.broken != nil {
@@ -476,6 +534,14 @@ func SupervisorMain() int {
 		}
 		files, ferr := parseRights(oob[:oobn])
 		req, err := decodeRequest(buf[:n])
+		if err == nil && req.Hold {
+			// Kept open until this process exits (the run's lock),
+			// and not passed on to the commands.
+			for _, fd := range files {
+				syscall.CloseOnExec(fd)
+			}
+			continue
+		}
 		if err == nil && req.Sig != 0 {
 			for _, fd := range files {
 				syscall.Close(fd)

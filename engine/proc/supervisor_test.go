@@ -323,3 +323,67 @@ func holders(t *testing.T, path string) []int {
 	}
 	return pids
 }
+
+// TestSupervisorHolds: a file a supervisor holds, given when it is made,
+// handed over (Hold) before its process starts or once it runs, stays
+// open, with its flock, for as long as the supervisor lives, and does not
+// reach the commands it starts. The run's lock, held this way, leaked into
+// every step, and a step's process could keep it after the run.
+func TestSupervisorHolds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// free reports whether another open file of path can take the flock.
+	free := func(path string) bool {
+		g, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		return syscall.Flock(int(g.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+	}
+	// fds runs a command through s that lists its open files.
+	fds := func(s *Supervisor) string {
+		var out bytes.Buffer
+		if code, err := Run(context.Background(), Command{Path: "bash", Args: []string{"-c", "ls -l /proc/$$/fd"},
+			Env: []string{"PATH=" + os.Getenv("PATH")}, Stdout: &out, Supervisor: s}, nil); err != nil || code != 0 {
+			t.Fatalf("code %d, err %v", code, err)
+		}
+		return out.String()
+	}
+	for _, way := range []string{"made with it", "handed before it starts", "handed once it runs"} {
+		f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(way, " ", "-")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Fatal(err)
+		}
+		var s *Supervisor
+		switch way {
+		case "made with it":
+			s = NewSupervisor(f)
+		case "handed before it starts":
+			s = NewSupervisor()
+			if err := s.Hold(f); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			s = NewSupervisor()
+			fds(s)
+			if err := s.Hold(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out := fds(s); strings.Contains(out, f.Name()) {
+			t.Errorf("%s: a command has the held file open:\n%s", way, out)
+		}
+		f.Close() // the supervisor's copy keeps the lock
+		if free(f.Name()) {
+			t.Errorf("%s: the lock is free while the supervisor lives", way)
+		}
+		s.Close()
+		if !free(f.Name()) {
+			t.Errorf("%s: the lock is still taken once the supervisor is gone", way)
+		}
+	}
+}

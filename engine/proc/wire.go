@@ -16,6 +16,7 @@ import (
 //
 //	start:   "start", id, path, dir, the number of args, the args, the environment
 //	signal:  "signal", id of the command, signal number
+//	hold:    "hold", 0; with one file, which the supervisor keeps open
 //	reply:   id, op (exit, nostart, error), status, error text
 
 func (r supRequest) encode() ([]byte, error) {
@@ -24,6 +25,11 @@ func (r supRequest) encode() ([]byte, error) {
 	field := func(s string) {
 		b.WriteString(s)
 		b.WriteByte(0)
+	}
+	if r.Hold {
+		field("hold")
+		field("0")
+		return b.Bytes(), nil
 	}
 	if r.Sig != 0 {
 		field("signal")
@@ -73,6 +79,12 @@ func decodeRequest(p []byte) (supRequest, error) {
 			return r, fmt.Errorf("bad signal %q", f[2])
 		}
 		r.Sig = syscall.Signal(sig)
+		return r, nil
+	case "hold":
+		if len(f) != 2 {
+			return r, errors.New("hold request: want no more than its id")
+		}
+		r.Hold = true
 		return r, nil
 	case "start":
 	default:

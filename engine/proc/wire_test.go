@@ -19,6 +19,7 @@ func TestWire(t *testing.T) {
 		{ID: 7, Path: "p", Args: []string{""}, Env: nil},
 		{ID: 8, Sig: syscall.SIGTERM},
 		{ID: 9, Sig: syscall.SIGKILL},
+		{Hold: true},
 	} {
 		b, err := req.encode()
 		if err != nil {
@@ -50,11 +51,12 @@ func TestWire(t *testing.T) {
 			t.Errorf("%+v: err %v, want a NUL refused", bad, err)
 		}
 	}
-	// A request names what it is: a start or a signal with a number in
-	// range, never anything else.
+	// A request names what it is: a start, a signal with a number in
+	// range or a hold, never anything else.
 	for _, msg := range []string{"1\x00/usr/bin/true\x00/tmp\x000\x00", "run\x001\x00p\x00/\x000\x00", "signal\x001\x00",
 		"signal\x001\x000\x00", "signal\x001\x0065\x00", "signal\x001\x00-9\x00", "signal\x00x\x009\x00", "signal\x001\x009\x00p\x00",
-		"signal\x001\x00p\x00/\x000\x00", "signal\x001\x00/usr/bin/true\x00/tmp\x001\x00a\x00"} {
+		"signal\x001\x00p\x00/\x000\x00", "signal\x001\x00/usr/bin/true\x00/tmp\x001\x00a\x00",
+		"hold\x00", "hold\x000\x00/usr/bin/true\x00", "hold\x00x\x00"} {
 		if r, err := decodeRequest([]byte(msg)); err == nil {
 			t.Errorf("request %q read as %+v", msg, r)
 		}
