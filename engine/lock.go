@@ -21,6 +21,9 @@ import (
 type Lock struct {
 	f   *os.File
 	sup *proc.Supervisor // holds f open while it lives
+	// borrowed: sup is the caller's (Runner.Supervisor), who waits for it
+	// to be gone; Release only begins to end it.
+	borrowed bool
 }
 
 // lockName is the lock file of a repository: a state folder shared by
@@ -74,12 +77,13 @@ func acquireLock(stateDir, repo, runID string, sup *proc.Supervisor) (*Lock, err
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if sup == nil || sup.Hold(f) != nil {
+	borrowed := sup != nil && sup.Hold(f) == nil
+	if !borrowed {
 		// A supervisor started ahead that has failed is left to its
 		// owner to close: the run gets one of its own.
 		sup = proc.NewSupervisor(f)
 	}
-	l := &Lock{f: f, sup: sup}
+	l := &Lock{f: f, sup: sup, borrowed: borrowed}
 	l.SetRun(runID)
 	return l, nil
 }
@@ -140,12 +144,17 @@ func (l *Lock) Prestart() {
 }
 
 // Release ends the run's supervisor (and whatever the run left running),
-// then gives the lock up.
+// then gives the lock up: at once when the supervisor was the caller's,
+// which holds the lock until it is gone, while the caller goes on.
 func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	_ = l.sup.Close()
+	if l.borrowed {
+		l.sup.End()
+	} else {
+		_ = l.sup.Close()
+	}
 	_ = l.f.Truncate(0)
 	err := l.f.Close()
 	l.f = nil

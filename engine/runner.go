@@ -94,8 +94,9 @@ type Runner struct {
 	// Supervisor, when set, is the supervisor a new run's commands start
 	// through: one its caller started ahead (Prestart), so that rbflow
 	// starting again overlaps with loading the procedure. The run hands it
-	// the lock to hold, and ends it when the run ends; its caller closes it
-	// too, for when no run took it.
+	// the lock to hold, and begins to end it when the run ends; the
+	// caller's Close waits until it is gone (and ends it when no run took
+	// it), after closing the store, say.
 	Supervisor *proc.Supervisor
 
 	nested     bool              // a child run: the parent holds the lock

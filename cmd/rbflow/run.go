@@ -134,7 +134,9 @@ func (c *runCmd) Run(ctx context.Context, a *app, args []string) error {
 		// loaded, alongside opening the store and recording the run, and
 		// is handed the lock with the run. Ended at once if no run takes
 		// it. (Started before the load, it competed with the load for
-		// the processors and the run ended later.)
+		// the processors and the run ended later.) The run only begins to
+		// end it: this Close, deferred before the store's, waits for it,
+		// and for what the run left running, after the store has closed.
 		ahead = proc.NewSupervisor()
 		ahead.Prestart()
 		defer ahead.Close()

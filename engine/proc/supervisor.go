@@ -232,25 +232,34 @@ func (s *Supervisor) fail(err error) {
 	}
 }
 
-// Close ends the supervisor: it kills whatever the run left running and
-// exits. Close waits for that (a few seconds at most).
-func (s *Supervisor) Close() error {
+// End begins to end the supervisor: it kills whatever the run left
+// running and exits, while the caller goes on. The run's lock, which it
+// holds, is free once it is gone.
+func (s *Supervisor) End() {
 	if s == nil {
-		return nil
+		return
 	}
-	started := false
 	s.once.Do(func() { s.startErr = errors.New("supervisor closed") })
-	if s.conn != nil {
-		started = true
-		s.conn.Close()
+	if s.conn == nil {
+		return // never started
 	}
-	if started && !s.asked.Load() {
+	s.conn.Close()
+	if !s.asked.Load() {
 		// No command was asked for (the run was refused, or its
 		// procedure did not load): nothing of the run's is there to
 		// end, and the process may still be starting.
 		_ = s.proc.Kill()
 	}
-	if started {
+}
+
+// Close ends the supervisor (End) and waits until it is gone: a few
+// seconds at most.
+func (s *Supervisor) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.End()
+	if s.conn != nil {
 		select {
 		case <-s.exited:
 		case <-time.After(5 * time.Second):
