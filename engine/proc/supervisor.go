@@ -40,8 +40,8 @@ func IsSupervisor() bool { return os.Getenv(supervisorEnv) != "" }
 // is gone: a resume never overlaps a killed run's commands. The commands
 // do not get it.
 //
-// A Supervisor starts its process on first use (or Prestart); Close ends
-// it.
+// A Supervisor starts its process on first use (or Prestart); End begins
+// to end it, and Close ends it and waits until it is gone.
 type Supervisor struct {
 	holdMu  sync.Mutex
 	hold    []*os.File // to hand over once the process starts
