@@ -91,12 +91,13 @@ type Runner struct {
 	// params: the store does not keep their values (SPEC §4.1).
 	SecretSets []string
 
-	// Supervisor, when set, is the supervisor a new run's commands start
-	// through: one its caller started ahead (Prestart), so that rbflow
-	// starting again overlaps with loading the procedure. The run hands it
-	// the lock to hold, and begins to end it when the run ends; the
-	// caller's Close waits until it is gone (and ends it when no run took
-	// it), after closing the store, say.
+	// Supervisor, when set, is the supervisor the run's commands start
+	// through (Start, Resume, Retry), given by the caller: for a new run,
+	// one started ahead (Prestart), so that rbflow starting again overlaps
+	// with loading the procedure. The run hands it the lock to hold, and
+	// begins to end it when the run ends; the caller's Close waits until
+	// it is gone (and ends it when no run took it), after closing the
+	// store, say. nil: the run makes its own and waits for it.
 	Supervisor *proc.Supervisor
 
 	nested     bool              // a child run: the parent holds the lock
@@ -233,7 +234,7 @@ func (r *Runner) continueRun(ctx context.Context, runID string, opt ResumeOption
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.lock(run.Repo, run.ID, nil)
+	lock, err := r.lock(run.Repo, run.ID, r.Supervisor)
 	if err != nil {
 		return run, err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rbflow/rbflow/engine"
+	"github.com/rbflow/rbflow/engine/proc"
 )
 
 type resumeCmd struct {
@@ -59,6 +60,12 @@ func (c *resumeCmd) Run(ctx context.Context, a *app, args []string) error {
 // continueRun drives the run named by args (the newest one by default)
 // again: resume and retry.
 func (f *execFlags) continueRun(ctx context.Context, a *app, args []string, fn func(context.Context, *engine.Runner, string) error) error {
+	// The run's supervisor starts under the lock, once the run is sure to
+	// run commands, and the run only begins to end it: this Close,
+	// deferred before the store's, waits for it, and for what the run left
+	// running, after the store has closed.
+	sup := proc.NewSupervisor()
+	defer sup.Close()
 	s, run, err := a.openRun(ctx, args)
 	if err != nil {
 		return err
@@ -68,5 +75,6 @@ func (f *execFlags) continueRun(ctx context.Context, a *app, args []string, fn f
 	if err != nil {
 		return err
 	}
+	r.Supervisor = sup
 	return drive(ctx, r, v, func(ctx context.Context) error { return fn(ctx, r, run.ID) })
 }

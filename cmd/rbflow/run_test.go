@@ -62,24 +62,30 @@ func TestStepsGetNoStateFile(t *testing.T) {
 // TestRunEndsWhatItsStepsLeft: a step that succeeds but leaves processes
 // behind (setsid, nohup, a double fork, and a chain of ten sessions, each
 // the parent of the next, which the supervisor can only end one level at a
-// time) does not leave them to outlive the run: when rbflow run returns,
-// every one of them is gone, checked by pid. The supervisor ends them
-// while the store closes, and rbflow waits for it.
+// time) does not leave them to outlive the run: when rbflow run, or the
+// rbflow resume that finishes a failed run, returns, every one of them is
+// gone, checked by pid. The supervisor ends them while the store closes,
+// and rbflow waits for it.
 func TestRunEndsWhatItsStepsLeft(t *testing.T) {
 	t.Parallel()
-	repo := t.TempDir()
-	testkit.Git(t, repo, "init", "-q")
-	aux := t.TempDir()
-	pids, chain := filepath.Join(aux, "pids"), filepath.Join(aux, "chain.sh")
-	testkit.WriteFile(t, chain, `echo $$ >> "$PIDS"
+	for _, how := range []string{"run", "resume"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			repo := t.TempDir()
+			testkit.Git(t, repo, "init", "-q")
+			aux := t.TempDir()
+			pids, chain, gate := filepath.Join(aux, "pids"), filepath.Join(aux, "chain.sh"), filepath.Join(aux, "gate")
+			testkit.WriteFile(t, chain, `echo $$ >> "$PIDS"
 if [ "$1" -gt 0 ]; then setsid bash "$0" $(($1 - 1)) & fi
 exec sleep 300
 `)
-	proc := filepath.Join(aux, "left.yaml")
-	testkit.WriteFile(t, proc, fmt.Sprintf(`version: 1
+			proc := filepath.Join(aux, "left.yaml")
+			testkit.WriteFile(t, proc, fmt.Sprintf(`version: 1
 name: left
-env: {PIDS: %q, CHAIN: %q}
+env: {PIDS: %q, CHAIN: %q, GATE: %q}
 steps:
+  - id: gate
+    run: test -e "$GATE"
   - id: leave
     run: |
       setsid sleep 300 & echo $! >> "$PIDS"
@@ -87,32 +93,43 @@ steps:
       ( sleep 302 & echo $! >> "$PIDS" )
       setsid bash "$CHAIN" 9 &
       until [ "$(wc -l < "$PIDS")" -ge 13 ]; do sleep 0.01; done
-`, pids, chain))
-	// Its output goes to a file, as to a terminal: through a pipe, Wait
-	// would also wait for every process that has the pipe open.
-	cmd := rbflowCmd(t, repo, "run", proc)
-	out, err := os.Create(filepath.Join(aux, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s", err, testkit.ReadFile(t, out.Name()))
-	}
-	var left []string
-	fields := strings.Fields(testkit.ReadFile(t, pids))
-	for _, f := range fields {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("pid file holds %q", f)
-		}
-		if syscall.Kill(pid, 0) != syscall.ESRCH {
-			left = append(left, f)
-			_ = syscall.Kill(pid, syscall.SIGKILL) // the test's own
-		}
-	}
-	if len(fields) != 13 || len(left) > 0 {
-		t.Errorf("pids %v: %v still there once rbflow run returned", fields, left)
+`, pids, chain, gate))
+			args := []string{"run", proc}
+			if how == "resume" {
+				if out, errOut, code := rbflow(t, repo, args...); code != 1 {
+					t.Fatalf("the run before the gate opens: exit %d\n%s%s", code, out, errOut)
+				}
+				args = []string{"resume"}
+			}
+			testkit.WriteFile(t, gate, "")
+			// Its output goes to a file, as to a terminal: through a
+			// pipe, Wait would also wait for every process that has the
+			// pipe open.
+			cmd := rbflowCmd(t, repo, args...)
+			out, err := os.Create(filepath.Join(aux, "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%v\n%s", err, testkit.ReadFile(t, out.Name()))
+			}
+			var left []string
+			fields := strings.Fields(testkit.ReadFile(t, pids))
+			for _, f := range fields {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("pid file holds %q", f)
+				}
+				if syscall.Kill(pid, 0) != syscall.ESRCH {
+					left = append(left, f)
+					_ = syscall.Kill(pid, syscall.SIGKILL) // the test's own
+				}
+			}
+			if len(fields) != 13 || len(left) > 0 {
+				t.Errorf("pids %v: %v still there once rbflow %s returned", fields, left, args[0])
+			}
+		})
 	}
 }
