@@ -45,7 +45,7 @@ func IsSupervisor() bool { return os.Getenv(supervisorEnv) != "" }
 type Supervisor struct {
 	holdMu  sync.Mutex
 	hold    []*os.File // to hand over once the process starts
-	spawned bool       // the process was started, or refused: Hold hands over at once
+	spawned bool       // start has begun: Hold hands over at once
 
 	once     sync.Once
 	startErr error
@@ -544,11 +544,9 @@ func SupervisorMain() int {
 		files, ferr := parseRights(oob[:oobn])
 		req, err := decodeRequest(buf[:n])
 		if err == nil && req.Hold {
-			// Kept open until this process exits (the run's lock),
-			// and not passed on to the commands.
-			for _, fd := range files {
-				syscall.CloseOnExec(fd)
-			}
+			// Kept open until this process exits (the run's lock).
+			// ReadMsgUnix receives descriptors close-on-exec
+			// (MSG_CMSG_CLOEXEC): no command inherits it.
 			continue
 		}
 		if err == nil && req.Sig != 0 {
