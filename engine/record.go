@@ -108,7 +108,7 @@ func Warnings(steps []*StepRecord) []string {
 			msg := "step " + st.StepID + " failed (continue_on_error)"
 			if e, _, _ := strings.Cut(strings.TrimSpace(st.Error), "\n"); e != "" {
 				msg += ": " + e
-				if exitOnly.MatchString(e) {
+				if exitOnly().MatchString(e) {
 					if last := lastOutput(st.Tail, 1); last != "" {
 						msg += ": " + strings.TrimSpace(last)
 					}

@@ -336,7 +336,7 @@ func (x *execution) finish(ctx context.Context, status RunStatus, step string, c
 			msg = x.mask.String(cause.Error())
 		} else if rec := x.recs[step]; rec != nil && rec.Error != "" {
 			msg = rec.Error
-			if exitOnly.MatchString(msg) {
+			if exitOnly().MatchString(msg) {
 				// An exit status says nothing: what the step said last
 				// is why it failed.
 				if last := lastOutput(rec.Tail, 3); last != "" {
@@ -605,7 +605,7 @@ func (x *execution) failedAbove(st *Step, seen map[*Step]bool) bool {
 
 // exitOnly matches a step error that ends with an exit status, and says
 // no more: what the step printed last is why it failed.
-var exitOnly = regexp.MustCompile(`(^|: )exit status -?\d+$`)
+var exitOnly = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(^|: )exit status -?\d+$`) })
 
 // lastOutput returns the last n non-blank lines of a step's output tail
 // (rbflow's own markers left out), each indented.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rbflow/rbflow/engine/eval"
 	"github.com/rbflow/rbflow/engine/git"
@@ -138,16 +139,22 @@ func compareBranches(ctx context.Context, dir, baseline, failed string) *Compari
 
 // failureKinds sort failure messages into the seed's likely causes, by
 // what the message says; a message that matches none is its own group.
-var failureKinds = []struct {
+// They are compiled on first use: every rbflow process, the supervisor
+// included, would otherwise pay for them at start.
+var failureKinds = sync.OnceValue(func() []failureKind {
+	return []failureKind{
+		{"Import error", regexp.MustCompile(`(?i)ImportError|ModuleNotFoundError|cannot find (package|module)|Cannot find module|no required module|undefined: |circular import`)},
+		{"Database schema mismatch", regexp.MustCompile(`(?i)no such (table|column)|relation "[^"]*" does not exist|migration|schema`)},
+		{"External service failure", regexp.MustCompile(`(?i)connection refused|ECONNREFUSED|no such host|name resolution|503 Service|dial tcp`)},
+		{"Performance regression", regexp.MustCompile(`(?i)timed? ?out|deadline exceeded|too slow|took too long`)},
+		{"API contract violation", regexp.MustCompile(`TypeError|AttributeError|unexpected keyword|missing \d+ required|has no attribute|KeyError|unexpected status|status code`)},
+		{"Behaviour changed (assertions fail)", regexp.MustCompile(`(?i)AssertionError|assert|expected|\bwant\b|\bgot\b`)},
+	}
+})
+
+type failureKind struct {
 	cause string
 	re    *regexp.Regexp
-}{
-	{"Import error", regexp.MustCompile(`(?i)ImportError|ModuleNotFoundError|cannot find (package|module)|Cannot find module|no required module|undefined: |circular import`)},
-	{"Database schema mismatch", regexp.MustCompile(`(?i)no such (table|column)|relation "[^"]*" does not exist|migration|schema`)},
-	{"External service failure", regexp.MustCompile(`(?i)connection refused|ECONNREFUSED|no such host|name resolution|503 Service|dial tcp`)},
-	{"Performance regression", regexp.MustCompile(`(?i)timed? ?out|deadline exceeded|too slow|took too long`)},
-	{"API contract violation", regexp.MustCompile(`TypeError|AttributeError|unexpected keyword|missing \d+ required|has no attribute|KeyError|unexpected status|status code`)},
-	{"Behaviour changed (assertions fail)", regexp.MustCompile(`(?i)AssertionError|assert|expected|\bwant\b|\bgot\b`)},
 }
 
 // Findings derives the likely causes from the data: what changed between
@@ -229,7 +236,7 @@ func (d *ReportData) Findings() []Finding {
 			continue
 		}
 		cause := "Failing tests"
-		for _, k := range failureKinds {
+		for _, k := range failureKinds() {
 			if k.re.MatchString(f.Message) {
 				cause = k.cause
 				break

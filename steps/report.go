@@ -207,12 +207,12 @@ func parseReport(name, text string) (*template.Template, error) {
 	return template.New(name).Funcs(reportFuncs).Option("missingkey=zero").Parse(text)
 }
 
-var templateErrRE = regexp.MustCompile(`^template: [^:]*:(\d+):(?:\d+:)? ?(.*)$`)
+var templateErrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^template: [^:]*:(\d+):(?:\d+:)? ?(.*)$`) })
 
 // templateErrorLine splits "template: NAME:LINE: msg" into its line and
 // message.
 func templateErrorLine(err error) (int, string) {
-	m := templateErrRE.FindStringSubmatch(err.Error())
+	m := templateErrRE().FindStringSubmatch(err.Error())
 	if m == nil {
 		return 0, err.Error()
 	}

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,7 +46,7 @@ const (
 	svcStatus  = "status"
 )
 
-var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+var serviceNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
 
 // readyKeys are the keys of with.ready.
 var readyKeys = []string{probeHTTP, probeTCP, probeCommand, "timeout", "interval", "status", "body"}
@@ -79,7 +80,7 @@ func (serviceKind) Compile(c *engine.KindContext) engine.Action {
 	op := c.Action()
 	args := c.With()
 	good := true
-	if v, lit := args.Literal("name"); lit && !serviceNameRE.MatchString(fmt.Sprint(v)) {
+	if v, lit := args.Literal("name"); lit && !serviceNameRE().MatchString(fmt.Sprint(v)) {
 		c.Errorf(args.Pos("name"), "with.name %q: a service name is letters, digits, '.', '_' and '-'", v)
 		good = false
 	}
@@ -241,7 +242,7 @@ func (a *serviceAction) config(x *engine.Exec) (*serviceConfig, error) {
 	if cfg.name, err = x.String(a.args, "name"); err != nil {
 		return nil, err
 	}
-	if !serviceNameRE.MatchString(cfg.name) {
+	if !serviceNameRE().MatchString(cfg.name) {
 		return nil, fmt.Errorf("with.name %q: a service name is letters, digits, '.', '_' and '-'", x.Mask(cfg.name))
 	}
 	if cfg.command, err = x.Shell(a.command); err != nil {
@@ -422,7 +423,9 @@ func secretVar(sv engine.SecretValue) string {
 	return name
 }
 
-var secretRefRE = regexp.MustCompile(`"\$\{(` + secretVarPrefix + `[A-Z0-9_]+(?:_item[0-9]+)?)\}"`)
+var secretRefRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`"\$\{(` + secretVarPrefix + `[A-Z0-9_]+(?:_item[0-9]+)?)\}"`)
+})
 
 // secretParam says which param a secretVar name stands for.
 func secretParam(name string) string {
@@ -483,7 +486,7 @@ func (s *serviceRun) fromRecord() error {
 	}
 	var env, from, missing []string
 	seen := map[string]bool{}
-	for _, m := range secretRefRE.FindAllStringSubmatch(rec.Command, -1) {
+	for _, m := range secretRefRE().FindAllStringSubmatch(rec.Command, -1) {
 		name := m[1]
 		if seen[name] {
 			continue

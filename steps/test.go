@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rbflow/rbflow/engine"
@@ -405,7 +406,7 @@ func (a *testAction) prepare(ctx context.Context, x *engine.Exec) (*testRun, err
 	}
 	if len(t.selected) > 0 {
 		words := eval.ShellQuote(t.selected)
-		if evalRE.MatchString(command.Text) {
+		if evalRE().MatchString(command.Text) {
 			// eval joins its words and reads them again: quote them twice.
 			words = eval.Quote(words)
 		}
@@ -456,7 +457,7 @@ func filesIn(ctx context.Context, dir string, paths []string) ([]string, error) 
 // way).
 func shellSees(command string, env []string) string {
 	cmd := os.Expand(command, envLookup(env))
-	if m := evalRE.FindStringSubmatch(cmd); m != nil {
+	if m := evalRE().FindStringSubmatch(cmd); m != nil {
 		return m[1]
 	}
 	return cmd
@@ -720,7 +721,7 @@ func (t *testRun) resolvedFormat() string {
 }
 
 // (?s): the variable may hold a command of several lines.
-var evalRE = regexp.MustCompile(`(?s)^\s*eval\s+"(.*)"\s*$`)
+var evalRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?s)^\s*eval\s+"(.*)"\s*$`) })
 
 // envLookup looks names up in an environment list; the last entry wins.
 func envLookup(env []string) func(string) string {

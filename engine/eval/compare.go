@@ -33,6 +33,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -125,8 +126,10 @@ func isNumber(v any) bool {
 }
 
 var (
-	intText   = regexp.MustCompile(`^[+-]?[0-9]+$`)
-	floatText = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+	intText   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[+-]?[0-9]+$`) })
+	floatText = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+	})
 )
 
 // number reads v, compared with a number, as one: an int for a whole
@@ -138,12 +141,12 @@ func number(v any) any {
 		return math.NaN()
 	}
 	s = strings.TrimSpace(s)
-	if intText.MatchString(s) {
+	if intText().MatchString(s) {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return int(n)
 		}
 	}
-	if floatText.MatchString(s) {
+	if floatText().MatchString(s) {
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			return f
 		}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
@@ -430,7 +431,7 @@ func (c *Compiler) compile(src string, retry, asBool bool) (*vm.Program, error) 
 		if e.Msg == "unexpected token EOF" {
 			e.Msg = "unexpected end: an operand or a closing bracket is missing"
 		}
-		if m := operatorCall.FindStringSubmatch(src[e.Offset:]); m != nil && e.Msg == fmt.Sprintf("unexpected token Operator(%q)", m[1]) {
+		if m := operatorCall().FindStringSubmatch(src[e.Offset:]); m != nil && e.Msg == fmt.Sprintf("unexpected token Operator(%q)", m[1]) {
 			e.Msg = fmt.Sprintf("%s is not a function: %s", m[1], otherToolFuncs[m[1]])
 			return nil, e
 		}
@@ -653,7 +654,7 @@ var otherToolFuncs = map[string]string{
 
 // operatorCall is a GitHub Actions function that expr has as an operator,
 // called: contains(a, b).
-var operatorCall = regexp.MustCompile(`^(contains|startsWith|endsWith)\s*\(`)
+var operatorCall = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(contains|startsWith|endsWith)\s*\(`) })
 
 // functionNames are the functions an expression may call, for hints: the
 // status functions, the host functions and expr's built-ins.

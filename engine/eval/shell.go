@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -208,7 +209,7 @@ func (d *declWord) compound(text func(part int) string) bool {
 // quotes and comments.
 func placeholder(k int) string { return fmt.Sprintf("${_rbflow_ph%d_}", k) }
 
-var placeholderRE = regexp.MustCompile(`\$\{_rbflow_ph([0-9]+)_\}`)
+var placeholderRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{_rbflow_ph([0-9]+)_\}`) })
 
 // ShellTemplate compiles src, a script that bash (or sh, for POSIX) runs,
 // with ${{ }} values. The script is parsed with every ${{ }} replaced by a
@@ -372,7 +373,7 @@ func (t *Template) Shell(env *Env) (Script, error) {
 				}
 				words[j] = n
 			case checkName:
-				if !nameRE.MatchString(s) {
+				if !nameRE().MatchString(s) {
 					return Script{}, fail("the shell takes this value as a variable name, so it must be one (letters, digits and _), not %q", clip(s))
 				}
 			}
@@ -382,7 +383,7 @@ func (t *Template) Shell(env *Env) (Script, error) {
 	return Script{Text: w.b.String(), Vars: w.vars}, nil
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 func isList(v any) bool {
 	switch v.(type) {
@@ -423,7 +424,7 @@ func integer(v any) (string, bool) {
 		}
 		return "", false
 	case string:
-		if !intRE.MatchString(x) {
+		if !intRE().MatchString(x) {
 			return "", false
 		}
 		n, err := strconv.ParseInt(strings.TrimPrefix(x, "+"), 10, 64)
@@ -435,7 +436,7 @@ func integer(v any) (string, bool) {
 	return "", false
 }
 
-var intRE = regexp.MustCompile(`^[+-]?[0-9]+$`)
+var intRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[+-]?[0-9]+$`) })
 
 // clip shortens a value quoted in an error.
 func clip(s string) string {

@@ -393,7 +393,7 @@ func checkCase(t testing.TB, b runner, dc diffCase) (ran, refused, canary bool) 
 		wantRefused = wantRefused || !ok
 	case nameValue:
 		for _, s := range items(dc.value) {
-			wantRefused = wantRefused || !nameRE.MatchString(s)
+			wantRefused = wantRefused || !nameRE().MatchString(s)
 		}
 	case declValue:
 		full := strings.ReplaceAll(dc.ctx.assigned, "@V@", text)

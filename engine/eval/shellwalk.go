@@ -128,7 +128,7 @@ func shellParseError(err error, tmpl string, a *shellAnalysis, d Dialect) error 
 	if d == POSIX {
 		shell = "sh"
 	}
-	clean := func(s string) string { return placeholderRE.ReplaceAllString(s, "${{ }}") }
+	clean := func(s string) string { return placeholderRE().ReplaceAllString(s, "${{ }}") }
 	switch e := err.(type) {
 	case syntax.ParseError:
 		return &Error{Offset: min(a.tmplOffset(int(e.Pos.Offset())), len(tmpl)), Msg: fmt.Sprintf("%s cannot parse this script: %s", shell, clean(e.Text))}
@@ -608,7 +608,7 @@ func (a *shellAnalysis) placeholderOf(x *syntax.ParamExp) (int, bool) {
 	if end > len(a.src) {
 		return 0, false
 	}
-	m := placeholderRE.FindStringSubmatch(a.src[start:end])
+	m := placeholderRE().FindStringSubmatch(a.src[start:end])
 	if m == nil || len(m[0]) != end-start {
 		return 0, false
 	}

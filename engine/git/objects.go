@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -53,6 +54,15 @@ func (o *objects) hasher() hash.Hash {
 	return sha1.New()
 }
 
+// looseWriters compress loose objects at level 1, as git writes them
+// (core.looseCompression): the index and the modes of a big tree are
+// megabytes. A compressor allocates about a megabyte of state; a snapshot
+// writes several objects, and reusing one costs a Reset.
+var looseWriters = sync.Pool{New: func() any {
+	zw, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
+	return zw
+}}
+
 // write stores an object of type typ ("blob", "tree", "commit", "tag")
 // holding body and returns its id.
 func (o *objects) write(typ string, body []byte) (string, error) {
@@ -67,12 +77,13 @@ func (o *objects) write(typ string, body []byte) (string, error) {
 		return id, nil // objects never change: one that exists is this one
 	}
 	var z bytes.Buffer
-	// Level 1, as git writes loose objects (core.looseCompression): the
-	// index and the modes of a big tree are megabytes.
-	zw, _ := zlib.NewWriterLevel(&z, zlib.BestSpeed)
+	zw := looseWriters.Get().(*zlib.Writer)
+	zw.Reset(&z)
 	zw.Write([]byte(head))
 	zw.Write(body)
-	if err := zw.Close(); err != nil {
+	err := zw.Close()
+	looseWriters.Put(zw)
+	if err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

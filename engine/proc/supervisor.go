@@ -442,17 +442,48 @@ func writerFile(w io.Writer) (*outFile, chan struct{}, error) {
 	copied := new(atomic.Int64)
 	go func() {
 		defer close(done)
-		buf := copyBuffers.Get().(*[]byte)
-		_, _ = io.CopyBuffer(counted{w, copied}, struct{ io.Reader }{pr}, *buf)
-		copyBuffers.Put(buf)
+		copyPipe(counted{w, copied}, pr)
 	}()
 	return &outFile{w: pw, r: pr, own: true, copied: copied}, done, nil
 }
 
-// copyBuffers are the buffers writerFile copies through, one per pipe at a
-// time: a run starts two pipes for every git command, and a fresh megabyte
-// each time cost more than most of those commands.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+// copyPipe copies r to w until r ends or w fails, as io.Copy does. It reads
+// through a small buffer and moves to a megabyte once a read fills it: a
+// run starts two pipes for every git command, most of which print a line
+// or nothing, and a fresh megabyte (zeroed, its pages faulted in) cost
+// more than most of those commands; a step that prints a lot is read a
+// megabyte at a time. Both sizes are pooled.
+func copyPipe(w io.Writer, r io.Reader) {
+	small := smallBuffers.Get().(*[]byte)
+	defer smallBuffers.Put(small)
+	buf := *small
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			bigBuffers.Put(big)
+		}
+	}()
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if m, werr := w.Write(buf[:n]); werr != nil || m != n {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+		if n == len(buf) && big == nil {
+			big = bigBuffers.Get().(*[]byte)
+			buf = *big
+		}
+	}
+}
+
+var (
+	smallBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	bigBuffers   = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+)
 
 func (o *outFile) closeWrite() {
 	if o.own && o.w != nil {

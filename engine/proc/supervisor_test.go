@@ -387,3 +387,73 @@ func TestSupervisorHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestSupervisorCopiesOutputWhole: a command's output reaches a writer
+// that is not a file byte for byte, whether it comes as a few bytes, as
+// exactly one small buffer, or as megabytes in writes of every size
+// (copyPipe reads through a small buffer, then a big one).
+func TestSupervisorCopiesOutputWhole(t *testing.T) {
+	t.Parallel()
+	s := NewSupervisor()
+	defer s.Close()
+	for _, size := range []int{0, 1, 32<<10 - 1, 32 << 10, 32<<10 + 1, 5<<20 + 12345} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			// Lines of uneven lengths, up to 70 kB; head cuts the stream
+			// to size.
+			script := `i=0; while :; do printf '%0*d\n' $(( i % 70000 + 1 )) $i; i=$((i+1)); done | head -c ` + strconv.Itoa(size)
+			want, err := exec.Command("bash", "-c", script).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			code, err := Run(context.Background(), Command{Path: "bash", Args: []string{"-c", script}, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdout: &out, Supervisor: s}, nil)
+			if err != nil || code != 0 {
+				t.Fatalf("code %d, err %v", code, err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Fatalf("copied %d bytes, want %d (first difference at %d)", out.Len(), len(want), firstDiff(out.Bytes(), want))
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// failingWriter takes n bytes, then fails.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errors.New("disk full")
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestCopyPipeStopsAtWriteError: as io.Copy, copyPipe stops reading once
+// the writer fails or takes less than it was given.
+func TestCopyPipeStopsAtWriteError(t *testing.T) {
+	src := strings.NewReader(strings.Repeat("x", 200<<10))
+	// A pipe gives what is there: 8 kB a read here.
+	copyPipe(&failingWriter{n: 40 << 10}, chunked{src, 8 << 10})
+	if left := src.Len(); left != 200<<10-48<<10 {
+		t.Errorf("%d bytes left unread, want %d: copyPipe must stop at the read whose write failed", left, 200<<10-48<<10)
+	}
+}
+
+// chunked gives at most n bytes a read.
+type chunked struct {
+	r io.Reader
+	n int
+}
+
+func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -152,7 +153,9 @@ func (d *decoder) duration(v *Value, what string) time.Duration {
 	return t
 }
 
-var spelledDuration = regexp.MustCompile(`^\s*(\d+)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)\s*$`)
+var spelledDuration = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\s*(\d+)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)\s*$`)
+})
 
 // DurationError explains why s is not a duration, with the fix where it is
 // plain: a number without a unit, or a unit spelled out.
@@ -160,7 +163,7 @@ func DurationError(s string) string {
 	if _, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
 		return fmt.Sprintf("%s has no unit: write %ss, %sm or %sh", s, strings.TrimSpace(s), strings.TrimSpace(s), strings.TrimSpace(s))
 	}
-	if m := spelledDuration.FindStringSubmatch(s); m != nil {
+	if m := spelledDuration().FindStringSubmatch(s); m != nil {
 		return fmt.Sprintf("bad duration %q: write %s%s", s, m[1], m[2][:1])
 	}
 	if strings.HasPrefix(strings.TrimSpace(s), "-") {
@@ -214,7 +217,7 @@ func (d *decoder) procedure(root *Value, p *Procedure) {
 			d.errorf(Pos{Line: 1, Col: 1}, "missing name: add 'name: my-procedure'")
 		}
 	} else if s, ok := d.str(e.Value, "name"); ok {
-		if !nameRE.MatchString(s) {
+		if !nameRE().MatchString(s) {
 			d.errorf(e.Value.Pos, "bad name %q: use lowercase letters, digits and dashes, starting with a letter", s)
 		}
 		p.Name, p.NamePos = s, e.Value.Pos
@@ -300,7 +303,7 @@ func (d *decoder) params(v *Value, p *Procedure) {
 		return
 	}
 	for _, e := range v.Map {
-		if !idRE.MatchString(e.Key) {
+		if !idRE().MatchString(e.Key) {
 			d.errorf(e.KeyPos, "bad param name %q: use lowercase letters, digits and underscores, starting with a letter", e.Key)
 		}
 		pm := &Param{Name: e.Key, Pos: e.KeyPos, Type: TypeString}
@@ -380,7 +383,7 @@ func (d *decoder) items(pm *Param, e *Entry, what string) {
 		return
 	}
 	for _, f := range v.Map {
-		if !idRE.MatchString(f.Key) {
+		if !idRE().MatchString(f.Key) {
 			d.errorf(f.KeyPos, "%s: bad field name %q: use lowercase letters, digits and underscores, starting with a letter", what, f.Key)
 			continue
 		}
@@ -413,7 +416,7 @@ func (d *decoder) paramSource(pm *Param, m *Value, what string) {
 	}
 	if env != nil {
 		if s, ok := d.str(env, what+": from_env"); ok {
-			if !envRE.MatchString(s) {
+			if !envRE().MatchString(s) {
 				d.errorf(env.Pos, "%s: from_env %q is not an environment variable name: use letters, digits and underscores, not starting with a digit", what, s)
 			} else {
 				pm.FromEnv = s
@@ -438,7 +441,7 @@ func (d *decoder) env(v *Value, what string) []*EnvVar {
 	}
 	var out []*EnvVar
 	for _, e := range v.Map {
-		if !envRE.MatchString(e.Key) {
+		if !envRE().MatchString(e.Key) {
 			d.errorf(e.KeyPos, "bad environment variable name %q: use letters, digits and underscores, not starting with a digit", e.Key)
 			continue
 		}
@@ -482,7 +485,7 @@ func (d *decoder) step(v *Value, section string, index int, ids map[string]Pos) 
 	} else if id, ok := d.str(e.Value, "id"); ok {
 		s.ID = id
 		d.stepID = id
-		if !idRE.MatchString(id) {
+		if !idRE().MatchString(id) {
 			d.errorf(e.Value.Pos, "bad step id %q: use lowercase letters, digits and underscores, starting with a letter", id)
 		} else if first, dup := ids[id]; dup {
 			pos := e.Value.Pos
@@ -639,12 +642,12 @@ func (d *decoder) argOf(s *Step, key string) string {
 	return ""
 }
 
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9_./@%+-]+( [A-Za-z0-9_./@%+-]+)*$`)
+var plainWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_./@%+-]+( [A-Za-z0-9_./@%+-]+)*$`) })
 
 // shortVal shows a value in a suggested with: map: as written when it is
 // a short plain word, else "...".
 func shortVal(v *Value) string {
-	if v.Kind == Scalar && v.Tag == "!!str" && len(v.Str) <= 40 && plainWord.MatchString(v.Str) {
+	if v.Kind == Scalar && v.Tag == "!!str" && len(v.Str) <= 40 && plainWord().MatchString(v.Str) {
 		return v.Str
 	}
 	if v.Kind == Scalar && v.Tag != "!!str" && len(v.Str) <= 20 {

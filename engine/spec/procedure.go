@@ -2,6 +2,7 @@ package spec
 
 import (
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -164,9 +165,9 @@ const (
 )
 
 var (
-	nameRE = regexp.MustCompile(NamePattern)
-	idRE   = regexp.MustCompile(IDPattern)
-	envRE  = regexp.MustCompile(EnvNamePattern)
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(NamePattern) })
+	idRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(IDPattern) })
+	envRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(EnvNamePattern) })
 )
 
 // Severities allowed in the procedure header.

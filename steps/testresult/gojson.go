@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -324,12 +325,12 @@ func failTest(res *Result, p *goPackage, t *goTest, why string) {
 	res.Failures = append(res.Failures, Failure{Name: name, File: goFile(lines), Message: msg})
 }
 
-var goFileRE = regexp.MustCompile(`^\s*([\w./\\-]+\.go):\d+`)
+var goFileRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*([\w./\\-]+\.go):\d+`) })
 
 // goFile returns the first file.go named at the start of an output line.
 func goFile(lines []string) string {
 	for _, l := range lines {
-		if m := goFileRE.FindStringSubmatch(l); m != nil {
+		if m := goFileRE().FindStringSubmatch(l); m != nil {
 			return m[1]
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -13,10 +14,12 @@ var (
 	// The counts, " in ", the time in seconds (pytest 6+: "0.12s" with an
 	// optional " (0:01:05)"; older: "0.12 seconds"), and the rule of "="
 	// around it unless -q.
-	pytestSummaryRE = regexp.MustCompile(`^(=+ )?(no tests ran|\d+ [a-z-]+(?:, \d+ [a-z-]+)*) in (\d+(?:\.\d+)?)(?:s(?: \(\d+:\d\d:\d\d\))?| seconds)( =+)?$`)
-	pytestItemRE    = regexp.MustCompile(`^(\d+) ([a-z-]+)$`)
-	pytestResultRE  = regexp.MustCompile(`^(FAILED|ERROR) (\S.*)$`)
-	pytestStopRE    = regexp.MustCompile(`^!+ (KeyboardInterrupt|.*[Ii]nterrupted.*) !+$`)
+	pytestSummaryRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(=+ )?(no tests ran|\d+ [a-z-]+(?:, \d+ [a-z-]+)*) in (\d+(?:\.\d+)?)(?:s(?: \(\d+:\d\d:\d\d\))?| seconds)( =+)?$`)
+	})
+	pytestItemRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+) ([a-z-]+)$`) })
+	pytestResultRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(FAILED|ERROR) (\S.*)$`) })
+	pytestStopRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^!+ (KeyboardInterrupt|.*[Ii]nterrupted.*) !+$`) })
 )
 
 // ParsePytest parses pytest's terminal output: the last summary line
@@ -43,7 +46,7 @@ func ParsePytest(r io.Reader) (Result, error) {
 	for i := len(lines) - 1; i >= 0; i-- {
 		lines[i] = strings.TrimSpace(stripANSI(lines[i]))
 		if summary < 0 && strings.Contains(lines[i], " in ") {
-			if m = pytestSummaryRE.FindStringSubmatch(lines[i]); m != nil && (m[1] == "") == (m[4] == "") {
+			if m = pytestSummaryRE().FindStringSubmatch(lines[i]); m != nil && (m[1] == "") == (m[4] == "") {
 				summary = i
 			}
 		}
@@ -58,7 +61,7 @@ func ParsePytest(r io.Reader) (Result, error) {
 	var res Result
 	if m[2] != "no tests ran" {
 		for _, item := range strings.Split(m[2], ", ") {
-			im := pytestItemRE.FindStringSubmatch(item)
+			im := pytestItemRE().FindStringSubmatch(item)
 			n, err := strconv.Atoi(im[1])
 			if err != nil || n > 1e9 {
 				return Result{}, &ParseError{Format: FormatPytest, Line: summary + 1, Msg: fmt.Sprintf("count %q is out of range", item)}
@@ -87,17 +90,17 @@ func ParsePytest(r io.Reader) (Result, error) {
 	var stopped string
 	from := 0
 	for i := summary - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], " in ") && pytestSummaryRE.MatchString(lines[i]) {
+		if strings.Contains(lines[i], " in ") && pytestSummaryRE().MatchString(lines[i]) {
 			from = i + 1
 			break
 		}
 	}
 	for _, l := range lines[from:summary] {
-		if sm := pytestStopRE.FindStringSubmatch(l); sm != nil {
+		if sm := pytestStopRE().FindStringSubmatch(l); sm != nil {
 			stopped = sm[1]
 			continue
 		}
-		rm := pytestResultRE.FindStringSubmatch(l)
+		rm := pytestResultRE().FindStringSubmatch(l)
 		if rm == nil {
 			continue
 		}

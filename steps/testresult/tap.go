@@ -6,11 +6,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 var (
-	tapPlanRE = regexp.MustCompile(`^1\.\.(\d+)\s*(?:#\s*(.*))?$`)
-	tapTestRE = regexp.MustCompile(`^(not ok|ok)\b\s*(\d+)?\s*(.*)$`)
+	tapPlanRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^1\.\.(\d+)\s*(?:#\s*(.*))?$`) })
+	tapTestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(not ok|ok)\b\s*(\d+)?\s*(.*)$`) })
 )
 
 // ParseTAP parses the Test Anything Protocol, versions 12 and 13: a plan
@@ -61,7 +62,7 @@ func ParseTAP(r io.Reader) (Result, error) {
 		}
 		if line != "" && (line[0] == ' ' || line[0] == '\t') {
 			// A YAML block belongs to the test line just before it.
-			if strings.TrimSpace(line) == "---" && i > 0 && tapTestRE.MatchString(lines[i-1]) {
+			if strings.TrimSpace(line) == "---" && i > 0 && tapTestRE().MatchString(lines[i-1]) {
 				yamlStart = n
 			}
 			continue
@@ -75,7 +76,7 @@ func ParseTAP(r io.Reader) (Result, error) {
 			res.Failures = append(res.Failures, Failure{Name: "Bail out!", Message: msg})
 			return res.finish(FormatTAP), nil
 		}
-		if m := tapPlanRE.FindStringSubmatch(line); m != nil {
+		if m := tapPlanRE().FindStringSubmatch(line); m != nil {
 			if plan >= 0 {
 				return fail(n, nil, "second plan %q (the first is on line %d)", line, planLine)
 			}
@@ -86,7 +87,7 @@ func ParseTAP(r io.Reader) (Result, error) {
 			plan, planLine, planFirst = p, n, tests == 0
 			continue
 		}
-		m := tapTestRE.FindStringSubmatch(line)
+		m := tapTestRE().FindStringSubmatch(line)
 		if m == nil {
 			continue // TAP version, comments, anything else
 		}
