@@ -202,6 +202,10 @@ func open(abs, path string, check bool) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if err := s.openWriters(context.Background()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	if err := s.restrictModes(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -444,9 +448,10 @@ func (s *Store) write(ctx context.Context, f func(c *sql.Conn) error) error {
 		}
 		s.wconn = c
 	}
-	err := f(s.wconn)
+	c := s.wconn
+	err := f(c)
 	s.writeFailed(err)
-	return s.explain(s.walGone(err))
+	return s.explain(s.walGone(ctx, c, err))
 }
 
 // stepStmt returns saveStepSQL prepared on the writer c, once; s.writeMu
@@ -488,7 +493,12 @@ func (s *Store) dropWriter() {
 func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return s.explain(s.walGone(txOn(ctx, s.durable, f)))
+	c, err := s.durable.Conn(context.WithoutCancel(ctx))
+	if err != nil {
+		return s.explain(err)
+	}
+	defer c.Close()
+	return s.explain(s.walGone(ctx, c, txOn(ctx, c, f)))
 }
 
 // walGone guards against a write-ahead log deleted under an open store
@@ -497,8 +507,14 @@ func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 // have made a new, empty one), and everything since the last checkpoint
 // would be lost with the process. The store keeps the log it first saw
 // open; after each commit (err nil), if the path no longer names that
-// file, the commits are checkpointed into state.db at once.
-func (s *Store) walGone(err error) error {
+// file, the commits are checkpointed into state.db at once, through c,
+// the connection that made the commit. A connection opened after the
+// deletion would have made a new, empty log and read the frames there:
+// the checkpoint must go through one that holds the deleted file, which
+// is why both writing connections open with the store (openWriters). A
+// checkpoint that could not take every frame (a reader still on an older
+// state) is an error, not a silent loss.
+func (s *Store) walGone(ctx context.Context, c *sql.Conn, err error) error {
 	if err != nil {
 		return err
 	}
@@ -515,10 +531,29 @@ func (s *Store) walGone(err error) error {
 	if first, ferr := s.wal.Stat(); ferr == nil && serr == nil && os.SameFile(first, now) {
 		return nil
 	}
-	if _, cerr := s.durable.Exec("PRAGMA wal_checkpoint(FULL)"); cerr != nil {
+	var busy, frames, saved int
+	cerr := c.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA wal_checkpoint(FULL)").Scan(&busy, &frames, &saved)
+	if cerr == nil && (busy != 0 || saved < frames) {
+		cerr = fmt.Errorf("the checkpoint saved %d of %d pages (another process was reading)", max(saved, 0), frames)
+	}
+	if cerr != nil {
 		return fmt.Errorf("the store's write-ahead log %s was deleted and its records could not be saved into %s: %w", wal, s.path, cerr)
 	}
 	return nil
+}
+
+// openWriters opens the two connections the store writes through (see
+// write and durableTx) as the store opens, and with them the write-ahead
+// log they write to (see walGone). The durable pool holds one connection:
+// SQLite takes one writer at a time anyway.
+func (s *Store) openWriters(ctx context.Context) error {
+	s.durable.SetMaxOpenConns(1)
+	const read = "SELECT count(*) FROM sqlite_master" // reads the database, and so opens its log
+	var n int
+	if err := s.durable.QueryRowContext(ctx, read).Scan(&n); err != nil {
+		return err
+	}
+	return s.write(ctx, func(c *sql.Conn) error { return c.QueryRowContext(ctx, read).Scan(&n) })
 }
 
 // explain turns SQLite's "database or disk is full", "attempt to write a

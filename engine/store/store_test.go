@@ -528,18 +528,23 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	s := openStore(t)
 	// Hold several connections at once so that the pool must open new ones.
 	// Step records commit with synchronous=NORMAL, what must survive a
-	// power cut (runs, snapshots) with FULL.
+	// power cut (runs, snapshots) with FULL. The durable pool has one
+	// connection (see openWriters).
 	for _, pool := range []struct {
-		db   *sql.DB
-		sync string
-	}{{s.db, "1"}, {s.durable, "2"}} {
-		checkPragmas(t, ctx, pool.db, pool.sync)
+		db    *sql.DB
+		sync  string
+		conns int
+	}{{s.db, "1", 4}, {s.durable, "2", 1}} {
+		checkPragmas(t, ctx, pool.db, pool.sync, pool.conns)
+	}
+	if n := s.durable.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("the durable pool may open %d connections, want 1", n)
 	}
 }
 
-func checkPragmas(t *testing.T, ctx context.Context, db *sql.DB, sync string) {
+func checkPragmas(t *testing.T, ctx context.Context, db *sql.DB, sync string, n int) {
 	var conns []*sql.Conn
-	for range 4 {
+	for range n {
 		c, err := db.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
