@@ -191,8 +191,10 @@ func open(abs, path string, check bool) (*Store, error) {
 	}
 	// Steps side by side read at once: their connections stay open rather
 	// than each being opened again once two are idle, database/sql's
-	// default.
+	// default. The durable pool holds one connection, opened with the
+	// store (see walGone): SQLite takes one writer at a time anyway.
 	db.SetMaxIdleConns(8)
+	durable.SetMaxOpenConns(1)
 	s := &Store{db: db, durable: durable, dir: abs, path: path}
 	if err := s.migrate(context.Background()); err != nil {
 		s.Close()
@@ -202,7 +204,7 @@ func open(abs, path string, check bool) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	if err := s.openWriters(context.Background()); err != nil {
+	if err := s.openDurable(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
@@ -511,7 +513,8 @@ func (s *Store) durableTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 // the connection that made the commit. A connection opened after the
 // deletion would have made a new, empty log and read the frames there:
 // the checkpoint must go through one that holds the deleted file, which
-// is why both writing connections open with the store (openWriters). A
+// is why both writing connections open with the store (the writer with
+// the migration, the durable one in openDurable). A
 // checkpoint that could not take every frame (a reader still on an older
 // state) is an error, not a silent loss.
 func (s *Store) walGone(ctx context.Context, c *sql.Conn, err error) error {
@@ -542,18 +545,12 @@ func (s *Store) walGone(ctx context.Context, c *sql.Conn, err error) error {
 	return nil
 }
 
-// openWriters opens the two connections the store writes through (see
-// write and durableTx) as the store opens, and with them the write-ahead
-// log they write to (see walGone). The durable pool holds one connection:
-// SQLite takes one writer at a time anyway.
-func (s *Store) openWriters(ctx context.Context) error {
-	s.durable.SetMaxOpenConns(1)
-	const read = "SELECT count(*) FROM sqlite_master" // reads the database, and so opens its log
+// openDurable opens the durable pool's one connection as the store opens,
+// and with it the write-ahead log it writes to (see walGone); the writer
+// opened with the migration. The read is what opens the log.
+func (s *Store) openDurable(ctx context.Context) error {
 	var n int
-	if err := s.durable.QueryRowContext(ctx, read).Scan(&n); err != nil {
-		return err
-	}
-	return s.write(ctx, func(c *sql.Conn) error { return c.QueryRowContext(ctx, read).Scan(&n) })
+	return s.durable.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n)
 }
 
 // explain turns SQLite's "database or disk is full", "attempt to write a

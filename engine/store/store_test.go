@@ -529,7 +529,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	// Hold several connections at once so that the pool must open new ones.
 	// Step records commit with synchronous=NORMAL, what must survive a
 	// power cut (runs, snapshots) with FULL. The durable pool has one
-	// connection (see openWriters).
+	// connection (see openDurable).
 	for _, pool := range []struct {
 		db    *sql.DB
 		sync  string
