@@ -405,7 +405,9 @@ func (c *compiler) link(sec []*Step, byID map[string]*Step) {
 			case !ok:
 				ids := make([]string, 0, len(sec))
 				for _, o := range sec {
-					ids = append(ids, o.ID)
+					if o.ID != s.ID { // a step cannot need itself: never the hint
+						ids = append(ids, o.ID)
+					}
 				}
 				h := spec.Hint(r.ID, ids)
 				c.errorf(r.Pos, s.ID, "needs unknown step %q%s", r.ID, h)
