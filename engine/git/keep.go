@@ -192,6 +192,13 @@ func (r *Repo) keptValue(ctx context.Context, ref string) (string, error) {
 }
 
 func refValueIn(ctx context.Context, r *Repo, keep bool, ref string) (string, error) {
+	dir := r.commonDir
+	if keep {
+		dir = r.keepDir()
+	}
+	if id, ok := keptRefFromFiles(dir, ref); ok {
+		return id, nil
+	}
 	out, err := r.gitIn(ctx, keep, "rev-parse", "-q", "--verify", "--end-of-options", ref)
 	if err != nil {
 		if exitCode(err) == 1 {
@@ -264,7 +271,9 @@ func (r *Repo) DeleteKept(ctx context.Context, ref string) error {
 	if !IsKept(ref) {
 		return fmt.Errorf("delete %s: not a kept ref", ref)
 	}
-	if r.hasKeep() {
+	// Not there: nothing to delete (the after-state ref of a run's
+	// first end), and no git started for it.
+	if _, found, ok := refInFiles(r.keepDir(), ref); r.hasKeep() && (found || !ok || usesReftable(r.keepDir())) {
 		if err := r.updateKept(ctx, ref, "-d", ref); err != nil {
 			return fmt.Errorf("delete %s: %w", ref, err)
 		}

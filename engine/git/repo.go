@@ -206,9 +206,14 @@ func exitCode(err error) int {
 	return -1
 }
 
-// Open finds the git work tree that contains dir.
+// Open finds the git work tree that contains dir: from the files where
+// they tell for sure (see discover), else with git rev-parse.
 func Open(ctx context.Context, dir string) (*Repo, error) {
 	if r := opened.get(dir); r != nil {
+		return r, nil
+	}
+	if r, ok := discover(dir); ok {
+		opened.put(dir, r)
 		return r, nil
 	}
 	r := &Repo{}
@@ -307,6 +312,9 @@ func (r *Repo) CommonDir() string { return r.commonDir }
 // Head returns the commit HEAD points at, or "" when HEAD is unborn (a new
 // repository, or an orphan branch with no commit yet).
 func (r *Repo) Head(ctx context.Context) (string, error) {
+	if head, _, ok := r.headFromFiles(); ok {
+		return head, nil
+	}
 	out, err := r.run(ctx, runOpts{}, "rev-parse", "-q", "--verify", "HEAD^{commit}")
 	if err != nil {
 		if exitCode(err) == 1 {
@@ -362,7 +370,7 @@ func (r *Repo) HeadBranch(ctx context.Context) (head, branch string, err error) 
 // store, HEAD on something other than a branch, a branch that is a
 // symbolic ref, one found in neither place): git is asked then.
 func (r *Repo) headFromFiles() (head, branch string, ok bool) {
-	if _, err := os.Stat(filepath.Join(r.commonDir, "reftable")); !errors.Is(err, fs.ErrNotExist) {
+	if usesReftable(r.commonDir) {
 		return "", "", false
 	}
 	b, err := os.ReadFile(filepath.Join(r.gitDir, "HEAD"))
@@ -381,22 +389,60 @@ func (r *Repo) headFromFiles() (head, branch string, ok bool) {
 	if !isBranch || CheckRef(target) != nil {
 		return "", "", false
 	}
-	if b, err := os.ReadFile(filepath.Join(r.commonDir, filepath.FromSlash(target))); err == nil {
-		id := strings.TrimSuffix(string(b), "\n")
-		return id, name, isObjectID(id)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", "", false
+	id, found, ok := refInFiles(r.commonDir, target)
+	return id, name, ok && found // unborn, or packed as we read: git tells
+}
+
+// usesReftable reports whether the repository whose common directory is
+// dir may keep its refs in a reftable, which refInFiles cannot read.
+func usesReftable(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "reftable"))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// refInFiles looks the full ref name up in the files of the git directory
+// dir: its loose ref, then packed-refs. found says whether it exists; ok
+// is false where the files do not tell for sure (a symbolic ref, a file
+// that does not hold an object id, one that cannot be read), and git must
+// be asked.
+func refInFiles(dir, full string) (id string, found, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(full)))
+	switch {
+	case err == nil:
+		id = strings.TrimSuffix(string(b), "\n")
+		return id, true, isObjectID(id)
+	case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+		return "", false, false
 	}
-	packed, err := os.ReadFile(filepath.Join(r.commonDir, "packed-refs"))
-	if err != nil {
-		return "", "", false
+	packed, err := os.ReadFile(filepath.Join(dir, "packed-refs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, true
+	} else if err != nil {
+		return "", false, false
 	}
 	for _, l := range strings.Split(string(packed), "\n") {
-		if id, ref, found := strings.Cut(l, " "); found && ref == target {
-			return id, name, isObjectID(id)
+		if id, ref, cut := strings.Cut(l, " "); cut && ref == full {
+			return id, true, isObjectID(id)
 		}
 	}
-	return "", "", false // unborn, or packed as we read: git tells
+	return "", false, true
+}
+
+// keptRefFromFiles is what git rev-parse --verify would print for the kept
+// ref ref in the git directory dir, read from the files: "" when neither
+// ref nor any name git would also try for it (refs/<ref>, refs/tags/<ref>
+// and so on) exists. ok is false where the files do not tell for sure.
+func keptRefFromFiles(dir, ref string) (id string, ok bool) {
+	if !IsKept(ref) || CheckRef(ref) != nil || usesReftable(dir) {
+		return "", false
+	}
+	for _, rule := range []string{"%s", "refs/%s", "refs/tags/%s", "refs/heads/%s", "refs/remotes/%s", "refs/remotes/%s/HEAD"} {
+		id, found, ok := refInFiles(dir, fmt.Sprintf(rule, ref))
+		if !ok || found {
+			return id, ok
+		}
+	}
+	return "", true
 }
 
 // RefExists reports whether ref names an existing ref: a full name such as

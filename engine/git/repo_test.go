@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -331,5 +332,64 @@ func TestRefLockTraces(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "f.lock")); err != nil {
 		t.Errorf("f.lock: %v", err)
+	}
+}
+
+// TestRefsReadWithoutGit: HEAD and the kept refs, which git steps read
+// around every action, are read from the files git keeps them in, with no
+// git process, and read as git rev-parse --verify reads them: a loose
+// ref, a packed one, a missing one, one git finds under another name it
+// tries (refs/tags/<ref>). Where the files cannot tell (a symbolic ref),
+// git is asked.
+func TestRefsReadWithoutGit(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	writeFile(t, dir, "a.txt", "a\n", 0o644)
+	commitAll(t, dir, "one")
+	head := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	keep := func(args ...string) string {
+		return testkit.Git(t, dir, append([]string{"--git-dir=" + r.keepDir()}, args...)...)
+	}
+	if _, err := r.Snapshot(ctx, "refs/rbflow/run1/packed", SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	keep("pack-refs", "--all")
+	if _, err := r.Snapshot(ctx, "refs/rbflow/run1/loose", SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Git(t, dir, "update-ref", "refs/tags/refs/rbflow/run1/tagged", head)
+	keep("symbolic-ref", "refs/rbflow/run1/sym", "refs/rbflow/run1/loose")
+	refs := []string{"refs/rbflow/run1/packed", "refs/rbflow/run1/loose", "refs/rbflow/run1/missing", "refs/rbflow/run1/tagged"}
+	gitSays := func(ref string) string {
+		for _, d := range []string{r.keepDir(), filepath.Join(dir, ".git")} {
+			out, err := exec.Command("git", "--git-dir="+d, "rev-parse", "-q", "--verify", "--end-of-options", ref).Output()
+			if err == nil {
+				return strings.TrimSpace(string(out))
+			}
+		}
+		return ""
+	}
+	want := map[string]string{}
+	for _, ref := range append(refs, "refs/rbflow/run1/sym") {
+		want[ref] = gitSays(ref)
+	}
+	if want["refs/rbflow/run1/packed"] == "" || want["refs/rbflow/run1/loose"] == "" || want["refs/rbflow/run1/tagged"] != head || want["refs/rbflow/run1/missing"] != "" {
+		t.Fatalf("the test's refs are not what it needs: %v", want)
+	}
+	if v, err := r.keptValue(ctx, "refs/rbflow/run1/sym"); err != nil || v != want["refs/rbflow/run1/sym"] {
+		t.Errorf("symbolic kept ref: %q, %v; git says %q", v, err, want["refs/rbflow/run1/sym"])
+	}
+
+	t.Setenv("PATH", t.TempDir()) // no git from here on
+	if h, err := r.Head(ctx); err != nil || h != head {
+		t.Errorf("Head() without git = %q, %v; want %s", h, err, head)
+	}
+	for _, ref := range refs {
+		if v, err := r.keptValue(ctx, ref); err != nil || v != want[ref] {
+			t.Errorf("kept ref %s without git = %q, %v; git says %q", ref, v, err, want[ref])
+		}
+	}
+	if err := r.DeleteKept(ctx, "refs/rbflow/run1/missing"); err != nil {
+		t.Errorf("deleting a kept ref that does not exist started git: %v", err)
 	}
 }
