@@ -501,10 +501,11 @@ func (o *outFile) close() {
 
 // wait waits, once the command has exited, for the copy of what it wrote
 // to end: at the end of the pipe, or when a process that escaped the
-// command still holds it open and nothing new came for 200 ms (or after
-// drainMax in all). Output still in the pipe is copied however slow the
-// writer is (a view whose stdout was closed, say): a log is never cut
-// because its reader fell behind.
+// command still holds it open and the pipe stayed empty, nothing copied,
+// for 200 ms (or after drainMax in all). Output still in the pipe is
+// copied however slow the writer is (a stalled terminal, a machine too
+// busy to run the copy): the copy is behind then, not idle, and a log is
+// never cut because its reader fell behind.
 func (o *outFile) wait(done chan struct{}) {
 	if o.copied == nil { // a file, or nothing: no copy
 		<-done
@@ -517,7 +518,7 @@ func (o *outFile) wait(done chan struct{}) {
 			idle = true
 		case <-time.After(200 * time.Millisecond):
 			n := o.copied.Load()
-			idle = n == last || time.Since(began) > drainMax
+			idle = n == last && o.unread() == 0 || time.Since(began) > drainMax
 			last = n
 		}
 	}
@@ -525,6 +526,21 @@ func (o *outFile) wait(done chan struct{}) {
 		o.r.Close() // ends the copy if an escaped process still writes
 	}
 	<-done
+}
+
+// unread is how many bytes wait in the pipe for the copy (FIONREAD); -1
+// if that cannot be told, which counts as some.
+func (o *outFile) unread() int {
+	n := -1
+	if c, err := o.r.SyscallConn(); err == nil {
+		_ = c.Control(func(fd uintptr) {
+			// TIOCINQ is FIONREAD's number on Linux; pipes answer it.
+			if v, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
+				n = v
+			}
+		})
+	}
+	return n
 }
 
 // drainMax bounds how long wait copies from a pipe an escaped process keeps

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -457,3 +458,36 @@ type chunked struct {
 }
 
 func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// slowWriter takes delay over its first write: a terminal that stalls, or
+// a machine too busy to run the copy for a while.
+type slowWriter struct {
+	delay time.Duration
+	once  sync.Once
+	buf   bytes.Buffer
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { time.Sleep(w.delay) })
+	return w.buf.Write(p)
+}
+
+// TestSupervisorWaitsForASlowWriter: a command exits while most of its
+// output is still in the pipe, because the writer it goes to stalled on
+// the first bytes for longer than the 200 ms that tell an idle pipe (one
+// that an escaped process holds open). What is in the pipe is still
+// copied, whole: the copy is behind, not idle.
+func TestSupervisorWaitsForASlowWriter(t *testing.T) {
+	t.Parallel()
+	s := NewSupervisor()
+	defer s.Close()
+	script := `head -c 300000 /dev/zero | tr '\0' x`
+	w := &slowWriter{delay: 900 * time.Millisecond}
+	code, err := Run(context.Background(), Command{Path: "bash", Args: []string{"-c", script}, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdout: w, Supervisor: s}, nil)
+	if err != nil || code != 0 {
+		t.Fatalf("code %d, err %v", code, err)
+	}
+	if got := w.buf.String(); got != strings.Repeat("x", 300000) {
+		t.Errorf("copied %d bytes, want 300000", len(got))
+	}
+}
