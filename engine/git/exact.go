@@ -545,17 +545,26 @@ func (r *Repo) storeMeta(ctx context.Context, o *objects, m *meta, stages []stri
 		files[name] = entry{id: id}
 		return err
 	}
-	if m.index != nil {
-		if err := add("index", m.index); err != nil {
-			return "", err
+	// The index file, megabytes in a big tree, is hashed and compressed
+	// while the modes are listed beside it.
+	var (
+		indexID  string
+		indexErr error
+		indexed  = make(chan struct{})
+	)
+	go func() {
+		defer close(indexed)
+		if m.index != nil {
+			indexID, indexErr = o.write("blob", m.index)
 		}
+	}()
+	modes := modesRecords(m)
+	<-indexed
+	if indexErr != nil {
+		return "", indexErr
 	}
-	var modes bytes.Buffer
-	for _, p := range sortedKeys(m.dirs) {
-		fmt.Fprintf(&modes, "d %04o %s\x00", unixMode(m.dirs[p]), p)
-	}
-	for _, p := range sortedKeys(m.files) {
-		fmt.Fprintf(&modes, "f %04o %s\x00", unixMode(m.files[p]), p)
+	if m.index != nil {
+		files["index"] = entry{id: indexID}
 	}
 	var refs bytes.Buffer
 	for _, ref := range sortedKeys(m.refs) {
@@ -565,7 +574,7 @@ func (r *Repo) storeMeta(ctx context.Context, o *objects, m *meta, stages []stri
 	if err != nil {
 		return "", err
 	}
-	if err := errors.Join(add("modes", modes.Bytes()), add("refs", refs.Bytes())); err != nil {
+	if err := errors.Join(add("modes", modes), add("refs", refs.Bytes())); err != nil {
 		return "", err
 	}
 	for _, name := range sortedKeys(m.state) {
@@ -593,6 +602,29 @@ func (r *Repo) storeMeta(ctx context.Context, o *objects, m *meta, stages []stri
 		return "", err
 	}
 	return o.commit(tree, parents, "rbflow snapshot: index, modes, refs and operation state\n")
+}
+
+// modesRecords lists the permission bits of m's directories, then its
+// files, each sorted by path, as "d 0755 path\0" and "f 0644 path\0".
+func modesRecords(m *meta) []byte {
+	var b []byte
+	for _, kind := range []struct {
+		tag  string
+		bits map[string]fs.FileMode
+	}{{"d ", m.dirs}, {"f ", m.files}} {
+		for _, p := range sortedKeys(kind.bits) {
+			b = append(b, kind.tag...)
+			mode := strconv.AppendUint(nil, uint64(unixMode(kind.bits[p])), 8)
+			for i := len(mode); i < 4; i++ {
+				b = append(b, '0')
+			}
+			b = append(b, mode...)
+			b = append(b, ' ')
+			b = append(b, p...)
+			b = append(b, 0)
+		}
+	}
+	return b
 }
 
 // refTargets returns the commits that m's refs and operation state point

@@ -1,7 +1,10 @@
 package git
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,5 +153,27 @@ func TestObjectsAsGitWritesThem(t *testing.T) {
 			}
 			fsck("after a snapshot")
 		})
+	}
+}
+
+// TestStoredBlocks: what a pack stores uncompressed (small objects and
+// every tree) is a zlib stream that inflates to the bytes, whatever their
+// length: none, one, and around and past a stored deflate block's 65,535.
+func TestStoredBlocks(t *testing.T) {
+	for _, n := range []int{0, 1, 1023, 65534, 65535, 65536, 65535*3 + 7} {
+		body := make([]byte, n)
+		for i := range body {
+			body[i] = byte(i*7 + i/251)
+		}
+		var b bytes.Buffer
+		stored(&b, body)
+		zr, err := zlib.NewReader(&b)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("%d bytes: inflated %d bytes, %v", n, len(got), err)
+		}
 	}
 }

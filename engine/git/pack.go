@@ -68,7 +68,7 @@ func (p *pack) add(typ string, body []byte) ([]byte, error) {
 		size >>= 7
 	}
 	p.body.WriteByte(c)
-	if len(body) < storedMax {
+	if len(body) < storedMax || typ == "tree" {
 		stored(&p.body, body)
 	} else {
 		if p.zw == nil {
@@ -90,17 +90,35 @@ func (p *pack) add(typ string, body []byte) ([]byte, error) {
 }
 
 // storedMax is the size below which an object is stored in the pack
-// uncompressed (a zlib stream of one stored block): starting a compressor
+// uncompressed (a zlib stream of stored blocks): starting a compressor
 // costs more than the bytes it would save on a small blob or tree, and a
-// big change writes a thousand of them.
+// big change writes a thousand of them. Trees are stored whatever their
+// size: a snapshot of changes spread over a big tree writes hundreds of
+// them, a few kilobytes each, and building a Huffman code for each took
+// longer than reading every changed file. Stored, they take two thirds
+// more room in such a snapshot (810 kB against 490 kB for 1,000 files
+// changed in 200 directories).
 const storedMax = 1024
 
-// stored writes b as a zlib stream of one stored (uncompressed) deflate
-// block: RFC 1950 and 1951, which git reads as any other.
+// stored writes b as a zlib stream of stored (uncompressed) deflate
+// blocks of at most 65,535 bytes each: RFC 1950 and 1951, which git reads
+// as any other.
 func stored(w *bytes.Buffer, b []byte) {
-	w.Write([]byte{0x78, 0x01, 0x01, byte(len(b)), byte(len(b) >> 8), ^byte(len(b)), ^byte(len(b) >> 8)})
-	w.Write(b)
-	binary.Write(w, binary.BigEndian, adler32.Checksum(b))
+	w.Write([]byte{0x78, 0x01})
+	sum := adler32.Checksum(b)
+	for {
+		n := min(len(b), 0xffff)
+		var final byte
+		if n == len(b) {
+			final = 1
+		}
+		w.Write([]byte{final, byte(n), byte(n >> 8), ^byte(n), ^byte(n >> 8)})
+		w.Write(b[:n])
+		if b = b[n:]; final == 1 {
+			break
+		}
+	}
+	binary.Write(w, binary.BigEndian, sum)
 }
 
 // len is the number of objects in the pack.

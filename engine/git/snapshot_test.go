@@ -3,6 +3,7 @@ package git
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -227,5 +228,20 @@ func TestSnapshotSkips(t *testing.T) {
 	read.Ref = snap.Ref
 	if !reflect.DeepEqual(read, snap) {
 		t.Errorf("ReadSnapshot = %+v\nwant %+v", read, snap)
+	}
+}
+
+// TestModesRecords: the modes file of a snapshot's meta commit lists
+// directories, then files, each sorted by path, as "d 0755 path\0": four
+// octal digits whatever the bits (setuid, sticky, none at all), the path
+// as it is (spaces, newlines).
+func TestModesRecords(t *testing.T) {
+	m := &meta{
+		dirs:  map[string]fs.FileMode{"": 0o755, "b": 0o700 | fs.ModeSticky, "a dir": 0o775 | fs.ModeSetgid},
+		files: map[string]fs.FileMode{"z": 0o644, "a\nb": 0o755 | fs.ModeSetuid, "none": 0, "x": 0o7},
+	}
+	want := "d 0755 \x00d 2775 a dir\x00d 1700 b\x00f 4755 a\nb\x00f 0000 none\x00f 0007 x\x00f 0644 z\x00"
+	if got := string(modesRecords(m)); got != want {
+		t.Errorf("modesRecords =\n%q\nwant\n%q", got, want)
 	}
 }
